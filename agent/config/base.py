@@ -1,0 +1,64 @@
+"""Shared base for config sections and the YAML loader.
+
+Every section forbids unknown keys, so a typo is an error naming the field rather than a
+setting silently ignored. Validators validate; loading files is done here, once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from agent.errors import ConfigError
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<document>"
+
+
+def format_validation_error(err: ValidationError, source: str) -> str:
+    """One line per problem, each naming the dotted field path: `cameras[0].fps: ...`."""
+    lines = [f"{source}: {err.error_count()} invalid field(s)"]
+    for item in err.errors():
+        lines.append(f"  {_field_path(tuple(item['loc']))}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def parse_document(model: type[T], data: Any, source: str = "<config>") -> T:
+    """Validate an already-parsed document against `model`, raising `ConfigError`."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: top level must be a mapping, got {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, source)) from err
+
+
+def load_yaml(model: type[T], path: str | Path) -> T:
+    """Read a YAML file and validate it; every failure is a `ConfigError` naming the file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read config: {err.strerror or err}") from err
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    return parse_document(model, data, str(path))

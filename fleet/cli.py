@@ -1,0 +1,20 @@
+"""`oko-fleet`: run the fleet server."""
+
+from __future__ import annotations
+
+import typer
+
+from fleet import __version__
+
+app = typer.Typer(help="Oko fleet server.", no_args_is_help=True, add_completion=False)
+
+
+@app.callback()
+def _main() -> None:
+    """Run one of the commands below."""
+
+
+@app.command()
+def version() -> None:
+    """Print the fleet server's version."""
+    typer.echo(__version__)
