@@ -28,3 +28,19 @@ class BackendUnavailableError(ModelError):
 
 class SourceError(OkoError):
     """A video source could not be opened or read."""
+
+
+class SpoolError(OkoError):
+    """The on-disk event spool cannot be opened, read or written; the message names the file."""
+
+
+class IdentityError(OkoError):
+    """The box's enrolled identity (key, certificate, identity document) is missing or unusable."""
+
+
+class EnrollError(OkoError):
+    """Enrollment with the fleet failed (bad token, unreachable fleet, rejected CSR)."""
+
+
+class UplinkError(OkoError):
+    """The uplink to the fleet failed in a way retrying will not fix."""
