@@ -7,3 +7,6 @@ if [ "$(id -u)" != "0" ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# Capture tests: GStreamer RTSP server (run with Debian's python3) + ffmpeg to make the H.264 clip.
+apt-get install -y --no-install-recommends gir1.2-gst-rtsp-server-1.0 python3-gi \
+  gstreamer1.0-plugins-good gstreamer1.0-plugins-bad ffmpeg
