@@ -1,12 +1,28 @@
 #!/usr/bin/env bash
-# System packages the tests need (run as root by .ci/run; idempotent).
+# Debian packages the tests need. Run as root (CI does); idempotent and quick when
+# everything is already there: apt is only touched for packages that are missing.
 set -euo pipefail
+
+# Add packages with a `need` line and a comment saying which tests use them.
+PACKAGES=()
+need() { PACKAGES+=("$@"); }
+
+# Capture tests: GStreamer RTSP server (run with Debian's python3) + ffmpeg to make the H.264 clip.
+need gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-good gstreamer1.0-plugins-bad ffmpeg
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
 if [ "$(id -u)" != "0" ]; then
-  echo "install-system-deps.sh: needs root to apt-get install; skipping" >&2
+  echo "install-system-deps.sh: missing Debian packages: ${missing[*]}" >&2
+  echo "  run as root (sudo $0) or install them; tests that need them will fail" >&2
   exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
+echo "installing Debian packages: ${missing[*]}"
 apt-get update -qq
-# Capture tests: GStreamer RTSP server (run with Debian's python3) + ffmpeg to make the H.264 clip.
-apt-get install -y --no-install-recommends gir1.2-gst-rtsp-server-1.0 python3-gi \
-  gstreamer1.0-plugins-good gstreamer1.0-plugins-bad ffmpeg
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
