@@ -1,20 +1,34 @@
-"""`oko-agent`: the edge box's command line. A thin typer layer over library functions."""
+"""`oko-agent`: the edge box's command line. A thin typer layer over library functions.
+
+Each command lives in `agent/commands/`; this module only assembles the app.
+"""
 
 from __future__ import annotations
+
+import logging
+import os
 
 import typer
 
 from agent import __version__
+from agent.commands.detect import detect
 
 app = typer.Typer(help="Oko edge agent.", no_args_is_help=True, add_completion=False)
 
 
 @app.callback()
 def _main() -> None:
-    """Run one of the commands below."""
+    """Oko edge agent: run models and cameras on the box, send events to the fleet."""
+    logging.basicConfig(
+        level=os.environ.get("OKO_LOG_LEVEL", "WARNING").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
 
 @app.command()
 def version() -> None:
     """Print the agent's version."""
     typer.echo(__version__)
+
+
+app.command()(detect)

@@ -109,8 +109,8 @@ class Detections:
         parts = [p for p in parts if len(p)]
         if not parts:
             return Detections.empty()
-        kps = [p.keypoints for p in parts]
-        keypoints = None if any(k is None for k in kps) else np.concatenate(kps)  # type: ignore[arg-type]
+        kps = [p.keypoints for p in parts if p.keypoints is not None]
+        keypoints: FloatArray | None = np.concatenate(kps) if len(kps) == len(parts) else None
         return Detections(
             np.concatenate([p.xyxy for p in parts]),
             np.concatenate([p.confidence for p in parts]),

@@ -1,0 +1,36 @@
+# The README's two first-screen commands are `make demo` and `make test`; .ci/run runs both.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test lint proto models
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+# Main job on embedded defaults: the shipped INT8 detector on the bundled real clip.
+demo: setup
+	$(BIN)/oko-agent detect tests/data/vtest.avi --every 200
+
+test: setup
+	bash scripts/install-system-deps.sh
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+# Regenerate proto/oko/v1/*_pb2*.py from the .proto files (CI checks they are in sync).
+proto: setup
+	$(BIN)/python -m proto.generate
+
+# Rebuild models/ from upstream weights (needs the build extra in its own venv; see models/README.md).
+models:
+	$(PYTHON) -m venv .venv-build
+	.venv-build/bin/pip install -q -e '.[build]'
+	.venv-build/bin/python -m models.build

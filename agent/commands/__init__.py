@@ -1,0 +1,1 @@
+"""One module per `oko-agent` command; `agent.cli` only assembles them."""

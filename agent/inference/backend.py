@@ -1,0 +1,185 @@
+"""One `Model` interface, two real backends: ONNX Runtime and OpenVINO.
+
+Both read the same ONNX file named in the manifest. `auto` picks OpenVINO where it is
+installed and the CPU is Intel's (its kernels are tuned there), else ONNX Runtime, which
+runs everywhere. Each backend maps its own exceptions to `ModelError` so callers never
+import a backend's exception types.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from agent.errors import BackendUnavailableError, ModelError
+from agent.inference.manifest import Manifest, ModelSpec, load_manifest
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("onnxruntime", "openvino")
+
+
+class Model(Protocol):
+    """A loaded, verified model. `run` takes a preprocessed batch, returns raw outputs."""
+
+    spec: ModelSpec
+    backend: str
+
+    def run(self, batch: np.ndarray) -> list[np.ndarray]: ...
+
+
+def cpu_vendor() -> str:
+    """The CPU vendor string from /proc/cpuinfo ('GenuineIntel', 'AuthenticAMD', ...)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def available_backends() -> list[str]:
+    return [b for b in BACKENDS if importlib.util.find_spec(b) is not None]
+
+
+def resolve_backend(name: str) -> str:
+    """Turn 'auto' into a concrete backend; refuse one that is not installed."""
+    have = available_backends()
+    if name == "auto":
+        if "openvino" in have and cpu_vendor() == "GenuineIntel":
+            return "openvino"
+        if "onnxruntime" in have:
+            return "onnxruntime"
+        if have:
+            return have[0]
+        raise BackendUnavailableError("no inference backend installed (onnxruntime, openvino)")
+    if name not in BACKENDS:
+        choices = ", ".join(BACKENDS)
+        raise BackendUnavailableError(f"unknown backend {name!r}; choose auto, {choices}")
+    if name not in have:
+        raise BackendUnavailableError(f"backend {name!r} is not installed here")
+    return name
+
+
+def _split_run(model: Model, batch: np.ndarray, run_one: Any) -> list[np.ndarray]:
+    """Run a fixed-batch-1 model over a batch one image at a time."""
+    parts = [run_one(batch[i : i + 1]) for i in range(batch.shape[0])]
+    return [np.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))]
+
+
+class OnnxRuntimeModel:
+    """ONNX Runtime on the CPU execution provider."""
+
+    backend = "onnxruntime"
+
+    def __init__(self, spec: ModelSpec, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        self.spec = spec
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.intra_op_num_threads = threads or 0
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(
+                str(spec.path), sess_options=opts, providers=["CPUExecutionProvider"]
+            )
+        except Exception as err:  # onnxruntime raises its own pybind exception types
+            raise ModelError(f"onnxruntime cannot load {spec.key} ({spec.path}): {err}") from err
+        names = [o.name for o in self._session.get_outputs()]
+        self._outputs = list(spec.outputs) or names
+        missing = set(self._outputs) - set(names)
+        if missing:
+            raise ModelError(f"{spec.key}: outputs {sorted(missing)} not in model (has {names})")
+
+    def _run_one(self, batch: np.ndarray) -> list[np.ndarray]:
+        try:
+            out = self._session.run(self._outputs, {self.spec.input_name: batch})
+        except Exception as err:
+            raise ModelError(f"onnxruntime failed on {self.spec.key}: {err}") from err
+        return [np.asarray(o) for o in out]
+
+    def run(self, batch: np.ndarray) -> list[np.ndarray]:
+        if batch.shape[0] > 1 and not self.spec.dynamic_batch:
+            return _split_run(self, batch, self._run_one)
+        return self._run_one(batch)
+
+
+class OpenVinoModel:
+    """OpenVINO on the CPU plugin, reading the same ONNX file."""
+
+    backend = "openvino"
+
+    def __init__(self, spec: ModelSpec, threads: int | None = None) -> None:
+        import openvino as ov
+
+        self.spec = spec
+        config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = threads
+        precision = os.environ.get("OKO_OPENVINO_PRECISION")
+        if precision:
+            config["INFERENCE_PRECISION_HINT"] = precision
+        try:
+            core = ov.Core()
+            model = core.read_model(str(spec.path))
+            if spec.dynamic_batch:
+                model.reshape({spec.input_name: [-1, *spec.input_shape[1:]]})
+            self._compiled = core.compile_model(model, "CPU", config)
+        except Exception as err:  # OpenVINO raises RuntimeError subclasses of its own
+            raise ModelError(f"openvino cannot load {spec.key} ({spec.path}): {err}") from err
+        names = {n for out in self._compiled.outputs for n in out.get_names()}
+        self._outputs = list(spec.outputs) or [o.get_any_name() for o in self._compiled.outputs]
+        missing = set(self._outputs) - names
+        if missing:
+            raise ModelError(f"{spec.key}: outputs {sorted(missing)} not in model")
+        self._request = self._compiled.create_infer_request()
+        self._lock = threading.Lock()
+
+    def _run_one(self, batch: np.ndarray) -> list[np.ndarray]:
+        try:
+            with self._lock:
+                self._request.infer({self.spec.input_name: batch})
+                return [
+                    np.array(self._request.get_tensor(name).data, copy=True)
+                    for name in self._outputs
+                ]
+        except Exception as err:
+            raise ModelError(f"openvino failed on {self.spec.key}: {err}") from err
+
+    def run(self, batch: np.ndarray) -> list[np.ndarray]:
+        if batch.shape[0] > 1 and not self.spec.dynamic_batch:
+            return _split_run(self, batch, self._run_one)
+        return self._run_one(batch)
+
+
+def load_spec(spec: ModelSpec, backend: str = "auto", threads: int | None = None) -> Model:
+    """Verify the file against the manifest, then load it on the chosen backend."""
+    spec.verify()
+    chosen = resolve_backend(backend)
+    logger.info("loading model %s on %s from %s", spec.key, chosen, spec.path)
+    if chosen == "openvino":
+        return OpenVinoModel(spec, threads)
+    return OnnxRuntimeModel(spec, threads)
+
+
+def load_model(
+    name: str,
+    precision: str | None = None,
+    backend: str = "auto",
+    threads: int | None = None,
+    manifest: Manifest | Path | None = None,
+) -> Model:
+    """Load a shipped model by manifest name; precision None = INT8 if shipped, else FP32."""
+    if not isinstance(manifest, Manifest):
+        manifest = load_manifest(manifest)
+    return load_spec(manifest.best(name, precision), backend, threads)
