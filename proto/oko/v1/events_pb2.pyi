@@ -206,7 +206,9 @@ class Event(_message.Message):
     def __init__(self, event_id: _Optional[str] = ..., device_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., sequence: _Optional[int] = ..., capture_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., track_id: _Optional[int] = ..., box: _Optional[_Union[Box, _Mapping]] = ..., confidence: _Optional[float] = ..., models: _Optional[_Iterable[_Union[ModelVersion, _Mapping]]] = ..., site: _Optional[str] = ..., line_crossing: _Optional[_Union[LineCrossing, _Mapping]] = ..., zone: _Optional[_Union[ZoneEvent, _Mapping]] = ..., traffic_flow: _Optional[_Union[TrafficFlow, _Mapping]] = ..., wrong_way: _Optional[_Union[WrongWay, _Mapping]] = ..., abandoned_object: _Optional[_Union[AbandonedObject, _Mapping]] = ..., face: _Optional[_Union[Face, _Mapping]] = ...) -> None: ...
 
 class EventBatch(_message.Message):
-    __slots__ = ("events",)
+    __slots__ = ("events", "batch_id")
     EVENTS_FIELD_NUMBER: _ClassVar[int]
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     events: _containers.RepeatedCompositeFieldContainer[Event]
-    def __init__(self, events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ...) -> None: ...
+    batch_id: int
+    def __init__(self, events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., batch_id: _Optional[int] = ...) -> None: ...
