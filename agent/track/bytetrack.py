@@ -1,0 +1,229 @@
+"""ByteTrack-class multi-object tracker: Kalman prediction + two-stage IoU association.
+
+Why two stages: occluded objects get low detector scores. Matching high-score detections
+first and only then offering low-score ones to the tracks still unmatched keeps tracks
+alive through partial occlusion without letting low-score background start new tracks.
+
+Why tracks must be confirmed: a single spurious detection would otherwise become a "track"
+that crosses a line or enters a zone. Only tracks matched ``min_hits`` consecutive times get
+a public id and are ever returned; the ids count up from 1 per camera and are only spent on
+confirmed tracks, so an id jump means a real new object, not detector noise.
+
+Track state lives in parallel numpy arrays (struct of arrays) so prediction, IoU and the
+Kalman update run once per frame for all tracks.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+from scipy.optimize import linear_sum_assignment
+
+from agent.config.tracking import TrackerConfig
+from agent.detections import NO_TRACK, Detections, box_iou
+from agent.track.kalman import KalmanBoxFilter, cxcywh_to_xyxy
+
+log = logging.getLogger(__name__)
+
+IntArr = npt.NDArray[np.int64]
+BoolArr = npt.NDArray[np.bool_]
+F64 = npt.NDArray[np.float64]
+
+
+@dataclass
+class _Tracks:
+    """Struct of arrays, one row per live track (confirmed or not)."""
+
+    mean: F64 = field(default_factory=lambda: np.zeros((0, 8)))
+    cov: F64 = field(default_factory=lambda: np.zeros((0, 8, 8)))
+    class_id: IntArr = field(default_factory=lambda: np.zeros(0, np.int64))
+    public_id: IntArr = field(default_factory=lambda: np.zeros(0, np.int64))
+    hits: IntArr = field(default_factory=lambda: np.zeros(0, np.int64))
+    last_seen: F64 = field(default_factory=lambda: np.zeros(0))
+    active: BoolArr = field(default_factory=lambda: np.zeros(0, bool))  # matched last update
+
+    def __len__(self) -> int:
+        return int(self.class_id.shape[0])
+
+    @property
+    def confirmed(self) -> BoolArr:
+        return self.public_id != NO_TRACK
+
+    def boxes(self) -> F64:
+        return cxcywh_to_xyxy(self.mean[:, :4])
+
+    def keep(self, mask: BoolArr) -> _Tracks:
+        return _Tracks(self.mean[mask], self.cov[mask], self.class_id[mask],
+                       self.public_id[mask], self.hits[mask], self.last_seen[mask],
+                       self.active[mask])
+
+    def append(self, other: _Tracks) -> _Tracks:
+        return _Tracks(*(np.concatenate([a, b]) for a, b in zip(
+            self._fields(), other._fields(), strict=True)))
+
+    def _fields(self) -> tuple[np.ndarray, ...]:
+        return (self.mean, self.cov, self.class_id, self.public_id, self.hits,
+                self.last_seen, self.active)
+
+
+def _assign(sim: F64, iou: F64, min_iou: float) -> tuple[IntArr, IntArr]:
+    """Optimal one-to-one matching maximising `sim`, keeping pairs with IoU >= min_iou."""
+    if sim.size == 0:
+        empty = np.zeros(0, np.int64)
+        return empty, empty
+    gated = np.where(iou >= min_iou, sim, 0.0)
+    rows, cols = linear_sum_assignment(gated, maximize=True)
+    ok = iou[rows, cols] >= min_iou
+    return rows[ok].astype(np.int64), cols[ok].astype(np.int64)
+
+
+class ByteTrack:
+    """Tracker for one camera. Call `update` once per processed frame, in time order."""
+
+    def __init__(self, config: TrackerConfig | None = None,
+                 kalman: KalmanBoxFilter | None = None) -> None:
+        self.config = config or TrackerConfig()
+        self.kalman = kalman or KalmanBoxFilter()
+        self._tracks = _Tracks()
+        self._time: float | None = None
+        self._next_id = 1
+
+    def reset(self) -> None:
+        """Forget all tracks, e.g. after the camera reconnected to a different view."""
+        self._tracks = _Tracks()
+        self._time = None
+
+    @property
+    def confirmed_count(self) -> int:
+        """Confirmed tracks currently held, including ones lost within the buffer."""
+        return int(self._tracks.confirmed.sum())
+
+    def update(self, detections: Detections, timestamp: float) -> Detections:
+        """Associate this frame's detections; return only rows of confirmed tracks.
+
+        The returned rows are copies of input rows (same boxes, scores, classes, keypoints)
+        with ``tracker_id`` set; the input is not modified. Timestamps are seconds and must
+        not go backwards.
+        """
+        if self._time is not None and timestamp < self._time:
+            raise ValueError(
+                f"timestamp went backwards: {timestamp} after {self._time}; "
+                "call reset() when a source restarts")
+        dt = 0.0 if self._time is None else timestamp - self._time
+        self._time = timestamp
+        tr = self._tracks
+        tr.mean, tr.cov = self.kalman.predict(tr.mean, tr.cov, dt)
+
+        det_track = self._associate(detections)
+        self._retire(timestamp, det_track)
+        self._spawn(detections, det_track, timestamp)
+
+        rows = np.flatnonzero(det_track >= 0)
+        ids = self._tracks.public_id[det_track[rows]] if rows.size else np.zeros(0, np.int64)
+        keep = ids != NO_TRACK
+        rows, ids = rows[keep], ids[keep]
+        out = detections[rows]
+        return Detections(out.xyxy, out.confidence, out.class_id, ids, out.keypoints)
+
+    def _similarity(self, track_idx: IntArr, dets: Detections, det_idx: IntArr,
+                    fuse: bool) -> tuple[F64, F64]:
+        boxes = self._tracks.boxes()[track_idx]
+        iou = box_iou(boxes.astype(np.float32), dets.xyxy[det_idx]).astype(np.float64)
+        if self.config.per_class:
+            same = self._tracks.class_id[track_idx][:, None] == dets.class_id[det_idx][None, :]
+            iou = np.where(same, iou, 0.0)
+        sim = iou * dets.confidence[det_idx][None, :] if fuse else iou
+        return sim, iou
+
+    def _match(self, track_idx: IntArr, dets: Detections, det_idx: IntArr, *,
+               min_iou: float, fuse: bool, det_track: IntArr) -> None:
+        """One association stage: fills det_track[det] = track row for matches."""
+        if track_idx.size == 0 or det_idx.size == 0:
+            return
+        sim, iou = self._similarity(track_idx, dets, det_idx, fuse)
+        r, c = _assign(sim, iou, min_iou)
+        det_track[det_idx[c]] = track_idx[r]
+
+    def _associate(self, dets: Detections) -> IntArr:
+        """Run the three stages; return, per detection, the matched track row or -1."""
+        cfg = self.config
+        tr = self._tracks
+        det_track = np.full(len(dets), -1, np.int64)
+        score = dets.confidence
+        high = np.flatnonzero(score >= cfg.high_threshold)
+        low = np.flatnonzero((score >= cfg.low_threshold) & (score < cfg.high_threshold))
+        confirmed = np.flatnonzero(tr.confirmed)
+        # Stage 1: all confirmed tracks (active and lost) against high-score detections.
+        self._match(confirmed, dets, high, min_iou=cfg.match_iou, fuse=cfg.fuse_score,
+                    det_track=det_track)
+        # Stage 2: tracks active last frame that are still free, against low-score ones.
+        taken = np.zeros(len(tr), bool)
+        taken[det_track[det_track >= 0]] = True
+        free_active = confirmed[tr.active[confirmed] & ~taken[confirmed]]
+        self._match(free_active, dets, low, min_iou=cfg.low_match_iou, fuse=False,
+                    det_track=det_track)
+        # Stage 3: tentative tracks against high-score detections nobody took.
+        tentative = np.flatnonzero(~tr.confirmed)
+        high_free = high[det_track[high] < 0]
+        self._match(tentative, dets, high_free, min_iou=cfg.unconfirmed_match_iou,
+                    fuse=cfg.fuse_score, det_track=det_track)
+        self._correct(dets, det_track)
+        return det_track
+
+    def _correct(self, dets: Detections, det_track: IntArr) -> None:
+        tr = self._tracks
+        matched_det = np.flatnonzero(det_track >= 0)
+        rows = det_track[matched_det]
+        matched = np.zeros(len(tr), bool)
+        matched[rows] = True
+        if rows.size:
+            mean, cov = self.kalman.update(tr.mean[rows], tr.cov[rows], dets.xyxy[matched_det])
+            tr.mean[rows], tr.cov[rows] = mean, cov
+            tr.hits[rows] += 1
+        tr.hits[~matched] = 0
+        # A lost track keeps drifting on its velocity but should not keep growing or shrinking.
+        tr.mean[~matched, 6:8] = 0.0
+        tr.active = matched
+        self._confirm(matched & ~tr.confirmed & (tr.hits >= self.config.min_hits))
+
+    def _confirm(self, rows: BoolArr) -> None:
+        """Give public ids to tracks that just earned them, in row order."""
+        idx = np.flatnonzero(rows)
+        self._tracks.public_id[idx] = self._next_id + np.arange(idx.size)
+        self._next_id += int(idx.size)
+
+    def _retire(self, timestamp: float, det_track: IntArr) -> None:
+        """Drop tentative tracks that missed a frame and confirmed ones lost too long."""
+        tr = self._tracks
+        matched = np.zeros(len(tr), bool)
+        matched[det_track[det_track >= 0]] = True
+        tr.last_seen[matched] = timestamp
+        expired = tr.confirmed & (timestamp - tr.last_seen > self.config.track_buffer_seconds)
+        keep = matched | (tr.confirmed & ~expired)
+        if keep.all():
+            return
+        # Re-number det_track rows to the compacted table.
+        new_row = np.cumsum(keep) - 1
+        hit = det_track >= 0
+        det_track[hit] = new_row[det_track[hit]]
+        self._tracks = tr.keep(keep)
+
+    def _spawn(self, dets: Detections, det_track: IntArr, timestamp: float) -> None:
+        """Start tentative tracks from strong detections that matched nothing."""
+        new = np.flatnonzero((det_track < 0) & (dets.confidence >= self.config.new_track_threshold)
+                             & (dets.confidence >= self.config.high_threshold))
+        if new.size == 0:
+            return
+        mean, cov = self.kalman.initiate(dets.xyxy[new])
+        n = new.size
+        born = _Tracks(mean, cov, dets.class_id[new].copy(), np.full(n, NO_TRACK, np.int64),
+                       np.ones(n, np.int64), np.full(n, timestamp), np.ones(n, bool))
+        start = len(self._tracks)
+        self._tracks = self._tracks.append(born)
+        det_track[new] = start + np.arange(n)
+        if self.config.min_hits <= 1:
+            self._confirm(np.arange(len(self._tracks)) >= start)
+        log.debug("spawned %s tentative track(s) at t=%s", n, timestamp)
