@@ -1,0 +1,79 @@
+"""Bounded spool: the documented drop policy, counted per camera and persisted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from agent.spool import DropCount, Priority, Spool, priority_of
+from proto.oko.v1 import events_pb2
+from tests.support.events import make_event, make_events
+
+
+def test_priority_classes() -> None:
+    assert priority_of(make_event("c", 1, "line_crossing")) is Priority.ROUTINE
+    assert priority_of(make_event("c", 1, "traffic_flow")) is Priority.ROUTINE
+    assert priority_of(make_event("c", 1, "face")) is Priority.FACE
+    assert priority_of(make_event("c", 1, "wrong_way")) is Priority.ALERT
+    alert = make_event("c", 1, "abandoned_object")
+    assert priority_of(alert) is Priority.ALERT
+    alert.abandoned_object.state = events_pb2.AbandonedObject.STATE_CLEARED
+    assert priority_of(alert) is Priority.ROUTINE
+
+
+def test_row_bound_drops_oldest_routine_first_and_counts_per_camera(tmp_path: Path) -> None:
+    path = tmp_path / "spool.db"
+    alerts = make_events("cam-a", 5, kind="wrong_way")
+    faces = make_events("cam-b", 5, kind="face")
+    routine_a = make_events("cam-a", 10, start=100)
+    routine_b = make_events("cam-b", 10, start=100)
+    with Spool(path, max_events=25) as spool:
+        spool.append(alerts + routine_a + faces)
+        result = spool.append(routine_b)
+        assert result.stored == 10 and result.dropped == 5
+        kept = {i.event_id for i in spool.peek_batch(max_events=100)}
+        assert spool.depth() == 25
+        # The five oldest routine events (all cam-a) went; alerts and faces all stayed.
+        assert not kept & {e.event_id for e in routine_a[:5]}
+        assert {e.event_id for e in alerts + faces + routine_a[5:] + routine_b} == kept
+        sizes = sum(e.ByteSize() for e in routine_a[:5])
+        assert spool.drops() == {"cam-a": DropCount(5, sizes)}
+    with Spool(path, max_events=25) as spool:
+        assert spool.drops() == {"cam-a": DropCount(5, sizes)}
+
+
+def test_alerts_go_last_and_oldest_first(tmp_path: Path) -> None:
+    faces = make_events("cam-a", 3, kind="face")
+    alerts = make_events("cam-a", 6, kind="abandoned_object", start=10)
+    with Spool(tmp_path / "spool.db", max_events=4) as spool:
+        result = spool.append(faces + alerts)
+        kept = [i.event_id for i in spool.peek_batch()]
+    assert result.dropped == 5
+    assert kept == [e.event_id for e in alerts[2:]]
+
+
+def test_byte_bound_holds_after_every_append(tmp_path: Path) -> None:
+    budget = 40_000
+    with Spool(tmp_path / "spool.db", max_bytes=budget) as spool:
+        appended = 0
+        dropped = 0
+        for round_ in range(20):
+            batch = make_events(f"cam-{round_ % 4}", 10, kind="face", start=round_ * 10 + 1)
+            result = spool.append(batch)
+            appended += result.stored
+            dropped += result.dropped
+            assert spool.bytes() <= budget
+        stored_bytes = sum(len(i.payload) for i in spool.peek_batch(1000, 1 << 30))
+        assert stored_bytes == spool.bytes()
+        assert appended - dropped == spool.depth()
+        counted = spool.drops()
+    assert dropped > 0
+    assert sum(d.events for d in counted.values()) == dropped
+
+
+def test_acked_events_are_never_counted_as_drops(tmp_path: Path) -> None:
+    with Spool(tmp_path / "spool.db", max_events=10) as spool:
+        events = make_events("cam-a", 10)
+        spool.append(events)
+        spool.ack([e.event_id for e in events])
+        result = spool.append(make_events("cam-a", 10, start=11))
+        assert result.dropped == 0 and spool.drops() == {}
