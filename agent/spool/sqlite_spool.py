@@ -45,11 +45,21 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_priority ON events(priority, seq);
 CREATE TABLE IF NOT EXISTS drops (
-    camera_id TEXT PRIMARY KEY,
+    camera_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
     events INTEGER NOT NULL,
-    bytes INTEGER NOT NULL
+    bytes INTEGER NOT NULL,
+    PRIMARY KEY (camera_id, reason)
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
 );
 """
+# Why an event left the spool without being delivered.
+DROP_FULL = "full"  # the drop policy made room
+DROP_REJECTED = "rejected"  # the fleet acknowledged it as malformed (never storable)
+_BATCH_ID_BLOCK = 1024  # batch ids reserved per meta write
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,7 @@ class Spool:
         self._lock = threading.Lock()
         self._conn = self._open(synchronous)
         self._rows, self._bytes = self._count()
+        self._batch_next = self._batch_limit = 0
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -261,42 +272,93 @@ class Spool:
             if over_rows <= 0 and over_bytes <= 0:
                 break
         cur.executemany("DELETE FROM events WHERE seq = ?", [(v[0],) for v in victims])
-        per_camera: dict[str, list[int]] = {}
-        for _, camera_id, size in victims:
-            per_camera.setdefault(camera_id, []).append(size)
-        cur.executemany(
-            "INSERT INTO drops(camera_id, events, bytes) VALUES (?, ?, ?) "
-            "ON CONFLICT(camera_id) DO UPDATE SET "
-            "events = events + excluded.events, bytes = bytes + excluded.bytes",
-            [(cam, len(sizes), sum(sizes)) for cam, sizes in per_camera.items()],
-        )
         self._rows -= len(victims)
         self._bytes -= sum(v[2] for v in victims)
+        per_camera = self._count_drops(cur, [(cam, size) for _, cam, size in victims], DROP_FULL)
         log.warning(
             "spool %s full: dropped %d event(s) (%s)",
             self.path,
             len(victims),
-            ", ".join(f"{c}={len(s)}" for c, s in per_camera.items()),
+            ", ".join(f"{cam}={n}" for cam, n in per_camera.items()),
         )
         return len(victims)
 
-    def ack(self, event_ids: Sequence[str]) -> int:
-        """Delete events the fleet has durably committed; unknown ids are ignored."""
-        if not event_ids:
+    @staticmethod
+    def _count_drops(
+        cur: sqlite3.Cursor, dropped: Sequence[tuple[str, int]], reason: str
+    ) -> dict[str, int]:
+        """Add (camera, size) drops to the persistent counters, in the caller's transaction."""
+        per_camera: dict[str, list[int]] = {}
+        for camera_id, size in dropped:
+            per_camera.setdefault(camera_id, []).append(size)
+        cur.executemany(
+            "INSERT INTO drops(camera_id, reason, events, bytes) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(camera_id, reason) DO UPDATE SET "
+            "events = events + excluded.events, bytes = bytes + excluded.bytes",
+            [(cam, reason, len(sizes), sum(sizes)) for cam, sizes in per_camera.items()],
+        )
+        return {cam: len(sizes) for cam, sizes in per_camera.items()}
+
+    def ack(self, event_ids: Sequence[str], rejected_ids: Sequence[str] = ()) -> int:
+        """Delete events the fleet has durably committed; unknown ids are ignored.
+
+        `rejected_ids` (a subset the fleet refused as malformed) are deleted too - resending
+        cannot fix them - and counted as drops with reason ``rejected``.
+        """
+        if not event_ids and not rejected_ids:
             return 0
+        rejected = set(rejected_ids)
         with self._transaction() as cur:
             removed = 0
             freed = 0
-            for event_id in event_ids:
+            lost: list[tuple[str, int]] = []
+            for event_id in dict.fromkeys([*event_ids, *rejected_ids]):
                 row = cur.execute(
-                    "DELETE FROM events WHERE event_id = ? RETURNING size", (event_id,)
+                    "DELETE FROM events WHERE event_id = ? RETURNING camera_id, size",
+                    (event_id,),
                 ).fetchone()
-                if row is not None:
-                    removed += 1
-                    freed += int(row[0])
+                if row is None:
+                    continue
+                removed += 1
+                freed += int(row[1])
+                if event_id in rejected:
+                    lost.append((str(row[0]), int(row[1])))
             self._rows -= removed
             self._bytes -= freed
+            if lost:
+                self._count_drops(cur, lost, DROP_REJECTED)
         return removed
+
+    def next_batch_id(self) -> int:
+        """A batch id never handed out before by this spool, also across restarts.
+
+        Ids are reserved from the database in blocks, so only one in `_BATCH_ID_BLOCK`
+        calls writes; a crash skips the rest of a block, which is harmless.
+        """
+        with self._lock:
+            if self._batch_next >= self._batch_limit:
+                self._reserve_batch_ids()
+            self._batch_next += 1
+            return self._batch_next
+
+    def _reserve_batch_ids(self) -> None:
+        cur = self._conn.cursor()
+        try:
+            cur.execute("BEGIN IMMEDIATE")
+            row = cur.execute("SELECT value FROM meta WHERE key = 'batch_id'").fetchone()
+            start = int(row[0]) if row else 0
+            limit = start + _BATCH_ID_BLOCK
+            cur.execute(
+                "INSERT INTO meta(key, value) VALUES ('batch_id', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (limit,),
+            )
+            cur.execute("COMMIT")
+        except sqlite3.Error as err:
+            if self._conn.in_transaction:
+                cur.execute("ROLLBACK")
+            raise SpoolError(self._explain(err)) from err
+        self._batch_next, self._batch_limit = start, limit
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -340,11 +402,20 @@ class Spool:
         return {str(cam): int(n) for cam, n in rows}
 
     def drops(self) -> dict[str, DropCount]:
-        """Everything the drop policy ever discarded, per camera (persisted across restarts)."""
-        return {
-            cam: DropCount(int(n), int(b))
-            for cam, n, b in self._query("SELECT camera_id, events, bytes FROM drops")
-        }
+        """Every event ever dropped undelivered, per camera (persisted across restarts)."""
+        rows = self._query(
+            "SELECT camera_id, sum(events), sum(bytes) FROM drops GROUP BY camera_id"
+        )
+        return {str(cam): DropCount(int(n), int(b)) for cam, n, b in rows}
+
+    def drops_by_reason(self) -> dict[tuple[str, str], DropCount]:
+        """Drops per (camera, reason); reasons are `DROP_FULL` and `DROP_REJECTED`."""
+        rows = self._query("SELECT camera_id, reason, events, bytes FROM drops")
+        return {(str(c), str(r)): DropCount(int(n), int(b)) for c, r, n, b in rows}
+
+    def dropped_total(self) -> int:
+        """All events ever dropped on this box (the heartbeat's monotonic counter)."""
+        return int(self._query("SELECT coalesce(sum(events), 0) FROM drops")[0][0])
 
     def oldest_created(self) -> float | None:
         """Wall-clock time the oldest waiting event was spooled (None when empty)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.spool import DropCount, Priority, Spool, priority_of
+from agent.spool import DROP_FULL, DROP_REJECTED, DropCount, Priority, Spool, priority_of
 from proto.oko.v1 import events_pb2
 from tests.support.events import make_event, make_events
 
@@ -77,3 +77,39 @@ def test_acked_events_are_never_counted_as_drops(tmp_path: Path) -> None:
         spool.ack([e.event_id for e in events])
         result = spool.append(make_events("cam-a", 10, start=11))
         assert result.dropped == 0 and spool.drops() == {}
+
+
+def test_rejected_events_are_deleted_and_counted_as_drops(tmp_path: Path) -> None:
+    path = tmp_path / "spool.db"
+    events = make_events("cam-a", 3) + make_events("cam-b", 2)
+    with Spool(path) as spool:
+        spool.append(events)
+        removed = spool.ack(
+            [events[0].event_id, events[3].event_id], rejected_ids=[events[1].event_id]
+        )
+        assert removed == 3 and spool.depth() == 2
+        assert spool.drops_by_reason() == {
+            ("cam-a", DROP_REJECTED): DropCount(1, events[1].ByteSize())
+        }
+        assert spool.dropped_total() == 1
+        spool.ack([events[2].event_id])  # only events[4] (cam-b) is left
+    with Spool(path, max_events=1) as spool:
+        spool.append(make_events("cam-b", 1, start=50))
+        by_reason = spool.drops_by_reason()
+        assert set(by_reason) == {("cam-a", DROP_REJECTED), ("cam-b", DROP_FULL)}
+        assert spool.drops()["cam-b"].events == 1
+        assert spool.dropped_total() == 2
+
+
+def test_batch_ids_never_repeat_across_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "spool.db"
+    with Spool(path) as spool:
+        first = [spool.next_batch_id() for _ in range(1500)]
+    # close() persists nothing about batch ids, so this is also what a crash leaves.
+    with Spool(path) as spool:
+        second = [spool.next_batch_id() for _ in range(10)]
+    with Spool(path) as spool:
+        third = [spool.next_batch_id() for _ in range(10)]
+    every = first + second + third
+    assert len(set(every)) == len(every)
+    assert every == sorted(every) and every[0] >= 1
