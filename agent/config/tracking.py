@@ -47,7 +47,8 @@ class TrackerConfig(Section):
     per_class: bool = Field(
         default=True, description="Associate only detections of the track's own class.")
     fuse_score: bool = Field(
-        default=True, description="Weight IoU by detection score when choosing first-stage matches.")
+        default=True,
+        description="Weight IoU by detection score when choosing first-stage matches.")
 
     @model_validator(mode="after")
     def _ordered(self) -> TrackerConfig:

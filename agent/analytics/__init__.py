@@ -1,0 +1,1 @@
+"""Analytics rules over confirmed tracks: lines, zones, traffic flow, abandoned objects."""

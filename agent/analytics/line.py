@@ -1,0 +1,132 @@
+"""`LineCounter`: direction-aware line crossing per class, with hysteresis.
+
+Each confirmed track has a *committed side* of the line. Its bottom-centre (where it meets
+the ground) must leave a dead band of ``hysteresis_px`` on the other side, for
+``min_frames`` consecutive observations, before the side flips and one crossing is counted.
+Inside the band nothing changes, so a box straddling the line or jittering on it counts
+once. A return to the old side before ``min_frames`` cancels the pending flip (supervision's
+LineZone counted such a flicker as a crossing the other way).
+
+Crossings count only where the motion actually passes through the segment; walking around
+the end of a line flips the side silently.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from agent.analytics.common import class_ids, label_of, rule_rows
+from agent.analytics.events import AnalyticsEvent, EventKind, track_event
+from agent.analytics.geometry import Segment
+from agent.config.analytics import LineConfig
+from agent.detections import Detections
+
+log = logging.getLogger(__name__)
+
+IN, OUT = "in", "out"
+# Per-track state of tracks unseen this long is dropped; ids are never reused, so this only
+# bounds memory.
+FORGET_SECONDS = 120.0
+
+
+@dataclass
+class _TrackSide:
+    side: int                       # +1 right of start->end, -1 left
+    anchor: np.ndarray              # last point seen beyond the band on the committed side
+    last_seen: float
+    pending: int = 0                # consecutive observations beyond the band on the other side
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """One counted crossing, also returned to composite rules such as traffic flow."""
+
+    track_id: int
+    label: str
+    direction: str                  # IN or OUT
+    row: int                        # row in the frame's detections
+
+
+class LineCounter:
+    """Counts confirmed tracks crossing a segment, per class and direction."""
+
+    def __init__(self, config: LineConfig, labels: Sequence[str],
+                 classes: Sequence[str] | None = None) -> None:
+        """`classes` overrides the config's classes (e.g. a traffic rule's vehicles)."""
+        self.config = config
+        self.labels = tuple(labels)
+        self.segment = Segment(*config.points)
+        names = config.classes if classes is None else classes
+        self._classes = class_ids(names, self.labels, f"lines[{config.id}].classes")
+        self._state: dict[int, _TrackSide] = {}
+        self.counts: dict[str, dict[str, int]] = {}   # label -> {"in": n, "out": n}
+
+    @property
+    def in_count(self) -> int:
+        return sum(c.get(IN, 0) for c in self.counts.values())
+
+    @property
+    def out_count(self) -> int:
+        return sum(c.get(OUT, 0) for c in self.counts.values())
+
+    def update(self, detections: Detections, timestamp: float) -> list[AnalyticsEvent]:
+        """Count this frame's crossings; payload: direction ("in"/"out"), direction_name."""
+        events = []
+        for c in self.crossings(detections, timestamp):
+            name = self.config.in_name if c.direction == IN else self.config.out_name
+            events.append(track_event(EventKind.LINE_CROSSING, self.config.id, timestamp,
+                                      detections[c.row], label=c.label,
+                                      payload={"direction": c.direction,
+                                               "direction_name": name}))
+        return events
+
+    def crossings(self, detections: Detections, timestamp: float) -> list[Crossing]:
+        """Advance per-track state and return the crossings counted in this frame."""
+        rows = np.flatnonzero(rule_rows(detections, self._classes))
+        points = detections.bottom_center[rows].astype(np.float64)
+        dist = self.segment.signed_distance(points)
+        band = self.config.hysteresis_px
+        obs = np.where(dist > band, 1, np.where(dist < -band, -1, 0))
+        found: list[Crossing] = []
+        for row, point, side in zip(rows.tolist(), points, obs.tolist(), strict=True):
+            tid = int(detections.tracker_id[row])
+            direction = self._observe(tid, point, side, timestamp)
+            if direction is not None:
+                label = label_of(self.labels, int(detections.class_id[row]))
+                per_label = self.counts.setdefault(label, {IN: 0, OUT: 0})
+                per_label[direction] += 1
+                found.append(Crossing(tid, label, direction, row))
+                log.debug("line %s: track %s crossed %s", self.config.id, tid, direction)
+        self._forget(timestamp)
+        return found
+
+    def _observe(self, tid: int, point: np.ndarray, side: int, now: float) -> str | None:
+        st = self._state.get(tid)
+        if st is None:
+            if side != 0:  # first sighting beyond the band fixes the side; never a crossing
+                self._state[tid] = _TrackSide(side, point, now)
+            return None
+        st.last_seen = now
+        if side == 0:
+            return None
+        if side == st.side:
+            st.anchor, st.pending = point, 0
+            return None
+        st.pending += 1
+        if st.pending < self.config.min_frames:
+            return None
+        where = float(self.segment.crossing_along(st.anchor, point)[0])
+        old = st.side
+        st.side, st.anchor, st.pending = side, point, 0
+        if not 0.0 <= where <= 1.0:
+            return None  # went round the end of the segment
+        return IN if old < 0 else OUT
+
+    def _forget(self, now: float) -> None:
+        stale = [t for t, s in self._state.items() if now - s.last_seen > FORGET_SECONDS]
+        for tid in stale:
+            del self._state[tid]

@@ -1,0 +1,222 @@
+"""Per-camera analytics rules: lines, zones, traffic flow, abandoned objects.
+
+Coordinates are source-image pixels (x right, y down) of the camera's full frame; ground
+points are metres on a flat local ground plane. Class names are the detector's labels
+(checked against the loaded model when the rules are built, because the config is validated
+before any model is loaded).
+
+Cross-references (a traffic rule naming a line) are checked here so an operator's typo is
+rejected when the document is accepted, with the offending field named in the message.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import Field, field_validator, model_validator
+
+from agent.config.base import Section
+from agent.config.tracking import TrackerConfig
+
+Coordinate = Annotated[float, Field(ge=-100_000, le=100_000)]
+Point = tuple[Coordinate, Coordinate]
+RuleId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+                              description="Identifier: letters, digits, '_', '.', '-'.")]
+ClassName = Annotated[str, Field(min_length=1, max_length=64)]
+Direction = Literal["in", "out"]
+
+VEHICLES = ("bicycle", "car", "motorcycle", "bus", "truck")
+BAGS = ("backpack", "handbag", "suitcase")
+
+
+def _no_three_collinear(points: tuple[Point, ...], what: str) -> None:
+    pts = np.asarray(points, np.float64)
+    scale = max(float(np.ptp(pts, axis=0).max()), 1e-9)
+    for i in range(4):
+        a, b, c = (pts[j] for j in range(4) if j != i)
+        cross = (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+        if abs(cross) < 1e-6 * scale * scale:
+            raise ValueError(f"{what}: three of the four points are (nearly) on one line; "
+                             "pick four corners of a quadrilateral")
+
+
+class LineConfig(Section):
+    """A counting line segment from `points[0]` to `points[1]`.
+
+    Direction "in" is a crossing from the left of the start->end vector to its right, as
+    seen on the image (y down); "out" is the reverse.
+    """
+
+    id: RuleId = Field(description="Unique line id within the camera.")
+    points: tuple[Point, Point] = Field(description="Start and end of the segment in pixels.")
+    classes: tuple[ClassName, ...] = Field(
+        default=("person",), min_length=1, max_length=80,
+        description="Detector labels that are counted on this line.")
+    hysteresis_px: float = Field(
+        default=8.0, ge=0.0, le=500.0,
+        description="Half-width of a dead band around the line; a bottom-centre inside it "
+                    "changes nothing, so boxes that jitter or straddle the line count once.")
+    min_frames: int = Field(
+        default=1, ge=1, le=50,
+        description="Consecutive frames a track must be seen beyond the band on the new side "
+                    "before the crossing counts.")
+    in_name: str = Field(default="in", min_length=1, max_length=64,
+                         description="Human name of direction 'in', e.g. 'northbound'.")
+    out_name: str = Field(default="out", min_length=1, max_length=64,
+                          description="Human name of direction 'out'.")
+
+    @field_validator("points")
+    @classmethod
+    def _not_degenerate(cls, v: tuple[Point, Point]) -> tuple[Point, Point]:
+        if np.hypot(v[1][0] - v[0][0], v[1][1] - v[0][1]) < 1.0:
+            raise ValueError("start and end must be at least 1 pixel apart")
+        return v
+
+
+class ZoneConfig(Section):
+    """A polygon zone: occupancy, dwell time and loitering alerts."""
+
+    id: RuleId = Field(description="Unique zone id within the camera.")
+    polygon: tuple[Point, ...] = Field(
+        min_length=3, max_length=64, description="Vertices in pixels, in drawing order.")
+    classes: tuple[ClassName, ...] = Field(
+        default=("person",), min_length=1, max_length=80,
+        description="Detector labels that occupy the zone.")
+    loiter_seconds: float = Field(
+        default=60.0, gt=0.0, le=86_400.0,
+        description="Dwell time after which one loitering alert is raised per visit.")
+    exit_grace_seconds: float = Field(
+        default=1.0, ge=0.0, le=600.0,
+        description="A track must stay outside (or undetected) this long to have left, so "
+                    "boundary jitter and short occlusions do not split a visit.")
+
+    @field_validator("polygon")
+    @classmethod
+    def _has_area(cls, v: tuple[Point, ...]) -> tuple[Point, ...]:
+        pts = np.asarray(v, np.float64)
+        x, y = pts[:, 0], pts[:, 1]
+        area = 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+        if area < 1.0:
+            raise ValueError("polygon encloses no area (points are collinear or repeated)")
+        return v
+
+
+class CalibrationConfig(Section):
+    """Four image points and the same four points on the ground, in metres."""
+
+    image_points: tuple[Point, Point, Point, Point] = Field(
+        description="Four pixels on the road surface, e.g. lane-marking corners.")
+    ground_points: tuple[Point, Point, Point, Point] = Field(
+        description="The same four points in metres on a local flat ground frame.")
+
+    @field_validator("image_points", "ground_points")
+    @classmethod
+    def _quadrilateral(cls, v: tuple[Point, Point, Point, Point]) -> tuple[Point, ...]:
+        _no_three_collinear(v, "points")
+        return v
+
+
+class TrafficConfig(Section):
+    """Traffic flow on one line: counts, speed, density/congestion, wrong way."""
+
+    line_id: RuleId = Field(description="Id of a line in `lines` whose crossings are counted.")
+    interval_seconds: float = Field(
+        default=60.0, ge=1.0, le=86_400.0,
+        description="Reporting interval; intervals are aligned to multiples of this on the "
+                    "capture clock so cameras aggregate together.")
+    classes: tuple[ClassName, ...] = Field(
+        default=VEHICLES, min_length=1, max_length=80, description="Vehicle labels counted.")
+    calibration: CalibrationConfig = Field(description="Ground-plane calibration.")
+    speed_window_seconds: float = Field(
+        default=1.0, ge=0.2, le=10.0,
+        description="Ground distance is measured over this much track history for speed.")
+    speed_limit_kmh: float | None = Field(
+        default=None, gt=0.0, le=300.0,
+        description="Vehicles measured above this are counted as speeding; none if unset.")
+    expected_direction: Direction | None = Field(
+        default=None, description="Allowed travel direction over the line ('in' or 'out'); "
+                                  "crossings the other way raise wrong-way alerts. Unset: "
+                                  "two-way traffic, no wrong-way alerts.")
+    lanes: int = Field(default=1, ge=1, le=16, description="Lanes covered, for density.")
+    region_length_m: float | None = Field(
+        default=None, gt=0.0, le=5_000.0,
+        description="Road length covered by the calibration quad along the direction of "
+                    "travel; if unset it is measured from ground_points across the line.")
+    congestion_density_per_km_lane: tuple[float, float, float] = Field(
+        default=(11.0, 22.0, 40.0),
+        description="Vehicles per km per lane at which congestion becomes moderate, heavy, "
+                    "jam (ascending).")
+
+    @field_validator("congestion_density_per_km_lane")
+    @classmethod
+    def _ascending(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        if not 0 < v[0] < v[1] < v[2] <= 1000:
+            raise ValueError("thresholds must be positive, strictly ascending and <= 1000")
+        return v
+
+
+class AbandonedConfig(Section):
+    """Abandoned object: a bag standing still with nobody near it."""
+
+    classes: tuple[ClassName, ...] = Field(
+        default=BAGS, min_length=1, max_length=80, description="Labels of objects watched.")
+    person_classes: tuple[ClassName, ...] = Field(
+        default=("person",), min_length=1, max_length=8,
+        description="Labels whose presence attends an object.")
+    stationary_seconds: float = Field(
+        default=30.0, gt=0.0, le=86_400.0,
+        description="T: the object must not move for this long.")
+    unattended_seconds: float = Field(
+        default=20.0, ge=0.0, le=86_400.0,
+        description="T2: nobody may be within the radius for this long.")
+    radius_scale: float = Field(
+        default=3.0, gt=0.0, le=100.0,
+        description="R: attending radius in multiples of the object's larger box side, so "
+                    "the radius shrinks with distance from the camera.")
+    owner_radius_scale: float = Field(
+        default=6.0, gt=0.0, le=200.0,
+        description="When the object first appears, the nearest person within this many "
+                    "box sides is remembered as who brought it.")
+    movement_tolerance: float = Field(
+        default=0.5, gt=0.0, le=10.0,
+        description="The object counts as moved when its centre leaves its resting point by "
+                    "this many box diagonals.")
+    clear_seconds: float = Field(
+        default=5.0, gt=0.0, le=3_600.0,
+        description="An alerted object that has moved or been undetected this long is "
+                    "reported as cleared (taken away).")
+
+
+class CameraAnalyticsConfig(Section):
+    """Everything one camera runs after detection: the tracker and the rules."""
+
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig,
+                                   description="Tracker thresholds.")
+    lines: tuple[LineConfig, ...] = Field(default=(), max_length=64,
+                                          description="Counting lines.")
+    zones: tuple[ZoneConfig, ...] = Field(default=(), max_length=64,
+                                          description="Polygon zones.")
+    traffic: tuple[TrafficConfig, ...] = Field(default=(), max_length=64,
+                                               description="Traffic flow rules on lines.")
+    abandoned: AbandonedConfig | None = Field(
+        default=None, description="Abandoned object rule; off when absent.")
+
+    @model_validator(mode="after")
+    def _references(self) -> CameraAnalyticsConfig:
+        for field_name, ids in (("lines", [x.id for x in self.lines]),
+                                ("zones", [x.id for x in self.zones])):
+            for i, rule_id in enumerate(ids):
+                if rule_id in ids[:i]:
+                    raise ValueError(f"{field_name}[{i}].id: duplicate id {rule_id!r}")
+        line_ids = {line.id for line in self.lines}
+        traffic_lines: set[str] = set()
+        for i, rule in enumerate(self.traffic):
+            if rule.line_id not in line_ids:
+                raise ValueError(f"traffic[{i}].line_id: {rule.line_id!r} is not the id of a "
+                                 f"line (known: {sorted(line_ids) or 'none'})")
+            if rule.line_id in traffic_lines:
+                raise ValueError(f"traffic[{i}].line_id: line {rule.line_id!r} already has a "
+                                 "traffic rule")
+            traffic_lines.add(rule.line_id)
+        return self
