@@ -12,6 +12,7 @@ import typer
 
 from agent import __version__
 from agent.commands.detect import detect
+from agent.commands.enroll import enroll
 
 app = typer.Typer(help="Oko edge agent.", no_args_is_help=True, add_completion=False)
 
@@ -32,3 +33,8 @@ def version() -> None:
 
 
 app.command()(detect)
+app.command()(enroll)
+
+
+if __name__ == "__main__":
+    app()

@@ -33,7 +33,7 @@ def detections_to_json(detections: Detections, labels: tuple[str, ...]) -> list[
 
 def _table(source: str, frame: int, objects: list[dict[str, object]]) -> Table:
     title = f"{source} frame {frame}: {len(objects)} detection(s)"
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title, title_justify="left", min_width=60)
     for col, justify in (("label", "left"), ("score", "right"), ("box (x1, y1, x2, y2)", "right")):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for obj in objects:
@@ -76,5 +76,6 @@ def detect(
                 else:
                     console.print(_table(str(path), index, objects))
     except OkoError as err:
-        Console(stderr=True).print(f"[red]error:[/red] {err}")
+        # plain text, never wrapped: error lines must stay greppable
+        typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from err
