@@ -1,0 +1,136 @@
+"""The box's top-level configuration document: the same YAML locally and as desired state.
+
+The fleet pushes this document (device twin); the agent validates it with `AgentConfig`
+before applying anything, so a typo or an out-of-range value is refused with the field's
+dotted path and the last good document keeps running. Every field has a default, so a
+minimal document (even ``{}``) is valid.
+
+Fields marked "restart" in their description (data_dir, fleet endpoints, spool path) are
+stored when pushed but only take effect at the next start: moving the spool or changing
+the fleet under a live stream would risk the very events the spool protects.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from agent.config.base import Section
+from proto import transport
+
+_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)$")
+
+
+def parse_endpoint(text: str, default_port: int | None = None) -> tuple[str, int]:
+    """Split ``host:port`` (IPv6 in brackets); raises ValueError naming what is wrong."""
+    text = text.strip()
+    host, sep, port_text = text.rpartition(":")
+    if not sep or "]" in port_text:
+        if default_port is None:
+            raise ValueError(f"{text!r} is not host:port")
+        host, port_text = text, str(default_port)
+    if not _HOST.match(host):
+        raise ValueError(f"{text!r}: bad host {host!r}")
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"{text!r}: port must be 1..65535, got {port_text!r}")
+    return host, int(port_text)
+
+
+def _endpoint(value: str) -> str:
+    parse_endpoint(value)
+    return value
+
+
+class DeviceSection(Section):
+    """How the box names itself to the fleet."""
+
+    name: str = Field(
+        default="", max_length=128, description="Human name sent at enrollment; empty = hostname.")
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="Free-form labels sent at enrollment (e.g. district).")
+
+
+class FleetSection(Section):
+    """Where the fleet is and how the uplink talks to it."""
+
+    api: str = Field(
+        default="", description="host:port of the fleet API port, used by `enroll` (restart).")
+    agent: str = Field(
+        default="",
+        description="host:port of the mTLS agent port; empty = what enrollment returned "
+        "(restart).")
+    compression: Literal["gzip", "none"] = Field(
+        default="gzip", description="gRPC message compression on the stream.")
+    batch_max_events: int = Field(
+        default=500, ge=1, le=transport.MAX_BATCH_EVENTS,
+        description="Events per batch (the fleet's Welcome may lower it further).")
+    batch_max_bytes: int = Field(
+        default=1 << 20, ge=1024, le=transport.MAX_MESSAGE_BYTES // 2,
+        description="Serialized event bytes per batch; half the gRPC limit leaves headroom.")
+    batch_linger_s: float = Field(
+        default=0.2, ge=0.0, le=10.0,
+        description="Wait this long for a batch to fill before sending a partial one.")
+    max_in_flight: int = Field(
+        default=4, ge=1, le=64, description="Batches sent but not yet acknowledged.")
+    reconnect_min_s: float = Field(
+        default=0.5, ge=0.01, le=60.0, description="First reconnect delay after the stream fails.")
+    reconnect_max_s: float = Field(
+        default=30.0, ge=0.1, le=3600.0, description="Ceiling of the exponential reconnect delay.")
+    hello_timeout_s: float = Field(
+        default=15.0, ge=0.5, le=300.0, description="Give up a connection attempt with no Welcome.")
+
+    @field_validator("api", "agent")
+    @classmethod
+    def _endpoints(cls, value: str) -> str:
+        return _endpoint(value) if value else value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FleetSection:
+        if self.reconnect_min_s > self.reconnect_max_s:
+            raise ValueError("reconnect_min_s must not exceed reconnect_max_s")
+        return self
+
+
+class SpoolSection(Section):
+    """The on-disk event queue (see `agent.spool`)."""
+
+    path: Path | None = Field(
+        default=None, description="Spool file; default <data_dir>/spool.db (restart).")
+    max_bytes: int = Field(
+        default=512 * 1024 * 1024, ge=1024 * 1024, le=1 << 40,
+        description="Payload bytes kept before the drop policy discards the oldest routine "
+        "events; file plus WAL take about 1.5x this (bench/spool.py).")
+    max_events: int = Field(
+        default=2_000_000, ge=100, le=1_000_000_000, description="Events kept before dropping.")
+    synchronous: Literal["FULL", "NORMAL"] = Field(
+        default="FULL", description="FULL survives power cuts; NORMAL only process crashes.")
+
+
+class MetricsSection(Section):
+    """The Prometheus endpoint."""
+
+    enabled: bool = Field(default=True, description="Serve /metrics.")
+    host: str = Field(default="127.0.0.1", min_length=1, description="Address to listen on.")
+    port: int = Field(default=9464, ge=0, le=65535, description="Port; 0 picks a free one.")
+
+
+class AgentConfig(Section):
+    """The whole box configuration."""
+
+    device: DeviceSection = Field(default_factory=DeviceSection, description="Device naming.")
+    data_dir: Path = Field(
+        default=Path("/var/lib/oko-agent"),
+        description="Identity, applied config and spool live here (restart).")
+    fleet: FleetSection = Field(default_factory=FleetSection, description="Fleet and uplink.")
+    spool: SpoolSection = Field(default_factory=SpoolSection, description="Event spool.")
+    metrics: MetricsSection = Field(default_factory=MetricsSection, description="Metrics.")
+    cameras: list[dict[str, Any]] = Field(
+        default_factory=list, max_length=64,
+        description="Per-camera sections; validated by the pipeline's camera model.")
+
+    def spool_path(self) -> Path:
+        """Where the spool file lives for this config."""
+        return self.spool.path or self.data_dir / "spool.db"

@@ -1,0 +1,96 @@
+"""The agent's Prometheus metrics (served by `proto.metrics.serve_metrics`).
+
+Spool figures are read from the spool at scrape time instead of being mirrored into
+gauges, so the endpoint can never disagree with the spool - including the drop counters,
+which the spool persists across restarts. Uplink figures are ordinary counters updated by
+the uplink client. The pipeline adds its own (inference ms, per-camera fps) to `registry`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from agent.spool import Spool
+from proto.metrics import LATENCY_BUCKETS_S
+
+
+class SpoolCollector(Collector):
+    """Exports depth, bytes and the persistent drop counters of one spool."""
+
+    def __init__(self, spool: Spool) -> None:
+        self._spool = spool
+
+    def collect(self) -> Iterator[Metric]:
+        depth = GaugeMetricFamily(
+            "oko_agent_spool_depth_events", "Events waiting for the fleet's acknowledgement."
+        )
+        depth.add_metric([], self._spool.depth())
+        yield depth
+        size = GaugeMetricFamily(
+            "oko_agent_spool_bytes", "Serialized event bytes waiting in the spool."
+        )
+        size.add_metric([], self._spool.bytes())
+        yield size
+        dropped = CounterMetricFamily(
+            "oko_agent_events_dropped",
+            "Events dropped undelivered (full = drop policy, rejected = fleet refused).",
+            labels=["camera", "reason"],
+        )
+        for (camera, reason), count in sorted(self._spool.drops_by_reason().items()):
+            dropped.add_metric([camera, reason], count.events)
+        yield dropped
+
+
+class AgentMetrics:
+    """All agent metrics in one private registry (tests may run several agents)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.events_sent = Counter(
+            "oko_agent_uplink_events_sent",
+            "Events sent to the fleet (resends included).",
+            ["camera"],
+            registry=r,
+        )
+        self.bytes_sent = Counter(
+            "oko_agent_uplink_event_bytes_sent",
+            "Serialized event bytes sent, before gRPC compression (resends included).",
+            ["camera"],
+            registry=r,
+        )
+        self.events_acked = Counter(
+            "oko_agent_uplink_events_acked", "Events the fleet acknowledged.", registry=r
+        )
+        self.duplicates = Counter(
+            "oko_agent_uplink_duplicates", "Resent events the fleet already had.", registry=r
+        )
+        self.ack_latency = Histogram(
+            "oko_agent_uplink_ack_latency_seconds",
+            "From sending a batch to receiving its Ack.",
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.connected = Gauge(
+            "oko_agent_uplink_connected", "1 while the stream to the fleet is up.", registry=r
+        )
+        self.reconnects = Counter(
+            "oko_agent_uplink_connect_failures",
+            "Stream attempts that failed or broke.",
+            ["code"],
+            registry=r,
+        )
+        self.applied_version = Gauge(
+            "oko_agent_config_applied_version", "Desired-state version the box runs.", registry=r
+        )
+        self.config_refused = Counter(
+            "oko_agent_config_refused", "Desired-state documents refused as invalid.", registry=r
+        )
+
+    def watch_spool(self, spool: Spool) -> None:
+        """Export `spool`'s figures (call once per spool)."""
+        self.registry.register(SpoolCollector(spool))
