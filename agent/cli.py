@@ -13,7 +13,6 @@ import typer
 from agent import __version__
 from agent.commands.detect import detect
 from agent.commands.enroll import enroll
-from agent.commands.enroll import enroll
 
 app = typer.Typer(help="Oko edge agent.", no_args_is_help=True, add_completion=False)
 
@@ -34,7 +33,6 @@ def version() -> None:
 
 
 app.command()(detect)
-app.command()(enroll)
 app.command()(enroll)
 
 
