@@ -193,7 +193,7 @@ class TrafficFlow:
     def _close(self, iv: _Interval, now: float) -> AnalyticsEvent:
         """Flow payload: interval_start, interval_seconds, observed_seconds, counts (per
         label), count_in, count_out, mean_speed_kmh (0 without samples), speed_samples,
-        density_per_km_lane, congestion (free|moderate|heavy|jam), wrong_way, speeding."""
+        density_per_km_lane, lanes, congestion (free|moderate|heavy|jam), wrong_way, speeding."""
         cfg = self.config
         density = (iv.occupancy_sum / max(iv.frames, 1)) / (self.region_length_m / 1000.0)
         density /= cfg.lanes
@@ -205,7 +205,7 @@ class TrafficFlow:
             "observed_seconds": iv.last - iv.first, "counts": dict(iv.counts),
             "count_in": iv.directions["in"], "count_out": iv.directions["out"],
             "mean_speed_kmh": float(np.mean(iv.speeds)) if iv.speeds else 0.0,
-            "speed_samples": len(iv.speeds), "density_per_km_lane": density,
+            "speed_samples": len(iv.speeds), "density_per_km_lane": density, "lanes": cfg.lanes,
             "congestion": CONGESTION[level], "wrong_way": iv.wrong_way,
             "speeding": iv.speeding,
         }

@@ -33,7 +33,7 @@ class Box(_message.Message):
     def __init__(self, x1: _Optional[float] = ..., y1: _Optional[float] = ..., x2: _Optional[float] = ..., y2: _Optional[float] = ...) -> None: ...
 
 class LineCrossing(_message.Message):
-    __slots__ = ("line_id", "label", "direction")
+    __slots__ = ("line_id", "label", "direction", "direction_name")
     class Direction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         DIRECTION_UNSPECIFIED: _ClassVar[LineCrossing.Direction]
@@ -45,10 +45,12 @@ class LineCrossing(_message.Message):
     LINE_ID_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
     DIRECTION_FIELD_NUMBER: _ClassVar[int]
+    DIRECTION_NAME_FIELD_NUMBER: _ClassVar[int]
     line_id: str
     label: str
     direction: LineCrossing.Direction
-    def __init__(self, line_id: _Optional[str] = ..., label: _Optional[str] = ..., direction: _Optional[_Union[LineCrossing.Direction, str]] = ...) -> None: ...
+    direction_name: str
+    def __init__(self, line_id: _Optional[str] = ..., label: _Optional[str] = ..., direction: _Optional[_Union[LineCrossing.Direction, str]] = ..., direction_name: _Optional[str] = ...) -> None: ...
 
 class ZoneEvent(_message.Message):
     __slots__ = ("zone_id", "label", "kind", "dwell_seconds", "occupancy")
@@ -75,7 +77,7 @@ class ZoneEvent(_message.Message):
     def __init__(self, zone_id: _Optional[str] = ..., label: _Optional[str] = ..., kind: _Optional[_Union[ZoneEvent.Kind, str]] = ..., dwell_seconds: _Optional[float] = ..., occupancy: _Optional[int] = ...) -> None: ...
 
 class TrafficFlow(_message.Message):
-    __slots__ = ("line_id", "interval_start", "interval_seconds", "counts", "mean_speed_kmh", "speed_samples", "density_per_km", "congestion")
+    __slots__ = ("line_id", "interval_start", "interval_seconds", "counts", "mean_speed_kmh", "speed_samples", "density_per_km", "congestion", "count_in", "count_out", "wrong_way_count", "speeding_count", "observed_seconds", "lanes")
     class Congestion(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         CONGESTION_UNSPECIFIED: _ClassVar[TrafficFlow.Congestion]
@@ -103,6 +105,12 @@ class TrafficFlow(_message.Message):
     SPEED_SAMPLES_FIELD_NUMBER: _ClassVar[int]
     DENSITY_PER_KM_FIELD_NUMBER: _ClassVar[int]
     CONGESTION_FIELD_NUMBER: _ClassVar[int]
+    COUNT_IN_FIELD_NUMBER: _ClassVar[int]
+    COUNT_OUT_FIELD_NUMBER: _ClassVar[int]
+    WRONG_WAY_COUNT_FIELD_NUMBER: _ClassVar[int]
+    SPEEDING_COUNT_FIELD_NUMBER: _ClassVar[int]
+    OBSERVED_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    LANES_FIELD_NUMBER: _ClassVar[int]
     line_id: str
     interval_start: _timestamp_pb2.Timestamp
     interval_seconds: float
@@ -111,18 +119,26 @@ class TrafficFlow(_message.Message):
     speed_samples: int
     density_per_km: float
     congestion: TrafficFlow.Congestion
-    def __init__(self, line_id: _Optional[str] = ..., interval_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., interval_seconds: _Optional[float] = ..., counts: _Optional[_Mapping[str, int]] = ..., mean_speed_kmh: _Optional[float] = ..., speed_samples: _Optional[int] = ..., density_per_km: _Optional[float] = ..., congestion: _Optional[_Union[TrafficFlow.Congestion, str]] = ...) -> None: ...
+    count_in: int
+    count_out: int
+    wrong_way_count: int
+    speeding_count: int
+    observed_seconds: float
+    lanes: int
+    def __init__(self, line_id: _Optional[str] = ..., interval_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., interval_seconds: _Optional[float] = ..., counts: _Optional[_Mapping[str, int]] = ..., mean_speed_kmh: _Optional[float] = ..., speed_samples: _Optional[int] = ..., density_per_km: _Optional[float] = ..., congestion: _Optional[_Union[TrafficFlow.Congestion, str]] = ..., count_in: _Optional[int] = ..., count_out: _Optional[int] = ..., wrong_way_count: _Optional[int] = ..., speeding_count: _Optional[int] = ..., observed_seconds: _Optional[float] = ..., lanes: _Optional[int] = ...) -> None: ...
 
 class WrongWay(_message.Message):
-    __slots__ = ("line_id", "label")
+    __slots__ = ("line_id", "label", "speed_kmh")
     LINE_ID_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
+    SPEED_KMH_FIELD_NUMBER: _ClassVar[int]
     line_id: str
     label: str
-    def __init__(self, line_id: _Optional[str] = ..., label: _Optional[str] = ...) -> None: ...
+    speed_kmh: float
+    def __init__(self, line_id: _Optional[str] = ..., label: _Optional[str] = ..., speed_kmh: _Optional[float] = ...) -> None: ...
 
 class AbandonedObject(_message.Message):
-    __slots__ = ("label", "state", "owner_track_id", "stationary_seconds", "unattended_seconds")
+    __slots__ = ("label", "state", "owner_track_id", "stationary_seconds", "unattended_seconds", "alerted_seconds")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[AbandonedObject.State]
@@ -136,12 +152,14 @@ class AbandonedObject(_message.Message):
     OWNER_TRACK_ID_FIELD_NUMBER: _ClassVar[int]
     STATIONARY_SECONDS_FIELD_NUMBER: _ClassVar[int]
     UNATTENDED_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ALERTED_SECONDS_FIELD_NUMBER: _ClassVar[int]
     label: str
     state: AbandonedObject.State
     owner_track_id: int
     stationary_seconds: float
     unattended_seconds: float
-    def __init__(self, label: _Optional[str] = ..., state: _Optional[_Union[AbandonedObject.State, str]] = ..., owner_track_id: _Optional[int] = ..., stationary_seconds: _Optional[float] = ..., unattended_seconds: _Optional[float] = ...) -> None: ...
+    alerted_seconds: float
+    def __init__(self, label: _Optional[str] = ..., state: _Optional[_Union[AbandonedObject.State, str]] = ..., owner_track_id: _Optional[int] = ..., stationary_seconds: _Optional[float] = ..., unattended_seconds: _Optional[float] = ..., alerted_seconds: _Optional[float] = ...) -> None: ...
 
 class Face(_message.Message):
     __slots__ = ("embedding", "encoding", "dimensions", "embedder", "quality", "detector_score", "face_box")

@@ -1,0 +1,149 @@
+"""`EventMinter`: analytics results -> `oko.v1.Event`, with identity, order and provenance.
+
+This is the one place where an event gets its globally unique id (UUIDv7), its per-camera
+sequence number and the versions of the models that produced it, just before it is spooled.
+Keeping it at this edge means the rules never deal with protobuf, and a sequence number is
+only spent on an event that is really emitted, so the fleet can read gaps as losses.
+
+Sequence numbers must keep increasing across restarts of the agent: the caller persists the
+last one it minted (`next_sequence - 1`) and passes ``first_sequence`` on start.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from agent.analytics.events import AnalyticsEvent, EventKind
+from agent.events.ids import UuidV7Generator
+from proto.oko.v1 import events_pb2
+
+_ZONE_KIND = {
+    EventKind.ZONE_ENTER: events_pb2.ZoneEvent.KIND_ENTER,
+    EventKind.ZONE_EXIT: events_pb2.ZoneEvent.KIND_EXIT,
+    EventKind.LOITERING: events_pb2.ZoneEvent.KIND_LOITERING,
+}
+_DIRECTION = {"in": events_pb2.LineCrossing.DIRECTION_IN,
+              "out": events_pb2.LineCrossing.DIRECTION_OUT}
+_CONGESTION = {"free": events_pb2.TrafficFlow.CONGESTION_FREE,
+               "moderate": events_pb2.TrafficFlow.CONGESTION_MODERATE,
+               "heavy": events_pb2.TrafficFlow.CONGESTION_HEAVY,
+               "jam": events_pb2.TrafficFlow.CONGESTION_JAM}
+
+
+class ModelIdentity(Protocol):
+    """Anything naming a model build, e.g. `agent.inference.manifest.ModelSpec`."""
+
+    name: str
+    version: str
+    sha256: str
+
+
+def timestamp(seconds: float) -> Timestamp:
+    """Protobuf timestamp from float Unix seconds; refuses NaN/inf with a clear message."""
+    if not math.isfinite(seconds):
+        raise ValueError(f"capture time must be a finite number of seconds, got {seconds}")
+    # Split before scaling: seconds * 1e9 would round away sub-microsecond digits of a
+    # value like 1700000001.25 that float64 holds exactly.
+    whole = math.floor(seconds)
+    nanos = round((seconds - whole) * 1e9)
+    return Timestamp(seconds=whole + nanos // 1_000_000_000, nanos=nanos % 1_000_000_000)
+
+
+def _finite(value: Any) -> float:
+    """Wire floats are NaN-free: a missing or non-finite figure is sent as 0."""
+    v = float(value) if value is not None else 0.0
+    return v if math.isfinite(v) else 0.0
+
+
+class EventMinter:
+    """Mints wire events for one camera. Not thread-safe: one minter per camera pipeline."""
+
+    def __init__(self, camera_id: str, *, device_id: str = "", site: str = "",
+                 models: Sequence[ModelIdentity] = (), first_sequence: int = 1,
+                 new_id: Callable[[], object] | None = None) -> None:
+        if not camera_id:
+            raise ValueError("camera_id must not be empty")
+        if first_sequence < 1:
+            raise ValueError(f"first_sequence must be >= 1, got {first_sequence}")
+        self.camera_id = camera_id
+        self.device_id = device_id
+        self.site = site
+        self.models = tuple(models)
+        self._next = first_sequence
+        self._new_id = new_id or UuidV7Generator()
+
+    @property
+    def next_sequence(self) -> int:
+        return self._next
+
+    def mint_all(self, events: Iterable[AnalyticsEvent]) -> list[events_pb2.Event]:
+        return [self.mint(e) for e in events]
+
+    def mint(self, event: AnalyticsEvent,
+             models: Sequence[ModelIdentity] | None = None) -> events_pb2.Event:
+        """One wire event. `models` overrides the minter's default model list."""
+        msg = events_pb2.Event(
+            device_id=self.device_id, camera_id=self.camera_id,
+            capture_time=timestamp(event.capture_time), track_id=event.track_id,
+            site=self.site,
+            models=[events_pb2.ModelVersion(name=m.name, version=m.version, sha256=m.sha256)
+                    for m in (self.models if models is None else models)])
+        if event.box is not None:
+            x1, y1, x2, y2 = event.box
+            msg.box.CopyFrom(events_pb2.Box(x1=x1, y1=y1, x2=x2, y2=y2))
+        if event.confidence is not None:
+            msg.confidence = event.confidence
+        _fill_body(msg, event)
+        # Only now, once the body converted cleanly, spend an id and a sequence number.
+        msg.event_id = str(self._new_id())
+        msg.sequence = self._next
+        self._next += 1
+        return msg
+
+
+def _fill_body(msg: events_pb2.Event, e: AnalyticsEvent) -> None:
+    p = e.payload
+    if e.kind is EventKind.LINE_CROSSING:
+        msg.line_crossing.CopyFrom(events_pb2.LineCrossing(
+            line_id=e.rule_id, label=e.label, direction=_DIRECTION[p["direction"]],
+            direction_name=p.get("direction_name", "")))
+    elif e.kind in _ZONE_KIND:
+        msg.zone.CopyFrom(events_pb2.ZoneEvent(
+            zone_id=e.rule_id, label=e.label, kind=_ZONE_KIND[e.kind],
+            dwell_seconds=_finite(p.get("dwell_seconds")), occupancy=int(p["occupancy"])))
+    elif e.kind is EventKind.TRAFFIC_FLOW:
+        _fill_traffic(msg, e)
+    elif e.kind is EventKind.WRONG_WAY:
+        msg.wrong_way.CopyFrom(events_pb2.WrongWay(line_id=e.rule_id, label=e.label))
+        if p.get("speed_kmh") is not None:
+            msg.wrong_way.speed_kmh = _finite(p["speed_kmh"])
+    elif e.kind in (EventKind.ABANDONED, EventKind.ABANDONED_CLEARED):
+        state = (events_pb2.AbandonedObject.STATE_ALERT if e.kind is EventKind.ABANDONED
+                 else events_pb2.AbandonedObject.STATE_CLEARED)
+        msg.abandoned_object.CopyFrom(events_pb2.AbandonedObject(
+            label=e.label, state=state, owner_track_id=int(p["owner_track_id"]),
+            stationary_seconds=_finite(p.get("stationary_seconds")),
+            unattended_seconds=_finite(p.get("unattended_seconds")),
+            alerted_seconds=_finite(p.get("alerted_seconds"))))
+    else:  # pragma: no cover - every EventKind is handled above
+        raise ValueError(f"no wire form for event kind {e.kind!r}")
+
+
+def _fill_traffic(msg: events_pb2.Event, e: AnalyticsEvent) -> None:
+    p = e.payload
+    lanes = int(p.get("lanes", 1))
+    flow = events_pb2.TrafficFlow(
+        line_id=e.rule_id, interval_start=timestamp(float(p["interval_start"])),
+        interval_seconds=_finite(p["interval_seconds"]),
+        counts={str(k): int(v) for k, v in p["counts"].items()},
+        mean_speed_kmh=_finite(p["mean_speed_kmh"]), speed_samples=int(p["speed_samples"]),
+        density_per_km=_finite(p["density_per_km_lane"]) * lanes,
+        congestion=_CONGESTION[p["congestion"]], count_in=int(p["count_in"]),
+        count_out=int(p["count_out"]), wrong_way_count=int(p["wrong_way"]),
+        speeding_count=int(p["speeding"]), observed_seconds=_finite(p["observed_seconds"]),
+        lanes=lanes)
+    msg.traffic_flow.CopyFrom(flow)
