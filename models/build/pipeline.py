@@ -1,0 +1,68 @@
+"""Build one recipe end to end: convert, quantise, measure, copy into ``models/``."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agent.errors import ModelError
+from models.build import manifest
+from models.build.calibration import VTEST, read_frames, to_input
+from models.build.convert import convert
+from models.build.fetch import UpstreamPackage
+from models.build.quantize import METHOD, agreement, quantize
+from models.build.recipes import Recipe
+
+log = logging.getLogger(__name__)
+
+Step = Callable[[str], None]
+
+
+def vtest_inputs(recipe: Recipe, count: int = 24) -> tuple[list[np.ndarray], list[np.ndarray], str]:
+    """Calibration and held-out tensors from frames spread over vtest.avi (2 of 3 calibrate)."""
+    frames = [to_input(f, recipe.input) for f in read_frames(VTEST, count)]
+    held = frames[2::3]
+    calib = [f for i, f in enumerate(frames) if i % 3 != 2]
+    return calib, held, f"{len(calib)} frames of tests/data/vtest.avi spread over the clip"
+
+
+def face_inputs(recipe: Recipe) -> tuple[list[np.ndarray], list[np.ndarray], str]:
+    from models.build.face_calibration import face_inputs as build
+
+    return build(recipe)
+
+
+CALIBRATION: dict[str, Callable[[Recipe], tuple[list[np.ndarray], list[np.ndarray], str]]] = {
+    "vtest-frames": vtest_inputs,
+    "face-crops": face_inputs,
+}
+
+
+def build_recipe(recipe: Recipe, package: UpstreamPackage, workdir: Path, out_dir: Path,
+                 step: Step) -> list[dict[str, Any]]:
+    """Return manifest entries for the files of ``recipe`` now sitting in ``out_dir``."""
+    step(f"{recipe.name}: converting")
+    fp32 = convert(recipe, package.models_dir, workdir / recipe.name)
+    entries: list[dict[str, Any]] = []
+    if "int8" in recipe.precisions:
+        step(f"{recipe.name}: calibrating and quantising")
+        calib, held, described = CALIBRATION[recipe.calibration](recipe)
+        int8 = quantize(fp32, fp32.with_name(recipe.file_for("int8")), recipe, calib)
+        agree = agreement(fp32, int8, recipe, held)
+        log.info("%s int8 vs fp32 worst cosine %.4f", recipe.name, agree.worst_cosine)
+        if agree.worst_cosine < recipe.min_int8_cosine:
+            raise ModelError(f"{recipe.name}: INT8 output cosine {agree.worst_cosine:.4f} "
+                             f"< {recipe.min_int8_cosine} against FP32; ship FP32 only")
+        quant = {"method": METHOD, "calibration": described,
+                 "held_out_cosine_vs_fp32": {k: round(v, 4) for k, v in agree.cosine.items()}}
+        shutil.copyfile(int8, out_dir / int8.name)
+        entries.append(manifest.entry(recipe, "int8", out_dir / int8.name, package, quant))
+    if "fp32" in recipe.precisions:
+        shutil.copyfile(fp32, out_dir / fp32.name)
+        entries.append(manifest.entry(recipe, "fp32", out_dir / fp32.name, package, None))
+    return entries
