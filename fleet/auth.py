@@ -1,0 +1,116 @@
+"""Bearer tokens, roles and enrollment tokens: minting, parsing, hashing. Pure logic.
+
+Tokens are 256-bit random secrets, so a single SHA-256 is enough to store them (there is
+nothing to brute-force, unlike passwords); comparisons are constant-time. A token names
+its own record (`token_id`) so a lookup is one indexed read, never a scan over hashes.
+
+    API token:        okoa.<token_id>.<secret>
+    enrollment token: oko1.<token_id>.<secret>.<ca_pin>
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from fleet.errors import PermissionDeniedError, UnauthenticatedError
+
+API_PREFIX = "okoa"
+ENROLL_PREFIX = "oko1"
+MAX_ENROLL_TTL_S = 7 * 24 * 3600
+_ID_BYTES = 8
+_SECRET_BYTES = 32
+
+
+class Role(enum.IntEnum):
+    """Ordered: a higher role may do everything a lower one may."""
+
+    VIEWER = 1
+    OPERATOR = 2
+    ADMIN = 3
+
+    @classmethod
+    def parse(cls, name: str) -> Role:
+        try:
+            return cls[name.strip().upper()]
+        except KeyError as err:
+            choices = ", ".join(r.name.lower() for r in cls)
+            raise ValueError(f"unknown role {name!r}; choose one of {choices}") from err
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling, as established from a bearer token."""
+
+    token_id: str
+    name: str
+    role: Role
+
+
+@dataclass(frozen=True)
+class MintedToken:
+    """A new token: `text` goes to the user once, `secret_hash` to the store."""
+
+    token_id: str
+    text: str
+    secret_hash: str
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def secrets_match(secret: str, stored_hash: str) -> bool:
+    return hmac.compare_digest(hash_secret(secret), stored_hash)
+
+
+def _mint(prefix: str, suffix: str = "") -> MintedToken:
+    token_id = secrets.token_hex(_ID_BYTES)
+    secret = secrets.token_urlsafe(_SECRET_BYTES)
+    text = f"{prefix}.{token_id}.{secret}" + (f".{suffix}" if suffix else "")
+    return MintedToken(token_id=token_id, text=text, secret_hash=hash_secret(secret))
+
+
+def mint_api_token() -> MintedToken:
+    return _mint(API_PREFIX)
+
+
+def mint_enrollment_token(ca_pin: str) -> MintedToken:
+    """An enrollment token carrying the CA pin, so a box can verify the fleet it meets."""
+    return _mint(ENROLL_PREFIX, ca_pin)
+
+
+def parse_token(text: str, prefix: str) -> tuple[str, str]:
+    """(token_id, secret) of a token of the given kind; UnauthenticatedError if malformed.
+
+    The message never echoes the token: it is a secret even when it is wrong.
+    """
+    parts = text.strip().split(".")
+    wanted = 4 if prefix == ENROLL_PREFIX else 3
+    if len(parts) != wanted or parts[0] != prefix or not parts[1] or not parts[2]:
+        kind = "enrollment" if prefix == ENROLL_PREFIX else "API"
+        raise UnauthenticatedError(f"malformed {kind} token (expected {prefix}.<id>.<secret>...)")
+    return parts[1], parts[2]
+
+
+def bearer_from_metadata(metadata: tuple[tuple[str, str | bytes], ...] | None) -> str:
+    """The token from `authorization: Bearer <token>` call metadata."""
+    for key, value in metadata or ():
+        if key.lower() == "authorization":
+            text = value.decode() if isinstance(value, bytes) else value
+            scheme, _, token = text.partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+            raise UnauthenticatedError("authorization metadata is not 'Bearer <token>'")
+    raise UnauthenticatedError("missing authorization metadata (Bearer token)")
+
+
+def require_role(principal: Principal, needed: Role) -> None:
+    if principal.role < needed:
+        raise PermissionDeniedError(
+            f"token {principal.name!r} has role {principal.role.name.lower()}, "
+            f"this call needs {needed.name.lower()}"
+        )

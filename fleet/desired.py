@@ -1,0 +1,91 @@
+"""Desired-state documents: parse, validate, render the box document. Pure logic.
+
+A device has one box-level document and one document per camera. The box receives a single
+rendered document: the box mapping with each camera document put into its `cameras:` list
+(replacing an entry with the same `id`). Camera entries are validated with the agent's own
+`CameraConfig` model, so the fleet refuses exactly what the agent would refuse for them,
+with the same dotted field paths, before anything is stored or sent.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from typing import Any
+
+import yaml
+
+from agent.config.base import parse_document
+from agent.config.camera import CameraConfig
+from agent.errors import ConfigError
+from fleet.errors import ConfigRejectedError
+
+BOX_SCOPE = ""
+MAX_DOCUMENT_BYTES = 256 * 1024
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def parse(text: str, where: str) -> dict[str, Any]:
+    """YAML (or JSON) text to a mapping; ConfigRejectedError naming `where` otherwise."""
+    if len(text.encode()) > MAX_DOCUMENT_BYTES:
+        raise ConfigRejectedError(f"{where}: document larger than {MAX_DOCUMENT_BYTES} bytes")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigRejectedError(f"{where}: not valid YAML: {err}") from err
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        kind = type(data).__name__
+        raise ConfigRejectedError(f"{where}: top level must be a mapping, got {kind}")
+    return data
+
+
+def _check_camera(entry: Any, where: str) -> None:
+    if not isinstance(entry, dict):
+        raise ConfigRejectedError(f"{where}: must be a mapping")
+    try:
+        parse_document(CameraConfig, entry, where)
+    except ConfigError as err:
+        raise ConfigRejectedError(str(err)) from err
+
+
+def validate_scope(scope: str, data: dict[str, Any], device_id: str) -> dict[str, Any]:
+    """Check one scope's document; returns it (camera documents get their `id` set)."""
+    if scope == BOX_SCOPE:
+        cameras = data.get("cameras", [])
+        if not isinstance(cameras, list):
+            raise ConfigRejectedError(f"{device_id}: cameras: must be a list")
+        seen: set[str] = set()
+        for index, entry in enumerate(cameras):
+            _check_camera(entry, f"{device_id}: cameras[{index}]")
+            cam_id = entry["id"]
+            if cam_id in seen:
+                raise ConfigRejectedError(f"{device_id}: cameras[{index}].id: duplicate {cam_id!r}")
+            seen.add(cam_id)
+        return data
+    if data.get("id", scope) != scope:
+        raise ConfigRejectedError(
+            f"{device_id}/{scope}: id: {data['id']!r} does not match the camera scope {scope!r}"
+        )
+    entry = {**data, "id": scope}
+    _check_camera(entry, f"{device_id}/{scope}")
+    return entry
+
+
+def render(box: dict[str, Any], cameras: dict[str, dict[str, Any]]) -> str:
+    """The document the agent receives. Deterministic, so equal inputs give equal hashes."""
+    out = copy.deepcopy(box)
+    entries: list[dict[str, Any]] = list(out.get("cameras", []))
+    index = {entry["id"]: i for i, entry in enumerate(entries)}
+    for cam_id in sorted(cameras):
+        if cam_id in index:
+            entries[index[cam_id]] = cameras[cam_id]
+        else:
+            entries.append(cameras[cam_id])
+    if entries:
+        out["cameras"] = entries
+    return yaml.safe_dump(out, sort_keys=False, allow_unicode=True)

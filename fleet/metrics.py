@@ -1,0 +1,101 @@
+"""Prometheus metrics of the fleet server (exposed by `proto.metrics.serve_metrics`).
+
+Each server instance owns its registry, so tests can run several servers in one process.
+Per-camera gauges come from agent heartbeats; per-device spool depth and drop counts too,
+so one dashboard shows both sides of the uplink.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from fleet.store.records import DeviceHealth, IngestCommit
+from proto.metrics import LATENCY_BUCKETS_S
+
+
+class FleetMetrics:
+    """All fleet metrics, plus a one-minute ingest rate for `okoctl status`."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.ingested = Counter("oko_fleet_events_ingested", "Events newly stored", registry=r)
+        self.duplicates = Counter(
+            "oko_fleet_events_duplicate", "Resent events already stored (deduplicated)", registry=r
+        )
+        self.rejected = Counter(
+            "oko_fleet_events_rejected", "Malformed events rejected at ingest", registry=r
+        )
+        self.batches = Counter("oko_fleet_batches", "Event batches acknowledged", registry=r)
+        self.commit_seconds = Histogram(
+            "oko_fleet_commit_seconds", "Duration of one group commit", buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.ack_seconds = Histogram(
+            "oko_fleet_ack_latency_seconds", "Batch received to Ack sent",
+            buckets=LATENCY_BUCKETS_S, registry=r,
+        )
+        self.capture_to_commit = Histogram(
+            "oko_fleet_capture_to_commit_seconds", "Event capture time to fleet commit",
+            buckets=LATENCY_BUCKETS_S, registry=r,
+        )
+        self.connected = Gauge("oko_fleet_devices_connected", "Agent streams open", registry=r)
+        self.subscribers = Gauge("oko_fleet_subscribers", "Subscribe streams open", registry=r)
+        self.refused = Counter(
+            "oko_fleet_calls_refused", "Calls refused by authentication or authorization",
+            ["reason"], registry=r,
+        )
+        self.spool_depth = Gauge(
+            "oko_agent_spool_depth", "Events waiting in the box's spool (from heartbeats)",
+            ["device_id"], registry=r,
+        )
+        self.dropped = Gauge(
+            "oko_agent_dropped_events", "Events the box ever dropped (from heartbeats)",
+            ["device_id"], registry=r,
+        )
+        self.camera_fps = Gauge(
+            "oko_camera_fps", "Frames processed per second", ["device_id", "camera_id"], registry=r
+        )
+        self.inference_ms = Gauge(
+            "oko_camera_inference_ms", "Mean detector latency", ["device_id", "camera_id"],
+            registry=r,
+        )
+        self.webhook_delivered = Counter(
+            "oko_fleet_webhook_delivered", "Events delivered to webhooks", registry=r
+        )
+        self.webhook_failures = Counter(
+            "oko_fleet_webhook_failed_attempts", "Failed webhook POSTs", registry=r
+        )
+        self.webhook_dead = Counter(
+            "oko_fleet_webhook_dead_letters", "Events given up on after all retries", registry=r
+        )
+        self._recent: deque[tuple[float, int]] = deque()
+
+    def observe_commit(self, seconds: float, commit: IngestCommit, received_us: int) -> None:
+        self.commit_seconds.observe(seconds)
+        new = len(commit.stored)
+        self.ingested.inc(new)
+        self.duplicates.inc(sum(o.duplicates for o in commit.outcomes))
+        for event in commit.stored[:: max(1, new // 64)]:  # a sample is enough for a histogram
+            self.capture_to_commit.observe(max(0.0, (received_us - event.capture_us) / 1e6))
+        now = time.monotonic()
+        self._recent.append((now, new))
+        while self._recent and self._recent[0][0] < now - 60:
+            self._recent.popleft()
+
+    def ingest_rate(self) -> float:
+        """Events stored per second over the last minute (or since start, if shorter)."""
+        if not self._recent:
+            return 0.0
+        span = max(1.0, time.monotonic() - self._recent[0][0])
+        return sum(n for _, n in self._recent) / span
+
+    def observe_health(self, device_id: str, health: DeviceHealth) -> None:
+        self.spool_depth.labels(device_id).set(health.spool_depth)
+        self.dropped.labels(device_id).set(health.dropped_events)
+        for cam in health.cameras:
+            self.camera_fps.labels(device_id, cam.camera_id).set(cam.fps)
+            self.inference_ms.labels(device_id, cam.camera_id).set(cam.inference_ms)

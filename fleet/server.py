@@ -1,0 +1,118 @@
+"""grpc.aio server assembly: two TLS ports, the three services, health, reflection, metrics.
+
+One server object listens on both ports, so every service is reachable on both; each RPC
+checks its own credentials (see proto/README.md, "Two ports on one server").
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from fleet.app import FleetApp
+from fleet.config import FleetSettings
+from fleet.errors import FleetError
+from fleet.services import events as event_service
+from fleet.services.admin import AdminServicer
+from fleet.services.agent import AgentServicer
+from proto.metrics import MetricsServer, serve_metrics
+from proto.oko.v1 import admin_pb2, admin_pb2_grpc, agent_pb2, agent_pb2_grpc, stream_pb2
+from proto.transport import SERVER_OPTIONS
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAMES = (
+    agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
+    admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
+    stream_pb2.DESCRIPTOR.services_by_name["EventService"].full_name,
+)
+
+
+@dataclass
+class FleetServer:
+    """A running fleet: call `stop()` to end it."""
+
+    app: FleetApp
+    server: grpc.aio.Server
+    api_port: int
+    agent_port: int
+    health: health.aio.HealthServicer
+    metrics_server: MetricsServer | None
+
+    @property
+    def api_address(self) -> str:
+        return f"localhost:{self.api_port}"
+
+    @property
+    def agent_address(self) -> str:
+        return f"localhost:{self.agent_port}"
+
+    async def stop(self, grace: float = 2.0) -> None:
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        if self.metrics_server is not None:
+            self.metrics_server.close()
+        await self.app.close()
+
+
+def _credentials(app: FleetApp) -> tuple[grpc.ServerCredentials, grpc.ServerCredentials]:
+    directory = app.settings.data_dir / "ca"
+    key_path, chain_path = app.ca.server_credentials_files(directory, list(app.settings.hostnames))
+    pair = [(key_path.read_bytes(), chain_path.read_bytes())]
+    api = grpc.ssl_server_credentials(pair, root_certificates=None, require_client_auth=False)
+    agent = grpc.ssl_server_credentials(
+        pair, root_certificates=app.ca.pem.encode(), require_client_auth=True
+    )
+    return api, agent
+
+
+def _bind(server: grpc.aio.Server, address: str, creds: grpc.ServerCredentials) -> int:
+    try:
+        port = server.add_secure_port(address, creds)
+    except RuntimeError as err:
+        raise FleetError(f"cannot listen on {address}: {err}") from err
+    if port == 0:
+        raise FleetError(f"cannot listen on {address} (in use or not a local address?)")
+    return port
+
+
+def _metrics(app: FleetApp) -> MetricsServer | None:
+    if not app.settings.metrics_listen:
+        return None
+    host, _, port = app.settings.metrics_listen.rpartition(":")
+    try:
+        return serve_metrics(app.metrics.registry, host, int(port))
+    except OSError as err:
+        raise FleetError(f"cannot serve metrics on {app.settings.metrics_listen}: {err}") from err
+
+
+async def start_server(settings: FleetSettings) -> FleetServer:
+    """Open the app, bind both ports and start serving."""
+    app = await FleetApp.open(settings)
+    try:
+        server = grpc.aio.server(options=SERVER_OPTIONS)
+        agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentServicer(app), server)
+        admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(app), server)
+        event_service.add_to_server(event_service.EventServicer(app), server)
+        health_servicer = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        reflection.enable_server_reflection(
+            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        api_creds, agent_creds = _credentials(app)
+        api_port = _bind(server, settings.listen, api_creds)
+        agent_port = _bind(server, settings.agent_listen, agent_creds)
+        metrics_server = _metrics(app)
+        await server.start()
+    except BaseException:
+        await app.close()
+        raise
+    for name in ("", *SERVICE_NAMES):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("fleet serving: API port %s, agent port %s, store %s", api_port, agent_port,
+             app.store.description)
+    return FleetServer(app, server, api_port, agent_port, health_servicer, metrics_server)

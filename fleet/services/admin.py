@@ -1,0 +1,239 @@
+"""AdminService: what okoctl calls. Each RPC names the role it needs in its decorator."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+import grpc
+
+from fleet import __version__
+from fleet.app import FleetApp, now_us
+from fleet.auth import MAX_ENROLL_TTL_S, Principal, Role, mint_api_token, mint_enrollment_token
+from fleet.errors import InvalidRequestError, NotFoundError
+from fleet.services import convert
+from fleet.services.common import Context, Guarded, guarded
+from fleet.store.records import ApiToken, Device, EnrollmentToken, EventFilter, Webhook
+from fleet.twin import set_config
+from proto.oko.v1 import admin_pb2, admin_pb2_grpc, agent_pb2
+
+log = logging.getLogger(__name__)
+MAX_FIELD_CHARS = 128
+
+
+def _bounded(value: str, field: str) -> str:
+    value = value.strip()
+    if not 0 < len(value) <= MAX_FIELD_CHARS:
+        raise InvalidRequestError(f"{field} must be 1..{MAX_FIELD_CHARS} characters")
+    return value
+
+
+class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
+    def __init__(self, app: FleetApp) -> None:
+        self.app = app
+        self.access = app.access
+
+    # Tokens ---------------------------------------------------------------------------
+    @guarded(Role.OPERATOR)
+    async def CreateEnrollmentToken(  # noqa: N802
+        self, request: admin_pb2.CreateEnrollmentTokenRequest, context: Context, who: Principal
+    ) -> admin_pb2.CreateEnrollmentTokenResponse:
+        site = _bounded(request.site, "site")
+        if not 0 < request.ttl_seconds <= MAX_ENROLL_TTL_S:
+            raise InvalidRequestError(f"ttl_seconds must be 1..{MAX_ENROLL_TTL_S}")
+        minted = mint_enrollment_token(self.app.ca.pin)
+        at = now_us()
+        expires = at + request.ttl_seconds * 1_000_000
+        await self.app.store.add_enrollment_token(EnrollmentToken(
+            token_id=minted.token_id, site=site, note=request.note[:MAX_FIELD_CHARS],
+            secret_hash=minted.secret_hash, created_us=at, expires_us=expires,
+        ))
+        await self.app.audit(who.name, "token.enrollment.create", minted.token_id, site)
+        return admin_pb2.CreateEnrollmentTokenResponse(
+            token=minted.text, token_id=minted.token_id, expires_at=convert.ts(expires),
+            ca_sha256=self.app.ca.fingerprint,
+        )
+
+    @guarded(Role.ADMIN)
+    async def CreateApiToken(  # noqa: N802
+        self, request: admin_pb2.CreateApiTokenRequest, context: Context, who: Principal
+    ) -> admin_pb2.CreateApiTokenResponse:
+        name = _bounded(request.name, "name")
+        if request.role not in (r.value for r in Role):
+            raise InvalidRequestError("role must be viewer, operator or admin")
+        minted = mint_api_token()
+        at = now_us()
+        expires = at + request.ttl_seconds * 1_000_000 if request.ttl_seconds else 0
+        await self.app.store.add_api_token(ApiToken(
+            token_id=minted.token_id, name=name, role=request.role,
+            secret_hash=minted.secret_hash, created_us=at, expires_us=expires,
+        ))
+        await self.app.audit(who.name, "token.api.create", minted.token_id,
+                             f"{name} {Role(request.role).name.lower()}")
+        return admin_pb2.CreateApiTokenResponse(
+            token=minted.text, token_id=minted.token_id, expires_at=convert.ts(expires)
+        )
+
+    @guarded(Role.ADMIN)
+    async def ListTokens(  # noqa: N802
+        self, request: admin_pb2.ListTokensRequest, context: Context, who: Principal
+    ) -> admin_pb2.ListTokensResponse:
+        out = [
+            admin_pb2.TokenInfo(
+                token_id=t.token_id, kind="api", name=t.name, role=admin_pb2.Role.Name(t.role),
+                created_at=convert.ts(t.created_us), expires_at=convert.ts(t.expires_us),
+            )
+            for t in await self.app.store.list_api_tokens()
+        ]
+        out += [
+            admin_pb2.TokenInfo(
+                token_id=t.token_id, kind="enrollment", name=t.note, site=t.site,
+                created_at=convert.ts(t.created_us), expires_at=convert.ts(t.expires_us),
+                used=bool(t.used_us), used_by_device=t.used_by,
+            )
+            for t in await self.app.store.list_enrollment_tokens()
+        ]
+        return admin_pb2.ListTokensResponse(tokens=out)
+
+    # Devices and cameras --------------------------------------------------------------
+    async def _device_proto(self, device: Device, with_cameras: bool = False) -> admin_pb2.Device:
+        rendered = await self.app.store.get_desired(device.device_id)
+        cameras = await self.app.store.list_cameras(device.device_id) if with_cameras else None
+        return convert.device_to_proto(
+            device, self.app.sessions.connected(device.device_id), now_us(),
+            rendered.version if rendered else 0, cameras,
+        )
+
+    async def _device(self, device_id: str) -> Device:
+        device = await self.app.store.get_device(device_id)
+        if device is None:
+            raise NotFoundError(f"device {device_id!r} not found")
+        return device
+
+    @guarded(Role.VIEWER)
+    async def ListDevices(  # noqa: N802
+        self, request: admin_pb2.ListDevicesRequest, context: Context, who: Principal
+    ) -> admin_pb2.ListDevicesResponse:
+        devices = await self.app.store.list_devices(request.site)
+        return admin_pb2.ListDevicesResponse(devices=[await self._device_proto(d) for d in devices])
+
+    @guarded(Role.VIEWER)
+    async def GetDevice(  # noqa: N802
+        self, request: admin_pb2.GetDeviceRequest, context: Context, who: Principal
+    ) -> admin_pb2.Device:
+        return await self._device_proto(await self._device(request.device_id), with_cameras=True)
+
+    @guarded(Role.ADMIN)
+    async def RevokeDevice(  # noqa: N802
+        self, request: admin_pb2.RevokeDeviceRequest, context: Context, who: Principal
+    ) -> admin_pb2.Device:
+        device = await self.app.store.revoke_device(
+            request.device_id, request.reason[:200] or "revoked", now_us()
+        )
+        self.app.revocations.add(device.cert_serial)
+        cut = self.app.sessions.cut(
+            device.device_id, grpc.StatusCode.PERMISSION_DENIED, "device revoked"
+        )
+        await self.app.audit(who.name, "device.revoke", device.device_id,
+                             f"{request.reason} (was connected: {cut})")
+        return await self._device_proto(device)
+
+    @guarded(Role.VIEWER)
+    async def ListCameras(  # noqa: N802
+        self, request: admin_pb2.ListCamerasRequest, context: Context, who: Principal
+    ) -> admin_pb2.ListCamerasResponse:
+        cams = await self.app.store.list_cameras(request.device_id, request.site)
+        return admin_pb2.ListCamerasResponse(cameras=[convert.camera_to_proto(c) for c in cams])
+
+    # Desired state ----------------------------------------------------------------------
+    @guarded(Role.VIEWER)
+    async def GetConfig(  # noqa: N802
+        self, request: admin_pb2.GetConfigRequest, context: Context, who: Principal
+    ) -> admin_pb2.ConfigView:
+        device = await self._device(request.device_id)
+        docs = await self.app.store.get_config_docs(device.device_id)
+        rendered = await self.app.store.get_desired(device.device_id)
+        return convert.config_view(device, request.camera_id, docs.get(request.camera_id),
+                                   rendered)
+
+    @guarded(Role.OPERATOR)
+    async def SetConfig(  # noqa: N802
+        self, request: admin_pb2.SetConfigRequest, context: Context, who: Principal
+    ) -> admin_pb2.ConfigView:
+        device = await self._device(request.device_id)
+        doc, rendered = await set_config(
+            self.app.store, device.device_id, request.camera_id, request.document,
+            expected_version=request.expected_version, author=who.name,
+        )
+        session = self.app.sessions.get(device.device_id)
+        if session is not None:
+            session.send(convert.desired_to_proto(rendered))
+        await self.app.audit(who.name, "config.set", f"{device.device_id}/{request.camera_id}",
+                             f"v{doc.version} sha256={doc.sha256}")
+        return convert.config_view(device, request.camera_id, doc, rendered)
+
+    @guarded(Role.OPERATOR)
+    async def SendCommand(  # noqa: N802
+        self, request: admin_pb2.SendCommandRequest, context: Context, who: Principal
+    ) -> admin_pb2.SendCommandResponse:
+        device = await self._device(request.device_id)
+        kind = _bounded(request.kind, "kind")
+        command_id = "cmd-" + secrets.token_hex(6)
+        session = self.app.sessions.get(device.device_id)
+        if session is not None:
+            session.send(agent_pb2.FleetMessage(command=agent_pb2.Command(
+                command_id=command_id, kind=kind, args=dict(request.args),
+            )))
+        await self.app.audit(who.name, "command.send", device.device_id, f"{command_id} {kind}")
+        return admin_pb2.SendCommandResponse(command_id=command_id, delivered=session is not None)
+
+    # Webhooks -------------------------------------------------------------------------
+    @guarded(Role.ADMIN)
+    async def CreateWebhook(  # noqa: N802
+        self, request: admin_pb2.CreateWebhookRequest, context: Context, who: Principal
+    ) -> admin_pb2.Webhook:
+        if not request.url.startswith(("http://", "https://")):
+            raise InvalidRequestError("url must start with http:// or https://")
+        stats = await self.app.store.stats()
+        hook = Webhook(
+            webhook_id="wh-" + secrets.token_hex(6), url=request.url,
+            secret=request.secret or secrets.token_urlsafe(32),
+            filter=EventFilter.of(request.camera_ids, request.sites, request.types,
+                                  request.device_ids),
+            created_us=now_us(), cursor=stats.last_cursor,
+        )
+        await self.app.store.add_webhook(hook)
+        self.app.webhooks.start_hook(hook)
+        await self.app.audit(who.name, "webhook.create", hook.webhook_id, hook.url)
+        return convert.webhook_to_proto(hook, with_secret=True)
+
+    @guarded(Role.VIEWER)
+    async def ListWebhooks(  # noqa: N802
+        self, request: admin_pb2.ListWebhooksRequest, context: Context, who: Principal
+    ) -> admin_pb2.ListWebhooksResponse:
+        hooks = await self.app.store.list_webhooks()
+        return admin_pb2.ListWebhooksResponse(webhooks=[convert.webhook_to_proto(h) for h in hooks])
+
+    @guarded(Role.ADMIN)
+    async def DeleteWebhook(  # noqa: N802
+        self, request: admin_pb2.DeleteWebhookRequest, context: Context, who: Principal
+    ) -> admin_pb2.DeleteWebhookResponse:
+        await self.app.store.delete_webhook(request.webhook_id)
+        await self.app.webhooks.stop_hook(request.webhook_id)
+        await self.app.audit(who.name, "webhook.delete", request.webhook_id)
+        return admin_pb2.DeleteWebhookResponse()
+
+    @guarded(Role.VIEWER)
+    async def GetStatus(  # noqa: N802
+        self, request: admin_pb2.GetStatusRequest, context: Context, who: Principal
+    ) -> admin_pb2.ServerStatus:
+        stats = await self.app.store.stats()
+        return admin_pb2.ServerStatus(
+            version=__version__, started_at=convert.ts(self.app.started_us),
+            devices=stats.devices, devices_online=len(self.app.sessions),
+            devices_revoked=stats.devices_revoked, events_stored=stats.events,
+            last_cursor=stats.last_cursor, subscribers=self.app.broadcaster.subscribers,
+            ingest_events_per_second=self.app.metrics.ingest_rate(),
+            store=self.app.store.description, webhook_dead_letters=stats.webhook_dead_letters,
+        )
+

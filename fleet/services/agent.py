@@ -1,0 +1,250 @@
+"""AgentService: enrollment and the one long-lived stream per box."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+
+from fleet.app import FleetApp, now_us
+from fleet.auth import ENROLL_PREFIX, hash_secret, parse_token, secrets_match
+from fleet.ca import serial_from_pem
+from fleet.errors import (
+    FleetError,
+    InvalidRequestError,
+    PermissionDeniedError,
+    StoreError,
+    UnauthenticatedError,
+)
+from fleet.ingest import admit
+from fleet.services import convert
+from fleet.services.common import Context, abort, status_for
+from fleet.sessions import Close, Session
+from fleet.store.records import REVOKED, BatchOutcome, Device, StateReportRecord
+from proto.oko.v1 import agent_pb2, agent_pb2_grpc
+from proto.transport import (
+    DEFAULT_AGENT_PORT,
+    HEARTBEAT_INTERVAL_S,
+    MAX_BATCH_EVENTS,
+    MAX_MESSAGE_BYTES,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_IN_FLIGHT = 16
+MAX_NAME_CHARS = 128
+
+
+def _new_device_id() -> str:
+    return "dev-" + secrets.token_hex(8)
+
+
+class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
+    def __init__(self, app: FleetApp) -> None:
+        self.app = app
+
+    # Enroll ---------------------------------------------------------------------------
+    async def Enroll(  # noqa: N802
+        self, request: agent_pb2.EnrollRequest, context: Context
+    ) -> agent_pb2.EnrollResponse:
+        try:
+            return await self._enroll(request, context)
+        except FleetError as err:
+            await abort(context, err)
+
+    async def _check_token(self, text: str) -> tuple[str, str]:
+        """Read-only precheck, so a bad token costs no signing and writes nothing."""
+        token_id, secret = parse_token(text, ENROLL_PREFIX)
+        token = await self.app.store.get_enrollment_token(token_id)
+        if token is None or not secrets_match(secret, token.secret_hash):
+            raise UnauthenticatedError("enrollment token unknown")
+        if token.used_us:
+            raise UnauthenticatedError(f"enrollment token {token_id} was already used")
+        if token.expires_us <= now_us():
+            raise UnauthenticatedError(f"enrollment token {token_id} has expired")
+        return token_id, secret
+
+    async def _enroll(
+        self, request: agent_pb2.EnrollRequest, context: Context
+    ) -> agent_pb2.EnrollResponse:
+        token_id, secret = await self._check_token(request.token)
+        name = request.device_name.strip()
+        if not 0 < len(name) <= MAX_NAME_CHARS:
+            raise InvalidRequestError(f"device_name must be 1..{MAX_NAME_CHARS} characters")
+        device_id = _new_device_id()
+        issued = self.app.ca.sign_csr(request.csr_pem, device_id)
+        device = await self.app.store.enroll_device(token_id, hash_secret(secret), Device(
+            device_id=device_id, name=name, site="", cert_serial=issued.serial_hex,
+            cert_not_after_us=issued.not_after_us, enrolled_us=now_us(),
+            hostname=request.hostname[:MAX_NAME_CHARS],
+            agent_version=request.agent_version[:MAX_NAME_CHARS], labels=dict(request.labels),
+        ))
+        await self.app.audit(f"token:{token_id}", "device.enroll", device_id, name)
+        log.info("enrolled %s (%s) at site %s", device_id, name, device.site)
+        return agent_pb2.EnrollResponse(
+            device_id=device_id, certificate_pem=issued.pem, ca_pem=self.app.ca.pem,
+            site=device.site, agent_endpoint=self._agent_endpoint(context),
+            not_after=convert.ts(issued.not_after_us),
+        )
+
+    def _agent_endpoint(self, context: Context) -> str:
+        if self.app.settings.advertise_agent:
+            return self.app.settings.advertise_agent
+        port = self.app.settings.agent_listen.rpartition(":")[2]
+        return f":{port}" if port != str(DEFAULT_AGENT_PORT) else ""
+
+    # Connect --------------------------------------------------------------------------
+    async def _identify(self, context: Context) -> Device:
+        pem = context.auth_context().get("x509_pem_cert")
+        if not pem:
+            raise UnauthenticatedError(
+                "no client certificate: Connect needs mutual TLS on the agent port"
+            )
+        serial = serial_from_pem(pem[0])
+        if serial in self.app.revocations:
+            raise PermissionDeniedError("device certificate has been revoked")
+        device = await self.app.store.get_device_by_serial(serial)
+        if device is None:
+            raise UnauthenticatedError(f"certificate serial {serial} is not known to this fleet")
+        if device.status == REVOKED:
+            raise PermissionDeniedError(f"device {device.device_id} has been revoked")
+        return device
+
+    async def Connect(  # noqa: N802
+        self, request_iterator: AsyncIterator[agent_pb2.AgentMessage], context: Context
+    ) -> None:
+        try:
+            device = await self._identify(context)
+        except FleetError as err:
+            await abort(context, err)
+        session = Session(device.device_id)
+        self.app.sessions.add(session)
+        self.app.metrics.connected.inc()
+        stream = _Stream(self.app, device, session)
+        reader = asyncio.create_task(stream.read(request_iterator), name=f"read-{device.device_id}")
+        try:
+            while True:
+                item = await session.outbox.get()
+                if isinstance(item, Close):
+                    if item.code is not None:
+                        await context.abort(item.code, item.detail)
+                    return
+                await context.write(item)
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+            self.app.sessions.remove(session)
+            self.app.metrics.connected.dec()
+
+
+class _Stream:
+    """Reads one box's messages; acks its batches in order from a second task."""
+
+    def __init__(self, app: FleetApp, device: Device, session: Session) -> None:
+        self.app = app
+        self.device = device
+        self.session = session
+        self.acks: asyncio.Queue[tuple[int, asyncio.Future[BatchOutcome], list[Any], float] | None]
+        self.acks = asyncio.Queue(MAX_IN_FLIGHT)
+
+    async def read(self, messages: AsyncIterator[agent_pb2.AgentMessage]) -> None:
+        acker = asyncio.create_task(self._ack_in_order())
+        try:
+            await self._read(aiter(messages))
+            await self.acks.put(None)      # client finished sending: flush acks, end OK
+            await acker
+            self.session.close()
+        except FleetError as err:
+            self.session.close(status_for(err), str(err))
+        except grpc.aio.AioRpcError:
+            self.session.close()            # the stream is already gone
+        except Exception:                   # a bug must end the stream, not hang it
+            log.exception("%s: stream handler failed", self.device.device_id)
+            self.session.close(grpc.StatusCode.INTERNAL, "internal error")
+        finally:
+            acker.cancel()
+
+    async def _read(self, messages: AsyncIterator[agent_pb2.AgentMessage]) -> None:
+        try:
+            first = await asyncio.wait_for(anext(messages), self.app.settings.hello_timeout_s)
+        except (TimeoutError, StopAsyncIteration) as err:
+            raise InvalidRequestError("stream must start with Hello") from err
+        if first.WhichOneof("body") != "hello":
+            kind = first.WhichOneof("body")
+            raise InvalidRequestError(f"first message must be Hello, got {kind}")
+        await self._hello(first.hello)
+        async for message in messages:
+            kind = message.WhichOneof("body")
+            if kind == "batch":
+                await self._batch(message.batch)
+            elif kind == "heartbeat":
+                health = convert.health_from_proto(message.heartbeat, now_us())
+                await self.app.store.record_health(self.device.device_id, health)
+                self.app.metrics.observe_health(self.device.device_id, health)
+            elif kind == "state":
+                await self._state(message.state)
+            elif kind == "command_result":
+                r = message.command_result
+                await self.app.audit(self.device.device_id, "command.result", r.command_id,
+                                     f"ok={r.ok} {r.message}")
+            else:
+                raise InvalidRequestError(f"unexpected message {kind!r} after Hello")
+
+    async def _hello(self, hello: agent_pb2.Hello) -> None:
+        app, device = self.app, self.device
+        await app.store.record_hello(device.device_id, hello.agent_version, now_us())
+        self.session.send(agent_pb2.FleetMessage(welcome=agent_pb2.Welcome(
+            device_id=device.device_id, site=device.site, server_time=convert.ts(now_us()),
+            max_batch_events=MAX_BATCH_EVENTS, max_message_bytes=MAX_MESSAGE_BYTES,
+            heartbeat_interval_seconds=HEARTBEAT_INTERVAL_S,
+        )))
+        desired = await app.store.get_desired(device.device_id)
+        if desired is not None and desired.version != hello.applied_version:
+            self.session.send(convert.desired_to_proto(desired))
+        log.info("%s connected (agent %s, runs config v%s)", device.device_id,
+                 hello.agent_version, hello.applied_version)
+
+    async def _batch(self, batch: Any) -> None:
+        if len(batch.events) > MAX_BATCH_EVENTS:
+            raise InvalidRequestError(
+                f"batch {batch.batch_id} has {len(batch.events)} events, limit {MAX_BATCH_EVENTS}"
+            )
+        started = time.perf_counter()
+        admitted, rejected = admit(batch.events, self.device.device_id, self.device.site)
+        if rejected:
+            self.app.metrics.rejected.inc(len(rejected))
+            log.warning("%s batch %s: %s event(s) rejected, first: %s", self.device.device_id,
+                        batch.batch_id, len(rejected), rejected[0].reason)
+        future = self.app.ingestor.submit(admitted)
+        await self.acks.put((batch.batch_id, future, rejected, started))
+
+    async def _ack_in_order(self) -> None:
+        while (item := await self.acks.get()) is not None:
+            batch_id, future, rejected, started = item
+            try:
+                outcome = await future
+            except StoreError as err:
+                self.session.close(grpc.StatusCode.UNAVAILABLE, f"store unavailable: {err}")
+                return
+            self.session.send(agent_pb2.FleetMessage(ack=agent_pb2.Ack(
+                batch_id=batch_id, accepted=outcome.accepted, duplicates=outcome.duplicates,
+                rejected=[agent_pb2.RejectedEvent(index=r.index, event_id=r.event_id,
+                                                  reason=r.reason) for r in rejected],
+            )))
+            self.app.metrics.batches.inc()
+            self.app.metrics.ack_seconds.observe(time.perf_counter() - started)
+
+    async def _state(self, state: agent_pb2.StateReport) -> None:
+        report = StateReportRecord(
+            at_us=now_us(), applied_version=state.applied_version, document=state.document,
+            attempted_version=state.attempted_version, ok=state.ok, error=state.error,
+        )
+        await self.app.store.record_state(self.device.device_id, report)
+        if not state.ok:
+            log.warning("%s failed to apply config v%s: %s", self.device.device_id,
+                        state.attempted_version, state.error)

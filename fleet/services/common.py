@@ -1,0 +1,78 @@
+"""What every servicer shares: error -> status mapping and the per-RPC guard."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn, TypeAlias, TypeVar
+
+import grpc
+
+from fleet.access import AccessControl
+from fleet.auth import Principal, Role
+from fleet.errors import (
+    FleetError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    StoreError,
+    UnauthenticatedError,
+    VersionConflictError,
+)
+
+log = logging.getLogger(__name__)
+R = TypeVar("R")
+Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
+
+_CODES: list[tuple[type[FleetError], grpc.StatusCode]] = [
+    (UnauthenticatedError, grpc.StatusCode.UNAUTHENTICATED),
+    (PermissionDeniedError, grpc.StatusCode.PERMISSION_DENIED),
+    (NotFoundError, grpc.StatusCode.NOT_FOUND),
+    (InvalidRequestError, grpc.StatusCode.INVALID_ARGUMENT),
+    (VersionConflictError, grpc.StatusCode.FAILED_PRECONDITION),
+    (StoreError, grpc.StatusCode.UNAVAILABLE),
+]
+
+
+def status_for(err: FleetError) -> grpc.StatusCode:
+    for kind, code in _CODES:
+        if isinstance(err, kind):
+            return code
+    return grpc.StatusCode.INTERNAL
+
+
+async def abort(context: grpc.aio.ServicerContext[Any, Any], err: FleetError) -> NoReturn:
+    code = status_for(err)
+    log.info("refusing call: %s %s", code.name, err)
+    await context.abort(code, str(err))
+    raise AssertionError("unreachable: context.abort raises")
+
+
+class Guarded:
+    """Base of servicers whose RPCs need a bearer token."""
+
+    access: AccessControl
+
+
+Handler = Callable[[Any, Any, grpc.aio.ServicerContext[Any, Any], Principal], Awaitable[R]]
+
+
+def guarded(role: Role) -> Callable[[Handler[R]], Callable[..., Awaitable[R]]]:
+    """Unary RPC decorator: check the caller's token and role first, map FleetError to a
+    status. The handler gets the Principal as a fourth argument."""
+
+    def wrap(handler: Handler[R]) -> Callable[..., Awaitable[R]]:
+        @functools.wraps(handler)
+        async def rpc(
+            self: Guarded, request: Any, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> R:
+            try:
+                principal = await self.access.check(context.invocation_metadata(), role)
+                return await handler(self, request, context, principal)
+            except FleetError as err:
+                await abort(context, err)
+
+        return rpc
+
+    return wrap

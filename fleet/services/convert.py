@@ -1,0 +1,182 @@
+"""Protobuf <-> record conversion at the gRPC edge, and the Subscribe fast path.
+
+`encode_envelope` writes `oko.v1.EventEnvelope` wire bytes directly around the stored
+event payload. The payload is already a serialized `Event`, so parsing it only to
+serialize it again for every subscriber would cost more than the rest of the fan-out.
+A test checks the bytes parse to the same message the generated class would build.
+"""
+
+from __future__ import annotations
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from fleet.store.records import (
+    CameraHealth,
+    CameraStatus,
+    ConfigDoc,
+    Device,
+    DeviceHealth,
+    EventFilter,
+    StoredEvent,
+    Webhook,
+)
+from proto.oko.v1 import admin_pb2, agent_pb2, events_pb2, stream_pb2
+
+DEVICE_OFFLINE_AFTER_US = 30_000_000   # three missed 10 s heartbeats
+
+
+def ts(us: int) -> Timestamp | None:
+    """Timestamp from microseconds; None for 0 (unset) so the field stays absent."""
+    if not us:
+        return None
+    stamp = Timestamp()
+    stamp.FromMicroseconds(us)
+    return stamp
+
+
+def us_of(stamp: Timestamp) -> int:
+    return stamp.seconds * 1_000_000 + stamp.nanos // 1000
+
+
+def filter_from_proto(msg: stream_pb2.EventFilter) -> EventFilter:
+    return EventFilter.of(msg.camera_ids, msg.sites, msg.types, msg.device_ids)
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def encode_envelope(event: StoredEvent) -> bytes:
+    """Wire bytes of EventEnvelope{cursor=1, event=2, received_at=3}."""
+    seconds, micros = divmod(event.received_us, 1_000_000)
+    stamp = b""
+    if seconds:
+        stamp += b"\x08" + _varint(seconds)
+    if micros:
+        stamp += b"\x10" + _varint(micros * 1000)
+    return b"".join((
+        b"\x08", _varint(event.cursor),
+        b"\x12", _varint(len(event.payload)), event.payload,
+        b"\x1a", _varint(len(stamp)), stamp,
+    ))
+
+
+def envelope(event: StoredEvent) -> stream_pb2.EventEnvelope:
+    """The same envelope as a message (for Query responses, where speed does not matter)."""
+    return stream_pb2.EventEnvelope(
+        cursor=event.cursor,
+        event=events_pb2.Event.FromString(event.payload),
+        received_at=ts(event.received_us),
+    )
+
+
+def health_from_proto(msg: agent_pb2.Heartbeat, at_us: int) -> DeviceHealth:
+    return DeviceHealth(
+        at_us=at_us, spool_depth=msg.spool_depth, spool_bytes=msg.spool_bytes,
+        dropped_events=msg.dropped_events, cpu_percent=msg.cpu_percent,
+        memory_percent=msg.memory_percent,
+        cameras=tuple(
+            CameraHealth(
+                camera_id=c.camera_id, online=c.online, fps=c.fps, inference_ms=c.inference_ms,
+                error=c.error, last_frame_us=us_of(c.last_frame_at),
+            )
+            for c in msg.cameras
+        ),
+    )
+
+
+def camera_to_proto(cam: CameraStatus) -> admin_pb2.CameraStatus:
+    h = cam.health
+    return admin_pb2.CameraStatus(
+        camera_id=h.camera_id, device_id=cam.device_id, site=cam.site, online=h.online,
+        fps=h.fps, inference_ms=h.inference_ms, error=h.error,
+        last_frame_at=ts(h.last_frame_us), last_event_at=ts(cam.last_event_us),
+    )
+
+
+def device_status(device: Device, connected: bool, now_us: int) -> str:
+    if device.status == "revoked":
+        return "revoked"
+    fresh = now_us - device.last_seen_us < DEVICE_OFFLINE_AFTER_US
+    return "online" if connected and fresh else "offline"
+
+
+def drift(desired_version: int, device: Device) -> bool:
+    reported = device.reported
+    if reported is None:
+        return desired_version > 0
+    return reported.applied_version != desired_version or not reported.ok
+
+
+def device_to_proto(
+    device: Device, connected: bool, now_us: int, desired_version: int,
+    cameras: list[CameraStatus] | None = None,
+) -> admin_pb2.Device:
+    health = device.health
+    reported = device.reported
+    return admin_pb2.Device(
+        device_id=device.device_id, name=device.name, site=device.site,
+        status=device_status(device, connected, now_us), enrolled_at=ts(device.enrolled_us),
+        last_seen=ts(device.last_seen_us), agent_version=device.agent_version,
+        hostname=device.hostname, certificate_serial=device.cert_serial,
+        certificate_not_after=ts(device.cert_not_after_us),
+        spool_depth=health.spool_depth if health else 0,
+        dropped_events=health.dropped_events if health else 0,
+        cpu_percent=health.cpu_percent if health else 0.0,
+        memory_percent=health.memory_percent if health else 0.0,
+        desired_version=desired_version,
+        reported_version=reported.applied_version if reported else 0,
+        drift=drift(desired_version, device),
+        cameras=[camera_to_proto(c) for c in cameras or []],
+        labels=device.labels, revoked_reason=device.revoked_reason,
+    )
+
+
+def config_doc_to_proto(doc: ConfigDoc | None) -> admin_pb2.ConfigDocument | None:
+    if doc is None:
+        return None
+    return admin_pb2.ConfigDocument(
+        version=doc.version, document=doc.document, sha256=doc.sha256,
+        created_at=ts(doc.created_us), author=doc.author,
+    )
+
+
+def desired_to_proto(doc: ConfigDoc) -> agent_pb2.FleetMessage:
+    return agent_pb2.FleetMessage(desired=agent_pb2.DesiredState(
+        version=doc.version, document=doc.document, format="yaml", sha256=doc.sha256,
+        created_at=ts(doc.created_us), author=doc.author,
+    ))
+
+
+def config_view(
+    device: Device, scope: str, doc: ConfigDoc | None, rendered: ConfigDoc | None
+) -> admin_pb2.ConfigView:
+    reported = device.reported
+    return admin_pb2.ConfigView(
+        device_id=device.device_id, camera_id=scope, desired=config_doc_to_proto(doc),
+        rendered=config_doc_to_proto(rendered),
+        reported_version=reported.applied_version if reported else 0,
+        reported_document=reported.document if reported else "",
+        drift=drift(rendered.version if rendered else 0, device),
+        last_apply_error="" if reported is None or reported.ok else reported.error,
+        reported_at=ts(reported.at_us) if reported else None,
+    )
+
+
+def webhook_to_proto(hook: Webhook, with_secret: bool = False) -> admin_pb2.Webhook:
+    flt = hook.filter
+    return admin_pb2.Webhook(
+        webhook_id=hook.webhook_id, url=hook.url, camera_ids=sorted(flt.camera_ids),
+        sites=sorted(flt.sites), types=sorted(flt.types), device_ids=sorted(flt.device_ids),
+        delivered=hook.delivered, failed_attempts=hook.failed_attempts,
+        dead_letters=hook.dead_letters, cursor=hook.cursor,
+        secret=hook.secret if with_secret else "",
+    )

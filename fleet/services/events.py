@@ -1,0 +1,100 @@
+"""EventService: live Subscribe with resume, and paged Query.
+
+Subscribe is registered by hand (`add_to_server`) with an identity response serializer,
+because its handler yields envelope bytes built around the stored payload
+(`convert.encode_envelope`); on the wire it is exactly `stream oko.v1.EventEnvelope`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import grpc
+
+from fleet.app import FleetApp
+from fleet.auth import Principal, Role
+from fleet.broadcast import follow
+from fleet.errors import FleetError, InvalidRequestError
+from fleet.services import convert
+from fleet.services.common import Context, Guarded, abort, guarded
+from fleet.store.records import EventFilter, EventQuery
+from proto.oko.v1 import events_pb2, stream_pb2
+
+log = logging.getLogger(__name__)
+SERVICE = "oko.v1.EventService"
+EVENT_TYPES = frozenset(f.name for f in events_pb2.Event.DESCRIPTOR.oneofs_by_name["body"].fields)
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+
+def _filter(msg: stream_pb2.EventFilter) -> EventFilter:
+    flt = convert.filter_from_proto(msg)
+    unknown = flt.types - EVENT_TYPES
+    if unknown:
+        raise InvalidRequestError(
+            f"filter.types: unknown {sorted(unknown)}; known: {sorted(EVENT_TYPES)}"
+        )
+    return flt
+
+
+class EventServicer(Guarded):
+    def __init__(self, app: FleetApp) -> None:
+        self.app = app
+        self.access = app.access
+
+    async def Subscribe(  # noqa: N802
+        self, request: stream_pb2.SubscribeRequest, context: Context
+    ) -> None:
+        app = self.app
+        try:
+            await app.access.check(context.invocation_metadata(), Role.VIEWER)
+            flt = _filter(request.filter)
+            after = request.resume_cursor
+            if request.from_now and after == 0:
+                after = await app.store.last_cursor()
+        except FleetError as err:
+            await abort(context, err)
+        app.metrics.subscribers.inc()
+        try:
+            async for chunk in follow(app.store, app.broadcaster, flt, after):
+                for event in chunk:
+                    await context.write(convert.encode_envelope(event))
+        except FleetError as err:
+            await abort(context, err)
+        finally:
+            app.metrics.subscribers.dec()
+
+    @guarded(Role.VIEWER)
+    async def Query(  # noqa: N802
+        self, request: stream_pb2.QueryRequest, context: Context, who: Principal
+    ) -> stream_pb2.QueryResponse:
+        limit = request.limit or DEFAULT_LIMIT
+        if limit > MAX_LIMIT:
+            raise InvalidRequestError(f"limit must be <= {MAX_LIMIT}")
+        query = EventQuery(
+            filter=_filter(request.filter), after_cursor=request.after_cursor,
+            start_us=convert.us_of(request.start_time) if request.HasField("start_time") else None,
+            end_us=convert.us_of(request.end_time) if request.HasField("end_time") else None,
+            limit=limit,
+        )
+        events = await self.app.store.read_events(query)
+        return stream_pb2.QueryResponse(
+            events=[convert.envelope(e) for e in events],
+            next_cursor=events[-1].cursor if len(events) == limit else 0,
+        )
+
+
+def add_to_server(servicer: EventServicer, server: grpc.aio.Server) -> None:
+    handlers = {
+        "Subscribe": grpc.unary_stream_rpc_method_handler(
+            servicer.Subscribe,
+            request_deserializer=stream_pb2.SubscribeRequest.FromString,
+            response_serializer=bytes,
+        ),
+        "Query": grpc.unary_unary_rpc_method_handler(
+            servicer.Query,
+            request_deserializer=stream_pb2.QueryRequest.FromString,
+            response_serializer=stream_pb2.QueryResponse.SerializeToString,
+        ),
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))

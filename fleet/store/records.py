@@ -1,0 +1,226 @@
+"""Plain records the store reads and writes. Times are integer microseconds since the epoch
+(UTC), so every backend stores and compares them the same way without time-zone surprises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+ACTIVE = "active"
+REVOKED = "revoked"
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Empty sets match everything; fields AND, values within a field OR."""
+
+    camera_ids: frozenset[str] = frozenset()
+    sites: frozenset[str] = frozenset()
+    types: frozenset[str] = frozenset()
+    device_ids: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(
+        cls,
+        camera_ids: Iterable[str] = (),
+        sites: Iterable[str] = (),
+        types: Iterable[str] = (),
+        device_ids: Iterable[str] = (),
+    ) -> EventFilter:
+        return cls(frozenset(camera_ids), frozenset(sites), frozenset(types), frozenset(device_ids))
+
+    def matches(self, event: NewEvent) -> bool:
+        return (
+            (not self.camera_ids or event.camera_id in self.camera_ids)
+            and (not self.sites or event.site in self.sites)
+            and (not self.types or event.type in self.types)
+            and (not self.device_ids or event.device_id in self.device_ids)
+        )
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """A validated event on its way into the store; `payload` is the serialized oko.v1.Event."""
+
+    event_id: str
+    device_id: str
+    camera_id: str
+    site: str
+    type: str
+    capture_us: int
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class StoredEvent(NewEvent):
+    """An event with its place in the store."""
+
+    cursor: int = 0
+    received_us: int = 0
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    accepted: int
+    duplicates: int
+
+
+@dataclass(frozen=True)
+class IngestCommit:
+    """Result of one group commit: one outcome per batch, the new events in cursor order."""
+
+    outcomes: list[BatchOutcome]
+    stored: list[StoredEvent]
+    last_cursor: int
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    filter: EventFilter = EventFilter()
+    after_cursor: int = 0
+    start_us: int | None = None
+    end_us: int | None = None
+    limit: int = 100
+
+
+@dataclass(frozen=True)
+class CameraHealth:
+    camera_id: str
+    online: bool = False
+    fps: float = 0.0
+    inference_ms: float = 0.0
+    error: str = ""
+    last_frame_us: int = 0
+
+
+@dataclass(frozen=True)
+class CameraStatus:
+    """A camera as okoctl shows it: last health report plus the last event time."""
+
+    device_id: str
+    site: str
+    health: CameraHealth
+    updated_us: int
+    last_event_us: int
+
+
+@dataclass(frozen=True)
+class DeviceHealth:
+    """From one heartbeat."""
+
+    at_us: int
+    spool_depth: int = 0
+    spool_bytes: int = 0
+    dropped_events: int = 0
+    cpu_percent: float = 0.0
+    memory_percent: float = 0.0
+    cameras: tuple[CameraHealth, ...] = ()
+
+
+@dataclass(frozen=True)
+class StateReportRecord:
+    at_us: int
+    applied_version: int
+    document: str
+    attempted_version: int
+    ok: bool
+    error: str
+
+
+@dataclass(frozen=True)
+class Device:
+    device_id: str
+    name: str
+    site: str
+    cert_serial: str
+    cert_not_after_us: int
+    enrolled_us: int
+    hostname: str = ""
+    agent_version: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    status: str = ACTIVE
+    revoked_reason: str = ""
+    revoked_us: int = 0
+    last_seen_us: int = 0
+    health: DeviceHealth | None = None
+    reported: StateReportRecord | None = None
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    token_id: str
+    name: str
+    role: int
+    secret_hash: str
+    created_us: int
+    expires_us: int = 0          # 0 = never
+
+
+@dataclass(frozen=True)
+class EnrollmentToken:
+    token_id: str
+    site: str
+    note: str
+    secret_hash: str
+    created_us: int
+    expires_us: int
+    used_us: int = 0
+    used_by: str = ""
+
+
+@dataclass(frozen=True)
+class ConfigDoc:
+    """One scope's document ('' = the box, else a camera id) at one device version."""
+
+    device_id: str
+    scope: str
+    version: int
+    document: str
+    sha256: str
+    created_us: int
+    author: str
+
+
+@dataclass(frozen=True)
+class Webhook:
+    webhook_id: str
+    url: str
+    secret: str
+    filter: EventFilter
+    created_us: int
+    cursor: int = 0
+    delivered: int = 0
+    failed_attempts: int = 0
+    dead_letters: int = 0
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    devices: int
+    devices_revoked: int
+    events: int
+    last_cursor: int
+    webhook_dead_letters: int
+
+
+@dataclass(frozen=True)
+class WebhookProgress:
+    """One delivery round of a webhook: counters to add and cursors given up on."""
+
+    webhook_id: str
+    cursor: int
+    delivered: int = 0
+    failed: int = 0
+    dead: tuple[int, ...] = ()
+    error: str = ""
+    at_us: int = 0
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    actor: str
+    action: str
+    target: str
+    detail: str
+    at_us: int

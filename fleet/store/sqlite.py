@@ -1,0 +1,250 @@
+"""The embedded fleet store: one SQLite file in WAL mode.
+
+Threading: every write runs on one dedicated writer thread with one connection (SQLite
+allows one writer anyway; a single thread makes that explicit and lets the ingest path
+group several agents' batches into one fsync). Reads run on a small pool of reader
+threads with their own connections, which WAL lets proceed while the writer commits, so
+subscribers and okoctl never wait behind ingest. `synchronous=FULL`: a commit that
+returned is on disk, which is what an acknowledgement promises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from fleet.errors import StoreError
+from fleet.store import sqlite_events as ev
+from fleet.store import sqlite_hooks as hooks
+from fleet.store import sqlite_registry as reg
+from fleet.store.records import (
+    ApiToken,
+    AuditEntry,
+    CameraStatus,
+    ConfigDoc,
+    Device,
+    DeviceHealth,
+    EnrollmentToken,
+    EventQuery,
+    IngestCommit,
+    NewEvent,
+    StateReportRecord,
+    StoredEvent,
+    StoreStats,
+    Webhook,
+    WebhookProgress,
+)
+from fleet.store.sqlite_schema import DDL
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_READERS = 2
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+class SqliteStore:
+    """`fleet.store.base.Store` on SQLite. Create with `await SqliteStore.open(path)`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.description = f"sqlite:{path}"
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
+        self._readers = ThreadPoolExecutor(_READERS, thread_name_prefix="store-reader")
+        self._local = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._last_cursor = 0
+
+    @classmethod
+    async def open(cls, path: Path) -> SqliteStore:
+        store = cls(path)
+        await store._run(store._writer, store._init)
+        return store
+
+    def _init(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = _connect(self.path)
+        self._conn.executescript(DDL)
+        self._last_cursor = ev.read_last_cursor(self._conn)
+
+    async def close(self) -> None:
+        def _close_writer() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        await self._run(self._writer, _close_writer)
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+        with self._lock:
+            for conn in self._reader_conns:
+                conn.close()
+            self._reader_conns.clear()
+
+    async def _run(self, pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(pool, fn, *args)
+        except sqlite3.Error as err:
+            log.error("store %s failed: %s", self.path, err)
+            raise StoreError(f"store {self.path}: {err}") from err
+        except RuntimeError as err:  # executor shut down: the server is stopping
+            raise StoreError(f"store {self.path} is closed") from err
+
+    def _in_transaction(self, fn: Callable[..., T], *args: Any) -> T:
+        conn = self._conn
+        if conn is None:
+            raise sqlite3.OperationalError("store is closed")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn, *args)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self._run(self._writer, self._in_transaction, fn, *args)
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path)
+            self._local.conn = conn
+            with self._lock:
+                self._reader_conns.append(conn)
+        return conn
+
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self._run(self._readers, lambda: fn(self._reader(), *args))
+
+    # Events.
+    def _ingest_sync(self, batches: Sequence[Sequence[NewEvent]], received_us: int) -> IngestCommit:
+        """Runs on the writer thread, so reading and advancing the cursor cannot race; the
+        cursor moves only after COMMIT returned (a rolled-back batch must not move it)."""
+        commit = self._in_transaction(ev.ingest, batches, received_us, self._last_cursor)
+        self._last_cursor = commit.last_cursor
+        return commit
+
+    async def ingest(self, batches: Sequence[Sequence[NewEvent]], received_us: int) -> IngestCommit:
+        return await self._run(self._writer, self._ingest_sync, batches, received_us)
+
+    async def read_events(self, query: EventQuery) -> list[StoredEvent]:
+        return await self._read(ev.read_events, query)
+
+    async def last_cursor(self) -> int:
+        return await self._read(ev.read_last_cursor)
+
+    async def stats(self) -> StoreStats:
+        def _stats(conn: sqlite3.Connection) -> StoreStats:
+            devices = conn.execute(
+                "SELECT count(*), coalesce(sum(status = 'revoked'), 0) FROM devices"
+            ).fetchone()
+            return StoreStats(
+                devices=int(devices[0]), devices_revoked=int(devices[1]),
+                events=ev.count_events(conn), last_cursor=ev.read_last_cursor(conn),
+                webhook_dead_letters=hooks.dead_letter_total(conn),
+            )
+
+        return await self._read(_stats)
+
+    # Tokens.
+    async def add_api_token(self, token: ApiToken) -> None:
+        await self._write(reg.add_api_token, token)
+
+    async def get_api_token(self, token_id: str) -> ApiToken | None:
+        return await self._read(reg.get_api_token, token_id)
+
+    async def count_api_tokens(self) -> int:
+        return len(await self._read(reg.list_api_tokens))
+
+    async def list_api_tokens(self) -> list[ApiToken]:
+        return await self._read(reg.list_api_tokens)
+
+    async def add_enrollment_token(self, token: EnrollmentToken) -> None:
+        await self._write(reg.add_enrollment_token, token)
+
+    async def get_enrollment_token(self, token_id: str) -> EnrollmentToken | None:
+        return await self._read(reg.get_enrollment_token, token_id)
+
+    async def list_enrollment_tokens(self) -> list[EnrollmentToken]:
+        return await self._read(reg.list_enrollment_tokens)
+
+    # Devices.
+    async def enroll_device(self, token_id: str, secret_hash: str, device: Device) -> Device:
+        return await self._write(reg.enroll_device, token_id, secret_hash, device)
+
+    async def get_device(self, device_id: str) -> Device | None:
+        return await self._read(reg.get_device, device_id)
+
+    async def get_device_by_serial(self, serial: str) -> Device | None:
+        return await self._read(reg.get_device_by_serial, serial)
+
+    async def list_devices(self, site: str = "") -> list[Device]:
+        return await self._read(reg.list_devices, site)
+
+    async def revoked_serials(self) -> set[str]:
+        return await self._read(reg.revoked_serials)
+
+    async def revoke_device(self, device_id: str, reason: str, at_us: int) -> Device:
+        return await self._write(reg.revoke_device, device_id, reason, at_us)
+
+    async def record_hello(self, device_id: str, agent_version: str, at_us: int) -> None:
+        await self._write(reg.record_hello, device_id, agent_version, at_us)
+
+    async def record_health(self, device_id: str, health: DeviceHealth) -> None:
+        await self._write(reg.record_health, device_id, health)
+
+    async def record_state(self, device_id: str, report: StateReportRecord) -> None:
+        await self._write(reg.record_state, device_id, report)
+
+    async def list_cameras(self, device_id: str = "", site: str = "") -> list[CameraStatus]:
+        return await self._read(reg.list_cameras, device_id, site)
+
+    # Desired state.
+    async def get_config_docs(self, device_id: str) -> dict[str, ConfigDoc]:
+        docs = await self._read(reg.get_config_docs, device_id)
+        docs.pop(reg.RENDERED_SCOPE, None)
+        return docs
+
+    async def get_desired(self, device_id: str) -> ConfigDoc | None:
+        docs = await self._read(reg.get_config_docs, device_id)
+        return docs.get(reg.RENDERED_SCOPE)
+
+    async def put_config(self, doc: ConfigDoc, rendered: ConfigDoc, expected_version: int) -> None:
+        await self._write(reg.put_config, doc, rendered, expected_version)
+
+    # Webhooks.
+    async def add_webhook(self, hook: Webhook) -> None:
+        await self._write(hooks.add_webhook, hook)
+
+    async def list_webhooks(self) -> list[Webhook]:
+        return await self._read(hooks.list_webhooks)
+
+    async def delete_webhook(self, webhook_id: str) -> None:
+        await self._write(hooks.delete_webhook, webhook_id)
+
+    async def webhook_progress(self, progress: WebhookProgress) -> None:
+        await self._write(hooks.webhook_progress, progress)
+
+    # Audit.
+    async def audit(self, entry: AuditEntry) -> None:
+        await self._write(hooks.audit, entry)
+
+    async def verify_audit(self) -> int:
+        return await self._read(hooks.verify_audit)

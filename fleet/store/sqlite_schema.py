@@ -1,0 +1,115 @@
+"""SQLite schema of the fleet store. Additive migrations only: new tables, new columns."""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+DDL = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('last_cursor', 0), ('schema_version', 1);
+
+CREATE TABLE IF NOT EXISTS events (
+    cursor INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL UNIQUE,
+    device_id TEXT NOT NULL,
+    camera_id TEXT NOT NULL,
+    site TEXT NOT NULL,
+    type TEXT NOT NULL,
+    capture_us INTEGER NOT NULL,
+    received_us INTEGER NOT NULL,
+    payload BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_capture ON events (capture_us);
+CREATE INDEX IF NOT EXISTS events_camera ON events (camera_id, capture_us);
+
+CREATE TABLE IF NOT EXISTS devices (
+    device_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    site TEXT NOT NULL,
+    hostname TEXT NOT NULL DEFAULT '',
+    agent_version TEXT NOT NULL DEFAULT '',
+    labels TEXT NOT NULL DEFAULT '{}',
+    cert_serial TEXT NOT NULL UNIQUE,
+    cert_not_after_us INTEGER NOT NULL,
+    enrolled_us INTEGER NOT NULL,
+    status TEXT NOT NULL DEFAULT 'active',
+    revoked_reason TEXT NOT NULL DEFAULT '',
+    revoked_us INTEGER NOT NULL DEFAULT 0,
+    last_seen_us INTEGER NOT NULL DEFAULT 0,
+    health TEXT,
+    reported TEXT
+);
+
+CREATE TABLE IF NOT EXISTS cameras (
+    device_id TEXT NOT NULL,
+    camera_id TEXT NOT NULL,
+    health TEXT NOT NULL,
+    updated_us INTEGER NOT NULL,
+    PRIMARY KEY (device_id, camera_id)
+);
+
+CREATE TABLE IF NOT EXISTS api_tokens (
+    token_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    role INTEGER NOT NULL,
+    secret_hash TEXT NOT NULL,
+    created_us INTEGER NOT NULL,
+    expires_us INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE IF NOT EXISTS enrollment_tokens (
+    token_id TEXT PRIMARY KEY,
+    site TEXT NOT NULL,
+    note TEXT NOT NULL DEFAULT '',
+    secret_hash TEXT NOT NULL,
+    created_us INTEGER NOT NULL,
+    expires_us INTEGER NOT NULL,
+    used_us INTEGER NOT NULL DEFAULT 0,
+    used_by TEXT NOT NULL DEFAULT ''
+);
+
+-- scope '' = box document, a camera id = that camera, '*' = rendered box document
+CREATE TABLE IF NOT EXISTS config_docs (
+    device_id TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    document TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    created_us INTEGER NOT NULL,
+    author TEXT NOT NULL,
+    PRIMARY KEY (device_id, scope, version)
+);
+
+CREATE TABLE IF NOT EXISTS webhooks (
+    webhook_id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    filter TEXT NOT NULL,
+    created_us INTEGER NOT NULL,
+    cursor INTEGER NOT NULL DEFAULT 0,
+    delivered INTEGER NOT NULL DEFAULT 0,
+    failed_attempts INTEGER NOT NULL DEFAULT 0,
+    dead_letters INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE IF NOT EXISTS webhook_dead_letters (
+    webhook_id TEXT NOT NULL,
+    cursor INTEGER NOT NULL,
+    error TEXT NOT NULL,
+    at_us INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY,
+    at_us INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+"""

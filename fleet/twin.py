@@ -1,0 +1,43 @@
+"""Device twin operations: validate a scope document, render, store a new version.
+
+Validation happens entirely before the store is touched, so a bad document changes
+nothing: the last good version stays the one the box runs.
+"""
+
+from __future__ import annotations
+
+from fleet import desired
+from fleet.app import now_us
+from fleet.store.base import Store
+from fleet.store.records import ConfigDoc
+from fleet.store.sqlite_registry import RENDERED_SCOPE
+
+
+async def set_config(
+    store: Store, device_id: str, scope: str, text: str, *, expected_version: int, author: str
+) -> tuple[ConfigDoc, ConfigDoc]:
+    """Store `text` as the document of `scope` ('' = box); returns (scope doc, rendered)."""
+    where = f"{device_id}/{scope}" if scope else device_id
+    validated = desired.validate_scope(scope, desired.parse(text, where), device_id)
+    docs = await store.get_config_docs(device_id)
+    current = await store.get_desired(device_id)
+    current_version = current.version if current else 0
+    box = desired.parse(docs[""].document, device_id) if "" in docs else {}
+    cameras = {
+        s: desired.validate_scope(s, desired.parse(d.document, f"{device_id}/{s}"), device_id)
+        for s, d in docs.items() if s
+    }
+    if scope:
+        cameras[scope] = validated
+    else:
+        box = validated
+    rendered_text = desired.render(box, cameras)
+    # The merged document must itself be valid (e.g. no camera twice).
+    desired.validate_scope("", desired.parse(rendered_text, device_id), device_id)
+    version = current_version + 1
+    at = now_us()
+    doc = ConfigDoc(device_id, scope, version, text, desired.sha256_text(text), at, author)
+    rendered = ConfigDoc(device_id, RENDERED_SCOPE, version, rendered_text,
+                         desired.sha256_text(rendered_text), at, author)
+    await store.put_config(doc, rendered, expected_version or current_version)
+    return doc, rendered
