@@ -1,0 +1,95 @@
+"""The hand-made ground truth on tests/data/vtest.avi is well-formed and self-consistent.
+
+Accuracy tests for the detector and the pipeline trust these files, so a malformed box, a
+box outside the frame or a count that disagrees with the boxes must fail here, loudly, rather
+than skew an accuracy figure. The validator lives with the labelling scripts; this test also
+proves it rejects broken input.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import itertools
+import json
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import cv2
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LABELS = ROOT / "tests" / "data" / "labels"
+VIDEO = ROOT / "tests" / "data" / "vtest.avi"
+
+
+def _load_validator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "labelling_validate", ROOT / "scripts" / "labelling" / "validate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+validate = _load_validator()
+
+
+@pytest.fixture(scope="module")
+def boxes() -> dict:
+    return json.loads((LABELS / "vtest_boxes.json").read_text(encoding="utf-8"))
+
+
+def test_video_matches_the_labelled_geometry() -> None:
+    cap = cv2.VideoCapture(str(VIDEO))
+    try:
+        assert cap.isOpened()
+        assert int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 768
+        assert int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) == 576
+        assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == validate.FRAME_COUNT
+    finally:
+        cap.release()
+
+
+def test_all_label_files_validate() -> None:
+    assert validate.validate_dir(LABELS) == []
+
+
+def test_box_frames_cover_the_whole_clip(boxes: dict) -> None:
+    frames = sorted(int(k) for k in boxes["frames"])
+    assert len(frames) >= 24
+    assert frames[0] <= 30 and frames[-1] >= validate.FRAME_COUNT - 60
+    assert max(b - a for a, b in itertools.pairwise(frames)) <= 60
+
+
+def test_every_box_frame_has_people_and_the_parked_van(boxes: dict) -> None:
+    for key, objs in boxes["frames"].items():
+        easy_people = [o for o in objs if o["label"] == "person" and not o["difficult"]]
+        assert easy_people, f"frame {key} has no non-difficult person"
+        vans = [o for o in objs if o.get("note") == "parked white panel van"]
+        assert len(vans) == 1, f"frame {key} must label the parked van once"
+
+
+def test_validator_rejects_bad_boxes(boxes: dict) -> None:
+    broken = copy.deepcopy(boxes)
+    first = next(iter(broken["frames"]))
+    broken["frames"][first][0]["box"] = [700, 10, 800, 50]  # past the right border
+    broken["frames"][first][1]["box"] = [300, 200, 250, 260]  # x1 > x2
+    broken["frames"][first][2]["label"] = "pedestrian"
+    broken["frames"]["9999"] = []
+    problems = validate.check_boxes(broken)
+    assert any("not inside" in p and "object 0" in p for p in problems)
+    assert any("not inside" in p and "object 1" in p for p in problems)
+    assert any("pedestrian" in p for p in problems)
+    assert any("9999" in p for p in problems)
+
+
+def test_validator_rejects_counts_that_disagree_with_boxes(boxes: dict) -> None:
+    key = next(iter(boxes["frames"]))
+    right = validate.person_counts(boxes["frames"][key])
+    counts: dict[str, Any] = {"source": "tests/data/vtest.avi", "frame_size": [768, 576],
+                              "labeller": "x", "method": "x", "frames": {key: dict(right)}}
+    assert validate.check_counts(counts, boxes) == []
+    counts["frames"][key]["all"] += 1
+    assert any("disagrees" in p for p in validate.check_counts(counts, boxes))
