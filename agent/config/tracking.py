@@ -29,6 +29,11 @@ class TrackerConfig(Section):
     match_iou: float = Field(
         default=0.2, gt=0.0, le=1.0,
         description="Minimum IoU between a predicted track box and a high-score detection.")
+    match_buffer: float = Field(
+        default=0.3, ge=0.0, le=2.0,
+        description="High-score stages compare boxes enlarged by this fraction of their size "
+                    "on each side (buffered IoU), so fast objects at a low frame rate still "
+                    "overlap their next detection. 0 is plain IoU.")
     low_match_iou: float = Field(
         default=0.5, gt=0.0, le=1.0,
         description="Minimum IoU for the second stage (low-score detections), stricter "

@@ -69,6 +69,21 @@ class _Tracks:
                 self.last_seen, self.active)
 
 
+def _expand(xyxy: npt.ArrayLike, buffer: float) -> F64:
+    """Grow boxes by `buffer` x their size on every side (buffered IoU).
+
+    At the agent's 5 fps a brisk walker or a car moves a large part of its own size between
+    frames; a new track has no velocity yet to predict that, so plain IoU with the next
+    detection can be near zero. Comparing enlarged boxes keeps such pairs matchable while
+    the optimal assignment still prefers the closest.
+    """
+    b = np.asarray(xyxy, np.float64).reshape(-1, 4)
+    if buffer <= 0:
+        return b
+    pad = (b[:, 2:] - b[:, :2]) * buffer
+    return np.concatenate([b[:, :2] - pad, b[:, 2:] + pad], axis=1)
+
+
 def _assign(sim: F64, iou: F64, min_iou: float) -> tuple[IntArr, IntArr]:
     """Optimal one-to-one matching maximising `sim`, keeping pairs with IoU >= min_iou."""
     if sim.size == 0:
@@ -128,10 +143,11 @@ class ByteTrack:
         out = detections[rows]
         return Detections(out.xyxy, out.confidence, out.class_id, ids, out.keypoints)
 
-    def _similarity(self, track_idx: IntArr, dets: Detections, det_idx: IntArr,
-                    fuse: bool) -> tuple[F64, F64]:
-        boxes = self._tracks.boxes()[track_idx]
-        iou = box_iou(boxes.astype(np.float32), dets.xyxy[det_idx]).astype(np.float64)
+    def _similarity(self, track_idx: IntArr, dets: Detections, det_idx: IntArr, *,
+                    fuse: bool, buffer: float) -> tuple[F64, F64]:
+        boxes = _expand(self._tracks.boxes()[track_idx], buffer)
+        iou = box_iou(boxes.astype(np.float32),
+                      _expand(dets.xyxy[det_idx], buffer).astype(np.float32)).astype(np.float64)
         if self.config.per_class:
             same = self._tracks.class_id[track_idx][:, None] == dets.class_id[det_idx][None, :]
             iou = np.where(same, iou, 0.0)
@@ -139,11 +155,11 @@ class ByteTrack:
         return sim, iou
 
     def _match(self, track_idx: IntArr, dets: Detections, det_idx: IntArr, *,
-               min_iou: float, fuse: bool, det_track: IntArr) -> None:
+               min_iou: float, fuse: bool, det_track: IntArr, buffer: float = 0.0) -> None:
         """One association stage: fills det_track[det] = track row for matches."""
         if track_idx.size == 0 or det_idx.size == 0:
             return
-        sim, iou = self._similarity(track_idx, dets, det_idx, fuse)
+        sim, iou = self._similarity(track_idx, dets, det_idx, fuse=fuse, buffer=buffer)
         r, c = _assign(sim, iou, min_iou)
         det_track[det_idx[c]] = track_idx[r]
 
@@ -158,7 +174,7 @@ class ByteTrack:
         confirmed = np.flatnonzero(tr.confirmed)
         # Stage 1: all confirmed tracks (active and lost) against high-score detections.
         self._match(confirmed, dets, high, min_iou=cfg.match_iou, fuse=cfg.fuse_score,
-                    det_track=det_track)
+                    det_track=det_track, buffer=cfg.match_buffer)
         # Stage 2: tracks active last frame that are still free, against low-score ones.
         taken = np.zeros(len(tr), bool)
         taken[det_track[det_track >= 0]] = True
@@ -169,7 +185,7 @@ class ByteTrack:
         tentative = np.flatnonzero(~tr.confirmed)
         high_free = high[det_track[high] < 0]
         self._match(tentative, dets, high_free, min_iou=cfg.unconfirmed_match_iou,
-                    fuse=cfg.fuse_score, det_track=det_track)
+                    fuse=cfg.fuse_score, det_track=det_track, buffer=cfg.match_buffer)
         self._correct(dets, det_track)
         return det_track
 

@@ -161,3 +161,15 @@ def test_config_rejects_inverted_thresholds_naming_fields() -> None:
         parse_document(TrackerConfig, {"low_threshold": 0.8, "high_threshold": 0.5})
     with pytest.raises(ConfigError, match="min_hits"):
         parse_document(TrackerConfig, {"min_hits": 0})
+
+
+def test_buffered_iou_lets_fast_new_objects_confirm_at_low_frame_rate() -> None:
+    # A car crossing the view: 80 px wide, moving 60 px per frame at 5 fps (IoU of
+    # consecutive boxes ~0.14). A new track has no velocity yet, so plain IoU never
+    # confirms it; buffered IoU does, and keeps one id.
+    frames = [[(*walker(0, 200, 300, 0, i / 5, w=80, h=50), 0.9, CAR)] for i in range(12)]
+    plain = run(ByteTrack(TrackerConfig(match_buffer=0.0)), frames)
+    assert sum(len(o) for o in plain) == 0
+    buffered = run(ByteTrack(TrackerConfig(match_buffer=0.3)), frames)
+    assert {i for o in buffered for i in o.tracker_id.tolist()} == {1}
+    assert sum(len(o) for o in buffered) == 10

@@ -1,0 +1,67 @@
+"""CameraAnalytics (tracker + rules from one config) and the annotation drawing."""
+
+import numpy as np
+import pytest
+
+from agent.analytics.camera import CameraAnalytics
+from agent.analytics.events import EventKind
+from agent.annotate import LINE_COLOUR, colour_for, draw_line, draw_tracks, draw_zone
+from agent.config.analytics import CameraAnalyticsConfig
+from agent.detections import Detections
+from agent.errors import ConfigError
+from tests.analytics.scenes import LABELS, foot_box
+
+CONFIG = {
+    "tracker": {"min_hits": 3},
+    "lines": [{"id": "gate", "points": [[0, 300], [640, 300]]}],
+    "zones": [{"id": "yard", "polygon": [[0, 320], [640, 320], [640, 480], [0, 480]],
+               "loiter_seconds": 100}],
+}
+
+
+def raw(y: float, x: float = 200) -> Detections:
+    """Untracked detector output: one person whose feet are at (x, y)."""
+    return Detections(np.array([foot_box(x, y)]), np.array([0.9]), np.array([0]))
+
+
+def test_raw_detections_are_tracked_and_only_confirmed_tracks_reach_rules() -> None:
+    cam = CameraAnalytics(CameraAnalyticsConfig.model_validate(CONFIG), LABELS)
+    # Frames 0-1: the person crosses the line while still unconfirmed.
+    log = []
+    for k, y in enumerate([285, 315, 330, 345, 360]):
+        result = cam.update(raw(y), k * 0.2)
+        log.append((len(result.tracks), [(e.kind, e.track_id) for e in result.events]))
+    assert log[0] == (0, []) and log[1] == (0, [])
+    # Confirmed at the third frame: it is already past the line (no crossing: its first
+    # confirmed sighting fixes its side) and inside the zone (enter).
+    assert log[2] == (1, [(EventKind.ZONE_ENTER, 1)])
+    assert log[3:] == [(1, []), (1, [])]
+    assert cam.lines["gate"].in_count == 0
+    # A confirmed walker going back up over the line is counted.
+    events = []
+    for k, y in enumerate([330, 300, 270, 240]):
+        events += cam.update(raw(y), 1.0 + k * 0.2).events
+    assert [(e.kind, e.payload.get("direction")) for e in events] == [
+        (EventKind.LINE_CROSSING, "out")]
+
+
+def test_unknown_label_fails_at_build_naming_the_rule() -> None:
+    cfg = CameraAnalyticsConfig.model_validate(
+        {**CONFIG, "zones": [{"id": "yard", "polygon": [[0, 0], [9, 0], [9, 9]],
+                              "classes": ["person", "dragon"]}]})
+    with pytest.raises(ConfigError, match=r"zones\[yard\]\.classes: 'dragon'"):
+        CameraAnalytics(cfg, LABELS)
+
+
+def test_annotation_draws_without_touching_the_frame() -> None:
+    cam = CameraAnalytics(CameraAnalyticsConfig.model_validate(CONFIG), LABELS)
+    frame = np.zeros((480, 640, 3), np.uint8)
+    tracks = Detections(np.array([[100, 100, 160, 250]]), np.array([0.8]), np.array([0]),
+                        np.array([7]))
+    img = draw_tracks(frame, tracks, LABELS)
+    img = draw_line(img, cam.lines["gate"])
+    img = draw_zone(img, cam.zones["yard"])
+    assert not frame.any()                                   # input untouched
+    assert tuple(img[175, 100]) == colour_for(7)             # left edge of the box
+    assert tuple(img[300, 600]) == LINE_COLOUR               # on the line
+    assert img[400, 300].any() and not img[50, 600].any()    # zone tinted, outside not
