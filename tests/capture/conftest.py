@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.rtsp import RtspServer, make_clip
+from tests.fixtures.media import RtspServer, make_clip
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ import pytest
 
 from agent.capture.reader import ReaderState
 from tests.capture.readers import collect, make_reader, wait_until
-from tests.fixtures.rtsp import RtspServer, free_port
+from tests.fixtures.media import RtspServer, free_port
 
 RETRYING = (ReaderState.BACKOFF, ReaderState.CONNECTING)
 

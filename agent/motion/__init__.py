@@ -1,0 +1,1 @@
+"""Motion gate: which parts of a frame the detector must look at, and merging its answers."""

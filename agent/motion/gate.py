@@ -1,0 +1,146 @@
+"""`MotionGate`: decide, per frame, which parts of it the detector must look at.
+
+Most of a street camera's picture is still most of the time. Differencing a small grey copy
+of each frame against a running background finds what moved for well under a millisecond,
+and only those regions plus the boxes of live tracks (objects that may have stopped moving)
+become detector windows. A full-frame pass every few seconds catches whatever the gate
+missed: slow changes, and objects that arrived while standing still.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from agent.config.camera import MotionConfig
+from agent.motion.windows import crop, plan_windows
+
+# Changes over more than this share of the picture are lighting or a moved camera, not
+# objects: the background is re-learnt and the frame gets a full pass.
+GLOBAL_CHANGE = 0.5
+# Windows covering this share of the frame cost more than one full-frame pass.
+FULL_FRAME_AREA = 0.7
+
+
+@dataclass(frozen=True)
+class GatePlan:
+    """What to run the detector on for one frame.
+
+    Attributes:
+        windows: (k, 4) int32 xyxy detector windows in frame pixels; empty means skip the
+            detector; a full-frame pass is one window covering the frame.
+        motion: (m, 4) float32 xyxy motion regions found, in frame pixels.
+        full_frame: whether this is a full-frame pass.
+        reason: why the plan looks as it does ("motion", "tracks", "motion-merged",
+            "tracks-merged", "interval", "start", "global-change", "too-many-windows",
+            "no-motion", "disabled"), for metrics.
+    """
+
+    windows: np.ndarray
+    motion: np.ndarray
+    full_frame: bool
+    reason: str
+
+    def crops(self, image: np.ndarray) -> list[np.ndarray]:
+        """The image regions to detect in (views into `image`)."""
+        return crop(image, self.windows)
+
+
+def grow_boxes(boxes: np.ndarray, margin: float) -> np.ndarray:
+    """Boxes (n, 4) grown by `margin` x their width/height on each side."""
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    wh = boxes[:, 2:] - boxes[:, :2]
+    return np.concatenate([boxes[:, :2] - margin * wh, boxes[:, 2:] + margin * wh], axis=1)
+
+
+def _covers_frame(window: np.ndarray, h: int, w: int) -> bool:
+    return bool((window[2] - window[0]) * (window[3] - window[1]) >= FULL_FRAME_AREA * h * w)
+
+
+class MotionGate:
+    """Per-camera motion gate; feed it the camera's frames in order.
+
+    Holds only the running background and the time of the last full pass; never writes to
+    the frames it is given.
+    """
+
+    def __init__(self, config: MotionConfig, model_input: int = 416) -> None:
+        self.config = config
+        self.model_input = model_input
+        self._background: np.ndarray | None = None
+        self._last_full: float | None = None
+        kernel_size = 2 * config.dilate_px + 1
+        self._kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kernel_size, kernel_size))
+
+    def reset(self) -> None:
+        """Forget the background, e.g. after the camera reconnected or moved."""
+        self._background = None
+        self._last_full = None
+
+    def update(self, image: np.ndarray, t: float, tracks: np.ndarray | None = None) -> GatePlan:
+        """Plan detection for `image` captured at `t` seconds, given live track boxes (n, 4)."""
+        h, w = image.shape[:2]
+        if not self.config.enabled:
+            return self._full((h, w), np.empty((0, 4), np.float32), t, "disabled")
+        motion, changed = self._motion(image)
+        if self._last_full is None:
+            return self._full((h, w), motion, t, "start")
+        if changed > GLOBAL_CHANGE:
+            self._background = None
+            return self._full((h, w), motion, t, "global-change")
+        if t - self._last_full >= self.config.full_frame_interval_s:
+            return self._full((h, w), motion, t, "interval")
+        track_boxes = np.empty((0, 4), np.float32) if tracks is None else \
+            grow_boxes(tracks, self.config.track_margin)
+        return self._windows((h, w), motion, track_boxes, t)
+
+    def _windows(self, hw: tuple[int, int], motion: np.ndarray, track_boxes: np.ndarray,
+                 t: float) -> GatePlan:
+        """Native-scale windows if affordable, else one window around all, else the frame."""
+        h, w = hw
+        boxes = np.concatenate([motion, track_boxes])
+        if not len(boxes):
+            return GatePlan(np.empty((0, 4), np.int32), motion, False, "no-motion")
+        reason = "motion" if len(motion) else "tracks"
+        windows = plan_windows(boxes, hw, self.model_input)
+        area = float(np.prod(windows[:, 2:] - windows[:, :2], axis=1).sum())
+        if len(windows) <= self.config.max_crops and area < FULL_FRAME_AREA * h * w:
+            return GatePlan(windows, motion, False, reason)
+        # One window around everything, if clearly smaller than the frame, costs one pass
+        # and keeps more detail than the squeezed full frame.
+        one = plan_windows(boxes, hw, min(h, w))
+        if len(one) == 1 and not _covers_frame(one[0], h, w):
+            return GatePlan(one, motion, False, reason + "-merged")
+        return self._full(hw, motion, t, "too-many-windows")
+
+    def _full(self, hw: tuple[int, int], motion: np.ndarray, t: float, reason: str) -> GatePlan:
+        self._last_full = t
+        return GatePlan(np.array([[0, 0, hw[1], hw[0]]], np.int32), motion, True, reason)
+
+    def _motion(self, image: np.ndarray) -> tuple[np.ndarray, float]:
+        """Motion boxes (m, 4) in frame pixels and the share of the picture that changed."""
+        h, w = image.shape[:2]
+        scale = min(1.0, self.config.downscale_width / w)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        # Grey first, then a linear resize: ~0.3 ms on 768x576 where INTER_AREA takes ~3 ms,
+        # and the blur that follows removes the aliasing that would matter for differencing.
+        grey = cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), size,
+                          interpolation=cv2.INTER_LINEAR)
+        grey = cv2.GaussianBlur(grey, (5, 5), 0)
+        if self._background is None or self._background.shape != grey.shape:
+            self._background = grey.astype(np.float32)
+            return np.empty((0, 4), np.float32), 0.0
+        diff = cv2.absdiff(grey, cv2.convertScaleAbs(self._background))
+        mask: np.ndarray = (diff > self.config.threshold).astype(np.uint8)
+        changed = float(mask.mean())
+        cv2.accumulateWeighted(grey, self._background, self.config.background_alpha)
+        if self.config.dilate_px:
+            mask = cv2.dilate(mask, self._kernel)
+        _, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        xywh = stats[1:, :4].astype(np.float32) / scale
+        boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+        boxes = np.clip(boxes, 0, [w, h, w, h])
+        keep = xywh[:, 2] * xywh[:, 3] >= self.config.min_area
+        return boxes[keep].astype(np.float32), changed
