@@ -172,6 +172,15 @@ def _check_response(
     return cert
 
 
+def _agent_endpoint(advertised: str, host: str) -> str:
+    """The fleet may advertise a full host:port, only ":port", or nothing (default port)."""
+    if not advertised:
+        return f"{host}:{transport.DEFAULT_AGENT_PORT}"
+    if advertised.startswith(":"):
+        return f"{host}{advertised}"
+    return advertised
+
+
 def enroll(
     store: AgentStore,
     fleet: str,
@@ -215,7 +224,7 @@ def enroll(
         device_id=response.device_id,
         site=response.site,
         fleet_api=f"{host}:{port}",
-        agent_endpoint=response.agent_endpoint or f"{host}:{transport.DEFAULT_AGENT_PORT}",
+        agent_endpoint=_agent_endpoint(response.agent_endpoint, host),
         not_after=cert.not_valid_after_utc.timestamp(),
         enrolled_at=time.time(),
         cert_sha256=ca_fingerprint(cert),

@@ -16,7 +16,7 @@ def make_event(
     camera_id: str,
     sequence: int,
     kind: str = "line_crossing",
-    device_id: str = "box-test",
+    device_id: str = "",
     embedding_bytes: int = 1024,
 ) -> events_pb2.Event:
     """One event of `kind` with fields filled the way the pipeline fills them."""

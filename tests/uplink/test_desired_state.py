@@ -107,5 +107,5 @@ def test_endpoint_parsing() -> None:
     assert parse_endpoint("[::1]:7443") == ("[::1]", 7443)
     assert parse_endpoint("10.1.2.3", default_port=7440) == ("10.1.2.3", 7440)
     for bad in ("fleet", "fleet:0", "fleet:http", "bad_host!:80", ":80"):
-        with pytest.raises(ValueError, match="fleet|port|host|host:port"):
+        with pytest.raises(ValueError, match=r"port|host"):
             parse_endpoint(bad)

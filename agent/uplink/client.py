@@ -1,0 +1,323 @@
+"""The box's one long-lived mTLS stream to the fleet (`AgentService.Connect`).
+
+Up: Hello, then event batches from the spool (a bounded window of unacknowledged
+batches), heartbeats, state reports and command results. Down: Welcome, Acks, desired
+state and commands. Events leave the spool only when their batch's Ack arrives, and the
+fleet acks only after a durable commit; after any failure the next session starts again
+from the oldest unacknowledged event, and the fleet's dedup by event id turns those
+resends into exactly-once storage. Sessions are retried forever with exponential backoff
+and jitter (`agent.capture.pacing.Backoff`), so a fleet outage only makes the spool grow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from agent import __version__
+from agent.capture.pacing import Backoff
+from agent.config.agent import FleetSection
+from agent.errors import UplinkError
+from agent.identity import AgentStore
+from agent.metrics import AgentMetrics
+from agent.spool import Spool, SpooledEvent
+from agent.uplink.desired import DesiredStateApplier
+from agent.uplink.hostinfo import cpu_percent, memory_percent
+from proto import transport
+from proto.oko.v1 import agent_pb2, agent_pb2_grpc, events_pb2
+
+log = logging.getLogger(__name__)
+
+CommandHandler = Callable[[agent_pb2.Command], agent_pb2.CommandResult]
+HealthProvider = Callable[[], list[agent_pb2.CameraHealth]]
+_POLL_S = 1.0  # re-check the spool this often even when nobody calls notify()
+
+
+class StreamEndedError(UplinkError):
+    """The fleet closed the stream or broke the protocol; reconnect."""
+
+
+@dataclass
+class _InFlight:
+    batch_id: int
+    event_ids: list[str]
+    sent_at: float
+
+
+@dataclass
+class _Session:
+    """State of one connected stream; discarded (never reused) when it ends."""
+
+    call: grpc.aio.StreamStreamCall
+    welcome: agent_pb2.Welcome
+    window: asyncio.Semaphore
+    in_flight: deque[_InFlight] = field(default_factory=deque)
+    write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def write(self, message: agent_pb2.AgentMessage) -> None:
+        async with self.write_lock:  # grpc.aio allows one outstanding write per call
+            await self.call.write(message)
+
+
+def _now() -> Timestamp:
+    stamp = Timestamp()
+    stamp.GetCurrentTime()
+    return stamp
+
+
+class UplinkClient:
+    """Runs the stream until `stop` is set; create one per box."""
+
+    def __init__(
+        self,
+        store: AgentStore,
+        spool: Spool,
+        settings: FleetSection,
+        applier: DesiredStateApplier,
+        metrics: AgentMetrics,
+        *,
+        camera_ids: Callable[[], list[str]] = list,
+        camera_health: HealthProvider = list,
+        command_handler: CommandHandler | None = None,
+    ) -> None:
+        self._store = store
+        self._spool = spool
+        self.settings = settings
+        self._applier = applier
+        self._metrics = metrics
+        self._camera_ids = camera_ids
+        self._camera_health = camera_health
+        self._command_handler = command_handler
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._started_at = _now()
+        self.sessions = 0  # successful Welcomes, for status and tests
+        self.connected = threading.Event()
+
+    def notify(self) -> None:
+        """New events are in the spool: send them now. Safe to call from any thread."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    def _target(self) -> tuple[str, grpc.ChannelCredentials]:
+        identity = self._store.identity()
+        if identity is None:
+            raise UplinkError("this box is not enrolled; run `oko-agent enroll` first")
+        pem = self._store.credentials()
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=pem.ca, private_key=pem.private_key, certificate_chain=pem.certificate
+        )
+        return self.settings.agent or identity.agent_endpoint, creds
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Connect, stream, and reconnect with backoff until `stop` is set."""
+        self._loop = asyncio.get_running_loop()
+        target, creds = self._target()
+        backoff = Backoff(self.settings.reconnect_min_s, self.settings.reconnect_max_s)
+        while not stop.is_set():
+            sessions_before = self.sessions
+            code = "OK"
+            try:
+                await self._connect(target, creds, stop)
+            except grpc.aio.AioRpcError as err:
+                code = err.code().name
+                self._log_failure(target, err.code(), err.details())
+            except (StreamEndedError, TimeoutError) as err:
+                code = type(err).__name__
+                log.warning("uplink to %s ended: %s", target, err)
+            finally:
+                self.connected.clear()
+                self._metrics.connected.set(0)
+            if stop.is_set():
+                break
+            self._metrics.reconnects.labels(code=code).inc()
+            if self.sessions > sessions_before:
+                backoff.reset()
+            delay = backoff.next_delay()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+
+    @staticmethod
+    def _log_failure(target: str, code: grpc.StatusCode, details: str | None) -> None:
+        if code in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED):
+            log.error("fleet %s refused this box (%s: %s); revoked?", target, code.name, details)
+        else:
+            log.warning("uplink to %s failed: %s %s", target, code.name, details)
+
+    async def _connect(
+        self, target: str, creds: grpc.ChannelCredentials, stop: asyncio.Event
+    ) -> None:
+        compression = (
+            grpc.Compression.Gzip
+            if self.settings.compression == "gzip"
+            else grpc.Compression.NoCompression
+        )
+        async with grpc.aio.secure_channel(
+            target, creds, options=transport.CLIENT_OPTIONS, compression=compression
+        ) as channel:
+            call = agent_pb2_grpc.AgentServiceStub(channel).Connect()
+            try:
+                session = await self._handshake(call)
+                await self._stream(session, stop)
+            finally:
+                call.cancel()
+
+    async def _handshake(self, call: grpc.aio.StreamStreamCall) -> _Session:
+        hello = agent_pb2.Hello(
+            agent_version=__version__,
+            applied_version=self._applier.applied_version(),
+            started_at=self._started_at,
+            camera_ids=self._camera_ids(),
+            protocol=transport.PROTOCOL_VERSION,
+        )
+        await call.write(agent_pb2.AgentMessage(hello=hello))
+        first = await asyncio.wait_for(call.read(), self.settings.hello_timeout_s)
+        if first is grpc.aio.EOF or first.WhichOneof("body") != "welcome":
+            raise StreamEndedError(f"expected Welcome, got {first!r}")
+        welcome = first.welcome
+        log.info("connected to fleet as %s (site %s)", welcome.device_id, welcome.site)
+        self.sessions += 1
+        self.connected.set()
+        self._metrics.connected.set(1)
+        self._metrics.applied_version.set(self._applier.applied_version())
+        return _Session(call, welcome, asyncio.Semaphore(self.settings.max_in_flight))
+
+    async def _stream(self, session: _Session, stop: asyncio.Event) -> None:
+        tasks = [
+            asyncio.create_task(self._receive(session), name="uplink-receive"),
+            asyncio.create_task(self._send_batches(session), name="uplink-send"),
+            asyncio.create_task(self._heartbeats(session), name="uplink-heartbeat"),
+            asyncio.create_task(stop.wait(), name="uplink-stop"),
+        ]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+
+    # -- down ------------------------------------------------------------------------------
+
+    async def _receive(self, session: _Session) -> None:
+        while True:
+            message = await session.call.read()
+            if message is grpc.aio.EOF:
+                raise StreamEndedError("fleet closed the stream")
+            kind = message.WhichOneof("body")
+            if kind == "ack":
+                await self._on_ack(session, message.ack)
+            elif kind == "desired":
+                await self._on_desired(session, message.desired)
+            elif kind == "command":
+                await self._on_command(session, message.command)
+            else:
+                log.debug("ignoring fleet message %s", kind)
+
+    async def _on_ack(self, session: _Session, ack: agent_pb2.Ack) -> None:
+        if not session.in_flight or session.in_flight[0].batch_id != ack.batch_id:
+            expected = session.in_flight[0].batch_id if session.in_flight else None
+            raise StreamEndedError(f"Ack for batch {ack.batch_id}, expected {expected}")
+        batch = session.in_flight.popleft()
+        rejected = [
+            r.event_id or batch.event_ids[r.index]
+            for r in ack.rejected
+            if r.event_id or r.index < len(batch.event_ids)
+        ]
+        for r in ack.rejected:
+            log.warning("fleet rejected event %s: %s", r.event_id, r.reason)
+        await asyncio.to_thread(self._spool.ack, batch.event_ids, rejected)
+        self._metrics.ack_latency.observe(time.monotonic() - batch.sent_at)
+        self._metrics.events_acked.inc(ack.accepted + ack.duplicates)
+        self._metrics.duplicates.inc(ack.duplicates)
+        session.window.release()
+
+    async def _on_desired(self, session: _Session, desired: agent_pb2.DesiredState) -> None:
+        outcome = await asyncio.to_thread(self._applier.apply, desired)
+        if not outcome.report.ok:
+            self._metrics.config_refused.inc()
+        self._metrics.applied_version.set(outcome.report.applied_version)
+        await session.write(agent_pb2.AgentMessage(state=outcome.report))
+
+    async def _on_command(self, session: _Session, command: agent_pb2.Command) -> None:
+        if command.kind in ("report_state", "reload_config"):
+            report = await asyncio.to_thread(self._applier.report)
+            await session.write(agent_pb2.AgentMessage(state=report))
+            result = agent_pb2.CommandResult(command_id=command.command_id, ok=True)
+        elif command.kind == "flush_spool":
+            self._wake.set()  # send everything waiting now; never discards events
+            result = agent_pb2.CommandResult(command_id=command.command_id, ok=True)
+        elif self._command_handler is not None:
+            result = await asyncio.to_thread(self._command_handler, command)
+        else:
+            result = agent_pb2.CommandResult(
+                command_id=command.command_id,
+                ok=False,
+                message=f"unsupported command kind {command.kind!r}",
+            )
+        await session.write(agent_pb2.AgentMessage(command_result=result))
+
+    # -- up --------------------------------------------------------------------------------
+
+    async def _send_batches(self, session: _Session) -> None:
+        limit = self.settings.batch_max_events
+        if session.welcome.max_batch_events:
+            limit = min(limit, session.welcome.max_batch_events)
+        after_seq = 0  # a new session resends everything not yet acknowledged
+        while True:
+            await session.window.acquire()
+            items = await self._next_batch(limit, after_seq)
+            batch = events_pb2.EventBatch(batch_id=self._spool.next_batch_id())
+            for item in items:
+                batch.events.add().MergeFromString(item.payload)
+            session.in_flight.append(
+                _InFlight(batch.batch_id, [i.event_id for i in items], time.monotonic())
+            )
+            await session.write(agent_pb2.AgentMessage(batch=batch))
+            after_seq = items[-1].seq
+            for item in items:
+                self._metrics.events_sent.labels(camera=item.camera_id).inc()
+                self._metrics.bytes_sent.labels(camera=item.camera_id).inc(len(item.payload))
+
+    async def _next_batch(self, limit: int, after_seq: int) -> list[SpooledEvent]:
+        """Wait for events after `after_seq`; linger briefly so batches fill up."""
+        max_bytes = self.settings.batch_max_bytes
+        lingered = False
+        while True:
+            self._wake.clear()
+            items = await asyncio.to_thread(self._spool.peek_batch, limit, max_bytes, after_seq)
+            full = len(items) >= limit or sum(len(i.payload) for i in items) * 2 > max_bytes
+            if items and (full or lingered or self.settings.batch_linger_s == 0):
+                return items
+            if items:
+                lingered = True
+                await asyncio.sleep(self.settings.batch_linger_s)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), _POLL_S)
+
+    async def _heartbeats(self, session: _Session) -> None:
+        interval = session.welcome.heartbeat_interval_seconds or transport.HEARTBEAT_INTERVAL_S
+        while True:
+            beat = agent_pb2.Heartbeat(
+                sent_at=_now(),
+                spool_depth=self._spool.depth(),
+                spool_bytes=self._spool.bytes(),
+                dropped_events=await asyncio.to_thread(self._spool.dropped_total),
+                cameras=self._camera_health(),
+                cpu_percent=cpu_percent(),
+                memory_percent=memory_percent(),
+            )
+            await session.write(agent_pb2.AgentMessage(heartbeat=beat))
+            await asyncio.sleep(interval)

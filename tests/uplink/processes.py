@@ -1,0 +1,141 @@
+"""Real agent and fleet processes for the fault tests, with bounded waits and clean-up."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from tests.uplink.harness import FleetHandle, wait_until
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+
+
+def _spawn(args: list[str]) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env, cwd=ROOT,
+    )
+
+
+class _Lines:
+    """Collects a process's stdout lines in a thread, so waits never block on a pipe."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._pump, args=(proc,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def starting(self, prefix: str) -> list[str]:
+        return [line for line in list(self.lines) if line.startswith(prefix)]
+
+    def join(self) -> None:
+        self._thread.join(timeout=10)
+
+
+def _end(proc: subprocess.Popen[str], sig: int) -> None:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+class FleetProcess:
+    """`fleet_proc.py` on fixed ports, so a restart comes back where the box expects it."""
+
+    def __init__(self, data_dir: Path, api_port: int, agent_port: int) -> None:
+        self.args = [str(HERE / "fleet_proc.py"), str(data_dir), str(api_port), str(agent_port)]
+        self.proc: subprocess.Popen[str] | None = None
+        self.admin_token = ""
+
+    def start(self) -> FleetHandle:
+        self.proc = _spawn(self.args)
+        lines = _Lines(self.proc)
+        line = wait_until(lambda: lines.starting("{"), 30, "the fleet process to serve")[0]
+        facts: dict[str, Any] = json.loads(line)
+        self.admin_token = facts["admin_token"] or self.admin_token
+        return FleetHandle(
+            api_port=facts["api_port"], agent_port=facts["agent_port"],
+            ca_pem=Path(facts["ca"]).read_bytes(), admin_token=self.admin_token,
+        )
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            _end(self.proc, signal.SIGKILL)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _end(self.proc, signal.SIGTERM)
+
+
+class AgentProcess:
+    """`agent_proc.py`: the real uplink plus a synthetic event source, in its own process."""
+
+    def __init__(self, config: dict[str, Any], path: Path) -> None:
+        path.write_text(yaml.safe_dump(config))
+        self.config_path = path
+        self.proc: subprocess.Popen[str] | None = None
+        self.lines: _Lines | None = None
+        self.metrics_url = ""
+
+    def start(self, events: int = 0, per_append: int = 10, interval: float = 0.05) -> None:
+        self.proc = _spawn([
+            str(HERE / "agent_proc.py"), str(self.config_path), "--events", str(events),
+            "--per-append", str(per_append), "--interval", str(interval),
+        ])
+        self.lines = _Lines(self.proc)
+        port = wait_until(lambda: self.alive() and self._line("metrics "), 30, "agent start")[0]
+        self.metrics_url = f"http://127.0.0.1:{port.split()[1]}/metrics"
+
+    def alive(self) -> bool:
+        """True while running; an unexpected exit fails the test with the agent's stderr."""
+        if self.proc is not None and self.proc.poll() is not None and self.proc.stderr:
+            raise AssertionError(f"agent exited: {self.proc.stderr.read()[-2000:]}")
+        return True
+
+    def _line(self, prefix: str) -> list[str]:
+        return self.lines.starting(prefix) if self.lines else []
+
+    def spooled(self) -> list[tuple[int, str]]:
+        """(total, last event id) of every append the agent reported committed."""
+        rows = (line.split() for line in self._line("spooled "))
+        return [(int(n), event_id) for _, n, event_id in rows]
+
+    def produced(self) -> bool:
+        return bool(self._line("produced "))
+
+    def metric(self, name: str, labels: str = "") -> float:
+        """One sample from the agent's /metrics (0 when absent)."""
+        wanted = f"{name}{{{labels}}}" if labels else name
+        for line in httpx.get(self.metrics_url, timeout=5).text.splitlines():
+            if line.startswith(wanted + " "):
+                return float(line.split()[-1])
+        return 0.0
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            _end(self.proc, signal.SIGKILL)
+            assert self.lines is not None
+            self.lines.join()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _end(self.proc, signal.SIGTERM)
