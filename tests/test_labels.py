@@ -93,3 +93,15 @@ def test_validator_rejects_counts_that_disagree_with_boxes(boxes: dict) -> None:
     assert validate.check_counts(counts, boxes) == []
     counts["frames"][key]["all"] += 1
     assert any("disagrees" in p for p in validate.check_counts(counts, boxes))
+
+
+def test_person_counts_cover_at_least_60_frames_and_match_boxes(boxes: dict) -> None:
+    counts = json.loads((LABELS / "vtest_person_counts.json").read_text(encoding="utf-8"))
+    frames = counts["frames"]
+    assert len(frames) >= 60
+    for key, objs in boxes["frames"].items():
+        got = {k: frames[key][k] for k in ("all", "non_difficult")}
+        assert got == validate.person_counts(objs), f"frame {key}"
+    # Between the box frames the counts were taken by eye; every frame of this clip has
+    # people in it, so a zero would be a slip.
+    assert all(entry["non_difficult"] >= 1 for entry in frames.values())

@@ -121,6 +121,9 @@ def dumps_labels(data: dict) -> str:
     head = [f" {json.dumps(k)}: {json.dumps(v)}" for k, v in data.items() if k != "frames"]
     frames = []
     for key, items in data.get("frames", {}).items():
+        if not isinstance(items, list):
+            frames.append(f"  {json.dumps(key)}: {json.dumps(items)}")
+            continue
         body = ",\n".join(f"  {json.dumps(item)}" for item in items)
         name = json.dumps(key)
         frames.append(f"  {name}: [\n{body}\n  ]" if items else f"  {name}: []")

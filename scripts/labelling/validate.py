@@ -16,6 +16,7 @@ from typing import Any
 LABELS = {"person", "car", "truck", "bus", "bicycle", "motorcycle"}
 FRAME_COUNT = 795
 OBJECT_KEYS = {"label", "box", "difficult", "note", "alt_labels"}
+COUNT_KEYS = {"all", "non_difficult", "from", "note"}
 HEADER_KEYS = {"source", "frame_size", "labeller", "method", "frames"}
 
 
@@ -79,8 +80,8 @@ def check_counts(data: dict, boxes: dict | None = None) -> list[str]:
     problems = _header(data, "counts")
     for key, entry in data.get("frames", {}).items():
         where = f"counts frame {key}"
-        if not isinstance(entry, dict) or set(entry) - {"all", "non_difficult", "note"}:
-            problems.append(f"{where}: must be {{'all', 'non_difficult'[, 'note']}}, got {entry!r}")
+        if not isinstance(entry, dict) or set(entry) - COUNT_KEYS:
+            problems.append(f"{where}: keys must be within {sorted(COUNT_KEYS)}, got {entry!r}")
             continue
         n_all, n_easy = entry.get("all"), entry.get("non_difficult")
         if not (isinstance(n_all, int) and isinstance(n_easy, int) and 0 <= n_easy <= n_all):
