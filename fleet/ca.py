@@ -49,10 +49,10 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def _write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Write atomically with mode 0600 from the start (never world-readable, not even briefly)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
         handle.flush()
@@ -141,7 +141,7 @@ class CertificateAuthority:
             key = ec.generate_private_key(ec.SECP256R1())
             cert = _self_signed_ca(key, name)
             _write_private(key_path, _key_pem(key))
-            _write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+            _write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
         except (OSError, ValueError) as err:
             raise FleetError(f"{directory}: cannot load or create the CA: {err}") from err
         log.info("created fleet CA in %s", directory)
@@ -197,7 +197,7 @@ class CertificateAuthority:
         cert = self._server_cert(key, names)
         chain = cert.public_bytes(serialization.Encoding.PEM) + self.pem.encode()
         _write_private(key_path, _key_pem(key))
-        _write_private(chain_path, chain)
+        _write_private(chain_path, chain, 0o644)
         names_path.write_text(" ".join(names))
         return key_path, chain_path
 

@@ -1,20 +1,86 @@
-"""`oko-fleet`: run the fleet server."""
+"""`oko-fleet`: run the fleet server. A thin typer layer over `fleet.server`."""
 
 from __future__ import annotations
 
-import typer
+import asyncio
+import logging
+import os
+import signal
+from pathlib import Path
+from typing import Annotated
 
+import typer
+from pydantic import ValidationError
+
+from agent.config.base import format_validation_error
 from fleet import __version__
+from fleet.config import FleetSettings
+from fleet.errors import FleetError
+from fleet.server import start_server
 
 app = typer.Typer(help="Oko fleet server.", no_args_is_help=True, add_completion=False)
+log = logging.getLogger(__name__)
 
 
 @app.callback()
 def _main() -> None:
     """Run one of the commands below."""
+    logging.basicConfig(
+        level=os.environ.get("OKO_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
 
 @app.command()
 def version() -> None:
     """Print the fleet server's version."""
     typer.echo(__version__)
+
+
+async def _serve(settings: FleetSettings) -> None:
+    server = await start_server(settings)
+    if server.app.bootstrap_token:
+        typer.echo(
+            "First start. Admin token (shown once, stored only hashed):\n"
+            f"  {server.app.bootstrap_token}\n"
+            f"CA certificate for clients: {settings.data_dir / 'ca' / 'ca.pem'}"
+        )
+    # Machine-readable line: tests and scripts read the real ports from it (port 0 = any).
+    typer.echo(f"serving api={server.api_port} agent={server.agent_port}", color=False)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping")
+    await server.stop()
+
+
+@app.command()
+def serve(
+    data_dir: Annotated[Path, typer.Option(help="Store, CA and certificates.")],
+    listen: Annotated[str, typer.Option(help="API port (TLS): enroll, admin, events.")] = (
+        "0.0.0.0:7440"),
+    agent_listen: Annotated[str, typer.Option(help="Agent port (mutual TLS).")] = "0.0.0.0:7443",
+    advertise_agent: Annotated[str, typer.Option(help="host:port boxes should connect to.")] = "",
+    hostname: Annotated[
+        list[str] | None, typer.Option(help="Extra server certificate name (repeatable).")
+    ] = None,
+    metrics_listen: Annotated[str, typer.Option(help="Prometheus HOST:PORT; '' = off.")] = (
+        "127.0.0.1:9464"),
+) -> None:
+    """Serve the fleet until SIGTERM/SIGINT. The first start creates the CA and an admin token."""
+    try:
+        settings = FleetSettings(
+            data_dir=data_dir, listen=listen, agent_listen=agent_listen,
+            advertise_agent=advertise_agent, hostnames=tuple(hostname or ()),
+            metrics_listen=metrics_listen,
+        )
+    except ValidationError as err:
+        typer.echo(format_validation_error(err, "oko-fleet serve"), err=True)
+        raise typer.Exit(2) from err
+    try:
+        asyncio.run(_serve(settings))
+    except FleetError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from err

@@ -2,9 +2,9 @@
 
 A device has one box-level document and one document per camera. The box receives a single
 rendered document: the box mapping with each camera document put into its `cameras:` list
-(replacing an entry with the same `id`). Camera entries are validated with the agent's own
-`CameraConfig` model, so the fleet refuses exactly what the agent would refuse for them,
-with the same dotted field paths, before anything is stored or sent.
+(replacing an entry with the same `id`). Documents are validated with the agent's own
+models (`AgentConfig` for the box, `CameraConfig` per camera), so the fleet refuses what
+the agent would refuse, with the same dotted field paths, before anything is stored or sent.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ import hashlib
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 
+from agent.config.agent import AgentConfig
 from agent.config.base import parse_document
 from agent.config.camera import CameraConfig
 from agent.errors import ConfigError
@@ -44,11 +46,11 @@ def parse(text: str, where: str) -> dict[str, Any]:
     return data
 
 
-def _check_camera(entry: Any, where: str) -> None:
+def _check(model: type[BaseModel], entry: Any, where: str) -> None:
     if not isinstance(entry, dict):
         raise ConfigRejectedError(f"{where}: must be a mapping")
     try:
-        parse_document(CameraConfig, entry, where)
+        parse_document(model, entry, where)
     except ConfigError as err:
         raise ConfigRejectedError(str(err)) from err
 
@@ -61,18 +63,19 @@ def validate_scope(scope: str, data: dict[str, Any], device_id: str) -> dict[str
             raise ConfigRejectedError(f"{device_id}: cameras: must be a list")
         seen: set[str] = set()
         for index, entry in enumerate(cameras):
-            _check_camera(entry, f"{device_id}: cameras[{index}]")
+            _check(CameraConfig, entry, f"{device_id}: cameras[{index}]")
             cam_id = entry["id"]
             if cam_id in seen:
                 raise ConfigRejectedError(f"{device_id}: cameras[{index}].id: duplicate {cam_id!r}")
             seen.add(cam_id)
+        _check(AgentConfig, data, device_id)
         return data
     if data.get("id", scope) != scope:
         raise ConfigRejectedError(
             f"{device_id}/{scope}: id: {data['id']!r} does not match the camera scope {scope!r}"
         )
-    entry = {**data, "id": scope}
-    _check_camera(entry, f"{device_id}/{scope}")
+    entry = {"id": scope, **{k: v for k, v in data.items() if k != "id"}}
+    _check(CameraConfig, entry, f"{device_id}/{scope}")
     return entry
 
 

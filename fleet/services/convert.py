@@ -62,11 +62,10 @@ def encode_envelope(event: StoredEvent) -> bytes:
         stamp += b"\x08" + _varint(seconds)
     if micros:
         stamp += b"\x10" + _varint(micros * 1000)
-    return b"".join((
-        b"\x08", _varint(event.cursor),
-        b"\x12", _varint(len(event.payload)), event.payload,
-        b"\x1a", _varint(len(stamp)), stamp,
-    ))
+    parts = [b"\x08", _varint(event.cursor), b"\x12", _varint(len(event.payload)), event.payload]
+    if event.received_us:  # unset stays absent, as the generated class would write it
+        parts += [b"\x1a", _varint(len(stamp)), stamp]
+    return b"".join(parts)
 
 
 def envelope(event: StoredEvent) -> stream_pb2.EventEnvelope:

@@ -1,0 +1,119 @@
+"""`okoctl config`: desired state per box and camera, compared with what the box runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from fleet.client import ClientError
+from fleet.ctl_output import Ctl, cli_errors, fields, print_json
+from proto.oko.v1 import admin_pb2
+
+app = typer.Typer(help="Desired state (device twin).", no_args_is_help=True)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ValueError(f"{path}: {err.strerror}") from err
+
+
+def _show(view: admin_pb2.ConfigView) -> None:
+    scope = f"{view.device_id}/{view.camera_id}" if view.camera_id else view.device_id
+    fields(f"config {scope}", [
+        ("desired version", view.rendered.version or "none"),
+        ("reported version", view.reported_version or "none"),
+        ("drift", "YES" if view.drift else "no"),
+        ("last apply error", view.last_apply_error),
+        ("author", view.desired.author),
+    ])
+    typer.echo(view.desired.document if view.camera_id else view.rendered.document)
+
+
+@app.command("get")
+@cli_errors
+def get(
+    ctx: typer.Context, device_id: str,
+    camera: Annotated[str, typer.Option(help="A camera's own document.")] = "",
+) -> None:
+    """Show the desired document, what the box reports running, and whether they differ."""
+    ctl: Ctl = ctx.obj
+    with ctl.connection.open() as s:
+        view = s.call(s.admin.GetConfig, admin_pb2.GetConfigRequest(device_id=device_id,
+                                                                     camera_id=camera))
+    if ctl.json:
+        print_json(view)
+    else:
+        _show(view)
+
+
+@app.command("set")
+@cli_errors
+def set_(
+    ctx: typer.Context, device_id: str,
+    file: Annotated[Path, typer.Option("-f", "--file", help="YAML document.")],
+    camera: Annotated[str, typer.Option(help="Set this camera's document.")] = "",
+    expected_version: Annotated[int, typer.Option(help="Refuse if not at this version.")] = 0,
+) -> None:
+    """Validate and store a new document; a connected box gets it at once."""
+    ctl: Ctl = ctx.obj
+    request = admin_pb2.SetConfigRequest(device_id=device_id, camera_id=camera,
+                                         document=_read(file), expected_version=expected_version)
+    with ctl.connection.open() as s:
+        view = s.call(s.admin.SetConfig, request)
+    if ctl.json:
+        print_json(view)
+    else:
+        typer.echo(f"{device_id}{'/' + camera if camera else ''}: now version "
+                   f"{view.rendered.version}")
+
+
+def _entries(text: str, source: str) -> list[dict[str, Any]]:
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as err:
+        raise ValueError(f"{source}: not valid YAML: {err}") from err
+    for index, doc in enumerate(docs):
+        if not isinstance(doc, dict) or "device" not in doc or "config" not in doc:
+            raise ValueError(f"{source}: document {index + 1}: needs 'device' and 'config' keys "
+                             "(and optionally 'camera')")
+    return docs
+
+
+@app.command("apply")
+@cli_errors
+def apply(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Option("-f", "--file", help="YAML, one document per scope.")],
+) -> None:
+    """Apply several documents: `device: ID`, optional `camera: ID`, `config: {...}` each,
+    separated by `---`. Each is validated by the fleet; failures are listed, exit code 1."""
+    ctl: Ctl = ctx.obj
+    entries = _entries(_read(file), str(file))
+    failed = 0
+    results: list[dict[str, Any]] = []
+    with ctl.connection.open() as s:
+        for entry in entries:
+            scope = f"{entry['device']}/{entry.get('camera', '')}".rstrip("/")
+            request = admin_pb2.SetConfigRequest(
+                device_id=str(entry["device"]), camera_id=str(entry.get("camera", "")),
+                document=yaml.safe_dump(entry["config"], sort_keys=False),
+            )
+            try:
+                view = s.call(s.admin.SetConfig, request)
+                results.append({"scope": scope, "version": view.rendered.version})
+            except ClientError as err:
+                failed += 1
+                results.append({"scope": scope, "error": str(err)})
+    if ctl.json:
+        print_json({"results": results})
+    else:
+        for item in results:
+            typer.echo(f"{item['scope']}: " + (f"version {item['version']}" if "version" in item
+                                               else f"REFUSED {item['error']}"))
+    if failed:
+        raise typer.Exit(1)

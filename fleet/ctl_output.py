@@ -1,0 +1,96 @@
+"""okoctl output: rich tables for people, JSON (protobuf field names) for scripts."""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import typer
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+from rich.console import Console
+from rich.table import Table
+
+from fleet.client import ClientError, Connection
+
+console = Console()
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Ctl:
+    """What the global options decided, handed to every command as ctx.obj."""
+
+    connection: Connection
+    json: bool
+
+
+def cli_errors(fn: F) -> F:
+    """Turn ClientError / bad values into one line on stderr and exit code 1."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (ClientError, ValueError) as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(1) from err
+
+    return run  # type: ignore[return-value]
+
+
+def to_dict(message: Message) -> dict[str, Any]:
+    return MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+
+
+def print_json(data: Message | Sequence[Message] | dict[str, Any]) -> None:
+    if isinstance(data, Message):
+        out: Any = to_dict(data)
+    elif isinstance(data, dict):
+        out = data
+    else:
+        out = [to_dict(m) for m in data]
+    # Plain print, not rich: scripts need exact JSON without markup or wrapping.
+    print(json.dumps(out, indent=2, sort_keys=True))
+
+
+def when(stamp: Timestamp) -> str:
+    """Readable time; empty for an unset timestamp."""
+    if not stamp.seconds and not stamp.nanos:
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp.seconds))
+
+
+def ago(stamp: Timestamp) -> str:
+    if not stamp.seconds:
+        return "never"
+    seconds = max(0, int(time.time()) - stamp.seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
+
+
+def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    out = Table(title=title, title_justify="left")
+    for column in columns:
+        out.add_column(column)
+    for row in rows:
+        out.add_row(*(str(cell) for cell in row))
+    console.print(out)
+
+
+def fields(title: str, items: Sequence[tuple[str, Any]]) -> None:
+    out = Table(title=title, title_justify="left", show_header=False)
+    out.add_column(style="bold")
+    out.add_column()
+    for name, value in items:
+        out.add_row(name, str(value))
+    console.print(out)
