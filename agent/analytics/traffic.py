@@ -87,9 +87,9 @@ class TrafficFlow:
             raise ConfigError(f"traffic.line_id: {config.line_id!r} given line {line.id!r}")
         self.config = config
         self.labels = tuple(labels)
+        self._classes = class_ids(config.classes, self.labels, f"traffic[{line.id}].classes")
         self.ground = GroundPlane(config.calibration)
         self.counter = LineCounter(line, labels, classes=config.classes)
-        self._classes = class_ids(config.classes, self.labels, f"traffic[{line.id}].classes")
         self.region_length_m = config.region_length_m or self._measure_region(line)
         self._history: dict[int, deque[tuple[float, float, float]]] = {}
         self._awaiting_speed: dict[int, float] = {}   # track -> crossing time

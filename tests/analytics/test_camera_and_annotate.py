@@ -65,3 +65,37 @@ def test_annotation_draws_without_touching_the_frame() -> None:
     assert tuple(img[175, 100]) == colour_for(7)             # left edge of the box
     assert tuple(img[300, 600]) == LINE_COLOUR               # on the line
     assert img[400, 300].any() and not img[50, 600].any()    # zone tinted, outside not
+
+
+def test_no_rule_mutates_its_input() -> None:
+    cfg = CameraAnalyticsConfig.model_validate({
+        **CONFIG,
+        "traffic": [{"line_id": "gate", "classes": ["car"], "calibration": {
+            "image_points": [[0, 0], [640, 0], [640, 480], [0, 480]],
+            "ground_points": [[0, 0], [10, 0], [10, 40], [0, 40]]}}],
+        "abandoned": {"stationary_seconds": 0.5, "unattended_seconds": 0.5}})
+    cam = CameraAnalytics(cfg, LABELS)
+    for k in range(12):
+        y = 200 + 20 * k
+        d = Detections(np.array([foot_box(200, y), foot_box(400, 480 - y, 80, 50),
+                                 foot_box(500, 300, 20, 20)]),
+                       np.array([0.9, 0.8, 0.7]),
+                       np.array([0, LABELS.index("car"), LABELS.index("suitcase")]),
+                       np.array([1, 2, 3]))
+        snapshot = [a.copy() for a in (d.xyxy, d.confidence, d.class_id, d.tracker_id)]
+        for rule in cam.rules:
+            rule.update(d, k * 0.2)
+        for before, after in zip(snapshot, (d.xyxy, d.confidence, d.class_id, d.tracker_id),
+                                 strict=True):
+            np.testing.assert_array_equal(before, after)
+    assert len(cam.rules) == 4
+
+
+def test_traffic_class_error_names_the_traffic_rule() -> None:
+    cfg = CameraAnalyticsConfig.model_validate({
+        **CONFIG,
+        "traffic": [{"line_id": "gate", "classes": ["hovercraft"], "calibration": {
+            "image_points": [[0, 0], [640, 0], [640, 480], [0, 480]],
+            "ground_points": [[0, 0], [10, 0], [10, 40], [0, 40]]}}]})
+    with pytest.raises(ConfigError, match=r"traffic\[gate\]\.classes: 'hovercraft'"):
+        CameraAnalytics(cfg, LABELS)
