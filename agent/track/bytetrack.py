@@ -116,6 +116,14 @@ class ByteTrack:
         """Confirmed tracks currently held, including ones lost within the buffer."""
         return int(self._tracks.confirmed.sum())
 
+    def live_boxes(self) -> npt.NDArray[np.float32]:
+        """Filtered boxes (n, 4) of every live track, tentative and lost ones included.
+
+        For the motion gate: where to keep looking although nothing moves there (a stopped
+        car, a person standing still, a new object not yet confirmed).
+        """
+        return self._tracks.boxes().astype(np.float32)
+
     def update(self, detections: Detections, timestamp: float) -> Detections:
         """Associate this frame's detections; return only rows of confirmed tracks.
 

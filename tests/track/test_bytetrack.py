@@ -173,3 +173,16 @@ def test_buffered_iou_lets_fast_new_objects_confirm_at_low_frame_rate() -> None:
     buffered = run(ByteTrack(TrackerConfig(match_buffer=0.3)), frames)
     assert {i for o in buffered for i in o.tracker_id.tolist()} == {1}
     assert sum(len(o) for o in buffered) == 10
+
+
+def test_live_boxes_cover_tentative_and_lost_tracks_for_the_motion_gate() -> None:
+    tracker = ByteTrack(TrackerConfig(min_hits=3, track_buffer_seconds=2.0))
+    box = (100, 100, 140, 200, 0.9, PERSON)
+    tracker.update(dets([box]), 0.0)
+    np.testing.assert_allclose(tracker.live_boxes(), [box[:4]])   # tentative: still watched
+    for k in range(1, 4):
+        tracker.update(dets([box]), k * 0.2)
+    tracker.update(Detections.empty(), 1.0)                        # lost, within the buffer
+    assert tracker.live_boxes().shape == (1, 4)
+    tracker.update(Detections.empty(), 4.0)                        # beyond the buffer
+    assert tracker.live_boxes().shape == (0, 4)
