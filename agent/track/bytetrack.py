@@ -135,6 +135,11 @@ class ByteTrack:
             raise ValueError(
                 f"timestamp went backwards: {timestamp} after {self._time}; "
                 "call reset() when a source restarts")
+        bad = ~(np.isfinite(detections.xyxy).all(axis=1) & np.isfinite(detections.confidence))
+        if bad.any() or not np.isfinite(timestamp):
+            # Checked before any state changes: one NaN would poison every Kalman state.
+            raise ValueError(f"non-finite input at t={timestamp}: detection rows "
+                             f"{np.flatnonzero(bad).tolist()}")
         dt = 0.0 if self._time is None else timestamp - self._time
         self._time = timestamp
         tr = self._tracks

@@ -186,3 +186,14 @@ def test_live_boxes_cover_tentative_and_lost_tracks_for_the_motion_gate() -> Non
     assert tracker.live_boxes().shape == (1, 4)
     tracker.update(Detections.empty(), 4.0)                        # beyond the buffer
     assert tracker.live_boxes().shape == (0, 4)
+
+
+def test_non_finite_input_is_rejected_without_touching_state() -> None:
+    tracker = ByteTrack(TrackerConfig(min_hits=1))
+    tracker.update(dets([(0, 0, 10, 10, 0.9, PERSON)]), 0.0)
+    with pytest.raises(ValueError, match=r"rows \[1\]"):
+        tracker.update(dets([(0, 0, 10, 10, 0.9, PERSON),
+                             (float("nan"), 0, 10, 10, 0.9, PERSON)]), 0.2)
+    out = tracker.update(dets([(1, 0, 11, 10, 0.9, PERSON)]), 0.2)
+    assert out.tracker_id.tolist() == [1]
+    assert np.isfinite(tracker.live_boxes()).all()
