@@ -118,6 +118,11 @@ class CameraReader:
         return self.slot.get(timeout)
 
     @property
+    def offline(self) -> bool:
+        """A file read as fast as it is consumed, losing nothing (config `realtime` false)."""
+        return self._offline
+
+    @property
     def finished(self) -> bool:
         """True once the reader has stopped producing (ended, failed or stopped)."""
         return not self._thread.is_alive() and self._thread.ident is not None

@@ -34,12 +34,14 @@ class WorkItem:
     """Images of one camera frame to detect in, with the caller's context.
 
     Items with no images (nothing to look at in that frame) still pass through the worker,
-    so each camera's results come back in the order its frames were submitted.
+    so each camera's results come back in the order its frames were submitted. `reply`, if
+    given, receives this item's result instead of the worker's `on_result`.
     """
 
     camera_id: str
     images: list[np.ndarray]
     payload: Any = None
+    reply: ResultFn | None = None
     submitted: float = field(default_factory=time.monotonic)
 
 
@@ -230,13 +232,13 @@ class InferenceWorker:
             lane.images += len(item.images)
             lane.errors += error is not None
             lane.latencies.append(result.latency_s)
-        if self._on_result is not None:
-            self._deliver(result)
+        handler = item.reply or self._on_result
+        if handler is not None:
+            self._deliver(handler, result)
 
-    def _deliver(self, result: WorkResult) -> None:
-        assert self._on_result is not None
+    def _deliver(self, handler: ResultFn, result: WorkResult) -> None:
         try:
-            self._on_result(result)
+            handler(result)
         except Exception:  # a consumer's bug must not stop other cameras' detection
             log.exception("result handler failed for camera %s", result.item.camera_id)
 

@@ -1,4 +1,4 @@
-"""Fixtures for runtime tests: the shipped detector and real frames of vtest.avi."""
+"""Fixtures for runtime tests: the shipped detector, real frames, a real RTSP camera."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from agent.detect.detector import ObjectDetector
 from agent.inference.backend import load_model
-from tests.fixtures.media import VTEST
+from tests.fixtures.media import VTEST, clip, rtsp_server  # noqa: F401  (pytest fixtures)
 
 
 @pytest.fixture(scope="session")

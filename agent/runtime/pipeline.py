@@ -1,0 +1,155 @@
+"""`CameraPipeline`: one camera from its reader through the motion gate to the shared worker.
+
+Each camera gets one thread that takes decimated frames from its reader, asks the motion
+gate where to look, hands the crops to the box's single `InferenceWorker`, and turns the
+worker's answers back into frame-pixel detections for the stages after it (tracking,
+analytics). Everything after the worker runs on this camera's thread, so a slow camera
+consumer delays only itself, and results reach it in frame order.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from agent.capture.frame import Frame
+from agent.capture.reader import CameraHealth, CameraReader
+from agent.config.camera import CameraConfig
+from agent.detections import Detections
+from agent.motion.gate import GatePlan, MotionGate
+from agent.motion.windows import merge_window_detections
+from agent.runtime.scheduler import CameraStats, InferenceWorker, WorkItem, WorkResult
+
+log = logging.getLogger(__name__)
+
+TracksFn = Callable[[], np.ndarray]
+
+
+@dataclass(frozen=True)
+class FrameDetections:
+    """A frame and what was found in it, in frame pixels.
+
+    A frame the gate found nothing to look at has `plan.windows` empty and no detections:
+    it is still delivered, so trackers age their tracks on every frame.
+    """
+
+    frame: Frame
+    plan: GatePlan
+    detections: Detections
+    error: str | None
+    latency_s: float
+
+
+@dataclass(frozen=True)
+class PipelineHealth:
+    camera: CameraHealth
+    inference: CameraStats | None
+    plans: dict[str, int]
+
+
+class CameraPipeline:
+    """Reader -> motion gate -> shared inference worker -> `on_detections`, for one camera.
+
+    `tracks`, if given, returns the camera's live track boxes (n, 4) so the gate keeps
+    looking at objects that stopped moving; it is called on this camera's thread. A live
+    camera submits every frame and lets the worker shed load; an offline file waits for the
+    worker instead, so every decimated frame is detected.
+    """
+
+    def __init__(self, config: CameraConfig, worker: InferenceWorker,
+                 on_detections: Callable[[FrameDetections], None], *,
+                 tracks: TracksFn | None = None, model_input: int = 416,
+                 reader: CameraReader | None = None) -> None:
+        self.config = config
+        self.camera_id = config.id
+        self.reader = reader or CameraReader(config)
+        self.gate = MotionGate(config.motion, model_input)
+        self._worker = worker
+        self._on_detections = on_detections
+        self._tracks = tracks
+        self._results: queue.SimpleQueue[WorkResult] = queue.SimpleQueue()
+        self._outstanding = 0
+        self._plans: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"camera-{config.id}",
+                                        daemon=True)
+
+    def start(self) -> CameraPipeline:
+        self.reader.start()
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float | None = None) -> None:
+        self._stop.set()
+        self.reader.stop(timeout)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for a finite source (a file) to be read and all its results delivered."""
+        self._thread.join(timeout)
+
+    def health(self) -> PipelineHealth:
+        return PipelineHealth(self.reader.health(), self._worker.stats().get(self.camera_id),
+                              dict(self._plans))
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                frame = self.reader.read(timeout=0.05)
+                self._drain()
+                if frame is not None:
+                    self._submit(frame)
+                elif self.reader.finished and not len(self.reader.slot):
+                    break
+            self._finish_outstanding()
+        except Exception:
+            log.exception("camera %s: pipeline crashed", self.camera_id)
+            raise
+
+    def _submit(self, frame: Frame) -> None:
+        if self.reader.offline:
+            # Offline analysis loses nothing: wait for the worker rather than be shed by it.
+            while self._outstanding >= self._worker.slots_per_camera and not self._stop.is_set():
+                self._drain(timeout=0.1)
+        tracks = self._tracks() if self._tracks is not None else None
+        plan = self.gate.update(frame.image, frame.capture_time, tracks)
+        self._plans[plan.reason] += 1
+        self._outstanding += 1
+        self._worker.submit(WorkItem(self.camera_id, plan.crops(frame.image),
+                                     payload=(frame, plan), reply=self._results.put))
+
+    def _drain(self, timeout: float | None = None) -> None:
+        """Deliver every result that has arrived (waiting up to `timeout` for the first)."""
+        block = timeout is not None
+        while True:
+            try:
+                result = self._results.get(block=block, timeout=timeout)
+            except queue.Empty:
+                return
+            block = False
+            self._outstanding -= 1
+            self._deliver(result)
+
+    def _finish_outstanding(self) -> None:
+        """After the source ended: wait for results the worker still owes (or skipped)."""
+        while self._outstanding > 0 and not self._stop.is_set():
+            stats = self._worker.stats().get(self.camera_id)
+            if stats is not None and stats.pending + stats.in_flight == 0 \
+                    and self._results.empty():
+                return
+            self._drain(timeout=0.1)
+
+    def _deliver(self, result: WorkResult) -> None:
+        frame, plan = result.item.payload
+        detections = Detections.empty()
+        if result.error is None and len(plan.windows):
+            detections = merge_window_detections(plan.windows, result.detections, frame.shape)
+        self._on_detections(FrameDetections(frame, plan, detections, result.error,
+                                            result.latency_s))
