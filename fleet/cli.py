@@ -84,3 +84,7 @@ def serve(
     except FleetError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from err
+
+
+if __name__ == "__main__":
+    app()

@@ -224,3 +224,7 @@ def status(ctx: typer.Context) -> None:
         ("subscribers", st.subscribers), ("webhook dead letters", st.webhook_dead_letters),
     ])
 
+
+
+if __name__ == "__main__":
+    app()
