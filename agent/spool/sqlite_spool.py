@@ -70,6 +70,7 @@ class SpooledEvent:
     event_id: str
     camera_id: str
     payload: bytes
+    priority: Priority = Priority.ROUTINE
 
 
 @dataclass(frozen=True)
@@ -375,14 +376,17 @@ class Spool:
         with self._lock:
             try:
                 rows = self._conn.execute(
-                    "SELECT seq, event_id, camera_id, payload FROM events WHERE seq > ? "
-                    "ORDER BY seq LIMIT ?",
+                    "SELECT seq, event_id, camera_id, payload, priority FROM events "
+                    "WHERE seq > ? ORDER BY seq LIMIT ?",
                     (after_seq, max_events),
                 )
-                for seq, event_id, camera_id, payload in rows:
+                for seq, event_id, camera_id, payload, priority in rows:
                     if out and total + len(payload) > max_bytes:
                         break
-                    out.append(SpooledEvent(seq, event_id, camera_id, bytes(payload)))
+                    item = SpooledEvent(
+                        seq, event_id, camera_id, bytes(payload), Priority(priority)
+                    )
+                    out.append(item)
                     total += len(payload)
             except sqlite3.Error as err:
                 raise SpoolError(self._explain(err)) from err

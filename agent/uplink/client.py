@@ -29,7 +29,7 @@ from agent.config.agent import FleetSection
 from agent.errors import UplinkError
 from agent.identity import AgentStore
 from agent.metrics import AgentMetrics
-from agent.spool import Spool, SpooledEvent
+from agent.spool import Priority, Spool, SpooledEvent
 from agent.uplink.desired import DesiredStateApplier
 from agent.uplink.hostinfo import cpu_percent, memory_percent
 from proto import transport
@@ -170,6 +170,9 @@ class UplinkClient:
                 await self._stream(session, stop)
             finally:
                 call.cancel()
+                # Let grpc's own status task finish before the channel closes under it.
+                with contextlib.suppress(grpc.aio.AioRpcError, asyncio.CancelledError):
+                    await call.code()
 
     async def _handshake(self, call: grpc.aio.StreamStreamCall) -> _Session:
         hello = agent_pb2.Hello(
@@ -291,21 +294,31 @@ class UplinkClient:
                 self._metrics.bytes_sent.labels(camera=item.camera_id).inc(len(item.payload))
 
     async def _next_batch(self, limit: int, after_seq: int) -> list[SpooledEvent]:
-        """Wait for events after `after_seq`; linger briefly so batches fill up."""
+        """Wait for events after `after_seq`; linger so batches fill up - except for alerts.
+
+        Batching is what makes gzip pay (bench/uplink.py: single-event messages cost twice
+        the bytes of 10-event batches), so routine events wait up to `batch_linger_s` for
+        company. An alert goes at once, taking whatever is waiting with it.
+        """
         max_bytes = self.settings.batch_max_bytes
-        lingered = False
+        loop = asyncio.get_running_loop()
+        deadline: float | None = None  # set when the first event is seen; never extended
         while True:
             self._wake.clear()
             items = await asyncio.to_thread(self._spool.peek_batch, limit, max_bytes, after_seq)
-            full = len(items) >= limit or sum(len(i.payload) for i in items) * 2 > max_bytes
-            if items and (full or lingered or self.settings.batch_linger_s == 0):
-                return items
+            wait = _POLL_S
             if items:
-                lingered = True
-                await asyncio.sleep(self.settings.batch_linger_s)
-                continue
+                now = loop.time()
+                if deadline is None:
+                    deadline = now + self.settings.batch_linger_s
+                full = len(items) >= limit or sum(len(i.payload) for i in items) * 2 > max_bytes
+                urgent = any(i.priority is Priority.ALERT for i in items)
+                if full or urgent or now >= deadline:
+                    return items
+                wait = deadline - now
+            # notify() ends the wait early: more events may fill the batch or be an alert.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), _POLL_S)
+                await asyncio.wait_for(self._wake.wait(), wait)
 
     async def _heartbeats(self, session: _Session) -> None:
         interval = session.welcome.heartbeat_interval_seconds or transport.HEARTBEAT_INTERVAL_S

@@ -9,6 +9,14 @@ from proto.oko.v1 import events_pb2
 from tests.support.events import make_event, make_events
 
 
+def test_peek_carries_the_priority(tmp_path: Path) -> None:
+    kinds = ["zone", "face", "wrong_way"]
+    with Spool(tmp_path / "spool.db") as spool:
+        spool.append([make_event("c", i + 1, kind) for i, kind in enumerate(kinds)])
+        got = [item.priority for item in spool.peek_batch()]
+    assert got == [Priority.ROUTINE, Priority.FACE, Priority.ALERT]
+
+
 def test_priority_classes() -> None:
     assert priority_of(make_event("c", 1, "line_crossing")) is Priority.ROUTINE
     assert priority_of(make_event("c", 1, "traffic_flow")) is Priority.ROUTINE

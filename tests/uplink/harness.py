@@ -147,33 +147,49 @@ class ThreadFleet:
         self._thread.join(timeout=10)
 
 
+class _SharedLoop:
+    """One long-lived event loop thread for every agent a test process runs.
+
+    grpc.aio binds its completion-queue poller to each loop that uses it and keeps calling
+    into it; a loop closed while bound makes grpc log "Event loop is closed" errors. A real
+    agent has exactly one loop for its lifetime, so tests share one too.
+    """
+
+    _loop: asyncio.AbstractEventLoop | None = None
+    _lock = threading.Lock()
+
+    @classmethod
+    def get(cls) -> asyncio.AbstractEventLoop:
+        with cls._lock:
+            if cls._loop is None:
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="agent-loop", daemon=True).start()
+                cls._loop = loop
+            return cls._loop
+
+
 class AgentThread:
-    """Runs an `UplinkService` on its own event loop in a thread, so tests stay synchronous."""
+    """Runs an `UplinkService` on the shared agent loop, so tests stay synchronous."""
 
     def __init__(self, service: Any) -> None:
         self.service = service
-        self._loop = asyncio.new_event_loop()
-        self._stop = asyncio.Event()
-        self._thread = threading.Thread(target=self._main, daemon=True)
-        self.error: BaseException | None = None
+        self._loop = _SharedLoop.get()
+        self._stop: asyncio.Event | None = None
+        self._future: Future[None] | None = None
 
-    def _main(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_until_complete(self.service.run(self._stop))
-        except BaseException as err:  # surfaced by stop()
-            self.error = err
-        finally:
-            self._loop.close()
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        await self.service.run(self._stop)
 
     def start(self) -> AgentThread:
-        self._thread.start()
+        self._future = asyncio.run_coroutine_threadsafe(self._main(), self._loop)
         return self
 
     def stop(self) -> None:
-        if self._thread.is_alive():
+        assert self._future is not None
+        deadline = time.monotonic() + 10
+        while self._stop is None and time.monotonic() < deadline and not self._future.done():
+            time.sleep(0.01)
+        if self._stop is not None:
             self._loop.call_soon_threadsafe(self._stop.set)
-            self._thread.join(timeout=15)
-        assert not self._thread.is_alive(), "uplink did not stop within 15 s"
-        if self.error is not None:
-            raise self.error
+        self._future.result(timeout=15)  # re-raises what the uplink raised

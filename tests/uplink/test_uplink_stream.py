@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -142,3 +143,23 @@ def test_revoked_box_is_cut_off_and_keeps_its_events(
             "a refused reconnect",
         )
         assert service.spool.depth() == 3  # nothing is lost while refused
+
+
+def test_routine_events_linger_for_company_but_an_alert_goes_at_once(
+    fleet: FleetHandle, enrolled: Enrolled
+) -> None:
+    config = enrolled(fleet={"batch_linger_s": 60.0, "reconnect_min_s": 0.1})
+    with running(config) as service:
+        wait_until(service.client.connected.is_set, 15, "the connection")
+        routine = make_events("cam-0", 3)
+        service.spool.append(routine)
+        service.notify()
+        time.sleep(1.5)
+        assert fleet.events() == []  # still waiting for a fuller batch
+        alert = make_event("cam-1", 1, "wrong_way")
+        service.spool.append([alert])
+        service.notify()
+        wait_until(lambda: service.spool.depth() == 0, 15, "the alert's batch")
+    assert [e.event.event_id for e in fleet.events()] == [
+        *(e.event_id for e in routine), alert.event_id
+    ]
