@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -15,29 +13,18 @@ from agent.detect.detector import ObjectDetector
 from agent.detections import box_iou
 from agent.runtime.pipeline import CameraPipeline, FrameDetections
 from agent.runtime.scheduler import InferenceWorker
+from tests.capture.readers import FAST_RETRY
 from tests.fixtures.media import VTEST, RtspServer, free_port, vtest_labels
-
-FAST_RETRY = {"stall_timeout_s": 2.0, "open_timeout_s": 2.0,
-              "reconnect_min_s": 0.2, "reconnect_max_s": 1.0}
+from tests.runtime.sinks import PerCamera
 
 
-class Sink:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.by_camera: dict[str, list[FrameDetections]] = defaultdict(list)
-
-    def __call__(self, out: FrameDetections) -> None:
-        with self.lock:
-            self.by_camera[out.frame.camera_id].append(out)
-
-    def count(self, camera: str) -> int:
-        with self.lock:
-            return len(self.by_camera[camera])
+def detections_sink() -> PerCamera[FrameDetections]:
+    return PerCamera(lambda out: out.frame.camera_id)
 
 
 def test_offline_file_detects_every_decimated_frame(detector: ObjectDetector) -> None:
     labels = vtest_labels()
-    sink = Sink()
+    sink = detections_sink()
     last: list[np.ndarray] = [np.empty((0, 4), np.float32)]
 
     def tracks() -> np.ndarray:  # stand-in for the tracker: last frame's boxes
@@ -74,7 +61,7 @@ def test_offline_file_detects_every_decimated_frame(detector: ObjectDetector) ->
 
 def test_live_cameras_share_one_worker_and_a_dead_one_costs_nothing(
         detector: ObjectDetector, clip: Path) -> None:
-    sink = Sink()
+    sink = detections_sink()
     servers = [RtspServer(clip).start(), RtspServer(clip).start()]
     configs = [CameraConfig(id=f"live-{k}", source=s.url, **FAST_RETRY)
                for k, s in enumerate(servers)]

@@ -4,27 +4,19 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import defaultdict
 
 import numpy as np
 import pytest
 
 from agent.detect.detector import ObjectDetector
 from agent.runtime.scheduler import CameraStats, InferenceWorker, WorkItem, WorkResult
+from tests.runtime.sinks import PerCamera
 
 CAMERAS = ["north", "south", "east", "west"]
 
 
-class Collector:
-    """Results per camera, in the order the worker delivered them."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.by_camera: dict[str, list[WorkResult]] = defaultdict(list)
-
-    def __call__(self, result: WorkResult) -> None:
-        with self.lock:
-            self.by_camera[result.item.camera_id].append(result)
+def results_sink() -> PerCamera[WorkResult]:
+    return PerCamera(lambda result: result.item.camera_id)
 
 
 def _produce(worker: InferenceWorker, camera: str, crops: list[np.ndarray], period: float,
@@ -58,7 +50,7 @@ def _check_accounting(stats: dict[str, CameraStats], slots: int) -> None:
 
 def test_overloaded_worker_sheds_fairly_and_stays_bounded(
         detector: ObjectDetector, vtest_crops: list[np.ndarray]) -> None:
-    collector = Collector()
+    collector = results_sink()
     worker = InferenceWorker(detector.detect, collector, max_batch=4).start()
     # 4 cameras x 50 frames/s of 416x416 crops: far more than 2 cores can detect.
     stats = _run_cameras(worker, vtest_crops, dict.fromkeys(CAMERAS, 0.02), seconds=3.0)
@@ -107,7 +99,7 @@ def test_a_busy_camera_cannot_starve_quiet_ones(
 
 def test_bad_frame_fails_alone_and_worker_keeps_going(
         detector: ObjectDetector, vtest_crops: list[np.ndarray]) -> None:
-    collector = Collector()
+    collector = results_sink()
     worker = InferenceWorker(detector.detect, collector, max_batch=8, slots_per_camera=4)
     # Queue before starting so the bad item shares a batch with good ones.
     worker.submit(WorkItem("good", [vtest_crops[0]], payload=0))
@@ -132,7 +124,7 @@ def test_bad_frame_fails_alone_and_worker_keeps_going(
 
 def test_empty_items_keep_order_without_detector_calls(
         detector: ObjectDetector, vtest_crops: list[np.ndarray]) -> None:
-    collector = Collector()
+    collector = results_sink()
     worker = InferenceWorker(detector.detect, collector, slots_per_camera=8)
     plan = [[], [vtest_crops[3]], [], [], [vtest_crops[4], vtest_crops[5]], []]
     for seq, images in enumerate(plan):
