@@ -7,8 +7,9 @@ read in append order with `peek_batch` - one global order, hence per-camera orde
 Durability: WAL with ``synchronous=FULL`` by default. WAL+NORMAL already survives the agent
 being killed (the commit is in the OS page cache), but a power cut - routine for a box on a
 street pole - can roll back the last commits, and those events were already handed over by
-the pipeline: a silent loss. FULL costs one fsync per *batch* commit, which `bench/` shows
-is small next to detection. NORMAL stays selectable for boxes on flash that must be spared.
+the pipeline: a silent loss. FULL costs one fsync per *batch* commit: `bench/spool.py`
+measured ~2,700 events/s with 10-event appends (~350/s one at a time) on the dev VM, against
+a busy 4-camera box's ~2 events/s. NORMAL stays selectable for flash that must be spared.
 
 One process owns a spool: the connection takes SQLite's exclusive lock at open, so a second
 agent on the same data dir fails loudly instead of corrupting the in-memory byte counters.
@@ -28,38 +29,16 @@ from typing import Any, Literal
 
 from agent.errors import SpoolError
 from agent.spool.policy import Priority, priority_of
+from agent.spool.sqlite_open import explain, open_database
 from proto.oko.v1 import events_pb2
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id TEXT NOT NULL UNIQUE,
-    camera_id TEXT NOT NULL,
-    priority INTEGER NOT NULL,
-    created REAL NOT NULL,
-    size INTEGER NOT NULL,
-    payload BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_by_priority ON events(priority, seq);
-CREATE TABLE IF NOT EXISTS drops (
-    camera_id TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    events INTEGER NOT NULL,
-    bytes INTEGER NOT NULL,
-    PRIMARY KEY (camera_id, reason)
-);
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
-);
-"""
 # Why an event left the spool without being delivered.
 DROP_FULL = "full"  # the drop policy made room
 DROP_REJECTED = "rejected"  # the fleet acknowledged it as malformed (never storable)
 _BATCH_ID_BLOCK = 1024  # batch ids reserved per meta write
+MAX_EVENT_BYTES = 1 << 20  # a quarter of the wire limit: a face event is ~1.3 KB
 
 
 @dataclass(frozen=True)
@@ -108,66 +87,9 @@ class Spool:
         self.max_bytes = max_bytes
         self.max_events = max_events
         self._lock = threading.Lock()
-        self._conn = self._open(synchronous)
+        self._conn = open_database(self.path, synchronous)
         self._rows, self._bytes = self._count()
         self._batch_next = self._batch_limit = 0
-
-    # -- opening ---------------------------------------------------------------------------
-
-    def _open(self, synchronous: str) -> sqlite3.Connection:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(
-                self.path, timeout=0.5, isolation_level=None, check_same_thread=False
-            )
-        except (OSError, sqlite3.Error) as err:
-            raise SpoolError(f"{self.path}: cannot open spool: {err}") from err
-        try:
-            self._prepare(conn, synchronous)
-        except sqlite3.Error as err:
-            conn.close()
-            raise SpoolError(self._explain(err)) from err
-        return conn
-
-    @staticmethod
-    def _prepare(conn: sqlite3.Connection, synchronous: str) -> None:
-        # Exclusive mode must be set before WAL so SQLite keeps the WAL index in process
-        # memory (no -shm file) and holds the file lock for the connection's lifetime.
-        conn.execute("PRAGMA locking_mode=EXCLUSIVE")
-        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise sqlite3.OperationalError(f"could not switch to WAL (got {mode})")
-        conn.execute(f"PRAGMA synchronous={synchronous}")
-        # Keeps the WAL from growing without bound after a burst.
-        conn.execute("PRAGMA journal_size_limit=67108864")
-        check = conn.execute("PRAGMA quick_check").fetchall()
-        if check != [("ok",)]:
-            problems = "; ".join(str(row[0]) for row in check[:3])
-            raise sqlite3.DatabaseError(f"integrity check failed: {problems}")
-        conn.execute("BEGIN IMMEDIATE")  # takes (and, in exclusive mode, keeps) the lock
-        try:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
-                raise sqlite3.DatabaseError(f"unknown spool schema version {version}")
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            conn.execute("COMMIT")
-        except sqlite3.Error:
-            conn.execute("ROLLBACK")
-            raise
-
-    def _explain(self, err: sqlite3.Error) -> str:
-        text = str(err)
-        if "locked" in text or "busy" in text:
-            return f"{self.path}: spool is in use by another process ({text})"
-        if isinstance(err, sqlite3.DatabaseError) and not isinstance(err, sqlite3.OperationalError):
-            return (
-                f"{self.path}: not a usable spool database ({text}); it was left untouched "
-                "- move it aside to start an empty spool"
-            )
-        return f"{self.path}: spool error: {text}"
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Cursor]:
@@ -180,7 +102,7 @@ class Spool:
                 cur.execute("COMMIT")
             except sqlite3.Error as err:
                 self._rollback_and_recount(cur)
-                raise SpoolError(self._explain(err)) from err
+                raise SpoolError(explain(self.path, err)) from err
             except BaseException:
                 self._rollback_and_recount(cur)
                 raise
@@ -198,7 +120,7 @@ class Spool:
             try:
                 return self._count_unlocked()
             except sqlite3.Error as err:
-                raise SpoolError(self._explain(err)) from err
+                raise SpoolError(explain(self.path, err)) from err
 
     def _count_unlocked(self) -> tuple[int, int]:
         rows, size = self._conn.execute(
@@ -224,6 +146,12 @@ class Spool:
                     f"(event_id={event.event_id!r}, camera_id={event.camera_id!r})"
                 )
             payload = event.SerializeToString()
+            if len(payload) > MAX_EVENT_BYTES:
+                # It could never be sent (gRPC's message limit) and would wedge the queue.
+                raise SpoolError(
+                    f"{self.path}: event {event.event_id} is {len(payload)} bytes, limit "
+                    f"{MAX_EVENT_BYTES}; batch refused"
+                )
             rows.append((event.event_id, event.camera_id, int(priority_of(event)), now, payload))
         if not rows:
             return AppendResult(0, 0, 0)
@@ -358,7 +286,7 @@ class Spool:
         except sqlite3.Error as err:
             if self._conn.in_transaction:
                 cur.execute("ROLLBACK")
-            raise SpoolError(self._explain(err)) from err
+            raise SpoolError(explain(self.path, err)) from err
         self._batch_next, self._batch_limit = start, limit
 
     # -- reading ---------------------------------------------------------------------------
@@ -389,7 +317,7 @@ class Spool:
                     out.append(item)
                     total += len(payload)
             except sqlite3.Error as err:
-                raise SpoolError(self._explain(err)) from err
+                raise SpoolError(explain(self.path, err)) from err
         return out
 
     def depth(self) -> int:
@@ -431,7 +359,7 @@ class Spool:
             try:
                 return self._conn.execute(sql).fetchall()
             except sqlite3.Error as err:
-                raise SpoolError(self._explain(err)) from err
+                raise SpoolError(explain(self.path, err)) from err
 
     def close(self) -> None:
         """Checkpoint the WAL and release the file lock."""

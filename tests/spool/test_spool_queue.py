@@ -110,6 +110,14 @@ def test_event_without_identity_is_refused_and_nothing_of_the_batch_is_kept(
         assert spool.depth() == 2
 
 
+def test_oversized_event_is_refused_by_name(tmp_path: Path) -> None:
+    with Spool(tmp_path / "spool.db") as spool:
+        huge = make_event("cam-a", 2, kind="face", embedding_bytes=2 << 20)
+        with pytest.raises(SpoolError, match=f"event {huge.event_id} is .* bytes, limit"):
+            spool.append([make_event("cam-a", 1), huge])
+        assert spool.depth() == 0
+
+
 def test_bad_limits_are_refused(tmp_path: Path) -> None:
     with pytest.raises(SpoolError, match="positive"):
         Spool(tmp_path / "a.db", max_bytes=0)
