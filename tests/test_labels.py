@@ -105,3 +105,49 @@ def test_person_counts_cover_at_least_60_frames_and_match_boxes(boxes: dict) -> 
     # Between the box frames the counts were taken by eye; every frame of this clip has
     # people in it, so a zero would be a slip.
     assert all(entry["non_difficult"] >= 1 for entry in frames.values())
+
+
+@pytest.fixture(scope="module")
+def crossings() -> dict:
+    return json.loads((LABELS / "vtest_line_crossings.json").read_text(encoding="utf-8"))
+
+
+def test_crossing_line_and_convention(crossings: dict) -> None:
+    p1, p2 = crossings["line"]["p1"], crossings["line"]["p2"]
+    for x, y in (p1, p2):
+        assert 20 <= x <= 748 and 20 <= y <= 556, "line must stay away from the frame border"
+    # The documented convention: s < 0 is screen-left of p1 -> p2, and 'in' goes from s < 0
+    # to s > 0. For this upward segment that means walking rightwards is 'in'.
+    assert validate.side_of_line(p1, p2, (p1[0] - 10, (p1[1] + p2[1]) / 2)) < 0
+    assert validate.side_of_line(p1, p2, (p1[0] + 10, (p1[1] + p2[1]) / 2)) > 0
+    assert len(crossings["crossings"]) >= 10
+    assert crossings["totals"]["in"] > 0 and crossings["totals"]["out"] > 0
+    low, high = sorted((p1[1], p2[1]))
+    assert all(low <= c["foot_y"] <= high for c in crossings["crossings"])
+
+
+def test_crossings_agree_with_boxes_where_they_meet(boxes: dict, crossings: dict) -> None:
+    """At a box frame a crossing lands on, a labelled person's feet must be on the line."""
+    x_line = crossings["line"]["p1"][0]
+    checked = 0
+    for c in crossings["crossings"]:
+        objs = boxes["frames"].get(str(c["frame"]))
+        if objs is None:
+            continue
+        feet = [((o["box"][0] + o["box"][2]) / 2, o["box"][3]) for o in objs
+                if o["label"] == "person"]
+        assert any(abs(fx - x_line) <= 12 and abs(fy - c["foot_y"]) <= 15 for fx, fy in feet), c
+        checked += 1
+    assert checked >= 1
+
+
+def test_validator_rejects_bad_crossings(crossings: dict) -> None:
+    broken = copy.deepcopy(crossings)
+    broken["crossings"][0]["direction"] = "sideways"
+    broken["crossings"][1]["frame"] = 5000
+    broken["line"]["p2"] = [900, 10]
+    problems = validate.check_crossings(broken)
+    assert any("sideways" in p for p in problems)
+    assert any("frame must be" in p for p in problems)
+    assert any("line.p2" in p for p in problems)
+    assert any("totals" in p for p in problems)

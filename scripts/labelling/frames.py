@@ -118,7 +118,15 @@ def load_json(path: Path) -> dict:
 
 def dumps_labels(data: dict) -> str:
     """JSON text with one labelled object (or list item) per line, for reviewable diffs."""
-    head = [f" {json.dumps(k)}: {json.dumps(v)}" for k, v in data.items() if k != "frames"]
+    head = []
+    for k, v in data.items():
+        if k == "frames":
+            continue
+        if isinstance(v, list) and v and all(isinstance(i, dict) for i in v):
+            body = ",\n".join(f"  {json.dumps(i)}" for i in v)
+            head.append(f" {json.dumps(k)}: [\n{body}\n ]")
+        else:
+            head.append(f" {json.dumps(k)}: {json.dumps(v)}")
     frames = []
     for key, items in data.get("frames", {}).items():
         if not isinstance(items, list):
