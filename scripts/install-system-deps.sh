@@ -10,6 +10,10 @@ need() { PACKAGES+=("$@"); }
 # Capture tests: GStreamer RTSP server (run with Debian's python3) + ffmpeg to make the H.264 clip.
 need gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-good gstreamer1.0-plugins-bad ffmpeg
 
+# tests/install: `systemd-analyze verify` checks the unit install.sh writes (the package
+# installs fine in a container where systemd is not running), shellcheck lints install.sh.
+need systemd shellcheck
+
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
