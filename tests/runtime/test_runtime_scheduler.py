@@ -93,7 +93,7 @@ def test_a_busy_camera_cannot_starve_quiet_ones(
         # Twenty times the frame rate buys the busy camera no more detector time: a quiet
         # camera gets all it asks for, or at least as much as the busy one.
         fair_share = min(stats[cam].submitted, busy.processed)
-        assert stats[cam].processed >= fair_share - 1, stats
+        assert stats[cam].processed >= fair_share - 2, stats  # +-1 at start and at stop
     assert busy.skipped > busy.processed, stats
 
 
