@@ -56,6 +56,7 @@ class ObjectDetector:
             num_classes=len(self.labels) or 80,
             reg_max=int(spec.decoder.get("reg_max", 10)),
             input_size=spec.input_hw[1],
+            center_offset=float(spec.decoder.get("center_offset", 0.5)),
         )
         results = []
         for raw, transform, image in zip(raws, transforms, images, strict=True):

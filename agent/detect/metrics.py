@@ -94,3 +94,28 @@ def agreement(a: Detections, b: Detections, iou_threshold: float = 0.5) -> tuple
         assigned = greedy_match(a.xyxy[ia], a.confidence[ia], b.xyxy[ib], iou_threshold)
         matched += int((assigned >= 0).sum())
     return matched, len(a), len(b)
+
+
+def tolerant_agreement(
+    a: Detections, b: Detections, threshold: float, margin: float, iou_threshold: float = 0.5
+) -> tuple[int, int]:
+    """(agreed, total) over the detections of both sides scoring >= `threshold`.
+
+    A detection agrees when the other side has a same-class box at the IoU threshold scoring
+    at least `threshold - margin`. Strict matching at one threshold counts a box scored 0.46
+    by one model and 0.44 by the other as a disagreement; this asks the question that
+    matters for quantisation, "does the other model see the same object?", while a box the
+    other model scores far lower still counts against it.
+    """
+    agreed = total = 0
+    for one, other in ((a, b), (b, a)):
+        shown = one[one.confidence >= threshold]
+        candidates = other[other.confidence >= threshold - margin]
+        for cls in np.unique(shown.class_id):
+            mine, theirs = shown[shown.class_id == cls], candidates[candidates.class_id == cls]
+            if len(theirs) == 0:
+                continue
+            best = box_iou(mine.xyxy, theirs.xyxy).max(axis=1)
+            agreed += int((best >= iou_threshold).sum())
+        total += len(shown)
+    return agreed, total

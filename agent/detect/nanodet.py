@@ -45,9 +45,9 @@ def _pair_heads(
     return heads
 
 
-def _grid(stride: int, side: int) -> np.ndarray:
+def _grid(stride: int, side: int, offset: float) -> np.ndarray:
     ys, xs = np.mgrid[0:side, 0:side]
-    return (np.stack([xs.ravel(), ys.ravel()], axis=1) * stride).astype(np.float32)
+    return ((np.stack([xs.ravel(), ys.ravel()], axis=1) + offset) * stride).astype(np.float32)
 
 
 def _expectation(dists: np.ndarray, reg_max: int) -> np.ndarray:
@@ -62,9 +62,11 @@ def _expectation(dists: np.ndarray, reg_max: int) -> np.ndarray:
 def decode_nanodet(
     outputs: list[np.ndarray],
     score_threshold: float,
+    *,
     num_classes: int = 80,
     reg_max: int = 10,
     input_size: int = 416,
+    center_offset: float = 0.0,
 ) -> list[RawBoxes]:
     """Raw outputs of a batch -> per-image candidate boxes above the score threshold."""
     heads = _pair_heads(outputs, num_classes, reg_max, input_size)
@@ -80,7 +82,7 @@ def decode_nanodet(
             if not keep.any():
                 continue
             side = round(cls_scores.shape[0] ** 0.5)
-            centres = _grid(stride, side)[keep]
+            centres = _grid(stride, side, center_offset)[keep]
             dist = _expectation(dists[b][keep], reg_max) * stride
             xyxy = np.concatenate([centres - dist[:, :2], centres + dist[:, 2:]], axis=1)
             parts_xyxy.append(xyxy)

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from agent.detect.metrics import MatchCounts, agreement, match_frame
+from agent.detect.metrics import MatchCounts, agreement, match_frame, tolerant_agreement
 from agent.detections import Detections
 
 GT = np.array([[0, 0, 10, 20], [50, 0, 60, 20], [100, 0, 104, 6]], np.float32)
@@ -29,3 +29,13 @@ def test_agreement_requires_same_class() -> None:
     a = Detections(GT, np.ones(3), np.array([0, 0, 2]))
     b = Detections(GT + 1, np.ones(3), np.array([0, 1, 2]))
     assert agreement(a, b) == (1, 3, 3)  # the tiny box shifted by 1px falls below IoU 0.5
+
+
+def test_tolerant_agreement_forgives_threshold_flicker_not_missing_objects() -> None:
+    boxes = GT[:2]
+    a = Detections(boxes, np.array([0.46, 0.9]), np.array([0, 0]))
+    b = Detections(boxes + 1, np.array([0.44, 0.9]), np.array([0, 0]))
+    assert tolerant_agreement(a, b, threshold=0.45, margin=0.05) == (3, 3)
+    assert tolerant_agreement(a, b, threshold=0.45, margin=0.0) == (2, 3)
+    c = Detections(boxes, np.array([0.1, 0.9]), np.array([0, 0]))
+    assert tolerant_agreement(a, c, threshold=0.45, margin=0.05) == (2, 3)
