@@ -7,11 +7,13 @@ objects that stopped moving are still seen.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field, field_validator, model_validator
 
 from agent.capture.source import parse_source
-from agent.config.base import Section
-from agent.errors import SourceError
+from agent.config.base import Section, parse_document
+from agent.errors import ConfigError, SourceError
 
 
 class MotionConfig(Section):
@@ -91,3 +93,23 @@ class CameraConfig(Section):
                 f"reconnect_min_s ({self.reconnect_min_s}) must not exceed "
                 f"reconnect_max_s ({self.reconnect_max_s})")
         return self
+
+
+def parse_cameras(entries: list[Any], source: str = "<config>") -> list[CameraConfig]:
+    """Validate the `cameras:` list of a box document; errors name `cameras[i].field`.
+
+    Ids must be unique: they key readers, health reports, events and per-camera sequences.
+    """
+    cameras: list[CameraConfig] = []
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(entries):
+        where = f"{source}: cameras[{index}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: must be a mapping, got {type(entry).__name__}")
+        camera = parse_document(CameraConfig, entry, where)
+        if camera.id in seen:
+            raise ConfigError(
+                f"{where}.id: duplicate {camera.id!r} (also cameras[{seen[camera.id]}])")
+        seen[camera.id] = index
+        cameras.append(camera)
+    return cameras
