@@ -56,6 +56,6 @@ def test_windows_find_labelled_people_once_each(detector: ObjectDetector) -> Non
         # Everything lies in the frame and inside the windows it came from.
         assert (merged.xyxy >= 0).all() and (merged.xyxy[:, 2] <= frame.shape[1]).all()
     assert total >= 15
-    # Native-scale windows see people at least as well as the squeezed full frame.
-    assert found_windows >= found_full
-    assert found_windows / total >= 0.7
+    # Native-scale windows see people as well as the squeezed full frame (one either way).
+    assert found_windows >= found_full - 1
+    assert found_windows / total >= 0.85
