@@ -152,8 +152,10 @@ class CameraReader:
                 log.info("camera %s: %s -> %s", self.camera_id, self._state, state)
             self._state = state
             if error is not None:
+                # A camera dead for days repeats one error each retry: warn when it changes.
+                level = logging.DEBUG if error == self._last_error else logging.WARNING
+                log.log(level, "camera %s: %s", self.camera_id, error)
                 self._last_error = error
-                log.warning("camera %s: %s", self.camera_id, error)
 
     def _run(self) -> None:
         try:
@@ -201,7 +203,6 @@ class CameraReader:
         opened_wall, opened_mono = time.time(), time.monotonic()
         self._last_progress = opened_mono
         first_pts: float | None = None
-        shape: tuple[int, ...] | None = None
         good, bad_run = 0, 0
         stall_s = self.config.stall_timeout_s
         while not self._stop.is_set():
@@ -224,7 +225,7 @@ class CameraReader:
             if not decimator.keep(t):
                 continue
             ok, image = cap.retrieve()
-            if not _valid_image(ok, image, shape):
+            if not ok or not is_valid_frame(image):
                 self.frames_corrupt += 1
                 bad_run += 1
                 if bad_run >= MAX_CONSECUTIVE_CORRUPT:
@@ -233,7 +234,7 @@ class CameraReader:
                     self._set_state(state, error)
                     return _Outcome.LOST
                 continue
-            shape, bad_run = image.shape, 0
+            bad_run = 0
             good += 1
             if good == 1:
                 self._backoff.reset()
@@ -295,8 +296,7 @@ def _pts_seconds(cap: cv2.VideoCapture) -> float | None:
     return msec / 1000.0 if msec is not None and msec >= 0 and np.isfinite(msec) else None
 
 
-def _valid_image(ok: bool, image: np.ndarray | None, shape: tuple[int, ...] | None) -> bool:
-    """A decodable BGR frame the same size as the connection's first frame."""
-    if not ok or image is None or image.ndim != 3 or image.shape[2] != 3 or image.size == 0:
-        return False
-    return shape is None or image.shape == shape
+def is_valid_frame(image: np.ndarray | None) -> bool:
+    """A decoded picture later stages can use: non-empty BGR uint8 of shape (h, w, 3)."""
+    return (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3
+            and image.shape[2] == 3 and image.size > 0)

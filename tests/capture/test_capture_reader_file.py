@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.capture.reader import ReaderState
+from agent.capture.reader import ReaderState, is_valid_frame
 from tests.capture.readers import collect, make_reader, wait_until
 from tests.fixtures.media import VTEST
 
@@ -91,3 +91,11 @@ def test_damaged_file_is_read_past_the_damage(tmp_path: Path) -> None:
     assert health.state is ReaderState.ENDED
     assert 300 < len(frames) < 398
     assert max(f.pts for f in frames) > 70  # frames after the damaged stretch still came
+
+
+def test_frame_validity_rule() -> None:
+    assert is_valid_frame(np.zeros((4, 6, 3), np.uint8))
+    for bad in (None, np.zeros((4, 6), np.uint8), np.zeros((4, 6, 4), np.uint8),
+                np.zeros((0, 6, 3), np.uint8), np.zeros((4, 6, 3), np.float32)):
+        assert not is_valid_frame(bad)
+
