@@ -48,9 +48,12 @@ class FrameDetections:
 
 @dataclass(frozen=True)
 class PipelineHealth:
+    """Reader health, this camera's share of the worker, and gate decisions by reason."""
+
     camera: CameraHealth
     inference: CameraStats | None
     plans: dict[str, int]
+    error: str | None
 
 
 class CameraPipeline:
@@ -76,6 +79,7 @@ class CameraPipeline:
         self._results: queue.SimpleQueue[WorkResult] = queue.SimpleQueue()
         self._outstanding = 0
         self._plans: Counter[str] = Counter()
+        self.error: str | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"camera-{config.id}",
                                         daemon=True)
@@ -97,7 +101,7 @@ class CameraPipeline:
 
     def health(self) -> PipelineHealth:
         return PipelineHealth(self.reader.health(), self._worker.stats().get(self.camera_id),
-                              dict(self._plans))
+                              dict(self._plans), self.error)
 
     def _run(self) -> None:
         try:
@@ -109,9 +113,10 @@ class CameraPipeline:
                 elif self.reader.finished and not len(self.reader.slot):
                     break
             self._finish_outstanding()
-        except Exception:
+        except Exception as err:  # reported in health; the reader is stopped with it
             log.exception("camera %s: pipeline crashed", self.camera_id)
-            raise
+            self.error = f"pipeline crashed: {err!r}"
+            self.reader.stop(0)
 
     def _submit(self, frame: Frame) -> None:
         if self.reader.offline:

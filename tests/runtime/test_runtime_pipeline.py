@@ -45,6 +45,7 @@ def test_offline_file_detects_every_decimated_frame(detector: ObjectDetector) ->
     assert health.inference is not None and health.inference.skipped == 0
     assert [r.frame.index for r in results] == list(range(1, 796, 20))
     assert sum(health.plans.values()) == 40 and health.plans["start"] == 1
+    assert health.error is None
     found = total = 0
     for r in results:
         frame_no = str(r.frame.index - 1)
@@ -94,3 +95,16 @@ def test_live_cameras_share_one_worker_and_a_dead_one_costs_nothing(
     assert dead.camera.state in (ReaderState.BACKOFF, ReaderState.CONNECTING)
     assert dead.camera.last_error and "cannot connect" in dead.camera.last_error
     assert dead.inference is None and not sink.by_camera["dead"]
+
+
+def test_pipeline_failure_is_reported_not_silent() -> None:
+    """The worker stopped under a running camera: the camera says so in its health."""
+    worker = InferenceWorker(lambda images: [])
+    worker.stop()
+    config = CameraConfig(id="orphan", source=str(VTEST), realtime=False)
+    pipeline = CameraPipeline(config, worker, detections_sink()).start()
+    pipeline.join(20)
+    health = pipeline.health()
+    assert health.error is not None and "inference worker is stopped" in health.error
+    pipeline.stop(5)
+    assert pipeline.reader.finished
