@@ -42,10 +42,11 @@ class CameraAnalytics:
         self.config = config
         self.labels = tuple(labels)
         self.tracker = ByteTrack(config.tracker)
-        self.lines = {c.id: LineCounter(c, self.labels) for c in config.lines}
+        origins = self.tracker.birth_boxes
+        self.lines = {c.id: LineCounter(c, self.labels, origins=origins) for c in config.lines}
         self.zones = {c.id: PolygonZone(c, self.labels) for c in config.zones}
         by_id = {c.id: c for c in config.lines}
-        self.traffic = {c.line_id: TrafficFlow(c, by_id[c.line_id], self.labels)
+        self.traffic = {c.line_id: TrafficFlow(c, by_id[c.line_id], self.labels, origins)
                         for c in config.traffic}
         self.abandoned = (AbandonedObjectDetector(config.abandoned, self.labels)
                           if config.abandoned is not None else None)

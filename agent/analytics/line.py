@@ -14,10 +14,11 @@ the end of a line flips the side silently.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from agent.analytics.common import class_ids, label_of, rule_rows
 from agent.analytics.events import AnalyticsEvent, EventKind, track_event
@@ -31,6 +32,8 @@ IN, OUT = "in", "out"
 # Per-track state of tracks unseen this long is dropped; ids are never reused, so this only
 # bounds memory.
 FORGET_SECONDS = 120.0
+
+Origins = Callable[[npt.NDArray[np.int64]], npt.ArrayLike]
 
 
 @dataclass
@@ -55,9 +58,16 @@ class LineCounter:
     """Counts confirmed tracks crossing a segment, per class and direction."""
 
     def __init__(self, config: LineConfig, labels: Sequence[str],
-                 classes: Sequence[str] | None = None) -> None:
-        """`classes` overrides the config's classes (e.g. a traffic rule's vehicles)."""
+                 classes: Sequence[str] | None = None, origins: Origins | None = None) -> None:
+        """`classes` overrides the config's classes (e.g. a traffic rule's vehicles).
+
+        `origins` maps track ids to the box each track was first detected with (see
+        `ByteTrack.birth_boxes`). With it, a track that crossed while it was still
+        unconfirmed is counted when it is confirmed; without it, its first confirmed
+        position fixes its side and that crossing is lost.
+        """
         self.config = config
+        self._origins = origins
         self.labels = tuple(labels)
         self.segment = Segment(*config.points)
         names = config.classes if classes is None else classes
@@ -91,6 +101,7 @@ class LineCounter:
         dist = self.segment.signed_distance(points)
         band = self.config.hysteresis_px
         obs = np.where(dist > band, 1, np.where(dist < -band, -1, 0))
+        self._seed(detections.tracker_id[rows], timestamp)
         found: list[Crossing] = []
         for row, point, side in zip(rows.tolist(), points, obs.tolist(), strict=True):
             tid = int(detections.tracker_id[row])
@@ -104,10 +115,24 @@ class LineCounter:
         self._forget(timestamp)
         return found
 
+    def _seed(self, track_ids: npt.NDArray[np.int64], now: float) -> None:
+        """Give tracks seen for the first time the side they were born on."""
+        fresh = np.array([t not in self._state for t in track_ids.tolist()], bool)
+        if self._origins is None or not fresh.any():
+            return
+        births = np.asarray(self._origins(track_ids[fresh]), np.float64).reshape(-1, 4)
+        feet = np.stack([(births[:, 0] + births[:, 2]) / 2, births[:, 3]], axis=1)
+        dist = self.segment.signed_distance(feet)
+        band = self.config.hysteresis_px
+        side = np.where(dist > band, 1, np.where(dist < -band, -1, 0))  # NaN -> 0: unknown
+        for tid, foot, s in zip(track_ids[fresh].tolist(), feet, side.tolist(), strict=True):
+            if s != 0:
+                self._state[tid] = _TrackSide(s, foot, now)
+
     def _observe(self, tid: int, point: np.ndarray, side: int, now: float) -> str | None:
         st = self._state.get(tid)
         if st is None:
-            if side != 0:  # first sighting beyond the band fixes the side; never a crossing
+            if side != 0:  # first sighting (birth unknown) fixes the side; never a crossing
                 self._state[tid] = _TrackSide(side, point, now)
             return None
         st.last_seen = now

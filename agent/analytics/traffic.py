@@ -28,7 +28,7 @@ import numpy.typing as npt
 from agent.analytics.common import class_ids, rule_rows
 from agent.analytics.events import AnalyticsEvent, EventKind, track_event
 from agent.analytics.geometry import Segment, points_in_polygon
-from agent.analytics.line import LineCounter
+from agent.analytics.line import LineCounter, Origins
 from agent.config.analytics import CalibrationConfig, LineConfig, TrafficConfig
 from agent.detections import Detections
 from agent.errors import ConfigError
@@ -82,14 +82,16 @@ class _Interval:
 class TrafficFlow:
     """Traffic statistics for one line; `update` returns wrong-way alerts and closed intervals."""
 
-    def __init__(self, config: TrafficConfig, line: LineConfig, labels: Sequence[str]) -> None:
+    def __init__(self, config: TrafficConfig, line: LineConfig, labels: Sequence[str],
+                 origins: Origins | None = None) -> None:
+        """`origins`: where tracks were born, see `LineCounter`."""
         if line.id != config.line_id:
             raise ConfigError(f"traffic.line_id: {config.line_id!r} given line {line.id!r}")
         self.config = config
         self.labels = tuple(labels)
         self._classes = class_ids(config.classes, self.labels, f"traffic[{line.id}].classes")
         self.ground = GroundPlane(config.calibration)
-        self.counter = LineCounter(line, labels, classes=config.classes)
+        self.counter = LineCounter(line, labels, classes=config.classes, origins=origins)
         self.region_length_m = config.region_length_m or self._measure_region(line)
         self._history: dict[int, deque[tuple[float, float, float]]] = {}
         self._awaiting_speed: dict[int, float] = {}   # track -> crossing time

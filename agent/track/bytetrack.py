@@ -44,6 +44,7 @@ class _Tracks:
     hits: IntArr = field(default_factory=lambda: np.zeros(0, np.int64))
     last_seen: F64 = field(default_factory=lambda: np.zeros(0))
     active: BoolArr = field(default_factory=lambda: np.zeros(0, bool))  # matched last update
+    birth: F64 = field(default_factory=lambda: np.zeros((0, 4)))  # first detected box
 
     def __len__(self) -> int:
         return int(self.class_id.shape[0])
@@ -56,9 +57,7 @@ class _Tracks:
         return cxcywh_to_xyxy(self.mean[:, :4])
 
     def keep(self, mask: BoolArr) -> _Tracks:
-        return _Tracks(self.mean[mask], self.cov[mask], self.class_id[mask],
-                       self.public_id[mask], self.hits[mask], self.last_seen[mask],
-                       self.active[mask])
+        return _Tracks(*(a[mask] for a in self._fields()))
 
     def append(self, other: _Tracks) -> _Tracks:
         return _Tracks(*(np.concatenate([a, b]) for a, b in zip(
@@ -66,7 +65,7 @@ class _Tracks:
 
     def _fields(self) -> tuple[np.ndarray, ...]:
         return (self.mean, self.cov, self.class_id, self.public_id, self.hits,
-                self.last_seen, self.active)
+                self.last_seen, self.active, self.birth)
 
 
 def _expand(xyxy: npt.ArrayLike, buffer: float) -> F64:
@@ -123,6 +122,25 @@ class ByteTrack:
         car, a person standing still, a new object not yet confirmed).
         """
         return self._tracks.boxes().astype(np.float32)
+
+    def birth_boxes(self, track_ids: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        """First detected box of each given confirmed track (NaN rows for unknown ids).
+
+        A track is confirmed only after ``min_hits`` frames, by which time a walker may
+        already be across a line; rules use where it was born to judge what it did while it
+        was still tentative, and count it once it is confirmed.
+        """
+        ids = np.asarray(track_ids, np.int64).reshape(-1)
+        out = np.full((ids.size, 4), np.nan, np.float32)
+        tr = self._tracks
+        order = np.argsort(tr.public_id)
+        pos = np.searchsorted(tr.public_id[order], ids)
+        pos = np.clip(pos, 0, max(len(tr) - 1, 0))
+        if len(tr):
+            rows = order[pos]
+            found = (tr.public_id[rows] == ids) & (ids != NO_TRACK)
+            out[found] = tr.birth[rows[found]]
+        return out
 
     def update(self, detections: Detections, timestamp: float) -> Detections:
         """Associate this frame's detections; return only rows of confirmed tracks.
@@ -249,7 +267,8 @@ class ByteTrack:
         mean, cov = self.kalman.initiate(dets.xyxy[new])
         n = new.size
         born = _Tracks(mean, cov, dets.class_id[new].copy(), np.full(n, NO_TRACK, np.int64),
-                       np.ones(n, np.int64), np.full(n, timestamp), np.ones(n, bool))
+                       np.ones(n, np.int64), np.full(n, timestamp), np.ones(n, bool),
+                       dets.xyxy[new].astype(np.float64))
         start = len(self._tracks)
         self._tracks = self._tracks.append(born)
         det_track[new] = start + np.arange(n)

@@ -26,23 +26,27 @@ def raw(y: float, x: float = 200) -> Detections:
 
 def test_raw_detections_are_tracked_and_only_confirmed_tracks_reach_rules() -> None:
     cam = CameraAnalytics(CameraAnalyticsConfig.model_validate(CONFIG), LABELS)
-    # Frames 0-1: the person crosses the line while still unconfirmed.
+    # A detection that appears for two frames only (never confirmed) on both sides of the
+    # line and in the zone: nothing, ever.
+    for k, y in enumerate([285, 330]):
+        assert cam.update(raw(y, x=500), k * 0.2).events == []
+    # A walker crosses the line (y=300) while its track is still tentative.
     log = []
     for k, y in enumerate([285, 315, 330, 345, 360]):
-        result = cam.update(raw(y), k * 0.2)
+        result = cam.update(raw(y), 1.0 + k * 0.2)
         log.append((len(result.tracks), [(e.kind, e.track_id) for e in result.events]))
     assert log[0] == (0, []) and log[1] == (0, [])
-    # Confirmed at the third frame: it is already past the line (no crossing: its first
-    # confirmed sighting fixes its side) and inside the zone (enter).
-    assert log[2] == (1, [(EventKind.ZONE_ENTER, 1)])
+    # Confirmed at the third frame: the crossing it made while tentative counts now (it was
+    # born above the line), and it is in the zone.
+    assert log[2] == (1, [(EventKind.LINE_CROSSING, 1), (EventKind.ZONE_ENTER, 1)])
     assert log[3:] == [(1, []), (1, [])]
-    assert cam.lines["gate"].in_count == 0
-    # A confirmed walker going back up over the line is counted.
+    assert cam.lines["gate"].in_count == 1
+    # Going back up over the line is counted the other way.
     events = []
     for k, y in enumerate([330, 300, 270, 240]):
-        events += cam.update(raw(y), 1.0 + k * 0.2).events
-    assert [(e.kind, e.payload.get("direction")) for e in events] == [
-        (EventKind.LINE_CROSSING, "out")]
+        events += cam.update(raw(y), 2.0 + k * 0.2).events
+    crossings = [e.payload["direction"] for e in events if e.kind is EventKind.LINE_CROSSING]
+    assert crossings == ["out"]
 
 
 def test_unknown_label_fails_at_build_naming_the_rule() -> None:

@@ -117,3 +117,23 @@ def test_first_sighting_beyond_line_is_not_a_crossing_and_input_untouched() -> N
 def test_unknown_class_is_a_config_error_naming_the_line() -> None:
     with pytest.raises(ConfigError, match=r"lines\[door\].classes: 'unicorn'"):
         counter(classes=["unicorn"])
+
+
+def test_crossing_made_while_tentative_counts_once_confirmed_from_birth_box() -> None:
+    births = {1: foot_box(300, 250), 2: foot_box(300, 302), 3: foot_box(30, 250)}
+
+    def origins(ids: np.ndarray) -> np.ndarray:
+        return np.array([births.get(int(i), (np.nan,) * 4) for i in ids], np.float64)
+
+    lc = LineCounter(LineConfig.model_validate(LINE), LABELS, origins=origins)
+    # Born above the line, first confirmed below it: one "in", at confirmation.
+    ev = lc.update(frame((1, "person", foot_box(300, 350))), 1.0)
+    assert [(e.track_id, e.payload["direction"]) for e in ev] == [(1, "in")]
+    assert walk(lc, [360, 380, 400], tid=1) == []                 # and only once
+    # Born inside the dead band: its birth says nothing; first sighting fixes the side.
+    assert lc.update(frame((2, "person", foot_box(300, 350))), 1.0) == []
+    # Born beyond the end of the segment: moving from there is no crossing of the segment.
+    assert lc.update(frame((3, "person", foot_box(150, 400))), 1.0) == []
+    # Unknown birth (NaN): falls back to first sighting.
+    assert lc.update(frame((4, "person", foot_box(300, 350))), 1.0) == []
+    assert lc.in_count == 1

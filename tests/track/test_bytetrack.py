@@ -197,3 +197,14 @@ def test_non_finite_input_is_rejected_without_touching_state() -> None:
     out = tracker.update(dets([(1, 0, 11, 10, 0.9, PERSON)]), 0.2)
     assert out.tracker_id.tolist() == [1]
     assert np.isfinite(tracker.live_boxes()).all()
+
+
+def test_birth_boxes_are_the_first_detection_of_confirmed_tracks() -> None:
+    tracker = ByteTrack(TrackerConfig(min_hits=3))
+    for k in range(4):
+        out = tracker.update(dets([(*walker(0, 100, 50, 0, k / 5), 0.9, PERSON)]), k / 5)
+    assert out.tracker_id.tolist() == [1]
+    births = tracker.birth_boxes(np.array([1, 99, -1]))
+    np.testing.assert_allclose(births[0], walker(0, 100, 50, 0, 0.0))
+    assert np.isnan(births[1:]).all()
+    assert ByteTrack().birth_boxes([1]).shape == (1, 4)

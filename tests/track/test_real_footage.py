@@ -1,8 +1,11 @@
-"""The shipped detector + ByteTrack on real CCTV footage (vtest.avi, people walking).
+"""The shipped detector + ByteTrack + line counting on real CCTV footage (vtest.avi).
 
-No hand-made boxes here: the model runs on the clip. The bounds come from looking at the
-stretch: frames 200-398 show 10 distinct people (counted on frames 204, 250, 300, 350, 398),
-up to 7 at once around frame 300, and one man walks through the whole stretch.
+The model runs on the clip at the agent's 5 fps (every 2nd frame of the 10 fps file); the
+ground truth is the hand labelling in tests/data/labels (docs/labelling.md): person boxes
+every 30 frames, person counts on 63 frames, and all 27 foot crossings of one line.
+
+vtest.avi is two recordings spliced after frame 403. A camera never does that, so each part
+gets its own tracker, as a camera that reconnected to a new view would.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agent.analytics.camera import CameraAnalytics
+from agent.config.analytics import CameraAnalyticsConfig
 from agent.config.tracking import TrackerConfig
 from agent.detect.detector import ObjectDetector
 from agent.detections import Detections, box_iou
@@ -21,35 +26,54 @@ from agent.media import read_media
 from agent.track.bytetrack import ByteTrack
 
 CLIP = Path("tests/data/vtest.avi")
-START, STOP, EVERY = 200, 400, 2      # 10 fps clip decimated to the agent's 5 fps
-PEOPLE_IN_STRETCH = 10
+LABELS_DIR = Path("tests/data/labels")
+EVERY = 2                               # 10 fps file -> 5 fps
+CUT_AFTER = 403
 PERSON = 0
+# Frames 200-398: 10 distinct people (checked on frames 204, 250, 300, 350, 398 of the
+# rendered tracks), up to 7 at once around frame 300.
+STRETCH, PEOPLE_IN_STRETCH = (200, 400), 10
+
+Frames = list[tuple[int, Detections]]
 
 
 @pytest.fixture(scope="module")
-def person_frames() -> list[tuple[float, Detections]]:
-    """(capture time, person detections) for the stretch, scored down to 0.1 for stage two."""
+def clip() -> tuple[Frames, tuple[str, ...]]:
+    """(frame index, detections of every class) at 5 fps, scored down to 0.1 so the
+    tracker's second stage sees low-score boxes."""
     detector = ObjectDetector(load_model("nanodet-m", "int8"), score_threshold=0.1)
     assert detector.labels[PERSON] == "person"
-    frames = [(i, img) for i, img in read_media(CLIP, every=EVERY, max_frames=STOP // EVERY)
-              if i >= START]
-    out = []
-    for k in range(0, len(frames), 10):
-        chunk = frames[k:k + 10]
+    frames = list(read_media(CLIP, every=EVERY))
+    out: Frames = []
+    for k in range(0, len(frames), 8):
+        chunk = frames[k:k + 8]
         for (i, _), dets in zip(chunk, detector.detect([img for _, img in chunk]), strict=True):
-            out.append((i / 10.0, dets[dets.class_id == PERSON]))
+            out.append((i, dets))
+    return out, detector.labels
+
+
+def parts(frames: Frames) -> list[Frames]:
+    return [[f for f in frames if f[0] <= CUT_AFTER], [f for f in frames if f[0] > CUT_AFTER]]
+
+
+def people(frames: Frames) -> Frames:
+    return [(i, d[d.class_id == PERSON]) for i, d in frames]
+
+
+def track(frames: Frames) -> dict[int, tuple[Detections, Detections]]:
+    """frame -> (input, confirmed tracks), a fresh tracker per recording."""
+    out = {}
+    for part in parts(frames):
+        tracker = ByteTrack(TrackerConfig())
+        out.update({i: (d, tracker.update(d, i / 10.0)) for i, d in part})
     return out
 
 
-def track(frames: list[tuple[float, Detections]]) -> list[tuple[Detections, Detections]]:
+def test_tracks_are_stable_and_ids_do_not_explode(clip: tuple[Frames, tuple[str, ...]]) -> None:
+    frames = [f for f in people(clip[0]) if STRETCH[0] <= f[0] < STRETCH[1]]
     tracker = ByteTrack(TrackerConfig())
-    return [(d, tracker.update(d, t)) for t, d in frames]
-
-
-def test_tracks_are_stable_and_ids_do_not_explode(
-        person_frames: list[tuple[float, Detections]]) -> None:
-    results = track(person_frames)
-    assert len(results) == (STOP - START) // EVERY
+    results = [(d, tracker.update(d, i / 10.0)) for i, d in frames]
+    assert len(results) == (STRETCH[1] - STRETCH[0]) // EVERY
     lengths: dict[int, int] = {}
     last: dict[int, tuple[np.ndarray, int]] = {}
     jumps = []
@@ -70,58 +94,80 @@ def test_tracks_are_stable_and_ids_do_not_explode(
     assert len(lengths) <= PEOPLE_IN_STRETCH * 1.3, f"id explosion: {sorted(lengths.values())}"
     assert max(len(out) for _, out in results) >= 6   # people are not merged into one track
     assert max(lengths.values()) >= 0.6 * len(results), "no walker kept one id"
-    confirmed = np.mean([len(out) for _, out in results])
-    strong = np.mean([(raw.confidence >= 0.45).sum() for raw, _ in results])
-    assert confirmed >= 0.8 * strong, (confirmed, strong)
 
 
-def test_second_stage_keeps_more_people_tracked(
-        person_frames: list[tuple[float, Detections]]) -> None:
+def test_second_stage_keeps_more_people_tracked(clip: tuple[Frames, tuple[str, ...]]) -> None:
     """ByteTrack's point: low-score detections keep partly occluded people on their tracks.
 
     The same frames with the low-score detections removed must give fewer tracked rows.
     """
-    def tracked_rows(frames: list[tuple[float, Detections]]) -> int:
-        return sum(len(out) for _, out in track(frames))
+    frames = people(clip[0])
+    high = TrackerConfig().high_threshold
+    high_only = [(i, d[d.confidence >= high]) for i, d in frames]
+    with_low = sum(len(out) for _, out in track(frames).values())
+    assert with_low > sum(len(out) for _, out in track(high_only).values())
 
-    high_only = [(t, d[d.confidence >= TrackerConfig().high_threshold])
-                 for t, d in person_frames]
-    assert tracked_rows(person_frames) > tracked_rows(high_only)
 
+def test_confirmed_tracks_agree_with_hand_labels(clip: tuple[Frames, tuple[str, ...]]) -> None:
+    """Boxes and per-frame person counts against the hand labels.
 
-def test_confirmed_tracks_agree_with_hand_labels(
-        person_frames: list[tuple[float, Detections]]) -> None:
-    """Against tests/data/labels (hand-drawn boxes every 30 frames, per-frame counts).
-
-    Matching uses IoU >= 0.2 because the detector's boxes sit ~7 px up-left of hand-drawn
-    ones on this clip (a systematic offset of the detector, measured on these labels), which
-    alone costs ~0.3 IoU on a 30 px wide person; a track matching no person at that level is
-    a ghost.
+    A labelled person is tracked if a confirmed box overlaps it with IoU >= 0.5; a track is
+    a ghost if it overlaps no labelled person even at IoU 0.3 (a walking person's box moves
+    with the legs, so a real one rarely falls that low).
     """
-    labels_dir = Path("tests/data/labels")
-    boxes = json.loads((labels_dir / "vtest_boxes.json").read_text())["frames"]
-    counts = json.loads((labels_dir / "vtest_person_counts.json").read_text())["frames"]
-    results = {round(t * 10): out for (t, _), (_, out) in zip(person_frames,
-                                                              track(person_frames), strict=True)}
+    boxes = json.loads((LABELS_DIR / "vtest_boxes.json").read_text())["frames"]
+    counts = json.loads((LABELS_DIR / "vtest_person_counts.json").read_text())["frames"]
+    results = track(people(clip[0]))
     ghosts, found, wanted, checked = 0, 0, 0, 0
     for frame, gt in boxes.items():
-        out = results.get(int(frame))
-        if out is None:
-            continue
-        people = [g for g in gt if g["label"] == "person"]
-        gt_xyxy = np.array([g["box"] for g in people], np.float32).reshape(-1, 4)
-        hard = np.array([g["difficult"] for g in people], bool)
+        if int(frame) not in results or int(frame) in (0, CUT_AFTER + 1):
+            continue  # first frame of a recording: nothing can be confirmed yet
+        out = results[int(frame)][1]
+        persons = [g for g in gt if g["label"] == "person"]
+        gt_xyxy = np.array([g["box"] for g in persons], np.float32).reshape(-1, 4)
+        hard = np.array([g["difficult"] for g in persons], bool)
         iou = box_iou(out.xyxy, gt_xyxy)
-        ghosts += int((iou.max(axis=1, initial=0) < 0.2).sum())
-        covered = iou.max(axis=0, initial=0) >= 0.2
+        ghosts += int((iou.max(axis=1, initial=0) < 0.3).sum())
+        covered = iou.max(axis=0, initial=0) >= 0.5
         found += int(covered[~hard].sum())
         wanted += int((~hard).sum())
         checked += 1
-    assert checked >= 6
+    assert checked >= 20
     assert found >= 0.85 * wanted, f"tracked {found} of {wanted} clearly visible people"
-    assert ghosts <= checked * 0.75, f"{ghosts} tracks on no person in {checked} frames"
-    # Skip the first second: tracks need min_hits frames to be confirmed.
-    diffs = {f: len(results[int(f)]) - c["all"] for f, c in counts.items()
-             if int(f) in results and int(f) >= START + 10}
-    assert len(diffs) >= 8
-    assert all(abs(d) <= 1 for d in diffs.values()), diffs
+    assert ghosts <= 0.2 * checked, f"{ghosts} tracks on no labelled person in {checked} frames"
+    # Counts, skipping the first second of each recording (tracks need min_hits frames).
+    diffs = {int(f): len(results[int(f)][1]) - c["all"] for f, c in counts.items()
+             if int(f) in results and not (0 <= int(f) < 10 or 0 <= int(f) - CUT_AFTER < 11)}
+    assert len(diffs) >= 25
+    assert np.mean(np.abs(list(diffs.values()))) <= 0.7, diffs
+    assert max(diffs.values()) <= 1, diffs          # never more tracks than people + 1
+
+
+def test_line_crossings_match_hand_labels(clip: tuple[Frames, tuple[str, ...]]) -> None:
+    """The labelled line, counted by the pipeline's rules, against all 27 labelled crossings.
+
+    A counted crossing matches a labelled one of the same direction within 1 s: labels are
+    read to +-2 frames, and a crossing counts only once the feet leave the dead band and the
+    track is confirmed.
+    """
+    truth = json.loads((LABELS_DIR / "vtest_line_crossings.json").read_text())
+    line = truth["line"]
+    config = CameraAnalyticsConfig.model_validate(
+        {"lines": [{"id": "road", "points": [line["p1"], line["p2"]], "classes": ["person"]}]})
+    counted = []
+    for part in parts(clip[0]):
+        camera = CameraAnalytics(config, clip[1])
+        for i, d in part:
+            counted += [(i, e.payload["direction"], e.track_id)
+                        for e in camera.update(d, i / 10.0).events]
+    unmatched = list(counted)
+    missed = []
+    for c in truth["crossings"]:
+        near = [x for x in unmatched if x[1] == c["direction"] and abs(x[0] - c["frame"]) <= 10]
+        if near:
+            unmatched.remove(min(near, key=lambda x: abs(x[0] - c["frame"])))
+        else:
+            missed.append((c["frame"], c["direction"]))
+    assert len(truth["crossings"]) == 27
+    assert len(missed) <= 2, f"missed {missed}"
+    assert len(unmatched) <= 2, f"counted but not labelled: {unmatched}"
