@@ -1,0 +1,70 @@
+"""Score a detector against hand-labelled frames (the format of tests/data/labels/).
+
+One place for the evaluation protocol, so the accuracy tests, `bench/detector_accuracy.py`
+and rollout quality gates all compute the same numbers from the same labels.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agent.detect.metrics import MatchCounts, match_frame
+from agent.detections import Detections
+from agent.media import read_media
+
+
+@dataclass(frozen=True)
+class LabelledFrame:
+    """One labelled frame: the image and its objects (label, box, difficult)."""
+
+    index: int
+    image: np.ndarray
+    objects: list[dict[str, Any]]
+
+    def boxes(self, labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(xyxy (n, 4), difficult (n,)) of the objects whose label is in `labels`."""
+        chosen = [o for o in self.objects
+                  if o["label"] in labels or set(o.get("alt_labels", ())) & set(labels)]
+        xyxy = np.array([o["box"] for o in chosen], np.float32).reshape(-1, 4)
+        return xyxy, np.array([bool(o.get("difficult", False)) for o in chosen], bool)
+
+
+def load_labelled_frames(labels_path: Path, video: Path | None = None) -> list[LabelledFrame]:
+    """Frames named in a box-label file, decoded sequentially (seeking is not frame-exact)."""
+    doc = json.loads(Path(labels_path).read_text(encoding="utf-8"))
+    wanted = {int(k): v for k, v in doc["frames"].items()}
+    source = video or Path(doc["source"])
+    last = max(wanted)
+    frames = []
+    for index, image in read_media(source, max_frames=last + 1):
+        if index in wanted:
+            frames.append(LabelledFrame(index, image, wanted[index]))
+    return frames
+
+
+def score_class(
+    frames: Sequence[LabelledFrame],
+    detections: Sequence[Detections],
+    class_ids: Sequence[int],
+    labels: Sequence[str],
+    iou_threshold: float = 0.5,
+) -> MatchCounts:
+    """TP/FP/FN over frames for one object kind (e.g. person, or the vehicle classes)."""
+    total = MatchCounts()
+    for frame, dets in zip(frames, detections, strict=True):
+        gt, difficult = frame.boxes(labels)
+        mine = dets[np.isin(dets.class_id, class_ids)]
+        total += match_frame(mine.xyxy, mine.confidence, gt, difficult, iou_threshold)
+    return total
+
+
+def detect_all(
+    detect: Callable[[list[np.ndarray]], list[Detections]], frames: Sequence[LabelledFrame]
+) -> list[Detections]:
+    return [detect([f.image])[0] for f in frames]
