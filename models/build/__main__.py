@@ -40,15 +40,16 @@ def main(
     with Progress(*columns) as progress, tempfile.TemporaryDirectory() as tmp:
         task = progress.add_task("fetching upstream package", total=len(names))
         package = fetch_package(cache or default_cache_dir())
-        entries = []
-        for name in names:
-            entries += build_recipe(RECIPES[name], package, Path(tmp), out,
-                                    lambda text: progress.update(task, description=text))
-            progress.advance(task)
-        progress.update(task, description="writing manifest")
         manifest_path = out / MANIFEST_PATH.name
-        write_manifest(manifest_path, entries, list(RECIPES))
-    typer.echo(f"wrote {len(entries)} model files and {manifest_path}")
+        written = 0
+        for name in names:
+            entries = build_recipe(RECIPES[name], package, Path(tmp), out,
+                                   lambda text: progress.update(task, description=text))
+            # Written per model: later recipes calibrate with models built before them.
+            write_manifest(manifest_path, entries, list(RECIPES))
+            written += len(entries)
+            progress.advance(task)
+    typer.echo(f"wrote {written} model files and {manifest_path}")
 
 
 if __name__ == "__main__":

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import cv2
 import numpy as np
 
 from agent.errors import ModelError
+from agent.inference.preprocess import normalise, resize_image
 from models.build.recipes import InputSpec
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -41,25 +43,12 @@ def read_frames(video: Path, count: int) -> list[np.ndarray]:
 
 
 def to_input(image: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """One BGR uint8 image -> a (1, ...) float32 tensor following the manifest's contract.
-
-    Build-side twin of the agent's preprocessing, limited to the ``stretch`` resize the
-    shipped models use; face crops arrive already at the model's size.
-    """
-    if spec.resize != "stretch":
-        raise ModelError(f"calibration supports resize 'stretch' only, not {spec.resize!r}")
-    if spec.layout == "NCHW":
-        height, width = spec.shape[2], spec.shape[3]
-    else:
-        height, width = spec.shape[1], spec.shape[2]
-    pixels = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
-    if spec.color == "RGB":
-        pixels = pixels[:, :, ::-1]
-    mean = np.asarray(spec.mean, np.float32)
-    x = (pixels.astype(np.float32) - mean) / np.asarray(spec.std, np.float32)
-    if spec.layout == "NCHW":
-        x = x.transpose(2, 0, 1)
-    return np.ascontiguousarray(x[None])
+    """One BGR uint8 image -> a (1, ...) float32 tensor, through the agent's own resize and
+    normalisation, so calibration sees exactly what the deployed model will be fed."""
+    size_hw = (spec.shape[2], spec.shape[3]) if spec.layout == "NCHW" else spec.shape[1:3]
+    pixels, _ = resize_image(image, (int(size_hw[0]), int(size_hw[1])), spec.resize)
+    # normalise() reads only layout, color, mean and std, which InputSpec shares.
+    return normalise(pixels[None], cast(Any, spec))
 
 
 class TensorReader:

@@ -77,10 +77,29 @@ def optimise_basic(src: Path, dst: Path) -> None:
     ort.InferenceSession(str(src), options, providers=["CPUExecutionProvider"])
 
 
-def _rename(model: onnx.ModelProto, mapping: dict[str, str]) -> None:
-    for node in model.graph.node:
+def _subgraphs(node: onnx.NodeProto) -> list[onnx.GraphProto]:
+    return [attr.g for attr in node.attribute if attr.type == onnx.AttributeProto.GRAPH]
+
+
+def _all_inputs(node: onnx.NodeProto) -> set[str]:
+    """A node's inputs including outer-scope names its Loop/If bodies read."""
+    names = set(node.input)
+    for graph in _subgraphs(node):
+        for inner in graph.node:
+            names |= _all_inputs(inner)
+    return names
+
+
+def _rename_graph(graph: onnx.GraphProto, mapping: dict[str, str]) -> None:
+    for node in graph.node:
         node.input[:] = [mapping.get(n, n) for n in node.input]
         node.output[:] = [mapping.get(n, n) for n in node.output]
+        for sub in _subgraphs(node):
+            _rename_graph(sub, mapping)
+
+
+def _rename(model: onnx.ModelProto, mapping: dict[str, str]) -> None:
+    _rename_graph(model.graph, mapping)
     for value in (*model.graph.input, *model.graph.output):
         value.name = mapping.get(value.name, value.name)
 
@@ -126,10 +145,25 @@ def fuse_neg_inf_pads(model: onnx.ModelProto) -> int:
         pool.input[0] = pad.input[0]
         model.graph.node.remove(pad)
         fused += 1
-    used = {name for node in model.graph.node for name in node.input}
+    used = {name for node in model.graph.node for name in _all_inputs(node)}
     for init in [i for i in model.graph.initializer if i.name not in used]:
         model.graph.initializer.remove(init)
     return fused
+
+
+def prune_to_outputs(model: onnx.ModelProto) -> None:
+    """Drop nodes and initializers that no graph output depends on (e.g. unused heads)."""
+    needed = {o.name for o in model.graph.output}
+    kept: list[onnx.NodeProto] = []
+    for node in reversed(model.graph.node):
+        if any(name in needed for name in node.output):
+            kept.append(node)
+            needed.update(n for n in _all_inputs(node) if n)
+    del model.graph.node[:]
+    model.graph.node.extend(reversed(kept))
+    used = [i for i in model.graph.initializer if i.name in needed]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(used)
 
 
 def canonical_initializers(model: onnx.ModelProto) -> None:
@@ -138,6 +172,10 @@ def canonical_initializers(model: onnx.ModelProto) -> None:
     ONNX Runtime's constant sharing keeps one of several equal constants under whichever name
     it meets first, which varies between runs; the graph is the same, the bytes are not.
     """
+    if any(_subgraphs(node) for node in model.graph.node):
+        # Loop bodies may shadow outer names; renaming them safely is not worth it for the
+        # one candidate (FaceBoxes) that has loops and is never shipped.
+        return
     inits = {i.name: i for i in model.graph.initializer}
     mapping: dict[str, str] = {}
     for node in model.graph.node:
@@ -164,7 +202,6 @@ def finalise_graph(model: onnx.ModelProto, recipe: Recipe) -> onnx.ModelProto:
     fuse_neg_inf_pads(model)
     mapping = {recipe.upstream_input: recipe.input.name, **dict(recipe.outputs)}
     _rename(model, mapping)
-    canonical_initializers(model)
     # tf2onnx writes the (temporary) source path here; a fixed text keeps rebuilds identical.
     model.graph.doc_string = f"{recipe.name}: converted from {recipe.upstream_file}.json"
     by_name = {o.name: o for o in model.graph.output}
@@ -174,6 +211,8 @@ def finalise_graph(model: onnx.ModelProto, recipe: Recipe) -> onnx.ModelProto:
     ordered = [copy.deepcopy(by_name[n]) for n in recipe.output_names]
     del model.graph.output[:]
     model.graph.output.extend(ordered)
+    prune_to_outputs(model)
+    canonical_initializers(model)
     if recipe.dynamic_batch:
         inits = {i.name: i for i in model.graph.initializer}
         for node in model.graph.node:

@@ -23,7 +23,10 @@ log = logging.getLogger(__name__)
 Step = Callable[[str], None]
 
 
-def vtest_inputs(recipe: Recipe, count: int = 24) -> tuple[list[np.ndarray], list[np.ndarray], str]:
+Inputs = tuple[list[np.ndarray], list[np.ndarray], str]
+
+
+def vtest_inputs(recipe: Recipe, count: int = 24) -> Inputs:
     """Calibration and held-out tensors from frames spread over vtest.avi (2 of 3 calibrate)."""
     frames = [to_input(f, recipe.input) for f in read_frames(VTEST, count)]
     held = frames[2::3]
@@ -31,27 +34,33 @@ def vtest_inputs(recipe: Recipe, count: int = 24) -> tuple[list[np.ndarray], lis
     return calib, held, f"{len(calib)} frames of tests/data/vtest.avi spread over the clip"
 
 
-def face_inputs(recipe: Recipe) -> tuple[list[np.ndarray], list[np.ndarray], str]:
-    from models.build.face_calibration import face_inputs as build
+def calibration_inputs(recipe: Recipe, manifest_path: Path) -> Inputs:
+    """Dispatch on ``recipe.calibration`` ("kind" or "kind:detector")."""
+    kind, _, detector = recipe.calibration.partition(":")
+    if kind == "vtest-frames":
+        return vtest_inputs(recipe)
+    from models.build import face_calibration
 
-    return build(recipe)
-
-
-CALIBRATION: dict[str, Callable[[Recipe], tuple[list[np.ndarray], list[np.ndarray], str]]] = {
-    "vtest-frames": vtest_inputs,
-    "face-crops": face_inputs,
-}
+    if kind == "face-images":
+        return face_calibration.detector_inputs(recipe, manifest_path)
+    if kind == "aligned-faces" and detector:
+        return face_calibration.embedder_inputs(recipe, manifest_path, detector)
+    raise ModelError(f"{recipe.name}: unknown calibration {recipe.calibration!r}")
 
 
 def build_recipe(recipe: Recipe, package: UpstreamPackage, workdir: Path, out_dir: Path,
                  step: Step) -> list[dict[str, Any]]:
-    """Return manifest entries for the files of ``recipe`` now sitting in ``out_dir``."""
+    """Return manifest entries for the files of ``recipe`` now sitting in ``out_dir``.
+
+    Calibration may use models built earlier in the same run (the face embedder is
+    calibrated on faces aligned by the face detector), read from ``out_dir``'s manifest.
+    """
     step(f"{recipe.name}: converting")
     fp32 = convert(recipe, package.models_dir, workdir / recipe.name)
     entries: list[dict[str, Any]] = []
     if "int8" in recipe.precisions:
         step(f"{recipe.name}: calibrating and quantising")
-        calib, held, described = CALIBRATION[recipe.calibration](recipe)
+        calib, held, described = calibration_inputs(recipe, out_dir / "manifest.json")
         int8 = quantize(fp32, fp32.with_name(recipe.file_for("int8")), recipe, calib)
         agree = agreement(fp32, int8, recipe, held)
         log.info("%s int8 vs fp32 worst cosine %.4f", recipe.name, agree.worst_cosine)
