@@ -21,6 +21,7 @@ from fleet.errors import StoreError
 from fleet.metrics import FleetMetrics
 from fleet.store.base import Store
 from fleet.store.records import BatchOutcome, NewEvent
+from fleet.wire import length_delimited
 from proto.oko.v1 import events_pb2
 
 log = logging.getLogger(__name__)
@@ -76,24 +77,33 @@ def admit(
     site) and rejections with reasons. The input messages are not modified."""
     admitted: list[NewEvent] = []
     rejected: list[Rejection] = []
+    # Stamping appends fields to the serialized event instead of copying the message: a
+    # parser keeps the last value of a repeated scalar field, and here the original value
+    # is empty anyway (a different device_id was rejected above), so nothing is duplicated.
+    device_field = length_delimited(2, device_id.encode())
+    site_field = length_delimited(10, site.encode())
     for index, event in enumerate(events):
         problem = _problem(event, device_id)
         if problem:
             rejected.append(Rejection(index, event.event_id[:MAX_ID_CHARS], problem))
             continue
-        stamped = event
-        if event.device_id != device_id or not event.site:
-            stamped = events_pb2.Event()
-            stamped.CopyFrom(event)
-            stamped.device_id = device_id
-            stamped.site = stamped.site or site
+        payload = event.SerializeToString()
+        if not event.device_id:
+            payload += device_field
+        event_site = event.site
+        if not event_site:
+            payload += site_field
+            event_site = site
+        capture = event.capture_time
         admitted.append(NewEvent(
-            event_id=event.event_id, device_id=device_id, camera_id=event.camera_id,
-            site=stamped.site, type=event.WhichOneof("body") or "",
-            capture_us=event.capture_time.seconds * 1_000_000 + event.capture_time.nanos // 1000,
-            payload=stamped.SerializeToString(),
+            event.event_id, device_id, event.camera_id, event_site,
+            event.WhichOneof("body") or "", capture.seconds * 1_000_000 + capture.nanos // 1000,
+            payload,
         ))
     return admitted, rejected
+
+
+
 
 
 @dataclass

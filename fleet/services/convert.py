@@ -8,6 +8,8 @@ A test checks the bytes parse to the same message the generated class would buil
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from fleet.store.records import (
@@ -20,6 +22,7 @@ from fleet.store.records import (
     StoredEvent,
     Webhook,
 )
+from fleet.wire import varint
 from proto.oko.v1 import admin_pb2, agent_pb2, events_pb2, stream_pb2
 
 DEVICE_OFFLINE_AFTER_US = 30_000_000   # three missed 10 s heartbeats
@@ -42,30 +45,47 @@ def filter_from_proto(msg: stream_pb2.EventFilter) -> EventFilter:
     return EventFilter.of(msg.camera_ids, msg.sites, msg.types, msg.device_ids)
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def encode_envelope(event: StoredEvent) -> bytes:
-    """Wire bytes of EventEnvelope{cursor=1, event=2, received_at=3}."""
-    seconds, micros = divmod(event.received_us, 1_000_000)
-    stamp = b""
-    if seconds:
-        stamp += b"\x08" + _varint(seconds)
+def _received_field(received_us: int) -> bytes:
+    """EventEnvelope.received_at (field 3) as wire bytes; empty when unset."""
+    if not received_us:
+        return b""
+    seconds, micros = divmod(received_us, 1_000_000)
+    stamp = b"\x08" + varint(seconds) if seconds else b""
     if micros:
-        stamp += b"\x10" + _varint(micros * 1000)
-    parts = [b"\x08", _varint(event.cursor), b"\x12", _varint(len(event.payload)), event.payload]
-    if event.received_us:  # unset stays absent, as the generated class would write it
-        parts += [b"\x1a", _varint(len(stamp)), stamp]
-    return b"".join(parts)
+        stamp += b"\x10" + varint(micros * 1000)
+    return b"\x1a" + varint(len(stamp)) + stamp
+
+
+def encode_envelope(event: StoredEvent, received: bytes | None = None) -> bytes:
+    """Wire bytes of EventEnvelope{cursor=1, event=2, received_at=3}. `received` may pass
+    the precomputed field 3, which all events of one commit share."""
+    if received is None:
+        received = _received_field(event.received_us)
+    payload = event.payload
+    return b"".join((b"\x08", varint(event.cursor), b"\x12", varint(len(payload)), payload,
+                     received))
+
+
+def encode_envelope_batches(
+    events: list[StoredEvent], max_events: int, max_bytes: int
+) -> Iterator[bytes]:
+    """EventEnvelopeBatch wire bytes, split by event count and size (one oversized event
+    still goes alone: it was accepted under the same message limit)."""
+    parts: list[bytes] = []
+    size = 0
+    stamp_us, received = -1, b""
+    for event in events:
+        if event.received_us != stamp_us:
+            stamp_us, received = event.received_us, _received_field(event.received_us)
+        env = encode_envelope(event, received)
+        item = b"\x0a" + varint(len(env)) + env
+        if parts and (len(parts) >= max_events or size + len(item) > max_bytes):
+            yield b"".join(parts)
+            parts, size = [], 0
+        parts.append(item)
+        size += len(item)
+    if parts:
+        yield b"".join(parts)
 
 
 def envelope(event: StoredEvent) -> stream_pb2.EventEnvelope:

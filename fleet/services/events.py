@@ -1,13 +1,15 @@
 """EventService: live Subscribe with resume, and paged Query.
 
-Subscribe is registered by hand (`add_to_server`) with an identity response serializer,
-because its handler yields envelope bytes built around the stored payload
-(`convert.encode_envelope`); on the wire it is exactly `stream oko.v1.EventEnvelope`.
+Subscribe and SubscribeBatches are registered by hand (`add_to_server`) with an identity
+response serializer, because their handlers write envelope bytes built around the stored
+payload (`convert.encode_envelope`); on the wire they are exactly `stream EventEnvelope`
+and `stream EventEnvelopeBatch`.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 
 import grpc
 
@@ -17,12 +19,14 @@ from fleet.broadcast import follow
 from fleet.errors import FleetError, InvalidRequestError
 from fleet.services import convert
 from fleet.services.common import Context, Guarded, abort, guarded
-from fleet.store.records import EventFilter, EventQuery
+from fleet.store.records import EventFilter, EventQuery, StoredEvent
 from proto.oko.v1 import events_pb2, stream_pb2
 
 log = logging.getLogger(__name__)
 SERVICE = "oko.v1.EventService"
 EVENT_TYPES = frozenset(f.name for f in events_pb2.Event.DESCRIPTOR.oneofs_by_name["body"].fields)
+MAX_BATCH = 1000
+MAX_BATCH_BYTES = 1024 * 1024
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
@@ -42,27 +46,47 @@ class EventServicer(Guarded):
         self.app = app
         self.access = app.access
 
-    async def Subscribe(  # noqa: N802
-        self, request: stream_pb2.SubscribeRequest, context: Context
-    ) -> None:
-        app = self.app
+    async def _open(self, request: stream_pb2.SubscribeRequest, context: Context) -> tuple[
+        EventFilter, int
+    ]:
+        """Check the caller, the filter and where to start; abort the call if any is wrong."""
         try:
-            await app.access.check(context.invocation_metadata(), Role.VIEWER)
+            await self.app.access.check(context.invocation_metadata(), Role.VIEWER)
             flt = _filter(request.filter)
             after = request.resume_cursor
             if request.from_now and after == 0:
-                after = await app.store.last_cursor()
+                after = await self.app.store.last_cursor()
         except FleetError as err:
             await abort(context, err)
-        app.metrics.subscribers.inc()
+        return flt, after
+
+    async def _follow(
+        self, request: stream_pb2.SubscribeRequest, context: Context
+    ) -> AsyncIterator[list[StoredEvent]]:
+        flt, after = await self._open(request, context)
+        self.app.metrics.subscribers.inc()
         try:
-            async for chunk in follow(app.store, app.broadcaster, flt, after):
-                for event in chunk:
-                    await context.write(convert.encode_envelope(event))
+            async for chunk in follow(self.app.store, self.app.broadcaster, flt, after):
+                yield chunk
         except FleetError as err:
             await abort(context, err)
         finally:
-            app.metrics.subscribers.dec()
+            self.app.metrics.subscribers.dec()
+
+    async def Subscribe(  # noqa: N802
+        self, request: stream_pb2.SubscribeRequest, context: Context
+    ) -> None:
+        async for chunk in self._follow(request, context):
+            for event in chunk:
+                await context.write(convert.encode_envelope(event))
+
+    async def SubscribeBatches(  # noqa: N802
+        self, request: stream_pb2.SubscribeRequest, context: Context
+    ) -> None:
+        size = min(request.max_batch or MAX_BATCH, MAX_BATCH)
+        async for chunk in self._follow(request, context):
+            for message in convert.encode_envelope_batches(chunk, size, MAX_BATCH_BYTES):
+                await context.write(message)
 
     @guarded(Role.VIEWER)
     async def Query(  # noqa: N802
@@ -88,6 +112,11 @@ def add_to_server(servicer: EventServicer, server: grpc.aio.Server) -> None:
     handlers = {
         "Subscribe": grpc.unary_stream_rpc_method_handler(
             servicer.Subscribe,
+            request_deserializer=stream_pb2.SubscribeRequest.FromString,
+            response_serializer=bytes,
+        ),
+        "SubscribeBatches": grpc.unary_stream_rpc_method_handler(
+            servicer.SubscribeBatches,
             request_deserializer=stream_pb2.SubscribeRequest.FromString,
             response_serializer=bytes,
         ),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 ACTIVE = "active"
 REVOKED = "revoked"
@@ -30,7 +31,7 @@ class EventFilter:
     ) -> EventFilter:
         return cls(frozenset(camera_ids), frozenset(sites), frozenset(types), frozenset(device_ids))
 
-    def matches(self, event: NewEvent) -> bool:
+    def matches(self, event: NewEvent | StoredEvent) -> bool:
         return (
             (not self.camera_ids or event.camera_id in self.camera_ids)
             and (not self.sites or event.site in self.sites)
@@ -39,9 +40,12 @@ class EventFilter:
         )
 
 
-@dataclass(frozen=True)
-class NewEvent:
-    """A validated event on its way into the store; `payload` is the serialized oko.v1.Event."""
+class NewEvent(NamedTuple):
+    """A validated event on its way into the store; `payload` is the serialized oko.v1.Event.
+
+    Named tuples, not dataclasses, for the two event records: ingest makes one per event
+    at tens of thousands per second, and a frozen dataclass costs several times more to
+    construct."""
 
     event_id: str
     device_id: str
@@ -52,12 +56,19 @@ class NewEvent:
     payload: bytes
 
 
-@dataclass(frozen=True)
-class StoredEvent(NewEvent):
-    """An event with its place in the store."""
+class StoredEvent(NamedTuple):
+    """An event with its place in the store. Field order = the events table's columns, so
+    the tuple itself is the INSERT row."""
 
-    cursor: int = 0
-    received_us: int = 0
+    cursor: int
+    event_id: str
+    device_id: str
+    camera_id: str
+    site: str
+    type: str
+    capture_us: int
+    received_us: int
+    payload: bytes
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from fleet.services.convert import encode_envelope
+from fleet.services.convert import encode_envelope, encode_envelope_batches
 from fleet.store.records import StoredEvent
+from fleet.wire import varint
 from proto.oko.v1 import events_pb2, stream_pb2
 from proto.transport import bearer_metadata
 from tests.fleet.conftest import Fleet, running_fleet
@@ -155,11 +156,52 @@ def test_envelope_fast_path_encodes_what_the_generated_class_would() -> None:
     payload = event("cam-a", 1, "face").SerializeToString()
     for cursor, received_us in ((1, 1_700_000_000_123_456), (2**40, 1_700_000_000_000_000),
                                 (300, 0)):
-        stored = StoredEvent(event_id="x", device_id="d", camera_id="c", site="s", type="face",
-                             capture_us=0, payload=payload, cursor=cursor,
-                             received_us=received_us)
+        stored = StoredEvent(cursor=cursor, event_id="x", device_id="d", camera_id="c",
+                             site="s", type="face", capture_us=0, received_us=received_us,
+                             payload=payload)
         expected = stream_pb2.EventEnvelope(cursor=cursor,
                                             event=events_pb2.Event.FromString(payload))
         if received_us:
             expected.received_at.FromMicroseconds(received_us)
         assert stream_pb2.EventEnvelope.FromString(encode_envelope(stored)) == expected
+
+
+def test_batch_encoder_and_varints_match_the_generated_classes() -> None:
+    from google.protobuf.internal.decoder import _DecodeVarint  # reference decoder
+
+    for value in (0, 1, 127, 128, 16383, 16384, 2**21 - 1, 2**21, 2**35, 2**63 - 1):
+        assert _DecodeVarint(varint(value), 0) == (value, len(varint(value)))
+    events = [StoredEvent(cursor=i + 1, event_id=str(i), device_id="d", camera_id="c", site="s",
+                          type="face", capture_us=0, received_us=1_700_000_000_000_000 + i // 3,
+                          payload=event("cam-a", i, "face").SerializeToString())
+              for i in range(7)]
+    batches = list(encode_envelope_batches(events, max_events=3, max_bytes=10**6))
+    decoded = [stream_pb2.EventEnvelopeBatch.FromString(b).envelopes for b in batches]
+    assert [len(b) for b in decoded] == [3, 3, 1]
+    flat = [env for batch in decoded for env in batch]
+    assert flat == [stream_pb2.EventEnvelope.FromString(encode_envelope(e)) for e in events]
+    assert [env.received_at.ToMicroseconds() for env in flat] == [e.received_us for e in events]
+    small = list(encode_envelope_batches(events, max_events=100, max_bytes=2000))
+    assert len(small) > 1 and sum(
+        len(stream_pb2.EventEnvelopeBatch.FromString(b).envelopes) for b in small) == 7
+
+
+async def test_subscribe_batches_resumes_like_subscribe(fleet: Fleet) -> None:
+    sent = [event("cam-a", i) for i in range(10)]
+    await _produce(fleet, [sent[:6], sent[6:]])
+    stub = event_stub(fleet.api)
+    call = stub.SubscribeBatches(stream_pb2.SubscribeRequest(resume_cursor=3, max_batch=4),
+                                 metadata=bearer_metadata(fleet.admin))
+    got: list[stream_pb2.EventEnvelope] = []
+
+    async def _read() -> None:
+        async for batch in call:
+            assert 0 < len(batch.envelopes) <= 4
+            got.extend(batch.envelopes)
+            if len(got) >= 7:
+                return
+
+    await asyncio.wait_for(_read(), 10)
+    call.cancel()
+    assert [e.event.event_id for e in got] == [e.event_id for e in sent[3:]]
+    assert [e.cursor for e in got] == list(range(4, 11))

@@ -23,14 +23,16 @@ class EventFilter(_message.Message):
     def __init__(self, camera_ids: _Optional[_Iterable[str]] = ..., sites: _Optional[_Iterable[str]] = ..., types: _Optional[_Iterable[str]] = ..., device_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SubscribeRequest(_message.Message):
-    __slots__ = ("filter", "resume_cursor", "from_now")
+    __slots__ = ("filter", "resume_cursor", "from_now", "max_batch")
     FILTER_FIELD_NUMBER: _ClassVar[int]
     RESUME_CURSOR_FIELD_NUMBER: _ClassVar[int]
     FROM_NOW_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
     filter: EventFilter
     resume_cursor: int
     from_now: bool
-    def __init__(self, filter: _Optional[_Union[EventFilter, _Mapping]] = ..., resume_cursor: _Optional[int] = ..., from_now: _Optional[bool] = ...) -> None: ...
+    max_batch: int
+    def __init__(self, filter: _Optional[_Union[EventFilter, _Mapping]] = ..., resume_cursor: _Optional[int] = ..., from_now: _Optional[bool] = ..., max_batch: _Optional[int] = ...) -> None: ...
 
 class EventEnvelope(_message.Message):
     __slots__ = ("cursor", "event", "received_at")
@@ -41,6 +43,12 @@ class EventEnvelope(_message.Message):
     event: _events_pb2.Event
     received_at: _timestamp_pb2.Timestamp
     def __init__(self, cursor: _Optional[int] = ..., event: _Optional[_Union[_events_pb2.Event, _Mapping]] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class EventEnvelopeBatch(_message.Message):
+    __slots__ = ("envelopes",)
+    ENVELOPES_FIELD_NUMBER: _ClassVar[int]
+    envelopes: _containers.RepeatedCompositeFieldContainer[EventEnvelope]
+    def __init__(self, envelopes: _Optional[_Iterable[_Union[EventEnvelope, _Mapping]]] = ...) -> None: ...
 
 class QueryRequest(_message.Message):
     __slots__ = ("filter", "start_time", "end_time", "after_cursor", "limit")

@@ -39,6 +39,11 @@ class EventServiceStub:
                 request_serializer=proto_dot_oko_dot_v1_dot_stream__pb2.SubscribeRequest.SerializeToString,
                 response_deserializer=proto_dot_oko_dot_v1_dot_stream__pb2.EventEnvelope.FromString,
                 _registered_method=True)
+        self.SubscribeBatches = channel.unary_stream(
+                '/oko.v1.EventService/SubscribeBatches',
+                request_serializer=proto_dot_oko_dot_v1_dot_stream__pb2.SubscribeRequest.SerializeToString,
+                response_deserializer=proto_dot_oko_dot_v1_dot_stream__pb2.EventEnvelopeBatch.FromString,
+                _registered_method=True)
         self.Query = channel.unary_unary(
                 '/oko.v1.EventService/Query',
                 request_serializer=proto_dot_oko_dot_v1_dot_stream__pb2.QueryRequest.SerializeToString,
@@ -59,6 +64,16 @@ class EventServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubscribeBatches(self, request, context):
+        """Exactly the same events, order and resume semantics as Subscribe, but several
+        envelopes per message (up to max_batch, and whatever is ready: never waits to fill a
+        batch). For consumers of high rates: one gRPC message per event tops out at a few
+        thousand messages per second with Python clients; batches do not.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Query(self, request, context):
         """Stored events by time range, camera, site, type and device, in cursor order, paged.
         """
@@ -73,6 +88,11 @@ def add_EventServiceServicer_to_server(servicer, server):
                     servicer.Subscribe,
                     request_deserializer=proto_dot_oko_dot_v1_dot_stream__pb2.SubscribeRequest.FromString,
                     response_serializer=proto_dot_oko_dot_v1_dot_stream__pb2.EventEnvelope.SerializeToString,
+            ),
+            'SubscribeBatches': grpc.unary_stream_rpc_method_handler(
+                    servicer.SubscribeBatches,
+                    request_deserializer=proto_dot_oko_dot_v1_dot_stream__pb2.SubscribeRequest.FromString,
+                    response_serializer=proto_dot_oko_dot_v1_dot_stream__pb2.EventEnvelopeBatch.SerializeToString,
             ),
             'Query': grpc.unary_unary_rpc_method_handler(
                     servicer.Query,
@@ -107,6 +127,33 @@ class EventService:
             '/oko.v1.EventService/Subscribe',
             proto_dot_oko_dot_v1_dot_stream__pb2.SubscribeRequest.SerializeToString,
             proto_dot_oko_dot_v1_dot_stream__pb2.EventEnvelope.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubscribeBatches(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/oko.v1.EventService/SubscribeBatches',
+            proto_dot_oko_dot_v1_dot_stream__pb2.SubscribeRequest.SerializeToString,
+            proto_dot_oko_dot_v1_dot_stream__pb2.EventEnvelopeBatch.FromString,
             options,
             channel_credentials,
             insecure,
