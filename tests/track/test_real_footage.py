@@ -136,11 +136,18 @@ def test_confirmed_tracks_agree_with_hand_labels(clip: tuple[Frames, tuple[str, 
     assert found >= 0.85 * wanted, f"tracked {found} of {wanted} clearly visible people"
     assert ghosts <= 0.2 * checked, f"{ghosts} tracks on no labelled person in {checked} frames"
     # Counts, skipping the first second of each recording (tracks need min_hits frames).
-    diffs = {int(f): len(results[int(f)][1]) - c["all"] for f, c in counts.items()
-             if int(f) in results and not (0 <= int(f) < 10 or 0 <= int(f) - CUT_AFTER < 11)}
-    assert len(diffs) >= 25
-    assert np.mean(np.abs(list(diffs.values()))) <= 0.7, diffs
-    assert max(diffs.values()) <= 1, diffs          # never more tracks than people + 1
+    # The labels give a range per frame: clearly visible people ("non_difficult") up to
+    # everyone ("all"); the detector can neither be asked to find every half-hidden person
+    # nor be blamed for finding one.
+    settled = [int(f) for f in counts if int(f) in results
+               and not (0 <= int(f) < 10 or 0 <= int(f) - CUT_AFTER < 11)]
+    rows = np.array([(len(results[f][1]), counts[str(f)]["non_difficult"], counts[str(f)]["all"])
+                     for f in settled])
+    assert len(rows) >= 25
+    tracks, clear, everyone = rows.T
+    in_range = (tracks >= clear - 1) & (tracks <= everyone + 1)
+    assert in_range.mean() >= 0.8, rows[~in_range].tolist()
+    assert np.abs(tracks - clear).mean() <= 1.0, rows.tolist()
 
 
 def test_line_crossings_match_hand_labels(clip: tuple[Frames, tuple[str, ...]]) -> None:
