@@ -161,8 +161,8 @@ class _Stream:
             self.session.close()
         except FleetError as err:
             self.session.close(status_for(err), str(err))
-        except grpc.aio.AioRpcError:
-            self.session.close()            # the stream is already gone
+        except (grpc.aio.AioRpcError, grpc.aio.AbortError):
+            self.session.close()            # the stream is already gone (or being aborted)
         except Exception:                   # a bug must end the stream, not hang it
             log.exception("%s: stream handler failed", self.device.device_id)
             self.session.close(grpc.StatusCode.INTERNAL, "internal error")

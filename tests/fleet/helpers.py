@@ -127,11 +127,13 @@ class AgentStream:
     """A minimal real agent stream: Hello, batches, read replies. Not the production
     uplink client (that lives in agent/), just enough to drive the server."""
 
-    def __init__(self, channel: grpc.aio.Channel, applied_version: int = 0) -> None:
+    def __init__(self, channel: grpc.aio.Channel, applied_version: int = 0,
+                 hello: bool = True) -> None:
         self._outbox: asyncio.Queue[agent_pb2.AgentMessage | None] = asyncio.Queue()
-        self._outbox.put_nowait(agent_pb2.AgentMessage(
-            hello=agent_pb2.Hello(agent_version="test", applied_version=applied_version,
-                                  protocol=1)))
+        if hello:
+            self._outbox.put_nowait(agent_pb2.AgentMessage(
+                hello=agent_pb2.Hello(agent_version="test", applied_version=applied_version,
+                                      protocol=1)))
         self.call = agent_pb2_grpc.AgentServiceStub(channel).Connect(self._requests())
         self._next_batch = 1
 
