@@ -26,19 +26,32 @@ Step = Callable[[str], None]
 Inputs = tuple[list[np.ndarray], list[np.ndarray], str]
 
 
-def vtest_inputs(recipe: Recipe, count: int = 24) -> Inputs:
-    """Calibration and held-out tensors from frames spread over vtest.avi (2 of 3 calibrate)."""
+def scene_inputs(recipe: Recipe, count: int = 24) -> Inputs:
+    """Frames spread over vtest.avi (2 of 3 calibrate, 1 of 3 held out) plus still photos.
+
+    CCTV frames alone hold only small, distant people; calibrated on them, INT8 clipped the
+    activations of a person filling the frame and missed Messi in messi5.jpg. Close-up
+    photos widen the ranges to cover both scales. Grace Hopper's portrait is held out.
+    """
+    from models.build.face_data import truths
+
     frames = [to_input(f, recipe.input) for f in read_frames(VTEST, count)]
     held = frames[2::3]
     calib = [f for i, f in enumerate(frames) if i % 3 != 2]
-    return calib, held, f"{len(calib)} frames of tests/data/vtest.avi spread over the clip"
+    photos = {t.person: to_input(t.load(), recipe.input) for t in truths()}
+    held.append(photos.pop("grace_hopper"))
+    calib += list(photos.values())
+    described = (f"{len(calib)} images: {len(calib) - len(photos)} frames of "
+                 f"tests/data/vtest.avi spread over the clip and {len(photos)} close-up photos "
+                 f"({', '.join(photos)})")
+    return calib, held, described
 
 
 def calibration_inputs(recipe: Recipe, manifest_path: Path) -> Inputs:
     """Dispatch on ``recipe.calibration`` ("kind" or "kind:detector")."""
     kind, _, detector = recipe.calibration.partition(":")
-    if kind == "vtest-frames":
-        return vtest_inputs(recipe)
+    if kind == "scenes":
+        return scene_inputs(recipe)
     from models.build import face_calibration
 
     if kind == "face-images":
@@ -67,7 +80,8 @@ def build_recipe(recipe: Recipe, package: UpstreamPackage, workdir: Path, out_di
         if agree.worst_cosine < recipe.min_int8_cosine:
             raise ModelError(f"{recipe.name}: INT8 output cosine {agree.worst_cosine:.4f} "
                              f"< {recipe.min_int8_cosine} against FP32; ship FP32 only")
-        quant = {"method": METHOD, "calibration": described,
+        quant = {"method": f"{METHOD}, {recipe.calibrate_method} ranges",
+                 "calibration": described,
                  "held_out_cosine_vs_fp32": {k: round(v, 4) for k, v in agree.cosine.items()}}
         shutil.copyfile(int8, out_dir / int8.name)
         entries.append(manifest.entry(recipe, "int8", out_dir / int8.name, package, quant))

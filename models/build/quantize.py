@@ -28,7 +28,9 @@ from models.build.recipes import Recipe
 
 log = logging.getLogger(__name__)
 
-METHOD = "onnxruntime static QDQ, per-channel int8 weights, uint8 activations, MinMax"
+METHOD = "onnxruntime static QDQ, per-channel int8 weights, uint8 activations"
+_METHODS = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
+            "entropy": CalibrationMethod.Entropy}
 
 
 def quantize(fp32: Path, dst: Path, recipe: Recipe, calibration: list[np.ndarray]) -> Path:
@@ -40,7 +42,7 @@ def quantize(fp32: Path, dst: Path, recipe: Recipe, calibration: list[np.ndarray
             str(prepared), str(dst), TensorReader(recipe.input.name, calibration),
             quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=False,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.MinMax,
+            calibrate_method=_METHODS[recipe.calibrate_method],
             nodes_to_exclude=list(recipe.exclude_from_quant) or None,
         )
     log.info("quantised %s -> %s", fp32.name, dst.name)

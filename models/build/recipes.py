@@ -53,6 +53,7 @@ class Recipe:
     notes: str = ""
     exclude_from_quant: tuple[str, ...] = field(default_factory=tuple)
     min_int8_cosine: float = 0.95
+    calibrate_method: str = "minmax"
 
     @property
     def output_names(self) -> tuple[str, ...]:
@@ -97,7 +98,8 @@ NANODET = Recipe(
     labels=COCO80,
     # 0.45: best person precision/recall balance on the labelled frames (docs/benchmarks.md).
     defaults={"score_threshold": 0.45, "nms_iou": 0.6},
-    calibration="vtest-frames",
+    calibration="scenes",
+    calibrate_method="percentile",
     notes="Class scores are already sigmoid-activated; box outputs are raw bin logits.",
 )
 
