@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install (or remove) the Oko edge agent on a Debian/Ubuntu box as a systemd service.
 #
-#   sudo ./install.sh --fleet fleet.example.org:7443 --token oko1....
+#   sudo ./install.sh --fleet fleet.example.org:7440 --token oko1....
 #   sudo ./install.sh --uninstall
 #
 # What it makes: the `oko` system user, a virtualenv at /opt/oko with the agent, the config
@@ -42,7 +42,7 @@ Installs the Oko edge agent as the systemd service $SERVICE: user '$SERVICE_USER
 virtualenv $OKO_HOME, config $CONFIG_FILE, data $DATA_DIR. Idempotent.
 
 Options:
-  --fleet HOST:PORT   fleet server API address (needed to enroll)
+  --fleet HOST:PORT   the fleet's API port (oko-fleet --listen, 7440 by default)
   --token TOKEN       one-time enrollment token from 'okoctl' (needed to enroll)
   --ca-file FILE      fleet CA certificate (PEM); default: trust the CA pinned in the token
   --source PATH       checkout directory or .whl to install (default: this script's directory)
@@ -89,8 +89,11 @@ act() {
   if [ "$DRY_RUN" = 1 ]; then note "would run: $(show "$@")"; return 0; fi
   CURRENT="$(show "$@")"
   note "\$ $CURRENT"
-  "$@"
-  CURRENT=""
+  # Explicit: under `act ... || die` bash suspends set -e inside the function.
+  local rc=0
+  "$@" || rc=$?
+  [ "$rc" = 0 ] && CURRENT=""
+  return "$rc"
 }
 
 # Like act, for actions on the real system's users and services: skipped under --root.

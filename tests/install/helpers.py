@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
+import stat
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,3 +63,19 @@ def run_script(*args: str | Path, source: Path | None = None,
 def output_of(result: subprocess.CompletedProcess[str]) -> str:
     """Everything the script printed, for assertions and failure messages."""
     return result.stdout + result.stderr
+
+
+def tree_state(root: Path) -> dict[str, tuple[str, ...]]:
+    """Every path under `root` with its type, mode and content hash (or link target)."""
+    state: dict[str, tuple[str, ...]] = {}
+    for path in sorted(root.rglob("*")):
+        info = path.lstat()
+        mode = oct(stat.S_IMODE(info.st_mode))
+        rel = str(path.relative_to(root))
+        if path.is_symlink():
+            state[rel] = ("link", os.readlink(path))
+        elif path.is_dir():
+            state[rel] = ("dir", mode)
+        else:
+            state[rel] = ("file", mode, hashlib.sha256(path.read_bytes()).hexdigest())
+    return state

@@ -7,7 +7,6 @@ systemctl calls, so these tests exercise the whole script except the service man
 from __future__ import annotations
 
 import configparser
-import hashlib
 import os
 import re
 import shutil
@@ -27,26 +26,11 @@ from tests.install.helpers import (
     output_of,
     run_script,
     snapshot_checkout,
+    tree_state,
 )
 
 UNIT = "/etc/systemd/system/oko-agent.service"
 CONFIG = "/etc/oko/agent.yaml"
-
-
-def tree_state(root: Path) -> dict[str, tuple[str, ...]]:
-    """Every path under `root` with its type, mode and content hash (or link target)."""
-    state: dict[str, tuple[str, ...]] = {}
-    for path in sorted(root.rglob("*")):
-        info = path.lstat()
-        mode = oct(stat.S_IMODE(info.st_mode))
-        rel = str(path.relative_to(root))
-        if path.is_symlink():
-            state[rel] = ("link", os.readlink(path))
-        elif path.is_dir():
-            state[rel] = ("dir", mode)
-        else:
-            state[rel] = ("file", mode, hashlib.sha256(path.read_bytes()).hexdigest())
-    return state
 
 
 def files_under(root: Path) -> list[Path]:

@@ -1,0 +1,161 @@
+"""First contact: install.sh enrolls the box with a real fleet server (`oko-fleet serve`).
+
+The token comes from `okoctl token create`, as an operator would mint it; the script then
+runs the installed `oko-agent enroll` against the server over TLS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.install.helpers import REPO, Installed, output_of, run_script, tree_state
+
+START_TIMEOUT_S = 60
+
+
+@dataclass(frozen=True)
+class Fleet:
+    api: str
+    ca_file: Path
+    admin_token: str
+
+    def ctl(self, *args: str) -> str:
+        """Run okoctl against this fleet as the admin; its stdout."""
+        result = subprocess.run(
+            [sys.executable, "-m", "fleet.ctl", "--fleet", self.api, "--token",
+             self.admin_token, "--ca-file", str(self.ca_file), *args],
+            capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def boxes_at(fleet: Fleet, site: str) -> list[dict[str, object]]:
+    return [d for d in json.loads(fleet.ctl("--json", "device", "list")) if d["site"] == site]
+
+
+@contextlib.contextmanager
+def running_fleet(data: Path, admin_token: str = "") -> Iterator[Fleet]:
+    """`oko-fleet serve` on free loopback ports until the block ends."""
+    api = f"127.0.0.1:{free_port()}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fleet.cli", "serve", "--data-dir", str(data), "--listen", api,
+         "--agent-listen", f"127.0.0.1:{free_port()}", "--metrics-listen", ""],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines: list[str] = []
+        deadline = time.monotonic() + START_TIMEOUT_S
+        assert proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line or line.startswith("serving api="):
+                lines.append(line)
+                break
+            if lines and "First start" in lines[-1]:
+                admin_token = line.strip()
+            lines.append(line)
+        assert admin_token and lines[-1].startswith("serving"), "".join(lines)
+        yield Fleet(api=api, ca_file=data / "ca" / "ca.pem", admin_token=admin_token)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    with running_fleet(tmp_path_factory.mktemp("fleet")) as running:
+        yield running
+
+
+def test_install_enrolls_with_the_fleet_once(installed: Installed, fleet: Fleet) -> None:
+    token = fleet.ctl("token", "create", "--site", "install-test").strip()
+    identity = installed.path("/var/lib/oko/identity/device.crt")
+
+    # A token the fleet never issued: the agent's reason, then the script's, nothing enrolled.
+    forged = re.sub(r"^(oko1\.[^.]+\.)[^.]+", r"\1forged", token)
+    bad = run_script("--root", installed.root, "--fleet", fleet.api, "--token", forged,
+                     source=installed.source, timeout=120)
+    assert bad.returncode != 0
+    assert "enroll failed:" in bad.stderr, output_of(bad)
+    assert "install.sh: error: enrollment failed" in bad.stderr
+    assert forged not in output_of(bad)
+    assert not identity.exists()
+
+    good = run_script("--root", installed.root, "--fleet", fleet.api, "--token", token,
+                      "--ca-file", fleet.ca_file, source=installed.source, timeout=120)
+    out = output_of(good)
+    assert good.returncode == 0, out
+    assert identity.is_file()
+    key = installed.path("/var/lib/oko/identity/device.key")
+    assert key.stat().st_mode & 0o077 == 0, "private key readable by others"
+    assert installed.path("/etc/oko/fleet-ca.pem").read_bytes() == fleet.ca_file.read_bytes()
+    assert "skipped (--root): systemctl restart oko-agent.service" in out
+    assert "enroll:" not in out  # no "how to enroll" hint once enrolled
+    assert len(boxes_at(fleet, "install-test")) == 1
+
+    # Again, with the token now spent: nothing is sent, nothing changes, the service starts.
+    before = tree_state(installed.root)
+    again = run_script("--root", installed.root, "--fleet", fleet.api, "--token", token,
+                       "--ca-file", fleet.ca_file, source=installed.source, timeout=120)
+    assert again.returncode == 0, output_of(again)
+    assert "already enrolled" in again.stdout
+    assert "skipped (--root): systemctl start oko-agent.service" in again.stdout
+    assert tree_state(installed.root) == before
+    assert len(boxes_at(fleet, "install-test")) == 1
+
+
+def _documented_backup(backup_dir: Path, data: Path) -> str:
+    """The backup commands of docs/operations.md, pointed at this test's directories."""
+    text = (REPO / "docs" / "operations.md").read_text()
+    section = text[text.index("## Back up"):]
+    block = re.search(r"```bash\n(.*?)```", section, re.S)
+    assert block and "src.backup(dst)" in block.group(1), "backup commands not found"
+    return block.group(1).replace("/srv/oko-fleet", str(data)).replace("/backup", str(backup_dir))
+
+
+def test_documented_backup_restores_the_fleet(fleet: Fleet, tmp_path: Path) -> None:
+    """Back up a running fleet as docs/operations.md says, restore, find the box again."""
+    token = fleet.ctl("token", "create", "--site", "backup-test").strip()
+    enrolled = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "enroll", "--fleet", fleet.api, "--token", token,
+         "--data-dir", str(tmp_path / "box")], capture_output=True, text=True, timeout=60,
+        check=False)
+    assert enrolled.returncode == 0, enrolled.stderr
+    devices = {d["device_id"] for d in json.loads(fleet.ctl("--json", "device", "list"))}
+
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    data = fleet.ca_file.parent.parent
+    script = _documented_backup(backup, data)
+    subprocess.run(["bash", "-euo", "pipefail", "-c", script], check=True, timeout=120)
+
+    restored = tmp_path / "restored"
+    restored.mkdir(mode=0o700)
+    shutil.copy(backup / "fleet.db", restored / "fleet.db")
+    subprocess.run(["tar", "-C", str(restored), "-xzf", str(backup / "oko-fleet-ca.tgz")],
+                   check=True, timeout=60)
+    with running_fleet(restored, admin_token=fleet.admin_token) as again:
+        assert again.ca_file.read_bytes() == fleet.ca_file.read_bytes()
+        after = {d["device_id"] for d in json.loads(again.ctl("--json", "device", "list"))}
+    assert after == devices and devices
