@@ -4,15 +4,20 @@ every event exactly once. Bounded in time; every process is cleaned up."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from pathlib import Path
 
+import grpc
 import pytest
 
 from agent.identity import AgentStore
 from agent.uplink.enroll import enroll
-from proto.oko.v1 import admin_pb2
+from proto.oko.v1 import admin_pb2, stream_pb2
+from proto.transport import MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES, bearer_metadata
+from tests.fleet import helpers
+from tests.fleet.helpers import api_channel
 from tests.fleet.processes import FleetCli, ResumingSubscriber
 from tests.uplink.harness import FleetHandle, free_port, wait_until
 from tests.uplink.processes import AgentProcess
@@ -88,3 +93,51 @@ def test_fleet_sigkill_and_restart_subscriber_sees_every_event_exactly_once(
     for key, sequences in per_stream.items():
         assert sequences == list(range(1, len(sequences) + 1)), key
     assert kills == 2 and reconnects >= 2
+
+
+async def _abuse(fleet: FleetCli) -> list[grpc.StatusCode]:
+    """Malformed and oversized traffic at the real server process, then a good batch."""
+    port = int(fleet.api.rsplit(":", 1)[1])
+    codes: list[grpc.StatusCode] = []
+    async with api_channel(port, fleet.ca) as api:
+        ident = await helpers.enroll(api, await helpers.enrollment_token(api, fleet.admin_token))
+        enroll_raw = api.unary_unary("/oko.v1.AgentService/Enroll", request_serializer=None,
+                                     response_deserializer=None)
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await enroll_raw(b"\xff\xfe garbage", timeout=10)
+        codes.append(info.value.code())
+    attempts = [
+        [helpers.event("cam-1", 1, "face", embedding_dims=MAX_MESSAGE_BYTES // 2 + 10)],
+        [helpers.event("cam-1", i) for i in range(MAX_BATCH_EVENTS + 1)],
+    ]
+    for events in attempts:
+        async with ident.channel(fleet.agent_port) as channel:
+            stream = helpers.AgentStream(channel)
+            stream.send_batch(events)
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await stream.next("ack", timeout=10)
+            codes.append(info.value.code())
+    async with ident.channel(fleet.agent_port) as channel:
+        stream = helpers.AgentStream(channel)
+        good = helpers.event("cam-1", 2)
+        stream.send_batch([good])
+        assert (await stream.next("ack")).ack.accepted == 1
+        stream.close()
+    async with api_channel(port, fleet.ca) as api:
+        stored = await helpers.event_stub(api).Query(
+            stream_pb2.QueryRequest(), metadata=bearer_metadata(fleet.admin_token), timeout=10)
+    assert [e.event.event_id for e in stored.events] == [good.event_id]
+    return codes
+
+
+def test_fleet_process_refuses_malformed_and_oversized_and_keeps_serving(tmp_path: Path) -> None:
+    fleet = FleetCli(tmp_path / "fleet", free_port(), free_port())
+    try:
+        fleet.start()
+        codes = asyncio.run(_abuse(fleet))
+        assert fleet.proc is not None and fleet.proc.poll() is None
+    finally:
+        fleet.stop()
+    # grpcio reports an undecodable request as UNKNOWN or INTERNAL, depending on the path.
+    assert codes[0] in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL)
+    assert codes[1:] == [grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.INVALID_ARGUMENT]
