@@ -72,3 +72,28 @@ def test_every_option_in_help_is_in_the_cli_reference() -> None:
         options = set(rows) - {"--help"}
         missing = sorted(o for o in options if f"`{o}`" not in body)
         assert not missing, f"{heading}: {missing} not in docs/reference/cli.md: {FIX}"
+
+
+# The pages this test guards; other docs/ pages belong to their own areas.
+LINKED_PAGES = ["README.md", "docs/quickstart.md", "docs/architecture.md",
+                "docs/operations.md", "docs/reference/config.md", "docs/reference/cli.md"]
+
+
+def _anchors(markdown: str) -> set[str]:
+    """GitHub's heading ids: lower case, punctuation dropped, spaces to dashes."""
+    headings = re.findall(r"^#{1,6} (.+)$", markdown, re.M)
+    return {re.sub(r"[^\w\- ]", "", h).strip().lower().replace(" ", "-") for h in headings}
+
+
+@pytest.mark.parametrize("page", LINKED_PAGES)
+def test_links_point_at_files_and_headings_that_exist(page: str) -> None:
+    path = REPO / page
+    text = path.read_text()
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+://", target):
+            continue
+        file_part, _, anchor = target.partition("#")
+        linked = (path.parent / file_part).resolve() if file_part else path
+        assert linked.exists(), f"{page}: link to missing {target}"
+        if anchor:
+            assert anchor in _anchors(linked.read_text()), f"{page}: no heading #{anchor}"
