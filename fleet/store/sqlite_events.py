@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from itertools import chain
 
 from fleet.store.records import (
     BatchOutcome,
@@ -40,12 +41,12 @@ def _insert(conn: sqlite3.Connection, rows: list[StoredEvent]) -> None:
     full = len(rows) - len(rows) % _ROWS_PER_INSERT
     if full:
         conn.executemany(_INSERT_FULL, (
-            [value for row in rows[start : start + _ROWS_PER_INSERT] for value in row]
+            list(chain.from_iterable(rows[start : start + _ROWS_PER_INSERT]))
             for start in range(0, full, _ROWS_PER_INSERT)
         ))
     if full < len(rows):
         rest = rows[full:]
-        conn.execute(_insert_sql(len(rest)), [value for row in rest for value in row])
+        conn.execute(_insert_sql(len(rest)), list(chain.from_iterable(rest)))
 
 
 def read_last_cursor(conn: sqlite3.Connection) -> int:
