@@ -16,6 +16,7 @@ import copy
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -192,6 +193,26 @@ def canonical_initializers(model: onnx.ModelProto) -> None:
     model.graph.initializer.extend(ordered)
 
 
+_GENERATED = re.compile(r"__\d+")
+
+
+def canonical_generated_names(model: onnx.ModelProto) -> None:
+    """Number tf2onnx's generated node and tensor names (``Foo__682``) by graph position.
+
+    tf2onnx draws those suffixes from a global counter whose value depends on the order it
+    happened to visit pruned branches, so identical graphs got different bytes.
+    """
+    graph_io = {v.name for v in (*model.graph.input, *model.graph.output)}
+    mapping: dict[str, str] = {}
+    for index, node in enumerate(model.graph.node):
+        if _GENERATED.search(node.name):
+            node.name = _GENERATED.sub(f"__n{index}", node.name)
+        for k, name in enumerate(node.output):
+            if name not in graph_io and _GENERATED.search(name):
+                mapping[name] = f"{_GENERATED.sub('', name).split(':')[0]}__t{index}_{k}"
+    _rename(model, mapping)
+
+
 def finalise_graph(model: onnx.ModelProto, recipe: Recipe) -> onnx.ModelProto:
     """Fuse -inf pads, rename tensors, order outputs as decoders expect, free the batch.
 
@@ -213,6 +234,8 @@ def finalise_graph(model: onnx.ModelProto, recipe: Recipe) -> onnx.ModelProto:
     model.graph.output.extend(ordered)
     prune_to_outputs(model)
     canonical_initializers(model)
+    if not any(_subgraphs(node) for node in model.graph.node):
+        canonical_generated_names(model)
     if recipe.dynamic_batch:
         inits = {i.name: i for i in model.graph.initializer}
         for node in model.graph.node:
