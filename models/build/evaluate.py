@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import platform
 from pathlib import Path
 from typing import Annotated
@@ -37,6 +38,17 @@ app = typer.Typer(add_completion=False, help=__doc__)
 
 DETECTORS = ("blazeface-full", "blazeface-back", "faceboxes")
 EMBEDDERS = ("mobilefacenet", "mobileface", "faceres")
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
 
 
 def build_candidates(work: Path, cache: Path) -> Manifest:
@@ -175,8 +187,8 @@ def main(
     images_out = images_out or cache / "evaluation"
     work.mkdir(parents=True, exist_ok=True)
     images_out.mkdir(parents=True, exist_ok=True)
-    typer.echo(f"machine: {platform.processor() or platform.machine()}, "
-               f"{len(__import__('os').sched_getaffinity(0))} cores")
+    typer.echo(f"machine: {cpu_model()}, {len(os.sched_getaffinity(0))} cores, "
+               f"{platform.python_implementation()} {platform.python_version()}")
     manifest = build_candidates(work, cache)
     detector = evaluate_detectors(manifest, images_out)
     evaluate_embedders(manifest, detector)

@@ -197,12 +197,15 @@ def _embedder(name: str, upstream: str, project: str, licence: str, *, size: int
 MOBILEFACENET = _embedder("mobilefacenet", "mobilefacenet", "MobileFaceNet (TF port)",
                           "unknown", size=112, upstream_input="img_inputs:0",
                           output="embeddings:0", dim=192)
-MOBILEFACE = _embedder("mobileface", "mobileface", "becauseofAI/MobileFace", "MIT", size=112,
+MOBILEFACE = _embedder("mobileface", "mobileface", "becauseofAI/MobileFace", "unverified",
+                       size=112,
                        upstream_input="data:0", output="batchnorm0/add_1:0", dim=256)
 # INT8 reached only 0.91-0.92 cosine to FP32 on the held-out person (MinMax, Entropy and
 # Percentile calibration alike), short of the 0.98 the embedding contract needs.
 FACERES = dataclasses.replace(
-    _embedder("faceres", "faceres", "HSE-asavchenko/HSE_FaceRec_tf", "Apache-2.0", size=224,
+    _embedder("faceres", "faceres", "HSE-asavchenko/HSE_FaceRec_tf",
+              "unverified: not recorded in the npm package (MIT wrapper); check "
+              "HSE-asavchenko/HSE_FaceRec_tf before commercial use", size=224,
               upstream_input="input_1:0", output="global_pooling/Mean", dim=1024),
     precisions=("fp32",))
 FACERES = dataclasses.replace(FACERES, notes="FP32 only: static INT8 gave 0.92 cosine to FP32 "
