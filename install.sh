@@ -46,7 +46,8 @@ Options:
   --token TOKEN       one-time enrollment token from 'okoctl' (needed to enroll)
   --ca-file FILE      fleet CA certificate (PEM); default: trust the CA pinned in the token
   --source PATH       checkout directory or .whl to install (default: this script's directory)
-  --python PYTHON     Python 3.11+ that makes the virtualenv (default: python3)
+  --python PYTHON     Python 3.11+ that makes the virtualenv (default: python3); a working
+                      $OKO_HOME keeps its Python (--uninstall first to change it)
   --pip-args ARGS     extra pip arguments, e.g. "--no-index --find-links /srv/wheels"
   --memory-max SIZE   systemd MemoryMax= of the service (default: $MEMORY_MAX)
   --cpu-quota PCT     systemd CPUQuota= of the service (default: $CPU_QUOTA)
@@ -251,10 +252,9 @@ installed_stamp() { cat "$(R "$STAMP")" 2>/dev/null || true; }
 
 install_venv() {
   STEP="install the agent into $OKO_HOME"
-  local venv stamp pip target extra=()
+  local venv pip target extra=()
   venv=$(R "$OKO_HOME")
-  stamp="$SOURCE_SHA $("$PYTHON" -c 'import sys; print(sys.version.split()[0])')"
-  if [ "$(installed_stamp)" = "$stamp" ] && "$venv/bin/python" -c '' 2>/dev/null; then
+  if [ "$(installed_stamp)" = "$SOURCE_SHA" ] && "$venv/bin/python" -c '' 2>/dev/null; then
     note "$OKO_HOME already has this source installed ($SOURCE_SHA)"
     return 0
   fi
@@ -278,7 +278,7 @@ install_venv() {
   fi
   act "$venv/bin/oko-agent" version
   if [ "$DRY_RUN" = 0 ]; then
-    printf '%s\n' "$stamp" >"$venv/.oko-install.tmp"
+    printf '%s\n' "$SOURCE_SHA" >"$venv/.oko-install.tmp"
     mv -f -- "$venv/.oko-install.tmp" "$(R "$STAMP")"
   fi
 }

@@ -13,6 +13,8 @@ need gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-good gstreamer1.
 # tests/install: `systemd-analyze verify` checks the unit install.sh writes (the package
 # installs fine in a container where systemd is not running), shellcheck lints install.sh.
 need systemd shellcheck
+# tests/install: Debian's own python3 with venv builds the box's /opt/oko, as on a real box.
+need python3-venv
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -18,6 +18,9 @@ SNAPSHOT_ENTRIES = ("install.sh", "pyproject.toml", "README.md", "agent", "fleet
 # Skip byte-compiling ~700 MB of dependencies: it halves the install time, and the
 # compiled files are not what these tests are about.
 PIP_ARGS = "--no-compile"
+# Debian's own Python, as on a box. (A python3 earlier on PATH may live somewhere the
+# service user cannot reach, such as a pyenv under /root.)
+BOX_PYTHON = "/usr/bin/python3"
 INSTALL_TIMEOUT_S = 600
 
 
