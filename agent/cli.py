@@ -11,6 +11,7 @@ import os
 import typer
 
 from agent import __version__
+from agent.commands.analyze import analyze
 from agent.commands.detect import detect
 from agent.commands.enroll import enroll
 
@@ -34,6 +35,7 @@ def version() -> None:
 
 app.command()(detect)
 app.command()(enroll)
+app.command()(analyze)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,9 @@ CONFIG_ROOTS: list[tuple[str, str, str]] = [
      "One camera: its source, capture pacing, reconnects and motion gate."),
     ("agent.config.analytics:CameraAnalyticsConfig", "agent.yaml `cameras[]`",
      "One camera's tracker and analytics rules."),
+    ("agent.pipeline.config:CameraSpec", "agent.yaml `cameras[]`, or the whole file of "
+     "`oko-agent analyze --config`", "One camera entry as the pipeline reads it: the keys of "
+     "CameraConfig and CameraAnalyticsConfig side by side."),
     ("fleet.config:FleetSettings", "`oko-fleet serve` options",
      "The fleet server's settings; each field is a `serve` option of the same name."),
 ]

@@ -7,7 +7,8 @@ objects that stopped moving are still seen.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from pydantic import Field, field_validator, model_validator
 
@@ -95,18 +96,23 @@ class CameraConfig(Section):
         return self
 
 
-def parse_cameras(entries: list[Any], source: str = "<config>") -> list[CameraConfig]:
+C = TypeVar("C", bound="CameraConfig")
+
+
+def parse_cameras(entries: Sequence[Any], source: str = "<config>",
+                  model: type[C] = CameraConfig) -> list[C]:  # type: ignore[assignment]
     """Validate the `cameras:` list of a box document; errors name `cameras[i].field`.
 
     Ids must be unique: they key readers, health reports, events and per-camera sequences.
+    `model` may be a subclass that adds keys (the pipeline's camera entry adds the rules).
     """
-    cameras: list[CameraConfig] = []
+    cameras: list[C] = []
     seen: dict[str, int] = {}
     for index, entry in enumerate(entries):
         where = f"{source}: cameras[{index}]"
         if not isinstance(entry, dict):
             raise ConfigError(f"{where}: must be a mapping, got {type(entry).__name__}")
-        camera = parse_document(CameraConfig, entry, where)
+        camera = parse_document(model, entry, where)
         if camera.id in seen:
             raise ConfigError(
                 f"{where}.id: duplicate {camera.id!r} (also cameras[{seen[camera.id]}])")

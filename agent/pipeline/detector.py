@@ -1,0 +1,40 @@
+"""The one detector of a box (or of an offline run), set up for the cameras it serves."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from agent.config.analytics import CameraAnalyticsConfig
+from agent.detect.detector import ObjectDetector
+from agent.inference.backend import load_model
+from agent.pipeline.config import detector_threshold
+
+
+@dataclass
+class ModelRef:
+    """Name, version and checksum of the model events are stamped with."""
+
+    name: str
+    version: str
+    sha256: str
+
+
+def model_ref(detector: ObjectDetector) -> ModelRef:
+    spec = detector.model.spec
+    return ModelRef(spec.name, spec.version, spec.sha256)
+
+
+def make_detector(specs: Sequence[CameraAnalyticsConfig], model: str = "nanodet-m", *,
+                  precision: str | None = None, backend: str = "auto",
+                  threads: int | None = None, score_threshold: float | None = None,
+                  ) -> ObjectDetector:
+    """Load `model` and run it at the lowest score any camera's tracker needs.
+
+    The manifest's default threshold suits a bare detector; a tracker wants the weaker
+    boxes too (its second stage), and its own thresholds decide what becomes a track.
+    Raises `ModelError` (unknown model, tampered file, backend missing).
+    """
+    threshold = detector_threshold(specs) if score_threshold is None else score_threshold
+    return ObjectDetector(load_model(model, precision, backend, threads),
+                          score_threshold=threshold)

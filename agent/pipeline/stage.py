@@ -1,0 +1,125 @@
+"""`CameraStage`: everything after detection for one camera - track, rules, wire events.
+
+It runs on the camera's own thread (the `on_detections` callback of `CameraPipeline`), so
+the tracker the motion gate asks for live boxes is never touched by two threads, and one
+slow camera delays only itself. It never writes anywhere: the caller decides whether wire
+events go to the spool, a JSON Lines file or both, which keeps the pipeline one-way.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from agent.analytics.camera import CameraAnalytics
+from agent.analytics.events import AnalyticsEvent
+from agent.capture.frame import Frame
+from agent.detections import Detections
+from agent.events.convert import EventMinter
+from agent.motion.gate import GatePlan
+from agent.pipeline.config import CameraSpec
+from agent.runtime.pipeline import FrameDetections
+from proto.oko.v1 import events_pb2
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """One processed frame of one camera.
+
+    Attributes:
+        frame: the decoded frame (image and capture time).
+        plan: what the motion gate had the detector look at.
+        detections: the detector's output in frame pixels (all classes, all scores kept).
+        tracks: confirmed tracks only - what the rules saw.
+        events: analytics results of this frame.
+        wire: the same events as minted `oko.v1.Event`s (ids, sequence numbers).
+        error: the detector's error for this frame, if it failed (then nothing was found).
+    """
+
+    frame: Frame
+    plan: GatePlan
+    detections: Detections
+    tracks: Detections
+    events: tuple[AnalyticsEvent, ...]
+    wire: tuple[events_pb2.Event, ...]
+    error: str | None = None
+
+    @property
+    def number(self) -> int:
+        """0-based frame number in the source (as OpenCV and the hand labels count)."""
+        return self.frame.index - 1
+
+
+@dataclass
+class StageStats:
+    """Running totals of one camera's stage, read by metrics and health."""
+
+    frames: int = 0
+    detector_errors: int = 0
+    restarts: int = 0
+    events: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0  # tracking + rules + minting, summed
+
+
+class CameraStage:
+    """Tracker + rules + event minter of one camera."""
+
+    def __init__(self, spec: CameraSpec, labels: Sequence[str], minter: EventMinter) -> None:
+        """Raises `ConfigError` if a rule names a class the detector does not have."""
+        self.spec = spec
+        self.camera_id = spec.id
+        self.analytics = CameraAnalytics(spec, labels)
+        self.minter = minter
+        self.stats = StageStats()
+        self._last_time: float | None = None
+
+    def live_boxes(self) -> npt.NDArray[np.float32]:
+        """Boxes of every live track, for the motion gate (same thread as `process`)."""
+        return self.analytics.tracker.live_boxes()
+
+    def restart(self) -> None:
+        """A new recording or a reconnected camera: no track continues across it.
+
+        Rules keep their totals; they key per-track state by id and ids are never reused.
+        """
+        self.analytics.tracker.reset()
+        self._last_time = None
+        self.stats.restarts += 1
+
+    def process(self, found: FrameDetections, *, restart: bool = False) -> FrameResult:
+        """Track and run the rules on one frame's detections; mint its events."""
+        started = time.perf_counter()
+        now = found.frame.capture_time
+        if restart:
+            self.restart()
+        elif self._last_time is not None and now < self._last_time:
+            # Wall clocks step back (NTP): the tracker must not see time reverse.
+            log.warning("camera %s: capture time went back %.3f s; tracks restart",
+                        self.camera_id, self._last_time - now)
+            self.restart()
+        self._last_time = now
+        if found.error is not None:
+            self.stats.detector_errors += 1
+        out = self.analytics.update(found.detections, now)
+        wire = self.minter.mint_all(out.events)
+        self.stats.frames += 1
+        self.stats.events.update(e.kind.value for e in out.events)
+        self.stats.seconds += time.perf_counter() - started
+        return FrameResult(found.frame, found.plan, found.detections, out.tracks,
+                           tuple(out.events), tuple(wire), found.error)
+
+    def flush(self) -> tuple[list[AnalyticsEvent], list[events_pb2.Event]]:
+        """Report what is still pending (partial traffic intervals) when the camera stops."""
+        if self._last_time is None:
+            return [], []
+        events = self.analytics.flush(self._last_time)
+        self.stats.events.update(e.kind.value for e in events)
+        return events, self.minter.mint_all(events)
