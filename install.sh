@@ -361,7 +361,6 @@ unit_text() {
 # Written by install.sh; run it again to update, or 'install.sh --uninstall' to remove.
 [Unit]
 Description=Oko edge agent (cameras -> detections -> events to the fleet)
-Documentation=https://github.com/oko-vision/oko/tree/main/docs
 After=network-online.target
 Wants=network-online.target
 # A crash loop backs off instead of burning the CPU the cameras need.

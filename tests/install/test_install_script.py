@@ -12,6 +12,7 @@ import re
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -172,12 +173,17 @@ def test_upgrade_in_place_then_uninstall_everything(installed: Installed,
         with (src / "agent" / "__init__.py").open("a") as handle:
             handle.write(marker + "\n")
 
+    # A release as a wheel of the same version number: only its content differs.
     newer = snapshot_checkout(tmp_path / "newer", edit)
-    result = run_script("--root", root, "--no-enroll", "--pip-args", PIP_ARGS, source=newer,
-                        timeout=300)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--wheel-dir",
+                    str(tmp_path / "dist"), str(newer)], check=True, timeout=300,
+                   capture_output=True)
+    wheel = next((tmp_path / "dist").glob("oko_vision-*.whl"))
+    result = run_script("--root", root, "--no-enroll", "--pip-args", PIP_ARGS,
+                        "--source", wheel, timeout=300)
     out = output_of(result)
     assert result.returncode == 0, out
-    assert "install --no-compile --upgrade" in out
+    assert "--no-deps --force-reinstall" in out
     assert "-m venv" not in out  # upgraded in place, not rebuilt
     site = next((root / "opt/oko/lib").glob("python3*/site-packages"))
     assert marker in (site / "agent" / "__init__.py").read_text()
