@@ -13,9 +13,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-# Main job on embedded defaults: the shipped INT8 detector on the bundled real clip.
+# Main job on embedded defaults: a fleet, an enrolled box and an OCC subscriber on this
+# machine, the bundled real clip as the camera (no external server needed).
 demo: setup
-	$(BIN)/oko-agent detect tests/data/vtest.avi --every 200
+	$(BIN)/oko-agent demo
 
 test: setup
 	bash scripts/install-system-deps.sh

@@ -12,8 +12,10 @@ import typer
 
 from agent import __version__
 from agent.commands.analyze import analyze
+from agent.commands.demo import demo
 from agent.commands.detect import detect
 from agent.commands.enroll import enroll
+from agent.commands.run import run
 
 app = typer.Typer(help="Oko edge agent.", no_args_is_help=True, add_completion=False)
 
@@ -36,6 +38,8 @@ def version() -> None:
 app.command()(detect)
 app.command()(enroll)
 app.command()(analyze)
+app.command()(run)
+app.command()(demo)
 
 
 if __name__ == "__main__":
