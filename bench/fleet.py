@@ -4,7 +4,7 @@ Run from the repository root: ``.venv/bin/python -m bench.fleet [--rates 10000 2
 
 For each offered rate: a fresh `oko-fleet serve` process (SQLite WAL, synchronous=FULL,
 real TLS on loopback), N enrolled boxes each on its own mutual-TLS stream sending batches
-on a fixed schedule (open loop), and one Subscribe client in its own process. Events are
+on a fixed schedule (open loop), and one SubscribeBatches client in its own process. Events are
 realistic: the usual header (ids, camera, sequence, box, model version), a mix of bodies,
 and a 512-d float16 embedding on `--face-share` of them. Event bodies are built before
 the run; only the capture time is stamped at send time, so the generator's own cost stays
@@ -287,6 +287,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="measured window")
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--face-share", type=float, default=0.2)
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs per rate: on a shared machine the spread matters")
     args = parser.parse_args()
     print(f"machine: {describe()}")
     print(f"boxes={args.boxes} batch={args.batch} face_share={args.face_share} "
@@ -294,11 +296,11 @@ def main() -> None:
           "SQLite WAL synchronous=FULL")
     print("latency: ack = batch sent -> Ack received by the box; sub = capture time -> "
           "envelope received by the subscriber. CPU in cores: fleet / load generator / "
-          "subscriber.")
+          "subscriber. 'load before' = 1-minute load average of the machine (others' work too).")
     print(f"{'offered/s':>10} {'stored/s':>10} {'ack p50':>8} {'ack p99':>8} {'sub p50':>8} "
           f"{'sub p99':>8} {'sub max':>8} {'CPU f/g/s':>15} {'late':>5} {'acked':>8} "
           f"{'recv':>8}")
-    for rate in args.rates:
+    for rate in [r for r in args.rates for _ in range(args.repeat)]:
         load = os.getloadavg()[0]
         r = run_rate(args, rate)
         print(f"{r['rate']:>10.0f} {r['achieved']:>10.0f} {r['ack_p50']:>6.0f}ms "
