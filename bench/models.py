@@ -4,8 +4,10 @@
 
 For each model x backend x precision it prints p50/p95 ms per single-image inference,
 images/s when batching `--batch` real images per call, and the peak RSS of a process that
-loaded only that model (each configuration runs in its own child process, so one model's
-memory never inflates another's figure). Inputs are real frames of tests/data/vtest.avi,
+loaded only that model. Latencies come from one process running every configuration
+round-robin, so load from a noisy neighbour falls on all of them alike and the rows compare
+as ratios; RSS comes from a child process per configuration, so one model's memory never
+inflates another's figure. Inputs are real frames of tests/data/vtest.avi,
 preprocessed exactly as the agent does. Figures are comparable within one run only: the
 machines are shared, so read them as ratios.
 """
@@ -35,35 +37,58 @@ def _real_inputs(spec: object, count: int) -> np.ndarray:
     return batch
 
 
-def run_one(name: str, precision: str, backend: str, *, runs: int, batch: int,
-            threads: int) -> dict[str, object]:
-    """Measure one configuration in this process (called in a child)."""
+def measure_rss(name: str, precision: str, backend: str, *, batch: int,
+                threads: int) -> dict[str, object]:
+    """Peak RSS of a process that loaded one model and ran it (called in a child)."""
     from agent.inference.backend import load_model
 
     model = load_model(name, precision, backend, threads=threads)
-    inputs = _real_inputs(model.spec, max(batch, 8))
-    for i in range(5):  # warm-up: first calls allocate and pick kernels
-        model.run(inputs[i % len(inputs)][None])
-    times = []
+    inputs = _real_inputs(model.spec, batch)
+    model.run(inputs[:1])
+    model.run(inputs[:batch])
+    return {"peak_rss_mib": peak_rss_mib()}
+
+
+def peak_rss_mib() -> float:
+    """This process's peak RSS. VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so
+    a child forked from a big parent would report the parent's peak."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _child_rss(name: str, precision: str, backend: str, args: argparse.Namespace) -> str:
+    cmd = [sys.executable, "-m", "bench.models", "--one", name, precision, backend,
+           "--batch", str(args.batch), "--threads", str(args.threads)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
+    if proc.returncode != 0:
+        return "failed"
+    return f"{json.loads(proc.stdout.strip().splitlines()[-1])['peak_rss_mib']:.0f}"
+
+
+def interleaved_latency(configs: list[tuple[object, np.ndarray]], runs: int,
+                        batch: int) -> list[dict[str, float]]:
+    """Round-robin over every loaded model, so a noisy neighbour slows all of them alike."""
+    times: list[list[float]] = [[] for _ in configs]
+    batched: list[list[float]] = [[] for _ in configs]
+    for model, inputs in configs:
+        for i in range(5):  # warm-up: first calls allocate and pick kernels
+            model.run(inputs[i % len(inputs)][None])  # type: ignore[attr-defined]
+        model.run(inputs[:batch])  # type: ignore[attr-defined]
     for i in range(runs):
-        x = inputs[i % len(inputs)][None]
-        t0 = time.perf_counter()
-        model.run(x)
-        times.append((time.perf_counter() - t0) * 1000)
-    xb = inputs[:batch]
-    model.run(xb)
-    t0 = time.perf_counter()
-    rounds = max(3, runs // batch)
-    for _ in range(rounds):
-        model.run(xb)
-    throughput = rounds * batch / (time.perf_counter() - t0)
-    return {
-        "model": name, "precision": precision, "backend": backend,
-        "input": "x".join(str(d) for d in model.spec.input_shape),
-        "p50_ms": float(np.percentile(times, 50)), "p95_ms": float(np.percentile(times, 95)),
-        "batch": batch, "batched_ips": throughput,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }
+        for k, (model, inputs) in enumerate(configs):
+            t0 = time.perf_counter()
+            model.run(inputs[i % len(inputs)][None])  # type: ignore[attr-defined]
+            times[k].append((time.perf_counter() - t0) * 1000)
+            if i % 5 == 0:
+                t0 = time.perf_counter()
+                model.run(inputs[:batch])  # type: ignore[attr-defined]
+                batched[k].append(time.perf_counter() - t0)
+    return [{"p50_ms": float(np.percentile(t, 50)), "p95_ms": float(np.percentile(t, 95)),
+             "batched_ips": batch / float(np.median(b))} for t, b in zip(times, batched,
+                                                                       strict=True)]
 
 
 def main() -> None:
@@ -76,40 +101,36 @@ def main() -> None:
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        result = run_one(*args.one, runs=args.runs, batch=args.batch, threads=args.threads)
-        print(json.dumps(result))
+        print(json.dumps(measure_rss(*args.one, batch=args.batch, threads=args.threads)))
         return
 
-    from agent.inference.backend import available_backends
-    from agent.inference.manifest import load_manifest
-    from bench.machine import describe
-
-    print(f"machine: {describe()}")
     import onnxruntime
     import openvino
+
+    from agent.inference.backend import available_backends, load_model
+    from agent.inference.manifest import load_manifest
+    from bench.machine import describe
+    print(f"machine: {describe()}")
     print(f"onnxruntime {onnxruntime.__version__}, openvino {openvino.__version__}, "
-          f"threads={args.threads}, runs={args.runs}, batch={args.batch}")
+          f"threads={args.threads}, runs={args.runs} interleaved, batch={args.batch}")
     print()
-    print("| model | precision | backend | input | p50 ms | p95 ms | batched img/s "
-          "| peak RSS MiB |")
-    print("|---|---|---|---|---:|---:|---:|---:|")
-    manifest = load_manifest()
-    for spec in manifest.specs:
+    keys, configs = [], []
+    for spec in load_manifest().specs:
         if args.models and spec.name not in args.models:
             continue
         for backend in available_backends():
-            cmd = [sys.executable, "-m", "bench.models", "--one", spec.name, spec.precision,
-                   backend, "--runs", str(args.runs), "--batch", str(args.batch),
-                   "--threads", str(args.threads)]
-            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
-            if proc.returncode != 0:
-                err = (proc.stderr.strip().splitlines() or ["?"])[-1]
-                print(f"| {spec.name} | {spec.precision} | {backend} | failed: {err} |||||")
-                continue
-            r = json.loads(proc.stdout.strip().splitlines()[-1])
-            print(f"| {r['model']} | {r['precision']} | {r['backend']} | {r['input']} | "
-                  f"{r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['batched_ips']:.0f} | "
-                  f"{r['peak_rss_mib']:.0f} |", flush=True)
+            model = load_model(spec.name, spec.precision, backend, threads=args.threads)
+            keys.append((spec, backend))
+            configs.append((model, _real_inputs(spec, max(args.batch, 8))))
+    figures = interleaved_latency(configs, args.runs, args.batch)
+    print("| model | precision | backend | input | p50 ms | p95 ms | batched img/s "
+          "| peak RSS MiB |")
+    print("|---|---|---|---|---:|---:|---:|---:|")
+    for (spec, backend), fig in zip(keys, figures, strict=True):
+        rss = _child_rss(spec.name, spec.precision, backend, args)
+        shape = "x".join(str(d) for d in spec.input_shape)
+        print(f"| {spec.name} | {spec.precision} | {backend} | {shape} | {fig['p50_ms']:.1f} | "
+              f"{fig['p95_ms']:.1f} | {fig['batched_ips']:.0f} | {rss} |", flush=True)
 
 
 if __name__ == "__main__":
