@@ -25,6 +25,7 @@ class EventKind(StrEnum):
     WRONG_WAY = "wrong_way"
     ABANDONED = "abandoned"
     ABANDONED_CLEARED = "abandoned_cleared"
+    FACE = "face"
 
 
 Box = tuple[float, float, float, float]

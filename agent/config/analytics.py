@@ -188,6 +188,55 @@ class AbandonedConfig(Section):
                     "reported as cleared (taken away).")
 
 
+class FaceConfig(Section):
+    """Faces: best face shot per person track, embedded for watchlist matching.
+
+    Head crops of confirmed person tracks go through the face detector; faces that pass
+    the gates are aligned and embedded, and each track reports its best shot once.
+    """
+
+    enabled: bool = Field(default=True, description="Run the faces analytic on this camera.")
+    min_face_px: float = Field(
+        default=20.0, ge=8.0, le=1_000.0,
+        description="Faces narrower than this (source pixels) are ignored: the face models "
+                    "were verified down to ~20 px; CCTV-distance faces (~8 px) give no "
+                    "usable identity.")
+    score_threshold: float = Field(
+        default=0.6, ge=0.0, le=1.0,
+        description="Face detector score a face needs; above the model's 0.5 default "
+                    "because head crops of distant walkers give 0.5-0.67 on hair and collars.")
+    min_quality: float = Field(
+        default=0.4, ge=0.0, le=1.0,
+        description="Quality (0..1: size, sharpness, pose, score) a face needs to be kept; "
+                    "0.4 rejects faces blurred by more than ~3 % of their width.")
+    emit_quality: float = Field(
+        default=0.9, ge=0.0, le=1.0,
+        description="A track whose best shot reaches this quality is reported at once, "
+                    "then never again; below it the best shot is reported when the track "
+                    "ends.")
+    max_faces_per_frame: int = Field(
+        default=4, ge=1, le=64,
+        description="Head crops examined per frame (compute budget); larger persons and "
+                    "tracks without a good shot yet go first.")
+    track_lost_seconds: float = Field(
+        default=2.0, gt=0.0, le=600.0,
+        description="A person track unseen this long has ended and its best shot is "
+                    "reported.")
+    encoding: Literal["float16", "int8"] = Field(
+        default="float16", description="Wire encoding of the embedding.")
+    best_shot_dir: str | None = Field(
+        default=None, min_length=1, max_length=4_096,
+        description="Folder on the box where each reported best shot is kept as "
+                    "<event id>.jpg; none kept if unset. Face images never leave the box.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FaceConfig:
+        if self.emit_quality < self.min_quality:
+            raise ValueError(f"emit_quality ({self.emit_quality}) must not be below "
+                             f"min_quality ({self.min_quality})")
+        return self
+
+
 class CameraAnalyticsConfig(Section):
     """Everything one camera runs after detection: the tracker and the rules."""
 
@@ -201,6 +250,9 @@ class CameraAnalyticsConfig(Section):
                                                description="Traffic flow rules on lines.")
     abandoned: AbandonedConfig | None = Field(
         default=None, description="Abandoned object rule; off when absent.")
+    faces: FaceConfig | None = Field(
+        default=None, description="Faces analytic (best shot per person track); off when "
+                                  "absent.")
 
     @model_validator(mode="after")
     def _references(self) -> CameraAnalyticsConfig:

@@ -28,6 +28,8 @@ _ZONE_KIND = {
 }
 _DIRECTION = {"in": events_pb2.LineCrossing.DIRECTION_IN,
               "out": events_pb2.LineCrossing.DIRECTION_OUT}
+_ENCODING = {"float16": events_pb2.Face.ENCODING_FLOAT16,
+             "int8": events_pb2.Face.ENCODING_INT8}
 _CONGESTION = {"free": events_pb2.TrafficFlow.CONGESTION_FREE,
                "moderate": events_pb2.TrafficFlow.CONGESTION_MODERATE,
                "heavy": events_pb2.TrafficFlow.CONGESTION_HEAVY,
@@ -129,6 +131,8 @@ def _fill_body(msg: events_pb2.Event, e: AnalyticsEvent) -> None:
             stationary_seconds=_finite(p.get("stationary_seconds")),
             unattended_seconds=_finite(p.get("unattended_seconds")),
             alerted_seconds=_finite(p.get("alerted_seconds"))))
+    elif e.kind is EventKind.FACE:
+        _fill_face(msg, e)
     else:  # pragma: no cover - every EventKind is handled above
         raise ValueError(f"no wire form for event kind {e.kind!r}")
 
@@ -147,3 +151,17 @@ def _fill_traffic(msg: events_pb2.Event, e: AnalyticsEvent) -> None:
         speeding_count=int(p["speeding"]), observed_seconds=_finite(p["observed_seconds"]),
         lanes=lanes)
     msg.traffic_flow.CopyFrom(flow)
+
+
+def _fill_face(msg: events_pb2.Event, e: AnalyticsEvent) -> None:
+    """Embedding and quality only: the payload's aligned shot image stays on the box."""
+    p = e.payload
+    embedder = p["embedder"]
+    x1, y1, x2, y2 = p["face_box"]
+    msg.face.CopyFrom(events_pb2.Face(
+        embedding=bytes(p["embedding"]), encoding=_ENCODING[p["encoding"]],
+        dimensions=int(p["dimensions"]),
+        embedder=events_pb2.ModelVersion(name=embedder["name"], version=embedder["version"],
+                                         sha256=embedder["sha256"]),
+        quality=_finite(p["quality"]), detector_score=_finite(p["detector_score"]),
+        face_box=events_pb2.Box(x1=x1, y1=y1, x2=x2, y2=y2)))
