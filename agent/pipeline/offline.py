@@ -35,7 +35,7 @@ from proto.oko.v1 import events_pb2
 
 log = logging.getLogger(__name__)
 
-EventSink = Callable[[Sequence[events_pb2.Event]], object]
+EventSink = Callable[[list[events_pb2.Event]], object]
 _END = object()
 _POLL_S = 0.1
 
@@ -106,7 +106,7 @@ class Analysis:
         if wire:
             self.events.extend(wire)
             for sink in self.sinks:
-                sink(wire)
+                sink(list(wire))
 
     # ----- consumer ----------------------------------------------------------------------
     def __iter__(self) -> Iterator[FrameResult]:

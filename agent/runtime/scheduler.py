@@ -151,6 +151,11 @@ class InferenceWorker:
             self._cond.notify_all()
             return not displaced
 
+    @property
+    def alive(self) -> bool:
+        """Whether the detector thread is running (for health checks)."""
+        return self._thread.is_alive()
+
     def stats(self) -> dict[str, CameraStats]:
         with self._cond:
             return {cam: _snapshot(cam, lane) for cam, lane in self._lanes.items()}

@@ -16,10 +16,11 @@ REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "docs" / "examples"
 
 
-def excerpt(out: Path, start_s: float, seconds: float) -> Path:
-    """`seconds` of vtest.avi from `start_s`, stream-copied (the original compressed frames)."""
-    cmd = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-ss", str(start_s), "-i",
-           str(VTEST), "-t", str(seconds), "-c", "copy", "-an", str(out)]
+def excerpt(out: Path, first: int, count: int) -> Path:
+    """Frames [first, first + count) of vtest.avi as a 10 fps MJPEG AVI (frame-exact)."""
+    select = f"select='between(n\\,{first}\\,{first + count - 1})',setpts=N/FRAME_RATE/TB"
+    cmd = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-i", str(VTEST), "-vf", select,
+           "-frames:v", str(count), "-c:v", "mjpeg", "-q:v", "2", "-an", str(out)]
     subprocess.run(cmd, check=True, timeout=60)
     return out
 
@@ -33,4 +34,4 @@ def detector() -> ObjectDetector:
 @pytest.fixture(scope="session")
 def short_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Frames 250-299 of vtest.avi (5 s): people crossing the labelled line."""
-    return excerpt(tmp_path_factory.mktemp("clips") / "vtest-25s.avi", 25.0, 5.0)
+    return excerpt(tmp_path_factory.mktemp("clips") / "vtest-250.avi", 250, 50)

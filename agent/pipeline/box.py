@@ -1,0 +1,249 @@
+"""`EdgeBox`: the live agent - every camera of the box, one shared detector, spool, uplink.
+
+    readers -> motion gates -> one InferenceWorker -> per camera: tracker + rules ->
+    EventMinter -> spool (-> UplinkService to the fleet, when enrolled) [-> JSONL sink]
+
+The flow is one-way: stages hand results forward and nothing downstream calls back up.
+Everything after detection runs on each camera's own thread; the spool is the single
+durable hand-over to the uplink, which runs its own asyncio loop on another thread.
+
+Without a fleet (no `fleet:` section in agent.yaml, or the box not enrolled) events are
+still spooled (so enrolling later delivers them) and also written to a JSON Lines file.
+`stop()` is the graceful path (SIGINT/SIGTERM): readers stop, the worker finishes its batch,
+each camera's rules report what is pending (partial traffic intervals), the spool is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agent.capture.reader import ReaderState
+from agent.detect.detector import ObjectDetector
+from agent.detections import Detections
+from agent.events.convert import EventMinter
+from agent.identity import Identity
+from agent.pipeline.config import BoxConfig, CameraSpec, check_box_document
+from agent.pipeline.detector import model_ref
+from agent.pipeline.observe import (
+    CameraStatus,
+    ObserveServer,
+    PipelineCollector,
+    inference_histogram,
+    status_dict,
+)
+from agent.pipeline.sequences import SequenceStore
+from agent.pipeline.sinks import JsonlSink
+from agent.pipeline.stage import CameraStage
+from agent.runtime.pipeline import CameraPipeline, FrameDetections
+from agent.runtime.scheduler import InferenceWorker
+from agent.uplink.service import UplinkService
+from proto.oko.v1 import agent_pb2, events_pb2
+
+log = logging.getLogger(__name__)
+
+STOP_TIMEOUT_S = 10.0
+
+
+@dataclass
+class _Camera:
+    spec: CameraSpec
+    stage: CameraStage
+    pipeline: CameraPipeline
+    reconnects: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class EdgeBox:
+    """Assembles and runs the live pipeline of one box. `start()`, then `stop()` once."""
+
+    def __init__(self, config: BoxConfig, detector: ObjectDetector, *,
+                 events_jsonl: Path | None = None, max_batch: int = 8) -> None:
+        self.config = config
+        self.detector = detector
+        self.uplink = UplinkService(config.agent, camera_ids=self.camera_ids,
+                                    camera_health=self._camera_health)
+        self.uplink.applier.add_checker(check_box_document)
+        identity = self.uplink.store.identity()
+        self.uplink_enabled = config.has_fleet and identity is not None
+        self.sequences = SequenceStore(config.agent.data_dir / "sequences.json")
+        self.jsonl: JsonlSink | None = None
+        if not self.uplink_enabled or events_jsonl is not None:
+            self.jsonl = JsonlSink(events_jsonl or config.agent.data_dir / "events.jsonl",
+                                   append=True)
+        registry = self.uplink.metrics.registry
+        self._inference = inference_histogram(registry)
+        registry.register(PipelineCollector(self.status))
+        self.worker = InferenceWorker(self._detect, max_batch=max_batch)
+        self.cameras = {spec.id: self._camera(spec, identity)
+                        for spec in config.cameras if spec.enabled}
+        self._observe: ObserveServer | None = None
+        self._uplink_thread: threading.Thread | None = None
+        self._uplink_loop: asyncio.AbstractEventLoop | None = None
+        self._uplink_stop: asyncio.Event | None = None
+        self._started_at = time.monotonic()
+        self._stopped = False
+
+    def _camera(self, spec: CameraSpec, identity: Identity | None) -> _Camera:
+        minter = EventMinter(spec.id, device_id=identity.device_id if identity else "",
+                             site=identity.site if identity else "",
+                             models=[model_ref(self.detector)],
+                             first_sequence=self.sequences.next_for(spec.id))
+        stage = CameraStage(spec, self.detector.labels, minter)
+        pipeline = CameraPipeline(spec, self.worker,
+                                  functools.partial(self._on_detections, spec.id),
+                                  tracks=stage.live_boxes,
+                                  model_input=self.detector.model.spec.input_hw[1])
+        return _Camera(spec, stage, pipeline)
+
+    # ----- running -----------------------------------------------------------------------
+    def start(self) -> EdgeBox:
+        self.worker.start()
+        for cam in self.cameras.values():
+            cam.pipeline.start()
+        metrics = self.config.agent.metrics
+        if metrics.enabled:
+            self._observe = ObserveServer(self.uplink.metrics.registry, self.health,
+                                          metrics.host, metrics.port)
+        if self.uplink_enabled:
+            ready = threading.Event()
+            self._uplink_thread = threading.Thread(target=self._run_uplink, args=(ready,),
+                                                   name="uplink", daemon=True)
+            self._uplink_thread.start()
+            ready.wait(5)
+        log.info("box running: %d camera(s), uplink %s, events file %s", len(self.cameras),
+                 "on" if self.uplink_enabled else "off",
+                 self.jsonl.path if self.jsonl else "-")
+        return self
+
+    @property
+    def observe_port(self) -> int | None:
+        return self._observe.port if self._observe else None
+
+    def _run_uplink(self, ready: threading.Event) -> None:
+        async def main() -> None:
+            self._uplink_loop = asyncio.get_running_loop()
+            self._uplink_stop = asyncio.Event()
+            ready.set()
+            await self.uplink.run(self._uplink_stop)
+
+        try:
+            asyncio.run(main())
+        except Exception:  # reported, and the spool keeps every event for the next start
+            log.exception("uplink stopped with an error")
+
+    def _detect(self, images: list[np.ndarray]) -> list[Detections]:
+        started = time.perf_counter()
+        try:
+            return self.detector.detect(images)
+        finally:
+            self._inference.observe(time.perf_counter() - started)
+
+    def _on_detections(self, camera_id: str, found: FrameDetections) -> None:
+        """On the camera's thread: track, analyse, mint, then hand events forward."""
+        cam = self.cameras[camera_id]
+        reconnects = cam.pipeline.reader.reconnects
+        restart = reconnects != cam.reconnects  # a reconnected camera may show another view
+        cam.reconnects = reconnects
+        with cam.lock:
+            result = cam.stage.process(found, restart=restart)
+            self._deliver(camera_id, result.wire)
+
+    def _deliver(self, camera_id: str, wire: Sequence[events_pb2.Event]) -> None:
+        if not wire:
+            return
+        self.sequences.record(camera_id, wire[-1].sequence)
+        self.uplink.spool.append(wire)
+        if self.uplink_enabled:
+            self.uplink.notify()
+        if self.jsonl is not None:
+            self.jsonl.write(wire)
+
+    def stop(self) -> None:
+        """Graceful stop: cameras, worker, pending analytics, uplink, spool, endpoints."""
+        if self._stopped:
+            return
+        self._stopped = True
+        for cam in self.cameras.values():
+            cam.pipeline.stop(STOP_TIMEOUT_S)
+        self.worker.stop(STOP_TIMEOUT_S)
+        for camera_id, cam in self.cameras.items():
+            with cam.lock:
+                try:
+                    self._deliver(camera_id, cam.stage.flush()[1])
+                except Exception:  # one camera's flush must not cost the others theirs
+                    log.exception("camera %s: flushing analytics failed", camera_id)
+        if self._uplink_thread is not None and self._uplink_loop is not None:
+            stop = self._uplink_stop
+            assert stop is not None
+            self._uplink_loop.call_soon_threadsafe(stop.set)
+            self._uplink_thread.join(STOP_TIMEOUT_S)
+        if self._observe is not None:
+            self._observe.close()
+        if self.jsonl is not None:
+            self.jsonl.close()
+        self.uplink.close()
+        log.info("box stopped")
+
+    # ----- state -------------------------------------------------------------------------
+    def camera_ids(self) -> list[str]:
+        return list(self.cameras)
+
+    def status(self) -> list[CameraStatus]:
+        out = []
+        for camera_id, cam in self.cameras.items():
+            health = cam.pipeline.health()
+            inference = health.inference
+            stats = cam.stage.stats
+            out.append(CameraStatus(
+                camera_id=camera_id, state=health.camera.state.value,
+                fps=health.camera.fps_out, frames=stats.frames,
+                skipped_inference=inference.skipped if inference else 0,
+                dropped_capture=health.camera.frames_dropped,
+                reconnects=health.camera.reconnects, detector_errors=stats.detector_errors,
+                events=dict(stats.events),
+                latency_p50_s=inference.latency_p50_s if inference else 0.0,
+                error=health.error or health.camera.last_error))
+        return out
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        """(HTTP status, body) for /healthz: 503 only when the box itself cannot work."""
+        cams = self.status()
+        worker_alive = self.worker.alive
+        broken = [c for c in cams if c.state == ReaderState.FAILED.value or
+                  (c.error and c.error.startswith("pipeline crashed"))]
+        if not worker_alive or (cams and len(broken) == len(cams)):
+            status = "failing"
+        elif broken or any(c.state != ReaderState.STREAMING.value for c in cams):
+            status = "degraded"
+        else:
+            status = "ok"
+        body = {
+            "status": status,
+            "uptime_s": round(time.monotonic() - self._started_at, 1),
+            "inference": {"alive": worker_alive, "batches": self.worker.batches,
+                          "backend": self.detector.model.backend},
+            "spool": {"depth": self.uplink.spool.depth(), "bytes": self.uplink.spool.bytes(),
+                      "dropped": self.uplink.spool.dropped_total()},
+            "uplink": {"enabled": self.uplink_enabled,
+                       "connected": self.uplink.client.connected.is_set()},
+            "cameras": {c.camera_id: status_dict(c) for c in cams},
+        }
+        return (503 if status == "failing" else 200), body
+
+    def _camera_health(self) -> list[agent_pb2.CameraHealth]:
+        out = []
+        for c in self.status():
+            out.append(agent_pb2.CameraHealth(
+                camera_id=c.camera_id, online=c.state == ReaderState.STREAMING.value,
+                fps=c.fps, inference_ms=c.latency_p50_s * 1000.0, error=c.error or ""))
+        return out
