@@ -16,7 +16,6 @@ from agent.commands.demo import demo
 from agent.commands.detect import detect
 from agent.commands.enroll import enroll
 from agent.commands.run import run
-from agent.commands.run import run
 
 app = typer.Typer(help="Oko edge agent.", no_args_is_help=True, add_completion=False)
 
@@ -39,7 +38,6 @@ def version() -> None:
 app.command()(detect)
 app.command()(enroll)
 app.command()(analyze)
-app.command()(run)
 app.command()(run)
 app.command()(demo)
 
