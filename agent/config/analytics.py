@@ -202,9 +202,10 @@ class FaceConfig(Section):
                     "were verified down to ~20 px; CCTV-distance faces (~8 px) give no "
                     "usable identity.")
     score_threshold: float = Field(
-        default=0.6, ge=0.0, le=1.0,
-        description="Face detector score a face needs; above the model's 0.5 default "
-                    "because head crops of distant walkers give 0.5-0.67 on hair and collars.")
+        default=0.75, ge=0.0, le=1.0,
+        description="Face detector score a face needs. Above the model's 0.5 default: in "
+                    "CCTV head crops BlazeFace scores hair, collars and signs at 0.5-0.72, "
+                    "while real faces of 20 px and more score 0.77+ (models/README.md).")
     min_quality: float = Field(
         default=0.4, ge=0.0, le=1.0,
         description="Quality (0..1: size, sharpness, pose, score) a face needs to be kept; "
