@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -39,6 +40,9 @@ def version() -> None:
 
 async def _serve(settings: FleetSettings) -> None:
     server = await start_server(settings)
+    # Everything loaded so far (grpc, protobuf, our modules) lives as long as the process;
+    # freezing it keeps full collections, which stall the event loop, from rescanning it.
+    gc.freeze()
     if server.app.bootstrap_token:
         typer.echo(
             "First start. Admin token (shown once, stored only hashed):\n"
