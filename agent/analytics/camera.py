@@ -11,8 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
+
 from agent.analytics.abandoned import AbandonedObjectDetector
 from agent.analytics.events import AnalyticsEvent
+from agent.analytics.faces import FaceAnalyzer
 from agent.analytics.line import LineCounter
 from agent.analytics.traffic import TrafficFlow
 from agent.analytics.zones import PolygonZone
@@ -38,8 +41,11 @@ class FrameAnalytics:
 class CameraAnalytics:
     """Tracker + rules of one camera. Raises `ConfigError` if a rule names an unknown label."""
 
-    def __init__(self, config: CameraAnalyticsConfig, labels: Sequence[str]) -> None:
+    def __init__(self, config: CameraAnalyticsConfig, labels: Sequence[str],
+                 faces: FaceAnalyzer | None = None) -> None:
+        """`faces`: the camera's face analytic (needs the frame in `update`); none if unset."""
         self.config = config
+        self.faces = faces
         self.labels = tuple(labels)
         self.tracker = ByteTrack(config.tracker)
         origins = self.tracker.birth_boxes
@@ -54,17 +60,25 @@ class CameraAnalytics:
                                         *self.traffic.values(),
                                         *([self.abandoned] if self.abandoned else []))
 
-    def update(self, detections: Detections, timestamp: float) -> FrameAnalytics:
-        """Track this frame's detections and run every rule on the confirmed tracks."""
+    def update(self, detections: Detections, timestamp: float,
+               frame: np.ndarray | None = None) -> FrameAnalytics:
+        """Track this frame's detections and run every rule on the confirmed tracks.
+
+        `frame` (BGR) feeds the face analytic, the one rule that looks at pixels.
+        """
         tracks = self.tracker.update(detections, timestamp)
         events: list[AnalyticsEvent] = []
         for rule in self.rules:
             events += rule.update(tracks, timestamp)
+        if self.faces is not None and frame is not None:
+            events += self.faces.update(frame, tracks, timestamp)
         return FrameAnalytics(tracks, events)
 
     def flush(self, timestamp: float) -> list[AnalyticsEvent]:
-        """Report partial traffic intervals, e.g. when the camera stops."""
+        """Report partial traffic intervals and pending face shots, e.g. when the camera stops."""
         events: list[AnalyticsEvent] = []
         for flow in self.traffic.values():
             events += flow.flush(timestamp)
+        if self.faces is not None:
+            events += self.faces.flush(timestamp)
         return events

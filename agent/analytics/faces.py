@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 RULE_ID = "faces"
 PERSON = "person"
 SHOT_SIZE = 112
+DETECTOR_MODEL = "blazeface-back"
+EMBEDDER_MODEL = "faceres"
 _ENCODERS = {"float16": encode_float16, "int8": encode_int8}
 
 
@@ -96,6 +98,15 @@ class FaceAnalyzer:
         self._tracks: dict[int, _TrackState] = {}
         self.crops_examined = 0
         self.faces_embedded = 0
+
+    @classmethod
+    def load(cls, config: FaceConfig, labels: Sequence[str] = (PERSON,),
+             backend: str = "auto", threads: int | None = None) -> FaceAnalyzer:
+        """With the shipped face models (FP32 BlazeFace-back and FaceRes, models/README.md)."""
+        from agent.inference.backend import load_model  # models load only when faces are on
+
+        return cls(config, FaceDetector(load_model(DETECTOR_MODEL, "fp32", backend, threads)),
+                   FaceEmbedder(load_model(EMBEDDER_MODEL, "fp32", backend, threads)), labels)
 
     def update(self, frame: np.ndarray, tracks: Detections,
                timestamp: float) -> list[AnalyticsEvent]:

@@ -198,3 +198,24 @@ def test_bad_frame_is_refused_and_loses_nothing() -> None:
         fa.update(photo("astronaut.png").astype(np.float32), tracks, 0.5)
     (event,) = fa.flush(1.0)
     assert event.track_id == 5 and event.capture_time == 0.0
+
+
+def test_camera_analytics_runs_faces_on_its_confirmed_tracks() -> None:
+    """Through CameraAnalytics: real NanoDet boxes, the real tracker, faces from the frame."""
+    from agent.analytics.camera import CameraAnalytics
+    from agent.config.analytics import CameraAnalyticsConfig, FaceConfig
+    from tests.analytics.faces_support import object_detector
+
+    detector = object_detector()
+    frame = photo("astronaut.png")
+    (found,) = detector.detect([frame])
+    cam = CameraAnalytics(CameraAnalyticsConfig(faces=FaceConfig(emit_quality=1.0)),
+                          detector.labels, faces=analyzer(emit_quality=1.0))
+    events = []
+    for t in range(4):
+        out = cam.update(found, float(t), frame)
+        events += out.events
+    events += cam.flush(4.0)
+    faces = [e for e in events if e.kind is EventKind.FACE]
+    assert len(faces) == 1 and faces[0].track_id >= 1
+    assert cam.update(found, 5.0).events == []  # no frame given: faces are not run
