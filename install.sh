@@ -426,7 +426,7 @@ print_next_steps() {
 Oko agent installed${ROOT:+ under $ROOT}.
   status:   systemctl status $SERVICE
   logs:     journalctl -u $SERVICE -f
-  health:   curl -s http://127.0.0.1:9464/metrics | grep oko_
+  health:   curl -s http://127.0.0.1:9464/healthz   (metrics: /metrics)
   config:   $CONFIG_FILE (then: systemctl restart $SERVICE)
   version:  $OKO_HOME/bin/oko-agent version
 EOF

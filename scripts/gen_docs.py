@@ -39,10 +39,6 @@ from agent.config.base import Section  # noqa: E402
 CONFIG_ROOTS: list[tuple[str, str, str]] = [
     ("agent.config.agent:AgentConfig", "/etc/oko/agent.yaml",
      "The edge box's configuration, locally and as desired state pushed by the fleet."),
-    ("agent.config.camera:CameraConfig", "agent.yaml `cameras[]`",
-     "One camera: its source, capture pacing, reconnects and motion gate."),
-    ("agent.config.analytics:CameraAnalyticsConfig", "agent.yaml `cameras[]`",
-     "One camera's tracker and analytics rules."),
     ("agent.pipeline.config:CameraSpec", "agent.yaml `cameras[]`, or the whole file of "
      "`oko-agent analyze --config`", "One camera entry as the pipeline reads it: the keys of "
      "CameraConfig and CameraAnalyticsConfig side by side."),
@@ -229,7 +225,9 @@ def section_classes() -> set[type[BaseModel]]:
 def config_reference() -> str:
     roots = [load(spec) for spec, _, _ in CONFIG_ROOTS]
     models = walk_models(roots)
-    orphans = sorted(f"{m.__module__}:{m.__qualname__}" for m in section_classes() - set(models))
+    # A section whose keys a documented subclass lists (CameraSpec's bases) is documented.
+    covered = {base for m in models for base in m.__mro__}
+    orphans = sorted(f"{m.__module__}:{m.__qualname__}" for m in section_classes() - covered)
     if orphans:
         raise SystemExit("gen_docs: config sections reachable from no root: "
                          + ", ".join(orphans) + "; add them to CONFIG_ROOTS in "

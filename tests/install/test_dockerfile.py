@@ -12,14 +12,17 @@ import json
 import re
 import shlex
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from agent.config.agent import AgentConfig
 from agent.config.base import parse_document
+from tests.install.fleet import free_port
 from tests.install.helpers import REPO, Installed
 
 DOCKERFILE = REPO / "Dockerfile.edge"
@@ -173,7 +176,7 @@ def test_runtime_runs_as_a_non_root_user(runtime: Stage) -> None:
     assert created and created.group(1) == user, "USER is not the user the stage creates"
 
 
-def _image_config(runtime: Stage) -> dict[str, object]:
+def _image_config(runtime: Stage) -> dict[str, Any]:
     """The agent.yaml the runtime stage writes with printf."""
     for run in runtime.all("RUN"):
         for command in run.split("&&"):
@@ -187,22 +190,55 @@ def _image_config(runtime: Stage) -> dict[str, object]:
 def test_volumes_hold_config_and_data(runtime: Stage) -> None:
     volumes = json.loads(runtime.last("VOLUME"))
     config = parse_document(AgentConfig, _image_config(runtime), "image agent.yaml")
+    # With a fleet section, an enrolled container streams to the fleet (see EdgeBox).
+    assert "fleet" in config.model_fields_set
     assert str(config.data_dir) in volumes
     cmd = json.loads(runtime.last("CMD"))
     config_path = Path(cmd[cmd.index("--config") + 1])
     assert str(config_path.parent) in volumes
 
 
-def test_healthcheck_probes_the_metrics_port(runtime: Stage) -> None:
+def test_healthcheck_probes_the_health_endpoint(runtime: Stage) -> None:
     health = runtime.last("HEALTHCHECK")
     options, _, probe = health.partition("CMD ")
     assert "--interval=" in options and "--timeout=" in options
     argv = json.loads(probe)
     assert argv[0] == "/opt/oko/bin/python"
     config = parse_document(AgentConfig, _image_config(runtime), "image agent.yaml")
-    url = re.search(r"http://127\.0\.0\.1:(\d+)/metrics", argv[-1])
+    url = re.search(r"http://127\.0\.0\.1:(\d+)/healthz", argv[-1])
     assert url and int(url.group(1)) == config.metrics.port
     assert config.metrics.enabled
+
+
+def test_healthcheck_passes_against_the_running_agent(runtime: Stage, installed: Installed,
+                                                      tmp_path: Path) -> None:
+    """The image's command with the image's config (ports and dirs moved), probed as Docker."""
+    config = _image_config(runtime)
+    port = free_port()
+    config["data_dir"] = str(tmp_path / "data")
+    config["metrics"] = {**config["metrics"], "host": "127.0.0.1", "port": port}
+    config_file = tmp_path / "agent.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    command = json.loads(runtime.last("CMD"))
+    command[command.index("--config") + 1] = str(config_file)
+    entry = installed.path("/opt/oko/bin") / json.loads(runtime.last("ENTRYPOINT"))[0]
+    probe = json.loads(runtime.last("HEALTHCHECK").partition("CMD ")[2])
+    probe = [str(installed.path(probe[0])), *probe[1:-1], probe[-1].replace(":9464/", f":{port}/")]
+    agent = subprocess.Popen([entry, *command], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 90
+        passed = False
+        while not passed and time.monotonic() < deadline and agent.poll() is None:
+            passed = subprocess.run(probe, capture_output=True, timeout=30,
+                                    check=False).returncode == 0
+            time.sleep(0.5)
+        assert passed, "health check never passed"
+    finally:
+        agent.terminate()
+        out = agent.communicate(timeout=30)[0]
+    assert agent.returncode == 0, out
+    assert "uplink off" in out  # not enrolled: events go to the JSON Lines file instead
 
 
 # -- the venv the builder makes, built the same way locally ------------------------------
@@ -217,8 +253,6 @@ def test_entrypoint_runs_from_the_venv(runtime: Stage, installed: Installed) -> 
     subprocess.run([program, "--help"], capture_output=True, timeout=120, check=True, cwd="/")
 
 
-# Strict: the day `oko-agent run` lands this passes, fails as XPASS, and the mark goes.
-@pytest.mark.xfail(strict=True, reason="`oko-agent run` is not built yet (pipeline work)")
 def test_default_command_is_a_real_subcommand(runtime: Stage, installed: Installed) -> None:
     program = installed.path("/opt/oko/bin") / json.loads(runtime.last("ENTRYPOINT"))[0]
     command = json.loads(runtime.last("CMD"))
