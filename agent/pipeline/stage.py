@@ -19,9 +19,11 @@ import numpy.typing as npt
 
 from agent.analytics.camera import CameraAnalytics
 from agent.analytics.events import AnalyticsEvent
+from agent.analytics.faces import FaceAnalyzer
 from agent.capture.frame import Frame
 from agent.detections import Detections
 from agent.events.convert import EventMinter
+from agent.faces.shots import FaceShotStore
 from agent.motion.gate import GatePlan
 from agent.pipeline.config import CameraSpec
 from agent.runtime.pipeline import FrameDetections
@@ -76,7 +78,12 @@ class CameraStage:
         """Raises `ConfigError` if a rule names a class the detector does not have."""
         self.spec = spec
         self.camera_id = spec.id
-        self.analytics = CameraAnalytics(spec, labels)
+        faces = spec.faces if spec.faces is not None and spec.faces.enabled else None
+        self.analytics = CameraAnalytics(
+            spec, labels, faces=FaceAnalyzer.load(faces, labels) if faces else None)
+        # Face images stay on the box: the one write this stage does, and only if asked.
+        self.shots = (FaceShotStore(faces.best_shot_dir)
+                      if faces is not None and faces.best_shot_dir else None)
         self.minter = minter
         self.stats = StageStats()
         self._last_time: float | None = None
@@ -108,8 +115,10 @@ class CameraStage:
         self._last_time = now
         if found.error is not None:
             self.stats.detector_errors += 1
-        out = self.analytics.update(found.detections, now)
+        out = self.analytics.update(found.detections, now, found.frame.image)
         wire = self.minter.mint_all(out.events)
+        if self.shots is not None:
+            self.shots.save(out.events, wire)
         self.stats.frames += 1
         self.stats.events.update(e.kind.value for e in out.events)
         self.stats.seconds += time.perf_counter() - started
@@ -122,4 +131,7 @@ class CameraStage:
             return [], []
         events = self.analytics.flush(self._last_time)
         self.stats.events.update(e.kind.value for e in events)
-        return events, self.minter.mint_all(events)
+        wire = self.minter.mint_all(events)
+        if self.shots is not None:
+            self.shots.save(events, wire)
+        return events, wire
