@@ -372,6 +372,7 @@ Type=simple
 User=$SERVICE_USER
 Group=$SERVICE_USER
 ExecStart=$OKO_HOME/bin/oko-agent run --config $CONFIG_FILE
+WorkingDirectory=$DATA_DIR
 Restart=on-failure
 RestartSec=5
 TimeoutStopSec=30

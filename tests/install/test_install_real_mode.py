@@ -5,6 +5,8 @@ overlays on a tmpfs, so `useradd`, `chown` and the files it writes are real but 
 the namespace. Only `systemctl` is a stand-in that records its arguments: no systemd runs
 in this container (the edge of the world). The shared venv is bind-mounted at /opt/oko, so
 no second pip install is needed; the script sees the same source already installed.
+After the install, the unit's ExecStart runs as user oko against the test fleet: the box
+must come up healthy and connect with the identity the script enrolled.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.install.fleet import Fleet, boxes_at
+from tests.install.fleet import Fleet, boxes_at, free_port
 from tests.install.helpers import Installed
 
 NAMESPACE_SCRIPT = r"""
@@ -41,6 +43,23 @@ echo "=== state1"; state
 echo "=== run2"; bash "$SRC/install.sh" --fleet "$FLEET" --token "$TOKEN" --ca-file "$CA" 2>&1
 echo "=== state2"; state
 echo "=== user"; id oko
+echo "=== service"  # the unit's command as its user, with the generated config
+sed -i "s/port: 9464/port: $METRICS_PORT/" /etc/oko/agent.yaml
+read -r -a exec_start <<<"$(sed -n 's/^ExecStart=//p' /etc/systemd/system/oko-agent.service)"
+# setpriv execs in place (as systemd does), so SIGTERM reaches the agent itself.
+(cd /var/lib/oko && exec setpriv --reuid=oko --regid=oko --init-groups -- "${exec_start[@]}") \
+  >"$WORK/agent.log" 2>&1 &
+agent=$!
+metrics="http://127.0.0.1:$METRICS_PORT/metrics"
+probe="import sys, urllib.request as u; t = u.urlopen(sys.argv[1], timeout=2).read().decode()
+sys.exit('oko_agent_uplink_connected 1.0' not in t)"
+for _ in $(seq 120); do
+  /opt/oko/bin/python -c "$probe" "$metrics" 2>/dev/null && { echo "uplink connected"; break; }
+  sleep 0.5
+done
+/opt/oko/bin/python -c "import urllib.request as u; print(u.urlopen('http://127.0.0.1:$METRICS_PORT/healthz').status)"
+kill -TERM "$agent"; wait "$agent" && echo "agent stopped cleanly"
+cat "$WORK/agent.log"
 umount /opt/oko  # the shared test venv: the uninstall below must not empty it
 echo "=== uninstall"; bash "$SRC/install.sh" --uninstall 2>&1
 echo "=== after"; id oko 2>&1 || true
@@ -78,7 +97,8 @@ def test_real_install_rerun_and_uninstall(installed: Installed, fleet: Fleet,
     token = fleet.ctl("token", "create", "--site", "real-mode").strip()
     env = {**os.environ, "WORK": str(tmp_path / "work"), "STUBS": str(stubs),
            "VENV": str(installed.path("/opt/oko")), "SRC": str(installed.source),
-           "FLEET": fleet.api, "TOKEN": token, "CA": str(fleet.ca_file)}
+           "FLEET": fleet.api, "TOKEN": token, "CA": str(fleet.ca_file),
+           "METRICS_PORT": str(free_port())}
     result = subprocess.run(
         ["unshare", "--mount", "--propagation", "private", "bash", "-c", NAMESPACE_SCRIPT],
         capture_output=True, text=True, timeout=300, check=False, env=env)
@@ -105,6 +125,14 @@ def test_real_install_rerun_and_uninstall(installed: Installed, fleet: Fleet,
     assert ran == ["$ systemctl enable oko-agent.service", "$ systemctl start oko-agent.service"]
     assert parts["state2"] == parts["state1"]
     assert "uid=" in parts["user"]
+
+    # The service's command, as user oko, reads the config, opens its spool in the data dir
+    # and connects to the fleet with the enrolled identity.
+    service = parts["service"]
+    assert "uplink connected" in service and "\n200\n" in service, service
+    assert "agent stopped cleanly" in service, service
+    box = boxes_at(fleet, "real-mode")[0]
+    assert box["agent_version"] and box["last_seen"], box
 
     calls = log.read_text().splitlines()
     assert calls == ["daemon-reload", "enable oko-agent.service", "restart oko-agent.service",
