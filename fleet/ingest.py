@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fleet.broadcast import Broadcaster
 from fleet.errors import StoreError
@@ -176,6 +176,6 @@ class Ingestor:
         self._metrics.observe_commit(time.perf_counter() - started, commit, received_us)
         for pending, outcome in zip(group, commit.outcomes, strict=True):
             if not pending.future.done():
-                pending.future.set_result(outcome)
+                pending.future.set_result(replace(outcome, last_cursor=commit.last_cursor))
         if commit.stored:
             self._broadcaster.publish(commit.stored)

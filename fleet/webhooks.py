@@ -97,9 +97,14 @@ class WebhookManager:
                         await self._deliver(hook, chunk[start : start + size])
             except StoreError as err:
                 log.warning("webhook %s paused, store unavailable: %s", hook.webhook_id, err)
-                await asyncio.sleep(self._settings.webhook_backoff_s)
+            except Exception:           # a bug must not silently end deliveries for good
+                log.exception("webhook %s delivery loop failed; restarting it", hook.webhook_id)
+            await asyncio.sleep(self._settings.webhook_backoff_s)
+            try:    # resume from the last cursor the store has for this hook
                 hook = next((h for h in await self._store.list_webhooks()
                              if h.webhook_id == hook.webhook_id), hook)
+            except StoreError:
+                continue
 
     async def _post(self, hook: Webhook, body: bytes) -> str:
         """'' on a 2xx, else why not."""

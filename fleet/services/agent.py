@@ -233,6 +233,7 @@ class _Stream:
                 return
             self.session.send(agent_pb2.FleetMessage(ack=agent_pb2.Ack(
                 batch_id=batch_id, accepted=outcome.accepted, duplicates=outcome.duplicates,
+                last_cursor=outcome.last_cursor,
                 rejected=[agent_pb2.RejectedEvent(index=r.index, event_id=r.event_id,
                                                   reason=r.reason) for r in rejected],
             )))

@@ -75,6 +75,7 @@ class StoredEvent(NamedTuple):
 class BatchOutcome:
     accepted: int
     duplicates: int
+    last_cursor: int = 0      # the store's cursor after the commit that took this batch
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ async def test_ack_comes_after_commit_and_resends_are_deduplicated(fleet: Fleet)
     first = stream.send_batch(events)
     ack = (await stream.next("ack")).ack
     assert (ack.batch_id, ack.accepted, ack.duplicates, len(ack.rejected)) == (first, 3, 0, 0)
+    assert ack.last_cursor == 3
     stored = await _stored(fleet)    # already committed when the ack arrived
     assert [e.event_id for e in stored] == [e.event_id for e in events]
     assert {e.device_id for e in stored} == {ident.device_id}     # stamped from the certificate
