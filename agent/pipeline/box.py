@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from agent.capture.reader import ReaderState
+from agent.config.agent import AgentConfig
 from agent.detect.detector import ObjectDetector
 from agent.detections import Detections
 from agent.events.convert import EventMinter
@@ -73,6 +74,7 @@ class EdgeBox:
         self.uplink = UplinkService(config.agent, camera_ids=self.camera_ids,
                                     camera_health=self._camera_health)
         self.uplink.applier.add_checker(check_box_document)
+        self.uplink.applier.add_listener(self._on_desired)
         identity = self.uplink.store.identity()
         self.uplink_enabled = config.has_fleet and identity is not None
         self.sequences = SequenceStore(config.agent.data_dir / "sequences.json")
@@ -92,6 +94,8 @@ class EdgeBox:
         self._uplink_stop: asyncio.Event | None = None
         self._started_at = time.monotonic()
         self._stopped = False
+        self.spool_errors = self.events_lost = 0
+        self.last_spool_error: str | None = None
 
     def _camera(self, spec: CameraSpec, identity: Identity | None) -> _Camera:
         minter = EventMinter(spec.id, device_id=identity.device_id if identity else "",
@@ -104,6 +108,12 @@ class EdgeBox:
                                   tracks=stage.live_boxes,
                                   model_input=self.detector.model.spec.input_hw[1])
         return _Camera(spec, stage, pipeline)
+
+    def _on_desired(self, config: AgentConfig, version: int) -> None:
+        """Cameras are built at start: a pushed change to them waits for a restart."""
+        if config.cameras != self.config.agent.cameras:
+            log.warning("config v%d changes the cameras; they take effect when the agent "
+                        "restarts", version)
 
     # ----- running -----------------------------------------------------------------------
     def start(self) -> EdgeBox:
@@ -161,10 +171,19 @@ class EdgeBox:
     def _deliver(self, camera_id: str, wire: Sequence[events_pb2.Event]) -> None:
         if not wire:
             return
-        self.sequences.record(camera_id, wire[-1].sequence)
-        self.uplink.spool.append(wire)
-        if self.uplink_enabled:
-            self.uplink.notify()
+        try:
+            self.sequences.record(camera_id, wire[-1].sequence)
+            self.uplink.spool.append(wire)
+        except Exception as err:  # SpoolError, or anything the spool failed to map
+            # A full or failing disk must not stop the cameras for good: the loss is
+            # counted, logged and shown in /healthz, and the next frame tries again.
+            self.spool_errors += 1
+            self.events_lost += len(wire)
+            self.last_spool_error = str(err)
+            log.error("camera %s: %d event(s) not spooled: %s", camera_id, len(wire), err)
+        else:
+            if self.uplink_enabled:
+                self.uplink.notify()
         if self.jsonl is not None:
             self.jsonl.write(wire)
 
@@ -223,7 +242,8 @@ class EdgeBox:
                   (c.error and c.error.startswith("pipeline crashed"))]
         if not worker_alive or (cams and len(broken) == len(cams)):
             status = "failing"
-        elif broken or any(c.state != ReaderState.STREAMING.value for c in cams):
+        elif broken or self.spool_errors or any(
+                c.state != ReaderState.STREAMING.value for c in cams):
             status = "degraded"
         else:
             status = "ok"
@@ -232,13 +252,23 @@ class EdgeBox:
             "uptime_s": round(time.monotonic() - self._started_at, 1),
             "inference": {"alive": worker_alive, "batches": self.worker.batches,
                           "backend": self.detector.model.backend},
-            "spool": {"depth": self.uplink.spool.depth(), "bytes": self.uplink.spool.bytes(),
-                      "dropped": self.uplink.spool.dropped_total()},
+            "spool": self._spool_health(),
             "uplink": {"enabled": self.uplink_enabled,
                        "connected": self.uplink.client.connected.is_set()},
             "cameras": {c.camera_id: status_dict(c) for c in cams},
         }
         return (503 if status == "failing" else 200), body
+
+    def _spool_health(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"write_errors": self.spool_errors,
+                               "events_lost": self.events_lost,
+                               "last_error": self.last_spool_error}
+        spool = self.uplink.spool
+        try:
+            out.update(depth=spool.depth(), bytes=spool.bytes(), dropped=spool.dropped_total())
+        except Exception as err:  # health must answer even when the spool cannot
+            out["last_error"] = str(err)
+        return out
 
     def _camera_health(self) -> list[agent_pb2.CameraHealth]:
         out = []

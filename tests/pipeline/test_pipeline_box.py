@@ -1,0 +1,47 @@
+"""`EdgeBox` in-process: a failing spool costs events, never the cameras."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from agent.config.agent import AgentConfig
+from agent.detect.detector import ObjectDetector
+from agent.pipeline.box import EdgeBox
+from agent.pipeline.config import BoxConfig, CameraSpec
+from agent.pipeline.sinks import read_jsonl
+from tests.pipeline.conftest import excerpt
+
+LINE = {"id": "road", "points": [[330, 400], [330, 190]]}
+ZONE = {"id": "all", "polygon": [[0, 0], [768, 0], [768, 576], [0, 576]]}
+
+
+def wait_for(condition: object, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_a_spool_that_fails_is_reported_and_the_cameras_keep_going(
+        detector: ObjectDetector, tmp_path: Path) -> None:
+    agent = AgentConfig(data_dir=tmp_path / "data", metrics={"port": 0})
+    camera = CameraSpec(id="cam", source=str(excerpt(tmp_path / "c.avi", 250, 50)),
+                        realtime=False, lines=[LINE], zones=[ZONE])
+    box = EdgeBox(BoxConfig(agent, (camera,), has_fleet=False), detector)
+    box.uplink.spool.close()     # every append from now on fails inside SQLite
+    box.start()
+    try:
+        wait_for(lambda: box.status()[0].frames == 25)
+        code, health = box.health()
+    finally:
+        box.stop()
+    minted = box.cameras["cam"].stage.minter.next_sequence - 1
+    assert minted > 0 and box.events_lost == minted
+    assert code == 200 and health["status"] == "degraded"
+    assert health["spool"]["write_errors"] == box.spool_errors > 0
+    assert "closed database" in health["spool"]["last_error"]
+    assert health["cameras"]["cam"]["error"] is None
+    # The JSONL sink still has every event, in sequence.
+    assert [e.sequence for e in read_jsonl(tmp_path / "data" / "events.jsonl")] == list(
+        range(1, minted + 1))
