@@ -193,8 +193,8 @@ def main() -> None:
         rate = frames / seconds
         print(f"  motion gate {'on ' if motion else 'off'}: {rate:.1f} frames/s aggregate, "
               f"{shed} shed -> sustains {int(rate // DETECT_FPS)} cameras "
-              f"({rate / DETECT_FPS:.1f}) at {DETECT_FPS:g} fps (serial stage sum predicts {1000 / totals[motion]:.1f} "
-              f"frames/s)")
+              f"({rate / DETECT_FPS:.1f}) at {DETECT_FPS:g} fps (serial stage sum predicts "
+              f"{1000 / totals[motion]:.1f} frames/s)")
     print(f"\nload average after: {os.getloadavg()[0]:.1f}")
 
 
