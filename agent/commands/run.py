@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from agent.errors import OkoError
+from agent.errors import ConfigError, OkoError
 from agent.pipeline.box import EdgeBox
 from agent.pipeline.config import load_box_config
 from agent.pipeline.detector import make_detector
@@ -46,7 +46,10 @@ def run(
         box_config = load_box_config(config)
         detector = make_detector(box_config.cameras, model, precision=precision,
                                  backend=backend, threads=threads)
-        box = EdgeBox(box_config, detector, events_jsonl=events, max_batch=max_batch)
+        try:
+            box = EdgeBox(box_config, detector, events_jsonl=events, max_batch=max_batch)
+        except ConfigError as err:  # a rule names a class this detector lacks
+            raise ConfigError(f"{config}: {err}") from err
     except OkoError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from err

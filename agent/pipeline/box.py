@@ -31,6 +31,7 @@ from agent.capture.reader import ReaderState
 from agent.config.agent import AgentConfig
 from agent.detect.detector import ObjectDetector
 from agent.detections import Detections
+from agent.errors import ConfigError
 from agent.events.convert import EventMinter
 from agent.identity import Identity
 from agent.pipeline.config import BoxConfig, CameraSpec, check_box_document
@@ -75,19 +76,26 @@ class EdgeBox:
                                     camera_health=self._camera_health)
         self.uplink.applier.add_checker(check_box_document)
         self.uplink.applier.add_listener(self._on_desired)
-        identity = self.uplink.store.identity()
-        self.uplink_enabled = config.has_fleet and identity is not None
-        self.sequences = SequenceStore(config.agent.data_dir / "sequences.json")
         self.jsonl: JsonlSink | None = None
-        if not self.uplink_enabled or events_jsonl is not None:
-            self.jsonl = JsonlSink(events_jsonl or config.agent.data_dir / "events.jsonl",
-                                   append=True)
-        registry = self.uplink.metrics.registry
-        self._inference = inference_histogram(registry)
-        registry.register(PipelineCollector(self.status))
-        self.worker = InferenceWorker(self._detect, max_batch=max_batch)
-        self.cameras = {spec.id: self._camera(spec, identity)
-                        for spec in config.cameras if spec.enabled}
+        try:
+            identity = self.uplink.store.identity()
+            self.uplink_enabled = config.has_fleet and identity is not None
+            self.sequences = SequenceStore(config.agent.data_dir / "sequences.json")
+            if not self.uplink_enabled or events_jsonl is not None:
+                self.jsonl = JsonlSink(events_jsonl or config.agent.data_dir / "events.jsonl",
+                                       append=True)
+            registry = self.uplink.metrics.registry
+            self._inference = inference_histogram(registry)
+            registry.register(PipelineCollector(self.status))
+            self.worker = InferenceWorker(self._detect, max_batch=max_batch)
+            self.cameras = {spec.id: self._camera(spec, identity)
+                            for spec in config.cameras if spec.enabled}
+        except BaseException:
+            # e.g. a rule naming a class the detector lacks: release the spool's file lock
+            if self.jsonl is not None:
+                self.jsonl.close()
+            self.uplink.close()
+            raise
         self._observe: ObserveServer | None = None
         self._uplink_thread: threading.Thread | None = None
         self._uplink_loop: asyncio.AbstractEventLoop | None = None
@@ -102,7 +110,10 @@ class EdgeBox:
                              site=identity.site if identity else "",
                              models=[model_ref(self.detector)],
                              first_sequence=self.sequences.next_for(spec.id))
-        stage = CameraStage(spec, self.detector.labels, minter)
+        try:
+            stage = CameraStage(spec, self.detector.labels, minter)
+        except ConfigError as err:
+            raise ConfigError(f"camera {spec.id}: {err}") from err
         pipeline = CameraPipeline(spec, self.worker,
                                   functools.partial(self._on_detections, spec.id),
                                   tracks=stage.live_boxes,

@@ -185,3 +185,16 @@ def test_bad_box_config_names_the_field(tmp_path: Path) -> None:
                             cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 2
     assert f"error: {path}: cameras[1]" in result.stderr and "lines[0].points" in result.stderr
+
+
+def test_rule_class_unknown_to_the_detector_names_camera_and_field(tmp_path: Path) -> None:
+    doc = yaml.safe_load((EXAMPLES / "agent.yaml").read_text())
+    doc["data_dir"] = str(tmp_path / "data")
+    doc["cameras"][0]["zones"][0]["classes"] = ["persn"]
+    path = tmp_path / "agent.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    result = subprocess.run([sys.executable, "-m", "agent.cli", "run", "--config", str(path)],
+                            cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        f"error: {path}: camera gate-north: zones[entrance].classes: 'persn'"), result.stderr
