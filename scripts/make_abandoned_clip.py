@@ -82,12 +82,12 @@ def read_frames(first: int, last: int) -> dict[int, np.ndarray]:
 def cut_bag(frame: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
     """The holdall's pixels and a soft mask (0..1), both scaled by `scale`."""
     x1, y1, x2, y2 = BAG_BOX
-    patch = frame[y1:y2, x1:x2].astype(np.float32)
-    mask = (patch.mean(axis=2) < DARK).astype(np.float32)
-    mask = cv2.GaussianBlur(cv2.dilate(mask, np.ones((3, 3), np.uint8)), (3, 3), 0)
-    size = (round(patch.shape[1] * scale), round(patch.shape[0] * scale))
-    patch = cv2.resize(patch, size, interpolation=cv2.INTER_CUBIC)
-    mask = np.clip(cv2.resize(mask, size, interpolation=cv2.INTER_LINEAR), 0, 1)
+    pixels = frame[y1:y2, x1:x2].astype(np.float32)
+    dark = (pixels.mean(axis=2) < DARK).astype(np.float32)
+    soft = cv2.GaussianBlur(cv2.dilate(dark, np.ones((3, 3), np.uint8)), (3, 3), 0)
+    size = (round(pixels.shape[1] * scale), round(pixels.shape[0] * scale))
+    patch = np.asarray(cv2.resize(pixels, size, interpolation=cv2.INTER_CUBIC))
+    mask = np.clip(cv2.resize(soft, size, interpolation=cv2.INTER_LINEAR), 0, 1)
     return patch, mask[..., None]
 
 
