@@ -95,7 +95,10 @@ class Spool:
     def _transaction(self) -> Iterator[sqlite3.Cursor]:
         """One locked write transaction; any SQLite failure becomes a `SpoolError`."""
         with self._lock:
-            cur = self._conn.cursor()
+            try:
+                cur = self._conn.cursor()
+            except sqlite3.Error as err:  # e.g. ProgrammingError: the spool was closed
+                raise SpoolError(explain(self.path, err)) from err
             try:
                 cur.execute("BEGIN IMMEDIATE")
                 yield cur
