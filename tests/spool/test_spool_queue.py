@@ -157,5 +157,5 @@ def test_concurrent_appenders_and_acker_stay_consistent(tmp_path: Path) -> None:
 def test_append_to_a_closed_spool_is_a_spool_error(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "spool.db")
     spool.close()
-    with pytest.raises(SpoolError, match="spool.db"):
+    with pytest.raises(SpoolError, match=r"spool\.db"):
         spool.append([events_pb2.Event(event_id="e1", camera_id="c")])
