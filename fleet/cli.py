@@ -71,7 +71,7 @@ def serve(
         list[str] | None, typer.Option(help="Extra server certificate name (repeatable).")
     ] = None,
     metrics_listen: Annotated[str, typer.Option(help="Prometheus HOST:PORT; '' = off.")] = (
-        "127.0.0.1:9464"),
+        "127.0.0.1:9465"),
 ) -> None:
     """Serve the fleet until SIGTERM/SIGINT. The first start creates the CA and an admin token."""
     try:

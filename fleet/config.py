@@ -34,7 +34,7 @@ class FleetSettings(Section):
     hostnames: tuple[str, ...] = Field(
         default=(), description="Extra DNS names / IPs for the server certificate.")
     metrics_listen: str = Field(
-        default="127.0.0.1:9464", description="Prometheus /metrics HOST:PORT; empty disables.")
+        default="127.0.0.1:9465", description="Prometheus /metrics HOST:PORT; empty disables.")
     subscriber_queue_events: int = Field(
         default=20_000, ge=100, le=10_000_000,
         description="Live events buffered per subscriber before it is served from the store.")
