@@ -47,6 +47,7 @@ class FleetApp:
     sessions: SessionRegistry = field(default_factory=SessionRegistry)
     started_us: int = field(default_factory=now_us)
     bootstrap_token: str = ""        # set only on the very first start
+    agent_port: int = 0              # bound agent port (known after bind; config may say 0)
 
     @classmethod
     async def open(cls, settings: FleetSettings) -> FleetApp:

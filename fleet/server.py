@@ -106,6 +106,7 @@ async def start_server(settings: FleetSettings) -> FleetServer:
         api_creds, agent_creds = _credentials(app)
         api_port = _bind(server, settings.listen, api_creds)
         agent_port = _bind(server, settings.agent_listen, agent_creds)
+        app.agent_port = agent_port
         metrics_server = _metrics(app)
         await server.start()
     except BaseException:

@@ -95,7 +95,8 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     def _agent_endpoint(self, context: Context) -> str:
         if self.app.settings.advertise_agent:
             return self.app.settings.advertise_agent
-        port = self.app.settings.agent_listen.rpartition(":")[2]
+        # The bound port, not the configured one: `--agent-listen HOST:0` binds any port.
+        port = str(self.app.agent_port or self.app.settings.agent_listen.rpartition(":")[2])
         return f":{port}" if port != str(DEFAULT_AGENT_PORT) else ""
 
     # Connect --------------------------------------------------------------------------

@@ -198,3 +198,13 @@ async def test_audit_log_records_changes_in_an_unbroken_chain(fleet: Fleet) -> N
     await new_device(fleet.server, fleet.admin, fleet.ca)
     count = await fleet.server.app.store.verify_audit()  # type: ignore[attr-defined]
     assert count >= 3   # bootstrap token, enrollment token, enrollment
+
+
+async def test_enrollment_advertises_the_bound_agent_port(fleet: Fleet) -> None:
+    """The fleet here listens on port 0; boxes must be told the port it really got."""
+    token = await enrollment_token(fleet.api, fleet.admin)
+    _, csr = make_csr()
+    reply = await agent_pb2_grpc.AgentServiceStub(fleet.api).Enroll(
+        agent_pb2.EnrollRequest(token=token, csr_pem=csr, device_name="box-port"), timeout=10)
+    assert reply.agent_endpoint == f":{fleet.server.agent_port}"
+    assert fleet.server.agent_port != 0
