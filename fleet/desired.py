@@ -3,7 +3,8 @@
 A device has one box-level document and one document per camera. The box receives a single
 rendered document: the box mapping with each camera document put into its `cameras:` list
 (replacing an entry with the same `id`). Documents are validated with the agent's own
-models (`AgentConfig` for the box, `CameraConfig` per camera), so the fleet refuses what
+models (`AgentConfig` for the box, `CameraSpec` per camera: capture settings and
+analytics rules, exactly what `oko-agent run` reads), so the fleet refuses what
 the agent would refuse, with the same dotted field paths, before anything is stored or sent.
 """
 
@@ -18,8 +19,8 @@ from pydantic import BaseModel
 
 from agent.config.agent import AgentConfig
 from agent.config.base import parse_document
-from agent.config.camera import CameraConfig
 from agent.errors import ConfigError
+from agent.pipeline.config import CameraSpec
 from fleet.errors import ConfigRejectedError
 
 BOX_SCOPE = ""
@@ -63,7 +64,7 @@ def validate_scope(scope: str, data: dict[str, Any], device_id: str) -> dict[str
             raise ConfigRejectedError(f"{device_id}: cameras: must be a list")
         seen: set[str] = set()
         for index, entry in enumerate(cameras):
-            _check(CameraConfig, entry, f"{device_id}: cameras[{index}]")
+            _check(CameraSpec, entry, f"{device_id}: cameras[{index}]")
             cam_id = entry["id"]
             if cam_id in seen:
                 raise ConfigRejectedError(f"{device_id}: cameras[{index}].id: duplicate {cam_id!r}")
@@ -75,7 +76,7 @@ def validate_scope(scope: str, data: dict[str, Any], device_id: str) -> dict[str
             f"{device_id}/{scope}: id: {data['id']!r} does not match the camera scope {scope!r}"
         )
     entry = {"id": scope, **{k: v for k, v in data.items() if k != "id"}}
-    _check(CameraConfig, entry, f"{device_id}/{scope}")
+    _check(CameraSpec, entry, f"{device_id}/{scope}")
     return entry
 
 
