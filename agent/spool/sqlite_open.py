@@ -87,6 +87,8 @@ def explain(path: Path, err: sqlite3.Error) -> str:
     text = str(err)
     if "locked" in text or "busy" in text:
         return f"{path}: spool is in use by another process ({text})"
+    if isinstance(err, sqlite3.ProgrammingError):
+        return f"{path}: spool is closed ({text})"
     if isinstance(err, sqlite3.DatabaseError) and not isinstance(err, sqlite3.OperationalError):
         return (
             f"{path}: not a usable spool database ({text}); it was left untouched "

@@ -39,7 +39,8 @@ def test_a_spool_that_fails_is_reported_and_the_cameras_keep_going(
     minted = box.cameras["cam"].stage.minter.next_sequence - 1
     assert minted > 0 and box.events_lost == minted
     assert code == 200 and health["status"] == "degraded"
-    assert health["spool"]["write_errors"] == box.spool_errors > 0
+    # health was read while the camera ran; stopping flushes once more (more failed writes)
+    assert 0 < health["spool"]["write_errors"] <= box.spool_errors
     assert "closed database" in health["spool"]["last_error"]
     assert health["cameras"]["cam"]["error"] is None
     # The JSONL sink still has every event, in sequence.
