@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from agent.cpuinfo import cpu_vendor
 from agent.errors import BackendUnavailableError, ModelError
 from agent.inference.manifest import Manifest, ModelSpec, load_manifest
 
@@ -32,18 +33,6 @@ class Model(Protocol):
     backend: str
 
     def run(self, batch: np.ndarray) -> list[np.ndarray]: ...
-
-
-def cpu_vendor() -> str:
-    """The CPU vendor string from /proc/cpuinfo ('GenuineIntel', 'AuthenticAMD', ...)."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("vendor_id"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 def available_backends() -> list[str]:

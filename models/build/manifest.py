@@ -10,7 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from models.build.fetch import UpstreamPackage, sha256_file
+from agent.inference.manifest import file_sha256
+from models.build.fetch import UpstreamPackage
 from models.build.recipes import Recipe
 
 SCHEMA_VERSION = 1
@@ -28,7 +29,7 @@ def entry(recipe: Recipe, precision: str, path: Path, package: UpstreamPackage,
     spec = recipe.input
     item: dict[str, Any] = {
         "name": recipe.name, "task": recipe.task, "version": recipe.version,
-        "precision": precision, "file": path.name, "sha256": sha256_file(path),
+        "precision": precision, "file": path.name, "sha256": file_sha256(path),
         "bytes": path.stat().st_size,
         "input": {"name": spec.name, "shape": list(spec.shape), "layout": spec.layout,
                   "dynamic_batch": recipe.dynamic_batch, "color": spec.color,

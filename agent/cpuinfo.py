@@ -1,0 +1,34 @@
+"""What /proc/cpuinfo says about this CPU: vendor, model name, feature flags.
+
+One reader for the backend choice (`auto` wants the vendor) and for the machine line every
+benchmark and model evaluation prints.
+"""
+
+from __future__ import annotations
+
+import platform
+
+
+def cpuinfo_field(name: str) -> str | None:
+    """The first value of `name` in /proc/cpuinfo, or None where there is no such file."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith(name):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def cpu_vendor() -> str:
+    """'GenuineIntel', 'AuthenticAMD', ... or 'unknown'."""
+    return cpuinfo_field("vendor_id") or "unknown"
+
+
+def cpu_model() -> str:
+    return cpuinfo_field("model name") or platform.processor() or "unknown"
+
+
+def cpu_flags() -> set[str]:
+    return set((cpuinfo_field("flags") or "").split())
