@@ -13,8 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from agent.detect.detector import ObjectDetector
-from agent.detect.evaluation import detect_all, load_labelled_frames, score_class
-from agent.detect.metrics import agreement, tolerant_agreement
+from agent.detect.evaluation import (
+    detect_all,
+    load_labelled_frames,
+    precision_agreement,
+    score_class,
+)
 from agent.inference.backend import available_backends, load_model
 from bench.machine import describe
 
@@ -52,16 +56,9 @@ def main() -> None:
     print("| backend | persons strict FP32~INT8 | all classes, 0.05 margin |")
     print("|---|---:|---:|")
     for backend in available_backends():
-        matched = most = agreed = total = 0
-        for a, b in zip(low[(backend, "fp32")], low[(backend, "int8")], strict=True):
-            a_s, b_s = a[a.confidence >= shipped], b[b.confidence >= shipped]
-            m, n1, n2 = agreement(a_s[a_s.class_id == 0], b_s[b_s.class_id == 0])
-            matched, most = matched + m, most + max(n1, n2)
-            x, y = tolerant_agreement(a, b, shipped, 0.05)
-            agreed, total = agreed + x, total + y
-        print(f"| {backend} | {matched}/{most} = {matched / most:.3f} | "
-              f"{agreed}/{total} = {agreed / total:.3f} |")
-
+        r = precision_agreement(low[(backend, "fp32")], low[(backend, "int8")], shipped, 0.05)
+        print(f"| {backend} | {r.persons_matched}/{r.persons_total} = {r.persons:.3f} | "
+              f"{r.agreed}/{r.total} = {r.all_classes:.3f} |")
 
 if __name__ == "__main__":
     main()

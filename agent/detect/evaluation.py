@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.detect.metrics import MatchCounts, match_frame
+from agent.detect.metrics import MatchCounts, agreement, match_frame, tolerant_agreement
 from agent.detections import Detections
 from agent.media import read_media
 
@@ -68,3 +68,40 @@ def detect_all(
     detect: Callable[[list[np.ndarray]], list[Detections]], frames: Sequence[LabelledFrame]
 ) -> list[Detections]:
     return [detect([f.image])[0] for f in frames]
+
+
+@dataclass(frozen=True)
+class PrecisionAgreement:
+    """How closely one precision's detections follow another's (e.g. INT8 vs FP32)."""
+
+    persons_matched: int  # one-to-one same-box persons at the threshold
+    persons_total: int  # per frame the larger of the two person counts, summed
+    agreed: int  # every class, with the score margin (see `tolerant_agreement`)
+    total: int
+
+    @property
+    def persons(self) -> float:
+        return self.persons_matched / self.persons_total if self.persons_total else 1.0
+
+    @property
+    def all_classes(self) -> float:
+        return self.agreed / self.total if self.total else 1.0
+
+
+def precision_agreement(
+    reference: Sequence[Detections],
+    other: Sequence[Detections],
+    threshold: float,
+    margin: float,
+    person_class: int = 0,
+) -> PrecisionAgreement:
+    """Compare per-frame detections made at `threshold - margin` or lower by two models."""
+    matched = most = agreed = total = 0
+    for a, b in zip(reference, other, strict=True):
+        a_s, b_s = a[a.confidence >= threshold], b[b.confidence >= threshold]
+        m, n_a, n_b = agreement(a_s[a_s.class_id == person_class],
+                                b_s[b_s.class_id == person_class])
+        matched, most = matched + m, most + max(n_a, n_b)
+        x, y = tolerant_agreement(a, b, threshold, margin)
+        agreed, total = agreed + x, total + y
+    return PrecisionAgreement(matched, most, agreed, total)
