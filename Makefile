@@ -24,6 +24,7 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 # Regenerate proto/oko/v1/*_pb2*.py from the .proto files (CI checks they are in sync).

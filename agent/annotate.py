@@ -23,9 +23,19 @@ Colour = tuple[int, int, int]
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 # Twelve well-separated BGR colours; a track keeps its colour for life.
 _PALETTE: tuple[Colour, ...] = (
-    (75, 25, 230), (75, 180, 60), (25, 225, 255), (200, 130, 0), (48, 130, 245),
-    (180, 30, 145), (240, 240, 70), (230, 50, 240), (60, 245, 210), (212, 190, 250),
-    (128, 128, 0), (40, 110, 170))
+    (75, 25, 230),
+    (75, 180, 60),
+    (25, 225, 255),
+    (200, 130, 0),
+    (48, 130, 245),
+    (180, 30, 145),
+    (240, 240, 70),
+    (230, 50, 240),
+    (60, 245, 210),
+    (212, 190, 250),
+    (128, 128, 0),
+    (40, 110, 170),
+)
 LINE_COLOUR: Colour = (255, 255, 255)
 ZONE_COLOUR: Colour = (0, 200, 255)
 
@@ -34,8 +44,7 @@ def colour_for(track_id: int) -> Colour:
     return _PALETTE[track_id % len(_PALETTE)] if track_id >= 0 else (160, 160, 160)
 
 
-def _label(img: Image, text: str, org: tuple[int, int], colour: Colour,
-           scale: float = 0.5) -> None:
+def _label(img: Image, text: str, org: tuple[int, int], colour: Colour, scale: float = 0.5) -> None:
     (w, h), base = cv2.getTextSize(text, _FONT, scale, 1)
     x, y = org
     y = max(y, h + base)
@@ -46,10 +55,13 @@ def _label(img: Image, text: str, org: tuple[int, int], colour: Colour,
 def draw_tracks(frame: Image, detections: Detections, labels: Sequence[str]) -> Image:
     """Boxes with "#id label score"; untracked rows are drawn grey without an id."""
     img = frame.copy()
-    for box, score, cls, tid in zip(detections.xyxy.astype(int).tolist(),
-                                    detections.confidence.tolist(),
-                                    detections.class_id.tolist(),
-                                    detections.tracker_id.tolist(), strict=True):
+    for box, score, cls, tid in zip(
+        detections.xyxy.astype(int).tolist(),
+        detections.confidence.tolist(),
+        detections.class_id.tolist(),
+        detections.tracker_id.tolist(),
+        strict=True,
+    ):
         colour = colour_for(tid)
         cv2.rectangle(img, (box[0], box[1]), (box[2], box[3]), colour, 2)
         name = labels[cls] if 0 <= cls < len(labels) else str(cls)
@@ -67,10 +79,17 @@ def draw_line(frame: Image, counter: LineCounter) -> Image:
     cv2.line(img, a, b, LINE_COLOUR, 2, cv2.LINE_AA)
     mid = (seg.start + seg.end) / 2
     tip = mid + seg.normal * 25  # "in" crosses from the left to the right-hand side
-    cv2.arrowedLine(img, tuple(int(v) for v in mid), tuple(int(v) for v in tip), LINE_COLOUR, 2,
-                    cv2.LINE_AA, tipLength=0.35)
+    cv2.arrowedLine(
+        img,
+        tuple(int(v) for v in mid),
+        tuple(int(v) for v in tip),
+        LINE_COLOUR,
+        2,
+        cv2.LINE_AA,
+        tipLength=0.35,
+    )
     cfg = counter.config
-    text = (f"{cfg.id} {cfg.in_name}:{counter.in_count} {cfg.out_name}:{counter.out_count}")
+    text = f"{cfg.id} {cfg.in_name}:{counter.in_count} {cfg.out_name}:{counter.out_count}"
     _label(img, text, (int(min(a[0], b[0])), int(min(a[1], b[1])) - 6), LINE_COLOUR)
     return img
 

@@ -54,8 +54,11 @@ class Detections:
         tracker_id = _as(self.tracker_id, np.int64).reshape(-1)
         if tracker_id.size == 0 and n:
             tracker_id = np.full(n, NO_TRACK, dtype=np.int64)
-        for name, arr in (("confidence", confidence), ("class_id", class_id),
-                          ("tracker_id", tracker_id)):
+        for name, arr in (
+            ("confidence", confidence),
+            ("class_id", class_id),
+            ("tracker_id", tracker_id),
+        ):
             if arr.shape != (n,):
                 raise ValueError(f"{name} must have shape ({n},) to match xyxy, got {arr.shape}")
         keypoints = self.keypoints
@@ -81,8 +84,13 @@ class Detections:
         if isinstance(index, int | np.integer):
             index = np.array([index])
         kp = None if self.keypoints is None else self.keypoints[index]
-        return Detections(self.xyxy[index], self.confidence[index], self.class_id[index],
-                          self.tracker_id[index], kp)
+        return Detections(
+            self.xyxy[index],
+            self.confidence[index],
+            self.class_id[index],
+            self.tracker_id[index],
+            kp,
+        )
 
     def __iter__(self) -> Iterator[Detections]:
         for i in range(len(self)):

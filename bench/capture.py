@@ -79,6 +79,7 @@ def _decoders() -> list[tuple[str, Callable[[Path, int], int]]]:
     decoders: list[tuple[str, Callable[[Path, int], int]]] = [("opencv", opencv_decode)]
     try:
         import av  # noqa: F401
+
         decoders.append(("pyav", pyav_decode))
     except ImportError:
         print("PyAV not installed: OpenCV figures only (pip install av to compare)")
@@ -109,8 +110,10 @@ def main() -> None:
     cap.release()
     sd = frames[::2]
     hd = [cv2.resize(f, None, fx=2, fy=2) for f in sd]
-    print(f"motion gate: {gate_ms(sd, args.repeats):.2f} ms/frame at 768x576, "
-          f"{gate_ms(hd, args.repeats):.2f} ms/frame at 1536x1152")
+    print(
+        f"motion gate: {gate_ms(sd, args.repeats):.2f} ms/frame at 768x576, "
+        f"{gate_ms(hd, args.repeats):.2f} ms/frame at 1536x1152"
+    )
 
 
 if __name__ == "__main__":

@@ -31,8 +31,7 @@ def main() -> None:
     frames = load_labelled_frames(LABELS)
     print(f"labelled frames: {len(frames)}")
     print()
-    print("| backend | precision | threshold | person P | person R | TP | FP | FN "
-          "| vehicle R |")
+    print("| backend | precision | threshold | person P | person R | TP | FP | FN | vehicle R |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     low = {}
     for backend in available_backends():
@@ -49,16 +48,22 @@ def main() -> None:
                 p = score_class(frames, cut, [0], ["person"])
                 v = score_class(frames, cut, vehicle_ids, VEHICLES)
                 mark = " (shipped)" if t == shipped else ""
-                print(f"| {backend} | {precision} | {t:.2f}{mark} | {p.precision:.3f} | "
-                      f"{p.recall:.3f} | {p.true_positives} | {p.false_positives} | "
-                      f"{p.false_negatives} | {v.recall:.3f} |", flush=True)
+                print(
+                    f"| {backend} | {precision} | {t:.2f}{mark} | {p.precision:.3f} | "
+                    f"{p.recall:.3f} | {p.true_positives} | {p.false_positives} | "
+                    f"{p.false_negatives} | {v.recall:.3f} |",
+                    flush=True,
+                )
     print()
     print("| backend | persons strict FP32~INT8 | all classes, 0.05 margin |")
     print("|---|---:|---:|")
     for backend in available_backends():
         r = precision_agreement(low[(backend, "fp32")], low[(backend, "int8")], shipped, 0.05)
-        print(f"| {backend} | {r.persons_matched}/{r.persons_total} = {r.persons:.3f} | "
-              f"{r.agreed}/{r.total} = {r.all_classes:.3f} |")
+        print(
+            f"| {backend} | {r.persons_matched}/{r.persons_total} = {r.persons:.3f} | "
+            f"{r.agreed}/{r.total} = {r.all_classes:.3f} |"
+        )
+
 
 if __name__ == "__main__":
     main()

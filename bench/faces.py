@@ -43,10 +43,12 @@ def head_crops() -> list[np.ndarray]:
         (found,) = detector.detect([image])
         people = found[found.class_id == 0]
         best = people.xyxy[int(np.argmax(people.confidence))][None]
-        (x1, y1, x2, y2), = head_regions(best, image.shape[:2])
+        ((x1, y1, x2, y2),) = head_regions(best, image.shape[:2])
         crop = image[y1:y2, x1:x2]
-        crops += [cv2.resize(crop, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
-                  for s in (1.0, 0.5, 0.25)]
+        crops += [
+            cv2.resize(crop, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+            for s in (1.0, 0.5, 0.25)
+        ]
     return crops
 
 
@@ -60,8 +62,9 @@ def median_ms(fn: Callable[[], Any], runs: int) -> float:
     return float(np.median(times) * 1000)
 
 
-def measure(backend: str, threads: int, runs: int, batch: int,
-            crops: list[np.ndarray]) -> dict[str, float]:
+def measure(
+    backend: str, threads: int, runs: int, batch: int, crops: list[np.ndarray]
+) -> dict[str, float]:
     from agent.faces.align import align_face
     from agent.faces.detector import FaceDetector
     from agent.faces.embedding import FaceEmbedder
@@ -74,8 +77,7 @@ def measure(backend: str, threads: int, runs: int, batch: int,
     # Align the best face of each crop (a crop where none is found reuses the first face).
     keypoints = [f.keypoints[0] if len(f) and f.keypoints is not None else None for f in faces]
     fallback = next(k for k in keypoints if k is not None)
-    pairs = [(c, k if k is not None else fallback) for c, k in zip(chosen, keypoints,
-                                                                   strict=True)]
+    pairs = [(c, k if k is not None else fallback) for c, k in zip(chosen, keypoints, strict=True)]
 
     def align() -> np.ndarray:
         return np.stack([align_face(c, k, embedder.size) for c, k in pairs])
@@ -95,20 +97,27 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--backend", action="append", choices=available_backends(),
-                        help="repeatable; default: every installed backend")
+    parser.add_argument(
+        "--backend",
+        action="append",
+        choices=available_backends(),
+        help="repeatable; default: every installed backend",
+    )
     args = parser.parse_args(argv)
     crops = head_crops()
     print(f"machine: {describe()}; load average {os.getloadavg()[0]:.1f}")
-    print(f"{len(crops)} real head crops, {args.runs} runs, {args.threads} threads, "
-          "FP32 blazeface-back + faceres; ms per head crop (median)")
-    print(f"{'backend':12s} {'batch':>5s} {'detect':>8s} {'align':>8s} {'embed':>8s} "
-          f"{'total':>8s}")
+    print(
+        f"{len(crops)} real head crops, {args.runs} runs, {args.threads} threads, "
+        "FP32 blazeface-back + faceres; ms per head crop (median)"
+    )
+    print(f"{'backend':12s} {'batch':>5s} {'detect':>8s} {'align':>8s} {'embed':>8s} {'total':>8s}")
     for backend in args.backend or available_backends():
         for batch in (1, 8):
             r = measure(backend, args.threads, args.runs, batch, crops)
-            print(f"{backend:12s} {batch:5d} {r['detect']:8.2f} {r['align']:8.2f} "
-                  f"{r['embed']:8.2f} {r['total']:8.2f}")
+            print(
+                f"{backend:12s} {batch:5d} {r['detect']:8.2f} {r['align']:8.2f} "
+                f"{r['embed']:8.2f} {r['total']:8.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -66,8 +66,9 @@ def _body(event: events_pb2.Event, kind: str, rng: random.Random) -> None:
         event.abandoned_object.stationary_seconds = 95.0
 
 
-def make_bodies(box: int, count: int, *, face_share: float, seed: int, per_second: float,
-                start_ns: int) -> list[bytes]:
+def make_bodies(
+    box: int, count: int, *, face_share: float, seed: int, per_second: float, start_ns: int
+) -> list[bytes]:
     """Serialized events without capture_time (appended at send time; field order is free).
 
     Ids are UUIDv7 as the agent mints them, dated when each event is due to be sent, so
@@ -85,9 +86,12 @@ def make_bodies(box: int, count: int, *, face_share: float, seed: int, per_secon
         cam = i % CAMERAS_PER_BOX
         event = events_pb2.Event(
             event_id=str(mint()),
-            camera_id=f"box{box}-cam{cam}", sequence=i // CAMERAS_PER_BOX + 1,
-            track_id=rng.randrange(10_000), confidence=rng.uniform(0.4, 0.99),
-            box=events_pb2.Box(x1=10.5, y1=20.25, x2=110.0, y2=300.75), models=[model],
+            camera_id=f"box{box}-cam{cam}",
+            sequence=i // CAMERAS_PER_BOX + 1,
+            track_id=rng.randrange(10_000),
+            confidence=rng.uniform(0.4, 0.99),
+            box=events_pb2.Box(x1=10.5, y1=20.25, x2=110.0, y2=300.75),
+            models=[model],
         )
         if rng.random() < face_share:
             face = event.face
@@ -105,12 +109,12 @@ def _batch_message(bodies: list[bytes], batch_id: int, now_ns: int) -> bytes:
     stamp = b"\x08" + varint(now_ns // 1_000_000_000) + b"\x10" + varint(now_ns % 1_000_000_000)
     capture = length_delimited(5, stamp)
     events = b"".join(length_delimited(1, body + capture) for body in bodies)
-    return length_delimited(4, events + b"\x10" + varint(batch_id))   # AgentMessage.batch
+    return length_delimited(4, events + b"\x10" + varint(batch_id))  # AgentMessage.batch
 
 
 @dataclass
 class BoxStats:
-    acked: list[tuple[float, int]] = field(default_factory=list)   # (ack time, events)
+    acked: list[tuple[float, int]] = field(default_factory=list)  # (ack time, events)
     ack_latency: list[float] = field(default_factory=list)
     late_batches: int = 0
 
@@ -129,8 +133,11 @@ async def run_box(ident: Identity, bodies: list[bytes], plan: Schedule, stats: B
     creds = grpc.ssl_channel_credentials(ident.ca_pem, ident.key_pem, ident.cert_pem)
     target = f"localhost:{plan.port}"
     async with grpc.aio.secure_channel(target, creds, options=CLIENT_OPTIONS) as ch:
-        connect = ch.stream_stream("/oko.v1.AgentService/Connect", request_serializer=None,
-                                   response_deserializer=agent_pb2.FleetMessage.FromString)
+        connect = ch.stream_stream(
+            "/oko.v1.AgentService/Connect",
+            request_serializer=None,
+            response_deserializer=agent_pb2.FleetMessage.FromString,
+        )
         call = connect()
         hello = agent_pb2.AgentMessage(hello=agent_pb2.Hello(agent_version="bench", protocol=1))
         await call.write(hello.SerializeToString())
@@ -155,7 +162,7 @@ async def run_box(ident: Identity, bodies: list[bytes], plan: Schedule, stats: B
                 stats.late_batches += 1
             await slots.acquire()
             sent[k] = time.perf_counter()
-            chunk = bodies[offset:offset + plan.batch]
+            chunk = bodies[offset : offset + plan.batch]
             await call.write(_batch_message(chunk, k, time.time_ns()))
         while sent:
             await asyncio.sleep(0.05)
@@ -182,7 +189,8 @@ def subscriber(address: str, ca: bytes, token: str, ipc: SubscriberIpc) -> None:
     received = 0
     with grpc.secure_channel(address, creds, options=CLIENT_OPTIONS) as channel:
         call = stream_pb2_grpc.EventServiceStub(channel).SubscribeBatches(
-            stream_pb2.SubscribeRequest(from_now=True), metadata=bearer_metadata(token))
+            stream_pb2.SubscribeRequest(from_now=True), metadata=bearer_metadata(token)
+        )
         ready.set()
         # The stream never ends by itself: cancel it once the parent says the run is over.
         threading.Thread(target=lambda: (stop.wait(), call.cancel()), daemon=True).start()
@@ -210,8 +218,12 @@ def _cpu_seconds(pid: int) -> float:
 async def _enroll_boxes(fleet: FleetCli, boxes: int) -> list[Identity]:
     port = int(fleet.api.rsplit(":", 1)[1])
     async with api_channel(port, fleet.ca) as api:
-        return [await enroll(api, await enrollment_token(api, fleet.admin_token, site="bench"),
-                             f"bench-{i}") for i in range(boxes)]
+        return [
+            await enroll(
+                api, await enrollment_token(api, fleet.admin_token, site="bench"), f"bench-{i}"
+            )
+            for i in range(boxes)
+        ]
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -220,10 +232,18 @@ def _pct(values: list[float], q: float) -> float:
 
 def run_rate(args: argparse.Namespace, rate: int) -> dict[str, float]:
     per_box = int(rate * (args.seconds + args.warmup) / args.boxes)
-    start_ns = time.time_ns() + int(5e9)    # roughly when sending will start
-    bodies = [make_bodies(i, per_box, face_share=args.face_share, seed=i + rate,
-                          per_second=rate / args.boxes, start_ns=start_ns)
-              for i in range(args.boxes)]
+    start_ns = time.time_ns() + int(5e9)  # roughly when sending will start
+    bodies = [
+        make_bodies(
+            i,
+            per_box,
+            face_share=args.face_share,
+            seed=i + rate,
+            per_second=rate / args.boxes,
+            start_ns=start_ns,
+        )
+        for i in range(args.boxes)
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         fleet = FleetCli(Path(tmp) / "fleet", free_port(), free_port())
         fleet.start()
@@ -244,9 +264,17 @@ def run_rate(args: argparse.Namespace, rate: int) -> dict[str, float]:
                 start = time.perf_counter() + 0.2
                 ipc.window_start.value = time.time() + 0.2 + args.warmup
                 tasks = [
-                    run_box(ident, bodies[i], Schedule(fleet.agent_port, args.batch, interval,
-                                                       start + i * interval / args.boxes),
-                            stats[i])
+                    run_box(
+                        ident,
+                        bodies[i],
+                        Schedule(
+                            fleet.agent_port,
+                            args.batch,
+                            interval,
+                            start + i * interval / args.boxes,
+                        ),
+                        stats[i],
+                    )
                     for i, ident in enumerate(idents)
                 ]
                 await asyncio.gather(*tasks)
@@ -269,12 +297,18 @@ def run_rate(args: argparse.Namespace, rate: int) -> dict[str, float]:
     window = [n for t, n in acked if t >= t0]
     ack_lat = [lat for s in stats for lat in s.ack_latency]
     return {
-        "rate": rate, "achieved": sum(window) / max(1e-9, end - t0),
-        "total_acked": sum(n for _, n in acked), "received": received,
-        "ack_p50": _pct(ack_lat, 50), "ack_p99": _pct(ack_lat, 99),
-        "lat_p50": _pct(latencies, 50), "lat_p99": _pct(latencies, 99),
-        "lat_max": _pct(latencies, 100), "fleet_cpu": cpu / (end - start),
-        "gen_cpu": gen_cpu / (end - start), "sub_cpu": sub_cpu / (end - start),
+        "rate": rate,
+        "achieved": sum(window) / max(1e-9, end - t0),
+        "total_acked": sum(n for _, n in acked),
+        "received": received,
+        "ack_p50": _pct(ack_lat, 50),
+        "ack_p99": _pct(ack_lat, 99),
+        "lat_p50": _pct(latencies, 50),
+        "lat_p99": _pct(latencies, 99),
+        "lat_max": _pct(latencies, 100),
+        "fleet_cpu": cpu / (end - start),
+        "gen_cpu": gen_cpu / (end - start),
+        "sub_cpu": sub_cpu / (end - start),
         "late": sum(s.late_batches for s in stats),
     }
 
@@ -287,28 +321,40 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="measured window")
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--face-share", type=float, default=0.2)
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="runs per rate: on a shared machine the spread matters")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs per rate: on a shared machine the spread matters",
+    )
     args = parser.parse_args()
     print(f"machine: {describe()}")
-    print(f"boxes={args.boxes} batch={args.batch} face_share={args.face_share} "
-          f"window={args.seconds:.0f}s (+{args.warmup:.0f}s warm-up), 1 subscriber, "
-          "SQLite WAL synchronous=FULL")
-    print("latency: ack = batch sent -> Ack received by the box; sub = capture time -> "
-          "envelope received by the subscriber. CPU in cores: fleet / load generator / "
-          "subscriber. 'load before' = 1-minute load average of the machine (others' work too).")
-    print(f"{'offered/s':>10} {'stored/s':>10} {'ack p50':>8} {'ack p99':>8} {'sub p50':>8} "
-          f"{'sub p99':>8} {'sub max':>8} {'CPU f/g/s':>15} {'late':>5} {'acked':>8} "
-          f"{'recv':>8}")
+    print(
+        f"boxes={args.boxes} batch={args.batch} face_share={args.face_share} "
+        f"window={args.seconds:.0f}s (+{args.warmup:.0f}s warm-up), 1 subscriber, "
+        "SQLite WAL synchronous=FULL"
+    )
+    print(
+        "latency: ack = batch sent -> Ack received by the box; sub = capture time -> "
+        "envelope received by the subscriber. CPU in cores: fleet / load generator / "
+        "subscriber. 'load before' = 1-minute load average of the machine (others' work too)."
+    )
+    print(
+        f"{'offered/s':>10} {'stored/s':>10} {'ack p50':>8} {'ack p99':>8} {'sub p50':>8} "
+        f"{'sub p99':>8} {'sub max':>8} {'CPU f/g/s':>15} {'late':>5} {'acked':>8} "
+        f"{'recv':>8}"
+    )
     for rate in [r for r in args.rates for _ in range(args.repeat)]:
         load = os.getloadavg()[0]
         r = run_rate(args, rate)
-        print(f"{r['rate']:>10.0f} {r['achieved']:>10.0f} {r['ack_p50']:>6.0f}ms "
-              f"{r['ack_p99']:>6.0f}ms {r['lat_p50']:>6.0f}ms {r['lat_p99']:>6.0f}ms "
-              f"{r['lat_max']:>6.0f}ms "
-              f"{r['fleet_cpu']:>5.2f}/{r['gen_cpu']:.2f}/{r['sub_cpu']:.2f} {r['late']:>5.0f} "
-              f"{r['total_acked']:>8.0f} {r['received']:>8.0f}  (load before: {load:.1f})",
-              flush=True)
+        print(
+            f"{r['rate']:>10.0f} {r['achieved']:>10.0f} {r['ack_p50']:>6.0f}ms "
+            f"{r['ack_p99']:>6.0f}ms {r['lat_p50']:>6.0f}ms {r['lat_p99']:>6.0f}ms "
+            f"{r['lat_max']:>6.0f}ms "
+            f"{r['fleet_cpu']:>5.2f}/{r['gen_cpu']:.2f}/{r['sub_cpu']:.2f} {r['late']:>5.0f} "
+            f"{r['total_acked']:>8.0f} {r['received']:>8.0f}  (load before: {load:.1f})",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

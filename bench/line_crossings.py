@@ -42,9 +42,10 @@ def detect(every: int, precision: str) -> tuple[list[tuple[int, Detections]], tu
     frames = list(read_media(CLIP, every=every))
     out = []
     for k in range(0, len(frames), 8):
-        chunk = frames[k:k + 8]
-        out += [(i, d) for (i, _), d in zip(chunk, detector.detect([f for _, f in chunk]),
-                                             strict=True)]
+        chunk = frames[k : k + 8]
+        out += [
+            (i, d) for (i, _), d in zip(chunk, detector.detect([f for _, f in chunk]), strict=True)
+        ]
     return out, detector.labels
 
 
@@ -59,16 +60,28 @@ def score(counted: list[tuple[int, str]], truth: list[dict]) -> tuple[int, int, 
     return matched, len(truth) - matched, len(left)
 
 
-def run(frames: list[tuple[int, Detections]], labels: tuple[str, ...], line: dict,
-        setting: dict[str, dict[str, float]]) -> tuple[list[tuple[int, str]], int]:
-    config = CameraAnalyticsConfig.model_validate({
-        "tracker": setting.get("tracker", {}),
-        "lines": [{"id": "road", "points": [line["p1"], line["p2"]], "classes": ["person"],
-                   **setting.get("line", {})}]})
+def run(
+    frames: list[tuple[int, Detections]],
+    labels: tuple[str, ...],
+    line: dict,
+    setting: dict[str, dict[str, float]],
+) -> tuple[list[tuple[int, str]], int]:
+    config = CameraAnalyticsConfig.model_validate(
+        {
+            "tracker": setting.get("tracker", {}),
+            "lines": [
+                {
+                    "id": "road",
+                    "points": [line["p1"], line["p2"]],
+                    "classes": ["person"],
+                    **setting.get("line", {}),
+                }
+            ],
+        }
+    )
     counted: list[tuple[int, str]] = []
     ids = 0
-    for part in ([f for f in frames if f[0] <= CUT_AFTER], [f for f in frames
-                                                            if f[0] > CUT_AFTER]):
+    for part in ([f for f in frames if f[0] <= CUT_AFTER], [f for f in frames if f[0] > CUT_AFTER]):
         camera = CameraAnalytics(config, labels)
         seen: set[int] = set()
         for i, d in part:
@@ -87,8 +100,10 @@ def main() -> None:
     truth = json.loads(TRUTH.read_text())
     print(f"machine: {describe()}")
     print(f"labelled crossings: {len(truth['crossings'])}; nanodet-m {args.precision}")
-    print(f"{'fps':>3} {'setting':<18} {'matched':>7} {'missed':>6} {'extra':>5} {'ids':>4} "
-          f"{'ms/frame':>8}")
+    print(
+        f"{'fps':>3} {'setting':<18} {'matched':>7} {'missed':>6} {'extra':>5} {'ids':>4} "
+        f"{'ms/frame':>8}"
+    )
     for fps in args.fps:
         frames, labels = detect(10 // fps, args.precision)
         for name, setting in SETTINGS.items():

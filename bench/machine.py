@@ -16,6 +16,8 @@ def describe() -> str:
         mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     except (ValueError, OSError):
         mem_gib = 0.0
-    return (f"{cpu_model()}, {os.cpu_count()} cores ({'+'.join(simd) or 'no AVX2'}), "
-            f"{mem_gib:.0f} GiB, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}")
+    return (
+        f"{cpu_model()}, {os.cpu_count()} cores ({'+'.join(simd) or 'no AVX2'}), "
+        f"{mem_gib:.0f} GiB, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )

@@ -37,8 +37,9 @@ def _real_inputs(spec: object, count: int) -> np.ndarray:
     return batch
 
 
-def measure_rss(name: str, precision: str, backend: str, *, batch: int,
-                threads: int) -> dict[str, object]:
+def measure_rss(
+    name: str, precision: str, backend: str, *, batch: int, threads: int
+) -> dict[str, object]:
     """Peak RSS of a process that loaded one model and ran it (called in a child)."""
     from agent.inference.backend import load_model
 
@@ -60,16 +61,28 @@ def peak_rss_mib() -> float:
 
 
 def _child_rss(name: str, precision: str, backend: str, args: argparse.Namespace) -> str:
-    cmd = [sys.executable, "-m", "bench.models", "--one", name, precision, backend,
-           "--batch", str(args.batch), "--threads", str(args.threads)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.models",
+        "--one",
+        name,
+        precision,
+        backend,
+        "--batch",
+        str(args.batch),
+        "--threads",
+        str(args.threads),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
     if proc.returncode != 0:
         return "failed"
     return f"{json.loads(proc.stdout.strip().splitlines()[-1])['peak_rss_mib']:.0f}"
 
 
-def interleaved_latency(configs: list[tuple[object, np.ndarray]], runs: int,
-                        batch: int) -> list[dict[str, float]]:
+def interleaved_latency(
+    configs: list[tuple[object, np.ndarray]], runs: int, batch: int
+) -> list[dict[str, float]]:
     """Round-robin over every loaded model, so a noisy neighbour slows all of them alike."""
     times: list[list[float]] = [[] for _ in configs]
     batched: list[list[float]] = [[] for _ in configs]
@@ -86,9 +99,14 @@ def interleaved_latency(configs: list[tuple[object, np.ndarray]], runs: int,
                 t0 = time.perf_counter()
                 model.run(inputs[:batch])  # type: ignore[attr-defined]
                 batched[k].append(time.perf_counter() - t0)
-    return [{"p50_ms": float(np.percentile(t, 50)), "p95_ms": float(np.percentile(t, 95)),
-             "batched_ips": batch / float(np.median(b))} for t, b in zip(times, batched,
-                                                                       strict=True)]
+    return [
+        {
+            "p50_ms": float(np.percentile(t, 50)),
+            "p95_ms": float(np.percentile(t, 95)),
+            "batched_ips": batch / float(np.median(b)),
+        }
+        for t, b in zip(times, batched, strict=True)
+    ]
 
 
 def main() -> None:
@@ -97,8 +115,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--models", nargs="*", help="names (default: all in the manifest)")
-    parser.add_argument("--one", nargs=3, metavar=("NAME", "PRECISION", "BACKEND"),
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--one", nargs=3, metavar=("NAME", "PRECISION", "BACKEND"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.one:
         print(json.dumps(measure_rss(*args.one, batch=args.batch, threads=args.threads)))
@@ -110,9 +129,12 @@ def main() -> None:
     from agent.inference.backend import available_backends, load_model
     from agent.inference.manifest import load_manifest
     from bench.machine import describe
+
     print(f"machine: {describe()}")
-    print(f"onnxruntime {onnxruntime.__version__}, openvino {openvino.__version__}, "
-          f"threads={args.threads}, runs={args.runs} interleaved, batch={args.batch}")
+    print(
+        f"onnxruntime {onnxruntime.__version__}, openvino {openvino.__version__}, "
+        f"threads={args.threads}, runs={args.runs} interleaved, batch={args.batch}"
+    )
     print()
     keys, configs = [], []
     for spec in load_manifest().specs:
@@ -123,14 +145,18 @@ def main() -> None:
             keys.append((spec, backend))
             configs.append((model, _real_inputs(spec, max(args.batch, 8))))
     figures = interleaved_latency(configs, args.runs, args.batch)
-    print("| model | precision | backend | input | p50 ms | p95 ms | batched img/s "
-          "| peak RSS MiB |")
+    print(
+        "| model | precision | backend | input | p50 ms | p95 ms | batched img/s | peak RSS MiB |"
+    )
     print("|---|---|---|---|---:|---:|---:|---:|")
     for (spec, backend), fig in zip(keys, figures, strict=True):
         rss = _child_rss(spec.name, spec.precision, backend, args)
         shape = "x".join(str(d) for d in spec.input_shape)
-        print(f"| {spec.name} | {spec.precision} | {backend} | {shape} | {fig['p50_ms']:.1f} | "
-              f"{fig['p95_ms']:.1f} | {fig['batched_ips']:.0f} | {rss} |", flush=True)
+        print(
+            f"| {spec.name} | {spec.precision} | {backend} | {shape} | {fig['p50_ms']:.1f} | "
+            f"{fig['p95_ms']:.1f} | {fig['batched_ips']:.0f} | {rss} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -54,8 +54,9 @@ DETECT_FPS = 5.0
 
 def _spec(motion: bool, camera_id: str = "vtest") -> CameraSpec:
     spec = load_camera_spec(CAMERA, source=str(CLIP), realtime=False)
-    return spec.model_copy(update={"id": camera_id,
-                                   "motion": spec.motion.model_copy(update={"enabled": motion})})
+    return spec.model_copy(
+        update={"id": camera_id, "motion": spec.motion.model_copy(update={"enabled": motion})}
+    )
 
 
 def _decode(frames: int) -> tuple[list[np.ndarray], list[float]]:
@@ -104,8 +105,13 @@ def stage_costs(detector: ObjectDetector, frames: int, motion: bool) -> dict[str
         wire = stage.minter.mint_all(events)
         _ = [json.dumps(event_to_dict(e)) for e in wire]
         t5 = time.perf_counter()
-        for name, a, b in (("gate", t0, t1), ("detect", t1, t2), ("track", t2, t3),
-                           ("analytics", t3, t4), ("events", t4, t5)):
+        for name, a, b in (
+            ("gate", t0, t1),
+            ("detect", t1, t2),
+            ("track", t2, t3),
+            ("analytics", t3, t4),
+            ("events", t4, t5),
+        ):
             costs[name].append((b - a) * 1000)
     return costs
 
@@ -118,8 +124,9 @@ def end_to_end(detector: ObjectDetector, motion: bool) -> tuple[int, float, Coun
     return plans.total(), time.perf_counter() - t0, plans
 
 
-def many_cameras(detector: ObjectDetector, cameras: int, motion: bool,
-                 frames_each: int) -> tuple[int, float, int]:
+def many_cameras(
+    detector: ObjectDetector, cameras: int, motion: bool, frames_each: int
+) -> tuple[int, float, int]:
     """(frames analysed, seconds, frames shed) for `cameras` clips on one shared worker."""
     done = threading.Event()
     counts = dict.fromkeys(range(cameras), 0)
@@ -132,6 +139,7 @@ def many_cameras(detector: ObjectDetector, cameras: int, motion: bool,
                 counts[k] += 1
                 if sum(counts.values()) >= cameras * frames_each:
                     done.set()
+
         return on
 
     worker = InferenceWorker(detector.detect, max_batch=8).start()
@@ -169,8 +177,10 @@ def main() -> None:
     detector = make_detector([_spec(True)], precision=args.precision, backend=args.backend)
     spec = detector.model.spec
     print(f"machine: {describe()}; load average {os.getloadavg()[0]:.1f}")
-    print(f"detector: {spec.key} v{spec.version} on {detector.model.backend}, score >= "
-          f"{detector.score_threshold:.2f}; clip {CLIP.name} 768x576 at {DETECT_FPS:g} fps")
+    print(
+        f"detector: {spec.key} v{spec.version} on {detector.model.backend}, score >= "
+        f"{detector.score_threshold:.2f}; clip {CLIP.name} 768x576 at {DETECT_FPS:g} fps"
+    )
     totals = {}
     for motion in (True, False):
         costs = stage_costs(detector, args.frames, motion)
@@ -185,16 +195,20 @@ def main() -> None:
     print("\nend to end (analyze_video, threaded, whole clip):")
     for motion in (True, False):
         frames, seconds, plans = end_to_end(detector, motion)
-        print(f"  motion gate {'on ' if motion else 'off'}: {frames} frames in {seconds:.1f} s "
-              f"= {frames / seconds:.1f} frames/s; gate plans {dict(plans.most_common())}")
+        print(
+            f"  motion gate {'on ' if motion else 'off'}: {frames} frames in {seconds:.1f} s "
+            f"= {frames / seconds:.1f} frames/s; gate plans {dict(plans.most_common())}"
+        )
     print(f"\n{args.cameras} cameras on one shared worker ({args.frames // 2} frames each):")
     for motion in (True, False):
         frames, seconds, shed = many_cameras(detector, args.cameras, motion, args.frames // 2)
         rate = frames / seconds
-        print(f"  motion gate {'on ' if motion else 'off'}: {rate:.1f} frames/s aggregate, "
-              f"{shed} shed -> sustains {int(rate // DETECT_FPS)} cameras "
-              f"({rate / DETECT_FPS:.1f}) at {DETECT_FPS:g} fps (serial stage sum predicts "
-              f"{1000 / totals[motion]:.1f} frames/s)")
+        print(
+            f"  motion gate {'on ' if motion else 'off'}: {rate:.1f} frames/s aggregate, "
+            f"{shed} shed -> sustains {int(rate // DETECT_FPS)} cameras "
+            f"({rate / DETECT_FPS:.1f}) at {DETECT_FPS:g} fps (serial stage sum predicts "
+            f"{1000 / totals[motion]:.1f} frames/s)"
+        )
     print(f"\nload average after: {os.getloadavg()[0]:.1f}")
 
 

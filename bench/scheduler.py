@@ -37,8 +37,13 @@ def real_crops(count: int = 20) -> list[np.ndarray]:
     return crops
 
 
-def camera(worker: InferenceWorker, name: str, crops: list[np.ndarray],
-           args: argparse.Namespace, stop: threading.Event) -> None:
+def camera(
+    worker: InferenceWorker,
+    name: str,
+    crops: list[np.ndarray],
+    args: argparse.Namespace,
+    stop: threading.Event,
+) -> None:
     """Submit `args.crops` images per frame at `args.fps` until `stop`."""
     seq = 0
     next_at = time.monotonic()
@@ -55,8 +60,7 @@ def run(detector: ObjectDetector, args: argparse.Namespace, max_batch: int) -> N
     worker = InferenceWorker(detector.detect, max_batch=max_batch).start()
     stop = threading.Event()
     names = [f"cam{k}" for k in range(args.cameras)]
-    threads = [threading.Thread(target=camera, args=(worker, n, crops, args, stop))
-               for n in names]
+    threads = [threading.Thread(target=camera, args=(worker, n, crops, args, stop)) for n in names]
     start = time.perf_counter()
     for t in threads:
         t.start()
@@ -71,8 +75,10 @@ def run(detector: ObjectDetector, args: argparse.Namespace, max_batch: int) -> N
     print(f"max_batch {max_batch}: {images / elapsed:.1f} images/s in {worker.batches} calls")
     for name in names:
         s = stats[name]
-        print(f"  {name}: processed {s.processed}, skipped {s.skipped} of {s.submitted}, "
-              f"latency p50 {s.latency_p50_s * 1000:.0f} ms, p95 {s.latency_p95_s * 1000:.0f} ms")
+        print(
+            f"  {name}: processed {s.processed}, skipped {s.skipped} of {s.submitted}, "
+            f"latency p50 {s.latency_p50_s * 1000:.0f} ms, p95 {s.latency_p95_s * 1000:.0f} ms"
+        )
 
 
 def main() -> None:
@@ -85,9 +91,11 @@ def main() -> None:
     args = parser.parse_args()
     model = load_model("nanodet-m", backend=args.backend)
     print(f"machine: {describe()}")
-    print(f"model {model.spec.key} on {type(model).__name__}; {args.cameras} cameras x "
-          f"{args.fps} fps x {args.crops} crop(s) = "
-          f"{args.cameras * args.fps * args.crops:.0f} images/s offered")
+    print(
+        f"model {model.spec.key} on {type(model).__name__}; {args.cameras} cameras x "
+        f"{args.fps} fps x {args.crops} crop(s) = "
+        f"{args.cameras * args.fps * args.crops:.0f} images/s offered"
+    )
     detector = ObjectDetector(model)
     detector.detect(real_crops(2))  # warm-up
     for max_batch in (1, 8):

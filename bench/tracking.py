@@ -30,12 +30,20 @@ from bench.machine import describe
 ROOT = Path(__file__).resolve().parent.parent
 CLIP = ROOT / "tests" / "data" / "vtest.avi"
 RULES = {
-    "lines": [{"id": "post", "points": [[430, 120], [430, 576]]},
-              {"id": "road", "points": [[0, 330], [768, 300]], "classes": ["person", "car"]}],
+    "lines": [
+        {"id": "post", "points": [[430, 120], [430, 576]]},
+        {"id": "road", "points": [[0, 330], [768, 300]], "classes": ["person", "car"]},
+    ],
     "zones": [{"id": "lawn", "polygon": [[0, 380], [768, 380], [768, 576], [0, 576]]}],
-    "traffic": [{"line_id": "road", "calibration": {
-        "image_points": [[100, 500], [700, 500], [600, 200], [200, 200]],
-        "ground_points": [[0, 0], [10, 0], [10, 40], [0, 40]]}}],
+    "traffic": [
+        {
+            "line_id": "road",
+            "calibration": {
+                "image_points": [[100, 500], [700, 500], [600, 200], [200, 200]],
+                "ground_points": [[0, 0], [10, 0], [10, 40], [0, 40]],
+            },
+        }
+    ],
     "abandoned": {},
 }
 
@@ -50,8 +58,9 @@ def real_frames() -> tuple[list[tuple[float, Detections]], tuple[str, ...]]:
     return frames, detector.labels
 
 
-def crowd_frames(n: int, seconds: float = 30.0, fps: float = 5.0,
-                 seed: int = 0) -> list[tuple[float, Detections]]:
+def crowd_frames(
+    n: int, seconds: float = 30.0, fps: float = 5.0, seed: int = 0
+) -> list[tuple[float, Detections]]:
     rng = np.random.default_rng(seed)
     start = rng.uniform([0, 100], [1800, 1000], (n, 2))
     vel = rng.uniform(-60, 60, (n, 2))
@@ -69,8 +78,11 @@ def crowd_frames(n: int, seconds: float = 30.0, fps: float = 5.0,
     return frames
 
 
-def time_per_frame(make: Callable[[], Callable[[Detections, float], object]],
-                   frames: list[tuple[float, Detections]], repeat: int) -> np.ndarray:
+def time_per_frame(
+    make: Callable[[], Callable[[Detections, float], object]],
+    frames: list[tuple[float, Detections]],
+    repeat: int,
+) -> np.ndarray:
     samples = []
     for _ in range(repeat):
         step = make()
@@ -95,18 +107,29 @@ def main() -> None:
     frames, labels = real_frames()
     mean_dets = float(np.mean([len(d) for _, d in frames]))
     config = CameraAnalyticsConfig.model_validate(RULES)
-    report("vtest.avi ByteTrack", time_per_frame(lambda: ByteTrack(config.tracker).update,
-                                                 frames, args.repeat), mean_dets)
-    report("vtest.avi ByteTrack + 5 rules",
-           time_per_frame(lambda: CameraAnalytics(config, labels).update, frames, args.repeat),
-           mean_dets)
+    report(
+        "vtest.avi ByteTrack",
+        time_per_frame(lambda: ByteTrack(config.tracker).update, frames, args.repeat),
+        mean_dets,
+    )
+    report(
+        "vtest.avi ByteTrack + 5 rules",
+        time_per_frame(lambda: CameraAnalytics(config, labels).update, frames, args.repeat),
+        mean_dets,
+    )
     for n in args.crowd:
         crowd = crowd_frames(n)
         dets = float(np.mean([len(d) for _, d in crowd]))
-        report(f"crowd {n} walkers ByteTrack",
-               time_per_frame(lambda: ByteTrack(config.tracker).update, crowd, 1), dets)
-        report(f"crowd {n} walkers ByteTrack + 5 rules",
-               time_per_frame(lambda: CameraAnalytics(config, labels).update, crowd, 1), dets)
+        report(
+            f"crowd {n} walkers ByteTrack",
+            time_per_frame(lambda: ByteTrack(config.tracker).update, crowd, 1),
+            dets,
+        )
+        report(
+            f"crowd {n} walkers ByteTrack + 5 rules",
+            time_per_frame(lambda: CameraAnalytics(config, labels).update, crowd, 1),
+            dets,
+        )
 
 
 if __name__ == "__main__":

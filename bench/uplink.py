@@ -64,7 +64,8 @@ class CountingProxy:
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         await asyncio.gather(
-            self._pipe(reader, up_writer, "up"), self._pipe(up_reader, writer, "down"),
+            self._pipe(reader, up_writer, "up"),
+            self._pipe(up_reader, writer, "down"),
             return_exceptions=True,
         )
 
@@ -129,13 +130,18 @@ def idle_bytes_per_hour(config: AgentConfig, proxy: CountingProxy, seconds: floa
 
 
 def _config(data_dir: Path, proxy_port: int, compression: str, batch: int) -> AgentConfig:
-    return AgentConfig.model_validate({
-        "data_dir": data_dir, "metrics": {"enabled": False},
-        "fleet": {
-            "agent": f"127.0.0.1:{proxy_port}", "compression": compression,
-            "batch_max_events": batch, "batch_linger_s": 0.0,
-        },
-    })
+    return AgentConfig.model_validate(
+        {
+            "data_dir": data_dir,
+            "metrics": {"enabled": False},
+            "fleet": {
+                "agent": f"127.0.0.1:{proxy_port}",
+                "compression": compression,
+                "batch_max_events": batch,
+                "batch_linger_s": 0.0,
+            },
+        }
+    )
 
 
 def main() -> None:
@@ -164,8 +170,10 @@ def main() -> None:
                 f"{wire['gzip'] / CAMERAS * 8 / 3600:.0f} bit/s per camera)"
             )
         idle = idle_bytes_per_hour(_config(data_dir, proxy.port, "gzip", 500), proxy, IDLE_S)
-        print(f"idle connected box (heartbeats every 10 s, keepalive pings), measured over "
-              f"{IDLE_S:.0f} s: {idle / 1024:.1f} KiB per box-hour")
+        print(
+            f"idle connected box (heartbeats every 10 s, keepalive pings), measured over "
+            f"{IDLE_S:.0f} s: {idle / 1024:.1f} KiB per box-hour"
+        )
         fleet.close()
         fleet_server.close()
 

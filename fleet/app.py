@@ -46,8 +46,8 @@ class FleetApp:
     webhooks: WebhookManager
     sessions: SessionRegistry = field(default_factory=SessionRegistry)
     started_us: int = field(default_factory=now_us)
-    bootstrap_token: str = ""        # set only on the very first start
-    agent_port: int = 0              # bound agent port (known after bind; config may say 0)
+    bootstrap_token: str = ""  # set only on the very first start
+    agent_port: int = 0  # bound agent port (known after bind; config may say 0)
 
     @classmethod
     async def open(cls, settings: FleetSettings) -> FleetApp:
@@ -59,8 +59,11 @@ class FleetApp:
         metrics = FleetMetrics()
         broadcaster = Broadcaster(settings.subscriber_queue_events)
         app = cls(
-            settings=settings, store=store, ca=ca,
-            revocations=RevocationSet(await store.revoked_serials()), metrics=metrics,
+            settings=settings,
+            store=store,
+            ca=ca,
+            revocations=RevocationSet(await store.revoked_serials()),
+            metrics=metrics,
             broadcaster=broadcaster,
             ingestor=Ingestor(store, broadcaster, metrics, settings.max_group_events),
             access=AccessControl(store, metrics),
@@ -77,12 +80,18 @@ class FleetApp:
             return ""
         minted = mint_api_token()
         at = now_us()
-        await self.store.add_api_token(ApiToken(
-            token_id=minted.token_id, name=BOOTSTRAP_TOKEN_NAME, role=int(Role.ADMIN),
-            secret_hash=minted.secret_hash, created_us=at,
-        ))
-        await self.store.audit(AuditEntry("fleet", "token.create", minted.token_id,
-                                          "bootstrap admin token", at))
+        await self.store.add_api_token(
+            ApiToken(
+                token_id=minted.token_id,
+                name=BOOTSTRAP_TOKEN_NAME,
+                role=int(Role.ADMIN),
+                secret_hash=minted.secret_hash,
+                created_us=at,
+            )
+        )
+        await self.store.audit(
+            AuditEntry("fleet", "token.create", minted.token_id, "bootstrap admin token", at)
+        )
         log.warning("first start: created admin token %s", minted.token_id)
         return minted.text
 

@@ -64,20 +64,25 @@ async def _serve(settings: FleetSettings) -> None:
 def serve(
     data_dir: Annotated[Path, typer.Option(help="Store, CA and certificates.")],
     listen: Annotated[str, typer.Option(help="API port (TLS): enroll, admin, events.")] = (
-        "0.0.0.0:7440"),
+        "0.0.0.0:7440"
+    ),
     agent_listen: Annotated[str, typer.Option(help="Agent port (mutual TLS).")] = "0.0.0.0:7443",
     advertise_agent: Annotated[str, typer.Option(help="host:port boxes should connect to.")] = "",
     hostname: Annotated[
         list[str] | None, typer.Option(help="Extra server certificate name (repeatable).")
     ] = None,
     metrics_listen: Annotated[str, typer.Option(help="Prometheus HOST:PORT; '' = off.")] = (
-        "127.0.0.1:9465"),
+        "127.0.0.1:9465"
+    ),
 ) -> None:
     """Serve the fleet until SIGTERM/SIGINT. The first start creates the CA and an admin token."""
     try:
         settings = FleetSettings(
-            data_dir=data_dir, listen=listen, agent_listen=agent_listen,
-            advertise_agent=advertise_agent, hostnames=tuple(hostname or ()),
+            data_dir=data_dir,
+            listen=listen,
+            agent_listen=agent_listen,
+            advertise_agent=advertise_agent,
+            hostnames=tuple(hostname or ()),
             metrics_listen=metrics_listen,
         )
     except ValidationError as err:

@@ -36,7 +36,8 @@ ctl_events.add_webhook_commands(webhook_app)
 def _main(
     ctx: typer.Context,
     fleet: Annotated[str, typer.Option(envvar="OKO_FLEET", help="API HOST:PORT.")] = (
-        "localhost:7440"),
+        "localhost:7440"
+    ),
     token: Annotated[str, typer.Option(envvar="OKO_TOKEN", help="API token.")] = "",
     ca_file: Annotated[
         Path | None, typer.Option(envvar="OKO_CA_FILE", help="Fleet CA certificate (PEM).")
@@ -107,18 +108,35 @@ def token_list(ctx: typer.Context) -> None:
     if ctl.json:
         print_json(list(reply.tokens))
         return
-    rows = [(t.token_id, t.kind, t.name, Role(t.role).name.lower() if t.kind == "api" else "",
-             t.site, when(t.expires_at) or "never", t.used_by_device or ("used" if t.used else ""))
-            for t in reply.tokens]
+    rows = [
+        (
+            t.token_id,
+            t.kind,
+            t.name,
+            Role(t.role).name.lower() if t.kind == "api" else "",
+            t.site,
+            when(t.expires_at) or "never",
+            t.used_by_device or ("used" if t.used else ""),
+        )
+        for t in reply.tokens
+    ]
     table("tokens", ("id", "kind", "name", "role", "site", "expires", "used by"), rows)
 
 
 # Devices ----------------------------------------------------------------------------------
 def _device_rows(devices: list[admin_pb2.Device]) -> list[tuple[Any, ...]]:
     return [
-        (d.device_id, d.name, d.site, d.status, ago(d.last_seen), d.spool_depth,
-         d.dropped_events, f"{d.desired_version}/{d.reported_version}",
-         "DRIFT" if d.drift else "")
+        (
+            d.device_id,
+            d.name,
+            d.site,
+            d.status,
+            ago(d.last_seen),
+            d.spool_depth,
+            d.dropped_events,
+            f"{d.desired_version}/{d.reported_version}",
+            "DRIFT" if d.drift else "",
+        )
         for d in devices
     ]
 
@@ -135,8 +153,21 @@ def device_list(
     if ctl.json:
         print_json(list(reply.devices))
         return
-    table("devices", ("id", "name", "site", "status", "last seen", "spool", "dropped",
-                      "config desired/reported", "drift"), _device_rows(list(reply.devices)))
+    table(
+        "devices",
+        (
+            "id",
+            "name",
+            "site",
+            "status",
+            "last seen",
+            "spool",
+            "dropped",
+            "config desired/reported",
+            "drift",
+        ),
+        _device_rows(list(reply.devices)),
+    )
 
 
 @device_app.command("show")
@@ -149,23 +180,35 @@ def device_show(ctx: typer.Context, device_id: str) -> None:
     if ctl.json:
         print_json(d)
         return
-    fields(d.device_id, [
-        ("name", d.name), ("site", d.site), ("status", d.status), ("last seen", ago(d.last_seen)),
-        ("agent", d.agent_version), ("hostname", d.hostname),
-        ("certificate", f"{d.certificate_serial} until {when(d.certificate_not_after)}"),
-        ("spool depth", d.spool_depth), ("dropped events", d.dropped_events),
-        ("cpu / memory", f"{d.cpu_percent:.0f}% / {d.memory_percent:.0f}%"),
-        ("config", f"desired v{d.desired_version}, reported v{d.reported_version}"
-                   + (" (DRIFT)" if d.drift else "")),
-        ("revoked", d.revoked_reason),
-    ])
+    fields(
+        d.device_id,
+        [
+            ("name", d.name),
+            ("site", d.site),
+            ("status", d.status),
+            ("last seen", ago(d.last_seen)),
+            ("agent", d.agent_version),
+            ("hostname", d.hostname),
+            ("certificate", f"{d.certificate_serial} until {when(d.certificate_not_after)}"),
+            ("spool depth", d.spool_depth),
+            ("dropped events", d.dropped_events),
+            ("cpu / memory", f"{d.cpu_percent:.0f}% / {d.memory_percent:.0f}%"),
+            (
+                "config",
+                f"desired v{d.desired_version}, reported v{d.reported_version}"
+                + (" (DRIFT)" if d.drift else ""),
+            ),
+            ("revoked", d.revoked_reason),
+        ],
+    )
     _camera_table(list(d.cameras))
 
 
 @device_app.command("revoke")
 @cli_errors
 def device_revoke(
-    ctx: typer.Context, device_id: str,
+    ctx: typer.Context,
+    device_id: str,
     reason: Annotated[str, typer.Option(help="Recorded in the audit log.")] = "revoked",
 ) -> None:
     """Revoke a box: its stream is cut at once and it is refused from now on."""
@@ -181,10 +224,24 @@ def device_revoke(
 
 # Cameras ----------------------------------------------------------------------------------
 def _camera_table(cameras: list[admin_pb2.CameraStatus]) -> None:
-    rows = [(c.camera_id, c.device_id, c.site, "yes" if c.online else "no", f"{c.fps:.1f}",
-             f"{c.inference_ms:.1f}", ago(c.last_event_at), c.error) for c in cameras]
-    table("cameras", ("camera", "device", "site", "online", "fps", "inference ms",
-                      "last event", "error"), rows)
+    rows = [
+        (
+            c.camera_id,
+            c.device_id,
+            c.site,
+            "yes" if c.online else "no",
+            f"{c.fps:.1f}",
+            f"{c.inference_ms:.1f}",
+            ago(c.last_event_at),
+            c.error,
+        )
+        for c in cameras
+    ]
+    table(
+        "cameras",
+        ("camera", "device", "site", "online", "fps", "inference ms", "last event", "error"),
+        rows,
+    )
 
 
 @camera_app.command("list")
@@ -197,8 +254,9 @@ def camera_list(
     """Cameras with fps, inference time and last event."""
     ctl: Ctl = ctx.obj
     with ctl.connection.open() as s:
-        reply = s.call(s.admin.ListCameras, admin_pb2.ListCamerasRequest(device_id=device,
-                                                                          site=site))
+        reply = s.call(
+            s.admin.ListCameras, admin_pb2.ListCamerasRequest(device_id=device, site=site)
+        )
     if ctl.json:
         print_json(list(reply.cameras))
     else:
@@ -216,14 +274,20 @@ def status(ctx: typer.Context) -> None:
     if ctl.json:
         print_json(st)
         return
-    fields(f"fleet {ctl.connection.address}", [
-        ("version", st.version), ("up since", when(st.started_at)), ("store", st.store),
-        ("devices", f"{st.devices} ({st.devices_online} online, {st.devices_revoked} revoked)"),
-        ("events stored", st.events_stored), ("last cursor", st.last_cursor),
-        ("ingest", f"{st.ingest_events_per_second:.1f} events/s (last minute)"),
-        ("subscribers", st.subscribers), ("webhook dead letters", st.webhook_dead_letters),
-    ])
-
+    fields(
+        f"fleet {ctl.connection.address}",
+        [
+            ("version", st.version),
+            ("up since", when(st.started_at)),
+            ("store", st.store),
+            ("devices", f"{st.devices} ({st.devices_online} online, {st.devices_revoked} revoked)"),
+            ("events stored", st.events_stored),
+            ("last cursor", st.last_cursor),
+            ("ingest", f"{st.ingest_events_per_second:.1f} events/s (last minute)"),
+            ("subscribers", st.subscribers),
+            ("webhook dead letters", st.webhook_dead_letters),
+        ],
+    )
 
 
 if __name__ == "__main__":

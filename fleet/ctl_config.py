@@ -24,27 +24,32 @@ def _read(path: Path) -> str:
 
 def _show(view: admin_pb2.ConfigView) -> None:
     scope = f"{view.device_id}/{view.camera_id}" if view.camera_id else view.device_id
-    fields(f"config {scope}", [
-        ("desired version", view.rendered.version or "none"),
-        ("reported version", view.reported_version or "none"),
-        ("drift", "YES" if view.drift else "no"),
-        ("last apply error", view.last_apply_error),
-        ("author", view.desired.author),
-    ])
+    fields(
+        f"config {scope}",
+        [
+            ("desired version", view.rendered.version or "none"),
+            ("reported version", view.reported_version or "none"),
+            ("drift", "YES" if view.drift else "no"),
+            ("last apply error", view.last_apply_error),
+            ("author", view.desired.author),
+        ],
+    )
     typer.echo(view.desired.document if view.camera_id else view.rendered.document)
 
 
 @app.command("get")
 @cli_errors
 def get(
-    ctx: typer.Context, device_id: str,
+    ctx: typer.Context,
+    device_id: str,
     camera: Annotated[str, typer.Option(help="A camera's own document.")] = "",
 ) -> None:
     """Show the desired document, what the box reports running, and whether they differ."""
     ctl: Ctl = ctx.obj
     with ctl.connection.open() as s:
-        view = s.call(s.admin.GetConfig, admin_pb2.GetConfigRequest(device_id=device_id,
-                                                                     camera_id=camera))
+        view = s.call(
+            s.admin.GetConfig, admin_pb2.GetConfigRequest(device_id=device_id, camera_id=camera)
+        )
     if ctl.json:
         print_json(view)
     else:
@@ -54,22 +59,28 @@ def get(
 @app.command("set")
 @cli_errors
 def set_(
-    ctx: typer.Context, device_id: str,
+    ctx: typer.Context,
+    device_id: str,
     file: Annotated[Path, typer.Option("-f", "--file", help="YAML document.")],
     camera: Annotated[str, typer.Option(help="Set this camera's document.")] = "",
     expected_version: Annotated[int, typer.Option(help="Refuse if not at this version.")] = 0,
 ) -> None:
     """Validate and store a new document; a connected box gets it at once."""
     ctl: Ctl = ctx.obj
-    request = admin_pb2.SetConfigRequest(device_id=device_id, camera_id=camera,
-                                         document=_read(file), expected_version=expected_version)
+    request = admin_pb2.SetConfigRequest(
+        device_id=device_id,
+        camera_id=camera,
+        document=_read(file),
+        expected_version=expected_version,
+    )
     with ctl.connection.open() as s:
         view = s.call(s.admin.SetConfig, request)
     if ctl.json:
         print_json(view)
     else:
-        typer.echo(f"{device_id}{'/' + camera if camera else ''}: now version "
-                   f"{view.rendered.version}")
+        typer.echo(
+            f"{device_id}{'/' + camera if camera else ''}: now version {view.rendered.version}"
+        )
 
 
 def _entries(text: str, source: str) -> list[dict[str, Any]]:
@@ -79,8 +90,10 @@ def _entries(text: str, source: str) -> list[dict[str, Any]]:
         raise ValueError(f"{source}: not valid YAML: {err}") from err
     for index, doc in enumerate(docs):
         if not isinstance(doc, dict) or "device" not in doc or "config" not in doc:
-            raise ValueError(f"{source}: document {index + 1}: needs 'device' and 'config' keys "
-                             "(and optionally 'camera')")
+            raise ValueError(
+                f"{source}: document {index + 1}: needs 'device' and 'config' keys "
+                "(and optionally 'camera')"
+            )
     return docs
 
 
@@ -100,7 +113,8 @@ def apply(
         for entry in entries:
             scope = f"{entry['device']}/{entry.get('camera', '')}".rstrip("/")
             request = admin_pb2.SetConfigRequest(
-                device_id=str(entry["device"]), camera_id=str(entry.get("camera", "")),
+                device_id=str(entry["device"]),
+                camera_id=str(entry.get("camera", "")),
                 document=yaml.safe_dump(entry["config"], sort_keys=False),
             )
             try:
@@ -113,7 +127,13 @@ def apply(
         print_json({"results": results})
     else:
         for item in results:
-            typer.echo(f"{item['scope']}: " + (f"version {item['version']}" if "version" in item
-                                               else f"REFUSED {item['error']}"))
+            typer.echo(
+                f"{item['scope']}: "
+                + (
+                    f"version {item['version']}"
+                    if "version" in item
+                    else f"REFUSED {item['error']}"
+                )
+            )
     if failed:
         raise typer.Exit(1)

@@ -22,10 +22,15 @@ Types = Annotated[list[str] | None, typer.Option("--type", help="e.g. face, zone
 Devices = Annotated[list[str] | None, typer.Option("--device", help="Device id (repeatable).")]
 
 
-def _filter(cameras: list[str] | None, sites: list[str] | None, types: list[str] | None,
-            devices: list[str] | None) -> stream_pb2.EventFilter:
-    return stream_pb2.EventFilter(camera_ids=cameras or [], sites=sites or [],
-                                  types=types or [], device_ids=devices or [])
+def _filter(
+    cameras: list[str] | None,
+    sites: list[str] | None,
+    types: list[str] | None,
+    devices: list[str] | None,
+) -> stream_pb2.EventFilter:
+    return stream_pb2.EventFilter(
+        camera_ids=cameras or [], sites=sites or [], types=types or [], device_ids=devices or []
+    )
 
 
 def _line(env: stream_pb2.EventEnvelope) -> str:
@@ -33,8 +38,10 @@ def _line(env: stream_pb2.EventEnvelope) -> str:
     kind = e.WhichOneof("body") or "?"
     detail = to_dict(getattr(e, kind)) if kind != "face" else {"quality": round(e.face.quality, 2)}
     stamp = dt.datetime.fromtimestamp(e.capture_time.seconds, dt.UTC).strftime("%H:%M:%S")
-    return (f"{env.cursor:>8} {stamp} {e.site}/{e.device_id}/{e.camera_id} {kind} "
-            f"{json.dumps(detail, separators=(',', ':'))}")
+    return (
+        f"{env.cursor:>8} {stamp} {e.site}/{e.device_id}/{e.camera_id} {kind} "
+        f"{json.dumps(detail, separators=(',', ':'))}"
+    )
 
 
 def _emit(ctl: Ctl, env: stream_pb2.EventEnvelope) -> None:
@@ -47,7 +54,11 @@ def _emit(ctl: Ctl, env: stream_pb2.EventEnvelope) -> None:
 @app.command("tail")
 @cli_errors
 def tail(
-    ctx: typer.Context, *, camera: Cameras = None, site: Sites = None, type_: Types = None,
+    ctx: typer.Context,
+    *,
+    camera: Cameras = None,
+    site: Sites = None,
+    type_: Types = None,
     device: Devices = None,
     resume: Annotated[int, typer.Option(help="Continue after this cursor.")] = 0,
     from_start: Annotated[bool, typer.Option(help="Replay everything stored first.")] = False,
@@ -56,7 +67,8 @@ def tail(
     """Follow live events. Without --resume/--from-start, starts at the current end."""
     ctl: Ctl = ctx.obj
     request = stream_pb2.SubscribeRequest(
-        filter=_filter(camera, site, type_, device), resume_cursor=resume,
+        filter=_filter(camera, site, type_, device),
+        resume_cursor=resume,
         from_now=not (resume or from_start),
     )
     seen = 0
@@ -88,7 +100,11 @@ def _stamp(text: str) -> Timestamp | None:
 @app.command("query")
 @cli_errors
 def query(
-    ctx: typer.Context, *, camera: Cameras = None, site: Sites = None, type_: Types = None,
+    ctx: typer.Context,
+    *,
+    camera: Cameras = None,
+    site: Sites = None,
+    type_: Types = None,
     device: Devices = None,
     since: Annotated[str, typer.Option(help="Capture time from: '1h' ago or ISO time.")] = "",
     until: Annotated[str, typer.Option(help="Capture time before: duration ago or ISO.")] = "",
@@ -101,8 +117,11 @@ def query(
     with ctl.connection.open() as s:
         while len(got) < limit:
             request = stream_pb2.QueryRequest(
-                filter=_filter(camera, site, type_, device), start_time=_stamp(since),
-                end_time=_stamp(until), after_cursor=after, limit=min(1000, limit - len(got)),
+                filter=_filter(camera, site, type_, device),
+                start_time=_stamp(since),
+                end_time=_stamp(until),
+                after_cursor=after,
+                limit=min(1000, limit - len(got)),
             )
             reply = s.call(s.events.Query, request)
             got.extend(reply.events)
@@ -121,16 +140,26 @@ def add_webhook_commands(webhook_app: typer.Typer) -> None:
 
     @webhook_app.command("create")
     @cli_errors
-    def create(ctx: typer.Context, url: str, *, camera: Cameras = None, site: Sites = None,
-               type_: Types = None, device: Devices = None,
-               secret: Annotated[str, typer.Option(help="HMAC key; default random.")] = "",
-               ) -> None:
+    def create(
+        ctx: typer.Context,
+        url: str,
+        *,
+        camera: Cameras = None,
+        site: Sites = None,
+        type_: Types = None,
+        device: Devices = None,
+        secret: Annotated[str, typer.Option(help="HMAC key; default random.")] = "",
+    ) -> None:
         """POST matching events to URL, signed with HMAC-SHA256."""
         ctl: Ctl = ctx.obj
         f = _filter(camera, site, type_, device)
         request = admin_pb2.CreateWebhookRequest(
-            url=url, camera_ids=f.camera_ids, sites=f.sites, types=f.types,
-            device_ids=f.device_ids, secret=secret,
+            url=url,
+            camera_ids=f.camera_ids,
+            sites=f.sites,
+            types=f.types,
+            device_ids=f.device_ids,
+            secret=secret,
         )
         with ctl.connection.open() as s:
             hook = s.call(s.admin.CreateWebhook, request)

@@ -26,7 +26,7 @@ from proto.oko.v1 import events_pb2
 
 log = logging.getLogger(__name__)
 
-_new_event = tuple.__new__   # NamedTuple construction without the generated __new__'s cost
+_new_event = tuple.__new__  # NamedTuple construction without the generated __new__'s cost
 MAX_ID_CHARS = 64
 MAX_CAMERA_ID_CHARS = 128
 MAX_EMBEDDING_DIMS = 4096
@@ -87,9 +87,14 @@ def admit(
         event_id, camera_id, kind = event.event_id, event.camera_id, event.WhichOneof("body")
         sender, capture = event.device_id, event.capture_time
         # One cheap test for the common case; `_problem` says exactly what is wrong.
-        plain = (0 < len(event_id) <= MAX_ID_CHARS and 0 < len(camera_id) <= MAX_CAMERA_ID_CHARS
-                 and (not sender or sender == device_id) and capture.seconds > 0
-                 and kind is not None and kind != "face")
+        plain = (
+            0 < len(event_id) <= MAX_ID_CHARS
+            and 0 < len(camera_id) <= MAX_CAMERA_ID_CHARS
+            and (not sender or sender == device_id)
+            and capture.seconds > 0
+            and kind is not None
+            and kind != "face"
+        )
         problem = "" if plain else _problem(event, device_id)
         if problem:
             rejected.append(Rejection(index, event_id[:MAX_ID_CHARS], problem))
@@ -101,14 +106,21 @@ def admit(
         if not event_site:
             payload += site_field
             event_site = site
-        admitted.append(_new_event(NewEvent, (
-            event_id, device_id, camera_id, event_site, kind,
-            capture.seconds * 1_000_000 + capture.nanos // 1000, payload,
-        )))
+        admitted.append(
+            _new_event(
+                NewEvent,
+                (
+                    event_id,
+                    device_id,
+                    camera_id,
+                    event_site,
+                    kind,
+                    capture.seconds * 1_000_000 + capture.nanos // 1000,
+                    payload,
+                ),
+            )
+        )
     return admitted, rejected
-
-
-
 
 
 @dataclass
@@ -120,8 +132,13 @@ class _Pending:
 class Ingestor:
     """Group-committing writer in front of the store. One per server."""
 
-    def __init__(self, store: Store, broadcaster: Broadcaster, metrics: FleetMetrics,
-                 max_group_events: int = 20_000) -> None:
+    def __init__(
+        self,
+        store: Store,
+        broadcaster: Broadcaster,
+        metrics: FleetMetrics,
+        max_group_events: int = 20_000,
+    ) -> None:
         self._store = store
         self._broadcaster = broadcaster
         self._metrics = metrics

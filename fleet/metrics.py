@@ -31,36 +31,50 @@ class FleetMetrics:
         )
         self.batches = Counter("oko_fleet_batches", "Event batches acknowledged", registry=r)
         self.commit_seconds = Histogram(
-            "oko_fleet_commit_seconds", "Duration of one group commit", buckets=LATENCY_BUCKETS_S,
+            "oko_fleet_commit_seconds",
+            "Duration of one group commit",
+            buckets=LATENCY_BUCKETS_S,
             registry=r,
         )
         self.ack_seconds = Histogram(
-            "oko_fleet_ack_latency_seconds", "Batch received to Ack sent",
-            buckets=LATENCY_BUCKETS_S, registry=r,
+            "oko_fleet_ack_latency_seconds",
+            "Batch received to Ack sent",
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
         )
         self.capture_to_commit = Histogram(
-            "oko_fleet_capture_to_commit_seconds", "Event capture time to fleet commit",
-            buckets=LATENCY_BUCKETS_S, registry=r,
+            "oko_fleet_capture_to_commit_seconds",
+            "Event capture time to fleet commit",
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
         )
         self.connected = Gauge("oko_fleet_devices_connected", "Agent streams open", registry=r)
         self.subscribers = Gauge("oko_fleet_subscribers", "Subscribe streams open", registry=r)
         self.refused = Counter(
-            "oko_fleet_calls_refused", "Calls refused by authentication or authorization",
-            ["reason"], registry=r,
+            "oko_fleet_calls_refused",
+            "Calls refused by authentication or authorization",
+            ["reason"],
+            registry=r,
         )
         self.spool_depth = Gauge(
-            "oko_agent_spool_depth", "Events waiting in the box's spool (from heartbeats)",
-            ["device_id"], registry=r,
+            "oko_agent_spool_depth",
+            "Events waiting in the box's spool (from heartbeats)",
+            ["device_id"],
+            registry=r,
         )
         self.dropped = Gauge(
-            "oko_agent_dropped_events", "Events the box ever dropped (from heartbeats)",
-            ["device_id"], registry=r,
+            "oko_agent_dropped_events",
+            "Events the box ever dropped (from heartbeats)",
+            ["device_id"],
+            registry=r,
         )
         self.camera_fps = Gauge(
             "oko_camera_fps", "Frames processed per second", ["device_id", "camera_id"], registry=r
         )
         self.inference_ms = Gauge(
-            "oko_camera_inference_ms", "Mean detector latency", ["device_id", "camera_id"],
+            "oko_camera_inference_ms",
+            "Mean detector latency",
+            ["device_id", "camera_id"],
             registry=r,
         )
         self.webhook_delivered = Counter(

@@ -114,6 +114,10 @@ async def start_server(settings: FleetSettings) -> FleetServer:
         raise
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("fleet serving: API port %s, agent port %s, store %s", api_port, agent_port,
-             app.store.description)
+    log.info(
+        "fleet serving: API port %s, agent port %s, store %s",
+        api_port,
+        agent_port,
+        app.store.description,
+    )
     return FleetServer(app, server, api_port, agent_port, health_servicer, metrics_server)

@@ -25,7 +25,8 @@ async def set_config(
     box = desired.parse(docs[""].document, device_id) if "" in docs else {}
     cameras = {
         s: desired.validate_scope(s, desired.parse(d.document, f"{device_id}/{s}"), device_id)
-        for s, d in docs.items() if s
+        for s, d in docs.items()
+        if s
     }
     if scope:
         cameras[scope] = validated
@@ -37,7 +38,14 @@ async def set_config(
     version = current_version + 1
     at = now_us()
     doc = ConfigDoc(device_id, scope, version, text, desired.sha256_text(text), at, author)
-    rendered = ConfigDoc(device_id, RENDERED_SCOPE, version, rendered_text,
-                         desired.sha256_text(rendered_text), at, author)
+    rendered = ConfigDoc(
+        device_id,
+        RENDERED_SCOPE,
+        version,
+        rendered_text,
+        desired.sha256_text(rendered_text),
+        at,
+        author,
+    )
     await store.put_config(doc, rendered, expected_version or current_version)
     return doc, rendered

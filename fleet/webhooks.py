@@ -41,24 +41,28 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 
 def payload(hook_id: str, events: list[StoredEvent]) -> bytes:
-    return json.dumps({
-        "webhook_id": hook_id,
-        "events": [
-            {
-                "cursor": e.cursor,
-                "received_at_us": e.received_us,
-                "event": MessageToDict(events_pb2.Event.FromString(e.payload)),
-            }
-            for e in events
-        ],
-    }, separators=(",", ":")).encode()
+    return json.dumps(
+        {
+            "webhook_id": hook_id,
+            "events": [
+                {
+                    "cursor": e.cursor,
+                    "received_at_us": e.received_us,
+                    "event": MessageToDict(events_pb2.Event.FromString(e.payload)),
+                }
+                for e in events
+            ],
+        },
+        separators=(",", ":"),
+    ).encode()
 
 
 class WebhookManager:
     """One delivery task per webhook."""
 
-    def __init__(self, store: Store, broadcaster: Broadcaster, metrics: FleetMetrics,
-                 settings: FleetSettings) -> None:
+    def __init__(
+        self, store: Store, broadcaster: Broadcaster, metrics: FleetMetrics, settings: FleetSettings
+    ) -> None:
         self._store = store
         self._broadcaster = broadcaster
         self._metrics = metrics
@@ -97,12 +101,18 @@ class WebhookManager:
                         await self._deliver(hook, chunk[start : start + size])
             except StoreError as err:
                 log.warning("webhook %s paused, store unavailable: %s", hook.webhook_id, err)
-            except Exception:           # a bug must not silently end deliveries for good
+            except Exception:  # a bug must not silently end deliveries for good
                 log.exception("webhook %s delivery loop failed; restarting it", hook.webhook_id)
             await asyncio.sleep(self._settings.webhook_backoff_s)
-            try:    # resume from the last cursor the store has for this hook
-                hook = next((h for h in await self._store.list_webhooks()
-                             if h.webhook_id == hook.webhook_id), hook)
+            try:  # resume from the last cursor the store has for this hook
+                hook = next(
+                    (
+                        h
+                        for h in await self._store.list_webhooks()
+                        if h.webhook_id == hook.webhook_id
+                    ),
+                    hook,
+                )
             except StoreError:
                 continue
 
@@ -135,20 +145,27 @@ class WebhookManager:
                 break
             failed += 1
             self._metrics.webhook_failures.inc()
-            log.info("webhook %s attempt %s/%s failed: %s", hook.webhook_id, attempt + 1,
-                     attempts, error)
+            log.info(
+                "webhook %s attempt %s/%s failed: %s", hook.webhook_id, attempt + 1, attempts, error
+            )
             if attempt + 1 < attempts:
                 await asyncio.sleep(self._settings.webhook_backoff_s * 2**attempt)
         dead: tuple[int, ...] = tuple(e.cursor for e in events) if error else ()
         if error:
             self._metrics.webhook_dead.inc(len(dead))
-            log.warning("webhook %s: %s event(s) dead-lettered: %s", hook.webhook_id, len(dead),
-                        error)
+            log.warning(
+                "webhook %s: %s event(s) dead-lettered: %s", hook.webhook_id, len(dead), error
+            )
         else:
             self._metrics.webhook_delivered.inc(len(events))
-        await self._store.webhook_progress(WebhookProgress(
-            webhook_id=hook.webhook_id, cursor=events[-1].cursor,
-            delivered=0 if error else len(events), failed=failed, dead=dead, error=error,
-            at_us=time.time_ns() // 1000,
-        ))
-
+        await self._store.webhook_progress(
+            WebhookProgress(
+                webhook_id=hook.webhook_id,
+                cursor=events[-1].cursor,
+                delivered=0 if error else len(events),
+                failed=failed,
+                dead=dead,
+                error=error,
+                at_us=time.time_ns() // 1000,
+            )
+        )

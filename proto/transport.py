@@ -13,8 +13,8 @@ from typing import Final
 
 PROTOCOL_VERSION: Final = 1
 
-DEFAULT_API_PORT: Final = 7440      # TLS, server auth only: Enroll, AdminService, EventService
-DEFAULT_AGENT_PORT: Final = 7443    # mutual TLS: AgentService.Connect
+DEFAULT_API_PORT: Final = 7440  # TLS, server auth only: Enroll, AdminService, EventService
+DEFAULT_AGENT_PORT: Final = 7443  # mutual TLS: AgentService.Connect
 
 MAX_MESSAGE_BYTES: Final = 4 * 1024 * 1024
 MAX_BATCH_EVENTS: Final = 1000

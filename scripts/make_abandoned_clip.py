@@ -33,19 +33,27 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 VTEST = ROOT / "tests" / "data" / "vtest.avi"
-BAG_FRAME, BAG_BOX = 160, (396, 160, 434, 186)    # x1, y1, x2, y2 in vtest.avi
+BAG_FRAME, BAG_BOX = 160, (396, 160, 434, 186)  # x1, y1, x2, y2 in vtest.avi
 DARK = 70
-REST_FOOT = (425.0, 268.0)    # bottom centre of the resting bag, right of the sign post
+REST_FOOT = (425.0, 268.0)  # bottom centre of the resting bag, right of the sign post
 # Foot points (frame, x, y) of the man in black walking left, frames 224-290.
-WALKER = ((224, 728, 314), (232, 673, 292), (240, 627, 277), (248, 576, 264),
-          (256, 525, 254), (264, 473, 245), (274, 411, 232), (282, 356, 228),
-          (290, 313, 225))
+WALKER = (
+    (224, 728, 314),
+    (232, 673, 292),
+    (240, 627, 277),
+    (248, 576, 264),
+    (256, 525, 254),
+    (264, 473, 245),
+    (274, 411, 232),
+    (282, 356, 228),
+    (290, 313, 225),
+)
 
 
 @dataclass(frozen=True)
 class Scenario:
     first: int
-    last: int                  # inclusive
+    last: int  # inclusive
     expect_alert: bool
 
     def bag_foot(self, name: str, frame: int) -> tuple[float, float] | None:
@@ -60,8 +68,11 @@ class Scenario:
         return REST_FOOT if put <= frame < gone else None
 
 
-SCENARIOS = {"left": Scenario(100, 299, True), "picked_up": Scenario(100, 199, False),
-             "carried": Scenario(224, 291, False)}
+SCENARIOS = {
+    "left": Scenario(100, 299, True),
+    "picked_up": Scenario(100, 199, False),
+    "carried": Scenario(224, 291, False),
+}
 
 
 def read_frames(first: int, last: int) -> dict[int, np.ndarray]:
@@ -91,13 +102,14 @@ def cut_bag(frame: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
     return patch, mask[..., None]
 
 
-def paste(frame: np.ndarray, patch: np.ndarray, mask: np.ndarray,
-          foot: tuple[float, float]) -> tuple[np.ndarray, list[int]]:
+def paste(
+    frame: np.ndarray, patch: np.ndarray, mask: np.ndarray, foot: tuple[float, float]
+) -> tuple[np.ndarray, list[int]]:
     h, w = patch.shape[:2]
     x1, y1 = round(foot[0] - w / 2), round(foot[1] - h)
     out = frame.astype(np.float32)
-    region = out[y1:y1 + h, x1:x1 + w]
-    out[y1:y1 + h, x1:x1 + w] = region * (1 - mask) + patch * mask
+    region = out[y1 : y1 + h, x1 : x1 + w]
+    out[y1 : y1 + h, x1 : x1 + w] = region * (1 - mask) + patch * mask
     return np.clip(out, 0, 255).astype(np.uint8), [x1, y1, x1 + w, y1 + h]
 
 
@@ -118,10 +130,15 @@ def make_clip(name: str, out: Path, scale: float = 1.25) -> dict:
             boxes[str(k)] = box
         writer.write(image)
     writer.release()
-    truth = {"scenario": name, "source": "tests/data/vtest.avi",
-             "source_frames": [scenario.first, scenario.last], "scale": scale,
-             "bag": {"from_frame": BAG_FRAME, "box": list(BAG_BOX)},
-             "expect_alert": scenario.expect_alert, "bag_boxes": boxes}
+    truth = {
+        "scenario": name,
+        "source": "tests/data/vtest.avi",
+        "source_frames": [scenario.first, scenario.last],
+        "scale": scale,
+        "bag": {"from_frame": BAG_FRAME, "box": list(BAG_BOX)},
+        "expect_alert": scenario.expect_alert,
+        "bag_boxes": boxes,
+    }
     out.with_suffix(".json").write_text(json.dumps(truth, indent=1))
     return truth
 

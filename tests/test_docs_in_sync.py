@@ -27,9 +27,14 @@ def gen_docs() -> ModuleType:
 
 
 def test_committed_reference_matches_the_code(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "gen_docs.py"), "--out",
-                             str(tmp_path)], capture_output=True, text=True, timeout=120,
-                            check=False, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "gen_docs.py"), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     generated = sorted(p.name for p in tmp_path.iterdir())
     assert generated == ["cli.md", "config.md"]
@@ -37,11 +42,13 @@ def test_committed_reference_matches_the_code(tmp_path: Path) -> None:
         committed = REFERENCE / name
         assert committed.is_file(), f"docs/reference/{name} is missing: {FIX}"
         assert committed.read_text() == (tmp_path / name).read_text(), (
-            f"docs/reference/{name} is out of date: {FIX}")
+            f"docs/reference/{name} is out of date: {FIX}"
+        )
 
 
 def test_an_undocumented_config_section_fails_the_generator(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     module = gen_docs()
     roots = [r for r in module.CONFIG_ROOTS if not r[0].endswith(":FleetSettings")]
     monkeypatch.setattr(module, "CONFIG_ROOTS", roots)
@@ -75,8 +82,14 @@ def test_every_option_in_help_is_in_the_cli_reference() -> None:
 
 
 # The pages this test guards; other docs/ pages belong to their own areas.
-LINKED_PAGES = ["README.md", "docs/quickstart.md", "docs/architecture.md",
-                "docs/operations.md", "docs/reference/config.md", "docs/reference/cli.md"]
+LINKED_PAGES = [
+    "README.md",
+    "docs/quickstart.md",
+    "docs/architecture.md",
+    "docs/operations.md",
+    "docs/reference/config.md",
+    "docs/reference/cli.md",
+]
 
 
 def _anchors(markdown: str) -> set[str]:

@@ -51,7 +51,7 @@ def _head_crop(image: np.ndarray, box: tuple[int, ...], context: float = 1.6) ->
     side = max(x2 - x1, y2 - y1) * context
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     left, top = int(max(cx - side / 2, 0)), int(max(cy - side / 2, 0))
-    return image[top:int(cy + side / 2), left:int(cx + side / 2)].copy()
+    return image[top : int(cy + side / 2), left : int(cx + side / 2)].copy()
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +78,9 @@ def test_detector_finds_known_faces_with_plausible_landmarks(backend: str) -> No
         right_eye, left_eye, nose, mouth = dets.keypoints[best, :4]  # type: ignore[index]
         x1, y1, x2, y2 = dets.xyxy[best]
         core = dets.keypoints[best, :4]  # type: ignore[index]
-        assert ((core[:, 0] > x1) & (core[:, 0] < x2) & (core[:, 1] > y1)
-                & (core[:, 1] < y2)).all(), f"{name}: landmarks outside the face box"
+        assert (
+            (core[:, 0] > x1) & (core[:, 0] < x2) & (core[:, 1] > y1) & (core[:, 1] < y2)
+        ).all(), f"{name}: landmarks outside the face box"
         assert right_eye[0] < left_eye[0], "subject's right eye is on the image's left"
         assert max(right_eye[1], left_eye[1]) < nose[1] < mouth[1], f"{name}: eyes/nose/mouth"
 
@@ -128,19 +129,22 @@ def _aligned(detector: FaceDetector, images: list[np.ndarray], size: int) -> np.
     return np.stack(crops)
 
 
-def test_embedding_separates_people_under_augmentation(detector: FaceDetector,
-                                                       embedder: FaceEmbedder) -> None:
+def test_embedding_separates_people_under_augmentation(
+    detector: FaceDetector, embedder: FaceEmbedder
+) -> None:
     vectors = {}
     for name, box in KNOWN.items():
-        crop = cv2.resize(_head_crop(_image(name), box), (192, 192),
-                          interpolation=cv2.INTER_CUBIC)
+        crop = cv2.resize(_head_crop(_image(name), box), (192, 192), interpolation=cv2.INTER_CUBIC)
         faces = _aligned(detector, [crop, *_augmented(crop)], embedder.size)
         vectors[name] = embedder.embed(faces)
         np.testing.assert_allclose(np.linalg.norm(vectors[name], axis=1), 1.0, atol=1e-4)
     same = min(float(cosine(v[:1], v[1:]).min()) for v in vectors.values())
     names = list(vectors)
-    diff = max(float(cosine(vectors[a], vectors[b]).max())
-               for i, a in enumerate(names) for b in names[i + 1:])
+    diff = max(
+        float(cosine(vectors[a], vectors[b]).max())
+        for i, a in enumerate(names)
+        for b in names[i + 1 :]
+    )
     assert same > diff + 0.2, f"same-person min {same:.3f} vs different max {diff:.3f}"
 
 
@@ -169,9 +173,13 @@ def test_int8_ships_only_where_it_holds_up(name: str, detector: FaceDetector) ->
 
 
 def test_faceres_is_the_embedder_and_l2_normalised_output(embedder: FaceEmbedder) -> None:
-    face = align_face(_image("astronaut.png"),
-                      np.array([[202, 102], [247, 102], [225, 127], [225, 145],
-                                [185, 105], [265, 105]], np.float32), embedder.size)
+    face = align_face(
+        _image("astronaut.png"),
+        np.array(
+            [[202, 102], [247, 102], [225, 127], [225, 145], [185, 105], [265, 105]], np.float32
+        ),
+        embedder.size,
+    )
     vector = embedder.embed(face[None])
     assert vector.shape == (1, 1024)
     assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-4

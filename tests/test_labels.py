@@ -26,7 +26,8 @@ VIDEO = ROOT / "tests" / "data" / "vtest.avi"
 
 def _load_validator() -> ModuleType:
     spec = importlib.util.spec_from_file_location(
-        "labelling_validate", ROOT / "scripts" / "labelling" / "validate.py")
+        "labelling_validate", ROOT / "scripts" / "labelling" / "validate.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -88,8 +89,13 @@ def test_validator_rejects_bad_boxes(boxes: dict) -> None:
 def test_validator_rejects_counts_that_disagree_with_boxes(boxes: dict) -> None:
     key = next(iter(boxes["frames"]))
     right = validate.person_counts(boxes["frames"][key])
-    counts: dict[str, Any] = {"source": "tests/data/vtest.avi", "frame_size": [768, 576],
-                              "labeller": "x", "method": "x", "frames": {key: dict(right)}}
+    counts: dict[str, Any] = {
+        "source": "tests/data/vtest.avi",
+        "frame_size": [768, 576],
+        "labeller": "x",
+        "method": "x",
+        "frames": {key: dict(right)},
+    }
     assert validate.check_counts(counts, boxes) == []
     counts["frames"][key]["all"] += 1
     assert any("disagrees" in p for p in validate.check_counts(counts, boxes))
@@ -134,8 +140,9 @@ def test_crossings_agree_with_boxes_where_they_meet(boxes: dict, crossings: dict
         objs = boxes["frames"].get(str(c["frame"]))
         if objs is None:
             continue
-        feet = [((o["box"][0] + o["box"][2]) / 2, o["box"][3]) for o in objs
-                if o["label"] == "person"]
+        feet = [
+            ((o["box"][0] + o["box"][2]) / 2, o["box"][3]) for o in objs if o["label"] == "person"
+        ]
         assert any(abs(fx - x_line) <= 12 and abs(fy - c["foot_y"]) <= 15 for fx, fy in feet), c
         checked += 1
     assert checked >= 1

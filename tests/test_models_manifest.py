@@ -22,13 +22,25 @@ DATA = Path(__file__).parent / "data"
 MANIFEST = json.loads(MANIFEST_PATH.read_text())
 ENTRIES = MANIFEST["models"]
 IDS = [f"{e['name']}.{e['precision']}" for e in ENTRIES]
-REQUIRED = {"name", "task", "version", "precision", "file", "sha256", "bytes", "input",
-            "outputs", "decoder", "labels", "defaults", "upstream"}
+REQUIRED = {
+    "name",
+    "task",
+    "version",
+    "precision",
+    "file",
+    "sha256",
+    "bytes",
+    "input",
+    "outputs",
+    "decoder",
+    "labels",
+    "defaults",
+    "upstream",
+}
 
 
 def _session(entry: dict) -> ort.InferenceSession:
-    return ort.InferenceSession(str(MODELS_DIR / entry["file"]),
-                                providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(MODELS_DIR / entry["file"]), providers=["CPUExecutionProvider"])
 
 
 def _entry(name: str, precision: str) -> dict:
@@ -89,9 +101,9 @@ def test_nanodet_batch_of_two_frames_equals_single_runs(precision: str) -> None:
     batch = np.concatenate([_nanodet_input(_frame(i), entry) for i in (100, 300)])
     together = session.run(None, {entry["input"]["name"]: batch})
     for k in range(2):
-        alone = session.run(None, {entry["input"]["name"]: batch[k:k + 1]})
+        alone = session.run(None, {entry["input"]["name"]: batch[k : k + 1]})
         for a, b in zip(together, alone, strict=True):
-            np.testing.assert_allclose(a[k:k + 1], b, atol=1e-3)
+            np.testing.assert_allclose(a[k : k + 1], b, atol=1e-3)
 
 
 def test_nanodet_sees_people_in_real_frame_and_int8_agrees() -> None:

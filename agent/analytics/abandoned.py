@@ -43,14 +43,14 @@ FORGET_SECONDS = 60.0
 class _Item:
     label: str
     owner: int
-    anchor: np.ndarray        # resting centre
+    anchor: np.ndarray  # resting centre
     diagonal: float
     rest_since: float
     last_attended: float
     last_seen: float
     alerted_at: float | None = None
-    away_since: float | None = None   # alerted and off its resting point (or unseen) since
-    done: bool = False                # alerted and cleared: ignored for as long as it is seen
+    away_since: float | None = None  # alerted and off its resting point (or unseen) since
+    done: bool = False  # alerted and cleared: ignored for as long as it is seen
 
 
 @dataclass(frozen=True)
@@ -94,10 +94,22 @@ class AbandonedObjectDetector:
             item = self._items.get(tid) or self._adopt(tid, f.centres[k], row, detections)
             if item is None:
                 item = self._items[tid] = _Item(
-                    label_of(self.labels, int(detections.class_id[row])), int(f.owners[k]),
-                    f.centres[k], float(f.diagonals[k]), timestamp, timestamp, timestamp)
-            event = self._step(item, tid, detections[row], timestamp,
-                               centre=f.centres[k], attended=bool(f.attended[k]))
+                    label_of(self.labels, int(detections.class_id[row])),
+                    int(f.owners[k]),
+                    f.centres[k],
+                    float(f.diagonals[k]),
+                    timestamp,
+                    timestamp,
+                    timestamp,
+                )
+            event = self._step(
+                item,
+                tid,
+                detections[row],
+                timestamp,
+                centre=f.centres[k],
+                attended=bool(f.attended[k]),
+            )
             if event is not None:
                 events.append(event)
         events += self._missing(seen, timestamp)
@@ -110,18 +122,20 @@ class AbandonedObjectDetector:
         wh = np.clip(boxes[:, 2:] - boxes[:, :2], 1.0, None)
         side, diagonal = wh.max(axis=1), np.hypot(wh[:, 0], wh[:, 1])
         people = np.flatnonzero(rule_rows(detections, self._people))
-        dist = point_box_distance(centres, detections.xyxy[people])       # (bags, people)
+        dist = point_box_distance(centres, detections.xyxy[people])  # (bags, people)
         attended = (dist <= self.config.radius_scale * side[:, None]).any(axis=1)
         owners = np.full(rows.size, NO_TRACK, np.int64)
         if people.size:
             nearest = dist.argmin(axis=1)
             near_enough = dist[np.arange(rows.size), nearest] <= (
-                self.config.owner_radius_scale * side)
+                self.config.owner_radius_scale * side
+            )
             owners = np.where(near_enough, detections.tracker_id[people][nearest], NO_TRACK)
         return _Frame(rows, centres, diagonal, attended, owners)
 
-    def _adopt(self, tid: int, centre: np.ndarray, row: int,
-               detections: Detections) -> _Item | None:
+    def _adopt(
+        self, tid: int, centre: np.ndarray, row: int, detections: Detections
+    ) -> _Item | None:
         """Hand a missing object's state to a new track found on its resting point."""
         label = label_of(self.labels, int(detections.class_id[row]))
         present = set(detections.tracker_id.tolist())
@@ -134,8 +148,16 @@ class AbandonedObjectDetector:
                 return self._items[tid]
         return None
 
-    def _step(self, item: _Item, tid: int, row: Detections, now: float, *,
-              centre: np.ndarray, attended: bool) -> AnalyticsEvent | None:
+    def _step(
+        self,
+        item: _Item,
+        tid: int,
+        row: Detections,
+        now: float,
+        *,
+        centre: np.ndarray,
+        attended: bool,
+    ) -> AnalyticsEvent | None:
         cfg = self.config
         item.last_seen = now
         if item.done:
@@ -154,11 +176,18 @@ class AbandonedObjectDetector:
         if attended:
             item.last_attended = now
         if now - item.rest_since >= cfg.stationary_seconds and (
-                now - item.last_attended >= cfg.unattended_seconds):
+            now - item.last_attended >= cfg.unattended_seconds
+        ):
             item.alerted_at = now
             log.info("abandoned %s (track %s, owner %s)", item.label, tid, item.owner)
-            return track_event(EventKind.ABANDONED, RULE_ID, now, row, label=item.label,
-                               payload=self._payload(item, now))
+            return track_event(
+                EventKind.ABANDONED,
+                RULE_ID,
+                now,
+                row,
+                label=item.label,
+                payload=self._payload(item, now),
+            )
         return None
 
     def _missing(self, seen: set[int], now: float) -> list[AnalyticsEvent]:
@@ -180,21 +209,24 @@ class AbandonedObjectDetector:
     def _gone_long(self, item: _Item, now: float) -> bool:
         return item.away_since is not None and now - item.away_since >= self.config.clear_seconds
 
-    def _cleared(self, tid: int, item: _Item, now: float,
-                 row: Detections | None) -> AnalyticsEvent:
+    def _cleared(self, tid: int, item: _Item, now: float, row: Detections | None) -> AnalyticsEvent:
         """Report the alert as over. The track stays remembered (done) while it is still
         seen, so the same object never alerts twice; once unseen it is dropped."""
-        payload = {**self._payload(item, now),
-                   "alerted_seconds": now - (item.alerted_at or now)}
+        payload = {**self._payload(item, now), "alerted_seconds": now - (item.alerted_at or now)}
         if row is None:
             del self._items[tid]
-            return AnalyticsEvent(EventKind.ABANDONED_CLEARED, RULE_ID, now, tid, item.label,
-                                  payload=payload)
+            return AnalyticsEvent(
+                EventKind.ABANDONED_CLEARED, RULE_ID, now, tid, item.label, payload=payload
+            )
         item.done = True
-        return track_event(EventKind.ABANDONED_CLEARED, RULE_ID, now, row, label=item.label,
-                           payload=payload)
+        return track_event(
+            EventKind.ABANDONED_CLEARED, RULE_ID, now, row, label=item.label, payload=payload
+        )
 
     @staticmethod
     def _payload(item: _Item, now: float) -> dict[str, float | int]:
-        return {"owner_track_id": item.owner, "stationary_seconds": now - item.rest_since,
-                "unattended_seconds": now - item.last_attended}
+        return {
+            "owner_track_id": item.owner,
+            "stationary_seconds": now - item.rest_since,
+            "unattended_seconds": now - item.last_attended,
+        }

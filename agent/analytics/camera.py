@@ -41,8 +41,12 @@ class FrameAnalytics:
 class CameraAnalytics:
     """Tracker + rules of one camera. Raises `ConfigError` if a rule names an unknown label."""
 
-    def __init__(self, config: CameraAnalyticsConfig, labels: Sequence[str],
-                 faces: FaceAnalyzer | None = None) -> None:
+    def __init__(
+        self,
+        config: CameraAnalyticsConfig,
+        labels: Sequence[str],
+        faces: FaceAnalyzer | None = None,
+    ) -> None:
         """`faces`: the camera's face analytic (needs the frame in `update`); none if unset."""
         self.config = config
         self.faces = faces
@@ -52,16 +56,25 @@ class CameraAnalytics:
         self.lines = {c.id: LineCounter(c, self.labels, origins=origins) for c in config.lines}
         self.zones = {c.id: PolygonZone(c, self.labels) for c in config.zones}
         by_id = {c.id: c for c in config.lines}
-        self.traffic = {c.line_id: TrafficFlow(c, by_id[c.line_id], self.labels, origins)
-                        for c in config.traffic}
-        self.abandoned = (AbandonedObjectDetector(config.abandoned, self.labels)
-                          if config.abandoned is not None else None)
-        self.rules: tuple[Rule, ...] = (*self.lines.values(), *self.zones.values(),
-                                        *self.traffic.values(),
-                                        *([self.abandoned] if self.abandoned else []))
+        self.traffic = {
+            c.line_id: TrafficFlow(c, by_id[c.line_id], self.labels, origins)
+            for c in config.traffic
+        }
+        self.abandoned = (
+            AbandonedObjectDetector(config.abandoned, self.labels)
+            if config.abandoned is not None
+            else None
+        )
+        self.rules: tuple[Rule, ...] = (
+            *self.lines.values(),
+            *self.zones.values(),
+            *self.traffic.values(),
+            *([self.abandoned] if self.abandoned else []),
+        )
 
-    def update(self, detections: Detections, timestamp: float,
-               frame: np.ndarray | None = None) -> FrameAnalytics:
+    def update(
+        self, detections: Detections, timestamp: float, frame: np.ndarray | None = None
+    ) -> FrameAnalytics:
         """Track this frame's detections and run every rule on the confirmed tracks.
 
         `frame` (BGR) feeds the face analytic, the one rule that looks at pixels.

@@ -23,8 +23,10 @@ def class_ids(names: Sequence[str], labels: Sequence[str], field: str) -> npt.ND
     index = {name: i for i, name in enumerate(labels)}
     missing = [n for n in names if n not in index]
     if missing:
-        raise ConfigError(f"{field}: {', '.join(map(repr, missing))} not among the detector's "
-                          f"labels ({len(labels)} labels, e.g. {', '.join(labels[:5])})")
+        raise ConfigError(
+            f"{field}: {', '.join(map(repr, missing))} not among the detector's "
+            f"labels ({len(labels)} labels, e.g. {', '.join(labels[:5])})"
+        )
     return np.array(sorted({index[n] for n in names}), np.int64)
 
 

@@ -60,9 +60,24 @@ class AnalyticsEvent:
         object.__setattr__(self, "payload", MappingProxyType(dict(self.payload)))
 
 
-def track_event(kind: EventKind, rule_id: str, capture_time: float, row: Detections, *,
-                label: str, payload: Mapping[str, Any]) -> AnalyticsEvent:
+def track_event(
+    kind: EventKind,
+    rule_id: str,
+    capture_time: float,
+    row: Detections,
+    *,
+    label: str,
+    payload: Mapping[str, Any],
+) -> AnalyticsEvent:
     """Event about the single track in one-row `row`."""
     x1, y1, x2, y2 = (float(v) for v in row.xyxy[0])
-    return AnalyticsEvent(kind, rule_id, capture_time, int(row.tracker_id[0]), label,
-                          (x1, y1, x2, y2), float(row.confidence[0]), payload)
+    return AnalyticsEvent(
+        kind,
+        rule_id,
+        capture_time,
+        int(row.tracker_id[0]),
+        label,
+        (x1, y1, x2, y2),
+        float(row.confidence[0]),
+        payload,
+    )

@@ -85,13 +85,17 @@ def _box(values: np.ndarray) -> Box:
 class FaceAnalyzer:
     """Best-shot face events for person tracks. One per camera; not thread-safe."""
 
-    def __init__(self, config: FaceConfig, face_detector: FaceDetector,
-                 embedder: FaceEmbedder, labels: Sequence[str] = (PERSON,)) -> None:
+    def __init__(
+        self,
+        config: FaceConfig,
+        face_detector: FaceDetector,
+        embedder: FaceEmbedder,
+        labels: Sequence[str] = (PERSON,),
+    ) -> None:
         self.config = config
         self.detector = face_detector
         self.embedder = embedder
-        self._person = np.array([i for i, name in enumerate(labels) if name == PERSON],
-                                np.int64)
+        self._person = np.array([i for i, name in enumerate(labels) if name == PERSON], np.int64)
         spec = embedder.model.spec
         self._embedder_id = {"name": spec.name, "version": spec.version, "sha256": spec.sha256}
         self._encode = _ENCODERS[config.encoding]
@@ -100,16 +104,26 @@ class FaceAnalyzer:
         self.faces_embedded = 0
 
     @classmethod
-    def load(cls, config: FaceConfig, labels: Sequence[str] = (PERSON,),
-             backend: str = "auto", threads: int | None = None) -> FaceAnalyzer:
+    def load(
+        cls,
+        config: FaceConfig,
+        labels: Sequence[str] = (PERSON,),
+        backend: str = "auto",
+        threads: int | None = None,
+    ) -> FaceAnalyzer:
         """With the shipped face models (FP32 BlazeFace-back and FaceRes, models/README.md)."""
         from agent.inference.backend import load_model  # models load only when faces are on
 
-        return cls(config, FaceDetector(load_model(DETECTOR_MODEL, "fp32", backend, threads)),
-                   FaceEmbedder(load_model(EMBEDDER_MODEL, "fp32", backend, threads)), labels)
+        return cls(
+            config,
+            FaceDetector(load_model(DETECTOR_MODEL, "fp32", backend, threads)),
+            FaceEmbedder(load_model(EMBEDDER_MODEL, "fp32", backend, threads)),
+            labels,
+        )
 
-    def update(self, frame: np.ndarray, tracks: Detections,
-               timestamp: float) -> list[AnalyticsEvent]:
+    def update(
+        self, frame: np.ndarray, tracks: Detections, timestamp: float
+    ) -> list[AnalyticsEvent]:
         """FACE events caused by this frame: early best shots and tracks that ended.
 
         Payload: embedding (bytes), encoding, dimensions, embedder {name, version, sha256},
@@ -124,48 +138,58 @@ class FaceAnalyzer:
         for tid in tracks.tracker_id[rows].tolist():
             state = self._tracks.setdefault(tid, _TrackState(timestamp))
             state.last_seen = timestamp
-        events = self._examine(frame, tracks, self._select(tracks, rows, frame.shape[:2]),
-                               timestamp)
+        events = self._examine(
+            frame, tracks, self._select(tracks, rows, frame.shape[:2]), timestamp
+        )
         return events + self._ended(timestamp)
 
     def flush(self, timestamp: float) -> list[AnalyticsEvent]:
         """Report every pending best shot (e.g. the camera stops) and forget all tracks."""
-        events = [self._event(tid, s.best, "flush") for tid, s in self._tracks.items()
-                  if s.best is not None and not s.done]
+        events = [
+            self._event(tid, s.best, "flush")
+            for tid, s in self._tracks.items()
+            if s.best is not None and not s.done
+        ]
         self._tracks.clear()
         return events
 
     # ----- per frame ---------------------------------------------------------------------
-    def _select(self, tracks: Detections, rows: np.ndarray,
-                frame_hw: tuple[int, ...]) -> np.ndarray:
+    def _select(
+        self, tracks: Detections, rows: np.ndarray, frame_hw: tuple[int, ...]
+    ) -> np.ndarray:
         """Rows to examine this frame: big enough heads, within budget, neediest first."""
         big = head_side(tracks.xyxy[rows]) * MAX_FACE_SHARE >= self.config.min_face_px
         rows = rows[big]
-        pending = np.array([not self._tracks[t].done for t in tracks.tracker_id[rows].tolist()],
-                           bool)
+        pending = np.array(
+            [not self._tracks[t].done for t in tracks.tracker_id[rows].tolist()], bool
+        )
         rows = rows[pending] if rows.size else rows
         if rows.size == 0:
             return rows
-        has_shot = np.array([self._tracks[t].best is not None
-                             for t in tracks.tracker_id[rows].tolist()])
+        has_shot = np.array(
+            [self._tracks[t].best is not None for t in tracks.tracker_id[rows].tolist()]
+        )
         order = np.lexsort((-tracks.area[rows], has_shot))
         return rows[order[: self.config.max_faces_per_frame]]
 
-    def _examine(self, frame: np.ndarray, tracks: Detections, rows: np.ndarray,
-                 timestamp: float) -> list[AnalyticsEvent]:
+    def _examine(
+        self, frame: np.ndarray, tracks: Detections, rows: np.ndarray, timestamp: float
+    ) -> list[AnalyticsEvent]:
         if rows.size == 0:
             return []
         regions = head_regions(tracks.xyxy[rows], (frame.shape[0], frame.shape[1]))
         usable = ((regions[:, 2] - regions[:, 0]) >= self.config.min_face_px) & (
-            (regions[:, 3] - regions[:, 1]) >= self.config.min_face_px)
+            (regions[:, 3] - regions[:, 1]) >= self.config.min_face_px
+        )
         rows, regions = rows[usable], regions[usable]
         crops = [frame[y1:y2, x1:x2] for x1, y1, x2, y2 in regions.tolist()]
         self.crops_examined += len(crops)
         found = self._choose(self.detector.detect(crops), rows, regions, tracks)
         return self._keep_best(frame, tracks, found, timestamp)
 
-    def _choose(self, per_crop: list[Detections], rows: np.ndarray, regions: np.ndarray,
-                tracks: Detections) -> _Faces:
+    def _choose(
+        self, per_crop: list[Detections], rows: np.ndarray, regions: np.ndarray, tracks: Detections
+    ) -> _Faces:
         """Per crop the best-scoring face that passes the gates and belongs to the person."""
         picked: list[tuple[int, np.ndarray, np.ndarray, float]] = []
         for row, region, faces in zip(rows.tolist(), regions, per_crop, strict=True):
@@ -175,42 +199,58 @@ class FaceAnalyzer:
             boxes = faces.xyxy + offset
             cx = (boxes[:, 0] + boxes[:, 2]) / 2
             px1, _, px2, _ = tracks.xyxy[row]
-            ok = ((faces.confidence >= self.config.score_threshold)
-                  & (boxes[:, 2] - boxes[:, 0] >= self.config.min_face_px)
-                  & (cx >= px1) & (cx <= px2))
+            ok = (
+                (faces.confidence >= self.config.score_threshold)
+                & (boxes[:, 2] - boxes[:, 0] >= self.config.min_face_px)
+                & (cx >= px1)
+                & (cx <= px2)
+            )
             if ok.any():
                 k = int(np.flatnonzero(ok)[np.argmax(faces.confidence[ok])])
-                picked.append((row, boxes[k], faces.keypoints[k] + region[:2],
-                               float(faces.confidence[k])))
+                picked.append(
+                    (row, boxes[k], faces.keypoints[k] + region[:2], float(faces.confidence[k]))
+                )
         if not picked:
-            return _Faces(np.empty(0, np.int64), np.empty((0, 4), np.float32),
-                          np.empty((0, 6, 2), np.float32), np.empty(0, np.float32))
-        return _Faces(np.array([p[0] for p in picked]), np.stack([p[1] for p in picked]),
-                      np.stack([p[2] for p in picked]).astype(np.float32),
-                      np.array([p[3] for p in picked], np.float32))
+            return _Faces(
+                np.empty(0, np.int64),
+                np.empty((0, 4), np.float32),
+                np.empty((0, 6, 2), np.float32),
+                np.empty(0, np.float32),
+            )
+        return _Faces(
+            np.array([p[0] for p in picked]),
+            np.stack([p[1] for p in picked]),
+            np.stack([p[2] for p in picked]).astype(np.float32),
+            np.array([p[3] for p in picked], np.float32),
+        )
 
-    def _keep_best(self, frame: np.ndarray, tracks: Detections, found: _Faces,
-                   timestamp: float) -> list[AnalyticsEvent]:
+    def _keep_best(
+        self, frame: np.ndarray, tracks: Detections, found: _Faces, timestamp: float
+    ) -> list[AnalyticsEvent]:
         shots, keep = [], []
         for k in range(len(found.rows)):
             try:
                 shots.append(align_face(frame, found.keypoints[k], SHOT_SIZE))
                 keep.append(k)
             except AlignmentError as err:
-                log.debug("face of track %s not aligned: %s",
-                          tracks.tracker_id[found.rows[k]], err)
+                log.debug("face of track %s not aligned: %s", tracks.tracker_id[found.rows[k]], err)
         if not keep:
             return []
         idx = np.array(keep)
-        parts = face_quality(found.boxes[idx], found.keypoints[idx], found.scores[idx],
-                             sharpness(np.stack(shots)))
+        parts = face_quality(
+            found.boxes[idx], found.keypoints[idx], found.scores[idx], sharpness(np.stack(shots))
+        )
         quality = parts.quality
-        better = [i for i, k in enumerate(keep) if self._improves(
-            int(tracks.tracker_id[found.rows[k]]), float(quality[i]))]
+        better = [
+            i
+            for i, k in enumerate(keep)
+            if self._improves(int(tracks.tracker_id[found.rows[k]]), float(quality[i]))
+        ]
         if not better:
             return []
-        big = np.stack([align_face(frame, found.keypoints[keep[i]], self.embedder.size)
-                        for i in better])
+        big = np.stack(
+            [align_face(frame, found.keypoints[keep[i]], self.embedder.size) for i in better]
+        )
         vectors = self.embedder.embed(big)
         self.faces_embedded += len(better)
         events = []
@@ -220,11 +260,17 @@ class FaceAnalyzer:
             tid = int(tracks.tracker_id[row])
             crop = shots[i]
             crop.setflags(write=False)
-            shot = _Shot(timestamp, float(quality[i]),
-                         {n: float(getattr(parts, n)[i]) for n in
-                          ("size", "sharpness", "pose", "score")},
-                         float(found.scores[k]), _box(found.boxes[k]), _box(tracks.xyxy[row]),
-                         float(tracks.confidence[row]), vector, crop)
+            shot = _Shot(
+                timestamp,
+                float(quality[i]),
+                {n: float(getattr(parts, n)[i]) for n in ("size", "sharpness", "pose", "score")},
+                float(found.scores[k]),
+                _box(found.boxes[k]),
+                _box(tracks.xyxy[row]),
+                float(tracks.confidence[row]),
+                vector,
+                crop,
+            )
             state = self._tracks[tid]
             state.best = shot
             if shot.quality >= self.config.emit_quality:
@@ -237,8 +283,11 @@ class FaceAnalyzer:
         return quality >= self.config.min_quality and (best is None or quality > best.quality)
 
     def _ended(self, timestamp: float) -> list[AnalyticsEvent]:
-        lost = [t for t, s in self._tracks.items()
-                if timestamp - s.last_seen >= self.config.track_lost_seconds]
+        lost = [
+            t
+            for t, s in self._tracks.items()
+            if timestamp - s.last_seen >= self.config.track_lost_seconds
+        ]
         events = []
         for tid in lost:
             state = self._tracks.pop(tid)
@@ -259,8 +308,16 @@ class FaceAnalyzer:
             "shot": shot.crop,
             "reason": reason,
         }
-        return AnalyticsEvent(EventKind.FACE, RULE_ID, shot.time, tid, PERSON, shot.person_box,
-                              shot.person_score, payload)
+        return AnalyticsEvent(
+            EventKind.FACE,
+            RULE_ID,
+            shot.time,
+            tid,
+            PERSON,
+            shot.person_box,
+            shot.person_score,
+            payload,
+        )
 
 
 def _check_frame(frame: np.ndarray) -> None:

@@ -38,10 +38,10 @@ Origins = Callable[[npt.NDArray[np.int64]], npt.ArrayLike]
 
 @dataclass
 class _TrackSide:
-    side: int                       # +1 right of start->end, -1 left
-    anchor: np.ndarray              # last point seen beyond the band on the committed side
+    side: int  # +1 right of start->end, -1 left
+    anchor: np.ndarray  # last point seen beyond the band on the committed side
     last_seen: float
-    pending: int = 0                # consecutive observations beyond the band on the other side
+    pending: int = 0  # consecutive observations beyond the band on the other side
 
 
 @dataclass(frozen=True)
@@ -50,15 +50,20 @@ class Crossing:
 
     track_id: int
     label: str
-    direction: str                  # IN or OUT
-    row: int                        # row in the frame's detections
+    direction: str  # IN or OUT
+    row: int  # row in the frame's detections
 
 
 class LineCounter:
     """Counts confirmed tracks crossing a segment, per class and direction."""
 
-    def __init__(self, config: LineConfig, labels: Sequence[str],
-                 classes: Sequence[str] | None = None, origins: Origins | None = None) -> None:
+    def __init__(
+        self,
+        config: LineConfig,
+        labels: Sequence[str],
+        classes: Sequence[str] | None = None,
+        origins: Origins | None = None,
+    ) -> None:
         """`classes` overrides the config's classes (e.g. a traffic rule's vehicles).
 
         `origins` maps track ids to the box each track was first detected with (see
@@ -73,7 +78,7 @@ class LineCounter:
         names = config.classes if classes is None else classes
         self._classes = class_ids(names, self.labels, f"lines[{config.id}].classes")
         self._state: dict[int, _TrackSide] = {}
-        self.counts: dict[str, dict[str, int]] = {}   # label -> {"in": n, "out": n}
+        self.counts: dict[str, dict[str, int]] = {}  # label -> {"in": n, "out": n}
 
     @property
     def in_count(self) -> int:
@@ -88,10 +93,16 @@ class LineCounter:
         events = []
         for c in self.crossings(detections, timestamp):
             name = self.config.in_name if c.direction == IN else self.config.out_name
-            events.append(track_event(EventKind.LINE_CROSSING, self.config.id, timestamp,
-                                      detections[c.row], label=c.label,
-                                      payload={"direction": c.direction,
-                                               "direction_name": name}))
+            events.append(
+                track_event(
+                    EventKind.LINE_CROSSING,
+                    self.config.id,
+                    timestamp,
+                    detections[c.row],
+                    label=c.label,
+                    payload={"direction": c.direction, "direction_name": name},
+                )
+            )
         return events
 
     def crossings(self, detections: Detections, timestamp: float) -> list[Crossing]:

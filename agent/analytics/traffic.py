@@ -82,8 +82,13 @@ class _Interval:
 class TrafficFlow:
     """Traffic statistics for one line; `update` returns wrong-way alerts and closed intervals."""
 
-    def __init__(self, config: TrafficConfig, line: LineConfig, labels: Sequence[str],
-                 origins: Origins | None = None) -> None:
+    def __init__(
+        self,
+        config: TrafficConfig,
+        line: LineConfig,
+        labels: Sequence[str],
+        origins: Origins | None = None,
+    ) -> None:
         """`origins`: where tracks were born, see `LineCounter`."""
         if line.id != config.line_id:
             raise ConfigError(f"traffic.line_id: {config.line_id!r} given line {line.id!r}")
@@ -94,7 +99,7 @@ class TrafficFlow:
         self.counter = LineCounter(line, labels, classes=config.classes, origins=origins)
         self.region_length_m = config.region_length_m or self._measure_region(line)
         self._history: dict[int, deque[tuple[float, float, float]]] = {}
-        self._awaiting_speed: dict[int, float] = {}   # track -> crossing time
+        self._awaiting_speed: dict[int, float] = {}  # track -> crossing time
         self._wrong_way_reported: set[int] = set()
         self._interval: _Interval | None = None
 
@@ -105,8 +110,10 @@ class TrafficFlow:
         ground = np.asarray(self.config.calibration.ground_points, np.float64)
         extent = float(np.ptp(ground @ across))
         if extent <= 0:
-            raise ConfigError(f"traffic[{line.id}].calibration: region has no length across "
-                              "the line; set region_length_m")
+            raise ConfigError(
+                f"traffic[{line.id}].calibration: region has no length across "
+                "the line; set region_length_m"
+            )
         return extent
 
     def speed_kmh(self, track_id: int) -> float | None:
@@ -142,12 +149,17 @@ class TrafficFlow:
             if expected and c.direction != expected and c.track_id not in self._wrong_way_reported:
                 self._wrong_way_reported.add(c.track_id)
                 iv.wrong_way += 1
-                events.append(track_event(
-                    EventKind.WRONG_WAY, self.config.line_id, timestamp, detections[c.row],
-                    label=c.label,
-                    payload={"direction": c.direction, "speed_kmh": self.speed_kmh(c.track_id)}))
-                log.info("line %s: wrong-way %s track %s", self.config.line_id, c.label,
-                         c.track_id)
+                events.append(
+                    track_event(
+                        EventKind.WRONG_WAY,
+                        self.config.line_id,
+                        timestamp,
+                        detections[c.row],
+                        label=c.label,
+                        payload={"direction": c.direction, "speed_kmh": self.speed_kmh(c.track_id)},
+                    )
+                )
+                log.info("line %s: wrong-way %s track %s", self.config.line_id, c.label, c.track_id)
         self._sample_speeds(timestamp)
         return events
 
@@ -199,17 +211,28 @@ class TrafficFlow:
         cfg = self.config
         density = (iv.occupancy_sum / max(iv.frames, 1)) / (self.region_length_m / 1000.0)
         density /= cfg.lanes
-        level = int(np.searchsorted(np.asarray(cfg.congestion_density_per_km_lane), density,
-                                    side="right"))
+        level = int(
+            np.searchsorted(np.asarray(cfg.congestion_density_per_km_lane), density, side="right")
+        )
         start = iv.index * cfg.interval_seconds
         payload = {
-            "interval_start": start, "interval_seconds": cfg.interval_seconds,
-            "observed_seconds": iv.last - iv.first, "counts": dict(iv.counts),
-            "count_in": iv.directions["in"], "count_out": iv.directions["out"],
+            "interval_start": start,
+            "interval_seconds": cfg.interval_seconds,
+            "observed_seconds": iv.last - iv.first,
+            "counts": dict(iv.counts),
+            "count_in": iv.directions["in"],
+            "count_out": iv.directions["out"],
             "mean_speed_kmh": float(np.mean(iv.speeds)) if iv.speeds else 0.0,
-            "speed_samples": len(iv.speeds), "density_per_km_lane": density, "lanes": cfg.lanes,
-            "congestion": CONGESTION[level], "wrong_way": iv.wrong_way,
+            "speed_samples": len(iv.speeds),
+            "density_per_km_lane": density,
+            "lanes": cfg.lanes,
+            "congestion": CONGESTION[level],
+            "wrong_way": iv.wrong_way,
             "speeding": iv.speeding,
         }
-        return AnalyticsEvent(EventKind.TRAFFIC_FLOW, cfg.line_id,
-                              min(start + cfg.interval_seconds, now), payload=payload)
+        return AnalyticsEvent(
+            EventKind.TRAFFIC_FLOW,
+            cfg.line_id,
+            min(start + cfg.interval_seconds, now),
+            payload=payload,
+        )

@@ -69,21 +69,23 @@ class PolygonZone:
             if visit is None:
                 label = label_of(self.labels, int(detections.class_id[row]))
                 visit = self._visits[tid] = _Visit(label, timestamp, timestamp)
-                events.append(self._event(EventKind.ZONE_ENTER, detections[row], visit,
-                                          timestamp))
+                events.append(self._event(EventKind.ZONE_ENTER, detections[row], visit, timestamp))
             visit.last_inside = timestamp
         for tid, row in seen.items():
             visit = self._visits[tid]
             if not visit.loitered and timestamp - visit.entered >= self.config.loiter_seconds:
                 visit.loitered = True
-                events.append(self._event(EventKind.LOITERING, detections[row], visit,
-                                          timestamp))
+                events.append(self._event(EventKind.LOITERING, detections[row], visit, timestamp))
         return events
 
-    def _exits(self, detections: Detections, seen: dict[int, int],
-               now: float) -> list[AnalyticsEvent]:
-        gone = [tid for tid, v in self._visits.items()
-                if tid not in seen and now - v.last_inside > self.config.exit_grace_seconds]
+    def _exits(
+        self, detections: Detections, seen: dict[int, int], now: float
+    ) -> list[AnalyticsEvent]:
+        gone = [
+            tid
+            for tid, v in self._visits.items()
+            if tid not in seen and now - v.last_inside > self.config.exit_grace_seconds
+        ]
         events = []
         present = {int(t): i for i, t in enumerate(detections.tracker_id.tolist())}
         for tid in gone:
@@ -91,17 +93,28 @@ class PolygonZone:
             dwell = visit.last_inside - visit.entered
             payload = {"dwell_seconds": dwell, "occupancy": self.occupancy.get(visit.label, 0)}
             if tid in present:  # walked out in view: report where it is now
-                events.append(track_event(EventKind.ZONE_EXIT, self.config.id, now,
-                                          detections[present[tid]], label=visit.label,
-                                          payload=payload))
+                events.append(
+                    track_event(
+                        EventKind.ZONE_EXIT,
+                        self.config.id,
+                        now,
+                        detections[present[tid]],
+                        label=visit.label,
+                        payload=payload,
+                    )
+                )
             else:  # vanished (occluded or out of frame): no box this frame
-                events.append(AnalyticsEvent(EventKind.ZONE_EXIT, self.config.id, now, tid,
-                                             visit.label, payload=payload))
+                events.append(
+                    AnalyticsEvent(
+                        EventKind.ZONE_EXIT, self.config.id, now, tid, visit.label, payload=payload
+                    )
+                )
             log.debug("zone %s: track %s left after %.1f s", self.config.id, tid, dwell)
         return events
 
-    def _event(self, kind: EventKind, row: Detections, visit: _Visit,
-               now: float) -> AnalyticsEvent:
-        payload = {"dwell_seconds": now - visit.entered,
-                   "occupancy": self.occupancy.get(visit.label, 0)}
+    def _event(self, kind: EventKind, row: Detections, visit: _Visit, now: float) -> AnalyticsEvent:
+        payload = {
+            "dwell_seconds": now - visit.entered,
+            "occupancy": self.occupancy.get(visit.label, 0),
+        }
         return track_event(kind, self.config.id, now, row, label=visit.label, payload=payload)

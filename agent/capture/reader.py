@@ -78,8 +78,9 @@ class CameraReader:
     `slot_capacity` frames and counts the ones it had to drop.
     """
 
-    def __init__(self, config: CameraConfig, slot_capacity: int = 1,
-                 backoff: Backoff | None = None) -> None:
+    def __init__(
+        self, config: CameraConfig, slot_capacity: int = 1, backoff: Backoff | None = None
+    ) -> None:
         self.config = config
         self.camera_id = config.id
         self.spec = parse_source(config.source)
@@ -132,16 +133,23 @@ class CameraReader:
         now = time.monotonic()
         with self._lock:
             state, error = self._state, self._last_error
-            if state is ReaderState.STREAMING and \
-                    now - self._last_progress > self.config.stall_timeout_s:
+            if (
+                state is ReaderState.STREAMING
+                and now - self._last_progress > self.config.stall_timeout_s
+            ):
                 state = ReaderState.STALLED
             return CameraHealth(
-                camera_id=self.camera_id, source=self.spec.label, state=state,
+                camera_id=self.camera_id,
+                source=self.spec.label,
+                state=state,
                 fps_in=round(self._rate_in.rate(now), 2),
                 fps_out=round(self._rate_out.rate(now), 2),
-                frames_decoded=self.frames_decoded, frames_delivered=self.frames_delivered,
-                frames_dropped=self.slot.dropped, frames_corrupt=self.frames_corrupt,
-                reconnects=self.reconnects, last_error=error,
+                frames_decoded=self.frames_decoded,
+                frames_delivered=self.frames_delivered,
+                frames_dropped=self.slot.dropped,
+                frames_corrupt=self.frames_corrupt,
+                reconnects=self.reconnects,
+                last_error=error,
                 last_frame_time=self._last_frame_time,
             )
 
@@ -176,8 +184,9 @@ class CameraReader:
             first = False
             self._set_state(ReaderState.CONNECTING)
             try:
-                cap = open_capture(self.spec, self.config.open_timeout_s,
-                                   self.config.stall_timeout_s)
+                cap = open_capture(
+                    self.spec, self.config.open_timeout_s, self.config.stall_timeout_s
+                )
             except SourceError as err:
                 if not self.spec.is_live:
                     self._set_state(ReaderState.FAILED, str(err))
@@ -241,8 +250,14 @@ class CameraReader:
             self._deliver(Frame(self.camera_id, self._index, capture_time, pts, image))
         return _Outcome.STOPPED
 
-    def _timeline(self, offset: float | None, opened_wall: float, opened_mono: float,
-                  now_mono: float, now_wall: float) -> tuple[float, float]:
+    def _timeline(
+        self,
+        offset: float | None,
+        opened_wall: float,
+        opened_mono: float,
+        now_mono: float,
+        now_wall: float,
+    ) -> tuple[float, float]:
         """(decimation time, capture time) of a frame; paces sources that run ahead.
 
         Live sources use the clock at decode. A file's own timeline is exact, so it drives
@@ -298,5 +313,10 @@ def _pts_seconds(cap: cv2.VideoCapture) -> float | None:
 
 def is_valid_frame(image: np.ndarray | None) -> bool:
     """A decoded picture later stages can use: non-empty BGR uint8 of shape (h, w, 3)."""
-    return (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3
-            and image.shape[2] == 3 and image.size > 0)
+    return (
+        isinstance(image, np.ndarray)
+        and image.dtype == np.uint8
+        and image.ndim == 3
+        and image.shape[2] == 3
+        and image.size > 0
+    )

@@ -121,8 +121,10 @@ def open_capture(
     FFmpeg's generic failure.
     """
     params = [
-        cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(open_timeout_s * 1000),
-        cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(read_timeout_s * 1000),
+        cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+        int(open_timeout_s * 1000),
+        cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+        int(read_timeout_s * 1000),
     ]
     if spec.kind is SourceKind.USB:
         assert spec.device is not None
@@ -138,8 +140,9 @@ def open_capture(
         cap = cv2.VideoCapture(spec.target, cv2.CAP_FFMPEG, params)
     if not cap.isOpened():
         cap.release()
-        what = ("not a readable video" if spec.kind is SourceKind.FILE
-                else "cannot connect or no video")
+        what = (
+            "not a readable video" if spec.kind is SourceKind.FILE else "cannot connect or no video"
+        )
         raise SourceError(f"{spec.label}: {what}")
     log.debug("opened %s with %s", spec.label, cap.getBackendName())
     return cap

@@ -39,34 +39,63 @@ def _warn_if_short(video: Path, result: AnalysisResult, console: Console) -> Non
     announced, _ = video_info(video)
     decoded = result.camera.frames_decoded
     if announced > 0 and decoded < 0.98 * announced:
-        console.print(f"warning: {video}: decoded {decoded} of the {announced} frames its "
-                      "container announces; the file may be damaged or truncated",
-                      highlight=False, soft_wrap=True)
+        console.print(
+            f"warning: {video}: decoded {decoded} of the {announced} frames its "
+            "container announces; the file may be damaged or truncated",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _progress(console: Console) -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[events]} events"), TimeElapsedColumn(),
-                    console=console, transient=False)
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[events]} events"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
 
 
 def analyze(
     video: Annotated[Path, typer.Argument(help="Video file to analyse.", show_default=False)],
-    config: Annotated[Path, typer.Option(
-        "--config", "-c", help="Camera YAML: pacing, motion gate, tracker and rules "
-        "(docs/examples/camera.yaml). Its `source` is replaced by VIDEO.")],
-    events: Annotated[Path | None, typer.Option(
-        help="JSON Lines output, one oko.v1.Event per line "
-        "[default: ./<video stem>.events.jsonl].")] = None,
-    annotate: Annotated[Path | None, typer.Option(
-        help="Also write the processed frames with boxes, track ids, lines and zones "
-        "(.mp4 or .avi).")] = None,
-    cut: Annotated[list[int] | None, typer.Option(
-        min=1, help="Frame number (0-based) where an edited video starts a new take; no "
-        "track continues across it (repeatable).")] = None,
+    config: Annotated[
+        Path,
+        typer.Option(
+            "--config",
+            "-c",
+            help="Camera YAML: pacing, motion gate, tracker and rules "
+            "(docs/examples/camera.yaml). Its `source` is replaced by VIDEO.",
+        ),
+    ],
+    events: Annotated[
+        Path | None,
+        typer.Option(
+            help="JSON Lines output, one oko.v1.Event per line "
+            "[default: ./<video stem>.events.jsonl]."
+        ),
+    ] = None,
+    annotate: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write the processed frames with boxes, track ids, lines and zones "
+            "(.mp4 or .avi)."
+        ),
+    ] = None,
+    cut: Annotated[
+        list[int] | None,
+        typer.Option(
+            min=1,
+            help="Frame number (0-based) where an edited video starts a new take; no "
+            "track continues across it (repeatable).",
+        ),
+    ] = None,
     model: Annotated[str, typer.Option(help="Detector from models/manifest.json.")] = "nanodet-m",
-    precision: Annotated[str | None, typer.Option(
-        help="int8 or fp32 (default: int8 where shipped).")] = None,
+    precision: Annotated[
+        str | None, typer.Option(help="int8 or fp32 (default: int8 where shipped).")
+    ] = None,
     backend: Annotated[str, typer.Option(help="auto, onnxruntime or openvino.")] = "auto",
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
@@ -83,8 +112,11 @@ def analyze(
         out = events or default_events_path(video)
         with JsonlSink(out) as sink:
             analysis.add_sink(sink.write)
-            writer = (AnnotatedVideo(annotate, spec.detect_fps, analysis.stage)
-                      if annotate is not None else None)
+            writer = (
+                AnnotatedVideo(annotate, spec.detect_fps, analysis.stage)
+                if annotate is not None
+                else None
+            )
             try:
                 result = _run(analysis, writer, err_console, progress, video, spec.detect_fps)
             finally:
@@ -97,14 +129,23 @@ def analyze(
     _warn_if_short(video, result, err_console)
     for table in tables(result.summary):
         console.print(table)
-    console.print(f"{result.frames} frames analysed at {spec.detect_fps:g} fps; "
-                  f"{len(result.events)} events -> {out}"
-                  + (f"; annotated video -> {annotate}" if annotate else ""),
-                  highlight=False, soft_wrap=True)
+    console.print(
+        f"{result.frames} frames analysed at {spec.detect_fps:g} fps; "
+        f"{len(result.events)} events -> {out}"
+        + (f"; annotated video -> {annotate}" if annotate else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
-def _run(analysis: Analysis, writer: AnnotatedVideo | None, console: Console, show: bool,
-         video: Path, detect_fps: float) -> AnalysisResult:
+def _run(
+    analysis: Analysis,
+    writer: AnnotatedVideo | None,
+    console: Console,
+    show: bool,
+    video: Path,
+    detect_fps: float,
+) -> AnalysisResult:
     total = _expected_frames(video, detect_fps)
     with _progress(console) as bar:
         task = bar.add_task(video.name, total=total, events=0, visible=show)

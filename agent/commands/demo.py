@@ -24,8 +24,9 @@ def _delivery_table(result: DemoResult) -> Table:
     lat = sorted(view.latencies_ms)
     p50 = f"{lat[len(lat) // 2]:.0f} ms" if lat else "-"
     clip_kbit = result.clip_bytes * 8 / 1000 / result.clip_seconds if result.clip_seconds else 0
-    events_kbit = (result.event_bytes_sent * 8 / 1000 / result.clip_seconds
-                   if result.clip_seconds else 0)
+    events_kbit = (
+        result.event_bytes_sent * 8 / 1000 / result.clip_seconds if result.clip_seconds else 0
+    )
     rows = [
         ("frames analysed (detect rate)", str(view.frames)),
         ("events minted on the box", str(view.minted)),
@@ -35,11 +36,16 @@ def _delivery_table(result: DemoResult) -> Table:
         ("faces seen", str(view.kinds.get("face", 0))),
         ("commit -> OCC latency p50", p50),
         ("clip bitrate (what video would cost)", f"{clip_kbit:.0f} kbit/s"),
-        ("event bytes sent (before gzip)", f"{result.event_bytes_sent / 1024:.1f} KiB = "
-         f"{events_kbit:.2f} kbit/s"),
-        ("wall time: setup / clip / total",
-         " / ".join(f"{result.timings.get(k, 0):.1f}s" for k in ("setup_s", "clip_s",
-                                                                  "total_s"))),
+        (
+            "event bytes sent (before gzip)",
+            f"{result.event_bytes_sent / 1024:.1f} KiB = {events_kbit:.2f} kbit/s",
+        ),
+        (
+            "wall time: setup / clip / total",
+            " / ".join(
+                f"{result.timings.get(k, 0):.1f}s" for k in ("setup_s", "clip_s", "total_s")
+            ),
+        ),
     ]
     for row in rows:
         table.add_row(*row)
@@ -57,8 +63,9 @@ def demo(
     events arrive on the operations-centre stream. Needs no external server."""
     console = Console()
     if not clip.is_file():
-        typer.echo(f"error: {clip}: no such file (run from the repository root or pass --clip)",
-                   err=True)
+        typer.echo(
+            f"error: {clip}: no such file (run from the repository root or pass --clip)", err=True
+        )
         raise typer.Exit(2)
     try:
         result = run_demo(clip, data_dir.resolve(), console, backend=backend)

@@ -26,8 +26,9 @@ def detections_to_json(detections: Detections, labels: tuple[str, ...]) -> list[
             "score": round(float(s), 4),
             "box": [round(float(v), 1) for v in box],
         }
-        for box, s, c in zip(detections.xyxy, detections.confidence, detections.class_id,
-                             strict=True)
+        for box, s, c in zip(
+            detections.xyxy, detections.confidence, detections.class_id, strict=True
+        )
     ]
 
 
@@ -65,8 +66,10 @@ def detect(
     try:
         detector = ObjectDetector(load_model(model, precision, backend), score_threshold=threshold)
         spec = detector.model.spec
-        console.print(f"[dim]model {spec.key} v{spec.version} on {detector.model.backend}, "
-                      f"score >= {detector.score_threshold:.2f}[/dim]")
+        console.print(
+            f"[dim]model {spec.key} v{spec.version} on {detector.model.backend}, "
+            f"score >= {detector.score_threshold:.2f}[/dim]"
+        )
         for path in paths:
             for index, image in read_media(path, every=every, max_frames=max_frames):
                 objects = detections_to_json(detector.detect([image])[0], detector.labels)

@@ -47,8 +47,13 @@ def enroll(
     try:
         store = AgentStore(data_dir)
         identity = enroll_box(
-            store, fleet, token, ca_file=ca_file, device_name=name,
-            labels=_labels(label or []), force=force,
+            store,
+            fleet,
+            token,
+            ca_file=ca_file,
+            device_name=name,
+            labels=_labels(label or []),
+            force=force,
         )
     except OkoError as err:
         Console(stderr=True).print(f"[red]enroll failed:[/red] {err}", highlight=False)

@@ -20,20 +20,28 @@ log = logging.getLogger(__name__)
 
 
 def run(
-    config: Annotated[Path, typer.Option(
-        "--config", "-c", help="Box YAML (docs/examples/agent.yaml).")] = Path(
-            "/etc/oko/agent.yaml"),
-    events: Annotated[Path | None, typer.Option(
-        help="Also write events as JSON Lines here [default without an uplink: "
-        "<data_dir>/events.jsonl].")] = None,
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="Box YAML (docs/examples/agent.yaml).")
+    ] = Path("/etc/oko/agent.yaml"),
+    events: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write events as JSON Lines here [default without an uplink: "
+            "<data_dir>/events.jsonl]."
+        ),
+    ] = None,
     model: Annotated[str, typer.Option(help="Detector from models/manifest.json.")] = "nanodet-m",
-    precision: Annotated[str | None, typer.Option(
-        help="int8 or fp32 (default: int8 where shipped).")] = None,
+    precision: Annotated[
+        str | None, typer.Option(help="int8 or fp32 (default: int8 where shipped).")
+    ] = None,
     backend: Annotated[str, typer.Option(help="auto, onnxruntime or openvino.")] = "auto",
-    threads: Annotated[int | None, typer.Option(
-        min=1, max=64, help="Detector threads (default: the backend's choice).")] = None,
-    max_batch: Annotated[int, typer.Option(
-        min=1, max=64, help="Most images in one detector call across cameras.")] = 8,
+    threads: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="Detector threads (default: the backend's choice)."),
+    ] = None,
+    max_batch: Annotated[
+        int, typer.Option(min=1, max=64, help="Most images in one detector call across cameras.")
+    ] = 8,
 ) -> None:
     """Run every camera of the box: detect, track, analyse, spool and send events."""
     stop = threading.Event()
@@ -44,8 +52,9 @@ def run(
 
     try:
         box_config = load_box_config(config)
-        detector = make_detector(box_config.cameras, model, precision=precision,
-                                 backend=backend, threads=threads)
+        detector = make_detector(
+            box_config.cameras, model, precision=precision, backend=backend, threads=threads
+        )
         try:
             box = EdgeBox(box_config, detector, events_jsonl=events, max_batch=max_batch)
         except ConfigError as err:  # a rule names a class this detector lacks
@@ -57,11 +66,12 @@ def run(
     try:
         box.start()
         port = box.observe_port
-        typer.echo(f"running {len(box.cameras)} camera(s); uplink "
-                   f"{'on' if box.uplink_enabled else 'off'}"
-                   + (f"; events -> {box.jsonl.path}" if box.jsonl else "")
-                   + (f"; http://{box_config.agent.metrics.host}:{port}/metrics, /healthz"
-                      if port else ""))
+        typer.echo(
+            f"running {len(box.cameras)} camera(s); uplink "
+            f"{'on' if box.uplink_enabled else 'off'}"
+            + (f"; events -> {box.jsonl.path}" if box.jsonl else "")
+            + (f"; http://{box_config.agent.metrics.host}:{port}/metrics, /healthz" if port else "")
+        )
         while not stop.wait(1.0):
             pass
     finally:

@@ -48,41 +48,58 @@ class DeviceSection(Section):
     """How the box names itself to the fleet."""
 
     name: str = Field(
-        default="", max_length=128, description="Human name sent at enrollment; empty = hostname.")
+        default="", max_length=128, description="Human name sent at enrollment; empty = hostname."
+    )
     labels: dict[str, str] = Field(
-        default_factory=dict, description="Free-form labels sent at enrollment (e.g. district).")
+        default_factory=dict, description="Free-form labels sent at enrollment (e.g. district)."
+    )
 
 
 class FleetSection(Section):
     """Where the fleet is and how the uplink talks to it."""
 
     api: str = Field(
-        default="", description="host:port of the fleet API port, used by `enroll` (restart).")
+        default="", description="host:port of the fleet API port, used by `enroll` (restart)."
+    )
     agent: str = Field(
         default="",
-        description="host:port of the mTLS agent port; empty = what enrollment returned "
-        "(restart).")
+        description="host:port of the mTLS agent port; empty = what enrollment returned (restart).",
+    )
     compression: Literal["gzip", "none"] = Field(
-        default="gzip", description="gRPC message compression on the stream.")
+        default="gzip", description="gRPC message compression on the stream."
+    )
     batch_max_events: int = Field(
-        default=500, ge=1, le=transport.MAX_BATCH_EVENTS,
-        description="Events per batch (the fleet's Welcome may lower it further).")
+        default=500,
+        ge=1,
+        le=transport.MAX_BATCH_EVENTS,
+        description="Events per batch (the fleet's Welcome may lower it further).",
+    )
     batch_max_bytes: int = Field(
-        default=1 << 20, ge=1024, le=transport.MAX_MESSAGE_BYTES // 2,
-        description="Serialized event bytes per batch; half the gRPC limit leaves headroom.")
+        default=1 << 20,
+        ge=1024,
+        le=transport.MAX_MESSAGE_BYTES // 2,
+        description="Serialized event bytes per batch; half the gRPC limit leaves headroom.",
+    )
     batch_linger_s: float = Field(
-        default=2.0, ge=0.0, le=60.0,
+        default=2.0,
+        ge=0.0,
+        le=60.0,
         description="Routine events wait up to this long for company before a partial batch "
         "is sent (alerts never wait): 1-event messages cost ~2x the bytes of 10-event batches "
-        "with gzip (bench/uplink.py).")
+        "with gzip (bench/uplink.py).",
+    )
     max_in_flight: int = Field(
-        default=4, ge=1, le=64, description="Batches sent but not yet acknowledged.")
+        default=4, ge=1, le=64, description="Batches sent but not yet acknowledged."
+    )
     reconnect_min_s: float = Field(
-        default=0.5, ge=0.01, le=60.0, description="First reconnect delay after the stream fails.")
+        default=0.5, ge=0.01, le=60.0, description="First reconnect delay after the stream fails."
+    )
     reconnect_max_s: float = Field(
-        default=30.0, ge=0.1, le=3600.0, description="Ceiling of the exponential reconnect delay.")
+        default=30.0, ge=0.1, le=3600.0, description="Ceiling of the exponential reconnect delay."
+    )
     hello_timeout_s: float = Field(
-        default=15.0, ge=0.5, le=300.0, description="Give up a connection attempt with no Welcome.")
+        default=15.0, ge=0.5, le=300.0, description="Give up a connection attempt with no Welcome."
+    )
 
     @field_validator("api", "agent")
     @classmethod
@@ -100,15 +117,21 @@ class SpoolSection(Section):
     """The on-disk event queue (see `agent.spool`)."""
 
     path: Path | None = Field(
-        default=None, description="Spool file; default <data_dir>/spool.db (restart).")
+        default=None, description="Spool file; default <data_dir>/spool.db (restart)."
+    )
     max_bytes: int = Field(
-        default=512 * 1024 * 1024, ge=1024 * 1024, le=1 << 40,
+        default=512 * 1024 * 1024,
+        ge=1024 * 1024,
+        le=1 << 40,
         description="Payload bytes kept before the drop policy discards the oldest routine "
-        "events; file plus WAL take about 1.5x this (bench/spool.py).")
+        "events; file plus WAL take about 1.5x this (bench/spool.py).",
+    )
     max_events: int = Field(
-        default=2_000_000, ge=100, le=1_000_000_000, description="Events kept before dropping.")
+        default=2_000_000, ge=100, le=1_000_000_000, description="Events kept before dropping."
+    )
     synchronous: Literal["FULL", "NORMAL"] = Field(
-        default="FULL", description="FULL survives power cuts; NORMAL only process crashes.")
+        default="FULL", description="FULL survives power cuts; NORMAL only process crashes."
+    )
 
 
 class MetricsSection(Section):
@@ -125,13 +148,16 @@ class AgentConfig(Section):
     device: DeviceSection = Field(default_factory=DeviceSection, description="Device naming.")
     data_dir: Path = Field(
         default=Path("/var/lib/oko-agent"),
-        description="Identity, applied config and spool live here (restart).")
+        description="Identity, applied config and spool live here (restart).",
+    )
     fleet: FleetSection = Field(default_factory=FleetSection, description="Fleet and uplink.")
     spool: SpoolSection = Field(default_factory=SpoolSection, description="Event spool.")
     metrics: MetricsSection = Field(default_factory=MetricsSection, description="Metrics.")
     cameras: list[dict[str, Any]] = Field(
-        default_factory=list, max_length=64,
-        description="Per-camera sections; validated by the pipeline's camera model.")
+        default_factory=list,
+        max_length=64,
+        description="Per-camera sections; validated by the pipeline's camera model.",
+    )
 
     def spool_path(self) -> Path:
         """Where the spool file lives for this config."""

@@ -21,8 +21,13 @@ from agent.config.tracking import TrackerConfig
 
 Coordinate = Annotated[float, Field(ge=-100_000, le=100_000)]
 Point = tuple[Coordinate, Coordinate]
-RuleId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
-                              description="Identifier: letters, digits, '_', '.', '-'.")]
+RuleId = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="Identifier: letters, digits, '_', '.', '-'.",
+    ),
+]
 ClassName = Annotated[str, Field(min_length=1, max_length=64)]
 Direction = Literal["in", "out"]
 
@@ -37,8 +42,10 @@ def _no_three_collinear(points: tuple[Point, ...], what: str) -> None:
         a, b, c = (pts[j] for j in range(4) if j != i)
         cross = (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
         if abs(cross) < 1e-6 * scale * scale:
-            raise ValueError(f"{what}: three of the four points are (nearly) on one line; "
-                             "pick four corners of a quadrilateral")
+            raise ValueError(
+                f"{what}: three of the four points are (nearly) on one line; "
+                "pick four corners of a quadrilateral"
+            )
 
 
 class LineConfig(Section):
@@ -51,20 +58,34 @@ class LineConfig(Section):
     id: RuleId = Field(description="Unique line id within the camera.")
     points: tuple[Point, Point] = Field(description="Start and end of the segment in pixels.")
     classes: tuple[ClassName, ...] = Field(
-        default=("person",), min_length=1, max_length=80,
-        description="Detector labels that are counted on this line.")
+        default=("person",),
+        min_length=1,
+        max_length=80,
+        description="Detector labels that are counted on this line.",
+    )
     hysteresis_px: float = Field(
-        default=8.0, ge=0.0, le=500.0,
+        default=8.0,
+        ge=0.0,
+        le=500.0,
         description="Half-width of a dead band around the line; a bottom-centre inside it "
-                    "changes nothing, so boxes that jitter or straddle the line count once.")
+        "changes nothing, so boxes that jitter or straddle the line count once.",
+    )
     min_frames: int = Field(
-        default=1, ge=1, le=50,
+        default=1,
+        ge=1,
+        le=50,
         description="Consecutive frames a track must be seen beyond the band on the new side "
-                    "before the crossing counts.")
-    in_name: str = Field(default="in", min_length=1, max_length=64,
-                         description="Human name of direction 'in', e.g. 'northbound'.")
-    out_name: str = Field(default="out", min_length=1, max_length=64,
-                          description="Human name of direction 'out'.")
+        "before the crossing counts.",
+    )
+    in_name: str = Field(
+        default="in",
+        min_length=1,
+        max_length=64,
+        description="Human name of direction 'in', e.g. 'northbound'.",
+    )
+    out_name: str = Field(
+        default="out", min_length=1, max_length=64, description="Human name of direction 'out'."
+    )
 
     @field_validator("points")
     @classmethod
@@ -79,17 +100,27 @@ class ZoneConfig(Section):
 
     id: RuleId = Field(description="Unique zone id within the camera.")
     polygon: tuple[Point, ...] = Field(
-        min_length=3, max_length=64, description="Vertices in pixels, in drawing order.")
+        min_length=3, max_length=64, description="Vertices in pixels, in drawing order."
+    )
     classes: tuple[ClassName, ...] = Field(
-        default=("person",), min_length=1, max_length=80,
-        description="Detector labels that occupy the zone.")
+        default=("person",),
+        min_length=1,
+        max_length=80,
+        description="Detector labels that occupy the zone.",
+    )
     loiter_seconds: float = Field(
-        default=60.0, gt=0.0, le=86_400.0,
-        description="Dwell time after which one loitering alert is raised per visit.")
+        default=60.0,
+        gt=0.0,
+        le=86_400.0,
+        description="Dwell time after which one loitering alert is raised per visit.",
+    )
     exit_grace_seconds: float = Field(
-        default=1.0, ge=0.0, le=600.0,
+        default=1.0,
+        ge=0.0,
+        le=600.0,
         description="A track must stay outside (or undetected) this long to have left, so "
-                    "boundary jitter and short occlusions do not split a visit.")
+        "boundary jitter and short occlusions do not split a visit.",
+    )
 
     @field_validator("polygon")
     @classmethod
@@ -106,9 +137,11 @@ class CalibrationConfig(Section):
     """Four image points and the same four points on the ground, in metres."""
 
     image_points: tuple[Point, Point, Point, Point] = Field(
-        description="Four pixels on the road surface, e.g. lane-marking corners.")
+        description="Four pixels on the road surface, e.g. lane-marking corners."
+    )
     ground_points: tuple[Point, Point, Point, Point] = Field(
-        description="The same four points in metres on a local flat ground frame.")
+        description="The same four points in metres on a local flat ground frame."
+    )
 
     @field_validator("image_points", "ground_points")
     @classmethod
@@ -122,31 +155,47 @@ class TrafficConfig(Section):
 
     line_id: RuleId = Field(description="Id of a line in `lines` whose crossings are counted.")
     interval_seconds: float = Field(
-        default=60.0, ge=1.0, le=86_400.0,
+        default=60.0,
+        ge=1.0,
+        le=86_400.0,
         description="Reporting interval; intervals are aligned to multiples of this on the "
-                    "capture clock so cameras aggregate together.")
+        "capture clock so cameras aggregate together.",
+    )
     classes: tuple[ClassName, ...] = Field(
-        default=VEHICLES, min_length=1, max_length=80, description="Vehicle labels counted.")
+        default=VEHICLES, min_length=1, max_length=80, description="Vehicle labels counted."
+    )
     calibration: CalibrationConfig = Field(description="Ground-plane calibration.")
     speed_window_seconds: float = Field(
-        default=1.0, ge=0.2, le=10.0,
-        description="Ground distance is measured over this much track history for speed.")
+        default=1.0,
+        ge=0.2,
+        le=10.0,
+        description="Ground distance is measured over this much track history for speed.",
+    )
     speed_limit_kmh: float | None = Field(
-        default=None, gt=0.0, le=300.0,
-        description="Vehicles measured above this are counted as speeding; none if unset.")
+        default=None,
+        gt=0.0,
+        le=300.0,
+        description="Vehicles measured above this are counted as speeding; none if unset.",
+    )
     expected_direction: Direction | None = Field(
-        default=None, description="Allowed travel direction over the line ('in' or 'out'); "
-                                  "crossings the other way raise wrong-way alerts. Unset: "
-                                  "two-way traffic, no wrong-way alerts.")
+        default=None,
+        description="Allowed travel direction over the line ('in' or 'out'); "
+        "crossings the other way raise wrong-way alerts. Unset: "
+        "two-way traffic, no wrong-way alerts.",
+    )
     lanes: int = Field(default=1, ge=1, le=16, description="Lanes covered, for density.")
     region_length_m: float | None = Field(
-        default=None, gt=0.0, le=5_000.0,
+        default=None,
+        gt=0.0,
+        le=5_000.0,
         description="Road length covered by the calibration quad along the direction of "
-                    "travel; if unset it is measured from ground_points across the line.")
+        "travel; if unset it is measured from ground_points across the line.",
+    )
     congestion_density_per_km_lane: tuple[float, float, float] = Field(
         default=(11.0, 22.0, 40.0),
         description="Vehicles per km per lane at which congestion becomes moderate, heavy, "
-                    "jam (ascending).")
+        "jam (ascending).",
+    )
 
     @field_validator("congestion_density_per_km_lane")
     @classmethod
@@ -160,32 +209,51 @@ class AbandonedConfig(Section):
     """Abandoned object: a bag standing still with nobody near it."""
 
     classes: tuple[ClassName, ...] = Field(
-        default=BAGS, min_length=1, max_length=80, description="Labels of objects watched.")
+        default=BAGS, min_length=1, max_length=80, description="Labels of objects watched."
+    )
     person_classes: tuple[ClassName, ...] = Field(
-        default=("person",), min_length=1, max_length=8,
-        description="Labels whose presence attends an object.")
+        default=("person",),
+        min_length=1,
+        max_length=8,
+        description="Labels whose presence attends an object.",
+    )
     stationary_seconds: float = Field(
-        default=30.0, gt=0.0, le=86_400.0,
-        description="T: the object must not move for this long.")
+        default=30.0, gt=0.0, le=86_400.0, description="T: the object must not move for this long."
+    )
     unattended_seconds: float = Field(
-        default=20.0, ge=0.0, le=86_400.0,
-        description="T2: nobody may be within the radius for this long.")
+        default=20.0,
+        ge=0.0,
+        le=86_400.0,
+        description="T2: nobody may be within the radius for this long.",
+    )
     radius_scale: float = Field(
-        default=3.0, gt=0.0, le=100.0,
+        default=3.0,
+        gt=0.0,
+        le=100.0,
         description="R: attending radius in multiples of the object's larger box side, so "
-                    "the radius shrinks with distance from the camera.")
+        "the radius shrinks with distance from the camera.",
+    )
     owner_radius_scale: float = Field(
-        default=6.0, gt=0.0, le=200.0,
+        default=6.0,
+        gt=0.0,
+        le=200.0,
         description="When the object first appears, the nearest person within this many "
-                    "box sides is remembered as who brought it.")
+        "box sides is remembered as who brought it.",
+    )
     movement_tolerance: float = Field(
-        default=0.5, gt=0.0, le=10.0,
+        default=0.5,
+        gt=0.0,
+        le=10.0,
         description="The object counts as moved when its centre leaves its resting point by "
-                    "this many box diagonals.")
+        "this many box diagonals.",
+    )
     clear_seconds: float = Field(
-        default=5.0, gt=0.0, le=3_600.0,
+        default=5.0,
+        gt=0.0,
+        le=3_600.0,
         description="An alerted object that has moved or been undetected this long is "
-                    "reported as cleared (taken away).")
+        "reported as cleared (taken away).",
+    )
 
 
 class FaceConfig(Section):
@@ -197,68 +265,92 @@ class FaceConfig(Section):
 
     enabled: bool = Field(default=True, description="Run the faces analytic on this camera.")
     min_face_px: float = Field(
-        default=20.0, ge=8.0, le=1_000.0,
+        default=20.0,
+        ge=8.0,
+        le=1_000.0,
         description="Faces narrower than this (source pixels) are ignored: the face models "
-                    "were verified down to ~20 px; CCTV-distance faces (~8 px) give no "
-                    "usable identity.")
+        "were verified down to ~20 px; CCTV-distance faces (~8 px) give no "
+        "usable identity.",
+    )
     score_threshold: float = Field(
-        default=0.75, ge=0.0, le=1.0,
+        default=0.75,
+        ge=0.0,
+        le=1.0,
         description="Face detector score a face needs. Above the model's 0.5 default: in "
-                    "CCTV head crops BlazeFace scores hair, collars and signs at 0.5-0.72, "
-                    "while real faces of 20 px and more score 0.77+ (models/README.md).")
+        "CCTV head crops BlazeFace scores hair, collars and signs at 0.5-0.72, "
+        "while real faces of 20 px and more score 0.77+ (models/README.md).",
+    )
     min_quality: float = Field(
-        default=0.4, ge=0.0, le=1.0,
+        default=0.4,
+        ge=0.0,
+        le=1.0,
         description="Quality (0..1: size, sharpness, pose, score) a face needs to be kept; "
-                    "0.4 rejects faces blurred by more than ~3 % of their width.")
+        "0.4 rejects faces blurred by more than ~3 % of their width.",
+    )
     emit_quality: float = Field(
-        default=0.9, ge=0.0, le=1.0,
+        default=0.9,
+        ge=0.0,
+        le=1.0,
         description="A track whose best shot reaches this quality is reported at once, "
-                    "then never again; below it the best shot is reported when the track "
-                    "ends.")
+        "then never again; below it the best shot is reported when the track "
+        "ends.",
+    )
     max_faces_per_frame: int = Field(
-        default=4, ge=1, le=64,
+        default=4,
+        ge=1,
+        le=64,
         description="Head crops examined per frame (compute budget); larger persons and "
-                    "tracks without a good shot yet go first.")
+        "tracks without a good shot yet go first.",
+    )
     track_lost_seconds: float = Field(
-        default=2.0, gt=0.0, le=600.0,
-        description="A person track unseen this long has ended and its best shot is "
-                    "reported.")
+        default=2.0,
+        gt=0.0,
+        le=600.0,
+        description="A person track unseen this long has ended and its best shot is reported.",
+    )
     encoding: Literal["float16", "int8"] = Field(
-        default="float16", description="Wire encoding of the embedding.")
+        default="float16", description="Wire encoding of the embedding."
+    )
     best_shot_dir: str | None = Field(
-        default=None, min_length=1, max_length=4_096,
+        default=None,
+        min_length=1,
+        max_length=4_096,
         description="Folder on the box where each reported best shot is kept as "
-                    "<event id>.jpg; none kept if unset. Face images never leave the box.")
+        "<event id>.jpg; none kept if unset. Face images never leave the box.",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> FaceConfig:
         if self.emit_quality < self.min_quality:
-            raise ValueError(f"emit_quality ({self.emit_quality}) must not be below "
-                             f"min_quality ({self.min_quality})")
+            raise ValueError(
+                f"emit_quality ({self.emit_quality}) must not be below "
+                f"min_quality ({self.min_quality})"
+            )
         return self
 
 
 class CameraAnalyticsConfig(Section):
     """Everything one camera runs after detection: the tracker and the rules."""
 
-    tracker: TrackerConfig = Field(default_factory=TrackerConfig,
-                                   description="Tracker thresholds.")
-    lines: tuple[LineConfig, ...] = Field(default=(), max_length=64,
-                                          description="Counting lines.")
-    zones: tuple[ZoneConfig, ...] = Field(default=(), max_length=64,
-                                          description="Polygon zones.")
-    traffic: tuple[TrafficConfig, ...] = Field(default=(), max_length=64,
-                                               description="Traffic flow rules on lines.")
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig, description="Tracker thresholds.")
+    lines: tuple[LineConfig, ...] = Field(default=(), max_length=64, description="Counting lines.")
+    zones: tuple[ZoneConfig, ...] = Field(default=(), max_length=64, description="Polygon zones.")
+    traffic: tuple[TrafficConfig, ...] = Field(
+        default=(), max_length=64, description="Traffic flow rules on lines."
+    )
     abandoned: AbandonedConfig | None = Field(
-        default=None, description="Abandoned object rule; off when absent.")
+        default=None, description="Abandoned object rule; off when absent."
+    )
     faces: FaceConfig | None = Field(
-        default=None, description="Faces analytic (best shot per person track); off when "
-                                  "absent.")
+        default=None, description="Faces analytic (best shot per person track); off when absent."
+    )
 
     @model_validator(mode="after")
     def _references(self) -> CameraAnalyticsConfig:
-        for field_name, ids in (("lines", [x.id for x in self.lines]),
-                                ("zones", [x.id for x in self.zones])):
+        for field_name, ids in (
+            ("lines", [x.id for x in self.lines]),
+            ("zones", [x.id for x in self.zones]),
+        ):
             for i, rule_id in enumerate(ids):
                 if rule_id in ids[:i]:
                     raise ValueError(f"{field_name}[{i}].id: duplicate id {rule_id!r}")
@@ -266,10 +358,13 @@ class CameraAnalyticsConfig(Section):
         traffic_lines: set[str] = set()
         for i, rule in enumerate(self.traffic):
             if rule.line_id not in line_ids:
-                raise ValueError(f"traffic[{i}].line_id: {rule.line_id!r} is not the id of a "
-                                 f"line (known: {sorted(line_ids) or 'none'})")
+                raise ValueError(
+                    f"traffic[{i}].line_id: {rule.line_id!r} is not the id of a "
+                    f"line (known: {sorted(line_ids) or 'none'})"
+                )
             if rule.line_id in traffic_lines:
-                raise ValueError(f"traffic[{i}].line_id: line {rule.line_id!r} already has a "
-                                 "traffic rule")
+                raise ValueError(
+                    f"traffic[{i}].line_id: line {rule.line_id!r} already has a traffic rule"
+                )
             traffic_lines.add(rule.line_id)
         return self

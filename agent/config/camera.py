@@ -22,60 +22,99 @@ class MotionConfig(Section):
 
     enabled: bool = Field(
         default=True,
-        description="Gate detection on motion; false runs the detector on every full frame.")
+        description="Gate detection on motion; false runs the detector on every full frame.",
+    )
     threshold: int = Field(
-        default=25, ge=1, le=255,
-        description="Grey-level difference from the background that counts as motion.")
+        default=25,
+        ge=1,
+        le=255,
+        description="Grey-level difference from the background that counts as motion.",
+    )
     min_area: int = Field(
-        default=300, ge=1, le=10_000_000,
-        description="Smallest motion region kept, in source pixels (area of its box).")
+        default=300,
+        ge=1,
+        le=10_000_000,
+        description="Smallest motion region kept, in source pixels (area of its box).",
+    )
     downscale_width: int = Field(
-        default=320, ge=64, le=1920,
-        description="Width the frame is shrunk to before differencing.")
+        default=320, ge=64, le=1920, description="Width the frame is shrunk to before differencing."
+    )
     background_alpha: float = Field(
-        default=0.1, gt=0.0, le=1.0,
-        description="Learning rate of the running background (per detect frame).")
+        default=0.1,
+        gt=0.0,
+        le=1.0,
+        description="Learning rate of the running background (per detect frame).",
+    )
     dilate_px: int = Field(
-        default=3, ge=0, le=50,
-        description="Dilation radius at the downscaled size that joins blobs.")
+        default=3,
+        ge=0,
+        le=50,
+        description="Dilation radius at the downscaled size that joins blobs.",
+    )
     full_frame_interval_s: float = Field(
-        default=3.0, ge=0.1, le=3600.0,
-        description="Seconds between full-frame detector passes, motion or not.")
+        default=3.0,
+        ge=0.1,
+        le=3600.0,
+        description="Seconds between full-frame detector passes, motion or not.",
+    )
     max_crops: int = Field(
-        default=4, ge=1, le=32,
-        description="More crops than this in one frame becomes one full-frame pass instead.")
+        default=4,
+        ge=1,
+        le=32,
+        description="More crops than this in one frame becomes one full-frame pass instead.",
+    )
     track_margin: float = Field(
-        default=0.2, ge=0.0, le=2.0,
-        description="Live track boxes are grown by this fraction of their size on each side.")
+        default=0.2,
+        ge=0.0,
+        le=2.0,
+        description="Live track boxes are grown by this fraction of their size on each side.",
+    )
 
 
 class CameraConfig(Section):
     """One camera of the box."""
 
     id: str = Field(
-        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
-        description="Stable camera id; appears in every event and health report.")
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="Stable camera id; appears in every event and health report.",
+    )
     source: str = Field(
-        min_length=1, max_length=2048,
-        description="rtsp://, rtsps://, http(s)://, file://, a file path, or usb:N.")
+        min_length=1,
+        max_length=2048,
+        description="rtsp://, rtsps://, http(s)://, file://, a file path, or usb:N.",
+    )
     enabled: bool = Field(default=True, description="Disabled cameras are configured but not read.")
     detect_fps: float = Field(
-        default=5.0, gt=0.0, le=60.0, description="Frames per second handed to detection.")
+        default=5.0, gt=0.0, le=60.0, description="Frames per second handed to detection."
+    )
     realtime: bool = Field(
         default=True,
         description="Play files at their native rate like a camera; false reads files as fast "
-        "as the pipeline consumes them, dropping nothing, for offline analysis.")
+        "as the pipeline consumes them, dropping nothing, for offline analysis.",
+    )
     reconnect_min_s: float = Field(
-        default=0.5, ge=0.01, le=600.0,
-        description="First reconnect delay after a failure, seconds.")
+        default=0.5,
+        ge=0.01,
+        le=600.0,
+        description="First reconnect delay after a failure, seconds.",
+    )
     reconnect_max_s: float = Field(
-        default=30.0, ge=0.01, le=3600.0, description="Ceiling of the exponential reconnect delay.")
+        default=30.0, ge=0.01, le=3600.0, description="Ceiling of the exponential reconnect delay."
+    )
     open_timeout_s: float = Field(
-        default=10.0, ge=0.1, le=300.0,
-        description="Give up opening a stream after this many seconds.")
+        default=10.0,
+        ge=0.1,
+        le=300.0,
+        description="Give up opening a stream after this many seconds.",
+    )
     stall_timeout_s: float = Field(
-        default=10.0, ge=0.1, le=300.0,
-        description="A stream with no frame for this long is stalled and reconnected.")
+        default=10.0,
+        ge=0.1,
+        le=300.0,
+        description="A stream with no frame for this long is stalled and reconnected.",
+    )
     motion: MotionConfig = Field(default_factory=MotionConfig, description="Motion gate.")
 
     @field_validator("source")
@@ -92,15 +131,19 @@ class CameraConfig(Section):
         if self.reconnect_min_s > self.reconnect_max_s:
             raise ValueError(
                 f"reconnect_min_s ({self.reconnect_min_s}) must not exceed "
-                f"reconnect_max_s ({self.reconnect_max_s})")
+                f"reconnect_max_s ({self.reconnect_max_s})"
+            )
         return self
 
 
 C = TypeVar("C", bound="CameraConfig")
 
 
-def parse_cameras(entries: Sequence[Any], source: str = "<config>",
-                  model: type[C] = CameraConfig) -> list[C]:  # type: ignore[assignment]
+def parse_cameras(
+    entries: Sequence[Any],
+    source: str = "<config>",
+    model: type[C] = CameraConfig,  # type: ignore[assignment]
+) -> list[C]:
     """Validate the `cameras:` list of a box document; errors name `cameras[i].field`.
 
     Ids must be unique: they key readers, health reports, events and per-camera sequences.
@@ -115,7 +158,8 @@ def parse_cameras(entries: Sequence[Any], source: str = "<config>",
         camera = parse_document(model, entry, where)
         if camera.id in seen:
             raise ConfigError(
-                f"{where}.id: duplicate {camera.id!r} (also cameras[{seen[camera.id]}])")
+                f"{where}.id: duplicate {camera.id!r} (also cameras[{seen[camera.id]}])"
+            )
         seen[camera.id] = index
         cameras.append(camera)
     return cameras

@@ -38,12 +38,27 @@ class FleetChild:
     def start(self, timeout_s: float = 60.0) -> FleetChild:
         """Start the server on loopback ports chosen by the OS; wait until it serves."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "fleet.cli", "serve", "--data-dir", str(self.data_dir),
-               "--listen", "127.0.0.1:0", "--agent-listen", "127.0.0.1:0",
-               "--metrics-listen", ""]
+        cmd = [
+            sys.executable,
+            "-m",
+            "fleet.cli",
+            "serve",
+            "--data-dir",
+            str(self.data_dir),
+            "--listen",
+            "127.0.0.1:0",
+            "--agent-listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "",
+        ]
         with self.log_file.open("ab") as err:
             self.process = subprocess.Popen(
-                cmd, stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True,
+                cmd,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+                start_new_session=True,
                 env={**os.environ, "OKO_LOG_LEVEL": "INFO"},
             )
         assert self.process.stdout is not None

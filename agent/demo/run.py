@@ -57,8 +57,9 @@ def prepare_data_dir(data_dir: Path) -> None:
     """Start from an empty folder; only ever delete one an earlier demo made."""
     if data_dir.exists() and any(data_dir.iterdir()):
         if not (data_dir / MARKER).exists():
-            raise OkoError(f"{data_dir} exists and was not made by the demo; choose another "
-                           "--data-dir")
+            raise OkoError(
+                f"{data_dir} exists and was not made by the demo; choose another --data-dir"
+            )
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / MARKER).write_text("made by oko-agent demo; safe to delete\n")
@@ -68,13 +69,17 @@ def _enroll_box(fleet: FleetChild, agent_dir: Path) -> str:
     """Mint a single-use token as the admin, then enroll the box with it (CSR -> cert)."""
     connection = Connection(fleet.api_address, fleet.admin_token, fleet.ca_file)
     with connection.open() as session:
-        reply = session.call(session.admin.CreateEnrollmentToken,
-                             admin_pb2.CreateEnrollmentTokenRequest(
-                                 site="demo", ttl_seconds=600, note="oko-agent demo"))
+        reply = session.call(
+            session.admin.CreateEnrollmentToken,
+            admin_pb2.CreateEnrollmentTokenRequest(
+                site="demo", ttl_seconds=600, note="oko-agent demo"
+            ),
+        )
     store = AgentStore(agent_dir)
     try:
-        identity = enroll(store, fleet.api_address, reply.token, ca_file=fleet.ca_file,
-                          device_name="demo-box")
+        identity = enroll(
+            store, fleet.api_address, reply.token, ca_file=fleet.ca_file, device_name="demo-box"
+        )
     finally:
         store.close()
     return identity.device_id
@@ -83,8 +88,7 @@ def _enroll_box(fleet: FleetChild, agent_dir: Path) -> str:
 def _uplink(fleet: FleetChild, agent_dir: Path, camera_id: str) -> UplinkThread:
     config = AgentConfig(
         data_dir=agent_dir,
-        fleet=FleetSection(api=fleet.api_address, agent=fleet.agent_address,
-                           batch_linger_s=0.5),
+        fleet=FleetSection(api=fleet.api_address, agent=fleet.agent_address, batch_linger_s=0.5),
         metrics=MetricsSection(enabled=False),
     )
     return UplinkThread(UplinkService(config, camera_ids=lambda: [camera_id])).start()
@@ -98,8 +102,9 @@ def _drain(occ: Subscriber, view: DemoView) -> None:
             return
 
 
-def _wait_delivered(uplink: UplinkThread, occ: Subscriber, view: DemoView,
-                    timeout_s: float) -> None:
+def _wait_delivered(
+    uplink: UplinkThread, occ: Subscriber, view: DemoView, timeout_s: float
+) -> None:
     """Until the spool is empty and the OCC has seen every minted event (or time is up)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -107,12 +112,22 @@ def _wait_delivered(uplink: UplinkThread, occ: Subscriber, view: DemoView,
         if uplink.service.spool.depth() == 0 and view.delivered >= view.minted:
             return
         time.sleep(0.1)
-    log.warning("delivery incomplete after %.0f s: %d of %d events at the OCC",
-                timeout_s, view.delivered, view.minted)
+    log.warning(
+        "delivery incomplete after %.0f s: %d of %d events at the OCC",
+        timeout_s,
+        view.delivered,
+        view.minted,
+    )
 
 
-def run_demo(clip: Path, data_dir: Path, console: Console, *, backend: str = "auto",
-             step: Callable[[str], None] | None = None) -> DemoResult:
+def run_demo(
+    clip: Path,
+    data_dir: Path,
+    console: Console,
+    *,
+    backend: str = "auto",
+    step: Callable[[str], None] | None = None,
+) -> DemoResult:
     """Run the whole demo; every child process and thread is stopped before returning."""
     say = step or (lambda text: console.print(f"[bold green]>[/bold green] {text}"))
     prepare_data_dir(data_dir)
@@ -121,8 +136,10 @@ def run_demo(clip: Path, data_dir: Path, console: Console, *, backend: str = "au
     with ExitStack() as stack:
         fleet = FleetChild(data_dir / "fleet").start()
         stack.callback(fleet.stop)
-        say(f"fleet server up: api {fleet.api_address}, agents {fleet.agent_address} "
-            f"(mTLS), CA {fleet.ca_file}")
+        say(
+            f"fleet server up: api {fleet.api_address}, agents {fleet.agent_address} "
+            f"(mTLS), CA {fleet.ca_file}"
+        )
         agent_dir = data_dir / "agent"
         device_id = _enroll_box(fleet, agent_dir)
         say(f"box enrolled with a single-use token as device {device_id}")
@@ -133,8 +150,10 @@ def run_demo(clip: Path, data_dir: Path, console: Console, *, backend: str = "au
         occ = Subscriber(fleet.api_address, fleet.ca_file, fleet.admin_token).start()
         stack.callback(occ.stop)
         detector = make_detector([spec], backend=backend)
-        say(f"camera '{spec.id}' on {clip.name}: {detector.model.spec.key} on "
-            f"{detector.model.backend}, detect {spec.detect_fps:g} fps, motion-gated")
+        say(
+            f"camera '{spec.id}' on {clip.name}: {detector.model.spec.key} on "
+            f"{detector.model.backend}, detect {spec.detect_fps:g} fps, motion-gated"
+        )
         frames, fps = video_info(clip)
         view = DemoView(total_frames=max(1, round(frames * min(1.0, spec.detect_fps / fps))))
 
@@ -145,16 +164,19 @@ def run_demo(clip: Path, data_dir: Path, console: Console, *, backend: str = "au
         cuts = [VTEST_CUT] if clip.name == "vtest.avi" else []
         analysis = analyze_video(clip, spec, detector, cuts=cuts, sinks=[sink])
         t1 = time.monotonic()
-        with Live(view.render(), console=console, refresh_per_second=4,
-                  get_renderable=view.render):
+        with Live(view.render(), console=console, refresh_per_second=4, get_renderable=view.render):
             for _ in analysis:
                 view.frames += 1
                 _drain(occ, view)
             _wait_delivered(uplink, occ, view, timeout_s=30)
         timings["clip_s"] = time.monotonic() - t1
         result = analysis.result()
-        sent = uplink.service.metrics.registry.get_sample_value(
-            "oko_agent_uplink_event_bytes_sent_total", {"camera": spec.id}) or 0.0
+        sent = (
+            uplink.service.metrics.registry.get_sample_value(
+                "oko_agent_uplink_event_bytes_sent_total", {"camera": spec.id}
+            )
+            or 0.0
+        )
         spool_left = uplink.service.spool.depth()
         if uplink.error is not None:
             raise OkoError(f"uplink failed: {uplink.error}")
@@ -162,6 +184,15 @@ def run_demo(clip: Path, data_dir: Path, console: Console, *, backend: str = "au
         occ.stop()
         fleet_exit = fleet.stop()
     timings["total_s"] = time.monotonic() - t0
-    return DemoResult(data_dir, device_id, result, view, clip.stat().st_size,
-                      frames / fps if fps else 0.0, float(sent), spool_left, fleet_exit,
-                      timings)
+    return DemoResult(
+        data_dir,
+        device_id,
+        result,
+        view,
+        clip.stat().st_size,
+        frames / fps if fps else 0.0,
+        float(sent),
+        spool_left,
+        fleet_exit,
+        timings,
+    )

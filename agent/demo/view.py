@@ -74,20 +74,30 @@ class DemoView:
         self.kinds[kind] += 1
         received = envelope.received_at.ToNanoseconds() / 1e9
         self.latencies_ms.append(max(0.0, time.time() - received) * 1000)
-        self.recent.append((str(envelope.cursor), event.camera_id, f"#{event.sequence}",
-                            str(event.track_id), kind, detail))
+        self.recent.append(
+            (
+                str(envelope.cursor),
+                event.camera_id,
+                f"#{event.sequence}",
+                str(event.track_id),
+                kind,
+                detail,
+            )
+        )
 
     def render(self) -> RenderableType:
         done = self.frames / self.total_frames if self.total_frames else 0.0
         bar = "█" * int(30 * done) + "░" * (30 - int(30 * done))
         elapsed = time.monotonic() - self.started
         head = Text.assemble(
-            ("camera vtest ", "bold"), f"{bar} {self.frames}/{self.total_frames} frames  ",
+            ("camera vtest ", "bold"),
+            f"{bar} {self.frames}/{self.total_frames} frames  ",
             (f"{self.minted} events minted, {self.delivered} at the OCC", "cyan"),
             f"  {elapsed:.0f}s",
         )
-        table = Table(title="live event stream (OCC subscriber)", title_justify="left",
-                      min_width=90)
+        table = Table(
+            title="live event stream (OCC subscriber)", title_justify="left", min_width=90
+        )
         for col in ("cursor", "camera", "seq", "track", "type", "what"):
             table.add_column(col)
         for row in self.recent:

@@ -33,8 +33,10 @@ class ObjectDetector:
         self.model = model
         self.labels: tuple[str, ...] = spec.labels
         self.score_threshold = float(
-            score_threshold if score_threshold is not None
-            else spec.defaults.get("score_threshold", 0.35))
+            score_threshold
+            if score_threshold is not None
+            else spec.defaults.get("score_threshold", 0.35)
+        )
         self.nms_iou = float(nms_iou if nms_iou is not None else spec.defaults.get("nms_iou", 0.6))
         self._keep_classes: np.ndarray | None = None
         if classes:

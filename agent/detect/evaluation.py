@@ -29,8 +29,11 @@ class LabelledFrame:
 
     def boxes(self, labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(xyxy (n, 4), difficult (n,)) of the objects whose label is in `labels`."""
-        chosen = [o for o in self.objects
-                  if o["label"] in labels or set(o.get("alt_labels", ())) & set(labels)]
+        chosen = [
+            o
+            for o in self.objects
+            if o["label"] in labels or set(o.get("alt_labels", ())) & set(labels)
+        ]
         xyxy = np.array([o["box"] for o in chosen], np.float32).reshape(-1, 4)
         return xyxy, np.array([bool(o.get("difficult", False)) for o in chosen], bool)
 
@@ -99,8 +102,9 @@ def precision_agreement(
     matched = most = agreed = total = 0
     for a, b in zip(reference, other, strict=True):
         a_s, b_s = a[a.confidence >= threshold], b[b.confidence >= threshold]
-        m, n_a, n_b = agreement(a_s[a_s.class_id == person_class],
-                                b_s[b_s.class_id == person_class])
+        m, n_a, n_b = agreement(
+            a_s[a_s.class_id == person_class], b_s[b_s.class_id == person_class]
+        )
         matched, most = matched + m, most + max(n_a, n_b)
         x, y = tolerant_agreement(a, b, threshold, margin)
         agreed, total = agreed + x, total + y

@@ -71,10 +71,12 @@ def match_frame(
 ) -> MatchCounts:
     """TP/FP/FN for one frame and one class at the IoU threshold."""
     gt_xyxy = np.asarray(gt_xyxy, np.float32).reshape(-1, 4)
-    difficult = (np.zeros(len(gt_xyxy), bool) if gt_difficult is None
-                 else np.asarray(gt_difficult, bool))
-    assigned = greedy_match(np.asarray(pred_xyxy, np.float32).reshape(-1, 4), pred_scores,
-                            gt_xyxy, iou_threshold)
+    difficult = (
+        np.zeros(len(gt_xyxy), bool) if gt_difficult is None else np.asarray(gt_difficult, bool)
+    )
+    assigned = greedy_match(
+        np.asarray(pred_xyxy, np.float32).reshape(-1, 4), pred_scores, gt_xyxy, iou_threshold
+    )
     matched = assigned[assigned >= 0]
     on_difficult = difficult[matched]
     tp = int((~on_difficult).sum())

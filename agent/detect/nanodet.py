@@ -33,8 +33,10 @@ def _pair_heads(
             raise ValueError(f"nanodet output must be (batch, cells, channels), got {out.shape}")
         kind = "scores" if out.shape[2] == num_classes else "dists"
         if kind == "dists" and out.shape[2] != 4 * (reg_max + 1):
-            raise ValueError(f"nanodet output {out.shape}: neither {num_classes} classes "
-                             f"nor 4x{reg_max + 1} bins")
+            raise ValueError(
+                f"nanodet output {out.shape}: neither {num_classes} classes "
+                f"nor 4x{reg_max + 1} bins"
+            )
         by_cells.setdefault(out.shape[1], {})[kind] = out
     heads = []
     for cells, pair in sorted(by_cells.items(), reverse=True):
@@ -89,10 +91,17 @@ def decode_nanodet(
             parts_score.append(best_score[keep])
             parts_cls.append(best[keep])
         if parts_xyxy:
-            results.append(RawBoxes(np.concatenate(parts_xyxy).astype(np.float32),
-                                    np.concatenate(parts_score).astype(np.float32),
-                                    np.concatenate(parts_cls).astype(np.int64)))
+            results.append(
+                RawBoxes(
+                    np.concatenate(parts_xyxy).astype(np.float32),
+                    np.concatenate(parts_score).astype(np.float32),
+                    np.concatenate(parts_cls).astype(np.int64),
+                )
+            )
         else:
-            results.append(RawBoxes(np.empty((0, 4), np.float32), np.empty(0, np.float32),
-                                    np.empty(0, np.int64)))
+            results.append(
+                RawBoxes(
+                    np.empty((0, 4), np.float32), np.empty(0, np.float32), np.empty(0, np.int64)
+                )
+            )
     return results

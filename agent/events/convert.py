@@ -26,14 +26,17 @@ _ZONE_KIND = {
     EventKind.ZONE_EXIT: events_pb2.ZoneEvent.KIND_EXIT,
     EventKind.LOITERING: events_pb2.ZoneEvent.KIND_LOITERING,
 }
-_DIRECTION = {"in": events_pb2.LineCrossing.DIRECTION_IN,
-              "out": events_pb2.LineCrossing.DIRECTION_OUT}
-_ENCODING = {"float16": events_pb2.Face.ENCODING_FLOAT16,
-             "int8": events_pb2.Face.ENCODING_INT8}
-_CONGESTION = {"free": events_pb2.TrafficFlow.CONGESTION_FREE,
-               "moderate": events_pb2.TrafficFlow.CONGESTION_MODERATE,
-               "heavy": events_pb2.TrafficFlow.CONGESTION_HEAVY,
-               "jam": events_pb2.TrafficFlow.CONGESTION_JAM}
+_DIRECTION = {
+    "in": events_pb2.LineCrossing.DIRECTION_IN,
+    "out": events_pb2.LineCrossing.DIRECTION_OUT,
+}
+_ENCODING = {"float16": events_pb2.Face.ENCODING_FLOAT16, "int8": events_pb2.Face.ENCODING_INT8}
+_CONGESTION = {
+    "free": events_pb2.TrafficFlow.CONGESTION_FREE,
+    "moderate": events_pb2.TrafficFlow.CONGESTION_MODERATE,
+    "heavy": events_pb2.TrafficFlow.CONGESTION_HEAVY,
+    "jam": events_pb2.TrafficFlow.CONGESTION_JAM,
+}
 
 
 class ModelIdentity(Protocol):
@@ -64,9 +67,16 @@ def _finite(value: Any) -> float:
 class EventMinter:
     """Mints wire events for one camera. Not thread-safe: one minter per camera pipeline."""
 
-    def __init__(self, camera_id: str, *, device_id: str = "", site: str = "",
-                 models: Sequence[ModelIdentity] = (), first_sequence: int = 1,
-                 new_id: Callable[[], object] | None = None) -> None:
+    def __init__(
+        self,
+        camera_id: str,
+        *,
+        device_id: str = "",
+        site: str = "",
+        models: Sequence[ModelIdentity] = (),
+        first_sequence: int = 1,
+        new_id: Callable[[], object] | None = None,
+    ) -> None:
         if not camera_id:
             raise ValueError("camera_id must not be empty")
         if first_sequence < 1:
@@ -85,15 +95,21 @@ class EventMinter:
     def mint_all(self, events: Iterable[AnalyticsEvent]) -> list[events_pb2.Event]:
         return [self.mint(e) for e in events]
 
-    def mint(self, event: AnalyticsEvent,
-             models: Sequence[ModelIdentity] | None = None) -> events_pb2.Event:
+    def mint(
+        self, event: AnalyticsEvent, models: Sequence[ModelIdentity] | None = None
+    ) -> events_pb2.Event:
         """One wire event. `models` overrides the minter's default model list."""
         msg = events_pb2.Event(
-            device_id=self.device_id, camera_id=self.camera_id,
-            capture_time=timestamp(event.capture_time), track_id=event.track_id,
+            device_id=self.device_id,
+            camera_id=self.camera_id,
+            capture_time=timestamp(event.capture_time),
+            track_id=event.track_id,
             site=self.site,
-            models=[events_pb2.ModelVersion(name=m.name, version=m.version, sha256=m.sha256)
-                    for m in (self.models if models is None else models)])
+            models=[
+                events_pb2.ModelVersion(name=m.name, version=m.version, sha256=m.sha256)
+                for m in (self.models if models is None else models)
+            ],
+        )
         if event.box is not None:
             x1, y1, x2, y2 = event.box
             msg.box.CopyFrom(events_pb2.Box(x1=x1, y1=y1, x2=x2, y2=y2))
@@ -110,13 +126,24 @@ class EventMinter:
 def _fill_body(msg: events_pb2.Event, e: AnalyticsEvent) -> None:
     p = e.payload
     if e.kind is EventKind.LINE_CROSSING:
-        msg.line_crossing.CopyFrom(events_pb2.LineCrossing(
-            line_id=e.rule_id, label=e.label, direction=_DIRECTION[p["direction"]],
-            direction_name=p.get("direction_name", "")))
+        msg.line_crossing.CopyFrom(
+            events_pb2.LineCrossing(
+                line_id=e.rule_id,
+                label=e.label,
+                direction=_DIRECTION[p["direction"]],
+                direction_name=p.get("direction_name", ""),
+            )
+        )
     elif e.kind in _ZONE_KIND:
-        msg.zone.CopyFrom(events_pb2.ZoneEvent(
-            zone_id=e.rule_id, label=e.label, kind=_ZONE_KIND[e.kind],
-            dwell_seconds=_finite(p.get("dwell_seconds")), occupancy=int(p["occupancy"])))
+        msg.zone.CopyFrom(
+            events_pb2.ZoneEvent(
+                zone_id=e.rule_id,
+                label=e.label,
+                kind=_ZONE_KIND[e.kind],
+                dwell_seconds=_finite(p.get("dwell_seconds")),
+                occupancy=int(p["occupancy"]),
+            )
+        )
     elif e.kind is EventKind.TRAFFIC_FLOW:
         _fill_traffic(msg, e)
     elif e.kind is EventKind.WRONG_WAY:
@@ -124,13 +151,21 @@ def _fill_body(msg: events_pb2.Event, e: AnalyticsEvent) -> None:
         if p.get("speed_kmh") is not None:
             msg.wrong_way.speed_kmh = _finite(p["speed_kmh"])
     elif e.kind in (EventKind.ABANDONED, EventKind.ABANDONED_CLEARED):
-        state = (events_pb2.AbandonedObject.STATE_ALERT if e.kind is EventKind.ABANDONED
-                 else events_pb2.AbandonedObject.STATE_CLEARED)
-        msg.abandoned_object.CopyFrom(events_pb2.AbandonedObject(
-            label=e.label, state=state, owner_track_id=int(p["owner_track_id"]),
-            stationary_seconds=_finite(p.get("stationary_seconds")),
-            unattended_seconds=_finite(p.get("unattended_seconds")),
-            alerted_seconds=_finite(p.get("alerted_seconds"))))
+        state = (
+            events_pb2.AbandonedObject.STATE_ALERT
+            if e.kind is EventKind.ABANDONED
+            else events_pb2.AbandonedObject.STATE_CLEARED
+        )
+        msg.abandoned_object.CopyFrom(
+            events_pb2.AbandonedObject(
+                label=e.label,
+                state=state,
+                owner_track_id=int(p["owner_track_id"]),
+                stationary_seconds=_finite(p.get("stationary_seconds")),
+                unattended_seconds=_finite(p.get("unattended_seconds")),
+                alerted_seconds=_finite(p.get("alerted_seconds")),
+            )
+        )
     elif e.kind is EventKind.FACE:
         _fill_face(msg, e)
     else:  # pragma: no cover - every EventKind is handled above
@@ -141,15 +176,21 @@ def _fill_traffic(msg: events_pb2.Event, e: AnalyticsEvent) -> None:
     p = e.payload
     lanes = int(p.get("lanes", 1))
     flow = events_pb2.TrafficFlow(
-        line_id=e.rule_id, interval_start=timestamp(float(p["interval_start"])),
+        line_id=e.rule_id,
+        interval_start=timestamp(float(p["interval_start"])),
         interval_seconds=_finite(p["interval_seconds"]),
         counts={str(k): int(v) for k, v in p["counts"].items()},
-        mean_speed_kmh=_finite(p["mean_speed_kmh"]), speed_samples=int(p["speed_samples"]),
+        mean_speed_kmh=_finite(p["mean_speed_kmh"]),
+        speed_samples=int(p["speed_samples"]),
         density_per_km=_finite(p["density_per_km_lane"]) * lanes,
-        congestion=_CONGESTION[p["congestion"]], count_in=int(p["count_in"]),
-        count_out=int(p["count_out"]), wrong_way_count=int(p["wrong_way"]),
-        speeding_count=int(p["speeding"]), observed_seconds=_finite(p["observed_seconds"]),
-        lanes=lanes)
+        congestion=_CONGESTION[p["congestion"]],
+        count_in=int(p["count_in"]),
+        count_out=int(p["count_out"]),
+        wrong_way_count=int(p["wrong_way"]),
+        speeding_count=int(p["speeding"]),
+        observed_seconds=_finite(p["observed_seconds"]),
+        lanes=lanes,
+    )
     msg.traffic_flow.CopyFrom(flow)
 
 
@@ -158,10 +199,16 @@ def _fill_face(msg: events_pb2.Event, e: AnalyticsEvent) -> None:
     p = e.payload
     embedder = p["embedder"]
     x1, y1, x2, y2 = p["face_box"]
-    msg.face.CopyFrom(events_pb2.Face(
-        embedding=bytes(p["embedding"]), encoding=_ENCODING[p["encoding"]],
-        dimensions=int(p["dimensions"]),
-        embedder=events_pb2.ModelVersion(name=embedder["name"], version=embedder["version"],
-                                         sha256=embedder["sha256"]),
-        quality=_finite(p["quality"]), detector_score=_finite(p["detector_score"]),
-        face_box=events_pb2.Box(x1=x1, y1=y1, x2=x2, y2=y2)))
+    msg.face.CopyFrom(
+        events_pb2.Face(
+            embedding=bytes(p["embedding"]),
+            encoding=_ENCODING[p["encoding"]],
+            dimensions=int(p["dimensions"]),
+            embedder=events_pb2.ModelVersion(
+                name=embedder["name"], version=embedder["version"], sha256=embedder["sha256"]
+            ),
+            quality=_finite(p["quality"]),
+            detector_score=_finite(p["detector_score"]),
+            face_box=events_pb2.Box(x1=x1, y1=y1, x2=x2, y2=y2),
+        )
+    )

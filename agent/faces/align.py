@@ -19,8 +19,16 @@ from agent.errors import OkoError
 
 TEMPLATE_SIZE = 112
 #: (x, y) in a 112x112 crop: image-left eye, image-right eye, nose tip, left/right mouth corner.
-ARCFACE_5 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
-                      [41.5493, 92.3655], [70.7299, 92.2041]], dtype=np.float32)
+ARCFACE_5 = np.array(
+    [
+        [38.2946, 51.6963],
+        [73.5318, 51.5014],
+        [56.0252, 71.7366],
+        [41.5493, 92.3655],
+        [70.7299, 92.2041],
+    ],
+    dtype=np.float32,
+)
 #: The four points derivable from BlazeFace: eyes, nose tip, mouth centre.
 ARCFACE_4 = np.vstack([ARCFACE_5[:3], ARCFACE_5[3:].mean(axis=0, keepdims=True)])
 
@@ -52,8 +60,9 @@ def alignment_matrix(keypoints: np.ndarray, size: int = TEMPLATE_SIZE) -> np.nda
     dst = dst * (size / TEMPLATE_SIZE)
     if not np.isfinite(src).all() or np.ptp(src, axis=0).max() < 1e-3:
         raise AlignmentError("degenerate landmarks (non-finite or all in one place)")
-    matrix, _ = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC,
-                                            ransacReprojThreshold=1e6, refineIters=20)
+    matrix, _ = cv2.estimateAffinePartial2D(
+        src, dst, method=cv2.RANSAC, ransacReprojThreshold=1e6, refineIters=20
+    )
     if matrix is None:
         raise AlignmentError("OpenCV found no similarity transform for these landmarks")
     return matrix.astype(np.float32)
@@ -62,12 +71,12 @@ def alignment_matrix(keypoints: np.ndarray, size: int = TEMPLATE_SIZE) -> np.nda
 def align_face(image: np.ndarray, keypoints: np.ndarray, size: int = TEMPLATE_SIZE) -> np.ndarray:
     """The aligned ``size`` x ``size`` crop (same channel order as ``image``)."""
     matrix = alignment_matrix(keypoints, size)
-    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(
+        image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
 
 
-def align_faces(image: np.ndarray, keypoints: np.ndarray,
-                size: int = TEMPLATE_SIZE) -> np.ndarray:
+def align_faces(image: np.ndarray, keypoints: np.ndarray, size: int = TEMPLATE_SIZE) -> np.ndarray:
     """Aligned crops for all faces of one image: keypoints (n, k, 2) -> (n, size, size, 3)."""
     points = np.asarray(keypoints, np.float32)
     if points.ndim != 3:

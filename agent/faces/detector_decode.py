@@ -19,8 +19,14 @@ from agent.errors import ModelError
 
 #: BlazeFace keypoint order, as the subject sees it: "right_eye" is the eye on the image's
 #: left in a frontal, unmirrored photo.
-BLAZEFACE_KEYPOINTS = ("right_eye", "left_eye", "nose_tip", "mouth_center",
-                       "right_ear_tragion", "left_ear_tragion")
+BLAZEFACE_KEYPOINTS = (
+    "right_eye",
+    "left_eye",
+    "nose_tip",
+    "mouth_center",
+    "right_ear_tragion",
+    "left_ear_tragion",
+)
 
 
 @dataclass(frozen=True)
@@ -58,14 +64,16 @@ def anchor_centres(params: BlazeFaceParams) -> np.ndarray:
     for stride, per_cell in params.layers:
         rows, cols = -(-height // stride), -(-width // stride)
         ys, xs = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
-        centres = np.stack([(xs + params.anchor_offset) * stride,
-                            (ys + params.anchor_offset) * stride], axis=-1).reshape(-1, 1, 2)
+        centres = np.stack(
+            [(xs + params.anchor_offset) * stride, (ys + params.anchor_offset) * stride], axis=-1
+        ).reshape(-1, 1, 2)
         parts.append(np.repeat(centres, per_cell, axis=1).reshape(-1, 2))
     return np.concatenate(parts).astype(np.float32)
 
 
-def split_outputs(outputs: list[np.ndarray],
-                  params: BlazeFaceParams) -> tuple[np.ndarray, np.ndarray]:
+def split_outputs(
+    outputs: list[np.ndarray], params: BlazeFaceParams
+) -> tuple[np.ndarray, np.ndarray]:
     """Raw outputs -> (logits (n, A), regressors (n, A, 4 + 2k)) whatever the layout.
 
     ``score_first``: one tensor per head with the logit in channel 0 (full-range model).
@@ -74,7 +82,7 @@ def split_outputs(outputs: list[np.ndarray],
     width = 4 + 2 * params.num_keypoints
     if params.layout == "score_first":
         merged = np.concatenate([np.asarray(o) for o in outputs], axis=1)
-        return merged[..., 0], merged[..., 1:1 + width]
+        return merged[..., 0], merged[..., 1 : 1 + width]
     if params.layout == "pairs" and len(outputs) % 2 == 0:
         logits = np.concatenate([np.asarray(o)[..., 0] for o in outputs[0::2]], axis=1)
         regs = np.concatenate([np.asarray(o)[..., :width] for o in outputs[1::2]], axis=1)
@@ -91,14 +99,17 @@ class RawFaces:
     keypoints: np.ndarray
 
 
-def decode_blazeface(outputs: list[np.ndarray], params: BlazeFaceParams,
-                     score_threshold: float, nms_iou: float) -> list[RawFaces]:
+def decode_blazeface(
+    outputs: list[np.ndarray], params: BlazeFaceParams, score_threshold: float, nms_iou: float
+) -> list[RawFaces]:
     """Decode a batch of raw outputs into per-image faces (model-input pixels)."""
     logits, regs = split_outputs(outputs, params)
     anchors = anchor_centres(params)
     if logits.shape[1] != anchors.shape[0]:
-        raise ModelError(f"model gives {logits.shape[1]} anchors, decoder expects "
-                         f"{anchors.shape[0]}: wrong anchor_layers?")
+        raise ModelError(
+            f"model gives {logits.shape[1]} anchors, decoder expects "
+            f"{anchors.shape[0]}: wrong anchor_layers?"
+        )
     clipped = np.clip(logits.astype(np.float64), -params.score_clip, params.score_clip)
     scores = 1.0 / (1.0 + np.exp(-clipped))
     results = []
@@ -110,7 +121,11 @@ def decode_blazeface(outputs: list[np.ndarray], params: BlazeFaceParams,
         xyxy = np.concatenate([centre - half, centre + half], axis=1)
         points = reg[:, 4:].reshape(len(keep), params.num_keypoints, 2) + anchor[:, None, :]
         order = nms(xyxy, img_scores[keep], nms_iou)
-        results.append(RawFaces(xyxy[order].astype(np.float32),
-                                img_scores[keep][order].astype(np.float32),
-                                points[order].astype(np.float32)))
+        results.append(
+            RawFaces(
+                xyxy[order].astype(np.float32),
+                img_scores[keep][order].astype(np.float32),
+                points[order].astype(np.float32),
+            )
+        )
     return results

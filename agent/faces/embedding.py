@@ -34,8 +34,9 @@ class FaceEmbedder:
     def __init__(self, model: Model) -> None:
         spec = model.spec
         if spec.decoder.get("kind") != "embedding":
-            raise ModelError(f"{spec.key}: not an embedding model "
-                             f"(decoder kind {spec.decoder.get('kind')!r})")
+            raise ModelError(
+                f"{spec.key}: not an embedding model (decoder kind {spec.decoder.get('kind')!r})"
+            )
         self.model = model
         self.size = spec.input_hw[0]
         self.dim = int(spec.decoder.get("dim", 0))
@@ -44,8 +45,10 @@ class FaceEmbedder:
         """(n, size, size, 3) BGR uint8 aligned crops -> (n, dim) unit float32 vectors."""
         crops = np.asarray(crops)
         if crops.ndim != 4 or crops.shape[1:] != (self.size, self.size, 3):
-            raise ModelError(f"{self.model.spec.key}: expected aligned crops of shape "
-                             f"(n, {self.size}, {self.size}, 3), got {crops.shape}")
+            raise ModelError(
+                f"{self.model.spec.key}: expected aligned crops of shape "
+                f"(n, {self.size}, {self.size}, 3), got {crops.shape}"
+            )
         if crops.dtype != np.uint8:
             raise ModelError(f"{self.model.spec.key}: crops must be uint8, got {crops.dtype}")
         if len(crops) == 0:
@@ -87,6 +90,7 @@ def _frombuffer(data: bytes, dtype: str | type, dim: int) -> np.ndarray:
         raise ValueError(f"embedding dimension must be positive, got {dim}")
     itemsize = np.dtype(dtype).itemsize
     if len(data) % (itemsize * dim):
-        raise ValueError(f"{len(data)} bytes is not a whole number of {dim}-d "
-                         f"{np.dtype(dtype).name} vectors")
+        raise ValueError(
+            f"{len(data)} bytes is not a whole number of {dim}-d {np.dtype(dtype).name} vectors"
+        )
     return np.frombuffer(data, dtype=dtype).reshape(-1, dim)

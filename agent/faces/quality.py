@@ -58,8 +58,7 @@ class QualityParts:
 
     @property
     def quality(self) -> F32:
-        logs = sum(w * np.log(np.clip(getattr(self, k), 1e-6, 1.0))
-                   for k, w in WEIGHTS.items())
+        logs = sum(w * np.log(np.clip(getattr(self, k), 1e-6, 1.0)) for k, w in WEIGHTS.items())
         return np.exp(logs / sum(WEIGHTS.values())).astype(np.float32)
 
 
@@ -97,7 +96,8 @@ def sharpness(crops: npt.ArrayLike) -> F32:
     grey = arr.astype(np.float32) @ np.array([0.114, 0.587, 0.299], np.float32)
     lap = np.stack([cv2.Laplacian(g, cv2.CV_32F) for g in grey])
     ratio = lap.reshape(len(arr), -1).var(axis=1) / np.maximum(
-        grey.reshape(len(arr), -1).var(axis=1), 1.0)
+        grey.reshape(len(arr), -1).var(axis=1), 1.0
+    )
     return ratio.astype(np.float32)
 
 
@@ -117,14 +117,21 @@ def pose_angles(keypoints: npt.ArrayLike) -> tuple[F32, F32]:
     return roll.astype(np.float32), yaw.astype(np.float32)
 
 
-def face_quality(face_xyxy: npt.ArrayLike, keypoints: npt.ArrayLike, scores: npt.ArrayLike,
-                 sharpness_ratio: npt.ArrayLike) -> QualityParts:
+def face_quality(
+    face_xyxy: npt.ArrayLike,
+    keypoints: npt.ArrayLike,
+    scores: npt.ArrayLike,
+    sharpness_ratio: npt.ArrayLike,
+) -> QualityParts:
     """Quality parts for n faces (boxes in source pixels, landmarks, scores, sharpness)."""
     boxes = np.asarray(face_xyxy, np.float32).reshape(-1, 4)
     roll, yaw = pose_angles(keypoints) if len(boxes) else (np.empty(0), np.empty(0))
     ratio = np.asarray(sharpness_ratio, np.float32)
     size = np.clip((boxes[:, 2] - boxes[:, 0]) / FULL_SIZE_PX, 0.0, 1.0)
-    pose = (np.clip(1 - np.abs(roll) / MAX_ROLL_DEG, 0, 1)
-            * np.clip(1 - np.abs(yaw) / MAX_YAW, 0, 1))
-    return QualityParts(size.astype(np.float32), np.clip(ratio / SHARP_RATIO, 0, 1).astype(
-        np.float32), pose.astype(np.float32), np.clip(np.asarray(scores, np.float32), 0, 1))
+    pose = np.clip(1 - np.abs(roll) / MAX_ROLL_DEG, 0, 1) * np.clip(1 - np.abs(yaw) / MAX_YAW, 0, 1)
+    return QualityParts(
+        size.astype(np.float32),
+        np.clip(ratio / SHARP_RATIO, 0, 1).astype(np.float32),
+        pose.astype(np.float32),
+        np.clip(np.asarray(scores, np.float32), 0, 1),
+    )

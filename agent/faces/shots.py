@@ -38,16 +38,18 @@ class FaceShotStore:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as err:
-            raise OkoError(f"{self.directory}: cannot keep face shots: "
-                           f"{err.strerror or err}") from err
+            raise OkoError(
+                f"{self.directory}: cannot keep face shots: {err.strerror or err}"
+            ) from err
 
     def path_for(self, event_id: str) -> Path:
         if not event_id or "/" in event_id or event_id.startswith("."):
             raise ValueError(f"not a usable event id for a file name: {event_id!r}")
         return self.directory / f"{event_id}.jpg"
 
-    def save(self, events: Sequence[AnalyticsEvent],
-             wire: Sequence[events_pb2.Event]) -> list[Path]:
+    def save(
+        self, events: Sequence[AnalyticsEvent], wire: Sequence[events_pb2.Event]
+    ) -> list[Path]:
         """Write the shots of the face events among `events`; `wire` is their minted form.
 
         `events` and `wire` are parallel (as `EventMinter.mint_all` returns them). Returns
@@ -55,8 +57,10 @@ class FaceShotStore:
         files written before it stay.
         """
         if len(events) != len(wire):
-            raise ValueError(f"{len(events)} events but {len(wire)} minted events: "
-                             "pass the minter's output for exactly these events")
+            raise ValueError(
+                f"{len(events)} events but {len(wire)} minted events: "
+                "pass the minter's output for exactly these events"
+            )
         written = []
         for event, msg in zip(events, wire, strict=True):
             shot = event.payload.get("shot") if event.kind is EventKind.FACE else None
@@ -65,11 +69,14 @@ class FaceShotStore:
         return written
 
     def _write(self, path: Path, shot: np.ndarray) -> Path:
-        ok, data = cv2.imencode(".jpg", np.ascontiguousarray(shot),
-                                [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
+        ok, data = cv2.imencode(
+            ".jpg", np.ascontiguousarray(shot), [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality]
+        )
         if not ok:
-            raise OkoError(f"{path}: OpenCV could not encode the face shot "
-                           f"(shape {getattr(shot, 'shape', None)})")
+            raise OkoError(
+                f"{path}: OpenCV could not encode the face shot "
+                f"(shape {getattr(shot, 'shape', None)})"
+            )
         tmp = path.with_suffix(".jpg.tmp")
         try:
             tmp.write_bytes(data.tobytes())

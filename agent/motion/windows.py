@@ -43,8 +43,9 @@ def cluster_boxes(boxes: np.ndarray, side: int) -> list[np.ndarray]:
     unions: list[np.ndarray] = []
     for box in boxes[order]:
         for k, union in enumerate(unions):
-            joined = np.concatenate([np.minimum(union[:2], box[:2]),
-                                     np.maximum(union[2:], box[2:])])
+            joined = np.concatenate(
+                [np.minimum(union[:2], box[:2]), np.maximum(union[2:], box[2:])]
+            )
             if max(joined[2] - joined[0], joined[3] - joined[1]) <= side:
                 unions[k] = joined
                 break
@@ -80,8 +81,9 @@ def plan_windows(boxes: np.ndarray, frame_hw: tuple[int, int], side: int) -> np.
 
 def _drop_contained(windows: np.ndarray) -> np.ndarray:
     a, b = windows[:, None, :], windows[None, :, :]
-    inside = np.logical_and((a[..., :2] >= b[..., :2]).all(axis=2),
-                            (a[..., 2:] <= b[..., 2:]).all(axis=2))
+    inside = np.logical_and(
+        (a[..., :2] >= b[..., :2]).all(axis=2), (a[..., 2:] <= b[..., 2:]).all(axis=2)
+    )
     np.fill_diagonal(inside, False)
     # Of two identical windows keep the first: only drop i if j < i or j strictly contains i.
     same = (windows[:, None, :] == windows[None, :, :]).all(axis=2)
@@ -119,9 +121,15 @@ def merge_window_detections(
         inner = np.array([window[0] > 0, window[1] > 0, window[2] < w, window[3] < h])
         near = np.abs(xyxy - window[None, :]) <= EDGE_PX
         cut_flags.append((near & inner[None, :]).any(axis=1))
-        parts.append(Detections(xyxy, dets.confidence, dets.class_id, dets.tracker_id,
-                                None if dets.keypoints is None
-                                else dets.keypoints + window[None, None, :2]))
+        parts.append(
+            Detections(
+                xyxy,
+                dets.confidence,
+                dets.class_id,
+                dets.tracker_id,
+                None if dets.keypoints is None else dets.keypoints + window[None, None, :2],
+            )
+        )
     if not parts:
         return Detections.empty()
     merged = Detections.merge(parts)

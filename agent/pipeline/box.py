@@ -68,12 +68,19 @@ class _Camera:
 class EdgeBox:
     """Assembles and runs the live pipeline of one box. `start()`, then `stop()` once."""
 
-    def __init__(self, config: BoxConfig, detector: ObjectDetector, *,
-                 events_jsonl: Path | None = None, max_batch: int = 8) -> None:
+    def __init__(
+        self,
+        config: BoxConfig,
+        detector: ObjectDetector,
+        *,
+        events_jsonl: Path | None = None,
+        max_batch: int = 8,
+    ) -> None:
         self.config = config
         self.detector = detector
-        self.uplink = UplinkService(config.agent, camera_ids=self.camera_ids,
-                                    camera_health=self._camera_health)
+        self.uplink = UplinkService(
+            config.agent, camera_ids=self.camera_ids, camera_health=self._camera_health
+        )
         self.uplink.applier.add_checker(check_box_document)
         self.uplink.applier.add_listener(self._on_desired)
         self.jsonl: JsonlSink | None = None
@@ -82,14 +89,16 @@ class EdgeBox:
             self.uplink_enabled = config.has_fleet and identity is not None
             self.sequences = SequenceStore(config.agent.data_dir / "sequences.json")
             if not self.uplink_enabled or events_jsonl is not None:
-                self.jsonl = JsonlSink(events_jsonl or config.agent.data_dir / "events.jsonl",
-                                       append=True)
+                self.jsonl = JsonlSink(
+                    events_jsonl or config.agent.data_dir / "events.jsonl", append=True
+                )
             registry = self.uplink.metrics.registry
             self._inference = inference_histogram(registry)
             registry.register(PipelineCollector(self.status))
             self.worker = InferenceWorker(self._detect, max_batch=max_batch)
-            self.cameras = {spec.id: self._camera(spec, identity)
-                            for spec in config.cameras if spec.enabled}
+            self.cameras = {
+                spec.id: self._camera(spec, identity) for spec in config.cameras if spec.enabled
+            }
         except BaseException:
             # e.g. a rule naming a class the detector lacks: release the spool's file lock
             if self.jsonl is not None:
@@ -106,25 +115,32 @@ class EdgeBox:
         self.last_spool_error: str | None = None
 
     def _camera(self, spec: CameraSpec, identity: Identity | None) -> _Camera:
-        minter = EventMinter(spec.id, device_id=identity.device_id if identity else "",
-                             site=identity.site if identity else "",
-                             models=[model_ref(self.detector)],
-                             first_sequence=self.sequences.next_for(spec.id))
+        minter = EventMinter(
+            spec.id,
+            device_id=identity.device_id if identity else "",
+            site=identity.site if identity else "",
+            models=[model_ref(self.detector)],
+            first_sequence=self.sequences.next_for(spec.id),
+        )
         try:
             stage = CameraStage(spec, self.detector.labels, minter)
         except ConfigError as err:
             raise ConfigError(f"camera {spec.id}: {err}") from err
-        pipeline = CameraPipeline(spec, self.worker,
-                                  functools.partial(self._on_detections, spec.id),
-                                  tracks=stage.live_boxes,
-                                  model_input=self.detector.model.spec.input_hw[1])
+        pipeline = CameraPipeline(
+            spec,
+            self.worker,
+            functools.partial(self._on_detections, spec.id),
+            tracks=stage.live_boxes,
+            model_input=self.detector.model.spec.input_hw[1],
+        )
         return _Camera(spec, stage, pipeline)
 
     def _on_desired(self, config: AgentConfig, version: int) -> None:
         """Cameras are built at start: a pushed change to them waits for a restart."""
         if config.cameras != self.config.agent.cameras:
-            log.warning("config v%d changes the cameras; they take effect when the agent "
-                        "restarts", version)
+            log.warning(
+                "config v%d changes the cameras; they take effect when the agent restarts", version
+            )
 
     # ----- running -----------------------------------------------------------------------
     def start(self) -> EdgeBox:
@@ -133,17 +149,22 @@ class EdgeBox:
             cam.pipeline.start()
         metrics = self.config.agent.metrics
         if metrics.enabled:
-            self._observe = ObserveServer(self.uplink.metrics.registry, self.health,
-                                          metrics.host, metrics.port)
+            self._observe = ObserveServer(
+                self.uplink.metrics.registry, self.health, metrics.host, metrics.port
+            )
         if self.uplink_enabled:
             ready = threading.Event()
-            self._uplink_thread = threading.Thread(target=self._run_uplink, args=(ready,),
-                                                   name="uplink", daemon=True)
+            self._uplink_thread = threading.Thread(
+                target=self._run_uplink, args=(ready,), name="uplink", daemon=True
+            )
             self._uplink_thread.start()
             ready.wait(5)
-        log.info("box running: %d camera(s), uplink %s, events file %s", len(self.cameras),
-                 "on" if self.uplink_enabled else "off",
-                 self.jsonl.path if self.jsonl else "-")
+        log.info(
+            "box running: %d camera(s), uplink %s, events file %s",
+            len(self.cameras),
+            "on" if self.uplink_enabled else "off",
+            self.jsonl.path if self.jsonl else "-",
+        )
         return self
 
     @property
@@ -234,46 +255,64 @@ class EdgeBox:
             health = cam.pipeline.health()
             inference = health.inference
             stats = cam.stage.stats
-            out.append(CameraStatus(
-                camera_id=camera_id, state=health.camera.state.value,
-                fps=health.camera.fps_out, frames=stats.frames,
-                skipped_inference=inference.skipped if inference else 0,
-                dropped_capture=health.camera.frames_dropped,
-                reconnects=health.camera.reconnects, detector_errors=stats.detector_errors,
-                events=dict(stats.events),
-                latency_p50_s=inference.latency_p50_s if inference else 0.0,
-                error=health.error or health.camera.last_error))
+            out.append(
+                CameraStatus(
+                    camera_id=camera_id,
+                    state=health.camera.state.value,
+                    fps=health.camera.fps_out,
+                    frames=stats.frames,
+                    skipped_inference=inference.skipped if inference else 0,
+                    dropped_capture=health.camera.frames_dropped,
+                    reconnects=health.camera.reconnects,
+                    detector_errors=stats.detector_errors,
+                    events=dict(stats.events),
+                    latency_p50_s=inference.latency_p50_s if inference else 0.0,
+                    error=health.error or health.camera.last_error,
+                )
+            )
         return out
 
     def health(self) -> tuple[int, dict[str, Any]]:
         """(HTTP status, body) for /healthz: 503 only when the box itself cannot work."""
         cams = self.status()
         worker_alive = self.worker.alive
-        broken = [c for c in cams if c.state == ReaderState.FAILED.value or
-                  (c.error and c.error.startswith("pipeline crashed"))]
+        broken = [
+            c
+            for c in cams
+            if c.state == ReaderState.FAILED.value
+            or (c.error and c.error.startswith("pipeline crashed"))
+        ]
         if not worker_alive or (cams and len(broken) == len(cams)):
             status = "failing"
-        elif broken or self.spool_errors or any(
-                c.state != ReaderState.STREAMING.value for c in cams):
+        elif (
+            broken or self.spool_errors or any(c.state != ReaderState.STREAMING.value for c in cams)
+        ):
             status = "degraded"
         else:
             status = "ok"
         body = {
             "status": status,
             "uptime_s": round(time.monotonic() - self._started_at, 1),
-            "inference": {"alive": worker_alive, "batches": self.worker.batches,
-                          "backend": self.detector.model.backend},
+            "inference": {
+                "alive": worker_alive,
+                "batches": self.worker.batches,
+                "backend": self.detector.model.backend,
+            },
             "spool": self._spool_health(),
-            "uplink": {"enabled": self.uplink_enabled,
-                       "connected": self.uplink.client.connected.is_set()},
+            "uplink": {
+                "enabled": self.uplink_enabled,
+                "connected": self.uplink.client.connected.is_set(),
+            },
             "cameras": {c.camera_id: status_dict(c) for c in cams},
         }
         return (503 if status == "failing" else 200), body
 
     def _spool_health(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"write_errors": self.spool_errors,
-                               "events_lost": self.events_lost,
-                               "last_error": self.last_spool_error}
+        out: dict[str, Any] = {
+            "write_errors": self.spool_errors,
+            "events_lost": self.events_lost,
+            "last_error": self.last_spool_error,
+        }
         spool = self.uplink.spool
         try:
             out.update(depth=spool.depth(), bytes=spool.bytes(), dropped=spool.dropped_total())
@@ -284,7 +323,13 @@ class EdgeBox:
     def _camera_health(self) -> list[agent_pb2.CameraHealth]:
         out = []
         for c in self.status():
-            out.append(agent_pb2.CameraHealth(
-                camera_id=c.camera_id, online=c.state == ReaderState.STREAMING.value,
-                fps=c.fps, inference_ms=c.latency_p50_s * 1000.0, error=c.error or ""))
+            out.append(
+                agent_pb2.CameraHealth(
+                    camera_id=c.camera_id,
+                    online=c.state == ReaderState.STREAMING.value,
+                    fps=c.fps,
+                    inference_ms=c.latency_p50_s * 1000.0,
+                    error=c.error or "",
+                )
+            )
         return out

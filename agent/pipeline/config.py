@@ -44,8 +44,9 @@ def _read_mapping(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_camera_spec(path: str | Path, source: str | None = None,
-                     realtime: bool | None = None) -> CameraSpec:
+def load_camera_spec(
+    path: str | Path, source: str | None = None, realtime: bool | None = None
+) -> CameraSpec:
     """Read one camera's document; `source`/`realtime`, if given, replace what it says.
 
     Offline analysis passes the video as `source` and `realtime=False` so the file is read
@@ -97,5 +98,13 @@ def detector_threshold(specs: Sequence[CameraAnalyticsConfig]) -> float:
     return min(spec.tracker.low_threshold for spec in specs)
 
 
-__all__ = ["BoxConfig", "CameraConfig", "CameraSpec", "check_box_document",
-           "detector_threshold", "load_box_config", "load_camera_spec", "parse_camera_specs"]
+__all__ = [
+    "BoxConfig",
+    "CameraConfig",
+    "CameraSpec",
+    "check_box_document",
+    "detector_threshold",
+    "load_box_config",
+    "load_camera_spec",
+    "parse_camera_specs",
+]

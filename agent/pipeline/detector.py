@@ -25,10 +25,15 @@ def model_ref(detector: ObjectDetector) -> ModelRef:
     return ModelRef(spec.name, spec.version, spec.sha256)
 
 
-def make_detector(specs: Sequence[CameraAnalyticsConfig], model: str = "nanodet-m", *,
-                  precision: str | None = None, backend: str = "auto",
-                  threads: int | None = None, score_threshold: float | None = None,
-                  ) -> ObjectDetector:
+def make_detector(
+    specs: Sequence[CameraAnalyticsConfig],
+    model: str = "nanodet-m",
+    *,
+    precision: str | None = None,
+    backend: str = "auto",
+    threads: int | None = None,
+    score_threshold: float | None = None,
+) -> ObjectDetector:
     """Load `model` and run it at the lowest score any camera's tracker needs.
 
     The manifest's default threshold suits a bare detector; a tracker wants the weaker
@@ -36,5 +41,4 @@ def make_detector(specs: Sequence[CameraAnalyticsConfig], model: str = "nanodet-
     Raises `ModelError` (unknown model, tampered file, backend missing).
     """
     threshold = detector_threshold(specs) if score_threshold is None else score_threshold
-    return ObjectDetector(load_model(model, precision, backend, threads),
-                          score_threshold=threshold)
+    return ObjectDetector(load_model(model, precision, backend, threads), score_threshold=threshold)

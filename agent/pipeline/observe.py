@@ -30,16 +30,16 @@ class CameraStatus:
     """One camera's figures at one moment (see `EdgeBox.status`)."""
 
     camera_id: str
-    state: str                 # reader state: streaming, backoff, ended, failed, ...
-    fps: float                 # frames handed to detection per second, last few seconds
-    frames: int                # frames tracked and analysed
-    skipped_inference: int     # frames the shared detector shed for this camera
-    dropped_capture: int       # frames the reader replaced before anyone took them
+    state: str  # reader state: streaming, backoff, ended, failed, ...
+    fps: float  # frames handed to detection per second, last few seconds
+    frames: int  # frames tracked and analysed
+    skipped_inference: int  # frames the shared detector shed for this camera
+    dropped_capture: int  # frames the reader replaced before anyone took them
     reconnects: int
     detector_errors: int
-    events: dict[str, int]     # minted events by kind
-    latency_p50_s: float       # submit -> detections, median of recent frames
-    error: str | None          # last source error or pipeline crash
+    events: dict[str, int]  # minted events by kind
+    latency_p50_s: float  # submit -> detections, median of recent frames
+    error: str | None  # last source error or pipeline crash
 
 
 StatusFn = Callable[[], list[CameraStatus]]
@@ -53,21 +53,29 @@ class PipelineCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         cams = self._status()
-        fps = GaugeMetricFamily("oko_agent_camera_fps",
-                                "Frames per second handed to detection (after decimation).",
-                                labels=["camera"])
-        up = GaugeMetricFamily("oko_agent_camera_up", "1 while the camera is streaming.",
-                               labels=["camera"])
-        frames = CounterMetricFamily("oko_agent_camera_frames_processed",
-                                     "Frames tracked and analysed.", labels=["camera"])
+        fps = GaugeMetricFamily(
+            "oko_agent_camera_fps",
+            "Frames per second handed to detection (after decimation).",
+            labels=["camera"],
+        )
+        up = GaugeMetricFamily(
+            "oko_agent_camera_up", "1 while the camera is streaming.", labels=["camera"]
+        )
+        frames = CounterMetricFamily(
+            "oko_agent_camera_frames_processed", "Frames tracked and analysed.", labels=["camera"]
+        )
         skipped = CounterMetricFamily(
             "oko_agent_camera_frames_skipped",
             "Frames never analysed: shed by the shared detector (inference) or replaced in "
-            "the reader's slot (capture).", labels=["camera", "stage"])
-        reconnects = CounterMetricFamily("oko_agent_camera_reconnects",
-                                         "Reconnects of the camera's source.", labels=["camera"])
-        events = CounterMetricFamily("oko_agent_events_emitted", "Events minted by kind.",
-                                     labels=["camera", "kind"])
+            "the reader's slot (capture).",
+            labels=["camera", "stage"],
+        )
+        reconnects = CounterMetricFamily(
+            "oko_agent_camera_reconnects", "Reconnects of the camera's source.", labels=["camera"]
+        )
+        events = CounterMetricFamily(
+            "oko_agent_events_emitted", "Events minted by kind.", labels=["camera", "kind"]
+        )
         for c in cams:
             fps.add_metric([c.camera_id], c.fps)
             up.add_metric([c.camera_id], 1.0 if c.state == "streaming" else 0.0)
@@ -81,13 +89,17 @@ class PipelineCollector(Collector):
 
 
 def inference_histogram(registry: CollectorRegistry) -> Histogram:
-    return Histogram("oko_agent_inference_seconds",
-                     "Wall time of one detector call (a batch of crops from all cameras).",
-                     buckets=INFERENCE_BUCKETS_S, registry=registry)
+    return Histogram(
+        "oko_agent_inference_seconds",
+        "Wall time of one detector call (a batch of crops from all cameras).",
+        buckets=INFERENCE_BUCKETS_S,
+        registry=registry,
+    )
 
 
-def _handler(registry: CollectorRegistry,
-             health: Callable[[], tuple[int, dict[str, Any]]]) -> type[BaseHTTPRequestHandler]:
+def _handler(
+    registry: CollectorRegistry, health: Callable[[], tuple[int, dict[str, Any]]]
+) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
@@ -115,14 +127,20 @@ def _handler(registry: CollectorRegistry,
 class ObserveServer:
     """`/metrics` and `/healthz` on one port in a daemon thread; port 0 picks a free one."""
 
-    def __init__(self, registry: CollectorRegistry,
-                 health: Callable[[], tuple[int, dict[str, Any]]], host: str, port: int) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        health: Callable[[], tuple[int, dict[str, Any]]],
+        host: str,
+        port: int,
+    ) -> None:
         self._server = ThreadingHTTPServer((host, port), _handler(registry, health))
         self._server.daemon_threads = True
         self.host = host
         self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, name="observe",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="observe", daemon=True
+        )
         self._thread.start()
         log.info("metrics and health on http://%s:%s/", host, self.port)
 

@@ -53,9 +53,17 @@ class AnalysisResult:
 class Analysis:
     """An analysis in progress: iterate it once for the frames, then read `result()`."""
 
-    def __init__(self, video: str | Path, spec: CameraSpec, detector: ObjectDetector, *,
-                 cuts: Sequence[int] = (), sinks: Sequence[EventSink] = (),
-                 max_batch: int = 4, buffer_frames: int = 8) -> None:
+    def __init__(
+        self,
+        video: str | Path,
+        spec: CameraSpec,
+        detector: ObjectDetector,
+        *,
+        cuts: Sequence[int] = (),
+        sinks: Sequence[EventSink] = (),
+        max_batch: int = 4,
+        buffer_frames: int = 8,
+    ) -> None:
         self.video = Path(video)
         self.spec = spec.model_copy(update={"source": str(video), "realtime": False})
         self.detector = detector
@@ -114,9 +122,13 @@ class Analysis:
             raise RuntimeError("an Analysis can be iterated only once")
         self._started = True
         worker = InferenceWorker(self.detector.detect, max_batch=self.max_batch).start()
-        pipeline = CameraPipeline(self.spec, worker, self._on_detections,
-                                  tracks=self.stage.live_boxes,
-                                  model_input=self.detector.model.spec.input_hw[1]).start()
+        pipeline = CameraPipeline(
+            self.spec,
+            worker,
+            self._on_detections,
+            tracks=self.stage.live_boxes,
+            model_input=self.detector.model.spec.input_hw[1],
+        ).start()
         ender = threading.Thread(target=self._wait_end, args=(pipeline,), daemon=True)
         ender.start()
         try:
@@ -165,8 +177,7 @@ class Analysis:
     def result(self) -> AnalysisResult:
         if self._health is None:
             raise RuntimeError("the analysis has not run yet")
-        return AnalysisResult(tuple(self.events), self.summary, self.summary.frames,
-                              self._health)
+        return AnalysisResult(tuple(self.events), self.summary, self.summary.frames, self._health)
 
 
 def probe_video(video: str | Path) -> None:
@@ -183,9 +194,15 @@ def probe_video(video: str | Path) -> None:
         raise SourceError(f"{spec.label}: no decodable frames")
 
 
-def analyze_video(video: str | Path, spec: CameraSpec, detector: ObjectDetector, *,
-                  cuts: Sequence[int] = (), sinks: Sequence[EventSink] = (),
-                  max_batch: int = 4) -> Analysis:
+def analyze_video(
+    video: str | Path,
+    spec: CameraSpec,
+    detector: ObjectDetector,
+    *,
+    cuts: Sequence[int] = (),
+    sinks: Sequence[EventSink] = (),
+    max_batch: int = 4,
+) -> Analysis:
     """Set up the analysis of `video` with camera `spec`'s pacing, gate and rules.
 
     Nothing runs until the result is iterated (or `run()` is called). Raises, while

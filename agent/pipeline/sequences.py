@@ -41,8 +41,10 @@ class SequenceStore:
         except (ValueError, TypeError) as err:
             # Refuse rather than restart at 1: repeating numbers would corrupt the fleet's
             # loss accounting for every camera of the box.
-            raise SpoolError(f"{self.path}: damaged sequence file ({err}); restore it, or "
-                             "remove it to restart every camera's sequence at 1") from err
+            raise SpoolError(
+                f"{self.path}: damaged sequence file ({err}); restore it, or "
+                "remove it to restart every camera's sequence at 1"
+            ) from err
 
     def next_for(self, camera_id: str) -> int:
         """The first sequence number a camera's minter should use now."""

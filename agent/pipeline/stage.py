@@ -80,10 +80,14 @@ class CameraStage:
         self.camera_id = spec.id
         faces = spec.faces if spec.faces is not None and spec.faces.enabled else None
         self.analytics = CameraAnalytics(
-            spec, labels, faces=FaceAnalyzer.load(faces, labels) if faces else None)
+            spec, labels, faces=FaceAnalyzer.load(faces, labels) if faces else None
+        )
         # Face images stay on the box: the one write this stage does, and only if asked.
-        self.shots = (FaceShotStore(faces.best_shot_dir)
-                      if faces is not None and faces.best_shot_dir else None)
+        self.shots = (
+            FaceShotStore(faces.best_shot_dir)
+            if faces is not None and faces.best_shot_dir
+            else None
+        )
         self.minter = minter
         self.stats = StageStats()
         self._last_time: float | None = None
@@ -109,8 +113,11 @@ class CameraStage:
             self.restart()
         elif self._last_time is not None and now < self._last_time:
             # Wall clocks step back (NTP): the tracker must not see time reverse.
-            log.warning("camera %s: capture time went back %.3f s; tracks restart",
-                        self.camera_id, self._last_time - now)
+            log.warning(
+                "camera %s: capture time went back %.3f s; tracks restart",
+                self.camera_id,
+                self._last_time - now,
+            )
             self.restart()
         self._last_time = now
         if found.error is not None:
@@ -122,8 +129,15 @@ class CameraStage:
         self.stats.frames += 1
         self.stats.events.update(e.kind.value for e in out.events)
         self.stats.seconds += time.perf_counter() - started
-        return FrameResult(found.frame, found.plan, found.detections, out.tracks,
-                           tuple(out.events), tuple(wire), found.error)
+        return FrameResult(
+            found.frame,
+            found.plan,
+            found.detections,
+            out.tracks,
+            tuple(out.events),
+            tuple(wire),
+            found.error,
+        )
 
     def flush(self) -> tuple[list[AnalyticsEvent], list[events_pb2.Event]]:
         """Report what is still pending (partial traffic intervals) when the camera stops."""

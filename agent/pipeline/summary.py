@@ -15,8 +15,12 @@ from rich.table import Table
 from agent.analytics.events import AnalyticsEvent, EventKind
 from agent.config.analytics import CameraAnalyticsConfig
 
-ALERT_KINDS = (EventKind.ABANDONED, EventKind.ABANDONED_CLEARED, EventKind.WRONG_WAY,
-               EventKind.LOITERING)
+ALERT_KINDS = (
+    EventKind.ABANDONED,
+    EventKind.ABANDONED_CLEARED,
+    EventKind.WRONG_WAY,
+    EventKind.LOITERING,
+)
 CONGESTION_ORDER = ("free", "moderate", "heavy", "jam")
 
 
@@ -80,8 +84,16 @@ class Summary:
             elif e.kind is EventKind.TRAFFIC_FLOW:
                 self._traffic(e)
             if e.kind in ALERT_KINDS:
-                self.alerts.append(Alert(e.capture_time, e.kind.value, e.rule_id, e.label,
-                                         e.track_id, _alert_detail(e)))
+                self.alerts.append(
+                    Alert(
+                        e.capture_time,
+                        e.kind.value,
+                        e.rule_id,
+                        e.label,
+                        e.track_id,
+                        _alert_detail(e),
+                    )
+                )
 
     def _zone(self, e: AnalyticsEvent) -> None:
         z = self.zones.setdefault(e.rule_id, ZoneStats())
@@ -117,8 +129,10 @@ class Summary:
 def _alert_detail(e: AnalyticsEvent) -> str:
     p = e.payload
     if e.kind is EventKind.ABANDONED:
-        return (f"stationary {p['stationary_seconds']:.0f} s, unattended "
-                f"{p['unattended_seconds']:.0f} s, owner track {p['owner_track_id']}")
+        return (
+            f"stationary {p['stationary_seconds']:.0f} s, unattended "
+            f"{p['unattended_seconds']:.0f} s, owner track {p['owner_track_id']}"
+        )
     if e.kind is EventKind.ABANDONED_CLEARED:
         return f"cleared after {p.get('alerted_seconds', 0.0):.0f} s"
     if e.kind is EventKind.WRONG_WAY:
@@ -146,22 +160,52 @@ def _line_table(summary: Summary) -> Table:
 
 
 def _zone_table(summary: Summary) -> Table:
-    t = _table("Zones", ["zone", "entries", "exits", "max occupancy", "mean dwell s",
-                         "max dwell s", "loitering"])
+    t = _table(
+        "Zones",
+        ["zone", "entries", "exits", "max occupancy", "mean dwell s", "max dwell s", "loitering"],
+    )
     for zone_id, z in summary.zones.items():
         mean = sum(z.dwell) / len(z.dwell) if z.dwell else 0.0
-        t.add_row(zone_id, str(z.entries), str(z.exits), str(z.max_occupancy),
-                  f"{mean:.1f}", f"{max(z.dwell, default=0.0):.1f}", str(z.loitering))
+        t.add_row(
+            zone_id,
+            str(z.entries),
+            str(z.exits),
+            str(z.max_occupancy),
+            f"{mean:.1f}",
+            f"{max(z.dwell, default=0.0):.1f}",
+            str(z.loitering),
+        )
     return t
 
 
 def _traffic_table(summary: Summary) -> Table:
-    t = _table("Traffic", ["line", "intervals", "vehicles", "in", "out", "mean km/h",
-                           "wrong way", "speeding", "worst congestion"])
+    t = _table(
+        "Traffic",
+        [
+            "line",
+            "intervals",
+            "vehicles",
+            "in",
+            "out",
+            "mean km/h",
+            "wrong way",
+            "speeding",
+            "worst congestion",
+        ],
+    )
     for line_id, s in summary.traffic.items():
         speed = f"{s.speed_sum / s.speed_samples:.1f}" if s.speed_samples else "-"
-        t.add_row(line_id, str(s.intervals), str(s.vehicles), str(s.count_in),
-                  str(s.count_out), speed, str(s.wrong_way), str(s.speeding), s.worst)
+        t.add_row(
+            line_id,
+            str(s.intervals),
+            str(s.vehicles),
+            str(s.count_in),
+            str(s.count_out),
+            speed,
+            str(s.wrong_way),
+            str(s.speeding),
+            s.worst,
+        )
     return t
 
 
@@ -169,8 +213,14 @@ def _alert_table(summary: Summary) -> Table:
     t = _table("Alerts", ["time s", "kind", "rule", "label", "track", "detail"])
     start = summary.first_time or 0.0
     for a in summary.alerts:
-        t.add_row(f"{a.capture_time - start:.1f}", a.kind, a.rule_id or "-", a.label,
-                  str(a.track_id), a.detail)
+        t.add_row(
+            f"{a.capture_time - start:.1f}",
+            a.kind,
+            a.rule_id or "-",
+            a.label,
+            str(a.track_id),
+            a.detail,
+        )
     if not summary.alerts:
         t.add_row("-", "none", "", "", "", "")
     return t

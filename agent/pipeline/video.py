@@ -26,8 +26,10 @@ class AnnotatedVideo:
         self.path = Path(path)
         codec = _FOURCC.get(self.path.suffix.lower())
         if codec is None:
-            raise OkoError(f"{self.path}: cannot write this kind of video; use one of "
-                           f"{', '.join(sorted(_FOURCC))}")
+            raise OkoError(
+                f"{self.path}: cannot write this kind of video; use one of "
+                f"{', '.join(sorted(_FOURCC))}"
+            )
         self.fps = fps
         self._fourcc = cv2.VideoWriter.fourcc(*codec)
         self._stage = stage

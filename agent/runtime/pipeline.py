@@ -65,10 +65,16 @@ class CameraPipeline:
     worker instead, so every decimated frame is detected.
     """
 
-    def __init__(self, config: CameraConfig, worker: InferenceWorker,
-                 on_detections: Callable[[FrameDetections], None], *,
-                 tracks: TracksFn | None = None, model_input: int = 416,
-                 reader: CameraReader | None = None) -> None:
+    def __init__(
+        self,
+        config: CameraConfig,
+        worker: InferenceWorker,
+        on_detections: Callable[[FrameDetections], None],
+        *,
+        tracks: TracksFn | None = None,
+        model_input: int = 416,
+        reader: CameraReader | None = None,
+    ) -> None:
         self.config = config
         self.camera_id = config.id
         self.reader = reader or CameraReader(config)
@@ -81,8 +87,7 @@ class CameraPipeline:
         self._plans: Counter[str] = Counter()
         self.error: str | None = None
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"camera-{config.id}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"camera-{config.id}", daemon=True)
 
     def start(self) -> CameraPipeline:
         self.reader.start()
@@ -100,8 +105,12 @@ class CameraPipeline:
         self._thread.join(timeout)
 
     def health(self) -> PipelineHealth:
-        return PipelineHealth(self.reader.health(), self._worker.stats().get(self.camera_id),
-                              dict(self._plans), self.error)
+        return PipelineHealth(
+            self.reader.health(),
+            self._worker.stats().get(self.camera_id),
+            dict(self._plans),
+            self.error,
+        )
 
     def _run(self) -> None:
         try:
@@ -127,8 +136,14 @@ class CameraPipeline:
         plan = self.gate.update(frame.image, frame.capture_time, tracks)
         self._plans[plan.reason] += 1
         self._outstanding += 1
-        self._worker.submit(WorkItem(self.camera_id, plan.crops(frame.image),
-                                     payload=(frame, plan), reply=self._results.put))
+        self._worker.submit(
+            WorkItem(
+                self.camera_id,
+                plan.crops(frame.image),
+                payload=(frame, plan),
+                reply=self._results.put,
+            )
+        )
 
     def _drain(self, timeout: float | None = None) -> None:
         """Deliver every result that has arrived (waiting up to `timeout` for the first)."""
@@ -146,8 +161,7 @@ class CameraPipeline:
         """After the source ended: wait for results the worker still owes (or skipped)."""
         while self._outstanding > 0 and not self._stop.is_set():
             stats = self._worker.stats().get(self.camera_id)
-            if stats is not None and stats.pending + stats.in_flight == 0 \
-                    and self._results.empty():
+            if stats is not None and stats.pending + stats.in_flight == 0 and self._results.empty():
                 return
             self._drain(timeout=0.1)
 
@@ -156,5 +170,6 @@ class CameraPipeline:
         detections = Detections.empty()
         if result.error is None and len(plan.windows):
             detections = merge_window_detections(plan.windows, result.detections, frame.shape)
-        self._on_detections(FrameDetections(frame, plan, detections, result.error,
-                                            result.latency_s))
+        self._on_detections(
+            FrameDetections(frame, plan, detections, result.error, result.latency_s)
+        )

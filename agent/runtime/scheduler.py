@@ -91,11 +91,17 @@ class InferenceWorker:
     per camera; it should be quick (hand the result to the camera's own thread).
     """
 
-    def __init__(self, detect: DetectFn, on_result: ResultFn | None = None, max_batch: int = 8,
-                 slots_per_camera: int = 1) -> None:
+    def __init__(
+        self,
+        detect: DetectFn,
+        on_result: ResultFn | None = None,
+        max_batch: int = 8,
+        slots_per_camera: int = 1,
+    ) -> None:
         if max_batch < 1 or slots_per_camera < 1:
-            raise ValueError(f"max_batch and slots_per_camera must be >= 1, got "
-                             f"{max_batch}, {slots_per_camera}")
+            raise ValueError(
+                f"max_batch and slots_per_camera must be >= 1, got {max_batch}, {slots_per_camera}"
+            )
         self._detect = detect
         self._on_result = on_result
         self.max_batch = max_batch
@@ -215,13 +221,13 @@ class InferenceWorker:
         offset = 0
         for item in batch:
             n = len(item.images)
-            self._finish(item, found[offset:offset + n], None)
+            self._finish(item, found[offset : offset + n], None)
             offset += n
 
     def _run_detect(self, images: list[np.ndarray]) -> list[Detections]:
         found: list[Detections] = []
         for start in range(0, len(images), self.max_batch):
-            found.extend(self._detect(images[start:start + self.max_batch]))
+            found.extend(self._detect(images[start : start + self.max_batch]))
         if len(found) != len(images):
             raise ValueError(f"detector returned {len(found)} results for {len(images)} images")
         if images:
@@ -250,11 +256,17 @@ class InferenceWorker:
 
 def _snapshot(camera_id: str, lane: _Lane) -> CameraStats:
     lat = np.asarray(lane.latencies, np.float64)
-    p50, p95 = (np.percentile(lat, [50, 95]).tolist() if lat.size else (0.0, 0.0))
+    p50, p95 = np.percentile(lat, [50, 95]).tolist() if lat.size else (0.0, 0.0)
     return CameraStats(
-        camera_id=camera_id, submitted=lane.submitted, processed=lane.processed,
-        skipped=lane.skipped, errors=lane.errors, pending=len(lane.pending),
+        camera_id=camera_id,
+        submitted=lane.submitted,
+        processed=lane.processed,
+        skipped=lane.skipped,
+        errors=lane.errors,
+        pending=len(lane.pending),
         in_flight=lane.in_flight,
-        max_pending=lane.max_pending, images=lane.images,
-        latency_p50_s=round(float(p50), 4), latency_p95_s=round(float(p95), 4),
+        max_pending=lane.max_pending,
+        images=lane.images,
+        latency_p50_s=round(float(p50), 4),
+        latency_p95_s=round(float(p95), 4),
     )

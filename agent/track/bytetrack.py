@@ -60,12 +60,21 @@ class _Tracks:
         return _Tracks(*(a[mask] for a in self._fields()))
 
     def append(self, other: _Tracks) -> _Tracks:
-        return _Tracks(*(np.concatenate([a, b]) for a, b in zip(
-            self._fields(), other._fields(), strict=True)))
+        return _Tracks(
+            *(np.concatenate([a, b]) for a, b in zip(self._fields(), other._fields(), strict=True))
+        )
 
     def _fields(self) -> tuple[np.ndarray, ...]:
-        return (self.mean, self.cov, self.class_id, self.public_id, self.hits,
-                self.last_seen, self.active, self.birth)
+        return (
+            self.mean,
+            self.cov,
+            self.class_id,
+            self.public_id,
+            self.hits,
+            self.last_seen,
+            self.active,
+            self.birth,
+        )
 
 
 def _expand(xyxy: npt.ArrayLike, buffer: float) -> F64:
@@ -97,8 +106,9 @@ def _assign(sim: F64, iou: F64, min_iou: float) -> tuple[IntArr, IntArr]:
 class ByteTrack:
     """Tracker for one camera. Call `update` once per processed frame, in time order."""
 
-    def __init__(self, config: TrackerConfig | None = None,
-                 kalman: KalmanBoxFilter | None = None) -> None:
+    def __init__(
+        self, config: TrackerConfig | None = None, kalman: KalmanBoxFilter | None = None
+    ) -> None:
         self.config = config or TrackerConfig()
         self.kalman = kalman or KalmanBoxFilter()
         self._tracks = _Tracks()
@@ -152,12 +162,14 @@ class ByteTrack:
         if self._time is not None and timestamp < self._time:
             raise ValueError(
                 f"timestamp went backwards: {timestamp} after {self._time}; "
-                "call reset() when a source restarts")
+                "call reset() when a source restarts"
+            )
         bad = ~(np.isfinite(detections.xyxy).all(axis=1) & np.isfinite(detections.confidence))
         if bad.any() or not np.isfinite(timestamp):
             # Checked before any state changes: one NaN would poison every Kalman state.
-            raise ValueError(f"non-finite input at t={timestamp}: detection rows "
-                             f"{np.flatnonzero(bad).tolist()}")
+            raise ValueError(
+                f"non-finite input at t={timestamp}: detection rows {np.flatnonzero(bad).tolist()}"
+            )
         dt = 0.0 if self._time is None else timestamp - self._time
         self._time = timestamp
         tr = self._tracks
@@ -174,19 +186,30 @@ class ByteTrack:
         out = detections[rows]
         return Detections(out.xyxy, out.confidence, out.class_id, ids, out.keypoints)
 
-    def _similarity(self, track_idx: IntArr, dets: Detections, det_idx: IntArr, *,
-                    fuse: bool, buffer: float) -> tuple[F64, F64]:
+    def _similarity(
+        self, track_idx: IntArr, dets: Detections, det_idx: IntArr, *, fuse: bool, buffer: float
+    ) -> tuple[F64, F64]:
         boxes = _expand(self._tracks.boxes()[track_idx], buffer)
-        iou = box_iou(boxes.astype(np.float32),
-                      _expand(dets.xyxy[det_idx], buffer).astype(np.float32)).astype(np.float64)
+        iou = box_iou(
+            boxes.astype(np.float32), _expand(dets.xyxy[det_idx], buffer).astype(np.float32)
+        ).astype(np.float64)
         if self.config.per_class:
             same = self._tracks.class_id[track_idx][:, None] == dets.class_id[det_idx][None, :]
             iou = np.where(same, iou, 0.0)
         sim = iou * dets.confidence[det_idx][None, :] if fuse else iou
         return sim, iou
 
-    def _match(self, track_idx: IntArr, dets: Detections, det_idx: IntArr, *,
-               min_iou: float, fuse: bool, det_track: IntArr, buffer: float = 0.0) -> None:
+    def _match(
+        self,
+        track_idx: IntArr,
+        dets: Detections,
+        det_idx: IntArr,
+        *,
+        min_iou: float,
+        fuse: bool,
+        det_track: IntArr,
+        buffer: float = 0.0,
+    ) -> None:
         """One association stage: fills det_track[det] = track row for matches."""
         if track_idx.size == 0 or det_idx.size == 0:
             return
@@ -204,19 +227,34 @@ class ByteTrack:
         low = np.flatnonzero((score >= cfg.low_threshold) & (score < cfg.high_threshold))
         confirmed = np.flatnonzero(tr.confirmed)
         # Stage 1: all confirmed tracks (active and lost) against high-score detections.
-        self._match(confirmed, dets, high, min_iou=cfg.match_iou, fuse=cfg.fuse_score,
-                    det_track=det_track, buffer=cfg.match_buffer)
+        self._match(
+            confirmed,
+            dets,
+            high,
+            min_iou=cfg.match_iou,
+            fuse=cfg.fuse_score,
+            det_track=det_track,
+            buffer=cfg.match_buffer,
+        )
         # Stage 2: tracks active last frame that are still free, against low-score ones.
         taken = np.zeros(len(tr), bool)
         taken[det_track[det_track >= 0]] = True
         free_active = confirmed[tr.active[confirmed] & ~taken[confirmed]]
-        self._match(free_active, dets, low, min_iou=cfg.low_match_iou, fuse=False,
-                    det_track=det_track)
+        self._match(
+            free_active, dets, low, min_iou=cfg.low_match_iou, fuse=False, det_track=det_track
+        )
         # Stage 3: tentative tracks against high-score detections nobody took.
         tentative = np.flatnonzero(~tr.confirmed)
         high_free = high[det_track[high] < 0]
-        self._match(tentative, dets, high_free, min_iou=cfg.unconfirmed_match_iou,
-                    fuse=cfg.fuse_score, det_track=det_track, buffer=cfg.match_buffer)
+        self._match(
+            tentative,
+            dets,
+            high_free,
+            min_iou=cfg.unconfirmed_match_iou,
+            fuse=cfg.fuse_score,
+            det_track=det_track,
+            buffer=cfg.match_buffer,
+        )
         self._correct(dets, det_track)
         return det_track
 
@@ -260,15 +298,25 @@ class ByteTrack:
 
     def _spawn(self, dets: Detections, det_track: IntArr, timestamp: float) -> None:
         """Start tentative tracks from strong detections that matched nothing."""
-        new = np.flatnonzero((det_track < 0) & (dets.confidence >= self.config.new_track_threshold)
-                             & (dets.confidence >= self.config.high_threshold))
+        new = np.flatnonzero(
+            (det_track < 0)
+            & (dets.confidence >= self.config.new_track_threshold)
+            & (dets.confidence >= self.config.high_threshold)
+        )
         if new.size == 0:
             return
         mean, cov = self.kalman.initiate(dets.xyxy[new])
         n = new.size
-        born = _Tracks(mean, cov, dets.class_id[new].copy(), np.full(n, NO_TRACK, np.int64),
-                       np.ones(n, np.int64), np.full(n, timestamp), np.ones(n, bool),
-                       dets.xyxy[new].astype(np.float64))
+        born = _Tracks(
+            mean,
+            cov,
+            dets.class_id[new].copy(),
+            np.full(n, NO_TRACK, np.int64),
+            np.ones(n, np.int64),
+            np.full(n, timestamp),
+            np.ones(n, bool),
+            dets.xyxy[new].astype(np.float64),
+        )
         start = len(self._tracks)
         self._tracks = self._tracks.append(born)
         det_track[new] = start + np.arange(n)

@@ -65,8 +65,9 @@ class KalmanBoxFilter:
         n = z.shape[0]
         mean = np.concatenate([z, np.zeros((n, _DIM))], axis=1)
         scale = _size_scale(mean)
-        std = np.concatenate([2 * self.measurement_std * scale,
-                              self.initial_velocity_std * scale], axis=1)
+        std = np.concatenate(
+            [2 * self.measurement_std * scale, self.initial_velocity_std * scale], axis=1
+        )
         cov = np.zeros((n, 2 * _DIM, 2 * _DIM))
         idx = np.arange(2 * _DIM)
         cov[:, idx, idx] = std**2
@@ -86,8 +87,9 @@ class KalmanBoxFilter:
         new_mean[:, 2:4] = np.clip(new_mean[:, 2:4], _MIN_SIZE, None)
         scale = _size_scale(mean)
         root = np.sqrt(dt_arr)[:, None]
-        std = np.concatenate([self.position_std * scale * root,
-                              self.velocity_std * scale * root], axis=1)
+        std = np.concatenate(
+            [self.position_std * scale * root, self.velocity_std * scale * root], axis=1
+        )
         noise = np.zeros_like(cov)
         diag = np.arange(2 * _DIM)
         noise[:, diag, diag] = std**2
@@ -105,8 +107,7 @@ class KalmanBoxFilter:
         innov_cov[:, diag, diag] += r_std**2
         cross = cov[:, :, :_DIM]  # P H^T, shape (n, 8, 4)
         # K = P H^T S^-1, solved rather than inverted for stability: S K^T = (P H^T)^T.
-        gain = np.transpose(np.linalg.solve(innov_cov, np.transpose(cross, (0, 2, 1))),
-                            (0, 2, 1))
+        gain = np.transpose(np.linalg.solve(innov_cov, np.transpose(cross, (0, 2, 1))), (0, 2, 1))
         residual = z - mean[:, :_DIM]
         new_mean = mean + np.einsum("nij,nj->ni", gain, residual)
         new_mean[:, 2:4] = np.clip(new_mean[:, 2:4], _MIN_SIZE, None)

@@ -44,13 +44,21 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
         minted = mint_enrollment_token(self.app.ca.pin)
         at = now_us()
         expires = at + request.ttl_seconds * 1_000_000
-        await self.app.store.add_enrollment_token(EnrollmentToken(
-            token_id=minted.token_id, site=site, note=request.note[:MAX_FIELD_CHARS],
-            secret_hash=minted.secret_hash, created_us=at, expires_us=expires,
-        ))
+        await self.app.store.add_enrollment_token(
+            EnrollmentToken(
+                token_id=minted.token_id,
+                site=site,
+                note=request.note[:MAX_FIELD_CHARS],
+                secret_hash=minted.secret_hash,
+                created_us=at,
+                expires_us=expires,
+            )
+        )
         await self.app.audit(who.name, "token.enrollment.create", minted.token_id, site)
         return admin_pb2.CreateEnrollmentTokenResponse(
-            token=minted.text, token_id=minted.token_id, expires_at=convert.ts(expires),
+            token=minted.text,
+            token_id=minted.token_id,
+            expires_at=convert.ts(expires),
             ca_sha256=self.app.ca.fingerprint,
         )
 
@@ -64,12 +72,22 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
         minted = mint_api_token()
         at = now_us()
         expires = at + request.ttl_seconds * 1_000_000 if request.ttl_seconds else 0
-        await self.app.store.add_api_token(ApiToken(
-            token_id=minted.token_id, name=name, role=request.role,
-            secret_hash=minted.secret_hash, created_us=at, expires_us=expires,
-        ))
-        await self.app.audit(who.name, "token.api.create", minted.token_id,
-                             f"{name} {Role(request.role).name.lower()}")
+        await self.app.store.add_api_token(
+            ApiToken(
+                token_id=minted.token_id,
+                name=name,
+                role=request.role,
+                secret_hash=minted.secret_hash,
+                created_us=at,
+                expires_us=expires,
+            )
+        )
+        await self.app.audit(
+            who.name,
+            "token.api.create",
+            minted.token_id,
+            f"{name} {Role(request.role).name.lower()}",
+        )
         return admin_pb2.CreateApiTokenResponse(
             token=minted.text, token_id=minted.token_id, expires_at=convert.ts(expires)
         )
@@ -80,16 +98,25 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
     ) -> admin_pb2.ListTokensResponse:
         out = [
             admin_pb2.TokenInfo(
-                token_id=t.token_id, kind="api", name=t.name, role=admin_pb2.Role.Name(t.role),
-                created_at=convert.ts(t.created_us), expires_at=convert.ts(t.expires_us),
+                token_id=t.token_id,
+                kind="api",
+                name=t.name,
+                role=admin_pb2.Role.Name(t.role),
+                created_at=convert.ts(t.created_us),
+                expires_at=convert.ts(t.expires_us),
             )
             for t in await self.app.store.list_api_tokens()
         ]
         out += [
             admin_pb2.TokenInfo(
-                token_id=t.token_id, kind="enrollment", name=t.note, site=t.site,
-                created_at=convert.ts(t.created_us), expires_at=convert.ts(t.expires_us),
-                used=bool(t.used_us), used_by_device=t.used_by,
+                token_id=t.token_id,
+                kind="enrollment",
+                name=t.note,
+                site=t.site,
+                created_at=convert.ts(t.created_us),
+                expires_at=convert.ts(t.expires_us),
+                used=bool(t.used_us),
+                used_by_device=t.used_by,
             )
             for t in await self.app.store.list_enrollment_tokens()
         ]
@@ -100,8 +127,11 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
         rendered = await self.app.store.get_desired(device.device_id)
         cameras = await self.app.store.list_cameras(device.device_id) if with_cameras else None
         return convert.device_to_proto(
-            device, self.app.sessions.connected(device.device_id), now_us(),
-            rendered.version if rendered else 0, cameras,
+            device,
+            self.app.sessions.connected(device.device_id),
+            now_us(),
+            rendered.version if rendered else 0,
+            cameras,
         )
 
     async def _device(self, device_id: str) -> Device:
@@ -134,8 +164,9 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
         cut = self.app.sessions.cut(
             device.device_id, grpc.StatusCode.PERMISSION_DENIED, "device revoked"
         )
-        await self.app.audit(who.name, "device.revoke", device.device_id,
-                             f"{request.reason} (was connected: {cut})")
+        await self.app.audit(
+            who.name, "device.revoke", device.device_id, f"{request.reason} (was connected: {cut})"
+        )
         return await self._device_proto(device)
 
     @guarded(Role.VIEWER)
@@ -153,8 +184,7 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
         device = await self._device(request.device_id)
         docs = await self.app.store.get_config_docs(device.device_id)
         rendered = await self.app.store.get_desired(device.device_id)
-        return convert.config_view(device, request.camera_id, docs.get(request.camera_id),
-                                   rendered)
+        return convert.config_view(device, request.camera_id, docs.get(request.camera_id), rendered)
 
     @guarded(Role.OPERATOR)
     async def SetConfig(  # noqa: N802
@@ -162,14 +192,22 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
     ) -> admin_pb2.ConfigView:
         device = await self._device(request.device_id)
         doc, rendered = await set_config(
-            self.app.store, device.device_id, request.camera_id, request.document,
-            expected_version=request.expected_version, author=who.name,
+            self.app.store,
+            device.device_id,
+            request.camera_id,
+            request.document,
+            expected_version=request.expected_version,
+            author=who.name,
         )
         session = self.app.sessions.get(device.device_id)
         if session is not None:
             session.send(convert.desired_to_proto(rendered))
-        await self.app.audit(who.name, "config.set", f"{device.device_id}/{request.camera_id}",
-                             f"v{doc.version} sha256={doc.sha256}")
+        await self.app.audit(
+            who.name,
+            "config.set",
+            f"{device.device_id}/{request.camera_id}",
+            f"v{doc.version} sha256={doc.sha256}",
+        )
         return convert.config_view(device, request.camera_id, doc, rendered)
 
     @guarded(Role.OPERATOR)
@@ -181,9 +219,15 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
         command_id = "cmd-" + secrets.token_hex(6)
         session = self.app.sessions.get(device.device_id)
         if session is not None:
-            session.send(agent_pb2.FleetMessage(command=agent_pb2.Command(
-                command_id=command_id, kind=kind, args=dict(request.args),
-            )))
+            session.send(
+                agent_pb2.FleetMessage(
+                    command=agent_pb2.Command(
+                        command_id=command_id,
+                        kind=kind,
+                        args=dict(request.args),
+                    )
+                )
+            )
         await self.app.audit(who.name, "command.send", device.device_id, f"{command_id} {kind}")
         return admin_pb2.SendCommandResponse(command_id=command_id, delivered=session is not None)
 
@@ -196,11 +240,14 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
             raise InvalidRequestError("url must start with http:// or https://")
         stats = await self.app.store.stats()
         hook = Webhook(
-            webhook_id="wh-" + secrets.token_hex(6), url=request.url,
+            webhook_id="wh-" + secrets.token_hex(6),
+            url=request.url,
             secret=request.secret or secrets.token_urlsafe(32),
-            filter=EventFilter.of(request.camera_ids, request.sites, request.types,
-                                  request.device_ids),
-            created_us=now_us(), cursor=stats.last_cursor,
+            filter=EventFilter.of(
+                request.camera_ids, request.sites, request.types, request.device_ids
+            ),
+            created_us=now_us(),
+            cursor=stats.last_cursor,
         )
         await self.app.store.add_webhook(hook)
         self.app.webhooks.start_hook(hook)
@@ -229,11 +276,15 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
     ) -> admin_pb2.ServerStatus:
         stats = await self.app.store.stats()
         return admin_pb2.ServerStatus(
-            version=__version__, started_at=convert.ts(self.app.started_us),
-            devices=stats.devices, devices_online=len(self.app.sessions),
-            devices_revoked=stats.devices_revoked, events_stored=stats.events,
-            last_cursor=stats.last_cursor, subscribers=self.app.broadcaster.subscribers,
+            version=__version__,
+            started_at=convert.ts(self.app.started_us),
+            devices=stats.devices,
+            devices_online=len(self.app.sessions),
+            devices_revoked=stats.devices_revoked,
+            events_stored=stats.events,
+            last_cursor=stats.last_cursor,
+            subscribers=self.app.broadcaster.subscribers,
             ingest_events_per_second=self.app.metrics.ingest_rate(),
-            store=self.app.store.description, webhook_dead_letters=stats.webhook_dead_letters,
+            store=self.app.store.description,
+            webhook_dead_letters=stats.webhook_dead_letters,
         )
-

@@ -78,17 +78,29 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             raise InvalidRequestError(f"device_name must be 1..{MAX_NAME_CHARS} characters")
         device_id = _new_device_id()
         issued = self.app.ca.sign_csr(request.csr_pem, device_id)
-        device = await self.app.store.enroll_device(token_id, hash_secret(secret), Device(
-            device_id=device_id, name=name, site="", cert_serial=issued.serial_hex,
-            cert_not_after_us=issued.not_after_us, enrolled_us=now_us(),
-            hostname=request.hostname[:MAX_NAME_CHARS],
-            agent_version=request.agent_version[:MAX_NAME_CHARS], labels=dict(request.labels),
-        ))
+        device = await self.app.store.enroll_device(
+            token_id,
+            hash_secret(secret),
+            Device(
+                device_id=device_id,
+                name=name,
+                site="",
+                cert_serial=issued.serial_hex,
+                cert_not_after_us=issued.not_after_us,
+                enrolled_us=now_us(),
+                hostname=request.hostname[:MAX_NAME_CHARS],
+                agent_version=request.agent_version[:MAX_NAME_CHARS],
+                labels=dict(request.labels),
+            ),
+        )
         await self.app.audit(f"token:{token_id}", "device.enroll", device_id, name)
         log.info("enrolled %s (%s) at site %s", device_id, name, device.site)
         return agent_pb2.EnrollResponse(
-            device_id=device_id, certificate_pem=issued.pem, ca_pem=self.app.ca.pem,
-            site=device.site, agent_endpoint=self._agent_endpoint(context),
+            device_id=device_id,
+            certificate_pem=issued.pem,
+            ca_pem=self.app.ca.pem,
+            site=device.site,
+            agent_endpoint=self._agent_endpoint(context),
             not_after=convert.ts(issued.not_after_us),
         )
 
@@ -157,14 +169,14 @@ class _Stream:
         acker = asyncio.create_task(self._ack_in_order())
         try:
             await self._read(aiter(messages))
-            await self.acks.put(None)      # client finished sending: flush acks, end OK
+            await self.acks.put(None)  # client finished sending: flush acks, end OK
             await acker
             self.session.close()
         except FleetError as err:
             self.session.close(status_for(err), str(err))
         except (grpc.aio.AioRpcError, grpc.aio.AbortError):
-            self.session.close()            # the stream is already gone (or being aborted)
-        except Exception:                   # a bug must end the stream, not hang it
+            self.session.close()  # the stream is already gone (or being aborted)
+        except Exception:  # a bug must end the stream, not hang it
             log.exception("%s: stream handler failed", self.device.device_id)
             self.session.close(grpc.StatusCode.INTERNAL, "internal error")
         finally:
@@ -191,24 +203,36 @@ class _Stream:
                 await self._state(message.state)
             elif kind == "command_result":
                 r = message.command_result
-                await self.app.audit(self.device.device_id, "command.result", r.command_id,
-                                     f"ok={r.ok} {r.message}")
+                await self.app.audit(
+                    self.device.device_id, "command.result", r.command_id, f"ok={r.ok} {r.message}"
+                )
             else:
                 raise InvalidRequestError(f"unexpected message {kind!r} after Hello")
 
     async def _hello(self, hello: agent_pb2.Hello) -> None:
         app, device = self.app, self.device
         await app.store.record_hello(device.device_id, hello.agent_version, now_us())
-        self.session.send(agent_pb2.FleetMessage(welcome=agent_pb2.Welcome(
-            device_id=device.device_id, site=device.site, server_time=convert.ts(now_us()),
-            max_batch_events=MAX_BATCH_EVENTS, max_message_bytes=MAX_MESSAGE_BYTES,
-            heartbeat_interval_seconds=HEARTBEAT_INTERVAL_S,
-        )))
+        self.session.send(
+            agent_pb2.FleetMessage(
+                welcome=agent_pb2.Welcome(
+                    device_id=device.device_id,
+                    site=device.site,
+                    server_time=convert.ts(now_us()),
+                    max_batch_events=MAX_BATCH_EVENTS,
+                    max_message_bytes=MAX_MESSAGE_BYTES,
+                    heartbeat_interval_seconds=HEARTBEAT_INTERVAL_S,
+                )
+            )
+        )
         desired = await app.store.get_desired(device.device_id)
         if desired is not None and desired.version != hello.applied_version:
             self.session.send(convert.desired_to_proto(desired))
-        log.info("%s connected (agent %s, runs config v%s)", device.device_id,
-                 hello.agent_version, hello.applied_version)
+        log.info(
+            "%s connected (agent %s, runs config v%s)",
+            device.device_id,
+            hello.agent_version,
+            hello.applied_version,
+        )
 
     async def _batch(self, batch: Any) -> None:
         if len(batch.events) > MAX_BATCH_EVENTS:
@@ -219,8 +243,13 @@ class _Stream:
         admitted, rejected = admit(batch.events, self.device.device_id, self.device.site)
         if rejected:
             self.app.metrics.rejected.inc(len(rejected))
-            log.warning("%s batch %s: %s event(s) rejected, first: %s", self.device.device_id,
-                        batch.batch_id, len(rejected), rejected[0].reason)
+            log.warning(
+                "%s batch %s: %s event(s) rejected, first: %s",
+                self.device.device_id,
+                batch.batch_id,
+                len(rejected),
+                rejected[0].reason,
+            )
         future = self.app.ingestor.submit(admitted)
         await self.acks.put((batch.batch_id, future, rejected, started))
 
@@ -232,21 +261,39 @@ class _Stream:
             except StoreError as err:
                 self.session.close(grpc.StatusCode.UNAVAILABLE, f"store unavailable: {err}")
                 return
-            self.session.send(agent_pb2.FleetMessage(ack=agent_pb2.Ack(
-                batch_id=batch_id, accepted=outcome.accepted, duplicates=outcome.duplicates,
-                last_cursor=outcome.last_cursor,
-                rejected=[agent_pb2.RejectedEvent(index=r.index, event_id=r.event_id,
-                                                  reason=r.reason) for r in rejected],
-            )))
+            self.session.send(
+                agent_pb2.FleetMessage(
+                    ack=agent_pb2.Ack(
+                        batch_id=batch_id,
+                        accepted=outcome.accepted,
+                        duplicates=outcome.duplicates,
+                        last_cursor=outcome.last_cursor,
+                        rejected=[
+                            agent_pb2.RejectedEvent(
+                                index=r.index, event_id=r.event_id, reason=r.reason
+                            )
+                            for r in rejected
+                        ],
+                    )
+                )
+            )
             self.app.metrics.batches.inc()
             self.app.metrics.ack_seconds.observe(time.perf_counter() - started)
 
     async def _state(self, state: agent_pb2.StateReport) -> None:
         report = StateReportRecord(
-            at_us=now_us(), applied_version=state.applied_version, document=state.document,
-            attempted_version=state.attempted_version, ok=state.ok, error=state.error,
+            at_us=now_us(),
+            applied_version=state.applied_version,
+            document=state.document,
+            attempted_version=state.attempted_version,
+            ok=state.ok,
+            error=state.error,
         )
         await self.app.store.record_state(self.device.device_id, report)
         if not state.ok:
-            log.warning("%s failed to apply config v%s: %s", self.device.device_id,
-                        state.attempted_version, state.error)
+            log.warning(
+                "%s failed to apply config v%s: %s",
+                self.device.device_id,
+                state.attempted_version,
+                state.error,
+            )

@@ -25,7 +25,7 @@ from fleet.store.records import (
 from fleet.wire import varint
 from proto.oko.v1 import admin_pb2, agent_pb2, events_pb2, stream_pb2
 
-DEVICE_OFFLINE_AFTER_US = 30_000_000   # three missed 10 s heartbeats
+DEVICE_OFFLINE_AFTER_US = 30_000_000  # three missed 10 s heartbeats
 
 
 def ts(us: int) -> Timestamp | None:
@@ -62,8 +62,9 @@ def encode_envelope(event: StoredEvent, received: bytes | None = None) -> bytes:
     if received is None:
         received = _received_field(event.received_us)
     payload = event.payload
-    return b"".join((b"\x08", varint(event.cursor), b"\x12", varint(len(payload)), payload,
-                     received))
+    return b"".join(
+        (b"\x08", varint(event.cursor), b"\x12", varint(len(payload)), payload, received)
+    )
 
 
 def encode_envelope_batches(
@@ -99,13 +100,20 @@ def envelope(event: StoredEvent) -> stream_pb2.EventEnvelope:
 
 def health_from_proto(msg: agent_pb2.Heartbeat, at_us: int) -> DeviceHealth:
     return DeviceHealth(
-        at_us=at_us, spool_depth=msg.spool_depth, spool_bytes=msg.spool_bytes,
-        dropped_events=msg.dropped_events, cpu_percent=msg.cpu_percent,
+        at_us=at_us,
+        spool_depth=msg.spool_depth,
+        spool_bytes=msg.spool_bytes,
+        dropped_events=msg.dropped_events,
+        cpu_percent=msg.cpu_percent,
         memory_percent=msg.memory_percent,
         cameras=tuple(
             CameraHealth(
-                camera_id=c.camera_id, online=c.online, fps=c.fps, inference_ms=c.inference_ms,
-                error=c.error, last_frame_us=us_of(c.last_frame_at),
+                camera_id=c.camera_id,
+                online=c.online,
+                fps=c.fps,
+                inference_ms=c.inference_ms,
+                error=c.error,
+                last_frame_us=us_of(c.last_frame_at),
             )
             for c in msg.cameras
         ),
@@ -115,9 +123,15 @@ def health_from_proto(msg: agent_pb2.Heartbeat, at_us: int) -> DeviceHealth:
 def camera_to_proto(cam: CameraStatus) -> admin_pb2.CameraStatus:
     h = cam.health
     return admin_pb2.CameraStatus(
-        camera_id=h.camera_id, device_id=cam.device_id, site=cam.site, online=h.online,
-        fps=h.fps, inference_ms=h.inference_ms, error=h.error,
-        last_frame_at=ts(h.last_frame_us), last_event_at=ts(cam.last_event_us),
+        camera_id=h.camera_id,
+        device_id=cam.device_id,
+        site=cam.site,
+        online=h.online,
+        fps=h.fps,
+        inference_ms=h.inference_ms,
+        error=h.error,
+        last_frame_at=ts(h.last_frame_us),
+        last_event_at=ts(cam.last_event_us),
     )
 
 
@@ -136,16 +150,24 @@ def drift(desired_version: int, device: Device) -> bool:
 
 
 def device_to_proto(
-    device: Device, connected: bool, now_us: int, desired_version: int,
+    device: Device,
+    connected: bool,
+    now_us: int,
+    desired_version: int,
     cameras: list[CameraStatus] | None = None,
 ) -> admin_pb2.Device:
     health = device.health
     reported = device.reported
     return admin_pb2.Device(
-        device_id=device.device_id, name=device.name, site=device.site,
-        status=device_status(device, connected, now_us), enrolled_at=ts(device.enrolled_us),
-        last_seen=ts(device.last_seen_us), agent_version=device.agent_version,
-        hostname=device.hostname, certificate_serial=device.cert_serial,
+        device_id=device.device_id,
+        name=device.name,
+        site=device.site,
+        status=device_status(device, connected, now_us),
+        enrolled_at=ts(device.enrolled_us),
+        last_seen=ts(device.last_seen_us),
+        agent_version=device.agent_version,
+        hostname=device.hostname,
+        certificate_serial=device.cert_serial,
         certificate_not_after=ts(device.cert_not_after_us),
         spool_depth=health.spool_depth if health else 0,
         dropped_events=health.dropped_events if health else 0,
@@ -155,7 +177,8 @@ def device_to_proto(
         reported_version=reported.applied_version if reported else 0,
         drift=drift(desired_version, device),
         cameras=[camera_to_proto(c) for c in cameras or []],
-        labels=device.labels, revoked_reason=device.revoked_reason,
+        labels=device.labels,
+        revoked_reason=device.revoked_reason,
     )
 
 
@@ -163,16 +186,25 @@ def config_doc_to_proto(doc: ConfigDoc | None) -> admin_pb2.ConfigDocument | Non
     if doc is None:
         return None
     return admin_pb2.ConfigDocument(
-        version=doc.version, document=doc.document, sha256=doc.sha256,
-        created_at=ts(doc.created_us), author=doc.author,
+        version=doc.version,
+        document=doc.document,
+        sha256=doc.sha256,
+        created_at=ts(doc.created_us),
+        author=doc.author,
     )
 
 
 def desired_to_proto(doc: ConfigDoc) -> agent_pb2.FleetMessage:
-    return agent_pb2.FleetMessage(desired=agent_pb2.DesiredState(
-        version=doc.version, document=doc.document, format="yaml", sha256=doc.sha256,
-        created_at=ts(doc.created_us), author=doc.author,
-    ))
+    return agent_pb2.FleetMessage(
+        desired=agent_pb2.DesiredState(
+            version=doc.version,
+            document=doc.document,
+            format="yaml",
+            sha256=doc.sha256,
+            created_at=ts(doc.created_us),
+            author=doc.author,
+        )
+    )
 
 
 def config_view(
@@ -180,7 +212,9 @@ def config_view(
 ) -> admin_pb2.ConfigView:
     reported = device.reported
     return admin_pb2.ConfigView(
-        device_id=device.device_id, camera_id=scope, desired=config_doc_to_proto(doc),
+        device_id=device.device_id,
+        camera_id=scope,
+        desired=config_doc_to_proto(doc),
         rendered=config_doc_to_proto(rendered),
         reported_version=reported.applied_version if reported else 0,
         reported_document=reported.document if reported else "",
@@ -193,9 +227,15 @@ def config_view(
 def webhook_to_proto(hook: Webhook, with_secret: bool = False) -> admin_pb2.Webhook:
     flt = hook.filter
     return admin_pb2.Webhook(
-        webhook_id=hook.webhook_id, url=hook.url, camera_ids=sorted(flt.camera_ids),
-        sites=sorted(flt.sites), types=sorted(flt.types), device_ids=sorted(flt.device_ids),
-        delivered=hook.delivered, failed_attempts=hook.failed_attempts,
-        dead_letters=hook.dead_letters, cursor=hook.cursor,
+        webhook_id=hook.webhook_id,
+        url=hook.url,
+        camera_ids=sorted(flt.camera_ids),
+        sites=sorted(flt.sites),
+        types=sorted(flt.types),
+        device_ids=sorted(flt.device_ids),
+        delivered=hook.delivered,
+        failed_attempts=hook.failed_attempts,
+        dead_letters=hook.dead_letters,
+        cursor=hook.cursor,
         secret=hook.secret if with_secret else "",
     )

@@ -46,9 +46,9 @@ class EventServicer(Guarded):
         self.app = app
         self.access = app.access
 
-    async def _open(self, request: stream_pb2.SubscribeRequest, context: Context) -> tuple[
-        EventFilter, int
-    ]:
+    async def _open(
+        self, request: stream_pb2.SubscribeRequest, context: Context
+    ) -> tuple[EventFilter, int]:
         """Check the caller, the filter and where to start; abort the call if any is wrong."""
         try:
             await self.app.access.check(context.invocation_metadata(), Role.VIEWER)
@@ -96,7 +96,8 @@ class EventServicer(Guarded):
         if limit > MAX_LIMIT:
             raise InvalidRequestError(f"limit must be <= {MAX_LIMIT}")
         query = EventQuery(
-            filter=_filter(request.filter), after_cursor=request.after_cursor,
+            filter=_filter(request.filter),
+            after_cursor=request.after_cursor,
             start_us=convert.us_of(request.start_time) if request.HasField("start_time") else None,
             end_us=convert.us_of(request.end_time) if request.HasField("end_time") else None,
             limit=limit,

@@ -43,6 +43,7 @@ class Store(Protocol):
     # Events.
     async def ingest(self, batches: Sequence[Sequence[NewEvent]], received_us: int) -> IngestCommit:
         """Store new events of all batches atomically; duplicates are counted, not stored."""
+
     async def read_events(self, query: EventQuery) -> list[StoredEvent]: ...
     async def stats(self) -> StoreStats: ...
     async def last_cursor(self) -> int:
@@ -64,6 +65,7 @@ class Store(Protocol):
         Raises UnauthenticatedError (and writes nothing) unless the token exists, its hash
         matches, it is unused and `device.enrolled_us` is before its expiry.
         """
+
     async def get_device(self, device_id: str) -> Device | None: ...
     async def get_device_by_serial(self, serial: str) -> Device | None: ...
     async def list_devices(self, site: str = "") -> list[Device]: ...
@@ -77,8 +79,10 @@ class Store(Protocol):
     # Desired state.
     async def get_config_docs(self, device_id: str) -> dict[str, ConfigDoc]:
         """Current document per scope ('' = box) of a device."""
+
     async def get_desired(self, device_id: str) -> ConfigDoc | None:
         """The rendered box document the agent should run (scope '*')."""
+
     async def put_config(self, doc: ConfigDoc, rendered: ConfigDoc, expected_version: int) -> None:
         """Store a scope document and the new rendered document at `doc.version`, which
         must be the device's current version + 1 (else VersionConflictError)."""

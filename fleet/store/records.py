@@ -75,7 +75,7 @@ class StoredEvent(NamedTuple):
 class BatchOutcome:
     accepted: int
     duplicates: int
-    last_cursor: int = 0      # the store's cursor after the commit that took this batch
+    last_cursor: int = 0  # the store's cursor after the commit that took this batch
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,7 @@ class ApiToken:
     role: int
     secret_hash: str
     created_us: int
-    expires_us: int = 0          # 0 = never
+    expires_us: int = 0  # 0 = never
 
 
 @dataclass(frozen=True)

@@ -93,8 +93,9 @@ class SqliteStore:
             while True:
                 await asyncio.sleep(_CHECKPOINT_EVERY_S)
                 try:
-                    await self._run(self._checkpointer, conn.execute,
-                                    "PRAGMA wal_checkpoint(PASSIVE)")
+                    await self._run(
+                        self._checkpointer, conn.execute, "PRAGMA wal_checkpoint(PASSIVE)"
+                    )
                 except StoreError as err:
                     log.warning("checkpoint failed (will retry): %s", err)
         finally:
@@ -186,8 +187,10 @@ class SqliteStore:
                 "SELECT count(*), coalesce(sum(status = 'revoked'), 0) FROM devices"
             ).fetchone()
             return StoreStats(
-                devices=int(devices[0]), devices_revoked=int(devices[1]),
-                events=ev.count_events(conn), last_cursor=ev.read_last_cursor(conn),
+                devices=int(devices[0]),
+                devices_revoked=int(devices[1]),
+                events=ev.count_events(conn),
+                last_cursor=ev.read_last_cursor(conn),
                 webhook_dead_letters=hooks.dead_letter_total(conn),
             )
 

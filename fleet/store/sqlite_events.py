@@ -26,7 +26,7 @@ _COLUMNS = "cursor, event_id, device_id, camera_id, site, type, capture_us, rece
 # statement step; with one row per step, the writer thread queues for the GIL behind the
 # event loop once per event. 100 rows per step cut that to once per hundred.
 _ROWS_PER_INSERT = 100
-_new_stored = tuple.__new__   # NamedTuple construction without the generated __new__'s cost
+_new_stored = tuple.__new__  # NamedTuple construction without the generated __new__'s cost
 
 
 def _insert_sql(rows: int) -> str:
@@ -40,10 +40,13 @@ _INSERT_FULL = _insert_sql(_ROWS_PER_INSERT)
 def _insert(conn: sqlite3.Connection, rows: list[StoredEvent]) -> None:
     full = len(rows) - len(rows) % _ROWS_PER_INSERT
     if full:
-        conn.executemany(_INSERT_FULL, (
-            list(chain.from_iterable(rows[start : start + _ROWS_PER_INSERT]))
-            for start in range(0, full, _ROWS_PER_INSERT)
-        ))
+        conn.executemany(
+            _INSERT_FULL,
+            (
+                list(chain.from_iterable(rows[start : start + _ROWS_PER_INSERT]))
+                for start in range(0, full, _ROWS_PER_INSERT)
+            ),
+        )
     if full < len(rows):
         rest = rows[full:]
         conn.execute(_insert_sql(len(rest)), list(chain.from_iterable(rest)))
@@ -83,9 +86,22 @@ def ingest(
             seen.add(e.event_id)
             cursor += 1
             accepted += 1
-            stored.append(_new_stored(StoredEvent, (
-                cursor, e.event_id, e.device_id, e.camera_id, e.site, e.type, e.capture_us,
-                received_us, e.payload)))
+            stored.append(
+                _new_stored(
+                    StoredEvent,
+                    (
+                        cursor,
+                        e.event_id,
+                        e.device_id,
+                        e.camera_id,
+                        e.site,
+                        e.type,
+                        e.capture_us,
+                        received_us,
+                        e.payload,
+                    ),
+                )
+            )
         outcomes.append(BatchOutcome(accepted=accepted, duplicates=len(batch) - accepted))
     if stored:
         _insert(conn, stored)

@@ -14,16 +14,26 @@ _GENESIS = "0" * 64
 
 
 def _filter_json(flt: EventFilter) -> str:
-    return json.dumps({
-        "camera_ids": sorted(flt.camera_ids), "sites": sorted(flt.sites),
-        "types": sorted(flt.types), "device_ids": sorted(flt.device_ids),
-    })
+    return json.dumps(
+        {
+            "camera_ids": sorted(flt.camera_ids),
+            "sites": sorted(flt.sites),
+            "types": sorted(flt.types),
+            "device_ids": sorted(flt.device_ids),
+        }
+    )
 
 
 def _webhook(row: tuple[Any, ...]) -> Webhook:
     return Webhook(
-        webhook_id=row[0], url=row[1], secret=row[2], filter=EventFilter.of(**json.loads(row[3])),
-        created_us=row[4], cursor=row[5], delivered=row[6], failed_attempts=row[7],
+        webhook_id=row[0],
+        url=row[1],
+        secret=row[2],
+        filter=EventFilter.of(**json.loads(row[3])),
+        created_us=row[4],
+        cursor=row[5],
+        delivered=row[6],
+        failed_attempts=row[7],
         dead_letters=row[8],
     )
 
@@ -32,8 +42,14 @@ def add_webhook(conn: sqlite3.Connection, hook: Webhook) -> None:
     conn.execute(
         "INSERT INTO webhooks (webhook_id, url, secret, filter, created_us, cursor)"
         " VALUES (?, ?, ?, ?, ?, ?)",
-        (hook.webhook_id, hook.url, hook.secret, _filter_json(hook.filter), hook.created_us,
-         hook.cursor),
+        (
+            hook.webhook_id,
+            hook.url,
+            hook.secret,
+            _filter_json(hook.filter),
+            hook.created_us,
+            hook.cursor,
+        ),
     )
 
 
@@ -76,8 +92,15 @@ def audit(conn: sqlite3.Connection, entry: AuditEntry) -> None:
     conn.execute(
         "INSERT INTO audit (at_us, actor, action, target, detail, prev_hash, hash)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (entry.at_us, entry.actor, entry.action, entry.target, entry.detail, prev,
-         _entry_hash(prev, entry)),
+        (
+            entry.at_us,
+            entry.actor,
+            entry.action,
+            entry.target,
+            entry.detail,
+            prev,
+            _entry_hash(prev, entry),
+        ),
     )
 
 

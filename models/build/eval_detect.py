@@ -76,13 +76,17 @@ def trials(detect: Detect, truth: FaceTruth) -> list[Trial]:
         ious = box_iou(box[None], dets.xyxy)[0] if len(dets) else np.zeros(0)
         best = int(np.argmax(ious)) if len(dets) else -1
         found = best >= 0 and ious[best] >= FOUND_IOU
-        results.append(Trial(
-            person=truth.person, view=view, found=bool(found),
-            iou=float(ious[best]) if best >= 0 else 0.0,
-            score=float(dets.confidence[best]) if found else 0.0,
-            landmark_error=_landmark_error(dets[best], points) if found else float("nan"),
-            false_positives=int((ious < 0.1).sum()),
-        ))
+        results.append(
+            Trial(
+                person=truth.person,
+                view=view,
+                found=bool(found),
+                iou=float(ious[best]) if best >= 0 else 0.0,
+                score=float(dets.confidence[best]) if found else 0.0,
+                landmark_error=_landmark_error(dets[best], points) if found else float("nan"),
+                false_positives=int((ious < 0.1).sum()),
+            )
+        )
     return results
 
 
@@ -93,8 +97,9 @@ def summarise(all_trials: list[Trial], strict: float) -> dict[str, float]:
     for view in VIEWS:
         subset = [t for t in all_trials if t.view == view]
         summary[f"found_{view}"] = sum(t.found for t in subset) / max(len(subset), 1)
-        summary[f"strict_{view}"] = (sum(t.found and t.score >= strict for t in subset)
-                                     / max(len(subset), 1))
+        summary[f"strict_{view}"] = sum(t.found and t.score >= strict for t in subset) / max(
+            len(subset), 1
+        )
     found = [t for t in all_trials if t.found]
     summary["mean_iou"] = float(np.mean([t.iou for t in found])) if found else 0.0
     errors = [t.landmark_error for t in found if np.isfinite(t.landmark_error)]
@@ -103,8 +108,9 @@ def summarise(all_trials: list[Trial], strict: float) -> dict[str, float]:
     return summary
 
 
-def cctv_faces(detect: Detect, head_regions: list[np.ndarray],
-               strict: float) -> tuple[int, int, list[Detections]]:
+def cctv_faces(
+    detect: Detect, head_regions: list[np.ndarray], strict: float
+) -> tuple[int, int, list[Detections]]:
     """Head regions with a face at the detector's threshold and at ``strict`` (no truth:
     the contact sheet is checked by eye)."""
     results = [detect([crop])[0] for crop in head_regions]
@@ -116,18 +122,27 @@ def cctv_faces(detect: Detect, head_regions: list[np.ndarray],
 def draw(image: np.ndarray, dets: Detections, size: int = 160) -> np.ndarray:
     """A tile for a contact sheet: the crop, upscaled, with boxes and landmarks."""
     scale = size / max(image.shape[:2])
-    tile = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)),
-                      interpolation=cv2.INTER_NEAREST)
+    tile = cv2.resize(
+        image,
+        (round(image.shape[1] * scale), round(image.shape[0] * scale)),
+        interpolation=cv2.INTER_NEAREST,
+    )
     canvas = np.zeros((size, size, 3), np.uint8)
-    canvas[:tile.shape[0], :tile.shape[1]] = tile
-    colours = [(0, 0, 255), (255, 0, 0), (0, 255, 0), (0, 255, 255), (255, 0, 255),
-               (255, 255, 0)]
+    canvas[: tile.shape[0], : tile.shape[1]] = tile
+    colours = [(0, 0, 255), (255, 0, 0), (0, 255, 0), (0, 255, 255), (255, 0, 255), (255, 255, 0)]
     for k in range(len(dets)):
         x1, y1, x2, y2 = (dets.xyxy[k] * scale).astype(int)
         cv2.rectangle(canvas, (x1, y1), (x2, y2), (0, 255, 0), 1)
         if dets.keypoints is not None:
             for j, (px, py) in enumerate(dets.keypoints[k] * scale):
                 cv2.circle(canvas, (int(px), int(py)), 2, colours[j % 6], -1)
-        cv2.putText(canvas, f"{dets.confidence[k]:.2f}", (x1, max(10, y1 - 2)),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 255, 0), 1)
+        cv2.putText(
+            canvas,
+            f"{dets.confidence[k]:.2f}",
+            (x1, max(10, y1 - 2)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.35,
+            (0, 255, 0),
+            1,
+        )
     return canvas

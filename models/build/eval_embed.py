@@ -28,10 +28,14 @@ Embed = Callable[[np.ndarray], np.ndarray]
 #: name -> (colour order, mean, std): the preprocessing conventions these models were
 #: trained with differ and the upstream JSON does not say; measurement decides.
 NORMALISATIONS: dict[str, tuple[str, float, float]] = {
-    "rgb[-1,1]": ("RGB", 127.5, 127.5), "bgr[-1,1]": ("BGR", 127.5, 127.5),
-    "rgb[0,1]": ("RGB", 0.0, 255.0), "bgr[0,1]": ("BGR", 0.0, 255.0),
-    "rgb[0,255]": ("RGB", 0.0, 1.0), "bgr[0,255]": ("BGR", 0.0, 1.0),
-    "rgb[-128,128]": ("RGB", 127.5, 1.0), "bgr[-128,128]": ("BGR", 127.5, 1.0),
+    "rgb[-1,1]": ("RGB", 127.5, 127.5),
+    "bgr[-1,1]": ("BGR", 127.5, 127.5),
+    "rgb[0,1]": ("RGB", 0.0, 255.0),
+    "bgr[0,1]": ("BGR", 0.0, 255.0),
+    "rgb[0,255]": ("RGB", 0.0, 1.0),
+    "bgr[0,255]": ("BGR", 0.0, 1.0),
+    "rgb[-128,128]": ("RGB", 127.5, 1.0),
+    "bgr[-128,128]": ("BGR", 127.5, 1.0),
 }
 
 
@@ -43,15 +47,19 @@ def _central_face(dets: Detections, shape: tuple[int, ...]) -> int | None:
     return int(np.argmin(np.linalg.norm(dets.center - centre, axis=1)))
 
 
-def aligned_faces(detect: Detect, truths: list[FaceTruth],
-                  size: int) -> dict[str, dict[str, np.ndarray]]:
+def aligned_faces(
+    detect: Detect, truths: list[FaceTruth], size: int
+) -> dict[str, dict[str, np.ndarray]]:
     """person -> {"original" | augmentation: aligned BGR crop}; misses are left out."""
     out: dict[str, dict[str, np.ndarray]] = {}
     for truth in truths:
         # Same scale for every person (face ~120 px) so a blur or rescale costs each face the
         # same detail; the photos' faces range from 37 to 200 px.
-        crop = cv2.resize(head_crop(truth.load(), np.array(truth.box, np.float32), 1.6),
-                          (CROP_SIDE, CROP_SIDE), interpolation=cv2.INTER_CUBIC)
+        crop = cv2.resize(
+            head_crop(truth.load(), np.array(truth.box, np.float32), 1.6),
+            (CROP_SIDE, CROP_SIDE),
+            interpolation=cv2.INTER_CUBIC,
+        )
         variants = {"original": crop, **{k: f(crop) for k, f in AUGMENTATIONS.items()}}
         faces: dict[str, np.ndarray] = {}
         for name, image in variants.items():
@@ -82,10 +90,12 @@ class Separation:
         return self.same_min - self.diff_max
 
 
-def embed_all(faces: dict[str, dict[str, np.ndarray]],
-              embed: Embed) -> dict[str, dict[str, np.ndarray]]:
-    return {p: dict(zip(v, embed(np.stack(list(v.values()))), strict=True))
-            for p, v in faces.items()}
+def embed_all(
+    faces: dict[str, dict[str, np.ndarray]], embed: Embed
+) -> dict[str, dict[str, np.ndarray]]:
+    return {
+        p: dict(zip(v, embed(np.stack(list(v.values()))), strict=True)) for p, v in faces.items()
+    }
 
 
 def per_augmentation(vectors: dict[str, dict[str, np.ndarray]]) -> dict[str, float]:
@@ -100,12 +110,23 @@ def per_augmentation(vectors: dict[str, dict[str, np.ndarray]]) -> dict[str, flo
 
 def separation(vectors: dict[str, dict[str, np.ndarray]]) -> Separation:
     """Cosine statistics of same-person (original vs augmented) and cross-person pairs."""
-    same = [float(vec["original"] @ other) for vec in vectors.values()
-            for name, other in vec.items() if name != "original"]
-    diff = [float(a @ b) for p, q in combinations(vectors, 2)
-            for a in vectors[p].values() for b in vectors[q].values()]
+    same = [
+        float(vec["original"] @ other)
+        for vec in vectors.values()
+        for name, other in vec.items()
+        if name != "original"
+    ]
+    diff = [
+        float(a @ b)
+        for p, q in combinations(vectors, 2)
+        for a in vectors[p].values()
+        for b in vectors[q].values()
+    ]
     return Separation(
-        same_min=min(same, default=float("nan")), same_mean=float(np.mean(same)),
-        diff_max=max(diff, default=float("nan")), diff_mean=float(np.mean(diff)),
-        pairs_same=len(same), pairs_diff=len(diff),
+        same_min=min(same, default=float("nan")),
+        same_mean=float(np.mean(same)),
+        diff_max=max(diff, default=float("nan")),
+        diff_mean=float(np.mean(diff)),
+        pairs_same=len(same),
+        pairs_diff=len(diff),
     )

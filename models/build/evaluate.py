@@ -70,13 +70,15 @@ def faceboxes_detector(spec: ModelSpec, threshold: float = 0.5) -> eval_detect.D
         yxyx = boxes[0, :n][keep] * np.array([h, w, h, w], np.float32)
         xyxy = transform.to_source(yxyx[:, [1, 0, 3, 2]])
         return [Detections(xyxy, scores[0, :n][keep], np.zeros(len(xyxy), np.int64))]
+
     return detect
 
 
 def vtest_head_regions(frames: int = 8) -> list[np.ndarray]:
     """Head regions of NanoDet's confident person boxes over the clip (shipped INT8 model)."""
-    detector = ObjectDetector(load_model("nanodet-m", "int8", "onnxruntime"),
-                              score_threshold=0.5, classes=["person"])
+    detector = ObjectDetector(
+        load_model("nanodet-m", "int8", "onnxruntime"), score_threshold=0.5, classes=["person"]
+    )
     images = read_frames(VTEST, frames)
     regions: list[np.ndarray] = []
     for frame, dets in zip(images, detector.detect(images), strict=True):
@@ -85,7 +87,7 @@ def vtest_head_regions(frames: int = 8) -> list[np.ndarray]:
 
 
 def _sheet(tiles: list[np.ndarray], columns: int = 10) -> np.ndarray:
-    rows = [tiles[i:i + columns] for i in range(0, len(tiles), columns)]
+    rows = [tiles[i : i + columns] for i in range(0, len(tiles), columns)]
     blank = np.zeros_like(tiles[0])
     return np.vstack([np.hstack(r + [blank] * (columns - len(r))) for r in rows])
 
@@ -96,26 +98,45 @@ STRICT = 0.75
 def evaluate_detectors(manifest: Manifest, images_out: Path) -> str:
     """Print the detector table; return the name of the best detector with landmarks."""
     regions = vtest_head_regions()
-    typer.echo(f"\nFace detectors: share of the 4 known faces found (IoU>=0.4) at score "
-               f">= 0.5 / >= {STRICT}; vtest = head regions of {len(regions)} walkers with a "
-               "face (most are ~8 px or turned away: these are mostly false positives)")
-    typer.echo(f"{'model':15} {'photo':>9} {'head':>9} {'face20px':>9} {'face12px':>9} "
-               f"{'IoU':>5} {'NME':>6} {'FP':>3} {'vtest':>7}")
+    typer.echo(
+        f"\nFace detectors: share of the 4 known faces found (IoU>=0.4) at score "
+        f">= 0.5 / >= {STRICT}; vtest = head regions of {len(regions)} walkers with a "
+        "face (most are ~8 px or turned away: these are mostly false positives)"
+    )
+    typer.echo(
+        f"{'model':15} {'photo':>9} {'head':>9} {'face20px':>9} {'face12px':>9} "
+        f"{'IoU':>5} {'NME':>6} {'FP':>3} {'vtest':>7}"
+    )
     ranking = []
     for name in DETECTORS:
         spec = manifest.get(name, "fp32")
-        detect = (faceboxes_detector(spec) if name == "faceboxes"
-                  else FaceDetector(load_spec(spec, "onnxruntime")).detect)
+        detect = (
+            faceboxes_detector(spec)
+            if name == "faceboxes"
+            else FaceDetector(load_spec(spec, "onnxruntime")).detect
+        )
         trials = [t for truth in truths() for t in eval_detect.trials(detect, truth)]
         s = eval_detect.summarise(trials, STRICT)
         loose, tight, results = eval_detect.cctv_faces(detect, regions, STRICT)
-        cells = " ".join(f"{s['found_' + v]:4.2f}/{s['strict_' + v]:4.2f}"
-                         for v in eval_detect.VIEWS)
-        typer.echo(f"{name:15} {cells} {s['mean_iou']:5.2f} {s['landmark_nme']:6.3f} "
-                   f"{s['false_positives']:3.0f} {loose:3d}/{tight:<3d}")
+        cells = " ".join(
+            f"{s['found_' + v]:4.2f}/{s['strict_' + v]:4.2f}" for v in eval_detect.VIEWS
+        )
+        typer.echo(
+            f"{name:15} {cells} {s['mean_iou']:5.2f} {s['landmark_nme']:6.3f} "
+            f"{s['false_positives']:3.0f} {loose:3d}/{tight:<3d}"
+        )
         for t in trials:
-            log.info("%s %s %s found=%s iou=%.2f score=%.2f nme=%.3f fp=%d", name, t.person,
-                     t.view, t.found, t.iou, t.score, t.landmark_error, t.false_positives)
+            log.info(
+                "%s %s %s found=%s iou=%.2f score=%.2f nme=%.3f fp=%d",
+                name,
+                t.person,
+                t.view,
+                t.found,
+                t.iou,
+                t.score,
+                t.landmark_error,
+                t.false_positives,
+            )
         tiles = [eval_detect.draw(c, r) for c, r in zip(regions, results, strict=True)]
         if tiles:
             cv2.imwrite(str(images_out / f"vtest_heads_{name}.png"), _sheet(tiles))
@@ -135,10 +156,14 @@ def evaluate_embedders(manifest: Manifest, detector: str) -> tuple[str, str]:
     (``all`` column) rather than allowed to decide.
     """
     detect = FaceDetector(load_spec(manifest.get(detector, "fp32"), "onnxruntime")).detect
-    typer.echo(f"\nFace embedders (aligned with {detector} landmarks; frontal = messi, "
-               "astronaut, grace_hopper; all = + cameraman in profile)")
-    typer.echo(f"{'model':14} {'input':14} {'same min':>8} {'same avg':>8} {'diff max':>8} "
-               f"{'diff avg':>8} {'margin':>7} {'all':>7}")
+    typer.echo(
+        f"\nFace embedders (aligned with {detector} landmarks; frontal = messi, "
+        "astronaut, grace_hopper; all = + cameraman in profile)"
+    )
+    typer.echo(
+        f"{'model':14} {'input':14} {'same min':>8} {'same avg':>8} {'diff max':>8} "
+        f"{'diff avg':>8} {'margin':>7} {'all':>7}"
+    )
     best: tuple[float, str, str, dict[str, float]] = (-9.0, "", "", {})
     for name in EMBEDDERS:
         spec = manifest.get(name, "fp32")
@@ -150,23 +175,30 @@ def evaluate_embedders(manifest: Manifest, detector: str) -> tuple[str, str]:
             frontal = {p: v for p, v in vectors.items() if p != "cameraman"}
             s = eval_embed.separation(frontal)
             everyone = eval_embed.separation(vectors)
-            typer.echo(f"{name:14} {norm:14} {s.same_min:8.3f} {s.same_mean:8.3f} "
-                       f"{s.diff_max:8.3f} {s.diff_mean:8.3f} {s.margin:7.3f} "
-                       f"{everyone.margin:7.3f}")
+            typer.echo(
+                f"{name:14} {norm:14} {s.same_min:8.3f} {s.same_mean:8.3f} "
+                f"{s.diff_max:8.3f} {s.diff_mean:8.3f} {s.margin:7.3f} "
+                f"{everyone.margin:7.3f}"
+            )
             if (s.margin, name, norm) > best[:3]:
                 best = (s.margin, name, norm, eval_embed.per_augmentation(frontal))
-    typer.echo(f"chosen embedder: {best[1]} with {best[2]} (frontal margin {best[0]:.3f}); "
-               "worst same-person cosine per augmentation: "
-               + ", ".join(f"{k} {v:.3f}" for k, v in best[3].items()))
+    typer.echo(
+        f"chosen embedder: {best[1]} with {best[2]} (frontal margin {best[0]:.3f}); "
+        "worst same-person cosine per augmentation: "
+        + ", ".join(f"{k} {v:.3f}" for k, v in best[3].items())
+    )
     return best[1], best[2]
 
 
 @app.command()
 def main(
-    work: Annotated[Path | None, typer.Option(help="Folder for candidate ONNX files "
-                                              "(default: <cache>/candidates).")] = None,
-    images_out: Annotated[Path | None, typer.Option(help="Folder for contact sheets "
-                                                    "(default: <cache>/evaluation).")] = None,
+    work: Annotated[
+        Path | None,
+        typer.Option(help="Folder for candidate ONNX files (default: <cache>/candidates)."),
+    ] = None,
+    images_out: Annotated[
+        Path | None, typer.Option(help="Folder for contact sheets (default: <cache>/evaluation).")
+    ] = None,
     cache: Annotated[Path | None, typer.Option(help="npm tarball cache.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
@@ -177,8 +209,10 @@ def main(
     images_out = images_out or cache / "evaluation"
     work.mkdir(parents=True, exist_ok=True)
     images_out.mkdir(parents=True, exist_ok=True)
-    typer.echo(f"machine: {cpu_model()}, {len(os.sched_getaffinity(0))} cores, "
-               f"{platform.python_implementation()} {platform.python_version()}")
+    typer.echo(
+        f"machine: {cpu_model()}, {len(os.sched_getaffinity(0))} cores, "
+        f"{platform.python_implementation()} {platform.python_version()}"
+    )
     manifest = build_candidates(work, cache)
     detector = evaluate_detectors(manifest, images_out)
     evaluate_embedders(manifest, detector)

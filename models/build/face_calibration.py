@@ -38,8 +38,11 @@ def photo_head_crops() -> dict[str, list[np.ndarray]]:
 
 
 def walker_head_crops(manifest: Path, frames: int = 6) -> list[np.ndarray]:
-    detector = ObjectDetector(load_model("nanodet-m", "int8", "onnxruntime", manifest=manifest),
-                              score_threshold=0.5, classes=["person"])
+    detector = ObjectDetector(
+        load_model("nanodet-m", "int8", "onnxruntime", manifest=manifest),
+        score_threshold=0.5,
+        classes=["person"],
+    )
     images = read_frames(VTEST, frames)
     crops: list[np.ndarray] = []
     for frame, dets in zip(images, detector.detect(images), strict=True):
@@ -54,8 +57,10 @@ def detector_inputs(recipe: Recipe, manifest: Path) -> Inputs:
     held_images = photos[HELD_OUT]
     calib = [to_input(image, recipe.input) for image in calib_images]
     held = [to_input(image, recipe.input) for image in held_images]
-    described = (f"{len(calib)} head crops: 3 photographed faces x 9 augmentations and "
-                 f"{len(walkers)} walker head regions from vtest.avi")
+    described = (
+        f"{len(calib)} head crops: 3 photographed faces x 9 augmentations and "
+        f"{len(walkers)} walker head regions from vtest.avi"
+    )
     return calib, held, described
 
 
@@ -69,9 +74,12 @@ def embedder_inputs(recipe: Recipe, manifest: Path, detector: str) -> Inputs:
                 aligned.setdefault(person, []).append(align_face(crop, dets.keypoints[0], size))
     if HELD_OUT not in aligned:
         raise ModelError(f"{detector} found no face in the held-out {HELD_OUT} crops")
-    calib = [to_input(a, recipe.input) for p, group in aligned.items() if p != HELD_OUT
-             for a in group]
+    calib = [
+        to_input(a, recipe.input) for p, group in aligned.items() if p != HELD_OUT for a in group
+    ]
     held = [to_input(a, recipe.input) for a in aligned[HELD_OUT]]
-    described = (f"{len(calib)} aligned faces ({detector} landmarks): 3 photographed people "
-                 "x augmentations; the fourth person held out for the INT8 check")
+    described = (
+        f"{len(calib)} aligned faces ({detector} landmarks): 3 photographed people "
+        "x augmentations; the fourth person held out for the INT8 check"
+    )
     return calib, held, described

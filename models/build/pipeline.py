@@ -41,9 +41,11 @@ def scene_inputs(recipe: Recipe, count: int = 24) -> Inputs:
     photos = {t.person: to_input(t.load(), recipe.input) for t in truths()}
     held.append(photos.pop("grace_hopper"))
     calib += list(photos.values())
-    described = (f"{len(calib)} images: {len(calib) - len(photos)} frames of "
-                 f"tests/data/vtest.avi spread over the clip and {len(photos)} close-up photos "
-                 f"({', '.join(photos)})")
+    described = (
+        f"{len(calib)} images: {len(calib) - len(photos)} frames of "
+        f"tests/data/vtest.avi spread over the clip and {len(photos)} close-up photos "
+        f"({', '.join(photos)})"
+    )
     return calib, held, described
 
 
@@ -61,8 +63,9 @@ def calibration_inputs(recipe: Recipe, manifest_path: Path) -> Inputs:
     raise ModelError(f"{recipe.name}: unknown calibration {recipe.calibration!r}")
 
 
-def build_recipe(recipe: Recipe, package: UpstreamPackage, workdir: Path, out_dir: Path,
-                 step: Step) -> list[dict[str, Any]]:
+def build_recipe(
+    recipe: Recipe, package: UpstreamPackage, workdir: Path, out_dir: Path, step: Step
+) -> list[dict[str, Any]]:
     """Return manifest entries for the files of ``recipe`` now sitting in ``out_dir``.
 
     Calibration may use models built earlier in the same run (the face embedder is
@@ -78,11 +81,15 @@ def build_recipe(recipe: Recipe, package: UpstreamPackage, workdir: Path, out_di
         agree = agreement(fp32, int8, recipe, held)
         log.info("%s int8 vs fp32 worst cosine %.4f", recipe.name, agree.worst_cosine)
         if agree.worst_cosine < recipe.min_int8_cosine:
-            raise ModelError(f"{recipe.name}: INT8 output cosine {agree.worst_cosine:.4f} "
-                             f"< {recipe.min_int8_cosine} against FP32; ship FP32 only")
-        quant = {"method": f"{METHOD}, {recipe.calibrate_method} ranges",
-                 "calibration": described,
-                 "held_out_cosine_vs_fp32": {k: round(v, 4) for k, v in agree.cosine.items()}}
+            raise ModelError(
+                f"{recipe.name}: INT8 output cosine {agree.worst_cosine:.4f} "
+                f"< {recipe.min_int8_cosine} against FP32; ship FP32 only"
+            )
+        quant = {
+            "method": f"{METHOD}, {recipe.calibrate_method} ranges",
+            "calibration": described,
+            "held_out_cosine_vs_fp32": {k: round(v, 4) for k, v in agree.cosine.items()},
+        }
         shutil.copyfile(int8, out_dir / int8.name)
         entries.append(manifest.entry(recipe, "int8", out_dir / int8.name, package, quant))
     if "fp32" in recipe.precisions:

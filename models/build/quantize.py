@@ -29,8 +29,11 @@ from models.build.recipes import Recipe
 log = logging.getLogger(__name__)
 
 METHOD = "onnxruntime static QDQ, per-channel int8 weights, uint8 activations"
-_METHODS = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
-            "entropy": CalibrationMethod.Entropy}
+_METHODS = {
+    "minmax": CalibrationMethod.MinMax,
+    "percentile": CalibrationMethod.Percentile,
+    "entropy": CalibrationMethod.Entropy,
+}
 
 
 def quantize(fp32: Path, dst: Path, recipe: Recipe, calibration: list[np.ndarray]) -> Path:
@@ -39,9 +42,14 @@ def quantize(fp32: Path, dst: Path, recipe: Recipe, calibration: list[np.ndarray
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
         quantize_static(
-            str(prepared), str(dst), TensorReader(recipe.input.name, calibration),
-            quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=False,
-            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+            str(prepared),
+            str(dst),
+            TensorReader(recipe.input.name, calibration),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            reduce_range=False,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
             calibrate_method=_METHODS[recipe.calibrate_method],
             nodes_to_exclude=list(recipe.exclude_from_quant) or None,
         )
@@ -69,8 +77,9 @@ def agreement(fp32: Path, int8: Path, recipe: Recipe, inputs: list[np.ndarray]) 
     max_abs = dict.fromkeys(recipe.output_names, 0.0)
     for x in inputs:
         feeds = {recipe.input.name: x}
-        for name, a, b in zip(recipe.output_names, ref.run(None, feeds), low.run(None, feeds),
-                              strict=True):
+        for name, a, b in zip(
+            recipe.output_names, ref.run(None, feeds), low.run(None, feeds), strict=True
+        ):
             a64, b64 = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
             denom = float(np.linalg.norm(a64) * np.linalg.norm(b64)) or 1.0
             cosine[name] = min(cosine[name], float(a64 @ b64) / denom)

@@ -70,15 +70,23 @@ NANODET = Recipe(
     project="RangiLyu/nanodet",
     licence="Apache-2.0",
     input=InputSpec(
-        name="images", shape=(1, 3, 416, 416), layout="NCHW", color="BGR",
-        mean=(103.53, 116.28, 123.675), std=(57.375, 57.12, 58.395), resize="stretch",
+        name="images",
+        shape=(1, 3, 416, 416),
+        layout="NCHW",
+        color="BGR",
+        mean=(103.53, 116.28, 123.675),
+        std=(57.375, 57.12, 58.395),
+        resize="stretch",
     ),
     upstream_input="input_1:0",
     # Identity..Identity_2 are class scores for strides 8/16/32, Identity_3..5 the box bins.
     outputs=(
-        ("Identity:0", "cls_s8"), ("Identity_3:0", "reg_s8"),
-        ("Identity_1:0", "cls_s16"), ("Identity_4:0", "reg_s16"),
-        ("Identity_2:0", "cls_s32"), ("Identity_5:0", "reg_s32"),
+        ("Identity:0", "cls_s8"),
+        ("Identity_3:0", "reg_s8"),
+        ("Identity_1:0", "cls_s16"),
+        ("Identity_4:0", "reg_s16"),
+        ("Identity_2:0", "cls_s32"),
+        ("Identity_5:0", "reg_s32"),
     ),
     decoder={
         "kind": "nanodet",
@@ -92,7 +100,7 @@ NANODET = Recipe(
         # cell up-left (person P/R 0.58/0.63); 0.5, the GFL head's cell centre, gives 0.97/0.92.
         "center_offset": 0.5,
         "box_encoding": "distances l,t,r,b: softmax over reg_max+1 bins per side, expectation "
-                        "times stride, from the point ((x + center_offset) * s, (y + ...) * s)",
+        "times stride, from the point ((x + center_offset) * s, (y + ...) * s)",
         "cell_order": "row-major (y, x)",
     },
     labels=COCO80,
@@ -104,8 +112,14 @@ NANODET = Recipe(
 )
 
 BLAZEFACE_RGB = {"color": "RGB", "mean": (127.5, 127.5, 127.5), "std": (127.5, 127.5, 127.5)}
-FACE_KEYPOINTS = ["right_eye", "left_eye", "nose_tip", "mouth_center",
-                  "right_ear_tragion", "left_ear_tragion"]
+FACE_KEYPOINTS = [
+    "right_eye",
+    "left_eye",
+    "nose_tip",
+    "mouth_center",
+    "right_ear_tragion",
+    "left_ear_tragion",
+]
 
 BLAZEFACE_FULL = Recipe(
     name="blazeface-full",
@@ -113,15 +127,27 @@ BLAZEFACE_FULL = Recipe(
     upstream_file="facemesh-detection-full",
     project="google/mediapipe (BlazeFace full-range face detector)",
     licence="Apache-2.0",
-    input=InputSpec(name="image", shape=(1, 192, 192, 3), layout="NHWC",
-                    resize="letterbox", **BLAZEFACE_RGB),  # type: ignore[arg-type]
+    input=InputSpec(
+        name="image",
+        shape=(1, 192, 192, 3),
+        layout="NHWC",
+        resize="letterbox",
+        **BLAZEFACE_RGB,  # type: ignore[arg-type]
+    ),
     upstream_input="input",
     # Identity is the face head (logit channel first, then 16 regressors); the graph's
     # second "person" head is pruned away.
     outputs=(("Identity:0", "face"),),
-    decoder={"kind": "blazeface", "input_hw": [192, 192], "anchor_layers": [[4, 1]],
-             "anchor_offset": 0.5, "num_keypoints": 6, "score_clip": 100.0,
-             "layout": "score_first", "keypoints": FACE_KEYPOINTS},
+    decoder={
+        "kind": "blazeface",
+        "input_hw": [192, 192],
+        "anchor_layers": [[4, 1]],
+        "anchor_offset": 0.5,
+        "num_keypoints": 6,
+        "score_clip": 100.0,
+        "layout": "score_first",
+        "keypoints": FACE_KEYPOINTS,
+    },
     labels=FACE,
     defaults={"score_threshold": 0.5, "nms_iou": 0.3},
     calibration="face-images",
@@ -133,14 +159,30 @@ BLAZEFACE_BACK = Recipe(
     upstream_file="blazeface-back",
     project="google/mediapipe (BlazeFace back-camera face detector)",
     licence="Apache-2.0",
-    input=InputSpec(name="image", shape=(1, 256, 256, 3), layout="NHWC",
-                    resize="letterbox", **BLAZEFACE_RGB),  # type: ignore[arg-type]
+    input=InputSpec(
+        name="image",
+        shape=(1, 256, 256, 3),
+        layout="NHWC",
+        resize="letterbox",
+        **BLAZEFACE_RGB,  # type: ignore[arg-type]
+    ),
     upstream_input="input:0",
-    outputs=(("Identity:0", "scores_16"), ("Identity_2:0", "regressors_16"),
-             ("Identity_1:0", "scores_32"), ("Identity_3:0", "regressors_32")),
-    decoder={"kind": "blazeface", "input_hw": [256, 256], "anchor_layers": [[16, 2], [32, 6]],
-             "anchor_offset": 0.5, "num_keypoints": 6, "score_clip": 100.0,
-             "layout": "pairs", "keypoints": FACE_KEYPOINTS},
+    outputs=(
+        ("Identity:0", "scores_16"),
+        ("Identity_2:0", "regressors_16"),
+        ("Identity_1:0", "scores_32"),
+        ("Identity_3:0", "regressors_32"),
+    ),
+    decoder={
+        "kind": "blazeface",
+        "input_hw": [256, 256],
+        "anchor_layers": [[16, 2], [32, 6]],
+        "anchor_offset": 0.5,
+        "num_keypoints": 6,
+        "score_clip": 100.0,
+        "layout": "pairs",
+        "keypoints": FACE_KEYPOINTS,
+    },
     labels=FACE,
     defaults={"score_threshold": 0.5, "nms_iou": 0.3},
     calibration="face-images",
@@ -148,10 +190,10 @@ BLAZEFACE_BACK = Recipe(
     # the face width even with the heads kept in float (README); FP32 is only 0.6 MB.
     precisions=("fp32",),
     notes="FP32 only: INT8 moved landmarks by 16-30% of the face width. "
-          "Keypoints (subject's view): right eye, left eye, nose tip, mouth centre, right and "
-          "left ear tragion. Chosen by models/build/evaluate.py: found all 4 known faces in "
-          "photos, head crops and at 20 px face width; on ~8 px CCTV faces scores stay below "
-          "0.7 and false positives appear at the 0.5 default: raise the threshold there.",
+    "Keypoints (subject's view): right eye, left eye, nose tip, mouth centre, right and "
+    "left ear tragion. Chosen by models/build/evaluate.py: found all 4 known faces in "
+    "photos, head crops and at 20 px face width; on ~8 px CCTV faces scores stay below "
+    "0.7 and false positives appear at the 0.5 default: raise the threshold there.",
 )
 
 FACEBOXES = Recipe(
@@ -160,8 +202,15 @@ FACEBOXES = Recipe(
     upstream_file="faceboxes",
     project="FaceBoxes (TF object detection API export)",
     licence="unknown",
-    input=InputSpec(name="image", shape=(1, 256, 256, 3), layout="NHWC", color="RGB",
-                    mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), resize="letterbox"),
+    input=InputSpec(
+        name="image",
+        shape=(1, 256, 256, 3),
+        layout="NHWC",
+        color="RGB",
+        mean=(0.0, 0.0, 0.0),
+        std=(1.0, 1.0, 1.0),
+        resize="letterbox",
+    ),
     upstream_input="image_tensor:0",
     outputs=(("boxes", "boxes"), ("scores", "scores"), ("num_boxes", "num_boxes")),
     decoder={"kind": "faceboxes", "box_format": "normalised ymin, xmin, ymax, xmax"},
@@ -173,45 +222,106 @@ FACEBOXES = Recipe(
 )
 
 
-def _embedder(name: str, upstream: str, project: str, licence: str, *, size: int,
-              upstream_input: str, output: str, dim: int) -> Recipe:
+def _embedder(
+    name: str,
+    upstream: str,
+    project: str,
+    licence: str,
+    *,
+    size: int,
+    upstream_input: str,
+    output: str,
+    dim: int,
+) -> Recipe:
     """Embedders take BGR pixels centred on 127.5, unscaled: the convention that
     evaluate.py measured best (the upstream JSON does not record one)."""
     return Recipe(
-        name=name, task="face-embedding", upstream_file=upstream, project=project,
+        name=name,
+        task="face-embedding",
+        upstream_file=upstream,
+        project=project,
         licence=licence,
-        input=InputSpec(name="face", shape=(1, size, size, 3), layout="NHWC", color="BGR",
-                        mean=(127.5, 127.5, 127.5), std=(1.0, 1.0, 1.0), resize="stretch"),
-        upstream_input=upstream_input, outputs=((output, "embedding"),),
-        decoder={"kind": "embedding", "dim": dim, "alignment": "arcface-112",
-                 "alignment_size": size, "l2_normalise": True},
-        labels=(), defaults={"same_person_cosine": 0.65},
+        input=InputSpec(
+            name="face",
+            shape=(1, size, size, 3),
+            layout="NHWC",
+            color="BGR",
+            mean=(127.5, 127.5, 127.5),
+            std=(1.0, 1.0, 1.0),
+            resize="stretch",
+        ),
+        upstream_input=upstream_input,
+        outputs=((output, "embedding"),),
+        decoder={
+            "kind": "embedding",
+            "dim": dim,
+            "alignment": "arcface-112",
+            "alignment_size": size,
+            "l2_normalise": True,
+        },
+        labels=(),
+        defaults={"same_person_cosine": 0.65},
         calibration="aligned-faces:blazeface-back",
         notes="Input: a face aligned to the ArcFace 5-point template scaled to the input size "
-              "(agent.faces.align). Output is not normalised by the model; L2-normalise it. "
-              "Normalisation and the 0.65 same-person threshold come from evaluate.py "
-              "(same-person min 0.88 vs different-person max 0.46 on the test faces).",
+        "(agent.faces.align). Output is not normalised by the model; L2-normalise it. "
+        "Normalisation and the 0.65 same-person threshold come from evaluate.py "
+        "(same-person min 0.88 vs different-person max 0.46 on the test faces).",
     )
 
 
-MOBILEFACENET = _embedder("mobilefacenet", "mobilefacenet", "MobileFaceNet (TF port)",
-                          "unknown", size=112, upstream_input="img_inputs:0",
-                          output="embeddings:0", dim=192)
-MOBILEFACE = _embedder("mobileface", "mobileface", "becauseofAI/MobileFace", "unverified",
-                       size=112,
-                       upstream_input="data:0", output="batchnorm0/add_1:0", dim=256)
+MOBILEFACENET = _embedder(
+    "mobilefacenet",
+    "mobilefacenet",
+    "MobileFaceNet (TF port)",
+    "unknown",
+    size=112,
+    upstream_input="img_inputs:0",
+    output="embeddings:0",
+    dim=192,
+)
+MOBILEFACE = _embedder(
+    "mobileface",
+    "mobileface",
+    "becauseofAI/MobileFace",
+    "unverified",
+    size=112,
+    upstream_input="data:0",
+    output="batchnorm0/add_1:0",
+    dim=256,
+)
 # INT8 reached only 0.91-0.92 cosine to FP32 on the held-out person (MinMax, Entropy and
 # Percentile calibration alike), short of the 0.98 the embedding contract needs.
 FACERES = dataclasses.replace(
-    _embedder("faceres", "faceres", "HSE-asavchenko/HSE_FaceRec_tf",
-              "unverified: not recorded in the npm package (MIT wrapper); check "
-              "HSE-asavchenko/HSE_FaceRec_tf before commercial use", size=224,
-              upstream_input="input_1:0", output="global_pooling/Mean", dim=1024),
-    precisions=("fp32",))
-FACERES = dataclasses.replace(FACERES, notes="FP32 only: static INT8 gave 0.92 cosine to FP32 "
-                              "on a held-out face (< 0.98). " + FACERES.notes)
+    _embedder(
+        "faceres",
+        "faceres",
+        "HSE-asavchenko/HSE_FaceRec_tf",
+        "unverified: not recorded in the npm package (MIT wrapper); check "
+        "HSE-asavchenko/HSE_FaceRec_tf before commercial use",
+        size=224,
+        upstream_input="input_1:0",
+        output="global_pooling/Mean",
+        dim=1024,
+    ),
+    precisions=("fp32",),
+)
+FACERES = dataclasses.replace(
+    FACERES,
+    notes="FP32 only: static INT8 gave 0.92 cosine to FP32 "
+    "on a held-out face (< 0.98). " + FACERES.notes,
+)
 
 #: Everything `evaluate` measures; only `RECIPES` ship.
-CANDIDATES: dict[str, Recipe] = {r.name: r for r in (
-    NANODET, BLAZEFACE_FULL, BLAZEFACE_BACK, FACEBOXES, MOBILEFACENET, MOBILEFACE, FACERES)}
+CANDIDATES: dict[str, Recipe] = {
+    r.name: r
+    for r in (
+        NANODET,
+        BLAZEFACE_FULL,
+        BLAZEFACE_BACK,
+        FACEBOXES,
+        MOBILEFACENET,
+        MOBILEFACE,
+        FACERES,
+    )
+}
 RECIPES: dict[str, Recipe] = {r.name: r for r in (NANODET, BLAZEFACE_BACK, FACERES)}

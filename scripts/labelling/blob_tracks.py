@@ -49,8 +49,9 @@ def side(p1: tuple[float, float], p2: tuple[float, float], q: tuple[float, float
     return (p2[0] - p1[0]) * (q[1] - p1[1]) - (p2[1] - p1[1]) * (q[0] - p1[0])
 
 
-def segments_intersect(p1: tuple[float, float], p2: tuple[float, float],
-                       a: tuple[float, float], b: tuple[float, float]) -> bool:
+def segments_intersect(
+    p1: tuple[float, float], p2: tuple[float, float], a: tuple[float, float], b: tuple[float, float]
+) -> bool:
     """Whether the step a->b crosses the segment p1-p2 (strictly changes side)."""
     s_a, s_b = side(p1, p2, a), side(p1, p2, b)
     t_1, t_2 = side(a, b, p1), side(a, b, p2)
@@ -71,8 +72,10 @@ def build_chains() -> list[Chain]:
         still: list[Chain] = []
         for chain in live:
             _, lx, ly = chain.points[-1]
-            dists = [np.hypot(px - lx, py - ly) if k not in taken else np.inf
-                     for k, (px, py) in enumerate(pts)]
+            dists = [
+                np.hypot(px - lx, py - ly) if k not in taken else np.inf
+                for k, (px, py) in enumerate(pts)
+            ]
             if dists and min(dists) <= MAX_STEP:
                 k = int(np.argmin(dists))
                 taken.add(k)
@@ -85,8 +88,9 @@ def build_chains() -> list[Chain]:
     return done + live
 
 
-def proposals(chains: list[Chain], p1: tuple[float, float],
-              p2: tuple[float, float]) -> list[tuple[int, str, float, float]]:
+def proposals(
+    chains: list[Chain], p1: tuple[float, float], p2: tuple[float, float]
+) -> list[tuple[int, str, float, float]]:
     """(frame, direction, x, y) where a chain's foot step crosses the segment."""
     out = []
     for chain in chains:

@@ -21,8 +21,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from frames import iter_frames
 
 
-def make_sheet(region: tuple[int, int, int, int], frames: range, scale: float,
-               line: tuple[int, int, int, int] | None, cols: int) -> np.ndarray:
+def make_sheet(
+    region: tuple[int, int, int, int],
+    frames: range,
+    scale: float,
+    line: tuple[int, int, int, int] | None,
+    cols: int,
+) -> np.ndarray:
     """Montage of ``region`` for every frame in ``frames``."""
     x1, y1, x2, y2 = region
     wanted = set(frames)
@@ -35,15 +40,19 @@ def make_sheet(region: tuple[int, int, int, int], frames: range, scale: float,
         img = frame.copy()
         if line is not None:
             cv2.line(img, line[:2], line[2:], (0, 255, 255), 1)
-        crop = cv2.resize(img[y1:y2, x1:x2], None, fx=scale, fy=scale,
-                          interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_NEAREST)
+        crop = cv2.resize(
+            img[y1:y2, x1:x2],
+            None,
+            fx=scale,
+            fy=scale,
+            interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_NEAREST,
+        )
         cv2.rectangle(crop, (0, 0), (44, 14), (0, 0, 0), -1)
-        cv2.putText(crop, str(index), (2, 11), cv2.FONT_HERSHEY_SIMPLEX, 0.42,
-                    (255, 255, 255), 1)
+        cv2.putText(crop, str(index), (2, 11), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1)
         tiles.append(np.pad(crop, ((0, 2), (0, 2), (0, 0))))
     while len(tiles) % cols:
         tiles.append(np.zeros_like(tiles[0]))
-    rows = [np.hstack(tiles[i:i + cols]) for i in range(0, len(tiles), cols)]
+    rows = [np.hstack(tiles[i : i + cols]) for i in range(0, len(tiles), cols)]
     return np.vstack(rows)
 
 
@@ -56,11 +65,11 @@ def main(argv: list[str]) -> None:
         k = args.index("--line")
         lx1, ly1, lx2, ly2 = (int(v) for v in args[k + 1].split(","))
         line = (lx1, ly1, lx2, ly2)
-        del args[k:k + 2]
+        del args[k : k + 2]
     if "--cols" in args:
         k = args.index("--cols")
         cols = int(args[k + 1])
-        del args[k:k + 2]
+        del args[k : k + 2]
     out = args[0]
     x1, y1, x2, y2, first, last = (int(v) for v in args[1:7])
     step = int(args[7]) if len(args) > 7 else 1

@@ -40,8 +40,11 @@ def diff_boxes(frame: np.ndarray, plate: np.ndarray) -> list[list[int]]:
     fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
     fg = cv2.morphologyEx(fg, cv2.MORPH_CLOSE, np.ones((9, 5), np.uint8))
     _, _, stats, _ = cv2.connectedComponentsWithStats(fg)
-    return [[int(x), int(y), int(x + w), int(y + h)]
-            for x, y, w, h, area in stats[1:] if area >= MIN_AREA and h >= MIN_HEIGHT]
+    return [
+        [int(x), int(y), int(x + w), int(y + h)]
+        for x, y, w, h, area in stats[1:]
+        if area >= MIN_AREA and h >= MIN_HEIGHT
+    ]
 
 
 def main(argv: list[str]) -> None:
@@ -52,8 +55,9 @@ def main(argv: list[str]) -> None:
     drafts: dict[str, list[dict]] = {}
     for index, frame in iter_frames():
         if index in wanted:
-            drafts[str(index)] = [{"label": "person", "box": b, "difficult": False}
-                                  for b in diff_boxes(frame, plate)]
+            drafts[str(index)] = [
+                {"label": "person", "box": b, "difficult": False} for b in diff_boxes(frame, plate)
+            ]
     save_json(out, {"frames": drafts})
 
 

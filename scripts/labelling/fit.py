@@ -27,8 +27,9 @@ from frames import iter_frames, load_json, save_json
 MIN_SPECK = 12
 
 
-def fit_region(frame: np.ndarray, plate: np.ndarray,
-               region: tuple[int, int, int, int]) -> list[int]:
+def fit_region(
+    frame: np.ndarray, plate: np.ndarray, region: tuple[int, int, int, int]
+) -> list[int]:
     """Extent of background-different pixels inside ``region`` (whole region if none)."""
     x1, y1, x2, y2 = region
     diff = cv2.absdiff(frame[y1:y2, x1:x2], plate[y1:y2, x1:x2]).max(axis=2)
@@ -41,8 +42,7 @@ def fit_region(frame: np.ndarray, plate: np.ndarray,
     if not keep:
         return [x1, y1, x2, y2]
     ys, xs = np.nonzero(np.isin(labels, keep))
-    return [int(x1 + xs.min()), int(y1 + ys.min()), int(x1 + xs.max() + 1),
-            int(y1 + ys.max() + 1)]
+    return [int(x1 + xs.min()), int(y1 + ys.min()), int(x1 + xs.max() + 1), int(y1 + ys.max() + 1)]
 
 
 def fit_spec(spec: dict) -> dict:
@@ -57,11 +57,13 @@ def fit_spec(spec: dict) -> dict:
         for item in spec["frames"][str(index)]:
             box = item.get("box") or fit_region(frame, plate, tuple(item["region"]))
             extras = {k: v for k, v in item.items() if k not in {"region", "box"}}
-            objs.append({"label": item["label"], "box": box,
-                         "difficult": bool(item["difficult"])} | extras)
+            objs.append(
+                {"label": item["label"], "box": box, "difficult": bool(item["difficult"])} | extras
+            )
         frames_out[str(index)] = objs
     return {key: spec[key] for key in spec if key != "frames"} | {
-        "frames": dict(sorted(frames_out.items(), key=lambda kv: int(kv[0])))}
+        "frames": dict(sorted(frames_out.items(), key=lambda kv: int(kv[0])))
+    }
 
 
 def main(argv: list[str]) -> None:

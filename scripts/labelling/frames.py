@@ -55,8 +55,13 @@ def read_frames(indices: Iterable[int], video: Path = VIDEO) -> dict[int, np.nda
     return out
 
 
-def draw_grid(img: np.ndarray, step: int, origin: tuple[int, int] = (0, 0),
-              scale: float = 1.0, label_every: int = 1) -> np.ndarray:
+def draw_grid(
+    img: np.ndarray,
+    step: int,
+    origin: tuple[int, int] = (0, 0),
+    scale: float = 1.0,
+    label_every: int = 1,
+) -> np.ndarray:
     """Draw a pixel grid with source-pixel tick labels onto a (possibly zoomed) image.
 
     ``origin`` is the source-pixel coordinate of the image's top-left corner, so labels on a
@@ -71,19 +76,36 @@ def draw_grid(img: np.ndarray, step: int, origin: tuple[int, int] = (0, 0),
         px = round((x - ox) * scale)
         cv2.line(out, (px, 0), (px, h - 1), (255, 255, 0), 1)
         if k % label_every == 0:
-            cv2.putText(out, str(x), (px + 2, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
-                        (255, 255, 255), 1, cv2.LINE_AA)
+            cv2.putText(
+                out,
+                str(x),
+                (px + 2, 12),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.4,
+                (255, 255, 255),
+                1,
+                cv2.LINE_AA,
+            )
     for k, y in enumerate(range(first_y, oy + int(h / scale) + 1, step)):
         py = round((y - oy) * scale)
         cv2.line(out, (0, py), (w - 1, py), (255, 255, 0), 1)
         if k % label_every == 0:
-            cv2.putText(out, str(y), (2, py - 2), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
-                        (255, 255, 255), 1, cv2.LINE_AA)
+            cv2.putText(
+                out,
+                str(y),
+                (2, py - 2),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.4,
+                (255, 255, 255),
+                1,
+                cv2.LINE_AA,
+            )
     return out
 
 
-def draw_boxes(img: np.ndarray, objects: list[dict], origin: tuple[int, int] = (0, 0),
-               scale: float = 1.0) -> np.ndarray:
+def draw_boxes(
+    img: np.ndarray, objects: list[dict], origin: tuple[int, int] = (0, 0), scale: float = 1.0
+) -> np.ndarray:
     """Overlay labelled boxes (thin lines so the edges under them stay visible)."""
     out = img.copy()
     ox, oy = origin
@@ -94,8 +116,16 @@ def draw_boxes(img: np.ndarray, objects: list[dict], origin: tuple[int, int] = (
         p2 = (round((x2 - ox) * scale), round((y2 - oy) * scale))
         cv2.rectangle(out, p1, p2, colour, 1)
         tag = f"{i}{'d' if obj.get('difficult') else ''}"
-        cv2.putText(out, tag, (p1[0], max(p1[1] - 3, 10)), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
-                    colour, 1, cv2.LINE_AA)
+        cv2.putText(
+            out,
+            tag,
+            (p1[0], max(p1[1] - 3, 10)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.45,
+            colour,
+            1,
+            cv2.LINE_AA,
+        )
     return out
 
 

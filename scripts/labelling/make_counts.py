@@ -26,20 +26,25 @@ def build_counts(boxes: dict, by_eye: dict) -> dict:
         frames[key] = person_counts(objs) | {"from": "boxes"}
     for key, entry in by_eye["frames"].items():
         if key in frames and {k: frames[key][k] for k in ("all", "non_difficult")} != {
-                k: entry[k] for k in ("all", "non_difficult")}:
+            k: entry[k] for k in ("all", "non_difficult")
+        }:
             raise ValueError(f"frame {key}: by-eye count {entry} disagrees with boxes")
-        frames.setdefault(key, {"all": entry["all"], "non_difficult": entry["non_difficult"],
-                                "from": "eye"} | ({"note": entry["note"]} if "note" in entry
-                                                  else {}))
+        frames.setdefault(
+            key,
+            {"all": entry["all"], "non_difficult": entry["non_difficult"], "from": "eye"}
+            | ({"note": entry["note"]} if "note" in entry else {}),
+        )
     return {
         "source": boxes["source"],
         "frame_size": boxes["frame_size"],
         "labeller": boxes["labeller"],
-        "method": ("Counts of persons per frame: 'all' counts every visible person, "
-                   "'non_difficult' leaves out those the box rules call difficult (more than "
-                   "~40-50% hidden, under ~20 px tall, or more than half outside the frame). "
-                   "'from': 'boxes' = derived from vtest_boxes.json; 'eye' = counted by eye "
-                   "on full frames and zoomed crops. Details: docs/labelling.md"),
+        "method": (
+            "Counts of persons per frame: 'all' counts every visible person, "
+            "'non_difficult' leaves out those the box rules call difficult (more than "
+            "~40-50% hidden, under ~20 px tall, or more than half outside the frame). "
+            "'from': 'boxes' = derived from vtest_boxes.json; 'eye' = counted by eye "
+            "on full frames and zoomed crops. Details: docs/labelling.md"
+        ),
         "frames": dict(sorted(frames.items(), key=lambda kv: int(kv[0]))),
     }
 

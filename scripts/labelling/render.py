@@ -34,8 +34,9 @@ def render_full(out: str, frame: int, labels: str | None) -> None:
     cv2.imwrite(out, draw_grid(img, 50))
 
 
-def render_crop(out: str, frame: int, region: tuple[int, int, int, int], scale: float,
-                labels: str | None) -> None:
+def render_crop(
+    out: str, frame: int, region: tuple[int, int, int, int], scale: float, labels: str | None
+) -> None:
     """Zoomed crop with a 10 px grid labelled every 20 px, in source pixels."""
     img = read_frames([frame])[frame]
     x1, y1 = max(0, region[0]), max(0, region[1])
@@ -51,8 +52,9 @@ def main(argv: list[str]) -> None:
         render_full(out, frame, argv[3] if len(argv) > 3 else None)
     else:
         x1, y1, x2, y2 = (int(v) for v in argv[3:7])
-        render_crop(out, frame, (x1, y1, x2, y2), float(argv[7]),
-                    argv[8] if len(argv) > 8 else None)
+        render_crop(
+            out, frame, (x1, y1, x2, y2), float(argv[7]), argv[8] if len(argv) > 8 else None
+        )
 
 
 if __name__ == "__main__":

@@ -26,8 +26,9 @@ MARGIN = 12
 SHEET_WIDTH = 1400
 
 
-def tile(frame: np.ndarray, region: tuple[int, int, int, int], objs: list[dict],
-         scale: float, title: str) -> np.ndarray:
+def tile(
+    frame: np.ndarray, region: tuple[int, int, int, int], objs: list[dict], scale: float, title: str
+) -> np.ndarray:
     """One zoomed, gridded crop with boxes and a title bar."""
     h, w = frame.shape[:2]
     x1, y1 = max(0, region[0]), max(0, region[1])
@@ -61,8 +62,10 @@ def pack(tiles: list[np.ndarray], width: int = SHEET_WIDTH) -> np.ndarray:
 
 def regions_from_objects(objs: list[dict]) -> list[tuple[int, int, int, int]]:
     """One region per box, grown by MARGIN so the edges can be judged against background."""
-    return [(o["box"][0] - MARGIN, o["box"][1] - MARGIN, o["box"][2] + MARGIN,
-             o["box"][3] + MARGIN) for o in objs]
+    return [
+        (o["box"][0] - MARGIN, o["box"][1] - MARGIN, o["box"][2] + MARGIN, o["box"][3] + MARGIN)
+        for o in objs
+    ]
 
 
 def main(argv: list[str]) -> None:

@@ -101,9 +101,11 @@ def side_of_line(p1: list[int], p2: list[int], point: tuple[float, float]) -> fl
 
 def check_crossings(data: dict) -> list[str]:
     """Problems with vtest_line_crossings.json."""
-    problems = [f"crossings: missing key {k!r}" for k in
-                ("source", "frame_size", "line", "direction_convention", "crossings", "totals")
-                if k not in data]
+    problems = [
+        f"crossings: missing key {k!r}"
+        for k in ("source", "frame_size", "line", "direction_convention", "crossings", "totals")
+        if k not in data
+    ]
     line = data.get("line", {})
     for name in ("p1", "p2"):
         pt = line.get(name)
@@ -133,6 +135,7 @@ def check_crossings(data: dict) -> list[str]:
 
 def validate_dir(labels_dir: Path) -> list[str]:
     """Validate every label file present in ``labels_dir``."""
+
     def load(name: str) -> dict | None:
         path = labels_dir / name
         return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None

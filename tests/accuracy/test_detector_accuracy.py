@@ -60,8 +60,9 @@ def _shipped(spec: ModelSpec) -> float:
 
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
 @pytest.mark.parametrize("backend", available_backends())
-def test_person_precision_and_recall(labelled: list[LabelledFrame], predictions: dict,
-                                     backend: str, precision: str) -> None:
+def test_person_precision_and_recall(
+    labelled: list[LabelledFrame], predictions: dict, backend: str, precision: str
+) -> None:
     threshold = _shipped(load_manifest().get(DETECTOR, precision))
     shipped = [d[d.confidence >= threshold] for d in predictions[(backend, precision)]]
     counts = score_class(labelled, shipped, [0], ["person"])
@@ -74,7 +75,8 @@ def test_person_precision_and_recall(labelled: list[LabelledFrame], predictions:
 def test_int8_boxes_agree_with_fp32(predictions: dict, backend: str) -> None:
     """Persons one-to-one at the shipped threshold; every class with a 0.05 score margin."""
     threshold = _shipped(load_manifest().get(DETECTOR, "fp32"))
-    result = precision_agreement(predictions[(backend, "fp32")], predictions[(backend, "int8")],
-                                 threshold, MARGIN)
+    result = precision_agreement(
+        predictions[(backend, "fp32")], predictions[(backend, "int8")], threshold, MARGIN
+    )
     assert result.persons >= 0.95, result
     assert result.total >= 200 and result.all_classes >= 0.95, result

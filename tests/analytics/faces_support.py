@@ -36,8 +36,10 @@ def object_detector() -> ObjectDetector:
 
 @lru_cache(maxsize=1)
 def face_models() -> tuple[FaceDetector, FaceEmbedder]:
-    return (FaceDetector(load_model("blazeface-back", backend="onnxruntime")),
-            FaceEmbedder(load_model("faceres", "fp32", backend="onnxruntime")))
+    return (
+        FaceDetector(load_model("blazeface-back", backend="onnxruntime")),
+        FaceEmbedder(load_model("faceres", "fp32", backend="onnxruntime")),
+    )
 
 
 def analyzer(**overrides: object) -> FaceAnalyzer:
@@ -75,21 +77,23 @@ class View:
     """How one frame of a track is made from the photo."""
 
     scale: float = 1.0
-    blur: float = 0.0      # Gaussian sigma as a share of the face width in this frame
-    gain: float = 1.0      # brightness factor
+    blur: float = 0.0  # Gaussian sigma as a share of the face width in this frame
+    gain: float = 1.0  # brightness factor
 
     def render(self, name: str, track_id: int) -> tuple[np.ndarray, Detections]:
         image = photo(name)
         if self.scale != 1.0:
-            image = cv2.resize(image, None, fx=self.scale, fy=self.scale,
-                               interpolation=cv2.INTER_AREA)
+            image = cv2.resize(
+                image, None, fx=self.scale, fy=self.scale, interpolation=cv2.INTER_AREA
+            )
         if self.blur:
             image = cv2.GaussianBlur(image, (0, 0), self.blur * face_width(name) * self.scale)
         if self.gain != 1.0:
             image = np.clip(image.astype(np.float32) * self.gain, 0, 255).astype(np.uint8)
         box = np.array(person_box(name), np.float32) * self.scale
-        tracks = Detections(box[None], np.array([0.8], np.float32), np.array([0]),
-                            np.array([track_id]))
+        tracks = Detections(
+            box[None], np.array([0.8], np.float32), np.array([0]), np.array([track_id])
+        )
         return image, tracks
 
 

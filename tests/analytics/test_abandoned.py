@@ -10,11 +10,10 @@ from agent.config.analytics import AbandonedConfig
 from tests.analytics.scenes import LABELS, foot_box, frame
 
 FPS = 5.0
-CFG = AbandonedConfig(stationary_seconds=10, unattended_seconds=5, radius_scale=3,
-                      clear_seconds=2)
-BAG = 10        # bag track id
+CFG = AbandonedConfig(stationary_seconds=10, unattended_seconds=5, radius_scale=3, clear_seconds=2)
+BAG = 10  # bag track id
 OWNER = 1
-BAG_SIZE = 30   # px: attending radius 90 px from the bag's centre
+BAG_SIZE = 30  # px: attending radius 90 px from the bag's centre
 
 
 def bag_box(x: float, y: float) -> tuple[float, float, float, float]:
@@ -24,8 +23,9 @@ def bag_box(x: float, y: float) -> tuple[float, float, float, float]:
 Scene = Callable[[float], list[tuple[int, str, tuple[float, float, float, float]]]]
 
 
-def play(scene: Scene, seconds: float, det: AbandonedObjectDetector | None = None,
-         start: float = 0.0) -> tuple[list, AbandonedObjectDetector]:
+def play(
+    scene: Scene, seconds: float, det: AbandonedObjectDetector | None = None, start: float = 0.0
+) -> tuple[list, AbandonedObjectDetector]:
     det = det or AbandonedObjectDetector(CFG, LABELS)
     events = []
     for k in range(int(seconds * FPS)):
@@ -49,7 +49,7 @@ def owner_drops_bag_and_leaves(t: float) -> list:
 def test_alert_names_owner_once_with_timings() -> None:
     events, det = play(owner_drops_bag_and_leaves, 60)
     alerts = [(t, e) for t, e in events if e.kind is EventKind.ABANDONED]
-    assert len(alerts) == 1 and len(events) == 1   # no re-alert during 45 s more
+    assert len(alerts) == 1 and len(events) == 1  # no re-alert during 45 s more
     t, e = alerts[0]
     # At rest from t=5 -> stationary at 15. The owner is beyond 90 px from t~6.3, so
     # unattended long enough by ~11.3; the later of the two decides.
@@ -64,8 +64,11 @@ def test_alert_names_owner_once_with_timings() -> None:
 def test_bag_carried_through_never_alerts() -> None:
     def scene(t: float) -> list:
         x = 20 + 15 * t  # slow walk across the whole view in ~50 s
-        return [(OWNER, "person", foot_box(x, 400, 50, 120)),
-                (BAG, "suitcase", bag_box(x + 30, 400))]
+        return [
+            (OWNER, "person", foot_box(x, 400, 50, 120)),
+            (BAG, "suitcase", bag_box(x + 30, 400)),
+        ]
+
     events, _ = play(scene, 50)
     assert events == []
 
@@ -75,8 +78,8 @@ def test_put_down_then_picked_up_never_alerts() -> None:
         # Sets the bag down for 40 s, stands beside it (phone call), then leaves with it.
         x = 300 if t < 45 else 300 + 40 * (t - 45)
         bag_x = 330 if t < 45 else x + 30
-        return [(OWNER, "person", foot_box(x, 400, 50, 120)),
-                (BAG, "handbag", bag_box(bag_x, 400))]
+        return [(OWNER, "person", foot_box(x, 400, 50, 120)), (BAG, "handbag", bag_box(bag_x, 400))]
+
     events, _ = play(scene, 60)
     assert events == []
 
@@ -88,6 +91,7 @@ def test_short_absence_of_owner_does_not_alert() -> None:
         if not away:
             rows.append((OWNER, "person", foot_box(300, 400, 50, 120)))
         return rows
+
     events, _ = play(scene, 40)
     assert events == []
 
@@ -98,9 +102,12 @@ def test_clear_after_taken_away_and_no_second_alert() -> None:
         if t >= 30:  # someone else picks it up and walks away with it
             thief_x = 320 + 50 * (t - 30)
             rows = [r for r in rows if r[0] != BAG]
-            rows += [(3, "person", foot_box(thief_x, 400, 50, 120)),
-                     (BAG, "backpack", bag_box(thief_x + 20, 400))]
+            rows += [
+                (3, "person", foot_box(thief_x, 400, 50, 120)),
+                (BAG, "backpack", bag_box(thief_x + 20, 400)),
+            ]
         return rows
+
     events, _ = play(scene, 45)
     kinds = [(e.kind, e.track_id) for _, e in events]
     assert kinds == [(EventKind.ABANDONED, BAG), (EventKind.ABANDONED_CLEARED, BAG)]
@@ -113,8 +120,9 @@ def test_clear_after_taken_away_and_no_second_alert() -> None:
 def test_clear_when_no_longer_detected_but_not_on_a_short_dropout() -> None:
     def scene(t: float) -> list:
         rows = owner_drops_bag_and_leaves(t)
-        hidden = 20 <= t < 21 or t >= 30   # a 1 s dropout, then gone for good at 30
+        hidden = 20 <= t < 21 or t >= 30  # a 1 s dropout, then gone for good at 30
         return [r for r in rows if r[0] != BAG] if hidden else rows
+
     events, _ = play(scene, 40)
     assert [e.kind for _, e in events] == [EventKind.ABANDONED, EventKind.ABANDONED_CLEARED]
     assert events[1][0] == pytest.approx(30 + CFG.clear_seconds, abs=0.5)
@@ -127,6 +135,7 @@ def test_new_track_id_on_the_same_spot_does_not_re_alert() -> None:
         if t >= 25:  # occluded, then the tracker gives the same bag a new id
             rows = [(11 if r[0] == BAG else r[0], r[1], r[2]) for r in rows]
         return rows
+
     events, det = play(scene, 50)
     assert [(e.kind, e.track_id) for _, e in events] == [(EventKind.ABANDONED, BAG)]
     assert det.owner_of(11) == OWNER
@@ -135,6 +144,7 @@ def test_new_track_id_on_the_same_spot_does_not_re_alert() -> None:
 def test_unconfirmed_objects_never_alert() -> None:
     def scene(t: float) -> list:
         return [(-1, "suitcase", bag_box(330, 400))]
+
     events, _ = play(scene, 30)
     assert events == []
 
@@ -142,5 +152,6 @@ def test_unconfirmed_objects_never_alert() -> None:
 def test_no_person_near_when_it_appears_means_no_owner() -> None:
     def scene(t: float) -> list:
         return [(BAG, "suitcase", bag_box(330, 400)), (2, "person", foot_box(700, 100))]
+
     events, _ = play(scene, 20)
     assert len(events) == 1 and events[0][1].payload["owner_track_id"] == -1

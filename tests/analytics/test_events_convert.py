@@ -45,22 +45,29 @@ def test_uuid7_monotonic_when_clock_stalls_or_steps_back() -> None:
 
 
 def test_minter_sequence_ids_models_and_line_crossing() -> None:
-    lc = LineCounter(LineConfig(id="gate", points=((0, 300), (800, 300)), in_name="entering"),
-                     LABELS)
+    lc = LineCounter(
+        LineConfig(id="gate", points=((0, 300), (800, 300)), in_name="entering"), LABELS
+    )
     events = []
     for i, y in enumerate([200, 400]):
         events += lc.update(frame((4, "person", foot_box(100, y))), 1_700_000_000.25 + i)
-    minter = EventMinter("cam-7", device_id="box-1", site="depot", models=[Spec()],
-                         first_sequence=41)
+    minter = EventMinter(
+        "cam-7", device_id="box-1", site="depot", models=[Spec()], first_sequence=41
+    )
     (msg,) = minter.mint_all(events)
     wire = events_pb2.Event.FromString(msg.SerializeToString())
-    assert (wire.camera_id, wire.device_id, wire.site, wire.sequence) == ("cam-7", "box-1",
-                                                                         "depot", 41)
+    assert (wire.camera_id, wire.device_id, wire.site, wire.sequence) == (
+        "cam-7",
+        "box-1",
+        "depot",
+        41,
+    )
     assert uuid.UUID(wire.event_id).version == 7
     assert wire.capture_time.ToNanoseconds() == 1_700_000_001_250_000_000
     assert wire.track_id == 4 and wire.box.y2 == pytest.approx(400)
-    assert [(m.name, m.version, m.sha256) for m in wire.models] == [("nanodet-m", "1.0.0",
-                                                                     "ab" * 32)]
+    assert [(m.name, m.version, m.sha256) for m in wire.models] == [
+        ("nanodet-m", "1.0.0", "ab" * 32)
+    ]
     assert wire.WhichOneof("body") == "line_crossing"
     assert wire.line_crossing.direction == events_pb2.LineCrossing.DIRECTION_IN
     assert wire.line_crossing.direction_name == "entering"
@@ -69,21 +76,26 @@ def test_minter_sequence_ids_models_and_line_crossing() -> None:
 
 
 def test_zone_and_abandoned_events_convert() -> None:
-    z = PolygonZone(ZoneConfig(id="bench", polygon=((0, 0), (500, 0), (500, 500), (0, 500)),
-                               loiter_seconds=1), LABELS)
+    z = PolygonZone(
+        ZoneConfig(id="bench", polygon=((0, 0), (500, 0), (500, 500), (0, 500)), loiter_seconds=1),
+        LABELS,
+    )
     evs = z.update(frame((1, "person", foot_box(100, 100))), 0.0)
     evs += z.update(frame((1, "person", foot_box(100, 100))), 2.0)
     evs += z.update(frame(), 5.0)
-    ab = AbandonedObjectDetector(AbandonedConfig(stationary_seconds=1, unattended_seconds=1),
-                                 LABELS)
+    ab = AbandonedObjectDetector(
+        AbandonedConfig(stationary_seconds=1, unattended_seconds=1), LABELS
+    )
     for k in range(12):
         evs += ab.update(frame((9, "suitcase", foot_box(300, 300, 30, 30))), 10 + k * 0.2)
     minter = EventMinter("cam-1")
     msgs = minter.mint_all(evs)
     assert [m.sequence for m in msgs] == [1, 2, 3, 4]
-    assert [m.zone.kind for m in msgs[:3]] == [events_pb2.ZoneEvent.KIND_ENTER,
-                                                events_pb2.ZoneEvent.KIND_LOITERING,
-                                                events_pb2.ZoneEvent.KIND_EXIT]
+    assert [m.zone.kind for m in msgs[:3]] == [
+        events_pb2.ZoneEvent.KIND_ENTER,
+        events_pb2.ZoneEvent.KIND_LOITERING,
+        events_pb2.ZoneEvent.KIND_EXIT,
+    ]
     assert msgs[2].zone.dwell_seconds == pytest.approx(2.0) and msgs[2].zone.occupancy == 0
     assert not msgs[2].HasField("box")  # vanished track: no box to report
     alert = msgs[3].abandoned_object
@@ -93,13 +105,36 @@ def test_zone_and_abandoned_events_convert() -> None:
 
 
 def test_traffic_and_wrong_way_convert() -> None:
-    flow = AnalyticsEvent(EventKind.TRAFFIC_FLOW, "lane", 1020.0, payload={
-        "interval_start": 960.0, "interval_seconds": 60.0, "observed_seconds": 59.8,
-        "counts": {"car": 5, "bus": 1}, "count_in": 4, "count_out": 2,
-        "mean_speed_kmh": float("nan"), "speed_samples": 0, "density_per_km_lane": 12.5,
-        "lanes": 2, "congestion": "moderate", "wrong_way": 1, "speeding": 0})
-    wrong = AnalyticsEvent(EventKind.WRONG_WAY, "lane", 1000.0, 3, "car", (1, 2, 3, 4), 0.8,
-                           {"direction": "out", "speed_kmh": None})
+    flow = AnalyticsEvent(
+        EventKind.TRAFFIC_FLOW,
+        "lane",
+        1020.0,
+        payload={
+            "interval_start": 960.0,
+            "interval_seconds": 60.0,
+            "observed_seconds": 59.8,
+            "counts": {"car": 5, "bus": 1},
+            "count_in": 4,
+            "count_out": 2,
+            "mean_speed_kmh": float("nan"),
+            "speed_samples": 0,
+            "density_per_km_lane": 12.5,
+            "lanes": 2,
+            "congestion": "moderate",
+            "wrong_way": 1,
+            "speeding": 0,
+        },
+    )
+    wrong = AnalyticsEvent(
+        EventKind.WRONG_WAY,
+        "lane",
+        1000.0,
+        3,
+        "car",
+        (1, 2, 3, 4),
+        0.8,
+        {"direction": "out", "speed_kmh": None},
+    )
     f, w = EventMinter("c").mint_all([flow, wrong])
     tf = f.traffic_flow
     assert f.track_id == -1 and tf.interval_start.seconds == 960
@@ -113,8 +148,7 @@ def test_traffic_and_wrong_way_convert() -> None:
 
 def test_bad_event_spends_no_sequence() -> None:
     minter = EventMinter("cam", first_sequence=10)
-    bad = AnalyticsEvent(EventKind.LINE_CROSSING, "x", float("nan"),
-                         payload={"direction": "in"})
+    bad = AnalyticsEvent(EventKind.LINE_CROSSING, "x", float("nan"), payload={"direction": "in"})
     with pytest.raises(ValueError, match="capture time"):
         minter.mint(bad)
     assert minter.next_sequence == 10

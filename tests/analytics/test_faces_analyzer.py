@@ -35,8 +35,15 @@ BEST = View(1.0)
 TRACK = (View(0.35), View(1.0, blur=0.03), BEST, View(0.6, blur=0.03, gain=0.6))
 
 
-def run_track(fa: FaceAnalyzer, name: str, track_id: int, views: Sequence[View], *,
-              start: float, step: float = 0.2) -> tuple[list[AnalyticsEvent], list[float]]:
+def run_track(
+    fa: FaceAnalyzer,
+    name: str,
+    track_id: int,
+    views: Sequence[View],
+    *,
+    start: float,
+    step: float = 0.2,
+) -> tuple[list[AnalyticsEvent], list[float]]:
     """Feed one track's frames; returns the events and each frame's timestamp."""
     events, times = [], []
     for i, view in enumerate(views):
@@ -75,7 +82,8 @@ def tracks_a() -> dict[str, tuple[AnalyticsEvent, list[float]]]:
 
 
 def test_one_event_per_track_carrying_the_sharpest_largest_shot(
-        tracks_a: dict[str, tuple[AnalyticsEvent, list[float]]]) -> None:
+    tracks_a: dict[str, tuple[AnalyticsEvent, list[float]]],
+) -> None:
     for name, (event, times) in tracks_a.items():
         p = event.payload
         assert event.capture_time == times[TRACK.index(BEST)], f"{name}: not the best shot"
@@ -90,13 +98,15 @@ def test_one_event_per_track_carrying_the_sharpest_largest_shot(
 
 
 def test_same_person_across_tracks_closer_than_different_people(
-        tracks_a: dict[str, tuple[AnalyticsEvent, list[float]]]) -> None:
+    tracks_a: dict[str, tuple[AnalyticsEvent, list[float]]],
+) -> None:
     """Second tracks from other views of the same photos (smaller, darker, int8 encoding)."""
     fa = analyzer(emit_quality=1.0, encoding="int8")
     second = {}
     for k, name in enumerate(PHOTOS):
-        events, _ = run_track(fa, name, 10 + k, [View(0.8, gain=0.7), View(0.8, blur=0.01)],
-                              start=10.0 * k)
+        events, _ = run_track(
+            fa, name, 10 + k, [View(0.8, gain=0.7), View(0.8, blur=0.01)], start=10.0 * k
+        )
         events += end_all(fa, 10.0 * k + 5)
         (second[name],) = events
     a = np.stack([vector(tracks_a[n][0]) for n in PHOTOS])
@@ -109,12 +119,13 @@ def test_same_person_across_tracks_closer_than_different_people(
 
 
 def test_float16_payload_is_the_embedding_of_the_best_face(
-        tracks_a: dict[str, tuple[AnalyticsEvent, list[float]]]) -> None:
+    tracks_a: dict[str, tuple[AnalyticsEvent, list[float]]],
+) -> None:
     """Redo detect -> align -> embed on the best frame by hand; the payload decodes to it."""
     detector, embedder = face_models()
     for name, (event, _) in tracks_a.items():
         frame = photo(name)
-        (x1, y1, x2, y2), = head_regions(np.array([person_box(name)]), frame.shape[:2])
+        ((x1, y1, x2, y2),) = head_regions(np.array([person_box(name)]), frame.shape[:2])
         (faces,) = detector.detect([frame[y1:y2, x1:x2]])
         assert faces.keypoints is not None
         keypoints = faces.keypoints[int(np.argmax(faces.confidence))] + np.array([x1, y1])
@@ -184,7 +195,7 @@ def test_budget_examines_the_bigger_person_first_then_the_one_without_a_shot() -
     assert sorted(e.track_id for e in events) == [1, 2]
     first = {e.track_id: e.capture_time for e in events}
     assert first[2] == 0.0  # the larger person went first (frame 2 was no better)
-    assert first[1] == 1.0                     # then the track still without a shot
+    assert first[1] == 1.0  # then the track still without a shot
 
 
 def test_bad_frame_is_refused_and_loses_nothing() -> None:
@@ -209,8 +220,11 @@ def test_camera_analytics_runs_faces_on_its_confirmed_tracks() -> None:
     detector = object_detector()
     frame = photo("astronaut.png")
     (found,) = detector.detect([frame])
-    cam = CameraAnalytics(CameraAnalyticsConfig(faces=FaceConfig(emit_quality=1.0)),
-                          detector.labels, faces=analyzer(emit_quality=1.0))
+    cam = CameraAnalytics(
+        CameraAnalyticsConfig(faces=FaceConfig(emit_quality=1.0)),
+        detector.labels,
+        faces=analyzer(emit_quality=1.0),
+    )
     events = []
     for t in range(4):
         out = cam.update(found, float(t), frame)

@@ -20,9 +20,17 @@ from tests.pipeline.conftest import excerpt
 def test_pipeline_reports_faces_and_keeps_their_shots_on_the_box(tmp_path: Path) -> None:
     clip = excerpt(tmp_path / "vtest-60.avi", 60, 50)
     shots = tmp_path / "shots"
-    spec = CameraSpec(id="cam-faces", source=str(clip), faces={
-        "min_face_px": 8, "score_threshold": 0.5, "min_quality": 0.0, "emit_quality": 1.0,
-        "best_shot_dir": str(shots)})
+    spec = CameraSpec(
+        id="cam-faces",
+        source=str(clip),
+        faces={
+            "min_face_px": 8,
+            "score_threshold": 0.5,
+            "min_quality": 0.0,
+            "emit_quality": 1.0,
+            "best_shot_dir": str(shots),
+        },
+    )
     analysis = analyze_video(clip, spec, make_detector([spec]))
     result = analysis.run()
     faces = analysis.stage.analytics.faces

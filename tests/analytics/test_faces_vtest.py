@@ -20,7 +20,7 @@ from agent.track.bytetrack import ByteTrack
 from tests.analytics.faces_support import analyzer, object_detector
 
 VIDEO = Path(__file__).resolve().parents[1] / "data" / "vtest.avi"
-FRAMES = 120   # the first 12 s, every frame (10 fps)
+FRAMES = 120  # the first 12 s, every frame (10 fps)
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +43,9 @@ def tracked() -> list[tuple[np.ndarray, Detections, float]]:
     return out
 
 
-def _run(fa: FaceAnalyzer, tracked: list[tuple[np.ndarray, Detections, float]]
-         ) -> tuple[int, list[int]]:
+def _run(
+    fa: FaceAnalyzer, tracked: list[tuple[np.ndarray, Detections, float]]
+) -> tuple[int, list[int]]:
     events, per_frame = 0, []
     for frame, tracks, t in tracked:
         before = fa.crops_examined
@@ -55,14 +56,16 @@ def _run(fa: FaceAnalyzer, tracked: list[tuple[np.ndarray, Detections, float]]
 
 
 def test_default_gate_yields_no_faces_for_tiny_cctv_heads(
-        tracked: list[tuple[np.ndarray, Detections, float]]) -> None:
+    tracked: list[tuple[np.ndarray, Detections, float]],
+) -> None:
     events, per_frame = _run(analyzer(), tracked)
     assert events == 0
     assert max(per_frame) <= 4
 
 
 def test_head_crops_stay_within_budget_when_the_size_gate_is_lowered(
-        tracked: list[tuple[np.ndarray, Detections, float]]) -> None:
+    tracked: list[tuple[np.ndarray, Detections, float]],
+) -> None:
     fa = analyzer(min_face_px=8, max_faces_per_frame=2)
     _, per_frame = _run(fa, tracked)
     assert max(per_frame) <= 2

@@ -32,18 +32,23 @@ def face_event() -> AnalyticsEvent:
 
 
 def test_face_event_becomes_an_oko_face_message_without_the_image(
-        face_event: AnalyticsEvent) -> None:
+    face_event: AnalyticsEvent,
+) -> None:
     msg = EventMinter("cam-1").mint(face_event)
     assert msg.WhichOneof("body") == "face" and msg.track_id == 3
     face = msg.face
     assert face.encoding == events_pb2.Face.ENCODING_FLOAT16 and face.dimensions == 1024
     spec = load_manifest().best("faceres", "fp32")
     assert (face.embedder.name, face.embedder.version, face.embedder.sha256) == (
-        spec.name, spec.version, spec.sha256)
+        spec.name,
+        spec.version,
+        spec.sha256,
+    )
     assert face.quality == pytest.approx(face_event.payload["quality"], abs=1e-6)
     assert face.detector_score == pytest.approx(face_event.payload["detector_score"], abs=1e-6)
     assert (face.face_box.x1, face.face_box.y2) == pytest.approx(
-        (face_event.payload["face_box"][0], face_event.payload["face_box"][3]), abs=1e-3)
+        (face_event.payload["face_box"][0], face_event.payload["face_box"][3]), abs=1e-3
+    )
     wire = events_pb2.Event.FromString(msg.SerializeToString())
     vec = decode_float16(wire.face.embedding, wire.face.dimensions)
     assert float(cosine(vec, decode_float16(face_event.payload["embedding"], 1024))[0, 0]) > 0.999
@@ -52,10 +57,10 @@ def test_face_event_becomes_an_oko_face_message_without_the_image(
     assert "shot" not in json.dumps(json_format.MessageToDict(msg))
 
 
-def test_shot_store_keeps_the_best_shot_named_by_event_id(face_event: AnalyticsEvent,
-                                                          tmp_path: Path) -> None:
-    other = AnalyticsEvent(EventKind.ZONE_ENTER, "z", 1.0, 4, "person", payload={
-        "occupancy": 1})
+def test_shot_store_keeps_the_best_shot_named_by_event_id(
+    face_event: AnalyticsEvent, tmp_path: Path
+) -> None:
+    other = AnalyticsEvent(EventKind.ZONE_ENTER, "z", 1.0, 4, "person", payload={"occupancy": 1})
     events = [other, face_event]
     wire = EventMinter("cam-1").mint_all(events)
     store = FaceShotStore(tmp_path / "shots")
@@ -69,7 +74,8 @@ def test_shot_store_keeps_the_best_shot_named_by_event_id(face_event: AnalyticsE
 
 
 def test_shot_store_refuses_mismatched_input_and_unwritable_folders(
-        face_event: AnalyticsEvent, tmp_path: Path) -> None:
+    face_event: AnalyticsEvent, tmp_path: Path
+) -> None:
     store = FaceShotStore(tmp_path)
     with pytest.raises(ValueError, match="1 events but 0 minted"):
         store.save([face_event], [])
@@ -85,6 +91,5 @@ def test_face_config_errors_name_the_field() -> None:
     with pytest.raises(ConfigError, match=r"faces\.min_face_px"):
         parse_document(CameraAnalyticsConfig, {"faces": {"min_face_px": 2}})
     with pytest.raises(ConfigError, match="emit_quality"):
-        parse_document(CameraAnalyticsConfig, {"faces": {"min_quality": 0.8,
-                                                         "emit_quality": 0.5}})
+        parse_document(CameraAnalyticsConfig, {"faces": {"min_quality": 0.8, "emit_quality": 0.5}})
     assert parse_document(CameraAnalyticsConfig, {"faces": {}}).faces == FaceConfig()

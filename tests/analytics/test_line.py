@@ -11,16 +11,21 @@ from tests.analytics.scenes import LABELS, foot_box, frame
 
 # Horizontal line y=300 from x=100 to x=500, pointing right: "in" = from above (left of the
 # vector, image y down) to below.
-LINE = {"id": "door", "points": [[100, 300], [500, 300]], "classes": ["person", "car"],
-        "hysteresis_px": 10}
+LINE = {
+    "id": "door",
+    "points": [[100, 300], [500, 300]],
+    "classes": ["person", "car"],
+    "hysteresis_px": 10,
+}
 
 
 def counter(**over: object) -> LineCounter:
     return LineCounter(LineConfig.model_validate({**LINE, **over}), LABELS)
 
 
-def walk(lc: LineCounter, ys: list[float], tid: int = 1, x: float = 300,
-         label: str = "person") -> list:
+def walk(
+    lc: LineCounter, ys: list[float], tid: int = 1, x: float = 300, label: str = "person"
+) -> list:
     events = []
     for i, y in enumerate(ys):
         events += lc.update(frame((tid, label, foot_box(x, y))), i * 0.2)
@@ -31,7 +36,8 @@ def test_direction_is_correct_both_ways() -> None:
     lc = counter(in_name="southbound", out_name="northbound")
     ev = walk(lc, [200, 250, 290, 310, 350, 400])
     assert [(e.kind, e.payload["direction"], e.payload["direction_name"]) for e in ev] == [
-        (EventKind.LINE_CROSSING, "in", "southbound")]
+        (EventKind.LINE_CROSSING, "in", "southbound")
+    ]
     assert ev[0].track_id == 1 and ev[0].label == "person" and ev[0].rule_id == "door"
     # 290 and 310 lie inside the 10 px band; the crossing counts when 350 leaves it.
     assert ev[0].capture_time == pytest.approx(0.8)
@@ -75,8 +81,9 @@ def test_unconfirmed_rows_never_count() -> None:
     # Several different unconfirmed objects (tracker_id -1) on both sides, every frame.
     for i in range(10):
         y = 200 if i % 2 else 400
-        ev = lc.update(frame((-1, "person", foot_box(300, y)), (-1, "person",
-                                                                 foot_box(350, 600 - y))), i)
+        ev = lc.update(
+            frame((-1, "person", foot_box(300, y)), (-1, "person", foot_box(350, 600 - y))), i
+        )
         assert ev == []
     assert lc.in_count == lc.out_count == 0
 
@@ -129,7 +136,7 @@ def test_crossing_made_while_tentative_counts_once_confirmed_from_birth_box() ->
     # Born above the line, first confirmed below it: one "in", at confirmation.
     ev = lc.update(frame((1, "person", foot_box(300, 350))), 1.0)
     assert [(e.track_id, e.payload["direction"]) for e in ev] == [(1, "in")]
-    assert walk(lc, [360, 380, 400], tid=1) == []                 # and only once
+    assert walk(lc, [360, 380, 400], tid=1) == []  # and only once
     # Born inside the dead band: its birth says nothing; first sighting fixes the side.
     assert lc.update(frame((2, "person", foot_box(300, 350))), 1.0) == []
     # Born beyond the end of the segment: moving from there is no crossing of the segment.

@@ -26,18 +26,33 @@ def image_point(gx: float, gy: float) -> tuple[float, float]:
 
 
 LINE_Y = image_point(3.5, 20)[1]
-LINE = LineConfig(id="lane", points=((150, LINE_Y), (650, LINE_Y)), classes=("car",),
-                  hysteresis_px=2, in_name="inbound", out_name="outbound")
+LINE = LineConfig(
+    id="lane",
+    points=((150, LINE_Y), (650, LINE_Y)),
+    classes=("car",),
+    hysteresis_px=2,
+    in_name="inbound",
+    out_name="outbound",
+)
 
 
 def flow(**over: object) -> TrafficFlow:
-    cfg = TrafficConfig.model_validate({"line_id": "lane", "calibration": CAL,
-                                        "interval_seconds": 60, **over})
+    cfg = TrafficConfig.model_validate(
+        {"line_id": "lane", "calibration": CAL, "interval_seconds": 60, **over}
+    )
     return TrafficFlow(cfg, LINE, LABELS)
 
 
-def drive(tf: TrafficFlow, tid: int, speed_ms: float, t0: float, *, towards_camera: bool = True,
-          fps: float = 5.0, label: str = "car") -> list:
+def drive(
+    tf: TrafficFlow,
+    tid: int,
+    speed_ms: float,
+    t0: float,
+    *,
+    towards_camera: bool = True,
+    fps: float = 5.0,
+    label: str = "car",
+) -> list:
     """A vehicle driving along the lane centre at constant ground speed over the 40 m."""
     events = []
     duration = 40.0 / speed_ms
@@ -70,10 +85,10 @@ def test_speed_from_calibration_on_known_trajectory(speed_ms: float) -> None:
 def test_intervals_align_to_clock_and_count_per_class() -> None:
     tf = flow(speed_limit_kmh=50)
     closed = []
-    closed += drive(tf, 1, 10.0, 1000.0)             # minute 16 (960..1020), 36 km/h
-    closed += drive(tf, 2, 20.0, 1005.0)             # same minute, 72 km/h: speeding
-    closed += drive(tf, 3, 10.0, 1030.0)             # minute 17
-    closed += tf.update(frame(), 1085.0)              # first frame of minute 18 closes 17
+    closed += drive(tf, 1, 10.0, 1000.0)  # minute 16 (960..1020), 36 km/h
+    closed += drive(tf, 2, 20.0, 1005.0)  # same minute, 72 km/h: speeding
+    closed += drive(tf, 3, 10.0, 1030.0)  # minute 17
+    closed += tf.update(frame(), 1085.0)  # first frame of minute 18 closes 17
     flows = [e for e in closed if e.kind is EventKind.TRAFFIC_FLOW]
     assert [e.payload["interval_start"] for e in flows] == [960.0, 1020.0]
     assert flows[0].capture_time == 1020.0
@@ -84,11 +99,12 @@ def test_intervals_align_to_clock_and_count_per_class() -> None:
 
 def test_wrong_way_alerts_once_per_track() -> None:
     tf = flow(expected_direction="in")
-    assert [e.kind for e in drive(tf, 1, 10.0, 0.0)] == []     # towards the camera: "in"
+    assert [e.kind for e in drive(tf, 1, 10.0, 0.0)] == []  # towards the camera: "in"
     ev = drive(tf, 2, 10.0, 10.0, towards_camera=False)
-    ev += drive(tf, 2, 10.0, 20.0, towards_camera=False)      # same track again
+    ev += drive(tf, 2, 10.0, 20.0, towards_camera=False)  # same track again
     assert [(e.kind, e.track_id, e.payload["direction"]) for e in ev] == [
-        (EventKind.WRONG_WAY, 2, "out")]
+        (EventKind.WRONG_WAY, 2, "out")
+    ]
     assert ev[0].payload["speed_kmh"] == pytest.approx(36.0, rel=0.03)
     (flow_ev,) = tf.flush(60.0)
     assert flow_ev.payload["wrong_way"] == 1
@@ -98,8 +114,7 @@ def test_density_and_congestion_levels() -> None:
     # Region is 40 m long: 1 standing car -> 25 /km (heavy); 2 -> 50 /km (jam); 0 -> free.
     for n, expected in [(0, "free"), (1, "heavy"), (2, "jam")]:
         tf = flow(congestion_density_per_km_lane=[11, 22, 40], lanes=1)
-        rows = [(i + 1, "car", foot_box(*image_point(3.5, 10 + 10 * i), 30, 20))
-                for i in range(n)]
+        rows = [(i + 1, "car", foot_box(*image_point(3.5, 10 + 10 * i), 30, 20)) for i in range(n)]
         for k in range(10):
             tf.update(frame(*rows), k * 0.2)
         (ev,) = tf.flush(2.0)
@@ -116,10 +131,17 @@ def test_unconfirmed_and_other_classes_are_ignored() -> None:
 
 
 def test_config_errors_name_the_field() -> None:
-    bad = {"line_id": "lane", "calibration": {"image_points": [[0, 0], [1, 1], [2, 2], [0, 5]],
-                                              "ground_points": GROUND_QUAD}}
+    bad = {
+        "line_id": "lane",
+        "calibration": {
+            "image_points": [[0, 0], [1, 1], [2, 2], [0, 5]],
+            "ground_points": GROUND_QUAD,
+        },
+    }
     with pytest.raises(ConfigError, match=r"calibration\.image_points: .*three of the four"):
         parse_document(TrafficConfig, bad)
     with pytest.raises(ConfigError, match="congestion_density_per_km_lane"):
-        parse_document(TrafficConfig, {"line_id": "lane", "calibration": CAL,
-                                       "congestion_density_per_km_lane": [30, 20, 40]})
+        parse_document(
+            TrafficConfig,
+            {"line_id": "lane", "calibration": CAL, "congestion_density_per_km_lane": [30, 20, 40]},
+        )

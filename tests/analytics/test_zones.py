@@ -33,12 +33,20 @@ def test_enter_dwell_loiter_exit_timing() -> None:
         t = i * 0.2
         y = 200 if 1.0 <= t < 14.0 else 400
         for e in z.update(frame((7, "person", foot_box(200, y))), t):
-            log.append((round(t, 1), e.kind.value, round(e.payload["dwell_seconds"], 1),
-                        e.payload["occupancy"]))
-    assert log == [(1.0, "zone_enter", 0.0, 1),
-                   (11.0, "loitering", 10.0, 1),
-                   # Last inside at 13.8; outside from 14.0; leaves once grace (1 s) passed.
-                   (15.0, "zone_exit", 12.8, 0)]
+            log.append(
+                (
+                    round(t, 1),
+                    e.kind.value,
+                    round(e.payload["dwell_seconds"], 1),
+                    e.payload["occupancy"],
+                )
+            )
+    assert log == [
+        (1.0, "zone_enter", 0.0, 1),
+        (11.0, "loitering", 10.0, 1),
+        # Last inside at 13.8; outside from 14.0; leaves once grace (1 s) passed.
+        (15.0, "zone_exit", 12.8, 0),
+    ]
 
 
 def test_boundary_jitter_and_short_dropout_do_not_split_a_visit() -> None:
@@ -57,9 +65,15 @@ def test_boundary_jitter_and_short_dropout_do_not_split_a_visit() -> None:
 
 def test_occupancy_per_label_and_class_filter() -> None:
     z = zone(classes=["person", "car"])
-    ev = z.update(frame((1, "person", foot_box(150, 200)), (2, "person", foot_box(250, 200)),
-                        (3, "car", foot_box(200, 250, 80, 60)),
-                        (4, "truck", foot_box(200, 250, 80, 60))), 0.0)
+    ev = z.update(
+        frame(
+            (1, "person", foot_box(150, 200)),
+            (2, "person", foot_box(250, 200)),
+            (3, "car", foot_box(200, 250, 80, 60)),
+            (4, "truck", foot_box(200, 250, 80, 60)),
+        ),
+        0.0,
+    )
     assert sorted(kinds(ev)) == [("zone_enter", 1), ("zone_enter", 2), ("zone_enter", 3)]
     assert z.occupancy == {"person": 2, "car": 1}
     assert [e.payload["occupancy"] for e in ev if e.label == "person"] == [1, 2]
@@ -72,10 +86,15 @@ def test_loitering_is_raised_once_per_visit_and_again_on_a_new_visit() -> None:
     events = []
     for i in range(60):
         t = i * 0.2
-        y = 400 if 4.0 <= t < 6.0 else 200   # leaves for 2 s between two visits
+        y = 400 if 4.0 <= t < 6.0 else 200  # leaves for 2 s between two visits
         events += z.update(frame((1, "person", foot_box(200, y))), t)
-    assert [k for k, _ in kinds(events)] == ["zone_enter", "loitering", "zone_exit",
-                                             "zone_enter", "loitering"]
+    assert [k for k, _ in kinds(events)] == [
+        "zone_enter",
+        "loitering",
+        "zone_exit",
+        "zone_enter",
+        "loitering",
+    ]
 
 
 def test_unconfirmed_never_count_and_vanished_track_exits_without_box() -> None:

@@ -10,8 +10,12 @@ from agent.capture.frame import Frame
 from agent.capture.reader import CameraReader
 from agent.config.camera import CameraConfig
 
-FAST_RETRY: dict[str, Any] = {"stall_timeout_s": 2.0, "open_timeout_s": 2.0,
-                              "reconnect_min_s": 0.2, "reconnect_max_s": 1.0}
+FAST_RETRY: dict[str, Any] = {
+    "stall_timeout_s": 2.0,
+    "open_timeout_s": 2.0,
+    "reconnect_min_s": 0.2,
+    "reconnect_max_s": 1.0,
+}
 
 
 def make_reader(source: str, camera_id: str = "cam", **overrides: Any) -> CameraReader:

@@ -47,8 +47,9 @@ def test_decimator_halves_a_jittery_10fps_stream_exactly() -> None:
 
 
 @pytest.mark.parametrize(("source_fps", "target_fps"), [(30.0, 5.0), (25.0, 5.0), (12.5, 5.0)])
-def test_decimator_rate_is_exact_for_common_camera_rates(source_fps: float,
-                                                         target_fps: float) -> None:
+def test_decimator_rate_is_exact_for_common_camera_rates(
+    source_fps: float, target_fps: float
+) -> None:
     dec = Decimator(target_fps)
     kept = sum(dec.keep(i / source_fps) for i in range(int(source_fps * 60)))
     assert kept == pytest.approx(60 * target_fps, abs=1)

@@ -95,7 +95,11 @@ def test_damaged_file_is_read_past_the_damage(tmp_path: Path) -> None:
 
 def test_frame_validity_rule() -> None:
     assert is_valid_frame(np.zeros((4, 6, 3), np.uint8))
-    for bad in (None, np.zeros((4, 6), np.uint8), np.zeros((4, 6, 4), np.uint8),
-                np.zeros((0, 6, 3), np.uint8), np.zeros((4, 6, 3), np.float32)):
+    for bad in (
+        None,
+        np.zeros((4, 6), np.uint8),
+        np.zeros((4, 6, 4), np.uint8),
+        np.zeros((0, 6, 3), np.uint8),
+        np.zeros((4, 6, 3), np.float32),
+    ):
         assert not is_valid_frame(bad)
-

@@ -42,14 +42,18 @@ def test_server_dies_and_comes_back(rtsp_server: RtspServer) -> None:
     try:
         collect(reader, 3, timeout=15)
         rtsp_server.stop()
-        wait_until(lambda: reader.health().state in RETRYING and reader.health().reconnects >= 2,
-                   15, "reader to notice the dead server and retry")
+        wait_until(
+            lambda: reader.health().state in RETRYING and reader.health().reconnects >= 2,
+            15,
+            "reader to notice the dead server and retry",
+        )
         health = reader.health()
         assert health.last_error is not None and rtsp_server.url in health.last_error
         delivered = health.frames_delivered
         rtsp_server.start()
-        wait_until(lambda: reader.health().state is ReaderState.STREAMING, 20,
-                   "reader to reconnect")
+        wait_until(
+            lambda: reader.health().state is ReaderState.STREAMING, 20, "reader to reconnect"
+        )
         after = collect(reader, 5, timeout=15)
         assert reader.health().frames_delivered >= delivered + 5
         assert after[0].index > delivered
@@ -62,11 +66,15 @@ def test_hung_server_is_a_stall_and_recovers(rtsp_server: RtspServer) -> None:
     try:
         collect(reader, 3, timeout=15)
         rtsp_server.pause()
-        wait_until(lambda: "stalled" in (reader.health().last_error or ""), 15,
-                   "watchdog to declare a stall")
+        wait_until(
+            lambda: "stalled" in (reader.health().last_error or ""),
+            15,
+            "watchdog to declare a stall",
+        )
         rtsp_server.resume()
-        wait_until(lambda: reader.health().state is ReaderState.STREAMING, 20,
-                   "reader to stream again")
+        wait_until(
+            lambda: reader.health().state is ReaderState.STREAMING, 20, "reader to stream again"
+        )
         collect(reader, 3, timeout=15)
         assert reader.health().reconnects >= 1
     finally:
@@ -86,8 +94,9 @@ def black_hole() -> Iterator[int]:
         sock.close()
 
 
-def test_broken_cameras_never_stop_a_good_one(rtsp_server: RtspServer, tmp_path: Path,
-                                              black_hole: int) -> None:
+def test_broken_cameras_never_stop_a_good_one(
+    rtsp_server: RtspServer, tmp_path: Path, black_hole: int
+) -> None:
     garbage = tmp_path / "garbage.mp4"
     garbage.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 100)
     readers = {

@@ -15,20 +15,37 @@ from agent.errors import ConfigError, SourceError
 @pytest.mark.parametrize(
     ("text", "kind", "target", "label"),
     [
-        ("rtsp://cam.local:554/stream1", SourceKind.RTSP, "rtsp://cam.local:554/stream1",
-         "rtsp://cam.local:554/stream1"),
-        ("rtsp://admin:s3cret@10.0.0.5/live", SourceKind.RTSP, "rtsp://admin:s3cret@10.0.0.5/live",
-         "rtsp://admin:***@10.0.0.5/live"),
-        ("rtsps://u:p@h:322/x?a=1", SourceKind.RTSP, "rtsps://u:p@h:322/x?a=1",
-         "rtsps://u:***@h:322/x?a=1"),
-        ("https://cam/mjpg/video.mjpg", SourceKind.HTTP, "https://cam/mjpg/video.mjpg",
-         "https://cam/mjpg/video.mjpg"),
+        (
+            "rtsp://cam.local:554/stream1",
+            SourceKind.RTSP,
+            "rtsp://cam.local:554/stream1",
+            "rtsp://cam.local:554/stream1",
+        ),
+        (
+            "rtsp://admin:s3cret@10.0.0.5/live",
+            SourceKind.RTSP,
+            "rtsp://admin:s3cret@10.0.0.5/live",
+            "rtsp://admin:***@10.0.0.5/live",
+        ),
+        (
+            "rtsps://u:p@h:322/x?a=1",
+            SourceKind.RTSP,
+            "rtsps://u:p@h:322/x?a=1",
+            "rtsps://u:***@h:322/x?a=1",
+        ),
+        (
+            "https://cam/mjpg/video.mjpg",
+            SourceKind.HTTP,
+            "https://cam/mjpg/video.mjpg",
+            "https://cam/mjpg/video.mjpg",
+        ),
         ("file:///var/clips/a.mp4", SourceKind.FILE, "/var/clips/a.mp4", "/var/clips/a.mp4"),
         ("clips/a b.mp4", SourceKind.FILE, "clips/a b.mp4", "clips/a b.mp4"),
     ],
 )
-def test_parse_source_kinds_and_redaction(text: str, kind: SourceKind, target: str,
-                                          label: str) -> None:
+def test_parse_source_kinds_and_redaction(
+    text: str, kind: SourceKind, target: str, label: str
+) -> None:
     spec = parse_source(text)
     assert (spec.kind, spec.target, spec.label) == (kind, target, label)
     assert "s3cret" not in spec.label
@@ -83,8 +100,9 @@ def test_camera_config_defaults_and_errors() -> None:
     with pytest.raises(ConfigError, match=r"cameras?.*source|source"):
         parse_document(CameraConfig, {"id": "c", "source": "gopher://h/x"})
     with pytest.raises(ConfigError, match="reconnect_min_s"):
-        parse_document(CameraConfig, {"id": "c", "source": "a.mp4", "reconnect_min_s": 9,
-                                      "reconnect_max_s": 1})
+        parse_document(
+            CameraConfig, {"id": "c", "source": "a.mp4", "reconnect_min_s": 9, "reconnect_max_s": 1}
+        )
     with pytest.raises(ConfigError, match=r"motion\.threshold"):
         parse_document(CameraConfig, {"id": "c", "source": "a.mp4", "motion": {"threshold": 0}})
     with pytest.raises(ConfigError, match="detect_fps"):
@@ -94,8 +112,9 @@ def test_camera_config_defaults_and_errors() -> None:
 
 
 def test_parse_cameras_names_the_entry_and_refuses_duplicate_ids() -> None:
-    cams = parse_cameras([{"id": "a", "source": "usb:0"}, {"id": "b", "source": "x.mp4"}],
-                         "box.yaml")
+    cams = parse_cameras(
+        [{"id": "a", "source": "usb:0"}, {"id": "b", "source": "x.mp4"}], "box.yaml"
+    )
     assert [c.id for c in cams] == ["a", "b"]
     with pytest.raises(ConfigError, match=r"box\.yaml: cameras\[1\]\.id: duplicate 'a'"):
         parse_cameras([{"id": "a", "source": "usb:0"}, {"id": "a", "source": "y.mp4"}], "box.yaml")

@@ -27,7 +27,10 @@ def test_demo_delivers_every_event_and_leaves_nothing_running(tmp_path: Path) ->
     data = tmp_path / "demo-data"
     proc = subprocess.run(
         [sys.executable, "-m", "agent.cli", "demo", "--data-dir", str(data)],
-        capture_output=True, text=True, timeout=240, check=False,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
         env={**os.environ, "COLUMNS": "160"},
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -46,7 +49,10 @@ def test_demo_refuses_a_folder_it_did_not_make(tmp_path: Path) -> None:
     (precious / "thesis.txt").write_text("do not delete")
     proc = subprocess.run(
         [sys.executable, "-m", "agent.cli", "demo", "--data-dir", str(precious)],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert proc.returncode == 2
     assert "was not made by the demo" in proc.stderr

@@ -29,7 +29,9 @@ from proto.transport import CLIENT_OPTIONS, bearer_metadata
 
 def settings_for(data_dir: Path, **overrides: object) -> FleetSettings:
     values: dict[str, object] = {
-        "data_dir": data_dir, "listen": "127.0.0.1:0", "agent_listen": "127.0.0.1:0",
+        "data_dir": data_dir,
+        "listen": "127.0.0.1:0",
+        "agent_listen": "127.0.0.1:0",
         "metrics_listen": "",
     }
     values.update(overrides)
@@ -70,18 +72,21 @@ def make_csr() -> tuple[bytes, str]:
         .sign(key, hashes.SHA256())
     )
     key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
     return key_pem, csr.public_bytes(serialization.Encoding.PEM).decode()
 
 
-async def enrollment_token(channel: grpc.aio.Channel, admin: str, site: str = "site-a",
-                           ttl: int = 3600) -> str:
+async def enrollment_token(
+    channel: grpc.aio.Channel, admin: str, site: str = "site-a", ttl: int = 3600
+) -> str:
     stub = admin_pb2_grpc.AdminServiceStub(channel)
     reply = await stub.CreateEnrollmentToken(
         admin_pb2.CreateEnrollmentTokenRequest(site=site, ttl_seconds=ttl),
-        metadata=bearer_metadata(admin), timeout=10,
+        metadata=bearer_metadata(admin),
+        timeout=10,
     )
     return reply.token
 
@@ -91,23 +96,30 @@ async def enroll(channel: grpc.aio.Channel, token: str, name: str = "box-1") -> 
     reply = await agent_pb2_grpc.AgentServiceStub(channel).Enroll(
         agent_pb2.EnrollRequest(token=token, csr_pem=csr, device_name=name), timeout=10
     )
-    return Identity(reply.device_id, key_pem, reply.certificate_pem.encode(),
-                    reply.ca_pem.encode(), reply.site)
+    return Identity(
+        reply.device_id, key_pem, reply.certificate_pem.encode(), reply.ca_pem.encode(), reply.site
+    )
 
 
-async def new_device(server: FleetServer, admin: str, ca: bytes, name: str = "box-1",
-                     site: str = "site-a") -> Identity:
+async def new_device(
+    server: FleetServer, admin: str, ca: bytes, name: str = "box-1", site: str = "site-a"
+) -> Identity:
     async with api_channel(server.api_port, ca) as channel:
         return await enroll(channel, await enrollment_token(channel, admin, site), name)
 
 
-def event(camera_id: str, sequence: int, kind: str = "line_crossing",
-          embedding_dims: int = 512) -> events_pb2.Event:
+def event(
+    camera_id: str, sequence: int, kind: str = "line_crossing", embedding_dims: int = 512
+) -> events_pb2.Event:
     stamp = Timestamp()
     stamp.GetCurrentTime()
     msg = events_pb2.Event(
-        event_id=str(uuid.uuid4()), camera_id=camera_id, sequence=sequence,
-        capture_time=stamp, track_id=sequence, confidence=0.8,
+        event_id=str(uuid.uuid4()),
+        camera_id=camera_id,
+        sequence=sequence,
+        capture_time=stamp,
+        track_id=sequence,
+        confidence=0.8,
         box=events_pb2.Box(x1=1, y1=2, x2=30, y2=60),
     )
     if kind == "face":
@@ -127,13 +139,18 @@ class AgentStream:
     """A minimal real agent stream: Hello, batches, read replies. Not the production
     uplink client (that lives in agent/), just enough to drive the server."""
 
-    def __init__(self, channel: grpc.aio.Channel, applied_version: int = 0,
-                 hello: bool = True) -> None:
+    def __init__(
+        self, channel: grpc.aio.Channel, applied_version: int = 0, hello: bool = True
+    ) -> None:
         self._outbox: asyncio.Queue[agent_pb2.AgentMessage | None] = asyncio.Queue()
         if hello:
-            self._outbox.put_nowait(agent_pb2.AgentMessage(
-                hello=agent_pb2.Hello(agent_version="test", applied_version=applied_version,
-                                      protocol=1)))
+            self._outbox.put_nowait(
+                agent_pb2.AgentMessage(
+                    hello=agent_pb2.Hello(
+                        agent_version="test", applied_version=applied_version, protocol=1
+                    )
+                )
+            )
         self.call = agent_pb2_grpc.AgentServiceStub(channel).Connect(self._requests())
         self._next_batch = 1
 
@@ -147,8 +164,9 @@ class AgentStream:
     def send_batch(self, events: list[events_pb2.Event]) -> int:
         batch_id = self._next_batch
         self._next_batch += 1
-        self.send(agent_pb2.AgentMessage(batch=events_pb2.EventBatch(events=events,
-                                                                      batch_id=batch_id)))
+        self.send(
+            agent_pb2.AgentMessage(batch=events_pb2.EventBatch(events=events, batch_id=batch_id))
+        )
         return batch_id
 
     def close(self) -> None:
@@ -156,6 +174,7 @@ class AgentStream:
 
     async def next(self, kind: str, timeout: float = 10) -> agent_pb2.FleetMessage:
         """The next message of `kind`, skipping others."""
+
         async def _read() -> agent_pb2.FleetMessage:
             while True:
                 msg = await self.call.read()
@@ -163,6 +182,7 @@ class AgentStream:
                     raise EOFError("stream ended")
                 if msg.WhichOneof("body") == kind:
                     return msg
+
         return await asyncio.wait_for(_read(), timeout)
 
 

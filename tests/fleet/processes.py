@@ -26,9 +26,18 @@ class FleetCli:
     def __init__(self, data_dir: Path, api_port: int, agent_port: int) -> None:
         self.data_dir = data_dir
         self.args = [
-            sys.executable, "-m", "fleet.cli", "serve", "--data-dir", str(data_dir),
-            "--listen", f"127.0.0.1:{api_port}", "--agent-listen", f"127.0.0.1:{agent_port}",
-            "--metrics-listen", "",
+            sys.executable,
+            "-m",
+            "fleet.cli",
+            "serve",
+            "--data-dir",
+            str(data_dir),
+            "--listen",
+            f"127.0.0.1:{api_port}",
+            "--agent-listen",
+            f"127.0.0.1:{agent_port}",
+            "--metrics-listen",
+            "",
         ]
         self.api = f"localhost:{api_port}"
         self.agent_port = agent_port
@@ -36,10 +45,20 @@ class FleetCli:
         self.proc: subprocess.Popen[str] | None = None
 
     def start(self, timeout: float = 30) -> None:
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1",
-               "OKO_LOG_LEVEL": "WARNING"}
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     text=True, env=env, cwd=ROOT)
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "PYTHONUNBUFFERED": "1",
+            "OKO_LOG_LEVEL": "WARNING",
+        }
+        self.proc = subprocess.Popen(
+            self.args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
         deadline = time.monotonic() + timeout
         assert self.proc.stdout is not None
         while time.monotonic() < deadline:
@@ -94,8 +113,10 @@ class ResumingSubscriber:
             cursor = self.received[-1].cursor if self.received else 0
             with grpc.secure_channel(self.address, creds, options=CLIENT_OPTIONS) as channel:
                 stub = stream_pb2_grpc.EventServiceStub(channel)
-                call = stub.Subscribe(stream_pb2.SubscribeRequest(resume_cursor=cursor),
-                                      metadata=bearer_metadata(self.token))
+                call = stub.Subscribe(
+                    stream_pb2.SubscribeRequest(resume_cursor=cursor),
+                    metadata=bearer_metadata(self.token),
+                )
                 self._call = call
                 try:
                     for envelope in call:

@@ -32,8 +32,12 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FleetCli]:
 
 
 def ctl(fleet: FleetCli, *args: str, token: str = "") -> tuple[int, str, str]:
-    env = {"OKO_FLEET": fleet.api, "OKO_TOKEN": token or fleet.admin_token,
-           "OKO_CA_FILE": str(fleet.data_dir / "ca" / "ca.pem"), "COLUMNS": "200"}
+    env = {
+        "OKO_FLEET": fleet.api,
+        "OKO_TOKEN": token or fleet.admin_token,
+        "OKO_CA_FILE": str(fleet.data_dir / "ca" / "ca.pem"),
+        "COLUMNS": "200",
+    }
     result = CliRunner().invoke(app, list(args), env=env)
     return result.exit_code, result.stdout, result.stderr
 
@@ -119,17 +123,19 @@ async def _produce(fleet: FleetCli, events: list[events_pb2.Event]) -> None:
 def test_events_query_tail_and_revoke(fleet: FleetCli, tmp_path: Path) -> None:
     sent = [helpers.event("cam-q", i, "face" if i % 2 else "zone") for i in range(6)]
     asyncio.run(_produce(fleet, sent))
-    faces = ok_json(fleet, "events", "query", "--since", "1h", "--camera", "cam-q", "--type",
-                    "face")
+    faces = ok_json(
+        fleet, "events", "query", "--since", "1h", "--camera", "cam-q", "--type", "face"
+    )
     assert isinstance(faces, list)
     assert [e["event"]["event_id"] for e in faces] == [e.event_id for e in sent[1::2]]
-    code, out, _ = ctl(fleet, "--json", "events", "tail", "--from-start", "--camera", "cam-q",
-                       "--count", "6")
+    code, out, _ = ctl(
+        fleet, "--json", "events", "tail", "--from-start", "--camera", "cam-q", "--count", "6"
+    )
     assert code == 0
     assert [json.loads(line)["event"]["event_id"] for line in out.splitlines()] == [
-        e.event_id for e in sent]
-    code, out, _ = ctl(fleet, "events", "tail", "--from-start", "--camera", "cam-q",
-                       "--count", "1")
+        e.event_id for e in sent
+    ]
+    code, out, _ = ctl(fleet, "events", "tail", "--from-start", "--camera", "cam-q", "--count", "1")
     assert code == 0 and "cam-q zone" in out
     code, _, err = ctl(fleet, "events", "query", "--type", "faces")
     assert code == 1 and "faces" in err

@@ -17,18 +17,24 @@ BOX = "device:\n  name: gate-7\ncameras:\n  - id: cam-1\n    source: rtsp://10.0
 CAMERA = "source: rtsp://10.0.0.6/stream\ndetect_fps: 4\n"
 
 
-async def _set(fleet: Fleet, device_id: str, text: str, camera: str = "",
-               expected: int = 0) -> admin_pb2.ConfigView:
+async def _set(
+    fleet: Fleet, device_id: str, text: str, camera: str = "", expected: int = 0
+) -> admin_pb2.ConfigView:
     return await admin_stub(fleet.api).SetConfig(
-        admin_pb2.SetConfigRequest(device_id=device_id, camera_id=camera, document=text,
-                                   expected_version=expected),
-        metadata=bearer_metadata(fleet.admin), timeout=10)
+        admin_pb2.SetConfigRequest(
+            device_id=device_id, camera_id=camera, document=text, expected_version=expected
+        ),
+        metadata=bearer_metadata(fleet.admin),
+        timeout=10,
+    )
 
 
 async def _get(fleet: Fleet, device_id: str, camera: str = "") -> admin_pb2.ConfigView:
     return await admin_stub(fleet.api).GetConfig(
         admin_pb2.GetConfigRequest(device_id=device_id, camera_id=camera),
-        metadata=bearer_metadata(fleet.admin), timeout=10)
+        metadata=bearer_metadata(fleet.admin),
+        timeout=10,
+    )
 
 
 async def test_config_is_versioned_pushed_and_reported_back(fleet: Fleet) -> None:
@@ -49,8 +55,13 @@ async def test_config_is_versioned_pushed_and_reported_back(fleet: Fleet) -> Non
         assert [c["id"] for c in rendered["cameras"]] == ["cam-1", "cam-2"]
         assert rendered["cameras"][1]["detect_fps"] == 4
 
-        stream.send(agent_pb2.AgentMessage(state=agent_pb2.StateReport(
-            applied_version=2, attempted_version=2, ok=True, document=pushed.document)))
+        stream.send(
+            agent_pb2.AgentMessage(
+                state=agent_pb2.StateReport(
+                    applied_version=2, attempted_version=2, ok=True, document=pushed.document
+                )
+            )
+        )
         stream.send(agent_pb2.AgentMessage(heartbeat=agent_pb2.Heartbeat()))
         stream.send_batch([])
         await stream.next("ack")
@@ -98,10 +109,17 @@ async def test_failed_apply_shows_as_drift_with_the_agents_error(fleet: Fleet) -
     await _set(fleet, ident.device_id, BOX)
     async with ident.channel(fleet.server.agent_port) as channel:
         stream = AgentStream(channel, applied_version=0)
-        pushed = (await stream.next("desired")).desired     # sent on Hello: box is behind
-        stream.send(agent_pb2.AgentMessage(state=agent_pb2.StateReport(
-            applied_version=0, attempted_version=pushed.version, ok=False,
-            error="cameras[0].source: cannot open")))
+        pushed = (await stream.next("desired")).desired  # sent on Hello: box is behind
+        stream.send(
+            agent_pb2.AgentMessage(
+                state=agent_pb2.StateReport(
+                    applied_version=0,
+                    attempted_version=pushed.version,
+                    ok=False,
+                    error="cameras[0].source: cannot open",
+                )
+            )
+        )
         stream.send_batch([])
         await stream.next("ack")
         stream.close()

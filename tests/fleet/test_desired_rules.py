@@ -26,5 +26,8 @@ def test_a_bad_rule_is_refused_naming_the_field() -> None:
     with pytest.raises(ConfigRejectedError, match=r"(?s)dev-1/cam-7.*zones\[0\]\.polygon"):
         validate_scope("cam-7", bad, "dev-1")
     with pytest.raises(ConfigRejectedError, match=r"(?s)cameras\[0\].*lines\[0\]\.points"):
-        validate_scope("", {"cameras": [{"id": "c", **CAMERA,
-                                         "lines": [{"id": "g", "points": [[1, 1]]}]}]}, "dev-1")
+        validate_scope(
+            "",
+            {"cameras": [{"id": "c", **CAMERA, "lines": [{"id": "g", "points": [[1, 1]]}]}]},
+            "dev-1",
+        )

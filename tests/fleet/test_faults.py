@@ -29,19 +29,30 @@ AGENTS = 2
 
 
 def _enroll_agent(fleet: FleetCli, tmp_path: Path, index: int) -> AgentProcess:
-    handle = FleetHandle(api_port=int(fleet.api.rsplit(":", 1)[1]), agent_port=0, ca_pem=fleet.ca,
-                         admin_token=fleet.admin_token)
+    handle = FleetHandle(
+        api_port=int(fleet.api.rsplit(":", 1)[1]),
+        agent_port=0,
+        ca_pem=fleet.ca,
+        admin_token=fleet.admin_token,
+    )
     data_dir = tmp_path / f"agent-{index}"
     store = AgentStore(data_dir)
-    token = handle.admin("CreateEnrollmentToken", admin_pb2.CreateEnrollmentTokenRequest(
-        site="fault-site", ttl_seconds=600)).token
+    token = handle.admin(
+        "CreateEnrollmentToken",
+        admin_pb2.CreateEnrollmentTokenRequest(site="fault-site", ttl_seconds=600),
+    ).token
     enroll(store, handle.api, token, device_name=f"box-{index}")
     store.close()
     handle.close()
     config = {
-        "data_dir": str(data_dir), "metrics": {"port": 0},
-        "fleet": {"reconnect_min_s": 0.1, "reconnect_max_s": 0.5, "batch_linger_s": 0.05,
-                  "batch_max_events": 100},
+        "data_dir": str(data_dir),
+        "metrics": {"port": 0},
+        "fleet": {
+            "reconnect_min_s": 0.1,
+            "reconnect_max_s": 0.5,
+            "batch_linger_s": 0.05,
+            "batch_max_events": 100,
+        },
     }
     return AgentProcess(config, tmp_path / f"agent-{index}.yaml")
 
@@ -60,19 +71,20 @@ def test_fleet_sigkill_and_restart_subscriber_sees_every_event_exactly_once(
             agent.start(events=EVENTS_PER_AGENT, per_append=25, interval=0.1)
         kills = 0
         for threshold in (800, 3000):
+
             def enough(t: int = threshold) -> bool:
                 return len(subscriber.received) >= t
 
             wait_until(enough, 60, f"{threshold} events")
             fleet.kill()
             kills += 1
-            time.sleep(1.0)          # agents keep producing into their spools meanwhile
+            time.sleep(1.0)  # agents keep producing into their spools meanwhile
             fleet.start()
         assert not all(a.produced() for a in agents), "production ended before the last kill"
         wait_until(lambda: all(a.produced() for a in agents), 60, "the sources to finish")
         total = sum(a.spooled()[-1][0] for a in agents)
         wait_until(lambda: len(subscriber.received) >= total, 60, "every event at the subscriber")
-        time.sleep(0.5)              # anything extra (a duplicate) would arrive now
+        time.sleep(0.5)  # anything extra (a duplicate) would arrive now
         received = list(subscriber.received)
         reconnects = subscriber.reconnects
     finally:
@@ -101,8 +113,9 @@ async def _abuse(fleet: FleetCli) -> list[grpc.StatusCode]:
     codes: list[grpc.StatusCode] = []
     async with api_channel(port, fleet.ca) as api:
         ident = await helpers.enroll(api, await helpers.enrollment_token(api, fleet.admin_token))
-        enroll_raw = api.unary_unary("/oko.v1.AgentService/Enroll", request_serializer=None,
-                                     response_deserializer=None)
+        enroll_raw = api.unary_unary(
+            "/oko.v1.AgentService/Enroll", request_serializer=None, response_deserializer=None
+        )
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await enroll_raw(b"\xff\xfe garbage", timeout=10)
         codes.append(info.value.code())
@@ -125,7 +138,8 @@ async def _abuse(fleet: FleetCli) -> list[grpc.StatusCode]:
         stream.close()
     async with api_channel(port, fleet.ca) as api:
         stored = await helpers.event_stub(api).Query(
-            stream_pb2.QueryRequest(), metadata=bearer_metadata(fleet.admin_token), timeout=10)
+            stream_pb2.QueryRequest(), metadata=bearer_metadata(fleet.admin_token), timeout=10
+        )
     assert [e.event.event_id for e in stored.events] == [good.event_id]
     return codes
 

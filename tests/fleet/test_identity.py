@@ -30,8 +30,9 @@ pytestmark = pytest.mark.anyio
 
 
 async def _devices(fleet: Fleet) -> list[admin_pb2.Device]:
-    reply = await admin_stub(fleet.api).ListDevices(admin_pb2.ListDevicesRequest(),
-                                                metadata=bearer_metadata(fleet.admin))
+    reply = await admin_stub(fleet.api).ListDevices(
+        admin_pb2.ListDevicesRequest(), metadata=bearer_metadata(fleet.admin)
+    )
     return list(reply.devices)
 
 
@@ -53,7 +54,8 @@ async def test_enroll_issues_a_device_certificate_that_opens_the_agent_stream(fl
         stream.close()
     devices = await _devices(fleet)
     assert [(d.device_id, d.name, d.site) for d in devices] == [
-        (ident.device_id, "gate-7", "north")]
+        (ident.device_id, "gate-7", "north")
+    ]
 
 
 async def test_enrollment_token_is_single_use(fleet: Fleet) -> None:
@@ -78,14 +80,15 @@ async def test_forged_or_malformed_enrollment_token_is_refused(fleet: Fleet) -> 
     assert await _code_of(enroll(fleet.api, forged)) == grpc.StatusCode.UNAUTHENTICATED
     assert await _code_of(enroll(fleet.api, "not-a-token")) == grpc.StatusCode.UNAUTHENTICATED
     assert await _devices(fleet) == []
-    await enroll(fleet.api, token)          # the real token was not spent by the forgeries
+    await enroll(fleet.api, token)  # the real token was not spent by the forgeries
 
 
 async def test_bad_csr_is_invalid_argument_and_does_not_spend_the_token(fleet: Fleet) -> None:
     token = await enrollment_token(fleet.api, fleet.admin)
     stub = agent_pb2_grpc.AgentServiceStub(fleet.api)
-    bad = agent_pb2.EnrollRequest(token=token, csr_pem="-----BEGIN CERTIFICATE REQUEST-----\nxx",
-                                  device_name="box")
+    bad = agent_pb2.EnrollRequest(
+        token=token, csr_pem="-----BEGIN CERTIFICATE REQUEST-----\nxx", device_name="box"
+    )
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await stub.Enroll(bad, timeout=10)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -130,7 +133,8 @@ async def test_revocation_cuts_a_connected_box_and_refuses_it_afterwards(fleet: 
         assert (await stream.next("ack")).ack.accepted == 1
         await admin_stub(fleet.api).RevokeDevice(
             admin_pb2.RevokeDeviceRequest(device_id=ident.device_id, reason="stolen"),
-            metadata=bearer_metadata(fleet.admin), timeout=10,
+            metadata=bearer_metadata(fleet.admin),
+            timeout=10,
         )
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await stream.next("ack", timeout=5)
@@ -145,14 +149,15 @@ async def test_revocation_cuts_a_connected_box_and_refuses_it_afterwards(fleet: 
         assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert (await fleet.server.app.store.stats()).events == 1
     (device,) = await _devices(fleet)
-    assert device == before         # not even "last seen" moved
+    assert device == before  # not even "last seen" moved
     assert device.status == "revoked" and device.revoked_reason == "stolen"
 
 
 async def _api_token(fleet: Fleet, role: int) -> str:
     reply = await admin_stub(fleet.api).CreateApiToken(
         admin_pb2.CreateApiTokenRequest(name=f"role-{role}", role=role),  # type: ignore[arg-type]
-        metadata=bearer_metadata(fleet.admin), timeout=10,
+        metadata=bearer_metadata(fleet.admin),
+        timeout=10,
     )
     return reply.token
 
@@ -166,17 +171,34 @@ async def test_roles_are_checked_per_call_and_refusals_write_nothing(fleet: Flee
     before = len((await stub.ListTokens(list_tokens, metadata=bearer_metadata(fleet.admin))).tokens)
 
     await stub.ListDevices(admin_pb2.ListDevicesRequest(), metadata=bearer_metadata(viewer))
-    assert await _code_of(stub.CreateEnrollmentToken(create, metadata=bearer_metadata(viewer))) \
+    assert (
+        await _code_of(stub.CreateEnrollmentToken(create, metadata=bearer_metadata(viewer)))
         == grpc.StatusCode.PERMISSION_DENIED
-    assert await _code_of(stub.CreateApiToken(
-        admin_pb2.CreateApiTokenRequest(name="x", role=admin_pb2.ROLE_ADMIN),
-        metadata=bearer_metadata(operator))) == grpc.StatusCode.PERMISSION_DENIED
+    )
+    assert (
+        await _code_of(
+            stub.CreateApiToken(
+                admin_pb2.CreateApiTokenRequest(name="x", role=admin_pb2.ROLE_ADMIN),
+                metadata=bearer_metadata(operator),
+            )
+        )
+        == grpc.StatusCode.PERMISSION_DENIED
+    )
     assert await _code_of(stub.CreateEnrollmentToken(create)) == grpc.StatusCode.UNAUTHENTICATED
-    assert await _code_of(stub.CreateEnrollmentToken(
-        create, metadata=bearer_metadata("okoa.0011223344556677.wrong"))) \
+    assert (
+        await _code_of(
+            stub.CreateEnrollmentToken(
+                create, metadata=bearer_metadata("okoa.0011223344556677.wrong")
+            )
+        )
         == grpc.StatusCode.UNAUTHENTICATED
-    assert await _code_of(stub.CreateEnrollmentToken(
-        create, metadata=(("authorization", "Basic abc"),))) == grpc.StatusCode.UNAUTHENTICATED
+    )
+    assert (
+        await _code_of(
+            stub.CreateEnrollmentToken(create, metadata=(("authorization", "Basic abc"),))
+        )
+        == grpc.StatusCode.UNAUTHENTICATED
+    )
 
     after = len((await stub.ListTokens(list_tokens, metadata=bearer_metadata(fleet.admin))).tokens)
     assert after == before
@@ -186,18 +208,22 @@ async def test_roles_are_checked_per_call_and_refusals_write_nothing(fleet: Flee
 async def test_expired_api_token_is_refused(fleet: Fleet) -> None:
     reply = await admin_stub(fleet.api).CreateApiToken(
         admin_pb2.CreateApiTokenRequest(name="short", role=admin_pb2.ROLE_ADMIN, ttl_seconds=1),
-        metadata=bearer_metadata(fleet.admin), timeout=10,
+        metadata=bearer_metadata(fleet.admin),
+        timeout=10,
     )
     await asyncio.sleep(1.1)
-    code = await _code_of(admin_stub(fleet.api).GetStatus(admin_pb2.GetStatusRequest(),
-                                                      metadata=bearer_metadata(reply.token)))
+    code = await _code_of(
+        admin_stub(fleet.api).GetStatus(
+            admin_pb2.GetStatusRequest(), metadata=bearer_metadata(reply.token)
+        )
+    )
     assert code == grpc.StatusCode.UNAUTHENTICATED
 
 
 async def test_audit_log_records_changes_in_an_unbroken_chain(fleet: Fleet) -> None:
     await new_device(fleet.server, fleet.admin, fleet.ca)
     count = await fleet.server.app.store.verify_audit()  # type: ignore[attr-defined]
-    assert count >= 3   # bootstrap token, enrollment token, enrollment
+    assert count >= 3  # bootstrap token, enrollment token, enrollment
 
 
 async def test_enrollment_advertises_the_bound_agent_port(fleet: Fleet) -> None:
@@ -205,6 +231,7 @@ async def test_enrollment_advertises_the_bound_agent_port(fleet: Fleet) -> None:
     token = await enrollment_token(fleet.api, fleet.admin)
     _, csr = make_csr()
     reply = await agent_pb2_grpc.AgentServiceStub(fleet.api).Enroll(
-        agent_pb2.EnrollRequest(token=token, csr_pem=csr, device_name="box-port"), timeout=10)
+        agent_pb2.EnrollRequest(token=token, csr_pem=csr, device_name="box-port"), timeout=10
+    )
     assert reply.agent_endpoint == f":{fleet.server.agent_port}"
     assert fleet.server.agent_port != 0

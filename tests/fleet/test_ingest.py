@@ -34,9 +34,9 @@ async def test_ack_comes_after_commit_and_resends_are_deduplicated(fleet: Fleet)
     ack = (await stream.next("ack")).ack
     assert (ack.batch_id, ack.accepted, ack.duplicates, len(ack.rejected)) == (first, 3, 0, 0)
     assert ack.last_cursor == 3
-    stored = await _stored(fleet)    # already committed when the ack arrived
+    stored = await _stored(fleet)  # already committed when the ack arrived
     assert [e.event_id for e in stored] == [e.event_id for e in events]
-    assert {e.device_id for e in stored} == {ident.device_id}     # stamped from the certificate
+    assert {e.device_id for e in stored} == {ident.device_id}  # stamped from the certificate
     assert {e.site for e in stored} == {"site-a"}
 
     # A resend after a "lost ack", mixed with one new event, within one batch twice over.
@@ -104,7 +104,7 @@ async def test_stream_must_start_with_hello(fleet: Fleet) -> None:
     ident = await new_device(fleet.server, fleet.admin, fleet.ca)
     async with ident.channel(fleet.server.agent_port) as channel:
         stream = AgentStream(channel)
-        stream._outbox.get_nowait()          # drop the Hello the helper queued
+        stream._outbox.get_nowait()  # drop the Hello the helper queued
         stream.send_batch([event("cam-1", 1)])
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await stream.next("welcome")
@@ -138,16 +138,26 @@ async def test_garbage_bytes_on_the_stream_are_refused(fleet: Fleet) -> None:
 
 async def test_heartbeat_health_shows_in_device_and_camera_lists(fleet: Fleet) -> None:
     ident, channel, stream = await _connected(fleet)
-    stream.send(agent_pb2.AgentMessage(heartbeat=agent_pb2.Heartbeat(
-        spool_depth=1234, dropped_events=7, cpu_percent=55.0,
-        cameras=[agent_pb2.CameraHealth(camera_id="cam-1", online=True, fps=4.8,
-                                        inference_ms=11.5)],
-    )))
+    stream.send(
+        agent_pb2.AgentMessage(
+            heartbeat=agent_pb2.Heartbeat(
+                spool_depth=1234,
+                dropped_events=7,
+                cpu_percent=55.0,
+                cameras=[
+                    agent_pb2.CameraHealth(
+                        camera_id="cam-1", online=True, fps=4.8, inference_ms=11.5
+                    )
+                ],
+            )
+        )
+    )
     stream.send_batch([event("cam-1", 1)])
-    await stream.next("ack")            # stream order: the heartbeat was handled before
+    await stream.next("ack")  # stream order: the heartbeat was handled before
     meta = bearer_metadata(fleet.admin)
     device = await admin_stub(fleet.api).GetDevice(
-        admin_pb2.GetDeviceRequest(device_id=ident.device_id), metadata=meta)
+        admin_pb2.GetDeviceRequest(device_id=ident.device_id), metadata=meta
+    )
     assert (device.status, device.spool_depth, device.dropped_events) == ("online", 1234, 7)
     (cam,) = device.cameras
     assert (cam.camera_id, cam.online, round(cam.fps, 1)) == ("cam-1", True, 4.8)

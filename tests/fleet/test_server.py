@@ -35,8 +35,12 @@ async def test_reflection_lists_services_and_describes_messages(fleet: Fleet) ->
     ]
     replies = [r async for r in stub.ServerReflectionInfo(iter(requests))]
     names = {s.name for s in replies[0].list_services_response.service}
-    assert {"oko.v1.AgentService", "oko.v1.AdminService", "oko.v1.EventService",
-            "grpc.health.v1.Health"} <= names
+    assert {
+        "oko.v1.AgentService",
+        "oko.v1.AdminService",
+        "oko.v1.EventService",
+        "grpc.health.v1.Health",
+    } <= names
     files = replies[1].file_descriptor_response.file_descriptor_proto
     assert any(b"SubscribeBatches" in f for f in files)
 
@@ -54,8 +58,13 @@ async def test_prometheus_metrics_count_ingest_and_box_health(tmp_path: Path) ->
         ident = await new_device(fleet.server, fleet.admin, fleet.ca)
         async with ident.channel(fleet.server.agent_port) as channel:
             stream = AgentStream(channel)
-            stream.send(agent_pb2.AgentMessage(heartbeat=agent_pb2.Heartbeat(
-                spool_depth=42, cameras=[agent_pb2.CameraHealth(camera_id="cam-1", fps=5.0)])))
+            stream.send(
+                agent_pb2.AgentMessage(
+                    heartbeat=agent_pb2.Heartbeat(
+                        spool_depth=42, cameras=[agent_pb2.CameraHealth(camera_id="cam-1", fps=5.0)]
+                    )
+                )
+            )
             events = [event("cam-1", i) for i in range(3)]
             stream.send_batch(events)
             stream.send_batch(events[:1])

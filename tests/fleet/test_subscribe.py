@@ -46,7 +46,8 @@ async def _take(call: object, n: int, timeout: float = 10) -> list[stream_pb2.Ev
 
 def _subscribe(fleet: Fleet, **kwargs: object) -> object:
     return event_stub(fleet.api).Subscribe(
-        stream_pb2.SubscribeRequest(**kwargs), metadata=bearer_metadata(fleet.admin)  # type: ignore[arg-type]
+        stream_pb2.SubscribeRequest(**kwargs),
+        metadata=bearer_metadata(fleet.admin),  # type: ignore[arg-type]
     )
 
 
@@ -55,8 +56,12 @@ async def test_filtered_subscription_resumes_from_cursor_without_gaps_or_repeats
 ) -> None:
     wanted = stream_pb2.EventFilter(camera_ids=["cam-a"], types=["zone", "face"])
     call = _subscribe(fleet, filter=wanted)
-    batch1 = [event("cam-a", 1, "zone"), event("cam-b", 2, "zone"), event("cam-a", 3),
-              event("cam-a", 4, "face")]
+    batch1 = [
+        event("cam-a", 1, "zone"),
+        event("cam-b", 2, "zone"),
+        event("cam-a", 3),
+        event("cam-a", 4, "face"),
+    ]
     await _produce(fleet, [batch1])
     got = await _take(call, 2)
     assert [e.event.event_id for e in got] == [batch1[0].event_id, batch1[3].event_id]
@@ -94,10 +99,11 @@ async def test_slow_subscriber_gets_everything_once_and_does_not_stall_ingest(
 ) -> None:
     async with running_fleet(tmp_path / "fleet", subscriber_queue_events=100) as fleet:
         slow = _subscribe(fleet)
-        await asyncio.sleep(0.2)           # attached, but reads nothing while ingest runs
-        batches = [[event(f"cam-{i % 3}", i * 100 + j, "face") for j in range(100)]
-                   for i in range(30)]
-        await _produce(fleet, batches)     # all 30 acks arrive although nobody reads
+        await asyncio.sleep(0.2)  # attached, but reads nothing while ingest runs
+        batches = [
+            [event(f"cam-{i % 3}", i * 100 + j, "face") for j in range(100)] for i in range(30)
+        ]
+        await _produce(fleet, batches)  # all 30 acks arrive although nobody reads
         assert fleet.server.app.broadcaster.overflows >= 1
         got = await _take(slow, 3000, timeout=30)
         assert [e.event.event_id for e in got] == [e.event_id for b in batches for e in b]
@@ -135,32 +141,54 @@ async def test_query_by_time_camera_type_and_site_with_paging(fleet: Fleet) -> N
     got: list[str] = []
     after = 0
     while True:
-        reply = await stub.Query(stream_pb2.QueryRequest(
-            filter=stream_pb2.EventFilter(camera_ids=["cam-a"], sites=["site-a"]),
-            start_time=at(4), end_time=at(20), after_cursor=after, limit=3), metadata=meta)
+        reply = await stub.Query(
+            stream_pb2.QueryRequest(
+                filter=stream_pb2.EventFilter(camera_ids=["cam-a"], sites=["site-a"]),
+                start_time=at(4),
+                end_time=at(20),
+                after_cursor=after,
+                limit=3,
+            ),
+            metadata=meta,
+        )
         got += [e.event.event_id for e in reply.events]
         if not reply.next_cursor:
             break
         after = reply.next_cursor
     assert got == [e.event_id for i, e in enumerate(events) if i % 2 and 4 <= i < 20]
-    faces = await stub.Query(stream_pb2.QueryRequest(
-        filter=stream_pb2.EventFilter(types=["face"])), metadata=meta)
+    faces = await stub.Query(
+        stream_pb2.QueryRequest(filter=stream_pb2.EventFilter(types=["face"])), metadata=meta
+    )
     assert [e.event.event_id for e in faces.events] == [
-        events[i].event_id for i in (0, 5, 10, 15, 20)]
-    other_site = await stub.Query(stream_pb2.QueryRequest(
-        filter=stream_pb2.EventFilter(sites=["elsewhere"])), metadata=meta)
+        events[i].event_id for i in (0, 5, 10, 15, 20)
+    ]
+    other_site = await stub.Query(
+        stream_pb2.QueryRequest(filter=stream_pb2.EventFilter(sites=["elsewhere"])), metadata=meta
+    )
     assert list(other_site.events) == []
 
 
 def test_envelope_fast_path_encodes_what_the_generated_class_would() -> None:
     payload = event("cam-a", 1, "face").SerializeToString()
-    for cursor, received_us in ((1, 1_700_000_000_123_456), (2**40, 1_700_000_000_000_000),
-                                (300, 0)):
-        stored = StoredEvent(cursor=cursor, event_id="x", device_id="d", camera_id="c",
-                             site="s", type="face", capture_us=0, received_us=received_us,
-                             payload=payload)
-        expected = stream_pb2.EventEnvelope(cursor=cursor,
-                                            event=events_pb2.Event.FromString(payload))
+    for cursor, received_us in (
+        (1, 1_700_000_000_123_456),
+        (2**40, 1_700_000_000_000_000),
+        (300, 0),
+    ):
+        stored = StoredEvent(
+            cursor=cursor,
+            event_id="x",
+            device_id="d",
+            camera_id="c",
+            site="s",
+            type="face",
+            capture_us=0,
+            received_us=received_us,
+            payload=payload,
+        )
+        expected = stream_pb2.EventEnvelope(
+            cursor=cursor, event=events_pb2.Event.FromString(payload)
+        )
         if received_us:
             expected.received_at.FromMicroseconds(received_us)
         assert stream_pb2.EventEnvelope.FromString(encode_envelope(stored)) == expected
@@ -171,10 +199,20 @@ def test_batch_encoder_and_varints_match_the_generated_classes() -> None:
 
     for value in (0, 1, 127, 128, 16383, 16384, 2**21 - 1, 2**21, 2**35, 2**63 - 1):
         assert _DecodeVarint(varint(value), 0) == (value, len(varint(value)))
-    events = [StoredEvent(cursor=i + 1, event_id=str(i), device_id="d", camera_id="c", site="s",
-                          type="face", capture_us=0, received_us=1_700_000_000_000_000 + i // 3,
-                          payload=event("cam-a", i, "face").SerializeToString())
-              for i in range(7)]
+    events = [
+        StoredEvent(
+            cursor=i + 1,
+            event_id=str(i),
+            device_id="d",
+            camera_id="c",
+            site="s",
+            type="face",
+            capture_us=0,
+            received_us=1_700_000_000_000_000 + i // 3,
+            payload=event("cam-a", i, "face").SerializeToString(),
+        )
+        for i in range(7)
+    ]
     batches = list(encode_envelope_batches(events, max_events=3, max_bytes=10**6))
     decoded = [stream_pb2.EventEnvelopeBatch.FromString(b).envelopes for b in batches]
     assert [len(b) for b in decoded] == [3, 3, 1]
@@ -182,16 +220,20 @@ def test_batch_encoder_and_varints_match_the_generated_classes() -> None:
     assert flat == [stream_pb2.EventEnvelope.FromString(encode_envelope(e)) for e in events]
     assert [env.received_at.ToMicroseconds() for env in flat] == [e.received_us for e in events]
     small = list(encode_envelope_batches(events, max_events=100, max_bytes=2000))
-    assert len(small) > 1 and sum(
-        len(stream_pb2.EventEnvelopeBatch.FromString(b).envelopes) for b in small) == 7
+    assert (
+        len(small) > 1
+        and sum(len(stream_pb2.EventEnvelopeBatch.FromString(b).envelopes) for b in small) == 7
+    )
 
 
 async def test_subscribe_batches_resumes_like_subscribe(fleet: Fleet) -> None:
     sent = [event("cam-a", i) for i in range(10)]
     await _produce(fleet, [sent[:6], sent[6:]])
     stub = event_stub(fleet.api)
-    call = stub.SubscribeBatches(stream_pb2.SubscribeRequest(resume_cursor=3, max_batch=4),
-                                 metadata=bearer_metadata(fleet.admin))
+    call = stub.SubscribeBatches(
+        stream_pb2.SubscribeRequest(resume_cursor=3, max_batch=4),
+        metadata=bearer_metadata(fleet.admin),
+    )
     got: list[stream_pb2.EventEnvelope] = []
 
     async def _read() -> None:

@@ -53,8 +53,11 @@ class Receiver:
 
     def delivered_ids(self) -> list[str]:
         with self.lock:
-            return [e["event"]["eventId"] for _, body in self.requests[self.fail_first:]
-                    for e in json.loads(body)["events"]]
+            return [
+                e["event"]["eventId"]
+                for _, body in self.requests[self.fail_first :]
+                for e in json.loads(body)["events"]
+            ]
 
 
 @pytest.fixture
@@ -68,13 +71,16 @@ async def _wait(predicate, timeout: float = 15) -> None:  # type: ignore[no-unty
     async def _poll() -> None:
         while not predicate():
             await asyncio.sleep(0.05)
+
     await asyncio.wait_for(_poll(), timeout)
 
 
 async def _hook(fleet: Fleet, url: str, **filters: list[str]) -> admin_pb2.Webhook:
     return await admin_stub(fleet.api).CreateWebhook(
         admin_pb2.CreateWebhookRequest(url=url, secret="s3cret", **filters),
-        metadata=bearer_metadata(fleet.admin), timeout=10)
+        metadata=bearer_metadata(fleet.admin),
+        timeout=10,
+    )
 
 
 async def _send(fleet: Fleet, events: list) -> None:
@@ -100,38 +106,41 @@ async def test_deliveries_are_signed_and_filtered(fleet: Fleet, receiver: Receiv
 
 async def test_failed_posts_are_retried_then_delivered(tmp_path: Path) -> None:
     receiver = Receiver(fail_first=2)
-    async with running_fleet(tmp_path / "f", webhook_attempts=4,
-                             webhook_backoff_s=0.05) as fleet:
+    async with running_fleet(tmp_path / "f", webhook_attempts=4, webhook_backoff_s=0.05) as fleet:
         await _hook(fleet, receiver.url)
         events = [event("cam-1", i) for i in range(3)]
         await _send(fleet, events)
         await _wait(lambda: len(receiver.delivered_ids()) == 3)
         assert receiver.delivered_ids() == [e.event_id for e in events]
-        (hook,) = (await admin_stub(fleet.api).ListWebhooks(
-            admin_pb2.ListWebhooksRequest(), metadata=bearer_metadata(fleet.admin))).webhooks
+        (hook,) = (
+            await admin_stub(fleet.api).ListWebhooks(
+                admin_pb2.ListWebhooksRequest(), metadata=bearer_metadata(fleet.admin)
+            )
+        ).webhooks
         assert (hook.delivered, hook.failed_attempts, hook.dead_letters) == (3, 2, 0)
-        assert hook.secret == ""          # never shown again after creation
+        assert hook.secret == ""  # never shown again after creation
     receiver.close()
 
 
 async def test_endpoint_that_always_fails_dead_letters_and_ingest_goes_on(tmp_path: Path) -> None:
     receiver = Receiver(fail_first=10**9)
-    async with running_fleet(tmp_path / "f", webhook_attempts=2,
-                             webhook_backoff_s=0.05) as fleet:
+    async with running_fleet(tmp_path / "f", webhook_attempts=2, webhook_backoff_s=0.05) as fleet:
         await _hook(fleet, receiver.url)
         await _send(fleet, [event("cam-1", i) for i in range(5)])
         meta = bearer_metadata(fleet.admin)
 
         async def dead() -> int:
-            status = await admin_stub(fleet.api).GetStatus(admin_pb2.GetStatusRequest(),
-                                                           metadata=meta)
+            status = await admin_stub(fleet.api).GetStatus(
+                admin_pb2.GetStatusRequest(), metadata=meta
+            )
             return status.webhook_dead_letters
 
         async def _poll() -> None:
             while await dead() < 5:
                 await asyncio.sleep(0.05)
+
         await asyncio.wait_for(_poll(), 15)
-        assert len(receiver.requests) == 2        # one batch, two attempts, then given up
+        assert len(receiver.requests) == 2  # one batch, two attempts, then given up
         status = await admin_stub(fleet.api).GetStatus(admin_pb2.GetStatusRequest(), metadata=meta)
         assert status.events_stored == 5
     receiver.close()

@@ -54,8 +54,9 @@ def test_tampered_model_is_refused_with_both_digests(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("backend", available_backends())
-def test_garbage_model_with_matching_checksum_is_a_model_error(tmp_path: Path,
-                                                               backend: str) -> None:
+def test_garbage_model_with_matching_checksum_is_a_model_error(
+    tmp_path: Path, backend: str
+) -> None:
     manifest_path, model = _copy_manifest(tmp_path, DETECTOR, "fp32")
     model.write_bytes(b"not an onnx file at all")
     doc = json.loads(manifest_path.read_text())

@@ -9,8 +9,7 @@ AGENT = [sys.executable, "-m", "agent.cli"]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*AGENT, *args], capture_output=True, text=True, timeout=120,
-                          check=False)
+    return subprocess.run([*AGENT, *args], capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_json_lines_per_frame_in_source_pixels() -> None:

@@ -11,9 +11,20 @@ from agent.inference.manifest import ModelSpec
 from agent.inference.preprocess import preprocess, resize_image
 
 SPEC = ModelSpec(
-    name="t", task="object-detection", version="0", precision="fp32", path=Path("x.onnx"),
-    sha256="", input_name="in", input_shape=(1, 3, 416, 416), layout="NCHW", color="BGR",
-    mean=(100.0, 110.0, 120.0), std=(50.0, 50.0, 50.0), resize="stretch", dynamic_batch=True,
+    name="t",
+    task="object-detection",
+    version="0",
+    precision="fp32",
+    path=Path("x.onnx"),
+    sha256="",
+    input_name="in",
+    input_shape=(1, 3, 416, 416),
+    layout="NCHW",
+    color="BGR",
+    mean=(100.0, 110.0, 120.0),
+    std=(50.0, 50.0, 50.0),
+    resize="stretch",
+    dynamic_batch=True,
     outputs=(),
 )
 

@@ -37,8 +37,17 @@ def installed() -> Iterator[Installed]:
         source = snapshot_checkout(base / "oko-src")
         root = base / "root"
         root.mkdir()
-        result = run_script("--root", root, "--no-enroll", "--pip-args", PIP_ARGS,
-                            "--python", BOX_PYTHON, source=source, timeout=INSTALL_TIMEOUT_S)
+        result = run_script(
+            "--root",
+            root,
+            "--no-enroll",
+            "--pip-args",
+            PIP_ARGS,
+            "--python",
+            BOX_PYTHON,
+            source=source,
+            timeout=INSTALL_TIMEOUT_S,
+        )
         assert result.returncode == 0, output_of(result)
         yield Installed(root=root, source=source, output=output_of(result))
     finally:

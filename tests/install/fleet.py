@@ -24,9 +24,23 @@ class Fleet:
     def ctl(self, *args: str) -> str:
         """Run okoctl against this fleet as the admin; its stdout."""
         result = subprocess.run(
-            [sys.executable, "-m", "fleet.ctl", "--fleet", self.api, "--token",
-             self.admin_token, "--ca-file", str(self.ca_file), *args],
-            capture_output=True, text=True, timeout=60, check=False)
+            [
+                sys.executable,
+                "-m",
+                "fleet.ctl",
+                "--fleet",
+                self.api,
+                "--token",
+                self.admin_token,
+                "--ca-file",
+                str(self.ca_file),
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         return result.stdout
 
@@ -46,9 +60,24 @@ def running_fleet(data: Path, admin_token: str = "") -> Iterator[Fleet]:
     """`oko-fleet serve` on free loopback ports until the block ends."""
     api = f"127.0.0.1:{free_port()}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "fleet.cli", "serve", "--data-dir", str(data), "--listen", api,
-         "--agent-listen", f"127.0.0.1:{free_port()}", "--metrics-listen", ""],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-m",
+            "fleet.cli",
+            "serve",
+            "--data-dir",
+            str(data),
+            "--listen",
+            api,
+            "--agent-listen",
+            f"127.0.0.1:{free_port()}",
+            "--metrics-listen",
+            "",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         lines: list[str] = []
         deadline = time.monotonic() + START_TIMEOUT_S

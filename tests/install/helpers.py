@@ -13,8 +13,15 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 # What install.sh stages from a checkout, plus the script itself.
-SNAPSHOT_ENTRIES = ("install.sh", "pyproject.toml", "README.md", "agent", "fleet", "proto",
-                    "models")
+SNAPSHOT_ENTRIES = (
+    "install.sh",
+    "pyproject.toml",
+    "README.md",
+    "agent",
+    "fleet",
+    "proto",
+    "models",
+)
 # Skip byte-compiling ~700 MB of dependencies: it halves the install time, and the
 # compiled files are not what these tests are about.
 PIP_ARGS = "--no-compile"
@@ -52,15 +59,17 @@ def snapshot_checkout(dest: Path, edit: Callable[[Path], None] | None = None) ->
     return dest
 
 
-def run_script(*args: str | Path, source: Path | None = None,
-               timeout: float = 60, user: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_script(
+    *args: str | Path, source: Path | None = None, timeout: float = 60, user: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run install.sh with bash, as a box operator would; stdout and stderr combined."""
     script = (source or REPO) / "install.sh"
     cmd = ["bash", str(script), *map(str, args)]
     if user is not None:
         cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *cmd]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL
+    )
 
 
 def output_of(result: subprocess.CompletedProcess[str]) -> str:

@@ -119,20 +119,30 @@ def ignore_patterns() -> list[str]:
 
 # -- the file against the repository -----------------------------------------------------
 
+
 def test_every_copied_source_exists_and_is_in_the_context(
-        dockerfile: tuple[dict[str, str], list[Stage]]) -> None:
+    dockerfile: tuple[dict[str, str], list[Stage]],
+) -> None:
     patterns = ignore_patterns()
-    copied = [src for stage in dockerfile[1] for args in stage.all("COPY")
-              for from_stage, sources, _ in [copy_parts(args)] if from_stage is None
-              for src in sources]
+    copied = [
+        src
+        for stage in dockerfile[1]
+        for args in stage.all("COPY")
+        for from_stage, sources, _ in [copy_parts(args)]
+        if from_stage is None
+        for src in sources
+    ]
     assert copied, "no COPY from the build context"
     for src in copied:
         path = REPO / src
         assert path.exists(), f"COPY {src}: not in the repository"
         assert not dockerignored(src, patterns), f"COPY {src}: excluded by .dockerignore"
         files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
-        shipped = [p for p in files if p.suffix in {".py", ".onnx", ".json", ".proto"}
-                   and "__pycache__" not in p.parts]
+        shipped = [
+            p
+            for p in files
+            if p.suffix in {".py", ".onnx", ".json", ".proto"} and "__pycache__" not in p.parts
+        ]
         for file in shipped:
             rel = str(file.relative_to(REPO))
             assert not dockerignored(rel, patterns), f"{rel}: excluded by .dockerignore"
@@ -142,7 +152,8 @@ def test_every_copied_source_exists_and_is_in_the_context(
 
 
 def test_builder_copies_exactly_what_install_sh_installs(
-        dockerfile: tuple[dict[str, str], list[Stage]]) -> None:
+    dockerfile: tuple[dict[str, str], list[Stage]],
+) -> None:
     match = re.search(r"^SOURCE_ENTRIES=\(([^)]*)\)", (REPO / "install.sh").read_text(), re.M)
     assert match, "install.sh: SOURCE_ENTRIES not found"
     builder = dockerfile[1][0]
@@ -161,7 +172,8 @@ def test_stages_reference_each_other(dockerfile: tuple[dict[str, str], list[Stag
         for args_text in stage.all("COPY"):
             source_stage = copy_parts(args_text)[0]
             assert source_stage is None or source_stage in names[:index], (
-                f"stage {stage.name}: COPY --from={source_stage} is not an earlier stage")
+                f"stage {stage.name}: COPY --from={source_stage} is not an earlier stage"
+            )
     builder, runtime = stages[0], stages[-1]
     # The venv the builder makes is the one the runtime gets, at the same path.
     assert any("python -m venv /opt/oko" in run for run in builder.all("RUN"))
@@ -182,7 +194,7 @@ def _image_config(runtime: Stage) -> dict[str, Any]:
         for command in run.split("&&"):
             words = shlex.split(command)
             if words[:2] == ["printf", "%s\\n"] and "/etc/oko/agent.yaml" in words:
-                lines = words[2:words.index(">")]
+                lines = words[2 : words.index(">")]
                 return dict(yaml.safe_load("\n".join(lines)))
     raise AssertionError("runtime stage writes no /etc/oko/agent.yaml")
 
@@ -210,8 +222,9 @@ def test_healthcheck_probes_the_health_endpoint(runtime: Stage) -> None:
     assert config.metrics.enabled
 
 
-def test_healthcheck_passes_against_the_running_agent(runtime: Stage, installed: Installed,
-                                                      tmp_path: Path) -> None:
+def test_healthcheck_passes_against_the_running_agent(
+    runtime: Stage, installed: Installed, tmp_path: Path
+) -> None:
     """The image's command with the image's config (ports and dirs moved), probed as Docker."""
     config = _image_config(runtime)
     port = free_port()
@@ -224,14 +237,16 @@ def test_healthcheck_passes_against_the_running_agent(runtime: Stage, installed:
     entry = installed.path("/opt/oko/bin") / json.loads(runtime.last("ENTRYPOINT"))[0]
     probe = json.loads(runtime.last("HEALTHCHECK").partition("CMD ")[2])
     probe = [str(installed.path(probe[0])), *probe[1:-1], probe[-1].replace(":9464/", f":{port}/")]
-    agent = subprocess.Popen([entry, *command], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True, cwd=tmp_path)
+    agent = subprocess.Popen(
+        [entry, *command], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path
+    )
     try:
         deadline = time.monotonic() + 90
         passed = False
         while not passed and time.monotonic() < deadline and agent.poll() is None:
-            passed = subprocess.run(probe, capture_output=True, timeout=30,
-                                    check=False).returncode == 0
+            passed = (
+                subprocess.run(probe, capture_output=True, timeout=30, check=False).returncode == 0
+            )
             time.sleep(0.5)
         assert passed, "health check never passed"
     finally:
@@ -242,6 +257,7 @@ def test_healthcheck_passes_against_the_running_agent(runtime: Stage, installed:
 
 
 # -- the venv the builder makes, built the same way locally ------------------------------
+
 
 def test_entrypoint_runs_from_the_venv(runtime: Stage, installed: Installed) -> None:
     env = " ".join(runtime.all("ENV"))
@@ -256,8 +272,14 @@ def test_entrypoint_runs_from_the_venv(runtime: Stage, installed: Installed) -> 
 def test_default_command_is_a_real_subcommand(runtime: Stage, installed: Installed) -> None:
     program = installed.path("/opt/oko/bin") / json.loads(runtime.last("ENTRYPOINT"))[0]
     command = json.loads(runtime.last("CMD"))
-    result = subprocess.run([program, command[0], "--help"], capture_output=True, text=True,
-                            timeout=120, check=False, cwd="/")
+    result = subprocess.run(
+        [program, command[0], "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd="/",
+    )
     assert result.returncode == 0, f"oko-agent {command[0]} --help: {result.stderr}"
 
 
@@ -276,16 +298,34 @@ def test_models_are_baked_into_the_package(installed: Installed) -> None:
         assert hashlib.sha256(blob).hexdigest() == entry["sha256"], entry["file"]
     # Imported from the venv, not from a checkout on the path.
     where = subprocess.run(
-        [installed.path("/opt/oko/bin/python"), "-c", "import agent, models; "
-         "print(agent.__file__); print(models.MANIFEST_PATH)"],
-        capture_output=True, text=True, timeout=60, check=True, cwd="/").stdout.split()
+        [
+            installed.path("/opt/oko/bin/python"),
+            "-c",
+            "import agent, models; print(agent.__file__); print(models.MANIFEST_PATH)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        cwd="/",
+    ).stdout.split()
     assert all(Path(p).is_relative_to(_site_packages(installed)) for p in where), where
 
 
 # What the wheels may load from the system: all of it is in the python:3.11-slim image.
-SLIM_IMAGE_LIBS = {"libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0", "librt.so.1",
-                   "libstdc++.so.6", "libgcc_s.so.1", "libz.so.1", "ld-linux-x86-64.so.2",
-                   "linux-vdso.so.1", "libutil.so.1"}
+SLIM_IMAGE_LIBS = {
+    "libc.so.6",
+    "libm.so.6",
+    "libdl.so.2",
+    "libpthread.so.0",
+    "librt.so.1",
+    "libstdc++.so.6",
+    "libgcc_s.so.1",
+    "libz.so.1",
+    "ld-linux-x86-64.so.2",
+    "linux-vdso.so.1",
+    "libutil.so.1",
+}
 # GPU inference only; edge boxes run on the CPU plugin.
 NOT_NEEDED = {"libopenvino_intel_gpu_plugin.so": "libOpenCL.so.1"}
 
@@ -296,8 +336,9 @@ def test_venv_needs_no_system_library_beyond_the_slim_image(installed: Installed
     assert any(p.parent.name == "cv2" for p in extensions)
     foreign: dict[str, set[str]] = {}
     for ext in extensions:
-        out = subprocess.run(["ldd", ext], capture_output=True, text=True, timeout=60,
-                             check=False).stdout
+        out = subprocess.run(
+            ["ldd", ext], capture_output=True, text=True, timeout=60, check=False
+        ).stdout
         for line in out.splitlines():
             name, _, target = line.strip().partition(" => ")
             name = name.split()[0] if name else name

@@ -23,16 +23,34 @@ def test_install_enrolls_with_the_fleet_once(installed: Installed, fleet: Fleet)
 
     # A token the fleet never issued: the agent's reason, then the script's, nothing enrolled.
     forged = re.sub(r"^(oko1\.[^.]+\.)[^.]+", r"\1forged", token)
-    bad = run_script("--root", installed.root, "--fleet", fleet.api, "--token", forged,
-                     source=installed.source, timeout=120)
+    bad = run_script(
+        "--root",
+        installed.root,
+        "--fleet",
+        fleet.api,
+        "--token",
+        forged,
+        source=installed.source,
+        timeout=120,
+    )
     assert bad.returncode != 0
     assert "enroll failed:" in bad.stderr, output_of(bad)
     assert "install.sh: error: enrollment failed" in bad.stderr
     assert forged not in output_of(bad)
     assert not identity.exists()
 
-    good = run_script("--root", installed.root, "--fleet", fleet.api, "--token", token,
-                      "--ca-file", fleet.ca_file, source=installed.source, timeout=120)
+    good = run_script(
+        "--root",
+        installed.root,
+        "--fleet",
+        fleet.api,
+        "--token",
+        token,
+        "--ca-file",
+        fleet.ca_file,
+        source=installed.source,
+        timeout=120,
+    )
     out = output_of(good)
     assert good.returncode == 0, out
     assert identity.is_file()
@@ -45,8 +63,18 @@ def test_install_enrolls_with_the_fleet_once(installed: Installed, fleet: Fleet)
 
     # Again, with the token now spent: nothing is sent, nothing changes, the service starts.
     before = tree_state(installed.root)
-    again = run_script("--root", installed.root, "--fleet", fleet.api, "--token", token,
-                       "--ca-file", fleet.ca_file, source=installed.source, timeout=120)
+    again = run_script(
+        "--root",
+        installed.root,
+        "--fleet",
+        fleet.api,
+        "--token",
+        token,
+        "--ca-file",
+        fleet.ca_file,
+        source=installed.source,
+        timeout=120,
+    )
     assert again.returncode == 0, output_of(again)
     assert "already enrolled" in again.stdout
     assert "skipped (--root): systemctl start oko-agent.service" in again.stdout
@@ -57,7 +85,7 @@ def test_install_enrolls_with_the_fleet_once(installed: Installed, fleet: Fleet)
 def _documented_backup(backup_dir: Path, data: Path) -> str:
     """The backup commands of docs/operations.md, pointed at this test's directories."""
     text = (REPO / "docs" / "operations.md").read_text()
-    section = text[text.index("## Back up"):]
+    section = text[text.index("## Back up") :]
     block = re.search(r"```bash\n(.*?)```", section, re.S)
     assert block and "src.backup(dst)" in block.group(1), "backup commands not found"
     return block.group(1).replace("/srv/oko-fleet", str(data)).replace("/backup", str(backup_dir))
@@ -67,9 +95,23 @@ def test_documented_backup_restores_the_fleet(fleet: Fleet, tmp_path: Path) -> N
     """Back up a running fleet as docs/operations.md says, restore, find the box again."""
     token = fleet.ctl("token", "create", "--site", "backup-test").strip()
     enrolled = subprocess.run(
-        [sys.executable, "-m", "agent.cli", "enroll", "--fleet", fleet.api, "--token", token,
-         "--data-dir", str(tmp_path / "box")], capture_output=True, text=True, timeout=60,
-        check=False)
+        [
+            sys.executable,
+            "-m",
+            "agent.cli",
+            "enroll",
+            "--fleet",
+            fleet.api,
+            "--token",
+            token,
+            "--data-dir",
+            str(tmp_path / "box"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert enrolled.returncode == 0, enrolled.stderr
     devices = {d["device_id"] for d in json.loads(fleet.ctl("--json", "device", "list"))}
 
@@ -82,8 +124,11 @@ def test_documented_backup_restores_the_fleet(fleet: Fleet, tmp_path: Path) -> N
     restored = tmp_path / "restored"
     restored.mkdir(mode=0o700)
     shutil.copy(backup / "fleet.db", restored / "fleet.db")
-    subprocess.run(["tar", "-C", str(restored), "-xzf", str(backup / "oko-fleet-ca.tgz")],
-                   check=True, timeout=60)
+    subprocess.run(
+        ["tar", "-C", str(restored), "-xzf", str(backup / "oko-fleet-ca.tgz")],
+        check=True,
+        timeout=60,
+    )
     with running_fleet(restored, admin_token=fleet.admin_token) as again:
         assert again.ca_file.read_bytes() == fleet.ca_file.read_bytes()
         after = {d["device_id"] for d in json.loads(again.ctl("--json", "device", "list"))}

@@ -71,13 +71,18 @@ echo "=== end"
 def _namespaces_work() -> bool:
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         return False
-    probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "true"],
-                           capture_output=True, timeout=30, check=False)
+    probe = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "true"],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
     return probe.returncode == 0
 
 
-pytestmark = pytest.mark.skipif(not _namespaces_work(),
-                                reason="needs root and mount namespaces (unshare)")
+pytestmark = pytest.mark.skipif(
+    not _namespaces_work(), reason="needs root and mount namespaces (unshare)"
+)
 
 
 def _parts(output: str) -> dict[str, str]:
@@ -85,8 +90,9 @@ def _parts(output: str) -> dict[str, str]:
     return dict(zip(pieces[1::2], pieces[2::2], strict=True))
 
 
-def test_real_install_rerun_and_uninstall(installed: Installed, fleet: Fleet,
-                                          tmp_path: Path) -> None:
+def test_real_install_rerun_and_uninstall(
+    installed: Installed, fleet: Fleet, tmp_path: Path
+) -> None:
     stubs = tmp_path / "stubs"
     stubs.mkdir()
     log = tmp_path / "systemctl.log"
@@ -95,13 +101,25 @@ def test_real_install_rerun_and_uninstall(installed: Installed, fleet: Fleet,
     stub.chmod(0o755)
     (tmp_path / "work").mkdir()
     token = fleet.ctl("token", "create", "--site", "real-mode").strip()
-    env = {**os.environ, "WORK": str(tmp_path / "work"), "STUBS": str(stubs),
-           "VENV": str(installed.path("/opt/oko")), "SRC": str(installed.source),
-           "FLEET": fleet.api, "TOKEN": token, "CA": str(fleet.ca_file),
-           "METRICS_PORT": str(free_port())}
+    env = {
+        **os.environ,
+        "WORK": str(tmp_path / "work"),
+        "STUBS": str(stubs),
+        "VENV": str(installed.path("/opt/oko")),
+        "SRC": str(installed.source),
+        "FLEET": fleet.api,
+        "TOKEN": token,
+        "CA": str(fleet.ca_file),
+        "METRICS_PORT": str(free_port()),
+    }
     result = subprocess.run(
         ["unshare", "--mount", "--propagation", "private", "bash", "-c", NAMESPACE_SCRIPT],
-        capture_output=True, text=True, timeout=300, check=False, env=env)
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env,
+    )
     parts = _parts(result.stdout)
     assert result.returncode == 0 and "end" in parts, result.stdout + result.stderr
 
@@ -110,8 +128,11 @@ def test_real_install_rerun_and_uninstall(installed: Installed, fleet: Fleet,
     assert re.search(r"\$ runuser -u oko -- /opt/oko/bin/oko-agent enroll .*--token <token>", run1)
     assert token not in result.stdout
     assert "$ chown oko:oko -- /var/lib/oko" in run1
-    owners = dict(line.split()[:2] for line in parts["state1"].splitlines() if " " in line
-                  and line.startswith("/"))
+    owners = dict(
+        line.split()[:2]
+        for line in parts["state1"].splitlines()
+        if " " in line and line.startswith("/")
+    )
     assert owners["/etc/oko"] == "root:oko"
     assert owners["/etc/oko/agent.yaml"] == "root:oko"
     assert owners["/var/lib/oko"] == "oko:oko"
@@ -135,9 +156,15 @@ def test_real_install_rerun_and_uninstall(installed: Installed, fleet: Fleet,
     assert box["agent_version"] and box["last_seen"], box
 
     calls = log.read_text().splitlines()
-    assert calls == ["daemon-reload", "enable oko-agent.service", "restart oko-agent.service",
-                     "enable oko-agent.service", "start oko-agent.service",
-                     "disable --now oko-agent.service", "daemon-reload"]
+    assert calls == [
+        "daemon-reload",
+        "enable oko-agent.service",
+        "restart oko-agent.service",
+        "enable oko-agent.service",
+        "start oko-agent.service",
+        "disable --now oko-agent.service",
+        "daemon-reload",
+    ]
     assert "$ userdel oko" in parts["uninstall"]
     assert "no such user" in parts["after"]
     assert "left:" not in parts["after"]

@@ -47,10 +47,12 @@ def unit_sections(path: Path) -> configparser.ConfigParser:
 
 # -- a fresh install ---------------------------------------------------------------------
 
+
 def test_install_lays_out_venv_config_data_and_unit(installed: Installed) -> None:
     agent = installed.path("/opt/oko/bin/oko-agent")
-    version = subprocess.run([agent, "version"], capture_output=True, text=True, timeout=60,
-                             check=True).stdout.strip()
+    version = subprocess.run(
+        [agent, "version"], capture_output=True, text=True, timeout=60, check=True
+    ).stdout.strip()
     init = (installed.source / "agent" / "__init__.py").read_text()
     assert f'__version__ = "{version}"' in init
     assert stat.S_IMODE(installed.path("/etc/oko").stat().st_mode) == 0o750
@@ -60,8 +62,9 @@ def test_install_lays_out_venv_config_data_and_unit(installed: Installed) -> Non
     assert config.data_dir == Path("/var/lib/oko")
     # Under --root the system user and the service are recorded, not touched.
     out = installed.output
-    assert re.search(r"skipped \(--root\): useradd --system .*--home-dir /var/lib/oko .* oko\n",
-                     out), out
+    assert re.search(
+        r"skipped \(--root\): useradd --system .*--home-dir /var/lib/oko .* oko\n", out
+    ), out
     assert "skipped (--root): systemctl daemon-reload" in out
     assert "skipped (--root): systemctl enable oko-agent.service" in out
     assert "not enrolled (--no-enroll)" in out
@@ -89,12 +92,18 @@ def test_unit_restarts_limits_and_sandboxes(installed: Installed) -> None:
 def _verify(root: Path) -> subprocess.CompletedProcess[str]:
     # Only our unit: the temporary root has none of the system's targets to recurse into.
     return subprocess.run(
-        ["systemd-analyze", "verify", "--man=no", "--recursive-errors=no", f"--root={root}",
-         UNIT], capture_output=True, text=True, timeout=60, check=False)
+        ["systemd-analyze", "verify", "--man=no", "--recursive-errors=no", f"--root={root}", UNIT],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None,
-                    reason="systemd-analyze not installed (Debian package systemd)")
+@pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None,
+    reason="systemd-analyze not installed (Debian package systemd)",
+)
 def test_unit_passes_systemd_analyze_verify(installed: Installed, tmp_path: Path) -> None:
     result = _verify(installed.root)
     assert result.returncode == 0 and not result.stderr.strip(), result.stderr
@@ -112,10 +121,18 @@ def test_unit_passes_systemd_analyze_verify(installed: Installed, tmp_path: Path
 
 # -- running it again --------------------------------------------------------------------
 
+
 def test_second_run_changes_nothing(installed: Installed) -> None:
     before = tree_state(installed.root)
-    result = run_script("--root", installed.root, "--no-enroll", "--pip-args", PIP_ARGS,
-                        source=installed.source, timeout=300)
+    result = run_script(
+        "--root",
+        installed.root,
+        "--no-enroll",
+        "--pip-args",
+        PIP_ARGS,
+        source=installed.source,
+        timeout=300,
+    )
     assert result.returncode == 0, output_of(result)
     assert tree_state(installed.root) == before
     out = output_of(result)
@@ -148,8 +165,9 @@ def test_rerun_keeps_edited_config_and_names_a_bad_one(installed: Installed) -> 
 
 def test_dry_run_on_a_fresh_root_writes_nothing(tmp_path: Path) -> None:
     token = "oko1.tokenid.s3cret.pin"
-    result = run_script("--root", tmp_path, "--dry-run", "--fleet", "fleet.example:7443",
-                        "--token", token)
+    result = run_script(
+        "--root", tmp_path, "--dry-run", "--fleet", "fleet.example:7443", "--token", token
+    )
     out = output_of(result)
     assert result.returncode == 0, out
     assert list(tmp_path.iterdir()) == []
@@ -162,8 +180,8 @@ def test_dry_run_on_a_fresh_root_writes_nothing(tmp_path: Path) -> None:
 
 # -- upgrade and uninstall ---------------------------------------------------------------
 
-def test_upgrade_in_place_then_uninstall_everything(installed: Installed,
-                                                    tmp_path: Path) -> None:
+
+def test_upgrade_in_place_then_uninstall_everything(installed: Installed, tmp_path: Path) -> None:
     """The life of a box after the first install, on a copy of the shared root."""
     root = tmp_path / "root"
     shutil.copytree(installed.root, root, symlinks=True)
@@ -175,12 +193,26 @@ def test_upgrade_in_place_then_uninstall_everything(installed: Installed,
 
     # A release as a wheel of the same version number: only its content differs.
     newer = snapshot_checkout(tmp_path / "newer", edit)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--wheel-dir",
-                    str(tmp_path / "dist"), str(newer)], check=True, timeout=300,
-                   capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--wheel-dir",
+            str(tmp_path / "dist"),
+            str(newer),
+        ],
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
     wheel = next((tmp_path / "dist").glob("oko_vision-*.whl"))
-    result = run_script("--root", root, "--no-enroll", "--pip-args", PIP_ARGS,
-                        "--source", wheel, timeout=300)
+    result = run_script(
+        "--root", root, "--no-enroll", "--pip-args", PIP_ARGS, "--source", wheel, timeout=300
+    )
     out = output_of(result)
     assert result.returncode == 0, out
     assert "--no-deps --force-reinstall" in out
@@ -205,6 +237,7 @@ def test_upgrade_in_place_then_uninstall_everything(installed: Installed,
 
 
 # -- every failure says what went wrong --------------------------------------------------
+
 
 def _not_python(tmp_path: Path) -> Path:
     fake = tmp_path / "python-2.7"
@@ -245,8 +278,7 @@ BAD_OPTIONS = [
 ]
 
 
-@pytest.mark.parametrize(("args", "message"), BAD_OPTIONS,
-                         ids=[m for _, m in BAD_OPTIONS])
+@pytest.mark.parametrize(("args", "message"), BAD_OPTIONS, ids=[m for _, m in BAD_OPTIONS])
 def test_bad_options_are_named(args: list[object], message: str, tmp_path: Path) -> None:
     root = tmp_path / "root"
     root.mkdir()
@@ -270,8 +302,9 @@ def test_real_install_needs_root() -> None:
     assert "run as root" in result.stderr, output_of(result)
 
 
-def test_failed_upgrade_names_the_step_and_keeps_the_install(installed: Installed,
-                                                              tmp_path: Path) -> None:
+def test_failed_upgrade_names_the_step_and_keeps_the_install(
+    installed: Installed, tmp_path: Path
+) -> None:
     def break_pyproject(src: Path) -> None:
         (src / "pyproject.toml").write_text("[project\nname = 'oko-vision'\n")
 
@@ -279,8 +312,11 @@ def test_failed_upgrade_names_the_step_and_keeps_the_install(installed: Installe
     stamp = installed.path("/opt/oko/.oko-install").read_text()
     result = run_script("--root", installed.root, "--no-enroll", source=broken, timeout=300)
     assert result.returncode != 0
-    assert re.search(r"step 'install the agent into /opt/oko' failed: `.*pip.* install .*` "
-                     r"exited with status \d+", result.stderr), output_of(result)
+    assert re.search(
+        r"step 'install the agent into /opt/oko' failed: `.*pip.* install .*` "
+        r"exited with status \d+",
+        result.stderr,
+    ), output_of(result)
     # The running install is untouched and still claims its own source, not the broken one.
     assert installed.path("/opt/oko/.oko-install").read_text() == stamp
     agent = installed.path("/opt/oko/bin/oko-agent")
@@ -290,6 +326,11 @@ def test_failed_upgrade_names_the_step_and_keeps_the_install(installed: Installe
 def test_script_is_shellcheck_clean() -> None:
     if shutil.which("shellcheck") is None:
         pytest.skip("shellcheck not installed (Debian package shellcheck)")
-    result = subprocess.run(["shellcheck", str(REPO / "install.sh")], capture_output=True,
-                            text=True, timeout=60, check=False)
+    result = subprocess.run(
+        ["shellcheck", str(REPO / "install.sh")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout

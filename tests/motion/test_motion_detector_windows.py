@@ -40,8 +40,10 @@ def test_windows_find_labelled_people_once_each(detector: ObjectDetector) -> Non
     found_windows = found_full = total = 0
     for index in FRAMES:
         frame = _frame(index)
-        people = np.array([o["box"] for o in LABELS[str(index)]
-                           if o["label"] == "person" and not o["difficult"]], np.float32)
+        people = np.array(
+            [o["box"] for o in LABELS[str(index)] if o["label"] == "person" and not o["difficult"]],
+            np.float32,
+        )
         windows = plan_windows(people, frame.shape[:2], 416)
         crops = [frame[y1:y2, x1:x2] for x1, y1, x2, y2 in windows.tolist()]
         merged = merge_window_detections(windows, detector.detect(crops), frame.shape[:2])

@@ -33,8 +33,12 @@ def _frames(step: int = 2, limit: int | None = None) -> Iterator[tuple[int, np.n
 
 def _inside(points: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     p, b = points[:, None, :], boxes[None, :, :]
-    return ((p[..., 0] >= b[..., 0]) & (p[..., 0] <= b[..., 2])
-            & (p[..., 1] >= b[..., 1]) & (p[..., 1] <= b[..., 3])).any(axis=1)
+    return (
+        (p[..., 0] >= b[..., 0])
+        & (p[..., 0] <= b[..., 2])
+        & (p[..., 1] >= b[..., 1])
+        & (p[..., 1] <= b[..., 3])
+    ).any(axis=1)
 
 
 def test_motion_finds_walking_people_not_parked_cars() -> None:
@@ -48,8 +52,11 @@ def test_motion_finds_walking_people_not_parked_cars() -> None:
             if obj["difficult"]:
                 continue
             box = np.array(obj["box"], np.float32)
-            hit = bool(_inside(((box[:2] + box[2:]) / 2)[None], plan.motion)[0]) \
-                if len(plan.motion) else False
+            hit = (
+                bool(_inside(((box[:2] + box[2:]) / 2)[None], plan.motion)[0])
+                if len(plan.motion)
+                else False
+            )
             if obj["label"] == "person":
                 people, people_hit = people + 1, people_hit + hit
             else:
@@ -94,8 +101,12 @@ def test_windows_cover_motion_on_an_hd_view() -> None:
         assert len(plan.windows) <= 4
         w = plan.windows
         m = plan.motion[:, None, :]
-        held = ((m[..., 0] >= w[:, 0]) & (m[..., 1] >= w[:, 1])
-                & (m[..., 2] <= w[:, 2]) & (m[..., 3] <= w[:, 3])).any(axis=1)
+        held = (
+            (m[..., 0] >= w[:, 0])
+            & (m[..., 1] >= w[:, 1])
+            & (m[..., 2] <= w[:, 2])
+            & (m[..., 3] <= w[:, 3])
+        ).any(axis=1)
         assert held.all(), (index, plan)
         crops = plan.crops(big)
         assert all(min(c.shape[:2]) >= 416 for c in crops)

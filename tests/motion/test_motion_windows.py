@@ -14,8 +14,12 @@ HW = (1080, 1920)
 def _contains(windows: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """For each box, whether some window holds it entirely."""
     w, b = windows[None, :, :], boxes[:, None, :]
-    return ((b[..., 0] >= w[..., 0]) & (b[..., 1] >= w[..., 1])
-            & (b[..., 2] <= w[..., 2]) & (b[..., 3] <= w[..., 3])).any(axis=1)
+    return (
+        (b[..., 0] >= w[..., 0])
+        & (b[..., 1] >= w[..., 1])
+        & (b[..., 2] <= w[..., 2])
+        & (b[..., 3] <= w[..., 3])
+    ).any(axis=1)
 
 
 def test_small_box_gets_one_native_window_around_it() -> None:
@@ -36,14 +40,15 @@ def test_nearby_boxes_share_a_window_far_ones_do_not() -> None:
 
 def test_large_region_gets_a_larger_window_with_context() -> None:
     windows = plan_windows(np.array([[200, 100, 900, 500]]), HW, 416)
-    (x1, y1, x2, y2), = windows.tolist()
+    ((x1, y1, x2, y2),) = windows.tolist()
     assert x2 - x1 == y2 - y1 == 770  # 700 px plus 10 % context, still square
     assert _contains(windows, np.array([[200, 100, 900, 500]])).all()
 
 
 def test_frame_smaller_than_the_model_input_is_one_clipped_window() -> None:
-    assert plan_windows(np.array([[10, 10, 50, 50]]), (240, 320), 416).tolist() == \
-        [[0, 0, 320, 240]]
+    assert plan_windows(np.array([[10, 10, 50, 50]]), (240, 320), 416).tolist() == [
+        [0, 0, 320, 240]
+    ]
 
 
 def test_every_box_is_covered_and_windows_stay_in_frame() -> None:
@@ -106,8 +111,12 @@ def test_merge_keeps_fragment_at_the_frame_edge_and_other_classes() -> None:
 
 
 def test_merge_offsets_keypoints_and_rejects_mismatched_lengths() -> None:
-    dets = Detections(np.array([[10, 10, 50, 50]], np.float32), np.array([0.9], np.float32),
-                      np.array([1]), keypoints=np.array([[[20, 30], [40, 45]]], np.float32))
+    dets = Detections(
+        np.array([[10, 10, 50, 50]], np.float32),
+        np.array([0.9], np.float32),
+        np.array([1]),
+        keypoints=np.array([[[20, 30], [40, 45]]], np.float32),
+    )
     merged = merge_window_detections(np.array([[100, 200, 516, 616]]), [dets], HW)
     assert merged.keypoints is not None
     assert merged.keypoints.tolist() == [[[120, 230], [140, 245]]]

@@ -19,8 +19,25 @@ EXAMPLES = REPO / "docs" / "examples"
 def excerpt(out: Path, first: int, count: int) -> Path:
     """Frames [first, first + count) of vtest.avi as a 10 fps MJPEG AVI (frame-exact)."""
     select = f"select='between(n\\,{first}\\,{first + count - 1})',setpts=N/FRAME_RATE/TB"
-    cmd = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-i", str(VTEST), "-vf", select,
-           "-frames:v", str(count), "-c:v", "mjpeg", "-q:v", "2", "-an", str(out)]
+    cmd = [
+        "ffmpeg",
+        "-nostdin",
+        "-y",
+        "-loglevel",
+        "error",
+        "-i",
+        str(VTEST),
+        "-vf",
+        select,
+        "-frames:v",
+        str(count),
+        "-c:v",
+        "mjpeg",
+        "-q:v",
+        "2",
+        "-an",
+        str(out),
+    ]
     subprocess.run(cmd, check=True, timeout=60)
     return out
 

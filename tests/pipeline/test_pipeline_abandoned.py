@@ -26,13 +26,13 @@ from agent.pipeline.offline import analyze_video
 from tests.pipeline.conftest import REPO, excerpt
 
 BAGS = ("backpack", "handbag", "suitcase")
-RULE = {"stationary_seconds": 8, "unattended_seconds": 6, "radius_scale": 2.0,
-        "clear_seconds": 3}
+RULE = {"stationary_seconds": 8, "unattended_seconds": 6, "radius_scale": 2.0, "clear_seconds": 3}
 
 
 def _script() -> ModuleType:
     spec = importlib.util.spec_from_file_location(
-        "make_abandoned_clip", REPO / "scripts" / "make_abandoned_clip.py")
+        "make_abandoned_clip", REPO / "scripts" / "make_abandoned_clip.py"
+    )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclasses look their module up there
@@ -44,7 +44,7 @@ def _script() -> ModuleType:
 class Outcome:
     alerts: int
     frames_with_bag: int
-    bag_found: int             # frames where a bag-class detection covers the pasted bag
+    bag_found: int  # frames where a bag-class detection covers the pasted bag
     best_bag_score: float
     best_any: tuple[str, float]  # strongest detection of any class on the bag
 
@@ -67,8 +67,9 @@ def run_scenario(name: str, detector: ObjectDetector, tmp: Path) -> Outcome:
         bag = on_bag & np.isin(dets.class_id, bag_ids)
         found += bool(bag.any())
         best = max([best, *dets.confidence[bag].tolist()])
-        for score, cls in zip(dets.confidence[on_bag].tolist(), dets.class_id[on_bag].tolist(),
-                              strict=True):
+        for score, cls in zip(
+            dets.confidence[on_bag].tolist(), dets.class_id[on_bag].tolist(), strict=True
+        ):
             if score > best_any[1]:
                 best_any = (detector.labels[cls], round(score, 2))
     out = Outcome(alerts, with_bag, found, round(best, 2), best_any)
@@ -87,14 +88,18 @@ def test_clips_are_deterministic(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["carried", "picked_up"])
 def test_no_alert_for_a_bag_carried_through_or_picked_up(
-        name: str, detector: ObjectDetector, tmp_path: Path) -> None:
+    name: str, detector: ObjectDetector, tmp_path: Path
+) -> None:
     outcome = run_scenario(name, detector, tmp_path)
     assert outcome.frames_with_bag > 0
     assert outcome.alerts == 0
 
 
-@pytest.mark.xfail(strict=True, reason="the shipped NanoDet-m does not detect the real "
-                   "holdall as a bag at CCTV scale (docs/abandoned-eval.md)")
+@pytest.mark.xfail(
+    strict=True,
+    reason="the shipped NanoDet-m does not detect the real "
+    "holdall as a bag at CCTV scale (docs/abandoned-eval.md)",
+)
 def test_alert_for_a_bag_left_behind(detector: ObjectDetector, tmp_path: Path) -> None:
     outcome = run_scenario("left", detector, tmp_path)
     assert outcome.bag_found >= 0.8 * outcome.frames_with_bag
@@ -102,21 +107,25 @@ def test_alert_for_a_bag_left_behind(detector: ObjectDetector, tmp_path: Path) -
 
 
 def test_alert_path_end_to_end_on_a_real_stationary_object(
-        detector: ObjectDetector, tmp_path: Path) -> None:
+    detector: ObjectDetector, tmp_path: Path
+) -> None:
     """What the bag cannot show yet, a real parked vehicle can: with the rule watching
     vehicles, the white van parked at the top right of vtest.avi (detected as a truck) is a
     stationary object nobody attends, and must raise exactly one alert once both clocks
     have run - through the same reader, gate, detector, tracker and rule."""
     clip = excerpt(tmp_path / "van.avi", 0, 150)
-    spec = CameraSpec(id="van", source=str(clip), abandoned={
-        **RULE, "classes": ["car", "truck"], "radius_scale": 1.0})
+    spec = CameraSpec(
+        id="van",
+        source=str(clip),
+        abandoned={**RULE, "classes": ["car", "truck"], "radius_scale": 1.0},
+    )
     alerts = []
     for frame in analyze_video(clip, spec, detector):
         alerts += [(frame.number, e) for e in frame.events if e.kind is EventKind.ABANDONED]
     assert len(alerts) == 1, alerts
     number, alert = alerts[0]
     x1, y1, x2, y2 = alert.box or (0, 0, 0, 0)
-    assert 620 < (x1 + x2) / 2 < 750 and 30 < (y1 + y2) / 2 < 110   # the van, not a car
+    assert 620 < (x1 + x2) / 2 < 750 and 30 < (y1 + y2) / 2 < 110  # the van, not a car
     assert alert.payload["stationary_seconds"] >= RULE["stationary_seconds"]
     assert alert.payload["unattended_seconds"] >= RULE["unattended_seconds"]
     print(f"\nvan: one alert at frame {number} ({alert.label}, track {alert.track_id})")

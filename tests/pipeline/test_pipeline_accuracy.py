@@ -26,8 +26,8 @@ from agent.pipeline.offline import AnalysisResult, analyze_video
 from tests.fixtures.media import VTEST
 
 LABELS = Path(__file__).resolve().parents[1] / "data" / "labels"
-CUT = 404                   # first frame of the second take
-MATCH_FRAMES = 10           # a counted crossing matches a label of its direction within 1 s
+CUT = 404  # first frame of the second take
+MATCH_FRAMES = 10  # a counted crossing matches a label of its direction within 1 s
 PERSON = "person"
 
 
@@ -42,7 +42,7 @@ class Counted:
 class Run:
     result: AnalysisResult
     crossings: list[Counted]
-    persons: dict[int, int]          # frame number -> confirmed person tracks in it
+    persons: dict[int, int]  # frame number -> confirmed person tracks in it
     tracks_by_frame: dict[int, set[int]]
 
 
@@ -54,9 +54,11 @@ def truth() -> dict:
 @pytest.fixture(scope="module")
 def run(detector: ObjectDetector, truth: dict) -> Run:
     line = truth["line"]
-    spec = CameraSpec(id="vtest", source=str(VTEST),
-                      lines=[{"id": "road", "points": [line["p1"], line["p2"]],
-                              "classes": [PERSON]}])
+    spec = CameraSpec(
+        id="vtest",
+        source=str(VTEST),
+        lines=[{"id": "road", "points": [line["p1"], line["p2"]], "classes": [PERSON]}],
+    )
     assert spec.detect_fps == 5.0
     analysis = analyze_video(VTEST, spec, detector, cuts=[CUT])
     crossings, persons, tracks = [], {}, {}
@@ -64,8 +66,11 @@ def run(detector: ObjectDetector, truth: dict) -> Run:
         people = frame.tracks[frame.tracks.class_id == detector.labels.index(PERSON)]
         persons[frame.number] = len(people)
         tracks[frame.number] = set(frame.tracks.tracker_id.tolist())
-        crossings += [Counted(frame.number, e.payload["direction"], e.track_id)
-                      for e in frame.events if e.kind is EventKind.LINE_CROSSING]
+        crossings += [
+            Counted(frame.number, e.payload["direction"], e.track_id)
+            for e in frame.events
+            if e.kind is EventKind.LINE_CROSSING
+        ]
     return Run(analysis.result(), crossings, persons, tracks)
 
 
@@ -74,8 +79,11 @@ def match(crossings: list[Counted], labelled: list[dict]) -> dict[Counted, int]:
     free = list(crossings)
     matched: dict[Counted, int] = {}
     for k, label in enumerate(labelled):
-        near = [c for c in free if c.direction == label["direction"]
-                and abs(c.frame - label["frame"]) <= MATCH_FRAMES]
+        near = [
+            c
+            for c in free
+            if c.direction == label["direction"] and abs(c.frame - label["frame"]) <= MATCH_FRAMES
+        ]
         if near:
             best = min(near, key=lambda c: abs(c.frame - label["frame"]))
             free.remove(best)
@@ -84,7 +92,7 @@ def match(crossings: list[Counted], labelled: list[dict]) -> dict[Counted, int]:
 
 
 def test_every_decimated_frame_is_analysed(run: Run) -> None:
-    assert run.result.frames == len(run.persons) == 398      # 795 frames at 10 -> 5 fps
+    assert run.result.frames == len(run.persons) == 398  # 795 frames at 10 -> 5 fps
     assert sorted(run.persons)[:3] == [0, 2, 4]
     assert run.result.camera.state == "ended"
 
@@ -106,9 +114,11 @@ def test_each_count_is_a_labelled_crossing_counted_once(run: Run, truth: dict) -
     matched = match(run.crossings, labelled)
     extra = [c for c in run.crossings if c not in matched]
     missed = [labelled[k] for k in set(range(len(labelled))) - set(matched.values())]
-    print(f"\nmatched {len(matched)} of {len(labelled)} labelled crossings; "
-          f"extra counts {[(c.frame, c.direction) for c in extra]}; "
-          f"missed {[(m['frame'], m['direction']) for m in missed]}")
+    print(
+        f"\nmatched {len(matched)} of {len(labelled)} labelled crossings; "
+        f"extra counts {[(c.frame, c.direction) for c in extra]}; "
+        f"missed {[(m['frame'], m['direction']) for m in missed]}"
+    )
     assert len(extra) <= 1 and len(missed) <= 2
     by_track: dict[int, list[Counted]] = defaultdict(list)
     for c in run.crossings:
@@ -116,11 +126,11 @@ def test_each_count_is_a_labelled_crossing_counted_once(run: Run, truth: dict) -
     for track, counts in by_track.items():
         directions = [c.direction for c in sorted(counts, key=lambda c: c.frame)]
         assert all(a != b for a, b in pairwise(directions)), (
-            f"track {track} counted twice the same way: {counts}")
+            f"track {track} counted twice the same way: {counts}"
+        )
 
 
-def test_tracks_counted_twice_are_turn_backs_or_measured_id_switches(
-        run: Run, truth: dict) -> None:
+def test_tracks_counted_twice_are_turn_backs_or_measured_id_switches(run: Run, truth: dict) -> None:
     """A track counted twice is either one person turning back (labelled) or two people
     the tracker joined into one id where they passed each other (an id switch: both
     crossings are real and counted once each, but under one id). Measured, then bounded."""
@@ -135,9 +145,11 @@ def test_tracks_counted_twice_are_turn_backs_or_measured_id_switches(
     pairs = [pair for frames in by_track.values() for pair in pairwise(frames)]
     real = [p for p in pairs if p in turn_backs]
     switches = [p for p in pairs if p not in turn_backs]
-    print(f"\ntracks counted more than once: {sum(len(f) > 1 for f in by_track.values())}; "
-          f"consecutive crossings of one track that are a labelled turn-back {real}, "
-          f"that belong to two people (id switch) {switches}")
+    print(
+        f"\ntracks counted more than once: {sum(len(f) > 1 for f in by_track.values())}; "
+        f"consecutive crossings of one track that are a labelled turn-back {real}, "
+        f"that belong to two people (id switch) {switches}"
+    )
     assert len(real) >= 3
     assert len(switches) <= 7
 
@@ -168,11 +180,13 @@ def test_person_counts_per_frame(run: Run) -> None:
             on_grid.append(error)
     mae_grid, mae_all = float(np.mean(np.abs(on_grid))), float(np.mean(np.abs(all_frames)))
     bias = float(np.mean(all_frames))
-    print(f"\nperson count MAE: {mae_grid:.2f} on {len(on_grid)} processed frames, "
-          f"{mae_all:.2f} on {len(all_frames)} labelled frames (bias {bias:+.2f})")
+    print(
+        f"\nperson count MAE: {mae_grid:.2f} on {len(on_grid)} processed frames, "
+        f"{mae_all:.2f} on {len(all_frames)} labelled frames (bias {bias:+.2f})"
+    )
     assert len(on_grid) >= 30 and len(all_frames) >= 55
     assert mae_grid <= 0.85 and mae_all <= 0.85
-    assert max(all_frames) <= 1            # never more tracks than people + 1
+    assert max(all_frames) <= 1  # never more tracks than people + 1
 
 
 def test_events_are_minted_in_sequence(run: Run) -> None:

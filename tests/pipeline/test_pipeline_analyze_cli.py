@@ -24,11 +24,13 @@ def analyze(*args: str) -> tuple[int, str, str]:
 
 
 def test_analyze_writes_events_summary_and_annotated_video(
-        short_clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    short_clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     video = tmp_path / "annotated.mp4"
-    code, out, err = analyze(str(short_clip), "--config", str(EXAMPLES / "camera.yaml"),
-                             "--annotate", str(video))
+    code, out, err = analyze(
+        str(short_clip), "--config", str(EXAMPLES / "camera.yaml"), "--annotate", str(video)
+    )
     assert code == 0, err
     # Default events file: ./<video stem>.events.jsonl in the working directory.
     events = read_jsonl(tmp_path / f"{short_clip.stem}.events.jsonl")
@@ -65,30 +67,53 @@ def _camera_yaml(tmp_path: Path, change: dict) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("change", "named"), [
-    ({"lines": [{"id": "road", "points": [[330, 400], [330, 400]]}]}, "lines[0].points"),
-    ({"detect_fps": 0}, "detect_fps"),
-    ({"zones": [{"id": "z", "polygon": [[0, 0], [1, 1]]}]}, "zones[0].polygon"),
-    ({"linez": []}, "linez"),
-    ({"traffic": [{"line_id": "nope", "calibration": {
-        "image_points": [[0, 0], [10, 0], [10, 10], [0, 10]],
-        "ground_points": [[0, 0], [1, 0], [1, 1], [0, 1]]}}]}, "traffic[0].line_id"),
-])
-def test_bad_config_names_the_field(short_clip: Path, tmp_path: Path, change: dict,
-                                    named: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"lines": [{"id": "road", "points": [[330, 400], [330, 400]]}]}, "lines[0].points"),
+        ({"detect_fps": 0}, "detect_fps"),
+        ({"zones": [{"id": "z", "polygon": [[0, 0], [1, 1]]}]}, "zones[0].polygon"),
+        ({"linez": []}, "linez"),
+        (
+            {
+                "traffic": [
+                    {
+                        "line_id": "nope",
+                        "calibration": {
+                            "image_points": [[0, 0], [10, 0], [10, 10], [0, 10]],
+                            "ground_points": [[0, 0], [1, 0], [1, 1], [0, 1]],
+                        },
+                    }
+                ]
+            },
+            "traffic[0].line_id",
+        ),
+    ],
+)
+def test_bad_config_names_the_field(
+    short_clip: Path, tmp_path: Path, change: dict, named: str
+) -> None:
     config = _camera_yaml(tmp_path, change)
-    code, _, err = analyze(str(short_clip), "--config", str(config),
-                           "--events", str(tmp_path / "e.jsonl"))
+    code, _, err = analyze(
+        str(short_clip), "--config", str(config), "--events", str(tmp_path / "e.jsonl")
+    )
     assert code == 2
     assert err.startswith(f"error: {config}") and named in err, err
     assert not (tmp_path / "e.jsonl").exists()
 
 
 def test_rule_class_unknown_to_the_detector_is_named(short_clip: Path, tmp_path: Path) -> None:
-    config = _camera_yaml(tmp_path, {"zones": [
-        {"id": "junction", "polygon": [[0, 0], [100, 0], [100, 100]], "classes": ["persn"]}]})
-    code, _, err = analyze(str(short_clip), "--config", str(config),
-                           "--events", str(tmp_path / "e.jsonl"))
+    config = _camera_yaml(
+        tmp_path,
+        {
+            "zones": [
+                {"id": "junction", "polygon": [[0, 0], [100, 0], [100, 100]], "classes": ["persn"]}
+            ]
+        },
+    )
+    code, _, err = analyze(
+        str(short_clip), "--config", str(config), "--events", str(tmp_path / "e.jsonl")
+    )
     assert code == 2, err
     assert err.startswith(f"error: {config}: zones[junction].classes: 'persn'"), err
     assert not (tmp_path / "e.jsonl").exists()
@@ -100,8 +125,14 @@ def test_truncated_video_is_analysed_with_a_warning(tmp_path: Path) -> None:
     data = VTEST.read_bytes()
     damaged = tmp_path / "truncated.avi"
     damaged.write_bytes(data[: len(data) // 20])
-    code, out, err = analyze(str(damaged), "--config", str(EXAMPLES / "camera.yaml"),
-                             "--events", str(tmp_path / "e.jsonl"), "--no-progress")
+    code, out, err = analyze(
+        str(damaged),
+        "--config",
+        str(EXAMPLES / "camera.yaml"),
+        "--events",
+        str(tmp_path / "e.jsonl"),
+        "--no-progress",
+    )
     assert code == 0, err
     assert f"warning: {damaged}: decoded" in err and "of the 795 frames" in err
     assert "Line crossings" in out
@@ -111,8 +142,14 @@ def test_truncated_video_is_analysed_with_a_warning(tmp_path: Path) -> None:
 def test_corrupt_video_is_a_clear_error(tmp_path: Path, content: bytes) -> None:
     broken = tmp_path / "broken.avi"
     broken.write_bytes(content)
-    code, out, err = analyze(str(broken), "--config", str(EXAMPLES / "camera.yaml"),
-                             "--events", str(tmp_path / "e.jsonl"), "--no-progress")
+    code, out, err = analyze(
+        str(broken),
+        "--config",
+        str(EXAMPLES / "camera.yaml"),
+        "--events",
+        str(tmp_path / "e.jsonl"),
+        "--no-progress",
+    )
     assert code == 2
     assert err.strip().splitlines()[-1] == f"error: {broken}: not a readable video", err
     assert "Line crossings" not in out

@@ -24,12 +24,18 @@ def wait_for(condition: object, timeout: float = 120) -> None:
 
 
 def test_a_spool_that_fails_is_reported_and_the_cameras_keep_going(
-        detector: ObjectDetector, tmp_path: Path) -> None:
+    detector: ObjectDetector, tmp_path: Path
+) -> None:
     agent = AgentConfig(data_dir=tmp_path / "data", metrics={"port": 0})
-    camera = CameraSpec(id="cam", source=str(excerpt(tmp_path / "c.avi", 250, 50)),
-                        realtime=False, lines=[LINE], zones=[ZONE])
+    camera = CameraSpec(
+        id="cam",
+        source=str(excerpt(tmp_path / "c.avi", 250, 50)),
+        realtime=False,
+        lines=[LINE],
+        zones=[ZONE],
+    )
     box = EdgeBox(BoxConfig(agent, (camera,), has_fleet=False), detector)
-    box.uplink.spool.close()     # every append from now on fails inside SQLite
+    box.uplink.spool.close()  # every append from now on fails inside SQLite
     box.start()
     try:
         wait_for(lambda: box.status()[0].frames == 25)
@@ -45,4 +51,5 @@ def test_a_spool_that_fails_is_reported_and_the_cameras_keep_going(
     assert health["cameras"]["cam"]["error"] is None
     # The JSONL sink still has every event, in sequence.
     assert [e.sequence for e in read_jsonl(tmp_path / "data" / "events.jsonl")] == list(
-        range(1, minted + 1))
+        range(1, minted + 1)
+    )

@@ -21,21 +21,31 @@ LINE = {"id": "road", "points": [[330, 400], [330, 190]]}
 
 
 def test_enrolled_box_sends_camera_events_to_the_fleet(
-        detector: ObjectDetector, fleet: FleetHandle,  # noqa: F811
-        enrolled: Callable[..., AgentConfig], tmp_path: Path) -> None:  # noqa: F811
+    detector: ObjectDetector,
+    fleet: FleetHandle,  # noqa: F811
+    enrolled: Callable[..., AgentConfig],  # noqa: F811
+    tmp_path: Path,
+) -> None:
     agent = enrolled()
     clip = excerpt(tmp_path / "cam.avi", 250, 50)
-    camera = CameraSpec(id="gate", source=str(clip), realtime=False, lines=[LINE],
-                        zones=[{"id": "all", "polygon": [[0, 0], [768, 0], [768, 576],
-                                                         [0, 576]]}])
+    camera = CameraSpec(
+        id="gate",
+        source=str(clip),
+        realtime=False,
+        lines=[LINE],
+        zones=[{"id": "all", "polygon": [[0, 0], [768, 0], [768, 576], [0, 576]]}],
+    )
     box = EdgeBox(BoxConfig(agent, (camera,), has_fleet=True), detector).start()
     try:
         assert box.uplink_enabled and box.jsonl is None
         wait_until(lambda: box.status()[0].frames == 25, 120, "the clip to be analysed")
         minted = box.cameras["gate"].stage.minter.next_sequence - 1
         assert minted > 0
-        stored = wait_until(lambda: len(fleet.events(("gate",))) >= minted and
-                            fleet.events(("gate",)), 30, "the fleet to store every event")
+        stored = wait_until(
+            lambda: len(fleet.events(("gate",))) >= minted and fleet.events(("gate",)),
+            30,
+            "the fleet to store every event",
+        )
         wait_until(lambda: box.uplink.spool.depth() == 0, 30, "acks to empty the spool")
         identity = box.uplink.store.identity()
         assert identity is not None

@@ -29,8 +29,7 @@ def test_example_configs_validate() -> None:
     assert {r.id for r in camera.lines} == {"road", "drive"} and camera.abandoned is not None
     assert camera.traffic[0].line_id == "drive" and camera.zones[0].id == "junction"
     box = load_box_config(EXAMPLES / "agent.yaml")
-    assert box.has_fleet and [c.id for c in box.cameras] == ["gate-north", "junction-east",
-                                                            "lobby"]
+    assert box.has_fleet and [c.id for c in box.cameras] == ["gate-north", "junction-east", "lobby"]
     assert not box.cameras[2].enabled
     # The analyze file can be pasted into a box's cameras list unchanged.
     doc = box.agent.model_copy(update={"cameras": [camera.model_dump(mode="json")]})
@@ -50,15 +49,26 @@ def test_source_override_and_missing_source(tmp_path: Path) -> None:
 
 def test_pushed_config_with_a_bad_camera_is_refused() -> None:
     box = load_box_config(EXAMPLES / "agent.yaml").agent
-    bad = box.model_copy(update={"cameras": [{"id": "x", "source": "a.mp4", "zones": [
-        {"id": "z", "polygon": [[0, 0], [5, 5], [10, 10]]}]}]})
+    bad = box.model_copy(
+        update={
+            "cameras": [
+                {
+                    "id": "x",
+                    "source": "a.mp4",
+                    "zones": [{"id": "z", "polygon": [[0, 0], [5, 5], [10, 10]]}],
+                }
+            ]
+        }
+    )
     with pytest.raises(ConfigError, match=r"(?s)desired state: cameras\[0\].*zones\[0\]\.polygon"):
         check_box_document(bad)
 
 
 def test_detector_runs_at_the_lowest_tracker_threshold() -> None:
-    specs = [CameraSpec(id="a", source="a.mp4"),
-             CameraSpec(id="b", source="b.mp4", tracker={"low_threshold": 0.1})]
+    specs = [
+        CameraSpec(id="a", source="a.mp4"),
+        CameraSpec(id="b", source="b.mp4", tracker={"low_threshold": 0.1}),
+    ]
     assert detector_threshold(specs) == 0.1
     assert detector_threshold(specs[:1]) == specs[0].tracker.low_threshold
 
@@ -68,7 +78,7 @@ def test_sequence_store_persists_and_refuses_a_damaged_file(tmp_path: Path) -> N
     store = SequenceStore(path)
     assert store.next_for("cam") == 1
     store.record("cam", 41)
-    store.record("cam", 7)                       # never goes back
+    store.record("cam", 7)  # never goes back
     assert SequenceStore(path).next_for("cam") == 42
     assert json.loads(path.read_text()) == {"cam": 41}
     path.write_text("{not json")
@@ -79,17 +89,49 @@ def test_sequence_store_persists_and_refuses_a_damaged_file(tmp_path: Path) -> N
 def _events() -> list[AnalyticsEvent]:
     crossing = {"direction": "in", "direction_name": "north"}
     return [
-        AnalyticsEvent(EventKind.LINE_CROSSING, "gate", 100.0, 3, "person",
-                       (1, 2, 3, 4), 0.9, crossing),
-        AnalyticsEvent(EventKind.LINE_CROSSING, "gate", 101.0, 4, "bicycle", (1, 2, 3, 4),
-                       0.8, {**crossing, "direction": "out"}),
-        AnalyticsEvent(EventKind.ZONE_ENTER, "z", 101.0, 3, "person", None, None,
-                       {"dwell_seconds": 0.0, "occupancy": 2}),
-        AnalyticsEvent(EventKind.ZONE_EXIT, "z", 104.0, 3, "person", None, None,
-                       {"dwell_seconds": 3.0, "occupancy": 1}),
-        AnalyticsEvent(EventKind.ABANDONED, "abandoned", 130.0, 9, "suitcase", (1, 2, 3, 4),
-                       0.7, {"owner_track_id": 3, "stationary_seconds": 30.0,
-                             "unattended_seconds": 21.0}),
+        AnalyticsEvent(
+            EventKind.LINE_CROSSING, "gate", 100.0, 3, "person", (1, 2, 3, 4), 0.9, crossing
+        ),
+        AnalyticsEvent(
+            EventKind.LINE_CROSSING,
+            "gate",
+            101.0,
+            4,
+            "bicycle",
+            (1, 2, 3, 4),
+            0.8,
+            {**crossing, "direction": "out"},
+        ),
+        AnalyticsEvent(
+            EventKind.ZONE_ENTER,
+            "z",
+            101.0,
+            3,
+            "person",
+            None,
+            None,
+            {"dwell_seconds": 0.0, "occupancy": 2},
+        ),
+        AnalyticsEvent(
+            EventKind.ZONE_EXIT,
+            "z",
+            104.0,
+            3,
+            "person",
+            None,
+            None,
+            {"dwell_seconds": 3.0, "occupancy": 1},
+        ),
+        AnalyticsEvent(
+            EventKind.ABANDONED,
+            "abandoned",
+            130.0,
+            9,
+            "suitcase",
+            (1, 2, 3, 4),
+            0.7,
+            {"owner_track_id": 3, "stationary_seconds": 30.0, "unattended_seconds": 21.0},
+        ),
     ]
 
 
@@ -102,8 +144,12 @@ def test_jsonl_sink_round_trips_wire_events(tmp_path: Path) -> None:
         sink.write(wire[2:])
     assert read_jsonl(path) == wire
     first = json.loads(path.read_text().splitlines()[0])
-    assert first["line_crossing"] == {"line_id": "gate", "label": "person",
-                                      "direction": "DIRECTION_IN", "direction_name": "north"}
+    assert first["line_crossing"] == {
+        "line_id": "gate",
+        "label": "person",
+        "direction": "DIRECTION_IN",
+        "direction_name": "north",
+    }
     blocked = tmp_path / "file"
     blocked.write_text("")
     with pytest.raises(Exception, match="cannot write events"):
@@ -111,18 +157,22 @@ def test_jsonl_sink_round_trips_wire_events(tmp_path: Path) -> None:
 
 
 def test_summary_counts_what_the_events_say() -> None:
-    spec = CameraSpec(id="c", source="a.mp4", lines=[{"id": "gate", "points": [[0, 0], [9, 0]],
-                                                       "in_name": "north"}],
-                      zones=[{"id": "z", "polygon": [[0, 0], [9, 0], [9, 9]]},
-                             {"id": "quiet", "polygon": [[0, 0], [9, 0], [9, 9]]}])
+    spec = CameraSpec(
+        id="c",
+        source="a.mp4",
+        lines=[{"id": "gate", "points": [[0, 0], [9, 0]], "in_name": "north"}],
+        zones=[
+            {"id": "z", "polygon": [[0, 0], [9, 0], [9, 9]]},
+            {"id": "quiet", "polygon": [[0, 0], [9, 0], [9, 9]]},
+        ],
+    )
     summary = Summary(spec)
     summary.add(_events())
-    assert summary.lines["gate"] == {"person": {"in": 1, "out": 0},
-                                     "bicycle": {"in": 0, "out": 1}}
+    assert summary.lines["gate"] == {"person": {"in": 1, "out": 0}, "bicycle": {"in": 0, "out": 1}}
     assert summary.line_totals("gate") == {"in": 1, "out": 1}
     z = summary.zones["z"]
     assert (z.entries, z.exits, z.max_occupancy, z.dwell) == (1, 1, 2, [3.0])
-    assert summary.zones["quiet"].entries == 0          # configured, never entered: shown
+    assert summary.zones["quiet"].entries == 0  # configured, never entered: shown
     assert [a.kind for a in summary.alerts] == ["abandoned"]
     titles = [t.title for t in tables(summary)]
     assert titles == ["Line crossings", "Zones", "Alerts"]

@@ -31,24 +31,40 @@ from proto.oko.v1 import events_pb2
 from tests.fixtures.media import free_port
 from tests.pipeline.conftest import EXAMPLES, REPO, excerpt
 
-FILES = {"file-a": 250, "file-b": 650}   # first frames of 5 s excerpts with walkers
+FILES = {"file-a": 250, "file-b": 650}  # first frames of 5 s excerpts with walkers
 LINE = {"id": "road", "points": [[330, 400], [330, 190]]}
-ZONE = {"id": "junction", "polygon": [[440, 230], [690, 200], [768, 290], [768, 440],
-                                      [520, 330]]}
+ZONE = {"id": "junction", "polygon": [[440, 230], [690, 200], [768, 290], [768, 440], [520, 330]]}
 
 
 @pytest.fixture(scope="module")
 def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("box")
     cameras: list[dict[str, Any]] = [
-        {"id": cam, "source": str(excerpt(root / f"{cam}.avi", first, 50)), "realtime": False,
-         "lines": [LINE], "zones": [ZONE]}
-        for cam, first in FILES.items()]
-    cameras.append({"id": "dead", "source": f"rtsp://127.0.0.1:{free_port()}/cam",
-                    "open_timeout_s": 1, "stall_timeout_s": 2, "reconnect_min_s": 0.2,
-                    "reconnect_max_s": 1})
-    doc = {"data_dir": str(root / "data"), "metrics": {"host": "127.0.0.1", "port": 0},
-           "spool": {"synchronous": "NORMAL"}, "cameras": cameras}
+        {
+            "id": cam,
+            "source": str(excerpt(root / f"{cam}.avi", first, 50)),
+            "realtime": False,
+            "lines": [LINE],
+            "zones": [ZONE],
+        }
+        for cam, first in FILES.items()
+    ]
+    cameras.append(
+        {
+            "id": "dead",
+            "source": f"rtsp://127.0.0.1:{free_port()}/cam",
+            "open_timeout_s": 1,
+            "stall_timeout_s": 2,
+            "reconnect_min_s": 0.2,
+            "reconnect_max_s": 1,
+        }
+    )
+    doc = {
+        "data_dir": str(root / "data"),
+        "metrics": {"host": "127.0.0.1", "port": 0},
+        "spool": {"synchronous": "NORMAL"},
+        "cameras": cameras,
+    }
     path = root / "agent.yaml"
     path.write_text(yaml.safe_dump(doc))
     return path
@@ -60,8 +76,12 @@ class Agent:
     def __init__(self, config: Path) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "agent.cli", "run", "--config", str(config)],
-            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-            env={**os.environ, "OKO_LOG_LEVEL": "WARNING"})
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "OKO_LOG_LEVEL": "WARNING"},
+        )
         line = self._line(90)
         assert line.startswith("running 3 camera(s); uplink off"), line
         self.base = line.rsplit("http://", 1)[1].split("/metrics")[0]
@@ -86,8 +106,10 @@ class Agent:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             health = self.health()
-            if all(health["cameras"][c]["state"] == "ended" and
-                   health["cameras"][c]["frames"] == 25 for c in FILES):
+            if all(
+                health["cameras"][c]["state"] == "ended" and health["cameras"][c]["frames"] == 25
+                for c in FILES
+            ):
                 return health
             time.sleep(0.5)
         raise AssertionError(f"file cameras did not finish: {self.health()}")
@@ -129,9 +151,11 @@ def test_run_spools_events_serves_health_and_stops_on_sigterm(agent: Any, config
     data_dir = Path(yaml.safe_load(config.read_text())["data_dir"])
     box = agent()
     health = box.wait_files_done()
-    assert health["status"] == "degraded"          # files ended, one camera dead
-    assert health["inference"]["alive"] and health["uplink"] == {"enabled": False,
-                                                                 "connected": False}
+    assert health["status"] == "degraded"  # files ended, one camera dead
+    assert health["inference"]["alive"] and health["uplink"] == {
+        "enabled": False,
+        "connected": False,
+    }
     for cam in FILES:
         assert health["cameras"][cam]["skipped_inference"] == 0
     dead = health["cameras"]["dead"]
@@ -157,12 +181,13 @@ def test_run_spools_events_serves_health_and_stops_on_sigterm(agent: Any, config
     # Not enrolled: the JSONL sink has exactly what the spool has.
     sink = read_jsonl(data_dir / "events.jsonl")
     assert sorted(e.event_id for e in sink) == sorted(
-        e.event_id for evs in events.values() for e in evs)
+        e.event_id for evs in events.values() for e in evs
+    )
 
 
 def test_a_restarted_box_continues_sequence_numbers(agent: Any, config: Path) -> None:
     data_dir = Path(yaml.safe_load(config.read_text())["data_dir"])
-    if not (data_dir / "spool.db").exists():   # run alone: make a first run here
+    if not (data_dir / "spool.db").exists():  # run alone: make a first run here
         first = agent()
         first.wait_files_done()
         assert first.terminate()[0] == 0
@@ -181,8 +206,14 @@ def test_bad_box_config_names_the_field(tmp_path: Path) -> None:
     doc["cameras"][1]["lines"][0]["points"] = [[0, 0]]
     path = tmp_path / "agent.yaml"
     path.write_text(yaml.safe_dump(doc))
-    result = subprocess.run([sys.executable, "-m", "agent.cli", "run", "--config", str(path)],
-                            cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "run", "--config", str(path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 2
     assert f"error: {path}: cameras[1]" in result.stderr and "lines[0].points" in result.stderr
 
@@ -193,8 +224,15 @@ def test_rule_class_unknown_to_the_detector_names_camera_and_field(tmp_path: Pat
     doc["cameras"][0]["zones"][0]["classes"] = ["persn"]
     path = tmp_path / "agent.yaml"
     path.write_text(yaml.safe_dump(doc))
-    result = subprocess.run([sys.executable, "-m", "agent.cli", "run", "--config", str(path)],
-                            cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "run", "--config", str(path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 2
     assert result.stderr.startswith(
-        f"error: {path}: camera gate-north: zones[entrance].classes: 'persn'"), result.stderr
+        f"error: {path}: camera gate-north: zones[entrance].classes: 'persn'"
+    ), result.stderr

@@ -51,8 +51,10 @@ def test_offline_file_detects_every_decimated_frame(detector: ObjectDetector) ->
         frame_no = str(r.frame.index - 1)
         if frame_no not in labels:
             continue
-        people = np.array([o["box"] for o in labels[frame_no]
-                           if o["label"] == "person" and not o["difficult"]], np.float32)
+        people = np.array(
+            [o["box"] for o in labels[frame_no] if o["label"] == "person" and not o["difficult"]],
+            np.float32,
+        )
         persons = r.detections.xyxy[r.detections.class_id == 0]
         total += len(people)
         if len(persons) and len(people):
@@ -61,13 +63,16 @@ def test_offline_file_detects_every_decimated_frame(detector: ObjectDetector) ->
 
 
 def test_live_cameras_share_one_worker_and_a_dead_one_costs_nothing(
-        detector: ObjectDetector, clip: Path) -> None:
+    detector: ObjectDetector, clip: Path
+) -> None:
     sink = detections_sink()
     servers = [RtspServer(clip).start(), RtspServer(clip).start()]
-    configs = [CameraConfig(id=f"live-{k}", source=s.url, **FAST_RETRY)
-               for k, s in enumerate(servers)]
-    configs.append(CameraConfig(id="dead", source=f"rtsp://127.0.0.1:{free_port()}/cam",
-                                **FAST_RETRY))
+    configs = [
+        CameraConfig(id=f"live-{k}", source=s.url, **FAST_RETRY) for k, s in enumerate(servers)
+    ]
+    configs.append(
+        CameraConfig(id="dead", source=f"rtsp://127.0.0.1:{free_port()}/cam", **FAST_RETRY)
+    )
     worker = InferenceWorker(detector.detect, max_batch=8).start()
     pipelines = [CameraPipeline(c, worker, sink).start() for c in configs]
     try:

@@ -19,8 +19,9 @@ def results_sink() -> PerCamera[WorkResult]:
     return PerCamera(lambda result: result.item.camera_id)
 
 
-def _produce(worker: InferenceWorker, camera: str, crops: list[np.ndarray], period: float,
-             seconds: float) -> None:
+def _produce(
+    worker: InferenceWorker, camera: str, crops: list[np.ndarray], period: float, seconds: float
+) -> None:
     """Submit like a camera pipeline: one item per frame, at a fixed rate."""
     deadline = time.monotonic() + seconds
     seq = 0
@@ -30,10 +31,13 @@ def _produce(worker: InferenceWorker, camera: str, crops: list[np.ndarray], peri
         time.sleep(period)
 
 
-def _run_cameras(worker: InferenceWorker, crops: list[np.ndarray],
-                 periods: dict[str, float], seconds: float) -> dict[str, CameraStats]:
-    threads = [threading.Thread(target=_produce, args=(worker, cam, crops, period, seconds))
-               for cam, period in periods.items()]
+def _run_cameras(
+    worker: InferenceWorker, crops: list[np.ndarray], periods: dict[str, float], seconds: float
+) -> dict[str, CameraStats]:
+    threads = [
+        threading.Thread(target=_produce, args=(worker, cam, crops, period, seconds))
+        for cam, period in periods.items()
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -49,7 +53,8 @@ def _check_accounting(stats: dict[str, CameraStats], slots: int) -> None:
 
 
 def test_overloaded_worker_sheds_fairly_and_stays_bounded(
-        detector: ObjectDetector, vtest_crops: list[np.ndarray]) -> None:
+    detector: ObjectDetector, vtest_crops: list[np.ndarray]
+) -> None:
     collector = results_sink()
     worker = InferenceWorker(detector.detect, collector, max_batch=4).start()
     # 4 cameras x 50 frames/s of 416x416 crops: far more than 2 cores can detect.
@@ -73,7 +78,8 @@ def test_overloaded_worker_sheds_fairly_and_stays_bounded(
 
 
 def test_small_batches_rotate_across_cameras(
-        detector: ObjectDetector, vtest_crops: list[np.ndarray]) -> None:
+    detector: ObjectDetector, vtest_crops: list[np.ndarray]
+) -> None:
     """max_batch 2 < 4 cameras: the cameras left out of one batch lead the next."""
     worker = InferenceWorker(detector.detect, max_batch=2).start()
     stats = _run_cameras(worker, vtest_crops, dict.fromkeys(CAMERAS, 0.02), seconds=2.5)
@@ -83,7 +89,8 @@ def test_small_batches_rotate_across_cameras(
 
 
 def test_a_busy_camera_cannot_starve_quiet_ones(
-        detector: ObjectDetector, vtest_crops: list[np.ndarray]) -> None:
+    detector: ObjectDetector, vtest_crops: list[np.ndarray]
+) -> None:
     worker = InferenceWorker(detector.detect, max_batch=1, slots_per_camera=2).start()
     periods = {"busy": 0.005, "quiet-1": 0.1, "quiet-2": 0.1}
     stats = _run_cameras(worker, vtest_crops, periods, seconds=2.5)
@@ -98,7 +105,8 @@ def test_a_busy_camera_cannot_starve_quiet_ones(
 
 
 def test_bad_frame_fails_alone_and_worker_keeps_going(
-        detector: ObjectDetector, vtest_crops: list[np.ndarray]) -> None:
+    detector: ObjectDetector, vtest_crops: list[np.ndarray]
+) -> None:
     collector = results_sink()
     worker = InferenceWorker(detector.detect, collector, max_batch=8, slots_per_camera=4)
     # Queue before starting so the bad item shares a batch with good ones.
@@ -123,7 +131,8 @@ def test_bad_frame_fails_alone_and_worker_keeps_going(
 
 
 def test_empty_items_keep_order_without_detector_calls(
-        detector: ObjectDetector, vtest_crops: list[np.ndarray]) -> None:
+    detector: ObjectDetector, vtest_crops: list[np.ndarray]
+) -> None:
     collector = results_sink()
     worker = InferenceWorker(detector.detect, collector, slots_per_camera=8)
     plan = [[], [vtest_crops[3]], [], [], [vtest_crops[4], vtest_crops[5]], []]
@@ -139,8 +148,7 @@ def test_empty_items_keep_order_without_detector_calls(
     assert worker.batches == 1  # the 3 images went in one call, empty frames cost none
 
 
-def test_stop_counts_pending_as_skipped_and_refuses_new_work(
-        vtest_crops: list[np.ndarray]) -> None:
+def test_stop_counts_pending_as_skipped_and_refuses_new_work(vtest_crops: list[np.ndarray]) -> None:
     def broken_handler(result: WorkResult) -> None:
         raise RuntimeError("consumer bug")
 

@@ -18,8 +18,9 @@ def dets(rows: list[tuple[float, float, float, float, float, int]]) -> Detection
     return Detections(a[:, :4], a[:, 4], a[:, 5].astype(np.int64))
 
 
-def walker(x0: float, y0: float, vx: float, vy: float, t: float, *, w: float = 40,
-           h: float = 100) -> tuple[float, float, float, float]:
+def walker(
+    x0: float, y0: float, vx: float, vy: float, t: float, *, w: float = 40, h: float = 100
+) -> tuple[float, float, float, float]:
     x, y = x0 + vx * t, y0 + vy * t
     return (x, y, x + w, y + h)
 
@@ -30,8 +31,13 @@ def run(tracker: ByteTrack, frames: list[list[tuple]], fps: float = 5.0) -> list
 
 def test_tracks_are_confirmed_after_min_hits_and_ids_are_stable() -> None:
     tracker = ByteTrack(TrackerConfig(min_hits=3))
-    frames = [[(*walker(0, 100, 50, 0, i / 5), 0.9, PERSON),
-               (*walker(400, 300, -40, 5, i / 5), 0.8, PERSON)] for i in range(20)]
+    frames = [
+        [
+            (*walker(0, 100, 50, 0, i / 5), 0.9, PERSON),
+            (*walker(400, 300, -40, 5, i / 5), 0.8, PERSON),
+        ]
+        for i in range(20)
+    ]
     out = run(tracker, frames)
     assert len(out[0]) == 0 and len(out[1]) == 0  # unconfirmed: never reported
     assert len(out[2]) == 2
@@ -77,16 +83,22 @@ def test_occlusion_within_buffer_keeps_id_beyond_buffer_gets_new_id() -> None:
     # Gone for 3 s > buffer: the object coming back is a new track.
     tracker.update(Detections.empty(), t + 3.0)
     for k in range(1, 4):
-        o = tracker.update(dets([(*walker(0, 100, 30, 0, t + 3 + k * 0.2), 0.9, PERSON)]),
-                           t + 3.0 + k * 0.2)
+        o = tracker.update(
+            dets([(*walker(0, 100, 30, 0, t + 3 + k * 0.2), 0.9, PERSON)]), t + 3.0 + k * 0.2
+        )
     assert o.tracker_id.tolist() == [2]
 
 
 def test_low_score_detections_extend_tracks_but_never_start_them() -> None:
     cfg = TrackerConfig(min_hits=2, high_threshold=0.5, low_threshold=0.1)
     tracker = ByteTrack(cfg)
-    frames = [[(*walker(0, 100, 20, 0, i / 5), 0.9 if i < 5 else 0.2, PERSON),
-               (500, 100, 540, 200, 0.3, PERSON)] for i in range(15)]
+    frames = [
+        [
+            (*walker(0, 100, 20, 0, i / 5), 0.9 if i < 5 else 0.2, PERSON),
+            (500, 100, 540, 200, 0.3, PERSON),
+        ]
+        for i in range(15)
+    ]
     out = run(tracker, frames)
     # The occluded walker (score 0.2 from frame 5 on) keeps id 1; the weak static box
     # (score 0.3 throughout) never becomes a track.
@@ -98,8 +110,13 @@ def test_low_score_detections_extend_tracks_but_never_start_them() -> None:
 def test_classes_do_not_steal_each_others_tracks() -> None:
     tracker = ByteTrack(TrackerConfig(min_hits=2))
     # A person walks right past a car; boxes overlap heavily mid-way.
-    frames = [[(*walker(100, 100, 40, 0, i / 5, w=60, h=120), 0.9, PERSON),
-               (150, 110, 270, 210, 0.9, CAR)] for i in range(20)]
+    frames = [
+        [
+            (*walker(100, 100, 40, 0, i / 5, w=60, h=120), 0.9, PERSON),
+            (150, 110, 270, 210, 0.9, CAR),
+        ]
+        for i in range(20)
+    ]
     out = run(tracker, frames)
     for o in out[1:]:
         by_class = dict(zip(o.class_id.tolist(), o.tracker_id.tolist(), strict=True))
@@ -111,8 +128,13 @@ def test_classes_do_not_steal_each_others_tracks() -> None:
 
 def test_crossing_walkers_keep_their_ids() -> None:
     tracker = ByteTrack(TrackerConfig(min_hits=2))
-    frames = [[(*walker(0, 100, 60, 0, i / 5), 0.9, PERSON),
-               (*walker(600, 110, -60, 0, i / 5), 0.9, PERSON)] for i in range(50)]
+    frames = [
+        [
+            (*walker(0, 100, 60, 0, i / 5), 0.9, PERSON),
+            (*walker(600, 110, -60, 0, i / 5), 0.9, PERSON),
+        ]
+        for i in range(50)
+    ]
     out = run(tracker, frames)
     for o in out[1:]:
         left_to_right = int(o.tracker_id[np.argmin(o.xyxy[:, 1])])  # y0=100 walker
@@ -132,9 +154,12 @@ def test_variable_frame_interval_is_bridged() -> None:
 
 def test_returns_input_rows_and_does_not_mutate_input() -> None:
     tracker = ByteTrack(TrackerConfig(min_hits=1))
-    d = Detections(np.array([[0, 0, 10, 10], [50, 50, 60, 70]], np.float32),
-                   np.array([0.9, 0.05], np.float32), np.array([0, 0]),
-                   keypoints=np.ones((2, 5, 2), np.float32))
+    d = Detections(
+        np.array([[0, 0, 10, 10], [50, 50, 60, 70]], np.float32),
+        np.array([0.9, 0.05], np.float32),
+        np.array([0, 0]),
+        keypoints=np.ones((2, 5, 2), np.float32),
+    )
     before = d.tracker_id.copy(), d.xyxy.copy()
     o = tracker.update(d, 0.0)
     np.testing.assert_array_equal(d.tracker_id, before[0])
@@ -179,12 +204,12 @@ def test_live_boxes_cover_tentative_and_lost_tracks_for_the_motion_gate() -> Non
     tracker = ByteTrack(TrackerConfig(min_hits=3, track_buffer_seconds=2.0))
     box = (100, 100, 140, 200, 0.9, PERSON)
     tracker.update(dets([box]), 0.0)
-    np.testing.assert_allclose(tracker.live_boxes(), [box[:4]])   # tentative: still watched
+    np.testing.assert_allclose(tracker.live_boxes(), [box[:4]])  # tentative: still watched
     for k in range(1, 4):
         tracker.update(dets([box]), k * 0.2)
-    tracker.update(Detections.empty(), 1.0)                        # lost, within the buffer
+    tracker.update(Detections.empty(), 1.0)  # lost, within the buffer
     assert tracker.live_boxes().shape == (1, 4)
-    tracker.update(Detections.empty(), 4.0)                        # beyond the buffer
+    tracker.update(Detections.empty(), 4.0)  # beyond the buffer
     assert tracker.live_boxes().shape == (0, 4)
 
 
@@ -192,8 +217,9 @@ def test_non_finite_input_is_rejected_without_touching_state() -> None:
     tracker = ByteTrack(TrackerConfig(min_hits=1))
     tracker.update(dets([(0, 0, 10, 10, 0.9, PERSON)]), 0.0)
     with pytest.raises(ValueError, match=r"rows \[1\]"):
-        tracker.update(dets([(0, 0, 10, 10, 0.9, PERSON),
-                             (float("nan"), 0, 10, 10, 0.9, PERSON)]), 0.2)
+        tracker.update(
+            dets([(0, 0, 10, 10, 0.9, PERSON), (float("nan"), 0, 10, 10, 0.9, PERSON)]), 0.2
+        )
     out = tracker.update(dets([(1, 0, 11, 10, 0.9, PERSON)]), 0.2)
     assert out.tracker_id.tolist() == [1]
     assert np.isfinite(tracker.live_boxes()).all()

@@ -27,7 +27,7 @@ from agent.track.bytetrack import ByteTrack
 
 CLIP = Path("tests/data/vtest.avi")
 LABELS_DIR = Path("tests/data/labels")
-EVERY = 2                               # 10 fps file -> 5 fps
+EVERY = 2  # 10 fps file -> 5 fps
 CUT_AFTER = 403
 PERSON = 0
 # Frames 200-398: 10 distinct people (checked on frames 204, 250, 300, 350, 398 of the
@@ -46,7 +46,7 @@ def clip() -> tuple[Frames, tuple[str, ...]]:
     frames = list(read_media(CLIP, every=EVERY))
     out: Frames = []
     for k in range(0, len(frames), 8):
-        chunk = frames[k:k + 8]
+        chunk = frames[k : k + 8]
         for (i, _), dets in zip(chunk, detector.detect([img for _, img in chunk]), strict=True):
             out.append((i, dets))
     return out, detector.labels
@@ -78,7 +78,7 @@ def test_tracks_are_stable_and_ids_do_not_explode(clip: tuple[Frames, tuple[str,
     last: dict[int, tuple[np.ndarray, int]] = {}
     jumps = []
     for k, (raw, out) in enumerate(results):
-        assert (out.tracker_id >= 1).all()            # never an unconfirmed row
+        assert (out.tracker_id >= 1).all()  # never an unconfirmed row
         # Every output row is one of the input rows, unchanged.
         assert all((raw.xyxy == box).all(axis=1).any() for box in out.xyxy)
         for box, tid in zip(out.xyxy, out.tracker_id.tolist(), strict=True):
@@ -86,13 +86,13 @@ def test_tracks_are_stable_and_ids_do_not_explode(clip: tuple[Frames, tuple[str,
             if tid in last:
                 prev, prev_k = last[tid]
                 per_step = np.hypot(*(centre - prev)) / (k - prev_k)
-                if per_step > 0.6 * height:          # a walker moves ~0.15 heights per step
+                if per_step > 0.6 * height:  # a walker moves ~0.15 heights per step
                     jumps.append((k, tid, per_step, height))
             last[tid] = (centre, k)
             lengths[tid] = lengths.get(tid, 0) + 1
     assert jumps == [], "an id hopped between people"
     assert len(lengths) <= PEOPLE_IN_STRETCH * 1.3, f"id explosion: {sorted(lengths.values())}"
-    assert max(len(out) for _, out in results) >= 6   # people are not merged into one track
+    assert max(len(out) for _, out in results) >= 6  # people are not merged into one track
     assert max(lengths.values()) >= 0.6 * len(results), "no walker kept one id"
 
 
@@ -139,10 +139,17 @@ def test_confirmed_tracks_agree_with_hand_labels(clip: tuple[Frames, tuple[str, 
     # The labels give a range per frame: clearly visible people ("non_difficult") up to
     # everyone ("all"); the detector can neither be asked to find every half-hidden person
     # nor be blamed for finding one.
-    settled = [int(f) for f in counts if int(f) in results
-               and not (0 <= int(f) < 10 or 0 <= int(f) - CUT_AFTER < 11)]
-    rows = np.array([(len(results[f][1]), counts[str(f)]["non_difficult"], counts[str(f)]["all"])
-                     for f in settled])
+    settled = [
+        int(f)
+        for f in counts
+        if int(f) in results and not (0 <= int(f) < 10 or 0 <= int(f) - CUT_AFTER < 11)
+    ]
+    rows = np.array(
+        [
+            (len(results[f][1]), counts[str(f)]["non_difficult"], counts[str(f)]["all"])
+            for f in settled
+        ]
+    )
     assert len(rows) >= 25
     tracks, clear, everyone = rows.T
     in_range = (tracks >= clear - 1) & (tracks <= everyone + 1)
@@ -160,13 +167,15 @@ def test_line_crossings_match_hand_labels(clip: tuple[Frames, tuple[str, ...]]) 
     truth = json.loads((LABELS_DIR / "vtest_line_crossings.json").read_text())
     line = truth["line"]
     config = CameraAnalyticsConfig.model_validate(
-        {"lines": [{"id": "road", "points": [line["p1"], line["p2"]], "classes": ["person"]}]})
+        {"lines": [{"id": "road", "points": [line["p1"], line["p2"]], "classes": ["person"]}]}
+    )
     counted = []
     for part in parts(clip[0]):
         camera = CameraAnalytics(config, clip[1])
         for i, d in part:
-            counted += [(i, e.payload["direction"], e.track_id)
-                        for e in camera.update(d, i / 10.0).events]
+            counted += [
+                (i, e.payload["direction"], e.track_id) for e in camera.update(d, i / 10.0).events
+            ]
     unmatched = list(counted)
     missed = []
     for c in truth["crossings"]:

@@ -85,7 +85,8 @@ class FleetHandle:
         while True:
             request = stream_pb2.QueryRequest(
                 filter=stream_pb2.EventFilter(camera_ids=list(camera_ids)),
-                after_cursor=after, limit=1000,
+                after_cursor=after,
+                limit=1000,
             )
             page = self._call(stub, "Query", request)
             out.extend(page.events)
@@ -112,8 +113,10 @@ class ThreadFleet:
         api_port = api_port or free_port()
         agent_port = agent_port or free_port()
         self.settings = FleetSettings(
-            data_dir=data_dir, listen=f"127.0.0.1:{api_port}",
-            agent_listen=f"127.0.0.1:{agent_port}", metrics_listen="",
+            data_dir=data_dir,
+            listen=f"127.0.0.1:{api_port}",
+            agent_listen=f"127.0.0.1:{agent_port}",
+            metrics_listen="",
         )
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)

@@ -23,8 +23,12 @@ ROOT = HERE.parents[1]
 def _spawn(args: list[str]) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
-        [sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=env, cwd=ROOT,
+        [sys.executable, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
     )
 
 
@@ -73,8 +77,10 @@ class FleetProcess:
         facts: dict[str, Any] = json.loads(line)
         self.admin_token = facts["admin_token"] or self.admin_token
         return FleetHandle(
-            api_port=facts["api_port"], agent_port=facts["agent_port"],
-            ca_pem=Path(facts["ca"]).read_bytes(), admin_token=self.admin_token,
+            api_port=facts["api_port"],
+            agent_port=facts["agent_port"],
+            ca_pem=Path(facts["ca"]).read_bytes(),
+            admin_token=self.admin_token,
         )
 
     def kill(self) -> None:
@@ -97,10 +103,18 @@ class AgentProcess:
         self.metrics_url = ""
 
     def start(self, events: int = 0, per_append: int = 10, interval: float = 0.05) -> None:
-        self.proc = _spawn([
-            str(HERE / "agent_proc.py"), str(self.config_path), "--events", str(events),
-            "--per-append", str(per_append), "--interval", str(interval),
-        ])
+        self.proc = _spawn(
+            [
+                str(HERE / "agent_proc.py"),
+                str(self.config_path),
+                "--events",
+                str(events),
+                "--per-append",
+                str(per_append),
+                "--interval",
+                str(interval),
+            ]
+        )
         self.lines = _Lines(self.proc)
         port = wait_until(lambda: self.alive() and self._line("metrics "), 30, "agent start")[0]
         self.metrics_url = f"http://127.0.0.1:{port.split()[1]}/metrics"

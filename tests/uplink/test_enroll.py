@@ -22,8 +22,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "agent.cli", *args], capture_output=True, text=True, timeout=60,
-        cwd=ROOT, env={**os.environ, "COLUMNS": "200"}, check=False,
+        [sys.executable, "-m", "agent.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "200"},
+        check=False,
     )
 
 
@@ -34,8 +39,17 @@ def _with_pin(token: str, pin: str) -> str:
 def test_cli_enrolls_with_nothing_but_the_token(fleet: FleetHandle, tmp_path: Path) -> None:
     data = tmp_path / "box"
     result = _cli(
-        "enroll", "--fleet", fleet.api, "--token", fleet.enrollment_token(site="north"),
-        "--data-dir", str(data), "--name", "pole-17", "--label", "district=7",
+        "enroll",
+        "--fleet",
+        fleet.api,
+        "--token",
+        fleet.enrollment_token(site="north"),
+        "--data-dir",
+        str(data),
+        "--name",
+        "pole-17",
+        "--label",
+        "district=7",
     )
     assert result.returncode == 0, result.stderr
     assert "enrolled as dev-" in result.stdout
@@ -58,9 +72,7 @@ def test_token_works_once(fleet: FleetHandle, tmp_path: Path) -> None:
     assert AgentStore(tmp_path / "b").identity() is None
 
 
-def test_wrong_pin_is_refused_before_the_token_is_spent(
-    fleet: FleetHandle, tmp_path: Path
-) -> None:
+def test_wrong_pin_is_refused_before_the_token_is_spent(fleet: FleetHandle, tmp_path: Path) -> None:
     token = fleet.enrollment_token()
     with pytest.raises(EnrollError, match="did not present a CA matching the token's pin"):
         enroll(AgentStore(tmp_path / "a"), fleet.api, _with_pin(token, "0" * 32))

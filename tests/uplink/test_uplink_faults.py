@@ -77,8 +77,10 @@ def test_kill_9_mid_batch_loses_nothing_and_stores_each_event_once(
     finally:
         agent.stop()
     stored = fleet.events()
-    print(f"kill -9: {stored_at_kill} stored at the kill, {last_total} announced, "
-          f"{len(stored)} stored, {resent_duplicates:.0f} resent duplicates")
+    print(
+        f"kill -9: {stored_at_kill} stored at the kill, {last_total} announced, "
+        f"{len(stored)} stored, {resent_duplicates:.0f} resent duplicates"
+    )
     assert stored_at_kill < last_total <= len(stored)
     stored_ids = {e.event.event_id for e in stored}
     assert all(event_id in stored_ids for _, event_id in announced)
@@ -124,8 +126,9 @@ def test_spool_full_drops_routine_first_counts_and_reports_it(
     kinds = ["line_crossing", "zone", "traffic_flow", "wrong_way", "face", "line_crossing"]
     events = [make_event(f"cam-{i % 2}", i // 2 + 1, kinds[i % 6]) for i in range(300)]
     # First run: the fleet's agent port is unreachable (nothing listens on it).
-    away = config.model_copy(update={"fleet": config.fleet.model_copy(
-        update={"agent": f"127.0.0.1:{free_port()}"})})
+    away = config.model_copy(
+        update={"fleet": config.fleet.model_copy(update={"agent": f"127.0.0.1:{free_port()}"})}
+    )
     service = UplinkService(away)
     thread = AgentThread(service).start()
     try:
@@ -150,7 +153,8 @@ def test_spool_full_drops_routine_first_counts_and_reports_it(
         identity = service.store.identity()
         assert identity is not None
         device = wait_until(
-            lambda: (d := fleet.device(identity.device_id)).dropped_events and d, 15,
+            lambda: (d := fleet.device(identity.device_id)).dropped_events and d,
+            15,
             "the heartbeat's drop count",
         )
     finally:

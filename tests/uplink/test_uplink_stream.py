@@ -161,5 +161,6 @@ def test_routine_events_linger_for_company_but_an_alert_goes_at_once(
         service.notify()
         wait_until(lambda: service.spool.depth() == 0, 15, "the alert's batch")
     assert [e.event.event_id for e in fleet.events()] == [
-        *(e.event_id for e in routine), alert.event_id
+        *(e.event_id for e in routine),
+        alert.event_id,
     ]
