@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.detect.detector import ObjectDetector
 from agent.detect.evaluation import (
     detect_all,
     load_labelled_frames,
     precision_agreement,
     score_class,
 )
+from agent.detect.object_detector import ObjectDetector
 from agent.inference.backend import available_backends, load_model
 from bench.machine import describe
 

@@ -30,7 +30,7 @@ PHOTOS = ("astronaut.png", "grace_hopper.jpg", "messi5.jpg")
 
 def head_crops() -> list[np.ndarray]:
     """Nine real head crops (three people x three scales)."""
-    from agent.detect.detector import ObjectDetector
+    from agent.detect.object_detector import ObjectDetector
     from agent.faces.quality import head_regions
     from agent.inference.backend import load_model
 
@@ -66,8 +66,8 @@ def measure(
     backend: str, threads: int, runs: int, batch: int, crops: list[np.ndarray]
 ) -> dict[str, float]:
     from agent.faces.align import align_face
-    from agent.faces.detector import FaceDetector
     from agent.faces.embedding import FaceEmbedder
+    from agent.faces.face_detector import FaceDetector
     from agent.inference.backend import load_model
 
     detector = FaceDetector(load_model("blazeface-back", "fp32", backend, threads))

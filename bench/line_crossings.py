@@ -34,7 +34,7 @@ SETTINGS: dict[str, dict[str, dict[str, float]]] = {
 
 
 def detect(every: int, precision: str) -> tuple[list[tuple[int, Detections]], tuple[str, ...]]:
-    from agent.detect.detector import ObjectDetector
+    from agent.detect.object_detector import ObjectDetector
     from agent.inference.backend import load_model
     from agent.media import read_media
 

@@ -32,17 +32,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from agent.detect.detector import ObjectDetector
+from agent.detect.object_detector import ObjectDetector
+from agent.detect.worker import InferenceWorker
 from agent.events.convert import EventMinter
 from agent.motion.gate import MotionGate
 from agent.motion.windows import merge_window_detections
+from agent.pipeline.camera import CameraPipeline, FrameDetections
 from agent.pipeline.config import CameraSpec, load_camera_spec
-from agent.pipeline.detector import make_detector
+from agent.pipeline.detector_setup import make_detector
 from agent.pipeline.offline import analyze_video
 from agent.pipeline.sinks import event_to_dict
 from agent.pipeline.stage import CameraStage
-from agent.runtime.pipeline import CameraPipeline, FrameDetections
-from agent.runtime.scheduler import InferenceWorker
 from bench.machine import describe
 
 ROOT = Path(__file__).resolve().parent.parent

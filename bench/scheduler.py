@@ -18,9 +18,9 @@ import time
 import cv2
 import numpy as np
 
-from agent.detect.detector import ObjectDetector
+from agent.detect.object_detector import ObjectDetector
+from agent.detect.worker import InferenceWorker, WorkItem
 from agent.inference.backend import load_model
-from agent.runtime.scheduler import InferenceWorker, WorkItem
 from bench.machine import describe
 from tests.fixtures.media import VTEST
 

@@ -49,7 +49,7 @@ RULES = {
 
 
 def real_frames() -> tuple[list[tuple[float, Detections]], tuple[str, ...]]:
-    from agent.detect.detector import ObjectDetector
+    from agent.detect.object_detector import ObjectDetector
     from agent.inference.backend import load_model
     from agent.media import read_media
 

@@ -15,7 +15,7 @@ from fleet.auth import (
     secrets_match,
 )
 from fleet.errors import FleetError, UnauthenticatedError
-from fleet.metrics import FleetMetrics
+from fleet.fleet_metrics import FleetMetrics
 from fleet.store.base import Store
 
 Metadata = Sequence[tuple[str, str | bytes]] | None

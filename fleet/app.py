@@ -15,8 +15,8 @@ from fleet.auth import Role, mint_api_token
 from fleet.broadcast import Broadcaster
 from fleet.ca import CertificateAuthority, RevocationSet
 from fleet.config import FleetSettings
+from fleet.fleet_metrics import FleetMetrics
 from fleet.ingest import Ingestor
-from fleet.metrics import FleetMetrics
 from fleet.sessions import SessionRegistry
 from fleet.store.base import Store
 from fleet.store.records import ApiToken, AuditEntry

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 from fleet.broadcast import Broadcaster
 from fleet.errors import StoreError
-from fleet.metrics import FleetMetrics
+from fleet.fleet_metrics import FleetMetrics
 from fleet.store.base import Store
 from fleet.store.records import BatchOutcome, NewEvent
 from fleet.wire import length_delimited

@@ -23,7 +23,7 @@ from google.protobuf.json_format import MessageToDict
 from fleet.broadcast import Broadcaster, follow
 from fleet.config import FleetSettings
 from fleet.errors import StoreError
-from fleet.metrics import FleetMetrics
+from fleet.fleet_metrics import FleetMetrics
 from fleet.store.base import Store
 from fleet.store.records import StoredEvent, Webhook, WebhookProgress
 from proto.oko.v1 import events_pb2

@@ -17,8 +17,7 @@ import pytest
 from agent.detections import box_iou
 from agent.errors import ModelError
 from agent.faces.align import ARCFACE_5, AlignmentError, align_face, alignment_matrix
-from agent.faces.detector import FaceDetector
-from agent.faces.detector_decode import BlazeFaceParams, anchor_centres, decode_blazeface
+from agent.faces.blazeface import BlazeFaceParams, anchor_centres, decode_blazeface
 from agent.faces.embedding import (
     FaceEmbedder,
     cosine,
@@ -27,6 +26,7 @@ from agent.faces.embedding import (
     encode_float16,
     encode_int8,
 )
+from agent.faces.face_detector import FaceDetector
 from agent.inference.backend import available_backends, load_model
 from agent.inference.manifest import load_manifest
 

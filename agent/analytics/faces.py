@@ -33,8 +33,8 @@ from agent.analytics.events import AnalyticsEvent, Box, EventKind
 from agent.config.analytics import FaceConfig
 from agent.detections import Detections
 from agent.faces.align import AlignmentError, align_face
-from agent.faces.detector import FaceDetector
 from agent.faces.embedding import FaceEmbedder, encode_float16, encode_int8
+from agent.faces.face_detector import FaceDetector
 from agent.faces.quality import MAX_FACE_SHARE, face_quality, head_regions, head_side, sharpness
 
 log = logging.getLogger(__name__)

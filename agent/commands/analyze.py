@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from agent.errors import ConfigError, OkoError
 from agent.media import video_info
 from agent.pipeline.config import load_camera_spec
-from agent.pipeline.detector import make_detector
+from agent.pipeline.detector_setup import make_detector
 from agent.pipeline.offline import Analysis, AnalysisResult, analyze_video, probe_video
 from agent.pipeline.sinks import JsonlSink
 from agent.pipeline.summary import tables

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from agent.detect.detector import ObjectDetector
+from agent.detect.object_detector import ObjectDetector
 from agent.detections import Detections
 from agent.errors import OkoError
 from agent.inference.backend import load_model

@@ -14,7 +14,7 @@ import typer
 from agent.errors import ConfigError, OkoError
 from agent.pipeline.box import EdgeBox
 from agent.pipeline.config import load_box_config
-from agent.pipeline.detector import make_detector
+from agent.pipeline.detector_setup import make_detector
 
 log = logging.getLogger(__name__)
 

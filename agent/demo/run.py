@@ -23,7 +23,7 @@ from agent.errors import OkoError
 from agent.identity import AgentStore
 from agent.media import video_info
 from agent.pipeline.config import load_camera_spec
-from agent.pipeline.detector import make_detector
+from agent.pipeline.detector_setup import make_detector
 from agent.pipeline.offline import AnalysisResult, analyze_video
 from agent.uplink.enroll import enroll
 from agent.uplink.service import UplinkService

@@ -1,6 +1,6 @@
-"""Object detection: decoding raw model outputs into `Detections` in source pixels."""
+"""Object detection: raw model outputs to `Detections`; the box's shared detect worker."""
 
-from agent.detect.detector import ObjectDetector
 from agent.detect.nms import nms
+from agent.detect.object_detector import ObjectDetector
 
 __all__ = ["ObjectDetector", "nms"]

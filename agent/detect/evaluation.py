@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.detect.metrics import MatchCounts, agreement, match_frame, tolerant_agreement
+from agent.detect.scoring import MatchCounts, agreement, match_frame, tolerant_agreement
 from agent.detections import Detections
 from agent.media import read_media
 

@@ -29,13 +29,15 @@ import numpy as np
 
 from agent.capture.reader import ReaderState
 from agent.config.agent import AgentConfig
-from agent.detect.detector import ObjectDetector
+from agent.detect.object_detector import ObjectDetector
+from agent.detect.worker import InferenceWorker
 from agent.detections import Detections
 from agent.errors import ConfigError
 from agent.events.convert import EventMinter
 from agent.identity import Identity
+from agent.pipeline.camera import CameraPipeline, FrameDetections
 from agent.pipeline.config import BoxConfig, CameraSpec, check_box_document
-from agent.pipeline.detector import model_ref
+from agent.pipeline.detector_setup import model_ref
 from agent.pipeline.observe import (
     CameraStatus,
     ObserveServer,
@@ -46,8 +48,6 @@ from agent.pipeline.observe import (
 from agent.pipeline.sequences import SequenceStore
 from agent.pipeline.sinks import JsonlSink
 from agent.pipeline.stage import CameraStage
-from agent.runtime.pipeline import CameraPipeline, FrameDetections
-from agent.runtime.scheduler import InferenceWorker
 from agent.uplink.service import UplinkService
 from proto.oko.v1 import agent_pb2, events_pb2
 

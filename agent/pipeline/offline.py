@@ -22,15 +22,15 @@ from pathlib import Path
 
 from agent.capture.reader import CameraHealth, ReaderState, is_valid_frame
 from agent.capture.source import SourceKind, open_capture, parse_source
-from agent.detect.detector import ObjectDetector
+from agent.detect.object_detector import ObjectDetector
+from agent.detect.worker import InferenceWorker
 from agent.errors import OkoError, SourceError
 from agent.events.convert import EventMinter
+from agent.pipeline.camera import CameraPipeline, FrameDetections
 from agent.pipeline.config import CameraSpec
-from agent.pipeline.detector import model_ref
+from agent.pipeline.detector_setup import model_ref
 from agent.pipeline.stage import CameraStage, FrameResult
 from agent.pipeline.summary import Summary
-from agent.runtime.pipeline import CameraPipeline, FrameDetections
-from agent.runtime.scheduler import InferenceWorker
 from proto.oko.v1 import events_pb2
 
 log = logging.getLogger(__name__)

@@ -25,8 +25,8 @@ from agent.detections import Detections
 from agent.events.convert import EventMinter
 from agent.faces.shots import FaceShotStore
 from agent.motion.gate import GatePlan
+from agent.pipeline.camera import FrameDetections
 from agent.pipeline.config import CameraSpec
-from agent.runtime.pipeline import FrameDetections
 from proto.oko.v1 import events_pb2
 
 log = logging.getLogger(__name__)

@@ -28,10 +28,10 @@ from agent.capture.pacing import Backoff
 from agent.config.agent import FleetSection
 from agent.errors import UplinkError
 from agent.identity import AgentStore
-from agent.metrics import AgentMetrics
 from agent.spool import Priority, Spool, SpooledEvent
 from agent.uplink.desired import DesiredStateApplier
 from agent.uplink.hostinfo import cpu_percent, memory_percent
+from agent.uplink.uplink_metrics import AgentMetrics
 from proto import transport
 from proto.oko.v1 import agent_pb2, agent_pb2_grpc, events_pb2
 

@@ -17,10 +17,10 @@ from collections.abc import Callable
 
 from agent.config.agent import AgentConfig
 from agent.identity import AgentStore
-from agent.metrics import AgentMetrics
 from agent.spool import Spool
 from agent.uplink.client import CommandHandler, HealthProvider, UplinkClient
 from agent.uplink.desired import DesiredStateApplier
+from agent.uplink.uplink_metrics import AgentMetrics
 from proto.metrics import MetricsServer, serve_metrics
 
 log = logging.getLogger(__name__)

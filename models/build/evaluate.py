@@ -19,10 +19,10 @@ import numpy as np
 import typer
 
 from agent.cpuinfo import cpu_model
-from agent.detect.detector import ObjectDetector
+from agent.detect.object_detector import ObjectDetector
 from agent.detections import Detections
-from agent.faces.detector import FaceDetector
 from agent.faces.embedding import FaceEmbedder
+from agent.faces.face_detector import FaceDetector
 from agent.inference.backend import load_model, load_spec
 from agent.inference.manifest import Manifest, ModelSpec, load_manifest
 from agent.inference.preprocess import preprocess

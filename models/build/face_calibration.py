@@ -14,10 +14,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from agent.detect.detector import ObjectDetector
+from agent.detect.object_detector import ObjectDetector
 from agent.errors import ModelError
 from agent.faces.align import align_face
-from agent.faces.detector import FaceDetector
+from agent.faces.face_detector import FaceDetector
 from agent.inference.backend import load_model
 from models.build.calibration import VTEST, read_frames, to_input
 from models.build.face_data import AUGMENTATIONS, head_crop, person_head_regions, truths

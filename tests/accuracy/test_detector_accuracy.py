@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from agent.detect.detector import ObjectDetector
 from agent.detect.evaluation import (
     LabelledFrame,
     detect_all,
@@ -18,6 +17,7 @@ from agent.detect.evaluation import (
     precision_agreement,
     score_class,
 )
+from agent.detect.object_detector import ObjectDetector
 from agent.detections import Detections
 from agent.inference.backend import available_backends, load_model
 from agent.inference.manifest import ModelSpec, load_manifest

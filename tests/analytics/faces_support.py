@@ -17,10 +17,10 @@ import numpy as np
 
 from agent.analytics.faces import FaceAnalyzer
 from agent.config.analytics import FaceConfig
-from agent.detect.detector import ObjectDetector
+from agent.detect.object_detector import ObjectDetector
 from agent.detections import Detections
-from agent.faces.detector import FaceDetector
 from agent.faces.embedding import FaceEmbedder
+from agent.faces.face_detector import FaceDetector
 from agent.inference.backend import load_model
 from tests.test_face_models import KNOWN
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 
 from agent.pipeline.config import CameraSpec
-from agent.pipeline.detector import make_detector
+from agent.pipeline.detector_setup import make_detector
 from agent.pipeline.offline import analyze_video
 from tests.pipeline.conftest import excerpt
 

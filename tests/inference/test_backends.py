@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.detect.detector import ObjectDetector
-from agent.detect.metrics import tolerant_agreement
+from agent.detect.object_detector import ObjectDetector
+from agent.detect.scoring import tolerant_agreement
 from agent.errors import BackendUnavailableError, ModelError, ModelIntegrityError
 from agent.inference.backend import available_backends, load_model, resolve_backend
 from agent.inference.manifest import file_sha256, load_manifest

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from agent.detect.metrics import MatchCounts, agreement, match_frame, tolerant_agreement
+from agent.detect.scoring import MatchCounts, agreement, match_frame, tolerant_agreement
 from agent.detections import Detections
 
 GT = np.array([[0, 0, 10, 20], [50, 0, 60, 20], [100, 0, 104, 6]], np.float32)

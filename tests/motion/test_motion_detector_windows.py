@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from agent.detect.detector import ObjectDetector
+from agent.detect.object_detector import ObjectDetector
 from agent.detections import box_iou
 from agent.inference.backend import load_model
 from agent.motion.windows import merge_window_detections, plan_windows

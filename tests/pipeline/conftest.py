@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.detect.detector import ObjectDetector
+from agent.detect.object_detector import ObjectDetector
 from agent.pipeline.config import CameraSpec
-from agent.pipeline.detector import make_detector
+from agent.pipeline.detector_setup import make_detector
 from tests.fixtures.media import VTEST
 
 REPO = Path(__file__).resolve().parents[2]

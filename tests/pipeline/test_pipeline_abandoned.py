@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from agent.analytics.events import EventKind
-from agent.detect.detector import ObjectDetector
+from agent.detect.object_detector import ObjectDetector
 from agent.detections import box_iou
 from agent.pipeline.config import CameraSpec
 from agent.pipeline.offline import analyze_video

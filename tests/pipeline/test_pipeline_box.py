@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from agent.config.agent import AgentConfig
-from agent.detect.detector import ObjectDetector
+from agent.detect.object_detector import ObjectDetector
 from agent.pipeline.box import EdgeBox
 from agent.pipeline.config import BoxConfig, CameraSpec
 from agent.pipeline.sinks import read_jsonl

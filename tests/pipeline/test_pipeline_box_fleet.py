@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from agent.config.agent import AgentConfig
-from agent.detect.detector import ObjectDetector
+from agent.detect.object_detector import ObjectDetector
 from agent.pipeline.box import EdgeBox
 from agent.pipeline.config import BoxConfig, CameraSpec
 from tests.pipeline.conftest import excerpt

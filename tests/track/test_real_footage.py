@@ -19,7 +19,7 @@ import pytest
 from agent.analytics.camera import CameraAnalytics
 from agent.config.analytics import CameraAnalyticsConfig
 from agent.config.tracking import TrackerConfig
-from agent.detect.detector import ObjectDetector
+from agent.detect.object_detector import ObjectDetector
 from agent.detections import Detections, box_iou
 from agent.inference.backend import load_model
 from agent.media import read_media

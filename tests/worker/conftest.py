@@ -1,4 +1,4 @@
-"""Fixtures for runtime tests: the shipped detector, real frames, a real RTSP camera."""
+"""Fixtures for shared-worker and camera-loop tests: the detector, real frames, RTSP."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from agent.detect.detector import ObjectDetector
+from agent.detect.object_detector import ObjectDetector
 from agent.inference.backend import load_model
 from tests.fixtures.media import VTEST, clip, rtsp_server  # noqa: F401  (pytest fixtures)
 

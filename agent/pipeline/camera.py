@@ -21,10 +21,10 @@ import numpy as np
 from agent.capture.frame import Frame
 from agent.capture.reader import CameraHealth, CameraReader
 from agent.config.camera import CameraConfig
+from agent.detect.worker import CameraStats, InferenceWorker, WorkItem, WorkResult
 from agent.detections import Detections
 from agent.motion.gate import GatePlan, MotionGate
 from agent.motion.windows import merge_window_detections
-from agent.runtime.scheduler import CameraStats, InferenceWorker, WorkItem, WorkResult
 
 log = logging.getLogger(__name__)
 

@@ -9,13 +9,13 @@ import numpy as np
 
 from agent.capture.reader import ReaderState
 from agent.config.camera import CameraConfig
-from agent.detect.detector import ObjectDetector
+from agent.detect.object_detector import ObjectDetector
+from agent.detect.worker import InferenceWorker
 from agent.detections import box_iou
-from agent.runtime.pipeline import CameraPipeline, FrameDetections
-from agent.runtime.scheduler import InferenceWorker
+from agent.pipeline.camera import CameraPipeline, FrameDetections
 from tests.capture.readers import FAST_RETRY
 from tests.fixtures.media import VTEST, RtspServer, free_port, vtest_labels
-from tests.runtime.sinks import PerCamera
+from tests.worker.sinks import PerCamera
 
 
 def detections_sink() -> PerCamera[FrameDetections]:

@@ -1,4 +1,4 @@
-"""A thread-safe collector of per-camera results for runtime tests."""
+"""A thread-safe collector of per-camera results for shared-worker and camera-loop tests."""
 
 from __future__ import annotations
 

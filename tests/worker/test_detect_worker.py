@@ -8,9 +8,9 @@ import time
 import numpy as np
 import pytest
 
-from agent.detect.detector import ObjectDetector
-from agent.runtime.scheduler import CameraStats, InferenceWorker, WorkItem, WorkResult
-from tests.runtime.sinks import PerCamera
+from agent.detect.object_detector import ObjectDetector
+from agent.detect.worker import CameraStats, InferenceWorker, WorkItem, WorkResult
+from tests.worker.sinks import PerCamera
 
 CAMERAS = ["north", "south", "east", "west"]
 

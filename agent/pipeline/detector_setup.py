@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agent.config.analytics import CameraAnalyticsConfig
-from agent.detect.detector import ObjectDetector
+from agent.detect.object_detector import ObjectDetector
 from agent.inference.backend import load_model
 from agent.pipeline.config import detector_threshold
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from agent.detections import Detections
-from agent.faces.detector_decode import BlazeFaceParams, decode_blazeface
+from agent.faces.blazeface import BlazeFaceParams, decode_blazeface
 from agent.inference.backend import Model
 from agent.inference.preprocess import preprocess
 
