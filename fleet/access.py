@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 from fleet.auth import (
     API_PREFIX,
@@ -18,7 +18,7 @@ from fleet.errors import FleetError, UnauthenticatedError
 from fleet.fleet_metrics import FleetMetrics
 from fleet.store.base import Store
 
-Metadata = Sequence[tuple[str, str | bytes]] | None
+Metadata = Iterable[tuple[str, str | bytes]] | None
 
 
 class AccessControl:

@@ -98,7 +98,8 @@ def _rescale(factor: float) -> Augment:
 
 def _brightness(gain: float, bias: float) -> Augment:
     def apply(image: np.ndarray) -> np.ndarray:
-        return np.clip(image.astype(np.float32) * gain + bias, 0, 255).astype(np.uint8)
+        scaled: np.ndarray = np.clip(image.astype(np.float32) * gain + bias, 0, 255)
+        return scaled.astype(np.uint8)
 
     return apply
 

@@ -120,7 +120,7 @@ async def test_garbage_bytes_on_the_stream_are_refused(fleet: Fleet) -> None:
             "/oko.v1.AgentService/Connect", request_serializer=None, response_deserializer=None
         )
 
-        async def garbage():  # type: ignore[no-untyped-def]
+        async def garbage():
             yield b"\xff\xff\xff\xff not a protobuf"
 
         call = connect(garbage())

@@ -47,7 +47,7 @@ async def _take(call: object, n: int, timeout: float = 10) -> list[stream_pb2.Ev
 def _subscribe(fleet: Fleet, **kwargs: object) -> object:
     return event_stub(fleet.api).Subscribe(
         stream_pb2.SubscribeRequest(**kwargs),
-        metadata=bearer_metadata(fleet.admin),  # type: ignore[arg-type]
+        metadata=bearer_metadata(fleet.admin),
     )
 
 
