@@ -22,14 +22,22 @@ Metadata = Iterable[tuple[str, str | bytes]] | None
 
 
 class AccessControl:
-    """Resolves a bearer token to a `Principal` and checks its role. Every admin and
-    subscriber RPC calls `check` before doing anything, so a refused call writes nothing."""
+    """Resolves a bearer token to a `Principal` and checks its role.
+
+    Every admin and subscriber RPC calls `check` before doing anything, so a refused call writes
+    nothing.
+    """
 
     def __init__(self, store: Store, metrics: FleetMetrics) -> None:
         self._store = store
         self._metrics = metrics
 
     async def check(self, metadata: Metadata, needed: Role) -> Principal:
+        """The caller's Principal if its bearer token is valid and has at least `needed`.
+
+        Raises UnauthenticatedError or PermissionDeniedError otherwise, and counts the refusal by
+        error type.
+        """
         try:
             principal = await self._authenticate(metadata)
             require_role(principal, needed)
