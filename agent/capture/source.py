@@ -35,6 +35,8 @@ _NETWORK_SCHEMES = {"rtsp": "rtsp", "rtsps": "rtsp", "http": "http", "https": "h
 
 
 class SourceKind(StrEnum):
+    """What a source string names; decides retry policy and pacing."""
+
     RTSP = "rtsp"
     HTTP = "http"
     FILE = "file"
