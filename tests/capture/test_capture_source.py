@@ -112,7 +112,7 @@ def test_camera_config_defaults_and_errors() -> None:
 
 
 def test_parse_cameras_names_the_entry_and_refuses_duplicate_ids() -> None:
-    cams = parse_cameras(
+    cams: list[CameraConfig] = parse_cameras(
         [{"id": "a", "source": "usb:0"}, {"id": "b", "source": "x.mp4"}], "box.yaml"
     )
     assert [c.id for c in cams] == ["a", "b"]
