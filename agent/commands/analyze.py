@@ -10,9 +10,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from agent.config.camera import load_camera_spec
 from agent.errors import ConfigError, OkoError
 from agent.media import video_info
-from agent.pipeline.config import load_camera_spec
 from agent.pipeline.detector_setup import make_detector
 from agent.pipeline.offline import Analysis, AnalysisResult, analyze_video, probe_video
 from agent.pipeline.sinks import JsonlSink

@@ -11,9 +11,9 @@ from typing import Annotated
 
 import typer
 
+from agent.config.agent import load_box_config
 from agent.errors import ConfigError, OkoError
 from agent.pipeline.box import EdgeBox
-from agent.pipeline.config import load_box_config
 from agent.pipeline.detector_setup import make_detector
 
 log = logging.getLogger(__name__)
