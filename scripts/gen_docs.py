@@ -43,7 +43,7 @@ CONFIG_ROOTS: list[tuple[str, str, str]] = [
         "The edge box's configuration, locally and as desired state pushed by the fleet.",
     ),
     (
-        "agent.pipeline.config:CameraSpec",
+        "agent.config.camera:CameraSpec",
         "agent.yaml `cameras[]`, or the whole file of `oko-agent analyze --config`",
         "One camera entry as the pipeline reads it: the keys of "
         "CameraConfig and CameraAnalyticsConfig side by side.",

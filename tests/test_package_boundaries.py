@@ -34,7 +34,7 @@ def _imports(package: str) -> list[tuple[str, str]]:
 
 
 def _top(module: str) -> str:
-    return module.split(".")[0]
+    return module.partition(".")[0]
 
 
 def test_the_agent_imports_nothing_from_the_fleet() -> None:
