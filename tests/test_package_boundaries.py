@@ -78,3 +78,13 @@ def test_importing_the_fleet_loads_no_agent_internals(entry: str) -> None:
     assert [m for m in agent if m not in allowed and not m.startswith("agent.config.")] == []
     if entry == "fleet.server":  # it does validate documents with the agent's models
         assert "agent.config.camera" in agent
+
+
+def test_the_fleet_keeps_the_agents_exit_codes() -> None:
+    import agent.commands.exits
+    import fleet.exits
+
+    assert (fleet.exits.FAILURE, fleet.exits.USAGE) == (
+        agent.commands.exits.FAILURE,
+        agent.commands.exits.USAGE,
+    )
