@@ -6,7 +6,6 @@ import time
 from collections.abc import Iterable
 
 from fleet.auth import (
-    API_PREFIX,
     Principal,
     Role,
     bearer_from_metadata,
@@ -17,6 +16,7 @@ from fleet.auth import (
 from fleet.errors import FleetError, UnauthenticatedError
 from fleet.fleet_metrics import FleetMetrics
 from fleet.store.base import Store
+from proto.tokens import API_PREFIX
 
 Metadata = Iterable[tuple[str, str | bytes]] | None
 
