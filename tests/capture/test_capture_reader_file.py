@@ -11,7 +11,7 @@ import pytest
 
 from agent.capture.reader import ReaderState, is_valid_frame
 from tests.capture.readers import collect, make_reader, wait_until
-from tests.fixtures.media import VTEST
+from tests.support.media import VTEST
 
 
 def _drain(reader_source: str, **overrides: object) -> tuple[list, object]:
