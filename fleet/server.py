@@ -45,9 +45,11 @@ class MetricsServer:
 
     @property
     def url(self) -> str:
+        """Where Prometheus scrapes (the bound port, also when 0 was asked)."""
         return f"http://{self.host}:{self.port}/metrics"
 
     def close(self) -> None:
+        """Stop serving and wait for the server thread."""
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
@@ -66,13 +68,16 @@ class FleetServer:
 
     @property
     def api_address(self) -> str:
+        """The public API's loopback address, for clients started beside the server."""
         return f"localhost:{self.api_port}"
 
     @property
     def agent_address(self) -> str:
+        """The mutual-TLS agent port's loopback address."""
         return f"localhost:{self.agent_port}"
 
     async def stop(self, grace: float = 2.0) -> None:
+        """Report NOT_SERVING, drain RPCs for `grace` s, then close metrics and the app."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         if self.metrics_server is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 T = TypeVar("T")
 
@@ -17,7 +17,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(condition: Callable[[], T], timeout: float, what: str, every: float = 0.1) -> T:
+def wait_until(
+    condition: Callable[[], T | Literal[False, 0] | None],
+    timeout: float,
+    what: str,
+    every: float = 0.1,
+) -> T:
     """Poll `condition` until it returns something truthy; fail naming `what`."""
     deadline = time.monotonic() + timeout
     while True:
