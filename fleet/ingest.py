@@ -13,14 +13,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from fleet.broadcast import Broadcaster
 from fleet.errors import StoreError
 from fleet.fleet_metrics import FleetMetrics
 from fleet.store.base import Store
-from fleet.store.records import BatchOutcome, NewEvent
+from fleet.store.records import BatchOutcome, NewEvent, StoredEvent
 from fleet.wire import length_delimited
 from proto.oko.v1 import events_pb2
 
@@ -30,6 +30,7 @@ _new_event = tuple.__new__  # NamedTuple construction without the generated __ne
 MAX_ID_CHARS = 64
 MAX_CAMERA_ID_CHARS = 128
 MAX_EMBEDDING_DIMS = 4096
+_CHECKED_KINDS = frozenset(("face", "watchlist_alert"))  # `_problem` looks at their bodies
 _BYTES_PER_VALUE = {events_pb2.Face.ENCODING_FLOAT16: 2, events_pb2.Face.ENCODING_INT8: 1}
 
 
@@ -70,6 +71,8 @@ def _problem(event: events_pb2.Event, device_id: str) -> str:
         problem = "body missing (one of line_crossing, zone, traffic_flow, ...)"
     elif kind == "face":
         problem = _face_problem(event.face)
+    elif kind == "watchlist_alert":
+        problem = "watchlist_alert events are minted by the fleet, never by a box"
     return problem
 
 
@@ -98,7 +101,7 @@ def admit(
             and (not sender or sender == device_id)
             and capture.seconds > 0
             and kind is not None
-            and kind != "face"
+            and kind not in _CHECKED_KINDS
         )
         problem = "" if plain else _problem(event, device_id)
         if problem:
@@ -150,6 +153,8 @@ class Ingestor:
         self._max_group = max_group_events
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        #: Called with each commit's new events after it is durable (e.g. watchlist matching).
+        self.on_commit: list[Callable[[list[StoredEvent]], None]] = []
 
     def start(self) -> None:
         """Start the group-commit task; call from the running event loop."""
@@ -203,3 +208,5 @@ class Ingestor:
                 pending.future.set_result(replace(outcome, last_cursor=commit.last_cursor))
         if commit.stored:
             self._broadcaster.publish(commit.stored)
+            for hook in self.on_commit:
+                hook(commit.stored)
