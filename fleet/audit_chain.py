@@ -92,7 +92,10 @@ def verify_chain(entries: Iterable[AuditRow], checkpoints: Iterable[Checkpoint] 
         if not signature_valid(cp):
             problems.append(f"checkpoint at {cp.seq}: signature invalid")
         elif cp.seq not in hashes:
-            problems.append(f"checkpoint at {cp.seq}: the chain has no entry {cp.seq} (deleted)")
+            problems.append(
+                f"checkpoint at {cp.seq}: the chain has no entry {cp.seq}"
+                " (entries deleted or the chain rewritten)"
+            )
         elif hashes[cp.seq] != cp.head_hash:
             problems.append(f"checkpoint at {cp.seq}: chain hash differs (chain rewritten)")
     return Verdict(count, expected_seq - 1, prev if count else "", tuple(problems))
