@@ -87,7 +87,7 @@ def run(
         for i, d in part:
             result = camera.update(d, i / 10.0)
             seen.update(result.tracks.tracker_id.tolist())
-            counted += [(i, e.payload["direction"]) for e in result.events]
+            counted += [(i, e.detail.direction) for e in result.events]
         ids += len(seen)
     return counted, ids
 

@@ -15,7 +15,7 @@ event is the most sensitive thing the box sends):
    `flush`, or at once when quality reaches ``emit_quality`` - and then never again.
 
 The event's capture time, person box and face box are those of the frame the best shot
-came from. The aligned 112x112 shot travels in the payload under ``"shot"`` for the box's
+came from. The aligned 112x112 shot travels in the event (`FaceShot.shot`) for the box's
 own storage (`agent.faces.shots.FaceShotStore`); the wire conversion never reads it, so the
 image never leaves the box. Nothing here does I/O.
 """
@@ -25,13 +25,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from agent.analytics.events import AnalyticsEvent, Box, EventKind
 from agent.config.analytics import FaceConfig
 from agent.detections import Detections
+from agent.events.types import (
+    AnalyticsEvent,
+    Box,
+    EmbedderId,
+    FaceReason,
+    FaceShot,
+    QualityParts,
+)
 from agent.faces.align import AlignmentError, align_face
 from agent.faces.embedding import FaceEmbedder, encode_float16, encode_int8
 from agent.faces.face_detector import FaceDetector
@@ -51,7 +57,7 @@ _ENCODERS = {"float16": encode_float16, "int8": encode_int8}
 class _Shot:
     time: float
     quality: float
-    parts: dict[str, float]
+    parts: QualityParts
     score: float
     face_box: Box
     person_box: Box
@@ -97,7 +103,7 @@ class FaceAnalyzer:
         self.embedder = embedder
         self._person = np.array([i for i, name in enumerate(labels) if name == PERSON], np.int64)
         spec = embedder.model.spec
-        self._embedder_id = {"name": spec.name, "version": spec.version, "sha256": spec.sha256}
+        self._embedder_id = EmbedderId(spec.name, spec.version, spec.sha256)
         self._encode = _ENCODERS[config.encoding]
         self._tracks: dict[int, _TrackState] = {}
         self.crops_examined = 0
@@ -124,13 +130,7 @@ class FaceAnalyzer:
     def update(
         self, frame: np.ndarray, tracks: Detections, timestamp: float
     ) -> list[AnalyticsEvent]:
-        """FACE events caused by this frame: early best shots and tracks that ended.
-
-        Payload: embedding (bytes), encoding, dimensions, embedder {name, version, sha256},
-        quality, quality_parts {size, sharpness, pose, score}, detector_score, face_box,
-        shot (aligned 112x112 BGR crop, read-only; stays on the box), reason
-        ("quality" | "track_lost" | "flush").
-        """
+        """`FaceShot` events caused by this frame: early best shots and tracks that ended."""
         _check_frame(frame)
         if not self.config.enabled:
             return []
@@ -263,7 +263,12 @@ class FaceAnalyzer:
             shot = _Shot(
                 timestamp,
                 float(quality[i]),
-                {n: float(getattr(parts, n)[i]) for n in ("size", "sharpness", "pose", "score")},
+                QualityParts(
+                    float(parts.size[i]),
+                    float(parts.sharpness[i]),
+                    float(parts.pose[i]),
+                    float(parts.score[i]),
+                ),
                 float(found.scores[k]),
                 _box(found.boxes[k]),
                 _box(tracks.xyxy[row]),
@@ -295,28 +300,21 @@ class FaceAnalyzer:
                 events.append(self._event(tid, state.best, "track_lost"))
         return events
 
-    def _event(self, tid: int, shot: _Shot, reason: str) -> AnalyticsEvent:
-        payload: dict[str, Any] = {
-            "embedding": self._encode(shot.embedding[None]),
-            "encoding": self.config.encoding,
-            "dimensions": int(shot.embedding.shape[0]),
-            "embedder": dict(self._embedder_id),
-            "quality": shot.quality,
-            "quality_parts": dict(shot.parts),
-            "detector_score": shot.score,
-            "face_box": shot.face_box,
-            "shot": shot.crop,
-            "reason": reason,
-        }
+    def _event(self, tid: int, shot: _Shot, reason: FaceReason) -> AnalyticsEvent:
+        detail = FaceShot(
+            embedding=self._encode(shot.embedding[None]),
+            encoding=self.config.encoding,
+            dimensions=int(shot.embedding.shape[0]),
+            embedder=self._embedder_id,
+            quality=shot.quality,
+            quality_parts=shot.parts,
+            detector_score=shot.score,
+            face_box=shot.face_box,
+            shot=shot.crop,
+            reason=reason,
+        )
         return AnalyticsEvent(
-            EventKind.FACE,
-            RULE_ID,
-            shot.time,
-            tid,
-            PERSON,
-            shot.person_box,
-            shot.person_score,
-            payload,
+            detail, RULE_ID, shot.time, tid, PERSON, shot.person_box, shot.person_score
         )
 
 

@@ -18,11 +18,11 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.analytics.camera import CameraAnalytics
-from agent.analytics.events import AnalyticsEvent
 from agent.analytics.faces import FaceAnalyzer
 from agent.capture.frame import Frame
 from agent.detections import Detections
 from agent.events.convert import EventMinter
+from agent.events.types import AnalyticsEvent
 from agent.faces.shots import FaceShotStore
 from agent.motion.gate import GatePlan
 from agent.pipeline.camera import FrameDetections

@@ -174,7 +174,7 @@ def test_line_crossings_match_hand_labels(clip: tuple[Frames, tuple[str, ...]]) 
         camera = CameraAnalytics(config, clip[1])
         for i, d in part:
             counted += [
-                (i, e.payload["direction"], e.track_id) for e in camera.update(d, i / 10.0).events
+                (i, e.detail.direction, e.track_id) for e in camera.update(d, i / 10.0).events
             ]
     unmatched = list(counted)
     missed = []
