@@ -58,7 +58,7 @@ LANE_COUNT = 2
 # light concrete meets the car park tarmac, the near kerb where it meets the grass.
 KERBS = {"far": ((20, 189), (200, 212)), "near": ((20, 243), (200, 267))}
 REGION_U = (0.5, 14.5)  # calibrated stretch of road, metres along it from the near-kerb origin
-LINE_U = 8.0  # counting line across the road, metres along it
+LINE_U = 3.5  # counting line across the road, metres along it: left of the lamp post, in clear view
 # Hand-traced outlines in frame 0 (source pixels), real heights in metres.
 VEHICLES = {
     "van": (
@@ -69,7 +69,11 @@ VEHICLES = {
         1.85,
         "truck",
     ),
-    "car": (((737, 55), (742, 50), (767, 49), (767, 92), (740, 92), (735, 85), (735, 62)), 1.50, "car"),
+    "car": (
+        ((737, 55), (742, 50), (767, 49), (767, 92), (740, 92), (735, 85), (735, 62)),
+        1.50,
+        "car",
+    ),
 }  # fmt: skip
 # Lamp post and its sign stand on the grass in front of the road (x1, y1, x2, y2).
 FOREGROUND = ((425, 25, 437, 392), (412, 202, 446, 245))
@@ -118,7 +122,7 @@ def fit_people(focal: float, people: np.ndarray) -> tuple[Camera, float]:
 
     def residual(q: np.ndarray) -> np.ndarray:
         cam = Camera(focal, float(q[0]), float(q[1]))
-        head = cam.project(cam.to_ground(people[:, :2]) + [0, 0, PERSON_M])
+        head = cam.project(cam.to_ground(people[:, :2]) + np.array([0, 0, PERSON_M]))
         return np.concatenate([head[:, 1] - people[:, 2], 0.3 * (head[:, 0] - people[:, 0])])
 
     fit = least_squares(residual, [0.3, 6.0], bounds=([0.0, 1.0], [1.5, 80.0]))
@@ -168,7 +172,7 @@ class Road:
     def pixels_per_metre_up(self, uv: np.ndarray) -> float:
         """Image height of a 1 m vertical standing at `uv`."""
         base = self.world(uv)
-        ends = self.cam.project(np.concatenate([base, base + [0, 0, 1.0]]))
+        ends = self.cam.project(np.concatenate([base, base + np.array([0, 0, 1.0])]))
         return float(ends[0, 1] - ends[1, 1])
 
     def u_at_image_x(self, x: float, v: float) -> float:
@@ -178,15 +182,21 @@ class Road:
 def write_calibration() -> dict[str, Any]:
     cam, rms = derive_camera()
     road = Road(cam)
-    quad = [[REGION_U[0], 0.0], [REGION_U[1], 0.0], [REGION_U[1], road.width], [REGION_U[0], road.width]]
-    line = road.image([[LINE_U, 0.0], [LINE_U, road.width]])
+    (u0, u1), w = REGION_U, road.width
+    quad = [[u0, 0.0], [u1, 0.0], [u1, w], [u0, w]]
+    line = road.image([[LINE_U, 0.0], [LINE_U, w]])
+    step = road.image([[LINE_U + 0.5, 1.4], [LINE_U - 0.5, 1.4]])
     doc = {
         "how": "Derived by scripts/make_traffic_clip.py (see its docstring): pinhole camera "
         f"fitted to {len(person_boxes())} hand-labelled people taken as {PERSON_M} m tall "
         f"(RMS head error {rms:.1f} px), focal length set so the kerb-to-kerb road width is "
         f"{ROAD_WIDTH_M} m. A construction, not a survey: people's heights vary by about "
         "+-6 %, and so does every scale here.",
-        "camera": {"focal_px": cam.focal, "tilt_rad": round(cam.tilt, 6), "height_m": round(cam.height, 4)},
+        "camera": {
+            "focal_px": cam.focal,
+            "tilt_rad": round(cam.tilt, 6),
+            "height_m": round(cam.height, 4),
+        },
         "person_fit_rms_px": round(rms, 2),
         "road_width_m": round(road.width, 3),
         "lanes": LANE_COUNT,
@@ -196,10 +206,8 @@ def write_calibration() -> dict[str, Any]:
             "ground_points": np.round(quad, 3).tolist(),
         },
         "line": {"u_m": LINE_U, "points": np.round(line, 2).tolist()},
-        "pixels_per_metre_along_road_at_line": round(
-            float(np.linalg.norm(road.image([[LINE_U + 0.5, 1.4]]) - road.image([[LINE_U - 0.5, 1.4]]))), 2
-        ),
-    }  # fmt: skip
+        "pixels_per_metre_along_road_at_line": round(float(np.linalg.norm(step[0] - step[1])), 2),
+    }
     CALIBRATION.parent.mkdir(parents=True, exist_ok=True)
     CALIBRATION.write_text(json.dumps(doc, indent=1) + "\n")
     return doc
@@ -285,7 +293,7 @@ SCENARIOS: dict[str, tuple[str, float, tuple[Drive, ...]]] = {
         (
             Drive(1, "car", 1, "in", 30, 1.0),
             Drive(2, "van", 1, "in", 30, 6.0),
-            *(Drive(3 + i, "van" if i % 2 else "car", 1, "in", 6, 12.0 + 4.2 * i) for i in range(6)),
+            *(Drive(3 + i, "van" if i % 2 else "car", 1, "in", 6, 12 + 4.2 * i) for i in range(6)),
         ),
     ),
     "two_lanes": (
@@ -375,6 +383,53 @@ class Route:
         return lo <= u <= hi
 
 
+def draw_vehicles(
+    image: np.ndarray,
+    road: Road,
+    routes: list[Route],
+    patches: dict[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    k: int,
+    paths: dict[int, list[list[float]]],
+) -> int:
+    """Paste every vehicle on the road in clip frame `k`, farthest first; record each
+    one's box in `paths`; return how many stand inside the calibrated region."""
+    placed = []
+    for route in routes:
+        u = route.u(k / FPS)
+        if route.on_road(u):
+            foot = road.image([[u, route.v]])[0]
+            placed.append((foot[1], route, u, foot))
+    inside = 0
+    for _, route, u, foot in sorted(placed, key=lambda p: p[0]):
+        kind = route.drive.kind
+        patch, mask = patches[kind]
+        scale = VEHICLES[kind][1] * road.pixels_per_metre_up([[u, route.v]]) / patch.shape[0]
+        box = paste(image, patch, mask, foot, scale)
+        paths[route.drive.id].append([k, round(u, 3), *(round(b, 1) for b in box)])
+        inside += REGION_U[0] <= u <= REGION_U[1]
+    return inside
+
+
+def vehicle_truth(route: Route, path: list[list[float]]) -> dict[str, Any]:
+    d = route.drive
+    crossing = d.departs_line_s(route.to_line)
+    return {
+        "id": d.id,
+        "kind": d.kind,
+        "detector_label": VEHICLES[d.kind][2],
+        "lane": d.lane,
+        "direction": d.direction,
+        "speed_kmh": d.speed_kmh,
+        "stops_on_line_s": d.stop_s,
+        "enter_s": d.enter_s,
+        "crossing_time_s": round(crossing, 3),
+        "crossing_frame": math.ceil(crossing * FPS - 1e-9),
+        "path_columns": ["frame", "u_m", "x1", "y1", "x2", "y2"],
+        "path": path,
+    }
+
+
 def render(name: str, out: Path | None) -> dict[str, Any]:
     """Write the clip (unless `out` is None) and return its truth document."""
     description, seconds, drives = SCENARIOS[name]
@@ -392,49 +447,15 @@ def render(name: str, out: Path | None) -> dict[str, Any]:
     paths: dict[int, list[list[float]]] = {d.id: [] for d in drives}
     in_region: list[int] = []
     for k, source in enumerate(frames):
-        t = k / FPS
         image = source.astype(np.float32)
-        placed = []
-        for route in routes:
-            u = route.u(t)
-            if route.on_road(u):
-                foot = road.image([[u, route.v]])[0]
-                placed.append((foot[1], route, u, foot))
-        inside = 0
-        for _, route, u, foot in sorted(placed, key=lambda p: p[0]):
-            kind = route.drive.kind
-            patch, mask = patches[kind]
-            scale = VEHICLES[kind][1] * road.pixels_per_metre_up([[u, route.v]]) / patch.shape[0]
-            box = paste(image, patch, mask, foot, scale)
-            paths[route.drive.id].append([k, round(u, 3), *(round(b, 1) for b in box)])
-            inside += REGION_U[0] <= u <= REGION_U[1]
-        in_region.append(inside)
+        in_region.append(draw_vehicles(image, road, routes, patches, k=k, paths=paths))
         for x1, y1, x2, y2 in FOREGROUND:
             image[y1:y2, x1:x2] = source[y1:y2, x1:x2]
         if writer is not None:
             writer.write(np.clip(image, 0, 255).astype(np.uint8))
     if writer is not None:
         writer.release()
-    vehicles = []
-    for route in routes:
-        d = route.drive
-        crossing = d.departs_line_s(route.to_line)
-        vehicles.append(
-            {
-                "id": d.id,
-                "kind": d.kind,
-                "detector_label": VEHICLES[d.kind][2],
-                "lane": d.lane,
-                "direction": d.direction,
-                "speed_kmh": d.speed_kmh,
-                "stops_on_line_s": d.stop_s,
-                "enter_s": d.enter_s,
-                "crossing_time_s": round(crossing, 3),
-                "crossing_frame": math.ceil(crossing * FPS - 1e-9),
-                "path_columns": ["frame", "u_m", "x1", "y1", "x2", "y2"],
-                "path": paths[d.id],
-            }
-        )
+    vehicles = [vehicle_truth(route, paths[route.drive.id]) for route in routes]
     region_m = REGION_U[1] - REGION_U[0]
     return {
         "scenario": name,
