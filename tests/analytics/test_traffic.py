@@ -8,7 +8,7 @@ from agent.analytics.traffic import GroundPlane, TrafficFlow
 from agent.config.analytics import CalibrationConfig, LineConfig, TrafficConfig
 from agent.config.base import parse_document
 from agent.errors import ConfigError
-from agent.events.types import EventKind
+from agent.events.types import EventKind, TrafficInterval
 from tests.analytics.scenes import LABELS, foot_box, frame
 
 # A road receding from the camera: a 7 m wide, 40 m long stretch of ground seen as a
@@ -145,3 +145,61 @@ def test_config_errors_name_the_field() -> None:
             TrafficConfig,
             {"line_id": "lane", "calibration": CAL, "congestion_density_per_km_lane": [30, 20, 40]},
         )
+
+
+KERB_LINE = LineConfig(
+    id="lane",
+    points=(image_point(0, 20), image_point(7, 20)),  # kerb to kerb, lane 1 at x = 0 m
+    classes=("car",),
+    hysteresis_px=2,
+)
+
+
+def drive_at(tf: TrafficFlow, tid: int, gx: float, t0: float, towards: bool = True) -> None:
+    for k in range(21):
+        gy = 40 - 2 * k if towards else 2 * k
+        x, y = image_point(gx, min(max(gy, 0.2), 39.8))
+        tf.update(frame((tid, "car", foot_box(x, y, 30, 20))), t0 + k / 5)
+
+
+def test_lanes_and_passages() -> None:
+    cfg = TrafficConfig.model_validate(
+        {"line_id": "lane", "calibration": CAL, "interval_seconds": 60, "lanes": 2}
+    )
+    tf = TrafficFlow(cfg, KERB_LINE, LABELS)
+    drive_at(tf, 1, 1.75, 0.0)  # lane 1, towards the camera
+    drive_at(tf, 2, 5.25, 10.0)  # lane 2, towards the camera
+    drive_at(tf, 3, 5.0, 20.0, towards=False)  # lane 2, away
+    (ev,) = tf.flush(60.0)
+    flow = ev.detail
+    assert isinstance(flow, TrafficInterval)
+    assert (flow.lane_in, flow.lane_out) == ((1, 1), (0, 1))
+    assert flow.flow_per_min == pytest.approx(3.0)
+    assert [(p.track_id, p.lane, p.direction) for p in tf.passages] == [
+        (1, 1, "in"),
+        (2, 2, "in"),
+        (3, 2, "out"),
+    ]
+    assert all(p.speed_kmh == pytest.approx(36.0, rel=0.02) for p in tf.passages)
+
+
+def test_speeds_are_uncalibrated_until_surveyed(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING"):
+        tf = flow()
+    assert "not surveyed" in caplog.text
+    drive(tf, 1, 10.0, 0.0)
+    (ev,) = tf.flush(30.0)
+    assert isinstance(ev.detail, TrafficInterval) and not ev.detail.speed_calibrated
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        tf = flow(calibration={**CAL, "surveyed": True})
+    assert "not surveyed" not in caplog.text
+    drive(tf, 1, 10.0, 0.0)
+    (ev,) = tf.flush(30.0)
+    assert isinstance(ev.detail, TrafficInterval) and ev.detail.speed_calibrated
+
+
+def test_ground_plane_round_trip_and_distance() -> None:
+    gp = GroundPlane(CalibrationConfig.model_validate(CAL))
+    np.testing.assert_allclose(gp.to_image(GROUND_QUAD), IMAGE_QUAD, atol=1e-3)
+    assert gp.distance_m(image_point(0, 10), image_point(7, 10)) == pytest.approx(7.0, rel=1e-4)
