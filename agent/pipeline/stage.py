@@ -2,7 +2,9 @@
 
 It runs on the camera's own thread (the `on_detections` callback of `CameraPipeline`), so
 the tracker the motion gate asks for live boxes is never touched by two threads, and one
-slow camera delays only itself. It never writes anywhere: the caller decides whether wire
+slow camera delays only itself. The face analytic's models are the exception: they are the
+box's one pair and run on its inference worker, the stage waiting for its turn there
+(`agent.faces.models`). It never writes anywhere: the caller decides whether wire
 events go to the spool, a JSON Lines file or both, which keeps the pipeline one-way.
 """
 
