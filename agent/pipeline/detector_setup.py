@@ -11,7 +11,6 @@ from agent.detect.object_detector import ObjectDetector
 from agent.detect.worker import InferenceWorker
 from agent.faces.models import FaceModelPair, WorkerFaceModels
 from agent.inference.backend import load_model
-from agent.pipeline.config import detector_threshold
 
 
 @dataclass
@@ -26,6 +25,17 @@ class ModelRef:
 def model_ref(detector: ObjectDetector) -> ModelRef:
     spec = detector.model.spec
     return ModelRef(spec.name, spec.version, spec.sha256)
+
+
+def detector_threshold(specs: Sequence[CameraAnalyticsConfig]) -> float:
+    """Score threshold the shared detector must run at for every camera's tracker.
+
+    ByteTrack's second stage feeds on detections between its low and high thresholds, so
+    the detector must not cut them off: the lowest `tracker.low_threshold` of the box wins.
+    """
+    if not specs:
+        return CameraAnalyticsConfig().tracker.low_threshold
+    return min(spec.tracker.low_threshold for spec in specs)
 
 
 def make_detector(

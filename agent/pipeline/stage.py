@@ -22,6 +22,7 @@ import numpy.typing as npt
 from agent.analytics.camera import CameraAnalytics
 from agent.analytics.faces import FaceAnalyzer
 from agent.capture.frame import Frame
+from agent.config.camera import CameraSpec
 from agent.detections import Detections
 from agent.events.convert import EventMinter
 from agent.events.types import AnalyticsEvent
@@ -29,7 +30,6 @@ from agent.faces.models import FaceModelSource
 from agent.faces.shots import FaceShotStore
 from agent.motion.gate import GatePlan
 from agent.pipeline.camera import FrameDetections
-from agent.pipeline.config import CameraSpec
 from proto.oko.v1 import events_pb2
 
 log = logging.getLogger(__name__)

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 
 from agent.analytics.faces import FaceAnalyzer
-from agent.config.agent import AgentConfig, MetricsSection
+from agent.config.agent import AgentConfig, BoxConfig, MetricsSection
 from agent.config.analytics import FaceConfig
+from agent.config.camera import CameraSpec
 from agent.faces.models import CameraFaceModels, FaceModelPair
 from agent.inference import backend
 from agent.pipeline.box import EdgeBox
-from agent.pipeline.config import BoxConfig, CameraSpec
 from tests.analytics.faces_support import object_detector
 from tests.pipeline.conftest import excerpt
 
