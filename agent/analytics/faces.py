@@ -33,14 +33,13 @@ from agent.detections import Detections
 from agent.events.types import (
     AnalyticsEvent,
     Box,
-    EmbedderId,
     FaceReason,
     FaceShot,
     QualityParts,
 )
 from agent.faces.align import AlignmentError, align_face
-from agent.faces.embedding import FaceEmbedder, encode_float16, encode_int8
-from agent.faces.face_detector import FaceDetector
+from agent.faces.embedding import encode_float16, encode_int8
+from agent.faces.models import FaceModels
 from agent.faces.quality import MAX_FACE_SHARE, face_quality, head_regions, head_side, sharpness
 
 log = logging.getLogger(__name__)
@@ -48,8 +47,6 @@ log = logging.getLogger(__name__)
 RULE_ID = "faces"
 PERSON = "person"
 SHOT_SIZE = 112
-DETECTOR_MODEL = "blazeface-back"
-EMBEDDER_MODEL = "faceres"
 _ENCODERS = {"float16": encode_float16, "int8": encode_int8}
 
 
@@ -92,40 +89,18 @@ class FaceAnalyzer:
     """Best-shot face events for person tracks. One per camera; not thread-safe."""
 
     def __init__(
-        self,
-        config: FaceConfig,
-        face_detector: FaceDetector,
-        embedder: FaceEmbedder,
-        labels: Sequence[str] = (PERSON,),
+        self, config: FaceConfig, models: FaceModels, labels: Sequence[str] = (PERSON,)
     ) -> None:
+        """`models`: the face detector + embedder pair (`agent.faces.models`), shared by
+        the box's cameras; the analytic only decides what to crop, keep and report."""
         self.config = config
-        self.detector = face_detector
-        self.embedder = embedder
+        self.models = models
         self._person = np.array([i for i, name in enumerate(labels) if name == PERSON], np.int64)
-        spec = embedder.model.spec
-        self._embedder_id = EmbedderId(spec.name, spec.version, spec.sha256)
+        self._embedder_id = models.embedder_id
         self._encode = _ENCODERS[config.encoding]
         self._tracks: dict[int, _TrackState] = {}
         self.crops_examined = 0
         self.faces_embedded = 0
-
-    @classmethod
-    def load(
-        cls,
-        config: FaceConfig,
-        labels: Sequence[str] = (PERSON,),
-        backend: str = "auto",
-        threads: int | None = None,
-    ) -> FaceAnalyzer:
-        """With the shipped face models (FP32 BlazeFace-back and FaceRes, models/README.md)."""
-        from agent.inference.backend import load_model  # models load only when faces are on
-
-        return cls(
-            config,
-            FaceDetector(load_model(DETECTOR_MODEL, "fp32", backend, threads)),
-            FaceEmbedder(load_model(EMBEDDER_MODEL, "fp32", backend, threads)),
-            labels,
-        )
 
     def update(
         self, frame: np.ndarray, tracks: Detections, timestamp: float
@@ -184,7 +159,7 @@ class FaceAnalyzer:
         rows, regions = rows[usable], regions[usable]
         crops = [frame[y1:y2, x1:x2] for x1, y1, x2, y2 in regions.tolist()]
         self.crops_examined += len(crops)
-        found = self._choose(self.detector.detect(crops), rows, regions, tracks)
+        found = self._choose(self.models.detect(crops), rows, regions, tracks)
         return self._keep_best(frame, tracks, found, timestamp)
 
     def _choose(
@@ -249,9 +224,9 @@ class FaceAnalyzer:
         if not better:
             return []
         big = np.stack(
-            [align_face(frame, found.keypoints[keep[i]], self.embedder.size) for i in better]
+            [align_face(frame, found.keypoints[keep[i]], self.models.embed_size) for i in better]
         )
-        vectors = self.embedder.embed(big)
+        vectors = self.models.embed(big)
         self.faces_embedded += len(better)
         events = []
         for vector, i in zip(vectors, better, strict=True):

@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from agent.capture.reader import ReaderState
-from agent.config.agent import AgentConfig
+from agent.config.agent import AgentConfig, BoxConfig
+from agent.config.camera import CameraSpec
 from agent.detect.object_detector import ObjectDetector
 from agent.detect.worker import InferenceWorker
 from agent.detections import Detections
@@ -36,8 +37,7 @@ from agent.errors import ConfigError
 from agent.events.convert import EventMinter
 from agent.identity import Identity
 from agent.pipeline.camera import CameraPipeline, FrameDetections
-from agent.pipeline.config import BoxConfig, CameraSpec, check_box_document
-from agent.pipeline.detector_setup import model_ref
+from agent.pipeline.detector_setup import model_ref, worker_face_models
 from agent.pipeline.observe import (
     CameraStatus,
     ObserveServer,
@@ -81,7 +81,6 @@ class EdgeBox:
         self.uplink = UplinkService(
             config.agent, camera_ids=self.camera_ids, camera_health=self._camera_health
         )
-        self.uplink.applier.add_checker(check_box_document)
         self.uplink.applier.add_listener(self._on_desired)
         self.jsonl: JsonlSink | None = None
         try:
@@ -96,6 +95,7 @@ class EdgeBox:
             self._inference = inference_histogram(registry)
             registry.register(PipelineCollector(self.status))
             self.worker = InferenceWorker(self._detect, max_batch=max_batch)
+            self.faces = worker_face_models([c for c in config.cameras if c.enabled], self.worker)
             self.cameras = {
                 spec.id: self._camera(spec, identity) for spec in config.cameras if spec.enabled
             }
@@ -123,7 +123,7 @@ class EdgeBox:
             first_sequence=self.sequences.next_for(spec.id),
         )
         try:
-            stage = CameraStage(spec, self.detector.labels, minter)
+            stage = CameraStage(spec, self.detector.labels, minter, self.faces)
         except ConfigError as err:
             raise ConfigError(f"camera {spec.id}: {err}") from err
         pipeline = CameraPipeline(

@@ -18,10 +18,10 @@ from types import ModuleType
 import numpy as np
 import pytest
 
+from agent.config.camera import CameraSpec
 from agent.detect.object_detector import ObjectDetector
 from agent.detections import box_iou
 from agent.events.types import EventKind
-from agent.pipeline.config import CameraSpec
 from agent.pipeline.offline import analyze_video
 from tests.pipeline.conftest import REPO, excerpt
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agent.config.camera import CameraSpec
 from agent.detect.object_detector import ObjectDetector
 from agent.events.types import EventKind
-from agent.pipeline.config import CameraSpec
 from agent.pipeline.offline import AnalysisResult, analyze_video
 from tests.fixtures.media import VTEST
 
