@@ -25,9 +25,9 @@ from typing import Any
 
 from agent.analytics import traffic_eval
 from agent.analytics.traffic import Passage
+from agent.config.camera import CameraSpec
 from agent.detect.object_detector import ObjectDetector
 from agent.events.types import WrongWay
-from agent.pipeline.config import CameraSpec
 from agent.pipeline.offline import analyze_video
 from bench.machine import describe
 from proto.oko.v1 import events_pb2
@@ -121,9 +121,9 @@ def run_scenario(
     assert t0 is not None, f"{clip}: no frames"
     flow = analysis.stage.analytics.traffic[LINE_ID]
     intervals = []
-    for e in analysis.result().events:
-        if e.WhichOneof("body") == "traffic_flow":
-            f = e.traffic_flow
+    for msg in analysis.result().events:
+        if msg.WhichOneof("body") == "traffic_flow":
+            f = msg.traffic_flow
             intervals.append(
                 traffic_eval.Interval(
                     f.interval_start.ToNanoseconds() / 1e9,

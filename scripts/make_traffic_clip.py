@@ -41,6 +41,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 from scipy.optimize import brentq, least_squares
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -162,14 +163,14 @@ class Road:
         self.cam = cam
         self.origin, self.along, self.across, self.width = road_frame(cam)
 
-    def world(self, uv: np.ndarray) -> np.ndarray:
+    def world(self, uv: npt.ArrayLike) -> np.ndarray:
         uv = np.asarray(uv, float).reshape(-1, 2)
         return self.origin + uv[:, :1] * self.along + uv[:, 1:2] * self.across
 
-    def image(self, uv: np.ndarray) -> np.ndarray:
+    def image(self, uv: npt.ArrayLike) -> np.ndarray:
         return self.cam.project(self.world(uv))
 
-    def pixels_per_metre_up(self, uv: np.ndarray) -> float:
+    def pixels_per_metre_up(self, uv: npt.ArrayLike) -> float:
         """Image height of a 1 m vertical standing at `uv`."""
         base = self.world(uv)
         ends = self.cam.project(np.concatenate([base, base + np.array([0, 0, 1.0])]))
@@ -266,8 +267,8 @@ class Drive:
 
 
 def _free_flow() -> tuple[Drive, ...]:
-    speeds = ((2, "in", 15), (1, "out", 20), (2, "in", 25), (1, "out", 30))
-    speeds += ((2, "in", 35), (1, "out", 40), (2, "in", 45), (1, "out", 50))
+    speeds = [(2, "in", 15), (1, "out", 20), (2, "in", 25), (1, "out", 30)]
+    speeds += [(2, "in", 35), (1, "out", 40), (2, "in", 45), (1, "out", 50)]
     return tuple(
         Drive(i + 1, "van" if i % 2 == 0 else "car", lane, d, kmh, 1.0 + 4.5 * i)
         for i, (lane, d, kmh) in enumerate(speeds)
@@ -321,10 +322,10 @@ def cut_vehicle(frame: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
     poly = np.asarray(VEHICLES[kind][0], np.int32)
     x1, y1 = poly.min(axis=0)
     x2, y2 = poly.max(axis=0) + 1
-    mask = np.zeros(frame.shape[:2], np.float32)
-    cv2.fillPoly(mask, [poly], 1.0)
-    mask = cv2.GaussianBlur(mask, (3, 3), 0)
-    return frame[y1:y2, x1:x2].astype(np.float32), mask[y1:y2, x1:x2]
+    hard = np.zeros(frame.shape[:2], np.float32)
+    cv2.fillPoly(hard, [poly], 1.0)
+    soft = np.asarray(cv2.GaussianBlur(hard, (3, 3), 0))
+    return frame[y1:y2, x1:x2].astype(np.float32), soft[y1:y2, x1:x2]
 
 
 def paste(
@@ -337,7 +338,7 @@ def paste(
     x2, y2 = min(math.ceil(box[2]), SIZE[0]), min(math.ceil(box[3]), SIZE[1])
     if x2 <= x1 or y2 <= y1:
         return box
-    m = np.float32([[scale, 0, box[0] - x1], [0, scale, box[1] - y1]])
+    m = np.array([[scale, 0, box[0] - x1], [0, scale, box[1] - y1]], np.float32)
     size = (x2 - x1, y2 - y1)
     flags = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
     pix = cv2.warpAffine(patch, m, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
@@ -349,7 +350,7 @@ def paste(
 
 def read_frames(count: int) -> list[np.ndarray]:
     cap = cv2.VideoCapture(str(VTEST))
-    frames = []
+    frames: list[np.ndarray] = []
     while len(frames) < count:
         ok, frame = cap.read()
         if not ok:

@@ -114,8 +114,12 @@ def match(truth: Sequence[TrueVehicle], passages: Sequence[Passage], t0: float) 
             dt = abs(p.time - t0 - t.crossing_time)
             if dt <= max(MATCH_SECONDS, MATCH_METRES / (t.speed_kmh / 3.6)):
                 cost[i, j] = dt
-    rows, cols = linear_sum_assignment(cost) if cost.size else ([], [])
-    pairs = [(truth[i], passages[j]) for i, j in zip(rows, cols, strict=True) if cost[i, j] < 1e6]
+    pairs: list[tuple[TrueVehicle, Passage]] = []
+    if cost.size:
+        rows, cols = linear_sum_assignment(cost)
+        for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
+            if cost[i, j] < 1e6:
+                pairs.append((truth[i], passages[j]))
     got_t = {t.id for t, _ in pairs}
     got_p = {id(p) for _, p in pairs}
     return Score(

@@ -17,13 +17,13 @@ from agent.config.analytics import CalibrationConfig
 IMAGE = "200,560 600,560 460,160 340,160"
 GROUND = "0,0 7,0 7,40 0,40"
 H = cv2.getPerspectiveTransform(
-    np.float32([[0, 0], [7, 0], [7, 40], [0, 40]]),
-    np.float32([[200, 560], [600, 560], [460, 160], [340, 160]]),
+    np.array([[0, 0], [7, 0], [7, 40], [0, 40]], np.float32),
+    np.array([[200, 560], [600, 560], [460, 160], [340, 160]], np.float32),
 )
 
 
 def pixel(gx: float, gy: float) -> str:
-    p = cv2.perspectiveTransform(np.float32([[[gx, gy]]]), H)[0, 0]
+    p = cv2.perspectiveTransform(np.array([[[gx, gy]]], np.float32), H)[0, 0]
     return f"{p[0]:.2f},{p[1]:.2f}"
 
 

@@ -8,7 +8,7 @@ from agent.analytics.traffic import GroundPlane, TrafficFlow
 from agent.config.analytics import CalibrationConfig, LineConfig, TrafficConfig
 from agent.config.base import parse_document
 from agent.errors import ConfigError
-from agent.events.types import EventKind, TrafficInterval
+from agent.events.types import AnalyticsEvent, EventKind, TrafficInterval, WrongWay
 from tests.analytics.scenes import LABELS, foot_box, frame
 
 # A road receding from the camera: a 7 m wide, 40 m long stretch of ground seen as a
@@ -36,6 +36,16 @@ LINE = LineConfig(
     in_name="inbound",
     out_name="outbound",
 )
+
+
+def interval(event: AnalyticsEvent) -> TrafficInterval:
+    assert isinstance(event.detail, TrafficInterval), event
+    return event.detail
+
+
+def wrong(event: AnalyticsEvent) -> WrongWay:
+    assert isinstance(event.detail, WrongWay), event
+    return event.detail
 
 
 def flow(**over: object) -> TrafficFlow:
@@ -78,10 +88,10 @@ def test_speed_from_calibration_on_known_trajectory(speed_ms: float) -> None:
     drive(tf, 1, speed_ms, 0.0)
     (ev,) = tf.flush(100.0)
     # 10 m in 1 s = 36 km/h, wherever on the (perspective) image the car is.
-    assert ev.detail.mean_speed_kmh == pytest.approx(speed_ms * 3.6, rel=0.02)
-    assert ev.detail.speed_samples == 1
-    assert ev.detail.counts == {"car": 1}
-    assert (ev.detail.count_in, ev.detail.count_out) == (1, 0)
+    assert interval(ev).mean_speed_kmh == pytest.approx(speed_ms * 3.6, rel=0.02)
+    assert interval(ev).speed_samples == 1
+    assert interval(ev).counts == {"car": 1}
+    assert (interval(ev).count_in, interval(ev).count_out) == (1, 0)
 
 
 def test_intervals_align_to_clock_and_count_per_class() -> None:
@@ -92,11 +102,11 @@ def test_intervals_align_to_clock_and_count_per_class() -> None:
     closed += drive(tf, 3, 10.0, 1030.0)  # minute 17
     closed += tf.update(frame(), 1085.0)  # first frame of minute 18 closes 17
     flows = [e for e in closed if e.kind is EventKind.TRAFFIC_FLOW]
-    assert [e.detail.interval_start for e in flows] == [960.0, 1020.0]
+    assert [interval(e).interval_start for e in flows] == [960.0, 1020.0]
     assert flows[0].capture_time == 1020.0
-    assert [e.detail.counts for e in flows] == [{"car": 2}, {"car": 1}]
-    assert flows[0].detail.mean_speed_kmh == pytest.approx(54.0, rel=0.02)
-    assert [e.detail.speeding for e in flows] == [1, 0]
+    assert [interval(e).counts for e in flows] == [{"car": 2}, {"car": 1}]
+    assert interval(flows[0]).mean_speed_kmh == pytest.approx(54.0, rel=0.02)
+    assert [interval(e).speeding for e in flows] == [1, 0]
 
 
 def test_wrong_way_alerts_once_per_track() -> None:
@@ -104,12 +114,12 @@ def test_wrong_way_alerts_once_per_track() -> None:
     assert [e.kind for e in drive(tf, 1, 10.0, 0.0)] == []  # towards the camera: "in"
     ev = drive(tf, 2, 10.0, 10.0, towards_camera=False)
     ev += drive(tf, 2, 10.0, 20.0, towards_camera=False)  # same track again
-    assert [(e.kind, e.track_id, e.detail.direction) for e in ev] == [
+    assert [(e.kind, e.track_id, wrong(e).direction) for e in ev] == [
         (EventKind.WRONG_WAY, 2, "out")
     ]
-    assert ev[0].detail.speed_kmh == pytest.approx(36.0, rel=0.03)
+    assert wrong(ev[0]).speed_kmh == pytest.approx(36.0, rel=0.03)
     (flow_ev,) = tf.flush(60.0)
-    assert flow_ev.detail.wrong_way == 1
+    assert interval(flow_ev).wrong_way == 1
 
 
 def test_density_and_congestion_levels() -> None:
@@ -120,8 +130,8 @@ def test_density_and_congestion_levels() -> None:
         for k in range(10):
             tf.update(frame(*rows), k * 0.2)
         (ev,) = tf.flush(2.0)
-        assert ev.detail.density_per_km_lane == pytest.approx(n * 25.0)
-        assert ev.detail.congestion == expected
+        assert interval(ev).density_per_km_lane == pytest.approx(n * 25.0)
+        assert interval(ev).congestion == expected
 
 
 def test_unconfirmed_and_other_classes_are_ignored() -> None:
@@ -129,7 +139,7 @@ def test_unconfirmed_and_other_classes_are_ignored() -> None:
     drive(tf, -1, 10.0, 0.0)
     drive(tf, 5, 10.0, 10.0, label="person")
     (ev,) = tf.flush(30.0)
-    assert ev.detail.counts == {} and ev.detail.speed_samples == 0
+    assert interval(ev).counts == {} and interval(ev).speed_samples == 0
 
 
 def test_config_errors_name_the_field() -> None:
@@ -173,8 +183,7 @@ def test_lanes_and_passages() -> None:
     drive_at(tf, 2, 5.25, 10.0)  # lane 2, towards the camera
     drive_at(tf, 3, 5.0, 20.0, towards=False)  # lane 2, away
     (ev,) = tf.flush(60.0)
-    flow = ev.detail
-    assert isinstance(flow, TrafficInterval)
+    flow = interval(ev)
     assert (flow.lane_in, flow.lane_out) == ((1, 1), (0, 1))
     assert flow.flow_per_min == pytest.approx(3.0)
     assert [(p.track_id, p.lane, p.direction) for p in tf.passages] == [
@@ -191,14 +200,14 @@ def test_speeds_are_uncalibrated_until_surveyed(caplog: pytest.LogCaptureFixture
     assert "not surveyed" in caplog.text
     drive(tf, 1, 10.0, 0.0)
     (ev,) = tf.flush(30.0)
-    assert isinstance(ev.detail, TrafficInterval) and not ev.detail.speed_calibrated
+    assert not interval(ev).speed_calibrated
     caplog.clear()
     with caplog.at_level("WARNING"):
         tf = flow(calibration={**CAL, "surveyed": True})
     assert "not surveyed" not in caplog.text
     drive(tf, 1, 10.0, 0.0)
     (ev,) = tf.flush(30.0)
-    assert isinstance(ev.detail, TrafficInterval) and ev.detail.speed_calibrated
+    assert interval(ev).speed_calibrated
 
 
 def test_ground_plane_round_trip_and_distance() -> None:

@@ -19,8 +19,8 @@ import yaml
 
 from agent.analytics import traffic_eval
 from agent.config.base import parse_document
+from agent.config.camera import CameraSpec
 from agent.detect.object_detector import ObjectDetector
-from agent.pipeline.config import CameraSpec
 from bench.traffic import TRACKERS, Run, clip_script, report, run_scenario, scenario_spec
 from tests.pipeline.conftest import EXAMPLES, REPO
 
@@ -29,13 +29,26 @@ THRESHOLDS = (11.0, 22.0, 40.0)  # the rule's default congestion thresholds
 LEVEL = {"free": 0, "moderate": 1, "heavy": 2, "jam": 3}
 
 
+# Each clip takes about a minute through the pipeline on a loaded 2-core machine.
+pytestmark = pytest.mark.timeout(900)
+
+
+class Runs:
+    """Each scenario's clip made and run once, when a test first asks for it."""
+
+    def __init__(self, detector: ObjectDetector, clips: Path) -> None:
+        self.detector, self.clips = detector, clips
+        self._done: dict[str, Run] = {}
+
+    def __getitem__(self, name: str) -> Run:
+        if name not in self._done:
+            self._done[name] = run_scenario(name, self.detector, self.clips, TRACKERS["vehicles"])
+        return self._done[name]
+
+
 @pytest.fixture(scope="module")
-def runs(detector: ObjectDetector, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
-    clips = tmp_path_factory.mktemp("traffic")
-    return {
-        name: run_scenario(name, detector, clips, TRACKERS["vehicles"])
-        for name in ("free_flow", "wrong_way", "congestion", "two_lanes", "stop_on_line")
-    }
+def runs(detector: ObjectDetector, tmp_path_factory: pytest.TempPathFactory) -> Runs:
+    return Runs(detector, tmp_path_factory.mktemp("traffic"))
 
 
 def score(run: Run) -> traffic_eval.Score:
@@ -57,7 +70,7 @@ def test_clip_video_is_deterministic(tmp_path: Path) -> None:
     assert (tmp_path / "a.avi").read_bytes() == (tmp_path / "b.avi").read_bytes()
 
 
-def test_free_flow_counts_directions_and_speeds(runs: dict[str, Run]) -> None:
+def test_free_flow_counts_directions_and_speeds(runs: Runs) -> None:
     s = score(runs["free_flow"])
     print(report(runs["free_flow"], THRESHOLDS))
     assert len(s.pairs) >= 6 and len(s.extra) <= 1  # 8 vehicles, 15-50 km/h
@@ -69,7 +82,7 @@ def test_free_flow_counts_directions_and_speeds(runs: dict[str, Run]) -> None:
     assert errors[-1] <= 15.0
 
 
-def test_wrong_way_alert_is_for_the_wrong_way_vehicle_only(runs: dict[str, Run]) -> None:
+def test_wrong_way_alert_is_for_the_wrong_way_vehicle_only(runs: Runs) -> None:
     run = runs["wrong_way"]
     s = score(run)
     assert len(s.pairs) >= 4
@@ -77,7 +90,7 @@ def test_wrong_way_alert_is_for_the_wrong_way_vehicle_only(runs: dict[str, Run])
     assert [by_track.get(tid) for tid, _, _ in run.wrong_way] == [3]
 
 
-def test_congestion_level_follows_the_constructed_density(runs: dict[str, Run]) -> None:
+def test_congestion_level_follows_the_constructed_density(runs: Runs) -> None:
     run = runs["congestion"]
     s = score(run)
     assert len(s.pairs) >= 6 and len(s.extra) <= 2
@@ -94,26 +107,26 @@ def test_congestion_level_follows_the_constructed_density(runs: dict[str, Run]) 
         assert LEVEL[iv.congestion] <= 1
 
 
-def test_per_interval_flow(runs: dict[str, Run]) -> None:
-    for name in ("free_flow", "congestion", "two_lanes"):
-        run = runs[name]
-        expected = traffic_eval.true_intervals(run.doc, run.t0, 10.0, THRESHOLDS)
-        counted = sum(iv.count for iv in run.intervals)
-        assert counted == len(run.passages)
-        assert abs(counted - len(run.doc["vehicles"])) <= 2, name
-        for iv in run.intervals:
-            if iv.start in expected:
-                assert abs(iv.count - expected[iv.start].count) <= 2, (name, iv)
+@pytest.mark.parametrize("name", ["free_flow", "congestion", "two_lanes"])
+def test_per_interval_flow(runs: Runs, name: str) -> None:
+    run = runs[name]
+    expected = traffic_eval.true_intervals(run.doc, run.t0, 10.0, THRESHOLDS)
+    counted = sum(iv.count for iv in run.intervals)
+    assert counted == len(run.passages)
+    assert abs(counted - len(run.doc["vehicles"])) <= 2
+    for iv in run.intervals:
+        if iv.start in expected:
+            assert abs(iv.count - expected[iv.start].count) <= 2, iv
 
 
-def test_two_lanes_at_once_are_told_apart(runs: dict[str, Run]) -> None:
+def test_two_lanes_at_once_are_told_apart(runs: Runs) -> None:
     s = score(runs["two_lanes"])
     assert len(s.pairs) >= 5  # three pairs side by side
     assert not s.wrong_direction
     assert len(s.wrong_lane) <= 1
 
 
-def test_vehicle_stopping_on_the_line_counts_once(runs: dict[str, Run]) -> None:
+def test_vehicle_stopping_on_the_line_counts_once(runs: Runs) -> None:
     run = runs["stop_on_line"]
     s = score(run)
     stopper = next(t for t in traffic_eval.true_vehicles(run.doc) if t.stops)
