@@ -8,7 +8,7 @@ from agent.analytics.traffic import GroundPlane, TrafficFlow
 from agent.config.analytics import CalibrationConfig, LineConfig, TrafficConfig
 from agent.config.base import parse_document
 from agent.errors import ConfigError
-from agent.events.types import EventKind
+from agent.events.types import EventKind, TrafficInterval
 from tests.analytics.scenes import LABELS, foot_box, frame
 
 # A road receding from the camera: a 7 m wide, 40 m long stretch of ground seen as a
@@ -17,11 +17,13 @@ IMAGE_QUAD = [[200, 560], [600, 560], [460, 160], [340, 160]]
 GROUND_QUAD = [[0, 0], [7, 0], [7, 40], [0, 40]]
 CAL = {"image_points": IMAGE_QUAD, "ground_points": GROUND_QUAD}
 # Counting line across the road, 20 m from the near edge.
-GROUND_TO_IMAGE = cv2.getPerspectiveTransform(np.float32(GROUND_QUAD), np.float32(IMAGE_QUAD))
+GROUND_TO_IMAGE = cv2.getPerspectiveTransform(
+    np.array(GROUND_QUAD, np.float32), np.array(IMAGE_QUAD, np.float32)
+)
 
 
 def image_point(gx: float, gy: float) -> tuple[float, float]:
-    p = cv2.perspectiveTransform(np.float32([[[gx, gy]]]), GROUND_TO_IMAGE)[0, 0]
+    p = cv2.perspectiveTransform(np.array([[[gx, gy]]], np.float32), GROUND_TO_IMAGE)[0, 0]
     return float(p[0]), float(p[1])
 
 
@@ -76,10 +78,13 @@ def test_speed_from_calibration_on_known_trajectory(speed_ms: float) -> None:
     drive(tf, 1, speed_ms, 0.0)
     (ev,) = tf.flush(100.0)
     # 10 m in 1 s = 36 km/h, wherever on the (perspective) image the car is.
-    assert ev.detail.mean_speed_kmh == pytest.approx(speed_ms * 3.6, rel=0.02)
-    assert ev.detail.speed_samples == 1
-    assert ev.detail.counts == {"car": 1}
-    assert (ev.detail.count_in, ev.detail.count_out) == (1, 0)
+    assert ev.detail_as(TrafficInterval).mean_speed_kmh == pytest.approx(speed_ms * 3.6, rel=0.02)
+    assert ev.detail_as(TrafficInterval).speed_samples == 1
+    assert ev.detail_as(TrafficInterval).counts == {"car": 1}
+    assert (ev.detail_as(TrafficInterval).count_in, ev.detail_as(TrafficInterval).count_out) == (
+        1,
+        0,
+    )
 
 
 def test_intervals_align_to_clock_and_count_per_class() -> None:
@@ -107,7 +112,7 @@ def test_wrong_way_alerts_once_per_track() -> None:
     ]
     assert ev[0].detail.speed_kmh == pytest.approx(36.0, rel=0.03)
     (flow_ev,) = tf.flush(60.0)
-    assert flow_ev.detail.wrong_way == 1
+    assert flow_ev.detail_as(TrafficInterval).wrong_way == 1
 
 
 def test_density_and_congestion_levels() -> None:
@@ -118,8 +123,8 @@ def test_density_and_congestion_levels() -> None:
         for k in range(10):
             tf.update(frame(*rows), k * 0.2)
         (ev,) = tf.flush(2.0)
-        assert ev.detail.density_per_km_lane == pytest.approx(n * 25.0)
-        assert ev.detail.congestion == expected
+        assert ev.detail_as(TrafficInterval).density_per_km_lane == pytest.approx(n * 25.0)
+        assert ev.detail_as(TrafficInterval).congestion == expected
 
 
 def test_unconfirmed_and_other_classes_are_ignored() -> None:
@@ -127,7 +132,10 @@ def test_unconfirmed_and_other_classes_are_ignored() -> None:
     drive(tf, -1, 10.0, 0.0)
     drive(tf, 5, 10.0, 10.0, label="person")
     (ev,) = tf.flush(30.0)
-    assert ev.detail.counts == {} and ev.detail.speed_samples == 0
+    assert (
+        ev.detail_as(TrafficInterval).counts == {}
+        and ev.detail_as(TrafficInterval).speed_samples == 0
+    )
 
 
 def test_config_errors_name_the_field() -> None:
