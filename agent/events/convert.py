@@ -52,11 +52,19 @@ _CONGESTION = {
 
 
 class ModelIdentity(Protocol):
-    """Anything naming a model build, e.g. `agent.inference.manifest.ModelSpec`."""
+    """Anything naming a model build, e.g. `agent.inference.manifest.ModelSpec`.
 
-    name: str
-    version: str
-    sha256: str
+    Read-only members, so frozen dataclasses and properties qualify too.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def sha256(self) -> str: ...
 
 
 def timestamp(seconds: float) -> Timestamp:

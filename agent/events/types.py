@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, TypeVar
 
 import numpy as np
 
@@ -43,6 +43,7 @@ Direction = Literal["in", "out"]
 Congestion = Literal["free", "moderate", "heavy", "jam"]
 Encoding = Literal["float16", "int8"]
 FaceReason = Literal["quality", "track_lost", "flush"]
+D = TypeVar("D")
 
 
 @dataclass(frozen=True)
@@ -228,6 +229,17 @@ class AnalyticsEvent:
     def kind(self) -> EventKind:
         """What happened; follows from the detail's type, so the two never disagree."""
         return self.detail.kind
+
+    def detail_as(self, kind: type[D]) -> D:
+        """The detail, checked to be a `kind`: for readers that already selected one kind.
+
+        Raises `TypeError` naming both types if it is not.
+        """
+        if not isinstance(self.detail, kind):
+            raise TypeError(
+                f"{self.kind} event has a {type(self.detail).__name__} detail, not {kind.__name__}"
+            )
+        return self.detail
 
 
 def track_event(

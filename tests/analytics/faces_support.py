@@ -49,7 +49,7 @@ def face_models() -> tuple[FaceDetector, FaceEmbedder]:
 
 
 def analyzer(**overrides: object) -> FaceAnalyzer:
-    return FaceAnalyzer(FaceConfig(**overrides), face_pair(), LABELS)  # type: ignore[arg-type]
+    return FaceAnalyzer(FaceConfig(**overrides), face_pair(), LABELS)
 
 
 @cache

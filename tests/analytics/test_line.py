@@ -8,7 +8,7 @@ import pytest
 from agent.analytics.line import LineCounter
 from agent.config.analytics import LineConfig
 from agent.errors import ConfigError
-from agent.events.types import EventKind
+from agent.events.types import EventKind, LineCrossed
 from tests.analytics.scenes import LABELS, foot_box, frame
 
 # Horizontal line y=300 from x=100 to x=500, pointing right: "in" = from above (left of the
@@ -137,7 +137,7 @@ def test_crossing_made_while_tentative_counts_once_confirmed_from_birth_box() ->
     lc = LineCounter(LineConfig.model_validate(LINE), LABELS, origins=origins)
     # Born above the line, first confirmed below it: one "in", at confirmation.
     ev = lc.update(frame((1, "person", foot_box(300, 350))), 1.0)
-    assert [(e.track_id, e.detail.direction) for e in ev] == [(1, "in")]
+    assert [(e.track_id, e.detail_as(LineCrossed).direction) for e in ev] == [(1, "in")]
     assert walk(lc, [360, 380, 400], tid=1) == []  # and only once
     # Born inside the dead band: its birth says nothing; first sighting fixes the side.
     assert lc.update(frame((2, "person", foot_box(300, 350))), 1.0) == []

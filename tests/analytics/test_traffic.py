@@ -39,13 +39,11 @@ LINE = LineConfig(
 
 
 def interval(event: AnalyticsEvent) -> TrafficInterval:
-    assert isinstance(event.detail, TrafficInterval), event
-    return event.detail
+    return event.detail_as(TrafficInterval)
 
 
 def wrong(event: AnalyticsEvent) -> WrongWay:
-    assert isinstance(event.detail, WrongWay), event
-    return event.detail
+    return event.detail_as(WrongWay)
 
 
 def flow(**over: object) -> TrafficFlow:
