@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -210,7 +211,7 @@ def write_calibration() -> dict[str, Any]:
         "pixels_per_metre_along_road_at_line": round(float(np.linalg.norm(step[0] - step[1])), 2),
     }
     CALIBRATION.parent.mkdir(parents=True, exist_ok=True)
-    CALIBRATION.write_text(json.dumps(doc, indent=1) + "\n")
+    CALIBRATION.write_text(dump(doc))
     return doc
 
 
@@ -475,6 +476,13 @@ def render(name: str, out: Path | None) -> dict[str, Any]:
     }
 
 
+def dump(doc: dict[str, Any]) -> str:
+    """JSON with each innermost list (a path row, a point) on one line: small, diffable."""
+    text = json.dumps(doc, indent=1)
+    flat = re.sub(r"\[\s+([^\[\]{}]*?)\s+\]", lambda m: "[" + " ".join(m[1].split()) + "]", text)
+    return flat + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -489,12 +497,12 @@ def main() -> None:
         print(json.dumps({k: doc[k] for k in ("camera", "person_fit_rms_px", "road_width_m")}))
     elif args.command == "clip":
         truth = render(args.scenario, args.out)
-        args.out.with_suffix(".json").write_text(json.dumps(truth, indent=1) + "\n")
+        args.out.with_suffix(".json").write_text(dump(truth))
         print(f"{args.out}: {args.scenario}, {len(truth['vehicles'])} vehicles")
     else:
         for name in SCENARIOS:
             path = TRUTH_DIR / f"{name}.json"
-            path.write_text(json.dumps(render(name, None), indent=1) + "\n")
+            path.write_text(dump(render(name, None)))
             print(path)
 
 
