@@ -17,7 +17,7 @@ from fleet.ca import CertificateAuthority, RevocationSet
 from fleet.config import FleetSettings
 from fleet.fleet_metrics import FleetMetrics
 from fleet.ingest import Ingestor
-from fleet.sessions import SessionRegistry
+from fleet.sessions import SessionRegistry, TokenStreams
 from fleet.store.base import Store
 from fleet.store.records import ApiToken, AuditEntry
 from fleet.store.sqlite import SqliteStore
@@ -45,6 +45,7 @@ class FleetApp:
     access: AccessControl
     webhooks: WebhookManager
     sessions: SessionRegistry = field(default_factory=SessionRegistry)
+    streams: TokenStreams = field(default_factory=TokenStreams)
     started_us: int = field(default_factory=now_us)
     bootstrap_token: str = ""  # set only on the very first start
     agent_port: int = 0  # bound agent port (known after bind; config may say 0)

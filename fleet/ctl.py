@@ -98,6 +98,26 @@ def token_create_api(
         typer.echo(reply.token)
 
 
+@token_app.command("revoke")
+@cli_errors
+def token_revoke(
+    ctx: typer.Context,
+    token_id: str,
+    reason: Annotated[str, typer.Option(help="Recorded in the audit log.")] = "revoked",
+) -> None:
+    """Revoke an API token: refused from now on; its open event streams end at once."""
+    ctl: Ctl = ctx.obj
+    request = admin_pb2.RevokeApiTokenRequest(token_id=token_id, reason=reason)
+    with ctl.connection.open() as s:
+        reply = s.call(s.admin.RevokeApiToken, request)
+    if ctl.json:
+        print_json(reply)
+    else:
+        typer.echo(
+            f"{reply.token_id} ({reply.name}) revoked; {reply.streams_ended} stream(s) ended"
+        )
+
+
 @token_app.command("list")
 @cli_errors
 def token_list(ctx: typer.Context) -> None:

@@ -93,6 +93,27 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
         )
 
     @guarded(Role.ADMIN)
+    async def RevokeApiToken(  # noqa: N802
+        self, request: admin_pb2.RevokeApiTokenRequest, context: Context, who: Principal
+    ) -> admin_pb2.RevokeApiTokenResponse:
+        token = await self.app.store.delete_api_token(request.token_id)
+        if token is None:
+            raise NotFoundError(f"API token {request.token_id!r} not found")
+        reason = request.reason[:200] or "revoked"
+        ended = self.app.streams.end_token(
+            token.token_id, f"API token {token.name!r} was revoked: {reason}"
+        )
+        await self.app.audit(
+            who.name,
+            "token.api.revoke",
+            token.token_id,
+            f"{token.name}: {reason} ({ended} streams)",
+        )
+        return admin_pb2.RevokeApiTokenResponse(
+            token_id=token.token_id, name=token.name, streams_ended=ended
+        )
+
+    @guarded(Role.ADMIN)
     async def ListTokens(  # noqa: N802
         self, request: admin_pb2.ListTokensRequest, context: Context, who: Principal
     ) -> admin_pb2.ListTokensResponse:

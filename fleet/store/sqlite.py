@@ -209,6 +209,9 @@ class SqliteStore:
     async def list_api_tokens(self) -> list[ApiToken]:
         return await self._read(reg.list_api_tokens)
 
+    async def delete_api_token(self, token_id: str) -> ApiToken | None:
+        return await self._write(reg.delete_api_token, token_id)
+
     async def add_enrollment_token(self, token: EnrollmentToken) -> None:
         await self._write(reg.add_enrollment_token, token)
 
