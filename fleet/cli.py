@@ -15,12 +15,15 @@ from pydantic import ValidationError
 
 from agent.config import format_validation_error
 from fleet import __version__
+from fleet.app import reset_admin_token
 from fleet.config import FleetSettings
 from fleet.errors import FleetError
 from fleet.exits import FAILURE, USAGE, fail
 from fleet.server import start_server
 
 app = typer.Typer(help="Oko fleet server.", no_args_is_help=True, add_completion=False)
+admin_token_app = typer.Typer(help="The fleet's own admin token.", no_args_is_help=True)
+app.add_typer(admin_token_app, name="admin-token")
 log = logging.getLogger(__name__)
 
 
@@ -101,6 +104,21 @@ def serve(
         asyncio.run(_serve(settings))
     except FleetError as err:
         fail(err, FAILURE)
+
+
+@admin_token_app.command("reset")
+def admin_token_reset(
+    data_dir: Annotated[Path, typer.Option(help="The fleet's data directory.")],
+) -> None:
+    """Mint a new admin token (printed once) and revoke the previous bootstrap one.
+
+    For a lost or leaked first token; run as the user that owns the data directory. Works
+    while the fleet is serving."""
+    try:
+        text = asyncio.run(reset_admin_token(data_dir))
+    except FleetError as err:
+        fail(err, USAGE)
+    typer.echo(f"New admin token (shown once, stored only hashed):\n  {text}")
 
 
 if __name__ == "__main__":
