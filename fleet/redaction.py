@@ -73,7 +73,7 @@ def mask_tree(data: Any) -> Any:
 
 def leaks(data: Any) -> bool:
     """Whether a parsed document still shows a secret."""
-    return mask_tree(data) != data
+    return bool(mask_tree(data) != data)
 
 
 def mask_document(text: str) -> str:
@@ -91,8 +91,11 @@ def mask_document(text: str) -> str:
 
 
 def mask_url(url: str) -> str:
-    """A webhook URL without its credentials: password, query values and path (keys often
-    live in the path, e.g. `/services/T0/B0/XXXX`) are masked; scheme and host stay."""
+    """A webhook URL without its credentials; scheme and host stay.
+
+    Password, query values and path are masked: keys often live in the path, e.g.
+    `/services/T0/B0/XXXX`.
+    """
     parts = urlsplit(url)
     host = parts.hostname or ""
     if parts.port is not None:
@@ -107,8 +110,11 @@ def mask_url(url: str) -> str:
 
 
 def restore(sent: Any, current: Any) -> tuple[Any, list[str]]:
-    """`sent` with each value that is exactly the masked form of the value at the same
-    path of `current` put back; and the paths that hold MARKER with nothing to restore."""
+    """`sent` with masked values put back from `current`; and the unrestorable paths.
+
+    A value is put back when it is exactly the masked form of the value at the same path
+    of `current`; a MARKER with nothing behind it is listed instead.
+    """
     missing: list[str] = []
 
     def walk(new: Any, old: Any, path: str, secret: bool) -> Any:
@@ -136,9 +142,12 @@ def restore(sent: Any, current: Any) -> tuple[Any, list[str]]:
 
 
 def restore_document(sent_text: str, sent: Any, current: Any, where: str) -> str:
-    """The document to store for `sent_text` (parsed: `sent`): itself if it holds no
-    masked secret, else with the current secrets put back; ValueError naming the path if
-    a MARKER has nothing behind it (it would replace a password by three asterisks)."""
+    """The document to store for `sent_text` (parsed: `sent`), secrets kept.
+
+    Itself if it holds no masked secret, else with the current secrets put back;
+    ValueError naming the path if a MARKER has nothing behind it (it would replace a
+    password by three asterisks).
+    """
     if MARKER not in sent_text:
         return sent_text
     restored, missing = restore(sent, current)

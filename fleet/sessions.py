@@ -1,6 +1,9 @@
-"""Open streams: agent streams by device (how admin calls reach a connected box and how
-revocation cuts it off at once) and subscriber streams by API token (how a token's expiry
-or revocation ends the streams it opened, not only its next call)."""
+"""Open streams: agent streams by device and subscriber streams by API token.
+
+Agent streams: how admin calls reach a connected box (desired state, commands) and how
+revocation cuts it off at once. Subscriber streams: how a token's expiry or revocation
+ends the streams it opened, not only its next call.
+"""
 
 from __future__ import annotations
 
@@ -30,37 +33,48 @@ class Close:
 
 @dataclass(eq=False)
 class Session:
-    """One Connect stream. Everything sent to the box goes through `outbox`, written by
-    the stream's own task, so writes are never concurrent."""
+    """One Connect stream.
+
+    Everything sent to the box goes through `outbox`, written by the stream's own task, so
+    writes are never concurrent.
+    """
 
     device_id: str
     outbox: asyncio.Queue[agent_pb2.FleetMessage | Close] = field(default_factory=asyncio.Queue)
 
     def send(self, message: agent_pb2.FleetMessage) -> None:
+        """Queue a message for the box; the stream task writes it in order."""
         self.outbox.put_nowait(message)
 
     def close(self, code: grpc.StatusCode | None = None, detail: str = "") -> None:
+        """Ask the stream task to end the call with `code` (None: end it cleanly)."""
         self.outbox.put_nowait(Close(code, detail))
 
 
 class SessionRegistry:
-    """At most one live stream per device: a reconnecting box replaces its old stream
-    (which may be half-open after a network fault) instead of being refused."""
+    """At most one live stream per device.
+
+    A reconnecting box replaces its old stream (which may be half-open after a network fault)
+    instead of being refused.
+    """
 
     def __init__(self) -> None:
         self._by_device: dict[str, Session] = {}
 
     def add(self, session: Session) -> None:
+        """Register a new stream, ending the device's previous one if any."""
         old = self._by_device.get(session.device_id)
         if old is not None:
             old.close(grpc.StatusCode.CANCELLED, "superseded by a newer connection of this device")
         self._by_device[session.device_id] = session
 
     def remove(self, session: Session) -> None:
+        """Forget a stream that ended, unless a newer one already replaced it."""
         if self._by_device.get(session.device_id) is session:
             del self._by_device[session.device_id]
 
     def get(self, device_id: str) -> Session | None:
+        """The device's live stream, or None when it is not connected."""
         return self._by_device.get(device_id)
 
     def cut(self, device_id: str, code: grpc.StatusCode, detail: str) -> bool:
@@ -73,6 +87,7 @@ class SessionRegistry:
         return True
 
     def connected(self, device_id: str) -> bool:
+        """Whether the device has a live stream now (shown as online)."""
         return device_id in self._by_device
 
     def __len__(self) -> int:
@@ -81,30 +96,39 @@ class SessionRegistry:
 
 @dataclass(eq=False)
 class TokenStream:
-    """One subscriber stream opened with an API token. Ending it moves its timeout to
-    now, so whatever the stream awaits (the store, the fan-out queue, a slow client's
-    write) is interrupted in its own task, and the handler answers with `reason`."""
+    """One subscriber stream opened with an API token.
+
+    Ending it moves its timeout to now, so whatever the stream awaits (the store, the
+    fan-out queue, a slow client's write) is interrupted in its own task, and the handler
+    answers with `reason`.
+    """
 
     principal: Principal
     timeout: asyncio.Timeout
     reason: str
 
     def end(self, reason: str) -> None:
+        """End the stream now; its client gets UNAUTHENTICATED with `reason`."""
         self.reason = reason
         self.timeout.reschedule(asyncio.get_running_loop().time())
 
 
 class TokenStreams:
-    """Subscriber streams by token id. A stream is scheduled to end when its token
-    expires, so an expired token keeps nothing open; `end_token` ends them on revocation."""
+    """Subscriber streams by token id.
+
+    A stream is scheduled to end when its token expires, so an expired token keeps
+    nothing open; `end_token` ends them on revocation.
+    """
 
     def __init__(self) -> None:
         self._by_token: dict[str, set[TokenStream]] = {}
 
     @asynccontextmanager
     async def guard(self, who: Principal) -> AsyncIterator[TokenStream]:
-        """Run a stream's body inside; raises UnauthenticatedError when the token expires
-        or is revoked while the body runs."""
+        """Run a stream's body inside.
+
+        Raises UnauthenticatedError when the token expires or is revoked while it runs.
+        """
         loop = asyncio.get_running_loop()
         deadline = None
         if who.expires_us:
@@ -140,4 +164,5 @@ class TokenStreams:
         return len(streams)
 
     def count(self, token_id: str) -> int:
+        """Open streams of the token."""
         return len(self._by_token.get(token_id, ()))

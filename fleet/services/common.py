@@ -37,6 +37,7 @@ _CODES: list[tuple[type[FleetError], grpc.StatusCode]] = [
 
 
 def status_for(err: FleetError) -> grpc.StatusCode:
+    """The gRPC status a FleetError maps to; INTERNAL for one not in the table."""
     for kind, code in _CODES:
         if isinstance(err, kind):
             return code
@@ -44,6 +45,7 @@ def status_for(err: FleetError) -> grpc.StatusCode:
 
 
 async def abort(context: grpc.aio.ServicerContext[Any, Any], err: FleetError) -> NoReturn:
+    """End the call with the error's status and message; never returns."""
     code = status_for(err)
     # The message may quote what the caller sent (a document with a password in a URL).
     log.info("refusing call: %s %s", code.name, mask_text(str(err)))
@@ -61,8 +63,11 @@ Handler = Callable[[Any, Any, grpc.aio.ServicerContext[Any, Any], Principal], Aw
 
 
 def guarded(role: Role) -> Callable[[Handler[R]], Callable[..., Awaitable[R]]]:
-    """Unary RPC decorator: check the caller's token and role first, map FleetError to a
-    status. The handler gets the Principal as a fourth argument."""
+    """Unary RPC decorator that authorises the caller before the handler runs.
+
+    Checks the caller's token and role first and maps FleetError to a status. The handler gets
+    the Principal as a fourth argument.
+    """
 
     def wrap(handler: Handler[R]) -> Callable[..., Awaitable[R]]:
         @functools.wraps(handler)

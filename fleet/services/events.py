@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
-from typing import cast
+from typing import Any, cast
 
 import grpc
 
@@ -44,6 +44,8 @@ def _filter(msg: stream_pb2.EventFilter) -> EventFilter:
 
 
 class EventServicer(Guarded):
+    """EventService for operations centres; the RPC contracts are in proto/oko/v1/stream.proto."""
+
     def __init__(self, app: FleetApp) -> None:
         self.app = app
         self.access = app.access
@@ -68,9 +70,12 @@ class EventServicer(Guarded):
         context: Context,
         send: Callable[[list[StoredEvent]], Awaitable[None]],
     ) -> None:
-        """Follow the store and the fan-out, handing each chunk to `send`, until the client
-        leaves or the token expires or is revoked (then UNAUTHENTICATED, whatever the
-        stream was waiting for: the guard interrupts the write to a stalled client too)."""
+        """Follow the store and the fan-out, handing each chunk to `send`.
+
+        Until the client leaves or the token expires or is revoked (then UNAUTHENTICATED,
+        whatever the stream was waiting for: the guard interrupts the write to a stalled
+        client too).
+        """
         who, flt, after = await self._open(request, context)
         self.app.metrics.subscribers.inc()
         try:
@@ -92,6 +97,8 @@ class EventServicer(Guarded):
     async def Subscribe(  # noqa: N802
         self, request: stream_pb2.SubscribeRequest, context: Context
     ) -> None:
+        """Stream matching events one envelope per message, from the requested cursor, live."""
+
         async def send(chunk: list[StoredEvent]) -> None:
             for event in chunk:
                 await context.write(convert.encode_envelope(event))
@@ -101,6 +108,7 @@ class EventServicer(Guarded):
     async def SubscribeBatches(  # noqa: N802
         self, request: stream_pb2.SubscribeRequest, context: Context
     ) -> None:
+        """Like Subscribe, but several envelopes per message, capped in count and bytes."""
         size = min(request.max_batch or MAX_BATCH, MAX_BATCH)
 
         async def send(chunk: list[StoredEvent]) -> None:
@@ -113,6 +121,7 @@ class EventServicer(Guarded):
     async def Query(  # noqa: N802
         self, request: stream_pb2.QueryRequest, context: Context, who: Principal
     ) -> stream_pb2.QueryResponse:
+        """One page of stored events; `next_cursor` is 0 when there is nothing more."""
         limit = request.limit or DEFAULT_LIMIT
         if limit > MAX_LIMIT:
             raise InvalidRequestError(f"limit must be <= {MAX_LIMIT}")
@@ -131,7 +140,8 @@ class EventServicer(Guarded):
 
 
 def add_to_server(servicer: EventServicer, server: grpc.aio.Server) -> None:
-    handlers = {
+    """Register EventService on `server` with byte-level serializers for the streams."""
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
         "Subscribe": grpc.unary_stream_rpc_method_handler(
             servicer.Subscribe,
             request_deserializer=stream_pb2.SubscribeRequest.FromString,
