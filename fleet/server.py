@@ -17,6 +17,7 @@ from grpc_reflection.v1alpha import reflection
 
 from fleet.app import FleetApp
 from fleet.config import FleetSettings
+from fleet.decode_guard import DecodeGuard
 from fleet.errors import FleetError
 from fleet.services import events as event_service
 from fleet.services.admin import AdminServicer
@@ -27,13 +28,28 @@ from proto.transport import SERVER_OPTIONS
 
 log = logging.getLogger(__name__)
 
-# gRPC sets SO_REUSEPORT by default, so a second fleet on the same port would start and
-# share it (two server certificates answering one port, connections split at random).
-# Off, a busy port is a bind error and the second fleet refuses to start.
-FLEET_SERVER_OPTIONS: list[tuple[str, int | str]] = [
-    *SERVER_OPTIONS,
-    ("grpc.so_reuseport", 0),
-]
+
+def server_options(settings: FleetSettings) -> list[tuple[str, int | str]]:
+    """The wire contract's server options plus the fleet's own guards.
+
+    * SO_REUSEPORT off: gRPC sets it by default, so a second fleet on the same port would
+      start and share it (two server certificates on one port, connections split at
+      random). Off, a busy port is a bind error and the second fleet refuses to start.
+    * Handshake timeout: a connection that has not finished TLS and HTTP/2 setup in time
+      is closed (gRPC's default is 120 s, long enough for idle sockets to use up every
+      file descriptor before one is freed).
+    * Connection cap per port: beyond it new connections are closed at once instead of
+      failing accept() for everyone when descriptors run out.
+    * Idle connections (no call open) are closed after a while.
+    """
+    return [
+        *SERVER_OPTIONS,
+        ("grpc.so_reuseport", 0),
+        ("grpc.server_handshake_timeout_ms", int(settings.handshake_timeout_s * 1000)),
+        ("grpc.max_allowed_incoming_connections", settings.max_connections),
+        ("grpc.max_connection_idle_ms", int(settings.idle_connection_s * 1000)),
+    ]
+
 
 SERVICE_NAMES = (
     agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
@@ -123,7 +139,9 @@ def _metrics(app: FleetApp) -> MetricsServer | None:
 async def start_server(settings: FleetSettings) -> FleetServer:
     """Open the app, bind both ports and start serving."""
     app = await FleetApp.open(settings)
-    server = grpc.aio.server(options=FLEET_SERVER_OPTIONS)
+    server = grpc.aio.server(
+        options=server_options(settings), interceptors=[DecodeGuard(app.metrics.registry)]
+    )
     try:
         agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentServicer(app), server)
         admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(app), server)
