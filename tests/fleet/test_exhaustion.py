@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import resource
 import select
 import socket
@@ -25,8 +24,8 @@ from proto.oko.v1 import admin_pb2, admin_pb2_grpc
 from proto.transport import CLIENT_OPTIONS, bearer_metadata
 from tests.fleet.conftest import Fleet
 from tests.fleet.helpers import AgentStream, new_device
-from tests.fleet.processes import ROOT
-from tests.uplink.harness import free_port
+from tests.support.fleet import ROOT, read_banner
+from tests.support.net import free_port
 
 CORRUPT = b"\xff\xff"  # a field key with a truncated varint: no message parses from it
 RAW = {"request_serializer": bytes, "response_deserializer": bytes}
@@ -118,21 +117,18 @@ def small_fleet(tmp_path: Path) -> Iterator[tuple[str, bytes, str, subprocess.Po
         preexec_fn=_limit_descriptors,  # noqa: PLW1509 (setrlimit only, before exec)
     )
     assert proc.stdout is not None
-    token = ""
-    for line in proc.stdout:
-        if line.strip().startswith("okoa."):
-            token = line.strip()
-        if re.match(r"^serving api=\d+", line):
-            break
-    else:
-        raise AssertionError(f"fleet did not start (exit {proc.wait(10)})")
+    token = read_banner(proc.stdout, 90).admin_token
     threading.Thread(target=proc.stdout.read, daemon=True).start()
     ca = (tmp_path / "data" / "ca" / "ca.pem").read_bytes()
     try:
         yield f"localhost:{api_port}", ca, token, proc
     finally:
         proc.terminate()
-        proc.wait(15)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
 
 
 def _status(address: str, ca: bytes, token: str) -> Any:

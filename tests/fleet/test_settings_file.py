@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.fleet.processes import ROOT
+from tests.support.fleet import ROOT
 
 
 def test_a_settings_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:

@@ -16,8 +16,8 @@ import pytest
 
 from proto.oko.v1 import admin_pb2, admin_pb2_grpc
 from proto.transport import CLIENT_OPTIONS, bearer_metadata
-from tests.fleet.processes import ROOT, FleetCli
-from tests.uplink.harness import free_port
+from tests.support.fleet import ROOT, FleetCli
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.timeout(120)
 
