@@ -241,16 +241,28 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
         return _for_role(view, who)
 
     async def _keep_secrets(self, device_id: str, scope: str, text: str) -> str:
-        """A document read masked and sent back keeps the real secrets (see redaction)."""
+        """A document read masked and sent back keeps the real secrets (see redaction).
+
+        The secrets come from the scope's current document or, for the box scope, from the
+        rendered one (what `okoctl config get DEVICE` shows, camera documents merged in).
+        """
         if redaction.MARKER not in text:
             return text
         where = f"{device_id}/{scope}" if scope else device_id
         docs = await self.app.store.get_config_docs(device_id)
-        current = desired.parse(docs[scope].document, where) if scope in docs else {}
-        try:
-            return redaction.restore_document(text, desired.parse(text, where), current, where)
-        except ValueError as err:
-            raise InvalidRequestError(str(err)) from None
+        sources = [docs[scope].document] if scope in docs else []
+        rendered = await self.app.store.get_desired(device_id) if not scope else None
+        if rendered is not None:
+            sources.append(rendered.document)
+        sent = desired.parse(text, where)
+        first_error = ""
+        for source in sources or [""]:
+            current = desired.parse(source, where) if source else {}
+            try:
+                return redaction.restore_document(text, sent, current, where)
+            except ValueError as err:
+                first_error = first_error or str(err)
+        raise InvalidRequestError(first_error)
 
     @override
     @guarded(Role.OPERATOR)

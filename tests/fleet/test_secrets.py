@@ -114,6 +114,16 @@ async def test_config_secrets_are_masked_below_admin_and_kept_on_write_back(
             "detect_fps": 2,
         }
 
+        # The rendered box document (what `okoctl config get DEVICE` shows) round-trips too.
+        shown = (await _get(fleet, operator, ident.device_id)).rendered.document
+        await _set(fleet, operator, ident.device_id, shown.replace("gate-7", "gate-8"))
+        pushed = yaml.safe_load((await box.next("desired")).desired.document)
+        assert pushed["device"]["name"] == "gate-8"
+        assert [c["source"] for c in pushed["cameras"]] == [
+            "rtsp://admin:hunter2@10.0.0.5:554/stream",
+            "rtsp://op:s3cret@10.0.0.6/stream",
+        ]
+
         # A mask with nothing behind it (a new host) is refused, naming the field.
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await _set(
@@ -121,7 +131,7 @@ async def test_config_secrets_are_masked_below_admin_and_kept_on_write_back(
             )
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "source: holds the redaction mark" in (refused.value.details() or "")
-        assert (await _get(fleet, fleet.admin, ident.device_id)).rendered.version == 3
+        assert (await _get(fleet, fleet.admin, ident.device_id)).rendered.version == 4
         # A refused document quoting a password is not logged with it either.
         with pytest.raises(grpc.aio.AioRpcError):
             await _set(fleet, fleet.admin, ident.device_id, CAMERA + "bogus: 1\n", "cam-3")
