@@ -29,6 +29,11 @@ class FleetMetrics:
         self.rejected = Counter(
             "oko_fleet_events_rejected", "Malformed events rejected at ingest", registry=r
         )
+        self.ingest_failures = Counter(
+            "oko_fleet_ingest_failed_batches",
+            "Batches the store could not take for good (each logged once; the box got a reason)",
+            registry=r,
+        )
         self.batches = Counter("oko_fleet_batches", "Event batches acknowledged", registry=r)
         self.commit_seconds = Histogram(
             "oko_fleet_commit_seconds",

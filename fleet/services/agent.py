@@ -21,7 +21,7 @@ from fleet.errors import (
     StoreError,
     UnauthenticatedError,
 )
-from fleet.ingest import admit
+from fleet.ingest import Rejection, admit
 from fleet.services import convert
 from fleet.services.common import Context, abort, status_for
 from fleet.sessions import Close, Session
@@ -155,6 +155,15 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             self.app.metrics.connected.dec()
 
 
+def _all_refused(batch: Any, rejected: list[Rejection], reason: str) -> list[Rejection]:
+    """The admission rejections plus every admitted event of the batch, refused for `reason`."""
+    refused = {r.index for r in rejected}
+    failed = [
+        Rejection(i, e.event_id, reason) for i, e in enumerate(batch.events) if i not in refused
+    ]
+    return sorted([*rejected, *failed], key=lambda r: r.index)
+
+
 class _Stream:
     """Reads one box's messages; acks its batches in order from a second task."""
 
@@ -162,7 +171,9 @@ class _Stream:
         self.app = app
         self.device = device
         self.session = session
-        self.acks: asyncio.Queue[tuple[int, asyncio.Future[BatchOutcome], list[Any], float] | None]
+        self.acks: asyncio.Queue[
+            tuple[Any, asyncio.Future[BatchOutcome], list[Rejection], float] | None
+        ]
         self.acks = asyncio.Queue(MAX_IN_FLIGHT)
 
     async def read(self, messages: AsyncIterator[agent_pb2.AgentMessage]) -> None:
@@ -240,7 +251,9 @@ class _Stream:
                 f"batch {batch.batch_id} has {len(batch.events)} events, limit {MAX_BATCH_EVENTS}"
             )
         started = time.perf_counter()
-        admitted, rejected = admit(batch.events, self.device.device_id, self.device.site)
+        admitted, rejected = admit(
+            batch.events, self.device.device_id, self.device.site, self.app.settings.limits
+        )
         if rejected:
             self.app.metrics.rejected.inc(len(rejected))
             log.warning(
@@ -251,20 +264,22 @@ class _Stream:
                 rejected[0].reason,
             )
         future = self.app.ingestor.submit(admitted)
-        await self.acks.put((batch.batch_id, future, rejected, started))
+        await self.acks.put((batch, future, rejected, started))
 
     async def _ack_in_order(self) -> None:
         while (item := await self.acks.get()) is not None:
-            batch_id, future, rejected, started = item
+            batch, future, rejected, started = item
             try:
                 outcome = await future
             except StoreError as err:
                 self.session.close(grpc.StatusCode.UNAVAILABLE, f"store unavailable: {err}")
                 return
+            if outcome.failed:  # the store refused the batch for good: every event, one reason
+                rejected = _all_refused(batch, rejected, outcome.failed)
             self.session.send(
                 agent_pb2.FleetMessage(
                     ack=agent_pb2.Ack(
-                        batch_id=batch_id,
+                        batch_id=batch.batch_id,
                         accepted=outcome.accepted,
                         duplicates=outcome.duplicates,
                         last_cursor=outcome.last_cursor,
