@@ -17,6 +17,7 @@ from fleet.app import FleetApp
 from fleet.auth import Principal, Role
 from fleet.broadcast import follow
 from fleet.errors import FleetError, InvalidRequestError
+from fleet.limits import ENVELOPE_OVERHEAD_BYTES
 from fleet.services import convert
 from fleet.services.common import Context, Guarded, abort, guarded
 from fleet.store.records import EventFilter, EventQuery, StoredEvent
@@ -26,7 +27,6 @@ log = logging.getLogger(__name__)
 SERVICE = "oko.v1.EventService"
 EVENT_TYPES = frozenset(f.name for f in events_pb2.Event.DESCRIPTOR.oneofs_by_name["body"].fields)
 MAX_BATCH = 1000
-MAX_BATCH_BYTES = 1024 * 1024
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
@@ -39,6 +39,17 @@ def _filter(msg: stream_pb2.EventFilter) -> EventFilter:
             f"filter.types: unknown {sorted(unknown)}; known: {sorted(EVENT_TYPES)}"
         )
     return flt
+
+
+def _page(events: list[StoredEvent], max_bytes: int) -> list[StoredEvent]:
+    """The leading events that fit in `max_bytes` (at least one: every stored event is
+    below `limits.max_event_bytes`, itself far below the message limit)."""
+    size = 0
+    for count, event in enumerate(events):
+        size += len(event.payload) + ENVELOPE_OVERHEAD_BYTES
+        if size > max_bytes and count:
+            return events[:count]
+    return events
 
 
 class EventServicer(Guarded):
@@ -85,7 +96,10 @@ class EventServicer(Guarded):
     ) -> None:
         size = min(request.max_batch or MAX_BATCH, MAX_BATCH)
         async for chunk in self._follow(request, context):
-            for message in convert.encode_envelope_batches(chunk, size, MAX_BATCH_BYTES):
+            pages = convert.encode_envelope_batches(
+                chunk, size, self.app.settings.limits.max_page_bytes
+            )
+            for message in pages:
                 await context.write(message)
 
     @guarded(Role.VIEWER)
@@ -103,9 +117,11 @@ class EventServicer(Guarded):
             limit=limit,
         )
         events = await self.app.store.read_events(query)
+        page = _page(events, self.app.settings.limits.max_page_bytes)
+        more = len(page) < len(events) or len(events) == limit
         return stream_pb2.QueryResponse(
-            events=[convert.envelope(e) for e in events],
-            next_cursor=events[-1].cursor if len(events) == limit else 0,
+            events=[convert.envelope(e) for e in page],
+            next_cursor=page[-1].cursor if more and page else 0,
         )
 
 

@@ -1,0 +1,124 @@
+"""Issue 9, defect 2: one oversized event must not block every subscriber for good.
+
+Every event is bounded at admission (its serialized size, each string, the embedding, each
+list), so any stored event fits in one message; Query pages and SubscribeBatches messages
+are cut by bytes as well as by count, so many large events never add up past the 4 MiB
+message limit either. Real boxes over mutual TLS, real subscribers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from fleet.store.records import EventQuery
+from proto.oko.v1 import events_pb2, stream_pb2
+from proto.transport import MAX_MESSAGE_BYTES, bearer_metadata
+from tests.fleet.bystanders import Bystanders
+from tests.fleet.conftest import Fleet, running_fleet
+from tests.fleet.helpers import AgentStream, event, event_stub, new_device
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
+
+
+async def _box(fleet: Fleet, name: str = "big-box") -> tuple[grpc.aio.Channel, AgentStream]:
+    ident = await new_device(fleet.server, fleet.admin, fleet.ca, name=name)
+    channel = ident.channel(fleet.server.agent_port)
+    stream = AgentStream(channel)
+    await stream.next("welcome")
+    return channel, stream
+
+
+@pytest.fixture
+async def watched(fleet: Fleet) -> AsyncIterator[tuple[Fleet, Bystanders]]:
+    bystanders = await Bystanders.join(fleet)
+    yield fleet, bystanders
+    await bystanders.close()
+
+
+async def test_oversized_events_and_fields_are_refused_with_reasons(
+    watched: tuple[Fleet, Bystanders],
+) -> None:
+    fleet, bystanders = watched
+    channel, stream = await _box(fleet)
+    huge = event("cam-1", 1)
+    huge.line_crossing.label = "x" * (3 * 1024 * 1024)  # under the 4 MiB message limit
+    long_label = event("cam-1", 2)
+    long_label.line_crossing.label = "y" * 1000
+    many_models = event("cam-1", 3)
+    many_models.models.extend(events_pb2.ModelVersion(name=f"m{i}") for i in range(100))
+    wide_face = event("cam-1", 4, "face", embedding_dims=5000)
+    long_model_name = event("cam-1", 5)
+    long_model_name.models.add(name="n" * 300)
+    good = event("cam-1", 6, "face")
+    stream.send_batch([huge, long_label, many_models, wide_face, long_model_name, good])
+    ack = (await stream.next("ack")).ack
+    reasons = [r.reason for r in ack.rejected]
+    assert ack.accepted == 1 and len(reasons) == 5
+    assert "bytes, limit 65536" in reasons[0] and "max_event_bytes" in reasons[0]
+    assert "line_crossing.label has 1000 characters, limit 256" in reasons[1]
+    assert "models has 100 items, limit 64" in reasons[2]
+    assert "face.dimensions" in reasons[3]
+    assert "models[0].name has 300 characters" in reasons[4]
+    await bystanders.still_served()
+    rows = await fleet.server.app.store.read_events(EventQuery(limit=1000))
+    assert max(len(r.payload) for r in rows) <= 64 * 1024
+    stream.close()
+    await channel.close()
+
+
+def _large(camera: str, sequence: int) -> events_pb2.Event:
+    """About 190 kB, allowed by the fleet below (limits raised to their maximum)."""
+    msg = event(camera, sequence)
+    for i in range(16):
+        msg.models.add(name=f"{i}" + "n" * 3990, version="v" * 4000, sha256="s" * 4000)
+    return msg
+
+
+async def test_pages_and_batches_are_cut_by_bytes_so_large_events_always_flow(
+    tmp_path: Path,
+) -> None:
+    limits = {"max_event_bytes": 1024 * 1024, "max_text_chars": 4096, "max_list_items": 4096}
+    async with running_fleet(tmp_path / "f", limits=limits) as fleet:
+        meta = bearer_metadata(fleet.admin)
+        stub = event_stub(fleet.api)
+        batches = stub.SubscribeBatches(stream_pb2.SubscribeRequest(), metadata=meta)
+        channel, stream = await _box(fleet)
+        sent = [_large("cam-1", i) for i in range(30)]  # ~5.7 MB in all: > one message
+        for start in range(0, 30, 10):
+            stream.send_batch(sent[start : start + 10])
+            assert (await stream.next("ack")).ack.accepted == 10
+
+        # Query: every page below the message limit, all 30 exactly once, in order.
+        got: list[str] = []
+        after = 0
+        while True:
+            reply = await stub.Query(
+                stream_pb2.QueryRequest(after_cursor=after, limit=1000), metadata=meta, timeout=10
+            )
+            assert reply.ByteSize() <= 1024 * 1024 + 64 * len(reply.events)
+            got.extend(e.event.event_id for e in reply.events)
+            if not reply.next_cursor:
+                break
+            after = reply.next_cursor
+        assert got == [e.event_id for e in sent]
+
+        # SubscribeBatches: the same events, in messages cut at max_page_bytes.
+        seen: list[str] = []
+
+        async def take() -> None:
+            async for message in batches:
+                assert message.ByteSize() < MAX_MESSAGE_BYTES // 2
+                seen.extend(e.event.event_id for e in message.envelopes)
+                if len(seen) >= 30:
+                    return
+
+        await asyncio.wait_for(take(), 30)
+        assert seen == [e.event_id for e in sent]
+        batches.cancel()
+        stream.close()
+        await channel.close()
