@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -19,6 +20,9 @@ from rich.table import Table
 from fleet.client import ClientError, Connection
 
 console = Console()
+# The range protobuf's JSON mapping (and datetime) can represent: years 0001..9999.
+_MIN_TS = -62_135_596_800
+_MAX_TS = 253_402_300_799
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -44,10 +48,54 @@ def cli_errors(fn: F) -> F:
     return run  # type: ignore[return-value]
 
 
+Path = tuple[str | int, ...]
+
+
+def _invalid_times(message: Message, path: Path = ()) -> Iterator[Path]:
+    """Where (dict path) every Timestamp is that JSON cannot carry (year > 9999...)."""
+    for field, value in message.ListFields():
+        if field.message_type is None or field.message_type.GetOptions().map_entry:
+            continue
+        items = list(enumerate(value)) if field.is_repeated else [(None, value)]
+        for index, item in items:
+            here = (*path, field.name) if index is None else (*path, field.name, index)
+            if isinstance(item, Timestamp):
+                if not _MIN_TS <= item.seconds <= _MAX_TS or not 0 <= item.nanos < 10**9:
+                    yield here
+            else:
+                yield from _invalid_times(item, here)
+
+
 def to_dict(message: Message) -> dict[str, Any]:
-    return MessageToDict(
+    """JSON-ready dict with protobuf field names. A time a box once sent that JSON cannot
+    carry is shown as its raw seconds and nanos, flagged, instead of failing the command."""
+    bad = list(_invalid_times(message))
+    raw: list[tuple[Path, dict[str, Any]]] = []
+    if bad:
+        message = copy.deepcopy(message)
+        for path in bad:
+            stamp = _at(message, path)
+            shown = {"seconds": str(stamp.seconds), "nanos": stamp.nanos, "invalid": "out of range"}
+            raw.append((path, shown))
+            stamp.Clear()
+    out = MessageToDict(
         message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
     )
+    for path, value in raw:
+        _put(out, path, value)
+    return out
+
+
+def _at(message: Any, path: Path) -> Any:
+    for part in path:
+        message = message[part] if isinstance(part, int) else getattr(message, part)
+    return message
+
+
+def _put(out: Any, path: Path, value: dict[str, Any]) -> None:
+    for part in path[:-1]:
+        out = out[part] if isinstance(part, int) else out.setdefault(part, {})
+    out[path[-1]] = value
 
 
 def print_json(data: Message | Sequence[Message] | dict[str, Any]) -> None:
@@ -62,10 +110,19 @@ def print_json(data: Message | Sequence[Message] | dict[str, Any]) -> None:
 
 
 def when(stamp: Timestamp) -> str:
-    """Readable time; empty for an unset timestamp."""
+    """Readable time; empty for an unset timestamp; raw seconds for one out of range."""
     if not stamp.seconds and not stamp.nanos:
         return ""
+    if not _MIN_TS <= stamp.seconds <= _MAX_TS:
+        return f"@{stamp.seconds} (out of range)"
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp.seconds))
+
+
+def clock(seconds: int) -> str:
+    """HH:MM:SS (UTC) of an event time, or the raw seconds if out of range."""
+    if not _MIN_TS <= seconds <= _MAX_TS:
+        return f"@{seconds}"
+    return time.strftime("%H:%M:%S", time.gmtime(seconds))
 
 
 def ago(stamp: Timestamp) -> str:
