@@ -92,6 +92,7 @@ class FleetMetrics:
             "oko_fleet_webhook_dead_letters", "Events given up on after all retries", registry=r
         )
         self._recent: deque[tuple[float, int]] = deque()
+        self._camera_series: dict[str, set[str]] = {}
 
     def observe_commit(self, seconds: float, commit: IngestCommit, received_us: int) -> None:
         self.commit_seconds.observe(seconds)
@@ -113,8 +114,16 @@ class FleetMetrics:
         return sum(n for _, n in self._recent) / span
 
     def observe_health(self, device_id: str, health: DeviceHealth) -> None:
+        """Per-camera series are the cameras of the box's latest heartbeat (admission caps
+        them at limits.max_cameras_per_device): series of cameras it stopped naming are
+        removed, so renaming ids can never pile up series."""
         self.spool_depth.labels(device_id).set(health.spool_depth)
         self.dropped.labels(device_id).set(health.dropped_events)
+        current = {cam.camera_id for cam in health.cameras}
+        for gone in self._camera_series.get(device_id, set()) - current:
+            self.camera_fps.remove(device_id, gone)
+            self.inference_ms.remove(device_id, gone)
+        self._camera_series[device_id] = current
         for cam in health.cameras:
             self.camera_fps.labels(device_id, cam.camera_id).set(cam.fps)
             self.inference_ms.labels(device_id, cam.camera_id).set(cam.inference_ms)

@@ -81,7 +81,7 @@ class Limits(Section):
         "per-camera metric series and camera rows.",
     )
     max_error_chars: int = Field(
-        default=2048,
+        default=8192,
         ge=64,
         le=65_536,
         description="Longest error text a box reports (camera errors, failed config applies, "

@@ -11,6 +11,7 @@ from typing import Any
 
 import grpc
 
+from fleet import admission
 from fleet.app import FleetApp, now_us
 from fleet.auth import ENROLL_PREFIX, hash_secret, parse_token, secrets_match
 from fleet.ca import serial_from_pem
@@ -37,7 +38,6 @@ from proto.transport import (
 log = logging.getLogger(__name__)
 
 MAX_IN_FLIGHT = 16
-MAX_NAME_CHARS = 128
 
 
 def _new_device_id() -> str:
@@ -72,10 +72,9 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     async def _enroll(
         self, request: agent_pb2.EnrollRequest, context: Context
     ) -> agent_pb2.EnrollResponse:
+        admission.check_enroll(request, self.app.settings.limits)  # before the token is spent
         token_id, secret = await self._check_token(request.token)
         name = request.device_name.strip()
-        if not 0 < len(name) <= MAX_NAME_CHARS:
-            raise InvalidRequestError(f"device_name must be 1..{MAX_NAME_CHARS} characters")
         device_id = _new_device_id()
         issued = self.app.ca.sign_csr(request.csr_pem, device_id)
         device = await self.app.store.enroll_device(
@@ -88,8 +87,8 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
                 cert_serial=issued.serial_hex,
                 cert_not_after_us=issued.not_after_us,
                 enrolled_us=now_us(),
-                hostname=request.hostname[:MAX_NAME_CHARS],
-                agent_version=request.agent_version[:MAX_NAME_CHARS],
+                hostname=request.hostname,
+                agent_version=request.agent_version,
                 labels=dict(request.labels),
             ),
         )
@@ -207,21 +206,28 @@ class _Stream:
             if kind == "batch":
                 await self._batch(message.batch)
             elif kind == "heartbeat":
-                health = convert.health_from_proto(message.heartbeat, now_us())
-                await self.app.store.record_health(self.device.device_id, health)
-                self.app.metrics.observe_health(self.device.device_id, health)
+                await self._heartbeat(message.heartbeat)
             elif kind == "state":
                 await self._state(message.state)
             elif kind == "command_result":
                 r = message.command_result
+                admission.check_command_result(r, self.app.settings.limits)
                 await self.app.audit(
                     self.device.device_id, "command.result", r.command_id, f"ok={r.ok} {r.message}"
                 )
             else:
                 raise InvalidRequestError(f"unexpected message {kind!r} after Hello")
 
+    async def _heartbeat(self, beat: agent_pb2.Heartbeat) -> None:
+        at = now_us()
+        admission.check_heartbeat(beat, at, self.app.settings.limits)
+        health = convert.health_from_proto(beat, at)
+        await self.app.store.record_health(self.device.device_id, health)
+        self.app.metrics.observe_health(self.device.device_id, health)
+
     async def _hello(self, hello: agent_pb2.Hello) -> None:
         app, device = self.app, self.device
+        admission.check_hello(hello, now_us(), app.settings.limits)
         await app.store.record_hello(device.device_id, hello.agent_version, now_us())
         self.session.send(
             agent_pb2.FleetMessage(
@@ -296,6 +302,7 @@ class _Stream:
             self.app.metrics.ack_seconds.observe(time.perf_counter() - started)
 
     async def _state(self, state: agent_pb2.StateReport) -> None:
+        admission.check_state(state, now_us(), self.app.settings.limits)
         report = StateReportRecord(
             at_us=now_us(),
             applied_version=state.applied_version,
