@@ -16,6 +16,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from fleet.client import ClientError, Connection
 
@@ -34,6 +35,26 @@ class Ctl:
     json: bool
 
 
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str, *, newlines: bool = False) -> str:
+    """`text` safe for a terminal: control characters, escape sequences and invisible
+    format characters (bidi overrides...) shown as escapes, never interpreted.
+
+    Every string okoctl prints that a box (or anyone but the operator) could have set
+    goes through here, in tables and plain lines alike; JSON output is escaped by json.
+    """
+    if text.isprintable() or (newlines and text.replace("\n", "").isprintable()):
+        return text
+    return "".join(c if c.isprintable() or (newlines and c == "\n") else _escape(c) for c in text)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return _ESCAPES.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
 def cli_errors(fn: F) -> F:
     """Turn ClientError / bad values into one line on stderr and exit code 1."""
 
@@ -42,7 +63,7 @@ def cli_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except (ClientError, ValueError) as err:
-            typer.echo(f"error: {err}", err=True)
+            typer.echo(f"error: {printable(str(err), newlines=True)}", err=True)
             raise typer.Exit(1) from err
 
     return run  # type: ignore[return-value]
@@ -140,14 +161,15 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
     for column in columns:
         out.add_column(column)
     for row in rows:
-        out.add_row(*(str(cell) for cell in row))
+        # Text, not str: rich would read '[...]' in a box-sent value as markup.
+        out.add_row(*(Text(printable(str(cell))) for cell in row))
     console.print(out)
 
 
 def fields(title: str, items: Sequence[tuple[str, Any]]) -> None:
-    out = Table(title=title, title_justify="left", show_header=False)
+    out = Table(title=Text(printable(title)), title_justify="left", show_header=False)
     out.add_column(style="bold")
     out.add_column()
     for name, value in items:
-        out.add_row(name, str(value))
+        out.add_row(name, Text(printable(str(value))))
     console.print(out)

@@ -93,7 +93,8 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             ),
         )
         await self.app.audit(f"token:{token_id}", "device.enroll", device_id, name)
-        log.info("enrolled %s (%s) at site %s", device_id, name, device.site)
+        # %r for what a box or a caller sent: a log line can never be forged through it.
+        log.info("enrolled %s (%r) at site %r", device_id, name, device.site)
         return agent_pb2.EnrollResponse(
             device_id=device_id,
             certificate_pem=issued.pem,
@@ -183,6 +184,8 @@ class _Stream:
             await acker
             self.session.close()
         except FleetError as err:
+            # Reasons quote box-sent values escaped (fleet.admission), so one line each.
+            log.warning("%s: stream refused: %s", self.device.device_id, err)
             self.session.close(status_for(err), str(err))
         except (grpc.aio.AioRpcError, grpc.aio.AbortError):
             self.session.close()  # the stream is already gone (or being aborted)
@@ -245,7 +248,7 @@ class _Stream:
         if desired is not None and desired.version != hello.applied_version:
             self.session.send(convert.desired_to_proto(desired))
         log.info(
-            "%s connected (agent %s, runs config v%s)",
+            "%s connected (agent %r, runs config v%s)",
             device.device_id,
             hello.agent_version,
             hello.applied_version,
@@ -314,7 +317,7 @@ class _Stream:
         await self.app.store.record_state(self.device.device_id, report)
         if not state.ok:
             log.warning(
-                "%s failed to apply config v%s: %s",
+                "%s failed to apply config v%s: %r",
                 self.device.device_id,
                 state.attempted_version,
                 state.error,
