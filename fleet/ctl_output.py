@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import typer
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -19,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from fleet.client import ClientError, Connection
+from fleet.exits import FAILURE, USAGE, fail
 
 console = Console()
 # The range protobuf's JSON mapping (and datetime) can represent: years 0001..9999.
@@ -56,15 +56,16 @@ def _escape(char: str) -> str:
 
 
 def cli_errors(fn: F) -> F:
-    """Turn ClientError / bad values into one line on stderr and exit code 1."""
+    """One line on stderr: a refused call exits 1, a bad value or file 2 (`fleet.exits`)."""
 
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (ClientError, ValueError) as err:
-            typer.echo(f"error: {printable(str(err), newlines=True)}", err=True)
-            raise typer.Exit(1) from err
+        except ClientError as err:  # its message may quote what a box sent: escaped
+            fail(printable(str(err), newlines=True), FAILURE)
+        except ValueError as err:  # a duration, role or file the user gave
+            fail(printable(str(err), newlines=True), USAGE)
 
     return run  # type: ignore[return-value]
 

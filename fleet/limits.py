@@ -20,7 +20,7 @@ from typing import Final
 
 from pydantic import Field
 
-from agent.config.base import ID_PATTERN, Section
+from agent.config import ID_PATTERN, Section
 from proto.transport import MAX_MESSAGE_BYTES
 
 # Ids a box sends (camera, line, zone, event ids, label keys, device names): the agent
