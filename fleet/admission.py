@@ -350,13 +350,22 @@ _BODY_OK: dict[str, Callable[[Any, EventRules], bool]] = {
 }
 
 
-def _fast_ok(event: events_pb2.Event, kind: str, rules: EventRules) -> bool:
-    """True only if the plan would find nothing (a test holds the two together)."""
-    b = event.box
+def _fast_ok(event: events_pb2.Event, kind: str | None, size: int, rules: EventRules) -> bool:
+    """The common case in one pass: True only if the plan would find nothing (a test holds
+    the two together, field by field); `_problem` says exactly what is wrong otherwise."""
+    if kind is None:
+        return False
+    sender, site, b = event.device_id, event.site, event.box
     limits = rules.limits
     body_ok = _BODY_OK.get(kind)
     return (
         body_ok is not None
+        and size <= limits.max_event_bytes
+        and ID_RE.match(event.event_id) is not None
+        and ID_RE.match(event.camera_id) is not None
+        and (not sender or sender == rules.device_id)
+        and (not site or site == rules.site)
+        and (kind != "face" or not _face_problem(event.face))
         and _time_ok(event.capture_time, rules.window)
         and _finite(b.x1, b.y1, b.x2, b.y2, event.confidence)
         and _models_ok(event.models, limits.max_list_items, limits.max_text_chars)
@@ -367,17 +376,7 @@ def _fast_ok(event: events_pb2.Event, kind: str, rules: EventRules) -> bool:
 def event_problem(event: events_pb2.Event, size: int, rules: EventRules) -> str:
     """Why this event (serialized in `size` bytes) can never be stored, or '' if it can."""
     kind = event.WhichOneof("body")
-    sender, site = event.device_id, event.site
-    if (  # the common case in one pass; `_problem` says exactly what is wrong otherwise
-        kind is not None
-        and (kind != "face" or not _face_problem(event.face))
-        and size <= rules.limits.max_event_bytes
-        and ID_RE.match(event.event_id)
-        and ID_RE.match(event.camera_id)
-        and (not sender or sender == rules.device_id)
-        and (not site or site == rules.site)
-        and _fast_ok(event, kind, rules)
-    ):
+    if _fast_ok(event, kind, size, rules):
         return ""
     return _problem(event, kind, size, rules)
 
