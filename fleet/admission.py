@@ -54,6 +54,7 @@ def _shown(value: str) -> str:
 
 
 def id_problem(name: str, value: str) -> str:
+    """Why `value` is not an id (the agent config's pattern), or ''."""
     if ID_RE.match(value):
         return ""
     return (
@@ -81,10 +82,12 @@ class TimeWindow:
 
     @classmethod
     def around(cls, now_us: int, limits: Limits) -> TimeWindow:
+        """The window around the fleet's clock `now_us`."""
         now_s = now_us // 1_000_000
         return cls(max(MIN_TIME_S, now_s - limits.max_past_s), now_s + limits.max_future_skew_s)
 
     def problem(self, name: str, stamp: Timestamp) -> str:
+        """Why `stamp` is outside the window (or not a valid time), or ''."""
         if not 0 <= stamp.nanos < _NANOS:
             return f"{name}.nanos {stamp.nanos} is not 0..999999999"
         if stamp.seconds > self.hi_s:
@@ -98,12 +101,14 @@ class TimeWindow:
 
 
 def number_problem(name: str, value: float, high: float) -> str:
+    """Why `value` is not a finite number in 0..high, or ''."""
     if not (math.isfinite(value) and 0 <= value <= high):
         return f"{name} {value!r} is not a number in 0..{high:g}"
     return ""
 
 
 def counter_problem(name: str, value: int) -> str:
+    """Why a uint64 counter is beyond what SQLite and JSON readers hold, or ''."""
     return f"{name} {value} exceeds {MAX_COUNTER}" if value > MAX_COUNTER else ""
 
 
@@ -129,6 +134,7 @@ class EventRules:
 
     @classmethod
     def of(cls, device_id: str, site: str, now_us: int, limits: Limits) -> EventRules:
+        """Rules for a batch from `device_id` at `site`, received at `now_us`."""
         return cls(device_id, site, TimeWindow.around(now_us, limits), limits)
 
 
@@ -173,6 +179,7 @@ def _plan(descriptor: Descriptor) -> tuple[_Check, ...]:
 
 def _compile(field: FieldDescriptor, kind: int) -> _Check:
     if kind == _MAP:
+        assert field.message_type is not None
         entry = field.message_type.fields_by_name
         key, value = entry["key"], entry["value"]
         return _Check(
@@ -351,8 +358,11 @@ _BODY_OK: dict[str, Callable[[Any, EventRules], bool]] = {
 
 
 def _fast_ok(event: events_pb2.Event, kind: str | None, size: int, rules: EventRules) -> bool:
-    """The common case in one pass: True only if the plan would find nothing (a test holds
-    the two together, field by field); `_problem` says exactly what is wrong otherwise."""
+    """The common case in one pass: True only if the plan would find nothing.
+
+    A test holds the two together, field by field; `_problem` says exactly what is wrong
+    otherwise.
+    """
     if kind is None:
         return False
     sender, site, b = event.device_id, event.site, event.box
@@ -412,6 +422,7 @@ def _problem(event: events_pb2.Event, kind: str | None, size: int, rules: EventR
 
 # Agent stream messages -----------------------------------------------------------------
 def check_hello(hello: agent_pb2.Hello, now_us: int, limits: Limits) -> None:
+    """Raise InvalidRequestError naming the first field of a Hello outside the limits."""
     most = limits.max_cameras_per_device
     _require(
         first(
@@ -444,6 +455,7 @@ def _camera_problems(
 
 
 def check_heartbeat(beat: agent_pb2.Heartbeat, now_us: int, limits: Limits) -> None:
+    """Raise InvalidRequestError naming the first field of a heartbeat outside the limits."""
     window = TimeWindow.around(now_us, limits)
     most = limits.max_cameras_per_device
 
@@ -466,6 +478,7 @@ def check_heartbeat(beat: agent_pb2.Heartbeat, now_us: int, limits: Limits) -> N
 
 
 def check_state(state: agent_pb2.StateReport, now_us: int, limits: Limits) -> None:
+    """Raise InvalidRequestError naming the first field of a state report outside the limits."""
     most = limits.max_state_document_bytes
     size = len(state.document) if len(state.document) * 4 <= most else len(state.document.encode())
 
@@ -483,6 +496,7 @@ def check_state(state: agent_pb2.StateReport, now_us: int, limits: Limits) -> No
 
 
 def check_command_result(result: agent_pb2.CommandResult, limits: Limits) -> None:
+    """Raise InvalidRequestError if a command result's id or message is outside the limits."""
     _require(
         first(
             (

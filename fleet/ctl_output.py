@@ -39,8 +39,10 @@ _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def printable(text: str, *, newlines: bool = False) -> str:
-    """`text` safe for a terminal: control characters, escape sequences and invisible
-    format characters (bidi overrides...) shown as escapes, never interpreted.
+    """`text` made safe for a terminal: shown as escapes, never interpreted.
+
+    Control characters, escape sequences and invisible format characters (bidi
+    overrides...) become visible escapes: ESC is printed as backslash, 'x1b'.
 
     Every string okoctl prints that a box (or anyone but the operator) could have set
     goes through here, in tables and plain lines alike; JSON output is escaped by json.
@@ -89,8 +91,12 @@ def _invalid_times(message: Message, path: Path = ()) -> Iterator[Path]:
 
 
 def to_dict(message: Message) -> dict[str, Any]:
-    """JSON-ready dict with protobuf field names. A time a box once sent that JSON cannot
-    carry is shown as its raw seconds and nanos, flagged, instead of failing the command."""
+    """A message as JSON-ready data for `--json`.
+
+    Proto field names and unset fields included, so scripts always see the same keys. A
+    time a box once sent that JSON cannot carry is shown as its raw seconds and nanos,
+    flagged, instead of failing the command.
+    """
     bad = list(_invalid_times(message))
     raw: list[tuple[Path, dict[str, Any]]] = []
     if bad:
@@ -121,6 +127,7 @@ def _put(out: Any, path: Path, value: dict[str, Any]) -> None:
 
 
 def print_json(data: Message | Sequence[Message] | dict[str, Any]) -> None:
+    """Print messages or data as indented, key-sorted JSON for `--json`."""
     if isinstance(data, Message):
         out: Any = to_dict(data)
     elif isinstance(data, dict):
@@ -148,6 +155,7 @@ def clock(seconds: int) -> str:
 
 
 def ago(stamp: Timestamp) -> str:
+    """How long ago, coarsest unit first ("3h ago"); "never" for an unset timestamp."""
     if not stamp.seconds:
         return "never"
     seconds = max(0, int(time.time()) - stamp.seconds)
@@ -158,6 +166,7 @@ def ago(stamp: Timestamp) -> str:
 
 
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Print rows as a rich table under `title`; cells are shown with str()."""
     out = Table(title=title, title_justify="left")
     for column in columns:
         out.add_column(column)
@@ -168,6 +177,7 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
 
 
 def fields(title: str, items: Sequence[tuple[str, Any]]) -> None:
+    """Print name/value pairs as a two-column table, for one object's details."""
     out = Table(title=Text(printable(title)), title_justify="left", show_header=False)
     out.add_column(style="bold")
     out.add_column()

@@ -95,6 +95,7 @@ class FleetMetrics:
         self._camera_series: dict[str, set[str]] = {}
 
     def observe_commit(self, seconds: float, commit: IngestCommit, received_us: int) -> None:
+        """Record one group commit: latency, new and duplicate events, capture-to-commit delay."""
         self.commit_seconds.observe(seconds)
         new = len(commit.stored)
         self.ingested.inc(new)
@@ -114,9 +115,12 @@ class FleetMetrics:
         return sum(n for _, n in self._recent) / span
 
     def observe_health(self, device_id: str, health: DeviceHealth) -> None:
-        """Per-camera series are the cameras of the box's latest heartbeat (admission caps
+        """Export a heartbeat's spool and camera figures, labelled by device and camera.
+
+        Per-camera series are the cameras of the box's latest heartbeat (admission caps
         them at limits.max_cameras_per_device): series of cameras it stopped naming are
-        removed, so renaming ids can never pile up series."""
+        removed, so renaming ids can never pile up series.
+        """
         self.spool_depth.labels(device_id).set(health.spool_depth)
         self.dropped.labels(device_id).set(health.dropped_events)
         current = {cam.camera_id for cam in health.cameras}

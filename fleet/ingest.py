@@ -33,6 +33,8 @@ _new_event = tuple.__new__  # NamedTuple construction without the generated __ne
 
 @dataclass(frozen=True)
 class Rejection:
+    """An event refused at ingest: its place in the batch, its id and why (sent in the Ack)."""
+
     index: int
     event_id: str
     reason: str
@@ -45,8 +47,11 @@ def admit(
     limits: Limits,
     now_us: int | None = None,
 ) -> tuple[list[NewEvent], list[Rejection]]:
-    """Split a batch into storable events (stamped with the authenticated device and its
-    site) and rejections with reasons (`fleet.admission`). The input is not modified."""
+    """Split a batch into storable events and rejections with reasons (`fleet.admission`).
+
+    Admitted events are stamped with the authenticated device and its site; an event
+    claiming another is refused. The input messages are not modified.
+    """
     admitted: list[NewEvent] = []
     rejected: list[Rejection] = []
     now_us = time.time_ns() // 1000 if now_us is None else now_us
@@ -118,10 +123,12 @@ class Ingestor:
         self.on_stopped: Callable[[str], None] | None = None
 
     def start(self) -> None:
+        """Start the group-commit task; call from the running event loop."""
         self._task = asyncio.get_running_loop().create_task(self._run(), name="ingest")
         self._task.add_done_callback(self._ended)
 
     async def stop(self) -> None:
+        """Stop committing and fail every batch still waiting, so no box is acked for it."""
         self._stopping = True
         if self._task is not None:
             self._task.cancel()

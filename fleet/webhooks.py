@@ -43,8 +43,11 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 
 def event_json(event: StoredEvent) -> dict[str, object]:
-    """One delivered event. Raises json_format.Error for an event JSON cannot carry (a time
-    beyond year 9999, stored before the fleet bounded capture times)."""
+    """One delivered event, as JSON-ready data.
+
+    Raises json_format.Error for an event JSON cannot carry (a time beyond year 9999,
+    stored before the fleet bounded capture times).
+    """
     return {
         "cursor": event.cursor,
         "received_at_us": event.received_us,
@@ -53,6 +56,10 @@ def event_json(event: StoredEvent) -> dict[str, object]:
 
 
 def payload(hook_id: str, events: list[dict[str, object]]) -> bytes:
+    """The JSON body of one delivery: events (`event_json`) in cursor order.
+
+    The cursor lets a receiver drop the duplicates that at-least-once delivery can send.
+    """
     return json.dumps({"webhook_id": hook_id, "events": events}, separators=(",", ":")).encode()
 
 
@@ -70,22 +77,26 @@ class WebhookManager:
         self._client: httpx.AsyncClient | None = None
 
     async def start(self) -> None:
+        """Open the HTTP client and resume every stored webhook from its cursor."""
         self._client = httpx.AsyncClient(timeout=self._settings.webhook_timeout_s)
         for hook in await self._store.list_webhooks():
             self.start_hook(hook)
 
     def start_hook(self, hook: Webhook) -> None:
+        """Start delivering to a newly added webhook."""
         self._tasks[hook.webhook_id] = asyncio.get_running_loop().create_task(
             self._run(hook), name=f"webhook-{hook.webhook_id}"
         )
 
     async def stop_hook(self, webhook_id: str) -> None:
+        """Stop one webhook's deliveries (it was deleted); unknown ids are ignored."""
         task = self._tasks.pop(webhook_id, None)
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
     async def stop(self) -> None:
+        """Stop every delivery task and close the HTTP client."""
         for webhook_id in list(self._tasks):
             await self.stop_hook(webhook_id)
         if self._client is not None:
@@ -146,8 +157,10 @@ class WebhookManager:
         return f"HTTP {response.status_code}"
 
     async def _encode(self, hook: Webhook, events: list[StoredEvent]) -> list[dict[str, object]]:
-        """The events JSON can carry; the others are dead letters at once (retrying cannot
-        help them), each recorded once with the reason."""
+        """The events JSON can carry; the others become dead letters at once.
+
+        Retrying cannot help them; each is recorded once, with the reason.
+        """
         encoded: list[dict[str, object]] = []
         for event in events:
             try:

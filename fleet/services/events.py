@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 
@@ -42,8 +43,11 @@ def _filter(msg: stream_pb2.EventFilter) -> EventFilter:
 
 
 def _page(events: list[StoredEvent], max_bytes: int) -> list[StoredEvent]:
-    """The leading events that fit in `max_bytes` (at least one: every stored event is
-    below `limits.max_event_bytes`, itself far below the message limit)."""
+    """The leading events that fit in `max_bytes`.
+
+    At least one: every stored event is below `limits.max_event_bytes`, itself far below
+    the message limit.
+    """
     size = 0
     for count, event in enumerate(events):
         size += len(event.payload) + ENVELOPE_OVERHEAD_BYTES
@@ -53,6 +57,8 @@ def _page(events: list[StoredEvent], max_bytes: int) -> list[StoredEvent]:
 
 
 class EventServicer(Guarded):
+    """EventService for operations centres; the RPC contracts are in proto/oko/v1/stream.proto."""
+
     def __init__(self, app: FleetApp) -> None:
         self.app = app
         self.access = app.access
@@ -87,6 +93,7 @@ class EventServicer(Guarded):
     async def Subscribe(  # noqa: N802
         self, request: stream_pb2.SubscribeRequest, context: Context
     ) -> None:
+        """Stream matching events one envelope per message, from the requested cursor, live."""
         async for chunk in self._follow(request, context):
             for event in chunk:
                 await context.write(convert.encode_envelope(event))
@@ -94,6 +101,7 @@ class EventServicer(Guarded):
     async def SubscribeBatches(  # noqa: N802
         self, request: stream_pb2.SubscribeRequest, context: Context
     ) -> None:
+        """Like Subscribe, but several envelopes per message, capped in count and bytes."""
         size = min(request.max_batch or MAX_BATCH, MAX_BATCH)
         async for chunk in self._follow(request, context):
             pages = convert.encode_envelope_batches(
@@ -106,6 +114,7 @@ class EventServicer(Guarded):
     async def Query(  # noqa: N802
         self, request: stream_pb2.QueryRequest, context: Context, who: Principal
     ) -> stream_pb2.QueryResponse:
+        """One page of stored events; `next_cursor` is 0 when there is nothing more."""
         limit = request.limit or DEFAULT_LIMIT
         if limit > MAX_LIMIT:
             raise InvalidRequestError(f"limit must be <= {MAX_LIMIT}")
@@ -126,7 +135,8 @@ class EventServicer(Guarded):
 
 
 def add_to_server(servicer: EventServicer, server: grpc.aio.Server) -> None:
-    handlers = {
+    """Register EventService on `server` with byte-level serializers for the streams."""
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
         "Subscribe": grpc.unary_stream_rpc_method_handler(
             servicer.Subscribe,
             request_deserializer=stream_pb2.SubscribeRequest.FromString,

@@ -25,7 +25,7 @@ class Bystanders:
     fleet: Fleet
     channel: grpc.aio.Channel
     box: AgentStream
-    subscription: grpc.aio.UnaryStreamCall  # type: ignore[type-arg]
+    subscription: grpc.aio.UnaryStreamCall
     sent: list[events_pb2.Event] = field(default_factory=list)
     received: list[stream_pb2.EventEnvelope] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)

@@ -29,7 +29,7 @@ _STRING, _FLOATS = (
 )
 
 
-def _fields(descriptor: Descriptor, path: Path = ()) -> Iterator[tuple[Path, FieldDescriptor]]:
+def _fields(descriptor: Descriptor | Any, path: Path = ()) -> Iterator[tuple[Path, Any]]:
     """Every bounded field under `descriptor` (identity fields are compared, not bounded)."""
     for field in descriptor.fields:
         if not path and field.name in ("device_id", "site"):

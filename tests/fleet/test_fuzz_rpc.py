@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import pytest
@@ -105,8 +106,8 @@ def _path(method: MethodDescriptor) -> str:
 
 
 def _assert_caller_error(err: grpc.RpcError, what: str, *also: grpc.StatusCode) -> None:
-    code = err.code()  # type: ignore[attr-defined]
-    details = err.details() or ""  # type: ignore[attr-defined]
+    code = err.code()
+    details = err.details() or ""
     assert code in CALLER_ERRORS | set(also), f"{what}: {code.name} {details[:300]!r}"
     assert "Traceback" not in details, what
 
@@ -117,7 +118,7 @@ def _assert_caller_error(err: grpc.RpcError, what: str, *also: grpc.StatusCode) 
 def test_unary_requests(target: Target, method: MethodDescriptor, data: st.DataObject) -> None:
     request = data.draw(messages(method.input_type), label="request")
     caller = data.draw(st.sampled_from(target.callers()), label="caller")
-    call = target.api.unary_unary(
+    call: Any = target.api.unary_unary(
         _path(method),
         request_serializer=lambda m: m.SerializeToString(),
         response_deserializer=GetMessageClass(method.output_type).FromString,
@@ -136,7 +137,7 @@ def test_server_streaming_requests(
 ) -> None:
     request = data.draw(messages(method.input_type), label="request")
     caller = data.draw(st.sampled_from(target.callers()), label="caller")
-    call = target.api.unary_stream(
+    call: Any = target.api.unary_stream(
         _path(method),
         request_serializer=lambda m: m.SerializeToString(),
         response_deserializer=GetMessageClass(method.output_type).FromString,
@@ -148,7 +149,7 @@ def test_server_streaming_requests(
         _assert_caller_error(err, method.name, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
-def _agent_messages() -> st.SearchStrategy[list[agent_pb2.AgentMessage]]:
+def _agent_messages() -> st.SearchStrategy[list[Any]]:
     any_message = messages(agent_pb2.AgentMessage.DESCRIPTOR)
     hello = messages(agent_pb2.Hello.DESCRIPTOR).map(lambda h: agent_pb2.AgentMessage(hello=h))
     batch = st.lists(messages(events_pb2.Event.DESCRIPTOR), max_size=5).map(
@@ -165,7 +166,7 @@ def _agent_messages() -> st.SearchStrategy[list[agent_pb2.AgentMessage]]:
 @FUZZ
 @given(stream=_agent_messages())
 def test_agent_stream_messages(target: Target, stream: list[agent_pb2.AgentMessage]) -> None:
-    connect = target.agent.stream_stream(
+    connect: Any = target.agent.stream_stream(
         "/oko.v1.AgentService/Connect",
         request_serializer=lambda m: m.SerializeToString(),
         response_deserializer=agent_pb2.FleetMessage.FromString,
