@@ -23,12 +23,15 @@ from fleet.services import convert
 from fleet.services.common import Context, Guarded, abort, guarded
 from fleet.store.records import EventFilter, EventQuery, StoredEvent
 from proto.oko.v1 import events_pb2, stream_pb2
+from proto.transport import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
 SERVICE = "oko.v1.EventService"
 EVENT_TYPES = frozenset(f.name for f in events_pb2.Event.DESCRIPTOR.oneofs_by_name["body"].fields)
 MAX_BATCH = 1000
 DEFAULT_LIMIT = 100
+# Larger payloads (only ever stored before admission bounded events) go out header-only.
+MAX_DELIVERED_PAYLOAD = MAX_MESSAGE_BYTES // 2
 MAX_LIMIT = 1000
 
 
@@ -54,6 +57,37 @@ def _page(events: list[StoredEvent], max_bytes: int) -> list[StoredEvent]:
         if size > max_bytes and count:
             return events[:count]
     return events
+
+
+def _deliverable(events: list[StoredEvent]) -> list[StoredEvent]:
+    """`events`, with any too large for one message cut to its header.
+
+    Only an event stored before admission bounded sizes can be that large: it goes out
+    with its ids, camera, site and times but no body, so it never blocks a stream again.
+    """
+    if all(len(e.payload) <= MAX_DELIVERED_PAYLOAD for e in events):
+        return events
+    return [e if len(e.payload) <= MAX_DELIVERED_PAYLOAD else _header_only(e) for e in events]
+
+
+def _header_only(event: StoredEvent) -> StoredEvent:
+    full = events_pb2.Event.FromString(event.payload)
+    head = events_pb2.Event(
+        event_id=full.event_id,
+        device_id=full.device_id,
+        camera_id=full.camera_id,
+        sequence=full.sequence,
+        capture_time=full.capture_time,
+        track_id=full.track_id,
+        site=full.site,
+    )
+    log.warning(
+        "event %r (cursor %s) is %s bytes, too large for one message: delivering its header only",
+        event.event_id,
+        event.cursor,
+        len(event.payload),
+    )
+    return event._replace(payload=head.SerializeToString())
 
 
 class EventServicer(Guarded):
@@ -84,7 +118,7 @@ class EventServicer(Guarded):
         self.app.metrics.subscribers.inc()
         try:
             async for chunk in follow(self.app.store, self.app.broadcaster, flt, after):
-                yield chunk
+                yield _deliverable(chunk)
         except FleetError as err:
             await abort(context, err)
         finally:
@@ -125,7 +159,7 @@ class EventServicer(Guarded):
             end_us=convert.us_of(request.end_time) if request.HasField("end_time") else None,
             limit=limit,
         )
-        events = await self.app.store.read_events(query)
+        events = _deliverable(await self.app.store.read_events(query))
         page = _page(events, self.app.settings.limits.max_page_bytes)
         more = len(page) < len(events) or len(events) == limit
         return stream_pb2.QueryResponse(

@@ -15,7 +15,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from fleet.store.records import EventQuery
+from fleet.store.records import EventQuery, NewEvent
 from proto.oko.v1 import events_pb2, stream_pb2
 from proto.transport import MAX_MESSAGE_BYTES, bearer_metadata
 from tests.fleet.bystanders import Bystanders
@@ -122,3 +122,56 @@ async def test_pages_and_batches_are_cut_by_bytes_so_large_events_always_flow(
         batches.cancel()
         stream.close()
         await channel.close()
+
+
+async def test_an_oversized_event_stored_before_the_bounds_no_longer_blocks_streams(
+    fleet: Fleet,
+) -> None:
+    """A 5 MiB event in the store (as an unbounded fleet accepted it) used to end every
+    Subscribe, SubscribeBatches and Query at it, for good. It is delivered header-only now,
+    and everything after it flows."""
+    meta = bearer_metadata(fleet.admin)
+    stub = event_stub(fleet.api)
+    channel, stream = await _box(fleet)
+    before, after = event("cam-1", 1), event("cam-1", 3)
+    stream.send_batch([before])
+    await stream.next("ack")
+    legacy = event("cam-1", 2)
+    legacy.line_crossing.label = "x" * (5 * 1024 * 1024)  # beyond the 4 MiB message limit
+    legacy.site = "site-a"
+    row = NewEvent(
+        legacy.event_id,
+        (await fleet.server.app.store.list_devices("site-a"))[0].device_id,
+        "cam-1",
+        "site-a",
+        "line_crossing",
+        legacy.capture_time.seconds * 1_000_000,
+        legacy.SerializeToString(),
+    )
+    assert (await fleet.server.app.ingestor.submit([row])).accepted == 1
+    stream.send_batch([after])
+    await stream.next("ack")
+    wanted = [before.event_id, legacy.event_id, after.event_id]
+
+    async def first_three(call: object, unpack: object) -> list[events_pb2.Event]:
+        got: list[events_pb2.Event] = []
+        async for message in call:  # type: ignore[attr-defined]
+            got.extend(unpack(message))  # type: ignore[operator]
+            if len(got) >= 3:
+                call.cancel()  # type: ignore[attr-defined]
+                return got
+        return got
+
+    single = stub.Subscribe(stream_pb2.SubscribeRequest(), metadata=meta)
+    batched = stub.SubscribeBatches(stream_pb2.SubscribeRequest(), metadata=meta)
+    one = await asyncio.wait_for(first_three(single, lambda m: [m.event]), 20)
+    many = await asyncio.wait_for(
+        first_three(batched, lambda m: [e.event for e in m.envelopes]), 20
+    )
+    reply = await stub.Query(stream_pb2.QueryRequest(limit=10), metadata=meta, timeout=10)
+    for got in (one, many, [e.event for e in reply.events]):
+        assert [e.event_id for e in got] == wanted
+        assert got[1].camera_id == "cam-1" and got[1].WhichOneof("body") is None  # header only
+        assert got[2].line_crossing.label == "person"
+    stream.close()
+    await channel.close()
