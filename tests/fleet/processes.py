@@ -100,7 +100,7 @@ class ResumingSubscriber:
         self.received: list[stream_pb2.EventEnvelope] = []
         self.reconnects = 0
         self._stop = threading.Event()
-        self._call: grpc.Future | None = None
+        self._call: grpc.Call | None = None
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def start(self) -> ResumingSubscriber:

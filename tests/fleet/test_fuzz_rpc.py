@@ -25,7 +25,14 @@ from google.protobuf.message_factory import GetMessageClass
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from proto.oko.v1 import admin_pb2, admin_pb2_grpc, agent_pb2, events_pb2, stream_pb2
+from proto.oko.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    agent_pb2,
+    events_pb2,
+    stream_pb2,
+    stream_pb2_grpc,
+)
 from proto.transport import CLIENT_OPTIONS, bearer_metadata
 from tests.fleet import helpers
 from tests.fleet.helpers import Identity
@@ -206,5 +213,5 @@ def test_the_fleet_still_serves_everyone_after_the_fuzzing(target: Target) -> No
     assert device.device_id == target.box.device_id
     admin.GetConfig(admin_pb2.GetConfigRequest(device_id=target.box.device_id), metadata=meta)
     query = stream_pb2.QueryRequest(limit=1000)
-    events = helpers.event_stub(target.api).Query(query, metadata=meta, timeout=10)  # type: ignore[arg-type]
+    events = stream_pb2_grpc.EventServiceStub(target.api).Query(query, metadata=meta, timeout=10)
     assert any(e.event.camera_id == "cam-1" for e in events.events)
