@@ -228,7 +228,7 @@ class _Stream:
 
     async def _hello(self, hello: agent_pb2.Hello) -> None:
         app, device = self.app, self.device
-        admission.check_hello(hello, now_us(), app.settings.limits)
+        admission.check_hello(hello, app.settings.limits)
         await app.store.record_hello(device.device_id, hello.agent_version, now_us())
         self.session.send(
             agent_pb2.FleetMessage(
@@ -303,7 +303,7 @@ class _Stream:
             self.app.metrics.ack_seconds.observe(time.perf_counter() - started)
 
     async def _state(self, state: agent_pb2.StateReport) -> None:
-        admission.check_state(state, now_us(), self.app.settings.limits)
+        admission.check_state(state, self.app.settings.limits)
         report = StateReportRecord(
             at_us=now_us(),
             applied_version=state.applied_version,

@@ -179,3 +179,29 @@ async def test_enrollment_fields_are_bounded_and_a_refusal_spends_no_token(fleet
             timeout=10,
         )
     assert reply.device_id.startswith("dev-")
+
+
+async def test_a_box_with_a_wrong_clock_keeps_its_stream(
+    watched: tuple[Fleet, Bystanders, Identity],
+) -> None:
+    """Times the fleet never stores (the box's clock at sending) only need to be times; a
+    box whose clock is off keeps reporting, and only a non-time is refused."""
+    fleet, bystanders, box = watched
+    async with box.channel(fleet.server.agent_port) as channel:
+        stream = AgentStream(channel, hello=False)
+        hello = agent_pb2.Hello(protocol=1)
+        hello.started_at.seconds = 3600  # 1970: an RTC that was never set
+        stream.send(agent_pb2.AgentMessage(hello=hello))
+        await stream.next("welcome")
+        beat = agent_pb2.Heartbeat(spool_depth=5)
+        beat.sent_at.seconds = 4_000_000_000  # year 2096
+        stream.send(agent_pb2.AgentMessage(heartbeat=beat))
+        stream.send_batch([event("cam-1", 1)])
+        assert (await stream.next("ack")).ack.accepted == 1
+        stream.close()
+    beat = agent_pb2.Heartbeat()
+    beat.sent_at.seconds = 10**13  # not a time at all (after year 9999)
+    reason = await _refused(fleet, box, _hello(), agent_pb2.AgentMessage(heartbeat=beat))
+    assert "heartbeat.sent_at" in reason
+    await bystanders.still_served()
+    assert (await _views_work(fleet, box.device_id)).spool_depth == 5
