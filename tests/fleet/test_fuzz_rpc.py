@@ -36,9 +36,9 @@ from proto.oko.v1 import (
 from proto.transport import CLIENT_OPTIONS, bearer_metadata
 from tests.fleet import helpers
 from tests.fleet.helpers import Identity
-from tests.fleet.processes import FleetCli
 from tests.fleet.proto_strategies import messages
-from tests.uplink.harness import free_port
+from tests.support.fleet import FleetCli
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.timeout(300)
 FUZZ = settings(
