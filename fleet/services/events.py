@@ -33,9 +33,16 @@ DEFAULT_LIMIT = 100
 # Larger payloads (only ever stored before admission bounded events) go out header-only.
 MAX_DELIVERED_PAYLOAD = MAX_MESSAGE_BYTES // 2
 MAX_LIMIT = 1000
+MAX_FILTER_VALUES = 1000
 
 
 def _filter(msg: stream_pb2.EventFilter) -> EventFilter:
+    for name in ("camera_ids", "sites", "types", "device_ids"):
+        values = getattr(msg, name)
+        if len(values) > MAX_FILTER_VALUES:  # each becomes an SQL parameter
+            raise InvalidRequestError(
+                f"filter.{name} has {len(values)} values, limit {MAX_FILTER_VALUES}"
+            )
     flt = convert.filter_from_proto(msg)
     unknown = flt.types - EVENT_TYPES
     if unknown:

@@ -175,3 +175,22 @@ async def test_an_oversized_event_stored_before_the_bounds_no_longer_blocks_stre
         assert got[2].line_crossing.label == "person"
     stream.close()
     await channel.close()
+
+
+async def test_a_filter_with_too_many_values_is_refused(fleet: Fleet) -> None:
+    """Callers' filters are bounded too: each value is an SQL parameter of every page read
+    and is held for the life of a subscription (50,000 used to be accepted)."""
+    meta = bearer_metadata(fleet.admin)
+    huge = stream_pb2.EventFilter(camera_ids=[f"cam-{i}" for i in range(50_000)])
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await event_stub(fleet.api).Query(
+            stream_pb2.QueryRequest(filter=huge), metadata=meta, timeout=10
+        )
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "filter.camera_ids has 50000 values, limit 1000" in (info.value.details() or "")
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        async for _ in event_stub(fleet.api).Subscribe(
+            stream_pb2.SubscribeRequest(filter=huge), metadata=meta, timeout=10
+        ):
+            pass
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
