@@ -106,7 +106,10 @@ class SqliteStore(Store):
                 except StoreError as err:
                     log.warning("checkpoint failed (will retry): %s", err)
         finally:
-            conn.close()
+            # On the checkpoint thread, after the checkpoint it may still be running: when
+            # this task is cancelled mid-checkpoint, closing the connection here, from the
+            # event loop's thread, freed it under that thread (a segfault in tests).
+            self._checkpointer.submit(conn.close)
 
     def _init(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
