@@ -31,6 +31,11 @@ class FleetMetrics:
         self.rejected = Counter(
             "oko_fleet_events_rejected", "Malformed events rejected at ingest", registry=r
         )
+        self.ingest_failures = Counter(
+            "oko_fleet_ingest_failed_batches",
+            "Batches the store could not take for good (each logged once; the box got a reason)",
+            registry=r,
+        )
         self.batches = Counter("oko_fleet_batches", "Event batches acknowledged", registry=r)
         self.commit_seconds = Histogram(
             "oko_fleet_commit_seconds",
@@ -58,24 +63,29 @@ class FleetMetrics:
             ["reason"],
             registry=r,
         )
+        # Figures a box reports in its heartbeats, under the fleet's own prefix: the box
+        # exports its own under oko_agent_*, and one name must not mean two sources.
         self.spool_depth = Gauge(
-            "oko_agent_spool_depth",
-            "Events waiting in the box's spool (from heartbeats)",
+            "oko_fleet_device_spool_events",
+            "Events waiting in the box's spool, as its last heartbeat said",
             ["device_id"],
             registry=r,
         )
         self.dropped = Gauge(
-            "oko_agent_dropped_events",
-            "Events the box ever dropped (from heartbeats)",
+            "oko_fleet_device_dropped_events",
+            "Events the box has dropped since it started, as its last heartbeat said",
             ["device_id"],
             registry=r,
         )
         self.camera_fps = Gauge(
-            "oko_camera_fps", "Frames processed per second", ["device_id", "camera_id"], registry=r
+            "oko_fleet_camera_frames_per_second",
+            "Frames the camera processes per second, from its box's heartbeat",
+            ["device_id", "camera_id"],
+            registry=r,
         )
-        self.inference_ms = Gauge(
-            "oko_camera_inference_ms",
-            "Mean detector latency",
+        self.inference_seconds = Gauge(
+            "oko_fleet_camera_inference_seconds",
+            "Mean detector latency of the camera, from its box's heartbeat",
             ["device_id", "camera_id"],
             registry=r,
         )
@@ -89,6 +99,7 @@ class FleetMetrics:
             "oko_fleet_webhook_dead_letters", "Events given up on after all retries", registry=r
         )
         self._recent: deque[tuple[float, int]] = deque()
+        self._camera_series: dict[str, set[str]] = {}
 
     def observe_commit(self, seconds: float, commit: IngestCommit, received_us: int) -> None:
         """Record one group commit: latency, new and duplicate events, capture-to-commit delay."""
@@ -111,9 +122,19 @@ class FleetMetrics:
         return sum(n for _, n in self._recent) / span
 
     def observe_health(self, device_id: str, health: DeviceHealth) -> None:
-        """Export a heartbeat's spool and camera figures, labelled by device and camera."""
+        """Export a heartbeat's spool and camera figures, labelled by device and camera.
+
+        Per-camera series are the cameras of the box's latest heartbeat (admission caps
+        them at limits.max_cameras_per_device): series of cameras it stopped naming are
+        removed, so renaming ids can never pile up series.
+        """
         self.spool_depth.labels(device_id).set(health.spool_depth)
         self.dropped.labels(device_id).set(health.dropped_events)
+        current = {cam.camera_id for cam in health.cameras}
+        for gone in self._camera_series.get(device_id, set()) - current:
+            self.camera_fps.remove(device_id, gone)
+            self.inference_seconds.remove(device_id, gone)
+        self._camera_series[device_id] = current
         for cam in health.cameras:
             self.camera_fps.labels(device_id, cam.camera_id).set(cam.fps)
-            self.inference_ms.labels(device_id, cam.camera_id).set(cam.inference_ms)
+            self.inference_seconds.labels(device_id, cam.camera_id).set(cam.inference_ms / 1000)

@@ -14,13 +14,13 @@ from typing import Protocol
 import numpy as np
 
 from agent.analytics.abandoned import AbandonedObjectDetector
-from agent.analytics.events import AnalyticsEvent
 from agent.analytics.faces import FaceAnalyzer
 from agent.analytics.line import LineCounter
 from agent.analytics.traffic import TrafficFlow
 from agent.analytics.zones import PolygonZone
 from agent.config.analytics import CameraAnalyticsConfig
 from agent.detections import Detections
+from agent.events.types import AnalyticsEvent
 from agent.track.bytetrack import ByteTrack
 
 
@@ -51,7 +51,7 @@ class CameraAnalytics:
         self.config = config
         self.faces = faces
         self.labels = tuple(labels)
-        self.tracker = ByteTrack(config.tracker)
+        self.tracker = ByteTrack(config.tracker, labels=self.labels)
         origins = self.tracker.birth_boxes
         self.lines = {c.id: LineCounter(c, self.labels, origins=origins) for c in config.lines}
         self.zones = {c.id: PolygonZone(c, self.labels) for c in config.zones}

@@ -9,8 +9,9 @@ and `stream EventEnvelopeBatch`.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import aclosing
+from typing import Any, cast
 
 import grpc
 
@@ -18,21 +19,31 @@ from fleet.app import FleetApp
 from fleet.auth import Principal, Role
 from fleet.broadcast import follow
 from fleet.errors import FleetError, InvalidRequestError
+from fleet.limits import ENVELOPE_OVERHEAD_BYTES
 from fleet.services import convert
 from fleet.services.common import Context, Guarded, abort, guarded
 from fleet.store.records import EventFilter, EventQuery, StoredEvent
 from proto.oko.v1 import events_pb2, stream_pb2
+from proto.transport import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
 SERVICE = "oko.v1.EventService"
 EVENT_TYPES = frozenset(f.name for f in events_pb2.Event.DESCRIPTOR.oneofs_by_name["body"].fields)
 MAX_BATCH = 1000
-MAX_BATCH_BYTES = 1024 * 1024
 DEFAULT_LIMIT = 100
+# Larger payloads (only ever stored before admission bounded events) go out header-only.
+MAX_DELIVERED_PAYLOAD = MAX_MESSAGE_BYTES // 2
 MAX_LIMIT = 1000
+MAX_FILTER_VALUES = 1000
 
 
 def _filter(msg: stream_pb2.EventFilter) -> EventFilter:
+    for name in ("camera_ids", "sites", "types", "device_ids"):
+        values = getattr(msg, name)
+        if len(values) > MAX_FILTER_VALUES:  # each becomes an SQL parameter
+            raise InvalidRequestError(
+                f"filter.{name} has {len(values)} values, limit {MAX_FILTER_VALUES}"
+            )
     flt = convert.filter_from_proto(msg)
     unknown = flt.types - EVENT_TYPES
     if unknown:
@@ -40,6 +51,51 @@ def _filter(msg: stream_pb2.EventFilter) -> EventFilter:
             f"filter.types: unknown {sorted(unknown)}; known: {sorted(EVENT_TYPES)}"
         )
     return flt
+
+
+def _page(events: list[StoredEvent], max_bytes: int) -> list[StoredEvent]:
+    """The leading events that fit in `max_bytes`.
+
+    At least one: every stored event is below `limits.max_event_bytes`, itself far below
+    the message limit.
+    """
+    size = 0
+    for count, event in enumerate(events):
+        size += len(event.payload) + ENVELOPE_OVERHEAD_BYTES
+        if size > max_bytes and count:
+            return events[:count]
+    return events
+
+
+def _deliverable(events: list[StoredEvent]) -> list[StoredEvent]:
+    """`events`, with any too large for one message cut to its header.
+
+    Only an event stored before admission bounded sizes can be that large: it goes out
+    with its ids, camera, site and times but no body, so it never blocks a stream again.
+    """
+    if all(len(e.payload) <= MAX_DELIVERED_PAYLOAD for e in events):
+        return events
+    return [e if len(e.payload) <= MAX_DELIVERED_PAYLOAD else _header_only(e) for e in events]
+
+
+def _header_only(event: StoredEvent) -> StoredEvent:
+    full = events_pb2.Event.FromString(event.payload)
+    head = events_pb2.Event(
+        event_id=full.event_id,
+        device_id=full.device_id,
+        camera_id=full.camera_id,
+        sequence=full.sequence,
+        capture_time=full.capture_time,
+        track_id=full.track_id,
+        site=full.site,
+    )
+    log.warning(
+        "event %r (cursor %s) is %s bytes, too large for one message: delivering its header only",
+        event.event_id,
+        event.cursor,
+        len(event.payload),
+    )
+    return event._replace(payload=head.SerializeToString())
 
 
 class EventServicer(Guarded):
@@ -51,26 +107,43 @@ class EventServicer(Guarded):
 
     async def _open(
         self, request: stream_pb2.SubscribeRequest, context: Context
-    ) -> tuple[EventFilter, int]:
+    ) -> tuple[Principal, EventFilter, int]:
         """Check the caller, the filter and where to start; abort the call if any is wrong."""
         try:
-            await self.app.access.check(context.invocation_metadata(), Role.VIEWER)
+            who = await self.app.access.check(context.invocation_metadata(), Role.VIEWER)
             flt = _filter(request.filter)
             after = request.resume_cursor
             if request.from_now and after == 0:
                 after = await self.app.store.last_cursor()
         except FleetError as err:
             await abort(context, err)
-        return flt, after
+        return who, flt, after
 
-    async def _follow(
-        self, request: stream_pb2.SubscribeRequest, context: Context
-    ) -> AsyncIterator[list[StoredEvent]]:
-        flt, after = await self._open(request, context)
+    async def _serve(
+        self,
+        request: stream_pb2.SubscribeRequest,
+        context: Context,
+        send: Callable[[list[StoredEvent]], Awaitable[None]],
+    ) -> None:
+        """Follow the store and the fan-out, handing each chunk to `send`.
+
+        Until the client leaves or the token expires or is revoked (then UNAUTHENTICATED,
+        whatever the stream was waiting for: the guard interrupts the write to a stalled
+        client too).
+        """
+        who, flt, after = await self._open(request, context)
         self.app.metrics.subscribers.inc()
         try:
-            async for chunk in follow(self.app.store, self.app.broadcaster, flt, after):
-                yield chunk
+            async with self.app.streams.guard(who):
+                # Closed at once on the way out, so the fan-out detaches it even when
+                # the stream ends during a write rather than inside `follow`.
+                chunks = cast(
+                    AsyncGenerator[list[StoredEvent], None],
+                    follow(self.app.store, self.app.broadcaster, flt, after),
+                )
+                async with aclosing(chunks):
+                    async for chunk in chunks:
+                        await send(_deliverable(chunk))
         except FleetError as err:
             await abort(context, err)
         finally:
@@ -80,18 +153,27 @@ class EventServicer(Guarded):
         self, request: stream_pb2.SubscribeRequest, context: Context
     ) -> None:
         """Stream matching events one envelope per message, from the requested cursor, live."""
-        async for chunk in self._follow(request, context):
+
+        async def send(chunk: list[StoredEvent]) -> None:
             for event in chunk:
                 await context.write(convert.encode_envelope(event))
+
+        await self._serve(request, context, send)
 
     async def SubscribeBatches(  # noqa: N802
         self, request: stream_pb2.SubscribeRequest, context: Context
     ) -> None:
         """Like Subscribe, but several envelopes per message, capped in count and bytes."""
         size = min(request.max_batch or MAX_BATCH, MAX_BATCH)
-        async for chunk in self._follow(request, context):
-            for message in convert.encode_envelope_batches(chunk, size, MAX_BATCH_BYTES):
+
+        async def send(chunk: list[StoredEvent]) -> None:
+            pages = convert.encode_envelope_batches(
+                chunk, size, self.app.settings.limits.max_page_bytes
+            )
+            for message in pages:
                 await context.write(message)
+
+        await self._serve(request, context, send)
 
     @guarded(Role.VIEWER)
     async def Query(  # noqa: N802
@@ -108,10 +190,12 @@ class EventServicer(Guarded):
             end_us=convert.us_of(request.end_time) if request.HasField("end_time") else None,
             limit=limit,
         )
-        events = await self.app.store.read_events(query)
+        events = _deliverable(await self.app.store.read_events(query))
+        page = _page(events, self.app.settings.limits.max_page_bytes)
+        more = len(page) < len(events) or len(events) == limit
         return stream_pb2.QueryResponse(
-            events=[convert.envelope(e) for e in events],
-            next_cursor=events[-1].cursor if len(events) == limit else 0,
+            events=[convert.envelope(e) for e in page],
+            next_cursor=page[-1].cursor if more and page else 0,
         )
 
 
