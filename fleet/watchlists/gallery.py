@@ -90,12 +90,26 @@ class Gallery:
         At most `top_k` per watchlist; only watchlists of `site` (or of every site) and
         subjects not expired at `now_us` take part.
         """
-        scores = self.matrix @ vector
-        site_ok = np.array([w.site in ("", site) for w in self.watchlists], bool)
-        eligible = site_ok[self._watchlist_of] & ((self._expires == 0) | (self._expires > now_us))
-        hits = np.flatnonzero(eligible & (scores >= self._thresholds[self._watchlist_of]))
-        if hits.size == 0:
-            return []
+        return self.search_many(vector[None], [site], now_us)[0]
+
+    def search_many(self, vectors: F32, sites: Sequence[str], now_us: int) -> list[list[Match]]:
+        """`search` for several faces at once: one matrix product for all of them.
+
+        Exact search is bound by reading the gallery from memory, so searching m faces in
+        one product costs little more than searching one (bench/watchlist.py measures it).
+        """
+        scores = self.matrix @ vectors.T  # (templates, faces)
+        alive = (self._expires == 0) | (self._expires > now_us)
+        above = scores >= self._thresholds[self._watchlist_of][:, None]
+        out = []
+        for column, site in enumerate(sites):
+            site_ok = np.array([w.site in ("", site) for w in self.watchlists], bool)
+            hits = np.flatnonzero(above[:, column] & alive & site_ok[self._watchlist_of])
+            out.append(self._best(hits, scores[:, column]) if hits.size else [])
+        return out
+
+    def _best(self, hits: npt.NDArray[np.intp], scores: F32) -> list[Match]:
+        """Best template per subject among `hits`, best first, `top_k` per watchlist."""
         matches: list[Match] = []
         seen: set[str] = set()
         taken = np.zeros(len(self.watchlists), np.int64)

@@ -159,3 +159,20 @@ def test_gallery_search_honours_site_expiry_threshold_and_top_k() -> None:
     expiring = Gallery.of_rows(EmbedderKey("e", "1"), rows[6:7])
     assert [m.subject_id for m in expiring.search(probe, "", now_us=500)] == ["s6"]
     assert expiring.search(probe, "", now_us=1_000) == []
+
+
+def test_searching_many_faces_at_once_finds_what_one_by_one_finds() -> None:
+    rng = np.random.default_rng(11)
+    people = rng.normal(size=(20, 128)).astype(np.float32)
+    wl = WatchlistRecord("w", "site-a", 0.6, 2, "", 0, "a")
+    rows = [_row(f"s{i}", people[i], wl) for i in range(20)]
+    gallery = Gallery.of_rows(EmbedderKey("e", "1"), rows)
+    probes = people[[3, 7, 3, 15]] + 0.2 * rng.normal(size=(4, 128)).astype(np.float32)
+    probes /= np.linalg.norm(probes, axis=1, keepdims=True)
+    sites = ["site-a", "site-a", "site-b", "site-a"]
+    together = gallery.search_many(probes, sites, 0)
+    alone = [gallery.search(p, s, 0) for p, s in zip(probes, sites, strict=True)]
+    ids = [[m.subject_id for m in ms] for ms in together]
+    assert ids == [[m.subject_id for m in ms] for ms in alone] == [["s3"], ["s7"], [], ["s15"]]
+    for many, one in zip(together, alone, strict=True):  # BLAS may round differently
+        assert [m.score for m in many] == pytest.approx([m.score for m in one], abs=1e-5)
