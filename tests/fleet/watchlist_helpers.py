@@ -27,8 +27,12 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def image(name: str) -> np.ndarray:
-    img = cv2.imread(str(DATA / name))
-    assert img is not None, name
+    return image_at(DATA / name)
+
+
+def image_at(path: Path) -> np.ndarray:
+    img = cv2.imread(str(path))
+    assert img is not None, path
     return img
 
 
