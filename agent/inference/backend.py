@@ -78,6 +78,10 @@ class OnnxRuntimeModel:
         opts.intra_op_num_threads = threads or 0
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
+        # Spinning intra-op threads burn the cores the box's reader, gate and tracker
+        # threads need between calls; measured on a loaded 2-core EPYC, 2 spinning threads
+        # took 132 ms a frame where 2 that sleep took 68 ms (docs/benchmarks.md, Pipeline).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._session = ort.InferenceSession(
                 str(spec.path), sess_options=opts, providers=["CPUExecutionProvider"]
