@@ -11,12 +11,27 @@ from typing import Annotated
 
 import typer
 
+from agent.analytics.camera import CameraAnalytics
 from agent.errors import ConfigError, OkoError
+from agent.inference.choice_metrics import BackendChoiceCollector
+from agent.inference.choice_store import detector_settings
+from agent.inference.manifest import load_manifest
 from agent.pipeline.box import EdgeBox
-from agent.pipeline.config import load_box_config
+from agent.pipeline.config import BoxConfig, load_box_config
 from agent.pipeline.detector_setup import make_detector
 
 log = logging.getLogger(__name__)
+
+
+def _check_rules(box: BoxConfig, model: str, precision: str | None, path: Path) -> None:
+    """A rule naming a class the model lacks is a config error, found before measuring."""
+    labels = load_manifest().best(model, precision).labels
+    for spec in box.cameras:
+        if spec.enabled:
+            try:
+                CameraAnalytics(spec, labels)
+            except ConfigError as err:
+                raise ConfigError(f"{path}: camera {spec.id}: {err}") from err
 
 
 def run(
@@ -52,13 +67,22 @@ def run(
 
     try:
         box_config = load_box_config(config)
+        _check_rules(box_config, model, precision, config)  # before any slow measurement
+        settings = detector_settings(box_config, model, backend, precision, threads)
         detector = make_detector(
-            box_config.cameras, model, precision=precision, backend=backend, threads=threads
+            box_config.cameras,
+            model,
+            precision=settings.precision,
+            backend=settings.backend,
+            threads=settings.threads,
         )
         try:
             box = EdgeBox(box_config, detector, events_jsonl=events, max_batch=max_batch)
         except ConfigError as err:  # a rule names a class this detector lacks
             raise ConfigError(f"{config}: {err}") from err
+        box.uplink.metrics.registry.register(
+            BackendChoiceCollector(model, settings, detector.model.backend)
+        )
     except OkoError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from err
