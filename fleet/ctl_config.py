@@ -10,6 +10,7 @@ import yaml
 
 from fleet.client import ClientError
 from fleet.ctl_output import Ctl, cli_errors, fields, print_json
+from fleet.exits import FAILURE
 from proto.oko.v1 import admin_pb2
 
 app = typer.Typer(help="Desired state (device twin).", no_args_is_help=True)
@@ -136,4 +137,4 @@ def apply(
                 )
             )
     if failed:
-        raise typer.Exit(1)
+        raise typer.Exit(FAILURE)

@@ -9,7 +9,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import typer
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -17,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fleet.client import ClientError, Connection
+from fleet.exits import FAILURE, USAGE, fail
 
 console = Console()
 F = TypeVar("F", bound=Callable[..., Any])
@@ -31,15 +31,16 @@ class Ctl:
 
 
 def cli_errors(fn: F) -> F:
-    """Turn ClientError / bad values into one line on stderr and exit code 1."""
+    """One line on stderr: a refused call exits 1, a bad value or file 2 (`fleet.exits`)."""
 
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (ClientError, ValueError) as err:
-            typer.echo(f"error: {err}", err=True)
-            raise typer.Exit(1) from err
+        except ClientError as err:
+            fail(err, FAILURE)
+        except ValueError as err:  # a duration, role or file the user gave
+            fail(err, USAGE)
 
     return run  # type: ignore[return-value]
 

@@ -20,8 +20,9 @@ import numpy as np
 from agent.capture.frame import Frame
 from agent.capture.pacing import Backoff, Decimator, RateMeter
 from agent.capture.slot import FrameSlot
-from agent.capture.source import SourceKind, open_capture, parse_source
+from agent.capture.source import open_capture
 from agent.config.camera import CameraConfig
+from agent.config.source import SourceKind, parse_source
 from agent.errors import SourceError
 
 log = logging.getLogger(__name__)

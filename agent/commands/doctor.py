@@ -11,8 +11,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from agent.commands.exits import FAILURE, USAGE, fail
+from agent.config.agent import load_box_config
 from agent.cpuinfo import cpu_model
-from agent.errors import OkoError
+from agent.errors import ConfigError, OkoError
 from agent.inference.backend import available_backends
 from agent.inference.choice_store import (
     ChoiceStore,
@@ -29,7 +31,6 @@ from agent.inference.selection import (
     model_specs,
     usable_cores,
 )
-from agent.pipeline.config import load_box_config
 
 
 def _choice_table(choice: BackendChoice) -> Table:
@@ -118,6 +119,7 @@ def doctor(
         console.print(f"chosen: {chosen}; record {_staleness(choice)} ({store.path})")
         if not is_current(choice, load_manifest()):
             console.print("`oko-agent run` will measure again at its next start")
-    except OkoError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from err
+    except ConfigError as err:
+        fail(err, USAGE)
+    except OkoError as err:  # e.g. no camera gave a frame to measure on
+        fail(err, FAILURE)

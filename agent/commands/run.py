@@ -12,12 +12,13 @@ from typing import Annotated
 import typer
 
 from agent.analytics.camera import CameraAnalytics
+from agent.commands.exits import FAILURE, USAGE, fail
+from agent.config.agent import BoxConfig, load_box_config
 from agent.errors import ConfigError, OkoError
 from agent.inference.choice_metrics import BackendChoiceCollector
 from agent.inference.choice_store import detector_settings
 from agent.inference.manifest import load_manifest
 from agent.pipeline.box import EdgeBox
-from agent.pipeline.config import BoxConfig, load_box_config
 from agent.pipeline.detector_setup import make_detector
 
 log = logging.getLogger(__name__)
@@ -84,11 +85,13 @@ def run(
             BackendChoiceCollector(model, settings, detector.model.backend)
         )
     except OkoError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from err
+        fail(err, USAGE)
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        box.start()
+        try:
+            box.start()
+        except OkoError as err:  # e.g. the metrics port is taken, the spool cannot open
+            fail(err, FAILURE)
         port = box.observe_port
         typer.echo(
             f"running {len(box.cameras)} camera(s); uplink "

@@ -11,10 +11,12 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import grpc
 from rich.console import Console
 from rich.live import Live
 
 from agent.config.agent import AgentConfig, FleetSection, MetricsSection
+from agent.config.camera import load_camera_spec
 from agent.demo.fleet_child import FleetChild
 from agent.demo.occ import Subscriber
 from agent.demo.uplink_thread import UplinkThread
@@ -22,13 +24,12 @@ from agent.demo.view import DemoView
 from agent.errors import OkoError
 from agent.identity import AgentStore
 from agent.media import video_info
-from agent.pipeline.config import load_camera_spec
 from agent.pipeline.detector_setup import make_detector
 from agent.pipeline.offline import AnalysisResult, analyze_video
 from agent.uplink.enroll import enroll
 from agent.uplink.service import UplinkService
-from fleet.client import Connection
-from proto.oko.v1 import admin_pb2, events_pb2
+from proto.oko.v1 import admin_pb2, admin_pb2_grpc, events_pb2
+from proto.transport import ADMIN_DEADLINE_S, CLIENT_OPTIONS, bearer_metadata
 
 log = logging.getLogger(__name__)
 
@@ -65,20 +66,35 @@ def prepare_data_dir(data_dir: Path) -> None:
     (data_dir / MARKER).write_text("made by oko-agent demo; safe to delete\n")
 
 
+def _mint_token(fleet: FleetChild) -> str:
+    """A single-use enrollment token, asked of the fleet's AdminService as its admin.
+
+    The demo speaks the wire contract itself (like an operator's own tooling would) rather
+    than borrowing the fleet's client: the agent imports nothing from `fleet`.
+    """
+    creds = grpc.ssl_channel_credentials(root_certificates=fleet.ca_file.read_bytes())
+    request = admin_pb2.CreateEnrollmentTokenRequest(
+        site="demo", ttl_seconds=600, note="oko-agent demo"
+    )
+    with grpc.secure_channel(fleet.api_address, creds, options=CLIENT_OPTIONS) as channel:
+        stub = admin_pb2_grpc.AdminServiceStub(channel)
+        try:
+            reply = stub.CreateEnrollmentToken(
+                request, metadata=bearer_metadata(fleet.admin_token), timeout=ADMIN_DEADLINE_S
+            )
+        except grpc.RpcError as err:
+            what = f"{err.code().name}: {err.details()}"
+            raise OkoError(f"fleet refused an enrollment token: {what}") from err
+    return str(reply.token)
+
+
 def _enroll_box(fleet: FleetChild, agent_dir: Path) -> str:
     """Mint a single-use token as the admin, then enroll the box with it (CSR -> cert)."""
-    connection = Connection(fleet.api_address, fleet.admin_token, fleet.ca_file)
-    with connection.open() as session:
-        reply = session.call(
-            session.admin.CreateEnrollmentToken,
-            admin_pb2.CreateEnrollmentTokenRequest(
-                site="demo", ttl_seconds=600, note="oko-agent demo"
-            ),
-        )
+    token = _mint_token(fleet)
     store = AgentStore(agent_dir)
     try:
         identity = enroll(
-            store, fleet.api_address, reply.token, ca_file=fleet.ca_file, device_name="demo-box"
+            store, fleet.api_address, token, ca_file=fleet.ca_file, device_name="demo-box"
         )
     finally:
         store.close()

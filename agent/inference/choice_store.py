@@ -21,7 +21,8 @@ import cv2
 import numpy as np
 from tinydb import Query, TinyDB
 
-from agent.capture.source import SourceSpec, open_capture, parse_source, redact
+from agent.capture.source import open_capture
+from agent.config.source import SourceSpec, parse_source, redact
 from agent.errors import IdentityError, ModelError, OkoError
 from agent.identity import AtomicJSONStorage
 from agent.inference.backend import resolve_backend
@@ -37,7 +38,7 @@ from agent.inference.selection import (
 )
 
 if TYPE_CHECKING:  # the box's config type only; inference does not depend on the pipeline
-    from agent.pipeline.config import BoxConfig
+    from agent.config.agent import BoxConfig
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from agent.capture.reader import ReaderState
-from agent.config.agent import AgentConfig
+from agent.config.agent import AgentConfig, BoxConfig
+from agent.config.camera import CameraSpec
 from agent.detect.object_detector import ObjectDetector
 from agent.detect.worker import InferenceWorker
 from agent.detections import Detections
@@ -36,7 +37,6 @@ from agent.errors import ConfigError
 from agent.events.convert import EventMinter
 from agent.identity import Identity
 from agent.pipeline.camera import CameraPipeline, FrameDetections
-from agent.pipeline.config import BoxConfig, CameraSpec, check_box_document
 from agent.pipeline.detector_setup import model_ref
 from agent.pipeline.observe import (
     CameraStatus,
@@ -81,7 +81,6 @@ class EdgeBox:
         self.uplink = UplinkService(
             config.agent, camera_ids=self.camera_ids, camera_health=self._camera_health
         )
-        self.uplink.applier.add_checker(check_box_document)
         self.uplink.applier.add_listener(self._on_desired)
         self.jsonl: JsonlSink | None = None
         try:

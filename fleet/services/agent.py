@@ -27,12 +27,8 @@ from fleet.services.common import Context, abort, status_for
 from fleet.sessions import Close, Session
 from fleet.store.records import REVOKED, BatchOutcome, Device, StateReportRecord
 from proto.oko.v1 import agent_pb2, agent_pb2_grpc
-from proto.transport import (
-    DEFAULT_AGENT_PORT,
-    HEARTBEAT_INTERVAL_S,
-    MAX_BATCH_EVENTS,
-    MAX_MESSAGE_BYTES,
-)
+from proto.tokens import advertised_agent_port
+from proto.transport import HEARTBEAT_INTERVAL_S, MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +104,8 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         if self.app.settings.advertise_agent:
             return self.app.settings.advertise_agent
         # The bound port, not the configured one: `--agent-listen HOST:0` binds any port.
-        port = str(self.app.agent_port or self.app.settings.agent_listen.rpartition(":")[2])
-        return f":{port}" if port != str(DEFAULT_AGENT_PORT) else ""
+        port = self.app.agent_port or int(self.app.settings.agent_listen.rpartition(":")[2])
+        return advertised_agent_port(port)
 
     # Connect --------------------------------------------------------------------------
     async def _identify(self, context: Context) -> Device:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import cv2
 
-from agent.pipeline.config import CameraSpec
+from agent.config.camera import CameraSpec
 from agent.pipeline.detector_setup import make_detector
 from agent.pipeline.offline import analyze_video
 from tests.pipeline.conftest import excerpt

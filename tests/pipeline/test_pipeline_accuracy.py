@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 from agent.analytics.events import EventKind
+from agent.config.camera import CameraSpec
 from agent.detect.object_detector import ObjectDetector
-from agent.pipeline.config import CameraSpec
 from agent.pipeline.offline import AnalysisResult, analyze_video
 from tests.fixtures.media import VTEST
 

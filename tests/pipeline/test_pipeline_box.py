@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from agent.config.agent import AgentConfig
+from agent.config.agent import AgentConfig, BoxConfig
+from agent.config.camera import CameraSpec
 from agent.detect.object_detector import ObjectDetector
 from agent.pipeline.box import EdgeBox
-from agent.pipeline.config import BoxConfig, CameraSpec
 from agent.pipeline.sinks import read_jsonl
 from tests.pipeline.conftest import excerpt
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from agent.config.agent import AgentConfig
+from agent.config.agent import AgentConfig, BoxConfig
+from agent.config.camera import CameraSpec
 from agent.detect.object_detector import ObjectDetector
 from agent.pipeline.box import EdgeBox
-from agent.pipeline.config import BoxConfig, CameraSpec
 from tests.pipeline.conftest import excerpt
 from tests.uplink.conftest import enrolled, fleet  # noqa: F401  (pytest fixtures)
 from tests.uplink.harness import FleetHandle, wait_until

@@ -218,7 +218,7 @@ def test_bad_box_config_names_the_field(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 2
-    assert f"error: {path}: cameras[1]" in result.stderr and "lines[0].points" in result.stderr
+    assert f"error: {path}: " in result.stderr and "cameras[1].lines[0].points" in result.stderr
 
 
 def test_rule_class_unknown_to_the_detector_names_camera_and_field(tmp_path: Path) -> None:

@@ -76,7 +76,7 @@ def test_desired_state_is_applied_reported_and_a_vetoed_one_refused(
 
         def veto_camera_named_forbidden(cfg: AgentConfig) -> None:
             for i, cam in enumerate(cfg.cameras):
-                if cam.get("id") == "forbidden":
+                if cam.id == "forbidden":
                     raise ConfigError(f"cameras[{i}].id: 'forbidden' cannot run on this box")
 
         service.applier.add_checker(veto_camera_named_forbidden)
