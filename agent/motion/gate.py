@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from agent.config.camera import MotionConfig
-from agent.motion.windows import crop, plan_windows
+from agent.motion.windows import cover_windows, crop, plan_windows
 
 # Changes over more than this share of the picture are lighting or a moved camera, not
 # objects: the background is re-learnt and the frame gets a full pass.
@@ -43,6 +43,11 @@ class GatePlan:
     full_frame: bool
     reason: str
 
+    @property
+    def calls(self) -> int:
+        """Detector inputs this plan costs (each window is one model input)."""
+        return len(self.windows)
+
     def crops(self, image: np.ndarray) -> list[np.ndarray]:
         """The image regions to detect in (views into `image`)."""
         return crop(image, self.windows)
@@ -53,10 +58,6 @@ def grow_boxes(boxes: np.ndarray, margin: float) -> np.ndarray:
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
     wh = boxes[:, 2:] - boxes[:, :2]
     return np.concatenate([boxes[:, :2] - margin * wh, boxes[:, 2:] + margin * wh], axis=1)
-
-
-def _covers_frame(window: np.ndarray, h: int, w: int) -> bool:
-    return bool((window[2] - window[0]) * (window[3] - window[1]) >= FULL_FRAME_AREA * h * w)
 
 
 class MotionGate:
@@ -102,7 +103,12 @@ class MotionGate:
     def _windows(
         self, hw: tuple[int, int], motion: np.ndarray, track_boxes: np.ndarray, t: float
     ) -> GatePlan:
-        """Native-scale windows if affordable, else one window around all, else the frame."""
+        """Native-scale windows within the call budget, else fewer larger ones, else the frame.
+
+        The budget (`max_crops` detector calls per frame) is met by merging windows into
+        fewer, larger ones before giving up on windows: on a busy scene that keeps looking
+        at the moving part of the picture in one or two calls instead of the squeezed frame.
+        """
         h, w = hw
         boxes = np.concatenate([motion, track_boxes])
         if not len(boxes):
@@ -112,11 +118,9 @@ class MotionGate:
         area = float(np.prod(windows[:, 2:] - windows[:, :2], axis=1).sum())
         if len(windows) <= self.config.max_crops and area < FULL_FRAME_AREA * h * w:
             return GatePlan(windows, motion, False, reason)
-        # One window around everything, if clearly smaller than the frame, costs one pass
-        # and keeps more detail than the squeezed full frame.
-        one = plan_windows(boxes, hw, min(h, w))
-        if len(one) == 1 and not _covers_frame(one[0], h, w):
-            return GatePlan(one, motion, False, reason + "-merged")
+        merged = cover_windows(boxes, hw, self.model_input, self.config.max_crops, FULL_FRAME_AREA)
+        if merged is not None:
+            return GatePlan(merged, motion, False, reason + "-merged")
         return self._full(hw, motion, t, "too-many-windows")
 
     def _full(self, hw: tuple[int, int], motion: np.ndarray, t: float, reason: str) -> GatePlan:
