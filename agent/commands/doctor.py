@@ -111,12 +111,18 @@ def doctor(
         if choice is None:
             console.print(
                 f"no measured backend choice for {model} in {store.path}; "
-                "`oko-agent run` measures at first start, or run `oko-agent doctor --measure`"
+                "`oko-agent run` measures at first start, or run `oko-agent doctor --measure`",
+                soft_wrap=True,
             )
             return
         console.print(_choice_table(choice))
         chosen = choice.chosen.label if choice.chosen else "none passed"
-        console.print(f"chosen: {chosen}; record {_staleness(choice)} ({store.path})")
+        console.print(
+            f"chosen: {chosen}; batch of 4 runs {choice.batch_gain:.2f}x the images/s of one "
+            f"-> the shared worker batches up to {choice.max_batch}; "
+            f"record {_staleness(choice)} ({store.path})",
+            soft_wrap=True,
+        )
         if not is_current(choice, load_manifest()):
             console.print("`oko-agent run` will measure again at its next start")
     except ConfigError as err:

@@ -56,8 +56,14 @@ def run(
         typer.Option(min=1, max=64, help="Detector threads (default: the backend's choice)."),
     ] = None,
     max_batch: Annotated[
-        int, typer.Option(min=1, max=64, help="Most images in one detector call across cameras.")
-    ] = 8,
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Most images in one detector call across cameras [default: 8 where the "
+            "backend measurement found batching pays, else 1; 8 when not measured].",
+        ),
+    ] = None,
 ) -> None:
     """Run every camera of the box: detect, track, analyse, spool and send events."""
     stop = threading.Event()
@@ -78,7 +84,8 @@ def run(
             threads=settings.threads,
         )
         try:
-            box = EdgeBox(box_config, detector, events_jsonl=events, max_batch=max_batch)
+            batch = max_batch or settings.max_batch or 8
+            box = EdgeBox(box_config, detector, events_jsonl=events, max_batch=batch)
         except ConfigError as err:  # a rule names a class this detector lacks
             raise ConfigError(f"{config}: {err}") from err
         box.uplink.metrics.registry.register(

@@ -94,6 +94,11 @@ class DetectorSettings:
     choice: BackendChoice | None
     source: str  # "measured", "stored", "requested" or "default"
 
+    @property
+    def max_batch(self) -> int | None:
+        """The measured batch size for the shared worker, or None (not measured)."""
+        return self.choice.max_batch if self.choice is not None else None
+
 
 def is_current(choice: BackendChoice, manifest: Manifest) -> bool:
     """Whether the record was measured on this CPU, these models and backend versions."""

@@ -62,6 +62,9 @@ def test_fastest_candidate_that_agrees_with_fp32_is_chosen(choice: BackendChoice
     fastest = max(choice.trials, key=lambda t: t.frames_per_s)
     assert choice.chosen == fastest.candidate
     assert choice.fingerprint[f"model:{MODEL}:int8"] == load_manifest().get(MODEL, "int8").sha256
+    # Batching is used only where it measured faster than one image per call.
+    assert choice.batch_gain > 0
+    assert choice.max_batch == (8 if choice.batch_gain >= 1.15 else 1)
 
 
 def test_a_candidate_that_cannot_run_is_recorded_and_never_chosen(
@@ -152,5 +155,6 @@ def test_metrics_and_doctor_show_the_choice_and_its_figures(
     assert out.exit_code == 0, out.output
     assert "chosen" in out.output and "record current" in out.output
     assert f"chosen: {chosen.label}" in out.output
+    assert f"batches up to {choice.max_batch}" in out.output
     empty = CliRunner().invoke(app, ["doctor", "--data-dir", str(tmp_path / "none")])
     assert empty.exit_code == 0 and "no measured backend choice" in empty.output
