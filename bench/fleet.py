@@ -133,6 +133,7 @@ async def run_box(ident: Identity, bodies: list[bytes], plan: Schedule, stats: B
     creds = grpc.ssl_channel_credentials(ident.ca_pem, ident.key_pem, ident.cert_pem)
     target = f"localhost:{plan.port}"
     async with grpc.aio.secure_channel(target, creds, options=CLIENT_OPTIONS) as ch:
+        connect: grpc.aio.StreamStreamMultiCallable[bytes, agent_pb2.FleetMessage]
         connect = ch.stream_stream(
             "/oko.v1.AgentService/Connect",
             request_serializer=None,
@@ -145,7 +146,8 @@ async def run_box(ident: Identity, bodies: list[bytes], plan: Schedule, stats: B
         slots = asyncio.Semaphore(MAX_IN_FLIGHT)
 
         async def reader() -> None:
-            while (msg := await call.read()) is not grpc.aio.EOF:
+            # isinstance, not `is not EOF`: only this narrows the type of what was read.
+            while isinstance(msg := await call.read(), agent_pb2.FleetMessage):
                 if msg.WhichOneof("body") == "ack":
                     now = time.perf_counter()
                     stats.acked.append((now, msg.ack.accepted))

@@ -104,8 +104,11 @@ def apply(
     ctx: typer.Context,
     file: Annotated[Path, typer.Option("-f", "--file", help="YAML, one document per scope.")],
 ) -> None:
-    """Apply several documents: `device: ID`, optional `camera: ID`, `config: {...}` each,
-    separated by `---`. Each is validated by the fleet; failures are listed, exit code 1."""
+    """Apply several documents.
+
+    `device: ID`, optional `camera: ID`, `config: {...}` each, separated by `---`. Each is
+    validated by the fleet; failures are listed, exit code 1.
+    """
     ctl: Ctl = ctx.obj
     entries = _entries(_read(file), str(file))
     failed = 0

@@ -46,12 +46,17 @@ def cli_errors(fn: F) -> F:
 
 
 def to_dict(message: Message) -> dict[str, Any]:
+    """A message as JSON-ready data for `--json`.
+
+    Proto field names and unset fields included, so scripts always see the same keys.
+    """
     return MessageToDict(
         message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
     )
 
 
 def print_json(data: Message | Sequence[Message] | dict[str, Any]) -> None:
+    """Print messages or data as indented, key-sorted JSON for `--json`."""
     if isinstance(data, Message):
         out: Any = to_dict(data)
     elif isinstance(data, dict):
@@ -70,6 +75,7 @@ def when(stamp: Timestamp) -> str:
 
 
 def ago(stamp: Timestamp) -> str:
+    """How long ago, coarsest unit first ("3h ago"); "never" for an unset timestamp."""
     if not stamp.seconds:
         return "never"
     seconds = max(0, int(time.time()) - stamp.seconds)
@@ -80,6 +86,7 @@ def ago(stamp: Timestamp) -> str:
 
 
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Print rows as a rich table under `title`; cells are shown with str()."""
     out = Table(title=title, title_justify="left")
     for column in columns:
         out.add_column(column)
@@ -89,6 +96,7 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
 
 
 def fields(title: str, items: Sequence[tuple[str, Any]]) -> None:
+    """Print name/value pairs as a two-column table, for one object's details."""
     out = Table(title=title, title_justify="left", show_header=False)
     out.add_column(style="bold")
     out.add_column()

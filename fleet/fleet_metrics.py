@@ -89,6 +89,7 @@ class FleetMetrics:
         self._recent: deque[tuple[float, int]] = deque()
 
     def observe_commit(self, seconds: float, commit: IngestCommit, received_us: int) -> None:
+        """Record one group commit: latency, new and duplicate events, capture-to-commit delay."""
         self.commit_seconds.observe(seconds)
         new = len(commit.stored)
         self.ingested.inc(new)
@@ -108,6 +109,7 @@ class FleetMetrics:
         return sum(n for _, n in self._recent) / span
 
     def observe_health(self, device_id: str, health: DeviceHealth) -> None:
+        """Export a heartbeat's spool and camera figures, labelled by device and camera."""
         self.spool_depth.labels(device_id).set(health.spool_depth)
         self.dropped.labels(device_id).set(health.dropped_events)
         for cam in health.cameras:

@@ -17,6 +17,7 @@ PROTO_DIR = ROOT / "proto" / "oko" / "v1"
 
 
 def main() -> int:
+    """Regenerate every `*_pb2*.py*` beside its `.proto`; the exit code is protoc's."""
     from grpc_tools import protoc
 
     include = str(resources.files("grpc_tools") / "_proto")

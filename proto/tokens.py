@@ -88,8 +88,11 @@ def pin_matches(fingerprint: str, pin: str) -> bool:
 
 
 def advertised_agent_port(port: int) -> str:
-    """What the fleet sends as `agent_endpoint` when it knows only its port: ":port", or
-    "" for the default port (the box then uses the host it enrolled against)."""
+    """What the fleet sends as `agent_endpoint` when it knows only its port.
+
+    That is ":port", or "" for the default port (the box then uses the host it enrolled
+    against).
+    """
     return "" if port == DEFAULT_AGENT_PORT else f":{port}"
 
 

@@ -37,6 +37,12 @@ LIVE_LEAD_S = 2.0
 
 
 class ReaderState(StrEnum):
+    """Where a camera reader is; shown in health reports and the box's metrics.
+
+    A live source cycles CONNECTING -> STREAMING (-> STALLED) -> BACKOFF -> CONNECTING; a file
+    ends in ENDED, a source that cannot be opened for good in FAILED, and `stop()` gives STOPPED.
+    """
+
     CONNECTING = "connecting"
     STREAMING = "streaming"
     STALLED = "stalled"
@@ -105,6 +111,7 @@ class CameraReader:
 
     # ----- consumer side -------------------------------------------------------------
     def start(self) -> CameraReader:
+        """Start the reading thread; returns self so construction and start chain."""
         self._thread.start()
         return self
 

@@ -114,7 +114,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             raise UnauthenticatedError(
                 "no client certificate: Connect needs mutual TLS on the agent port"
             )
-        serial = serial_from_pem(pem[0])
+        serial = serial_from_pem(next(iter(pem)))
         if serial in self.app.revocations:
             raise PermissionDeniedError("device certificate has been revoked")
         device = await self.app.store.get_device_by_serial(serial)

@@ -10,6 +10,7 @@ the bytes parse to the same message the generated class would build.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -27,6 +28,9 @@ from fleet.store.records import (
 from fleet.wire import varint
 from proto.oko.v1 import admin_pb2, agent_pb2, events_pb2, stream_pb2
 
+if TYPE_CHECKING:  # the stubs type DESCRIPTOR as the pure-Python or the upb Descriptor
+    from google._upb._message import Descriptor as UpbDescriptor
+
 DEVICE_OFFLINE_AFTER_US = 30_000_000  # three missed 10 s heartbeats
 
 _VARINT_TYPES = {
@@ -37,7 +41,7 @@ _VARINT_TYPES = {
 _LENGTH_TYPES = {FieldDescriptor.TYPE_MESSAGE, FieldDescriptor.TYPE_BYTES}
 
 
-def _key(message: Descriptor, name: str) -> bytes:
+def _key(message: Descriptor | UpbDescriptor, name: str) -> bytes:
     """The wire key (field number and wire type) of `message.name`, from the descriptor."""
     field = message.fields_by_name[name]
     if field.type in _VARINT_TYPES:

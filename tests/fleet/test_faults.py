@@ -113,6 +113,7 @@ async def _abuse(fleet: FleetCli) -> list[grpc.StatusCode]:
     codes: list[grpc.StatusCode] = []
     async with api_channel(port, fleet.ca) as api:
         ident = await helpers.enroll(api, await helpers.enrollment_token(api, fleet.admin_token))
+        enroll_raw: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes]
         enroll_raw = api.unary_unary(
             "/oko.v1.AgentService/Enroll", request_serializer=None, response_deserializer=None
         )

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import grpc
 
@@ -31,7 +31,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(condition: Callable[[], T], timeout: float, what: str, every: float = 0.1) -> T:
+def wait_until(
+    condition: Callable[[], T | Literal[False, 0] | None],
+    timeout: float,
+    what: str,
+    every: float = 0.1,
+) -> T:
     """Poll `condition` until it returns something truthy; fail naming `what`."""
     deadline = time.monotonic() + timeout
     while True:

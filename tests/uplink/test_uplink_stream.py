@@ -86,7 +86,7 @@ def test_desired_state_is_applied_reported_and_a_vetoed_one_refused(
         )
         version = view.rendered.version
 
-        def reported(want: int) -> admin_pb2.ConfigView:
+        def reported(want: int) -> admin_pb2.ConfigView | None:
             request = admin_pb2.GetConfigRequest(device_id=device_id)
             current = fleet.admin("GetConfig", request)
             return current if current.reported_version == want else None
