@@ -55,7 +55,7 @@ MIX = (("quiet", 0.6), ("moderate", 0.3), ("busy", 0.1))
 def build_clips(out: Path) -> dict[str, Path]:
     """Write the busy, moderate and quiet clips (see the module docstring) as MJPEG."""
     cap = cv2.VideoCapture(str(CLIP), cv2.CAP_FFMPEG)
-    frames = []
+    frames: list[np.ndarray] = []
     while len(frames) < TAKE:
         ok, frame = cap.read()
         if not ok:
@@ -67,7 +67,7 @@ def build_clips(out: Path) -> dict[str, Path]:
     clips = {}
     for kind in ("busy", "moderate", "quiet"):
         path = out / f"{kind}.avi"
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (w, h))
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (w, h))
         for frame in frames:
             writer.write(_scene(kind, frame, background))
         writer.release()

@@ -33,6 +33,7 @@ import numpy as np
 
 if TYPE_CHECKING:  # imported lazily at run time: RSS is measured before the runtimes load
     from agent.inference.backend import Model
+    from agent.inference.manifest import ModelSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIP = ROOT / "tests" / "data" / "vtest.avi"
@@ -119,28 +120,28 @@ def interleaved_latency(
     ]
 
 
-def batch_sweep(configs: list[tuple[object, np.ndarray]], runs: int) -> list[list[float]]:
+def batch_sweep(configs: Sequence[tuple[Model, np.ndarray]], runs: int) -> list[list[float]]:
     """Images/s at batch 1..8 per configuration, interleaved (median time per call)."""
     sizes = range(1, 9)
     times: list[list[list[float]]] = [[[] for _ in sizes] for _ in configs]
     for model, inputs in configs:
         for b in sizes:
-            model.run(inputs[:b])  # type: ignore[attr-defined]
+            model.run(inputs[:b])
     for _ in range(runs):
         for k, (model, inputs) in enumerate(configs):
             for j, b in enumerate(sizes):
                 t0 = time.perf_counter()
-                model.run(inputs[:b])  # type: ignore[attr-defined]
+                model.run(inputs[:b])
                 times[k][j].append(time.perf_counter() - t0)
     return [[b / float(np.median(t)) for b, t in zip(sizes, row, strict=True)] for row in times]
 
 
-def _print_sweep(keys: list[tuple[object, str]], rates: list[list[float]]) -> None:
+def _print_sweep(keys: Sequence[tuple[ModelSpec, str]], rates: list[list[float]]) -> None:
     print("| model | precision | backend | " + " | ".join(f"b{b}" for b in range(1, 9)) + " |")
     print("|---|---|---|" + "---:|" * 8)
     for (spec, backend), row in zip(keys, rates, strict=True):
         cells = " | ".join(f"{r:.0f} ({r / row[0]:.2f}x)" for r in row)
-        print(f"| {spec.name} | {spec.precision} | {backend} | {cells} |")  # type: ignore[attr-defined]
+        print(f"| {spec.name} | {spec.precision} | {backend} | {cells} |")
     print("images/s (gain over batch 1); batching pays where the gain clearly exceeds 1.0")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -28,7 +29,7 @@ from agent.inference.selection import BackendChoice, Candidate, measure_backends
 from tests.fixtures.media import VTEST
 
 MODEL = "nanodet-m"
-FAST = dict(seconds=0.3, backend="onnxruntime", precision="int8")
+FAST: dict[str, Any] = {"seconds": 0.3, "backend": "onnxruntime", "precision": "int8"}
 
 
 @pytest.fixture(scope="module")
