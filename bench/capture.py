@@ -25,7 +25,7 @@ import numpy as np
 from agent.config.camera import MotionConfig
 from agent.motion.gate import MotionGate
 from bench.machine import describe
-from tests.fixtures.media import VTEST, make_clip
+from tests.support.media import VTEST, make_clip
 
 
 def opencv_decode(path: Path, keep_every: int) -> int:

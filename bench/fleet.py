@@ -38,8 +38,8 @@ from fleet.wire import length_delimited, varint
 from proto.oko.v1 import agent_pb2, events_pb2, stream_pb2, stream_pb2_grpc
 from proto.transport import CLIENT_OPTIONS, bearer_metadata
 from tests.fleet.helpers import Identity, api_channel, enroll, enrollment_token
-from tests.fleet.processes import FleetCli
-from tests.uplink.harness import free_port
+from tests.support.fleet import FleetCli
+from tests.support.net import free_port
 
 KINDS = ("line_crossing", "zone", "traffic_flow", "wrong_way", "abandoned_object")
 CAMERAS_PER_BOX = 4

@@ -104,10 +104,10 @@ def apply(
     ctx: typer.Context,
     file: Annotated[Path, typer.Option("-f", "--file", help="YAML, one document per scope.")],
 ) -> None:
-    """Apply several documents.
+    """Apply several documents from one YAML file, each validated by the fleet.
 
-    `device: ID`, optional `camera: ID`, `config: {...}` each, separated by `---`. Each is
-    validated by the fleet; failures are listed, exit code 1.
+    Each document has `device: ID`, optional `camera: ID` and `config: {...}`; they are
+    separated by `---`. Failures are listed, exit code 1.
     """
     ctl: Ctl = ctx.obj
     entries = _entries(_read(file), str(file))

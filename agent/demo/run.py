@@ -26,8 +26,8 @@ from agent.identity import AgentStore
 from agent.media import video_info
 from agent.pipeline.detector_setup import make_detector
 from agent.pipeline.offline import AnalysisResult, analyze_video
+from agent.pipeline.parts import BoxParts
 from agent.uplink.enroll import enroll
-from agent.uplink.service import UplinkService
 from proto.oko.v1 import admin_pb2, admin_pb2_grpc, events_pb2
 from proto.transport import ADMIN_DEADLINE_S, CLIENT_OPTIONS, bearer_metadata
 
@@ -107,7 +107,7 @@ def _uplink(fleet: FleetChild, agent_dir: Path, camera_id: str) -> UplinkThread:
         fleet=FleetSection(api=fleet.api_address, agent=fleet.agent_address, batch_linger_s=0.5),
         metrics=MetricsSection(enabled=False),
     )
-    return UplinkThread(UplinkService(config, camera_ids=lambda: [camera_id])).start()
+    return UplinkThread(BoxParts.open(config, camera_ids=lambda: [camera_id])).start()
 
 
 def _drain(occ: Subscriber, view: DemoView) -> None:
@@ -125,7 +125,7 @@ def _wait_delivered(
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         _drain(occ, view)
-        if uplink.service.spool.depth() == 0 and view.delivered >= view.minted:
+        if uplink.parts.spool.depth() == 0 and view.delivered >= view.minted:
             return
         time.sleep(0.1)
     log.warning(
@@ -188,12 +188,12 @@ def run_demo(
         timings["clip_s"] = time.monotonic() - t1
         result = analysis.result()
         sent = (
-            uplink.service.metrics.registry.get_sample_value(
+            uplink.parts.metrics.registry.get_sample_value(
                 "oko_agent_uplink_event_bytes_sent_total", {"camera": spec.id}
             )
             or 0.0
         )
-        spool_left = uplink.service.spool.depth()
+        spool_left = uplink.parts.spool.depth()
         if uplink.error is not None:
             raise OkoError(f"uplink failed: {uplink.error}")
         uplink.stop()

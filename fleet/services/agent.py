@@ -124,7 +124,9 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             raise PermissionDeniedError(f"device {device.device_id} has been revoked")
         return device
 
-    async def Connect(  # noqa: N802
+    # The stub wants an iterator of replies; this writes them with context.write instead,
+    # which grpc.aio allows and which lets one task own every write to the stream.
+    async def Connect(  # type: ignore[override]  # noqa: N802
         self, request_iterator: AsyncIterator[agent_pb2.AgentMessage], context: Context
     ) -> None:
         try:

@@ -12,7 +12,7 @@ import pytest
 
 from agent.capture.reader import CameraHealth, ReaderState, is_valid_frame
 from tests.capture.readers import collect, make_reader, wait_until
-from tests.fixtures.media import VTEST
+from tests.support.media import VTEST
 
 
 def _drain(reader_source: str, **overrides: Any) -> tuple[list, CameraHealth]:

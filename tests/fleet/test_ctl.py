@@ -17,8 +17,8 @@ from fleet.ctl import app
 from proto.oko.v1 import events_pb2
 from tests.fleet import helpers
 from tests.fleet.helpers import api_channel
-from tests.fleet.processes import FleetCli
-from tests.uplink.harness import free_port
+from tests.support.fleet import FleetCli
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.timeout(90)
 

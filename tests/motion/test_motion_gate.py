@@ -10,7 +10,7 @@ import pytest
 
 from agent.config.camera import MotionConfig
 from agent.motion.gate import MotionGate
-from tests.fixtures.media import VTEST, vtest_labels
+from tests.support.media import VTEST, vtest_labels
 
 LABELS = vtest_labels()
 

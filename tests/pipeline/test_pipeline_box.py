@@ -35,7 +35,7 @@ def test_a_spool_that_fails_is_reported_and_the_cameras_keep_going(
         zones=[ZONE],
     )
     box = EdgeBox(BoxConfig(agent, (camera,), has_fleet=False), detector)
-    box.uplink.spool.close()  # every append from now on fails inside SQLite
+    box.parts.spool.close()  # every append from now on fails inside SQLite
     box.start()
     try:
         wait_for(lambda: box.status()[0].frames == 25)

@@ -28,8 +28,8 @@ import yaml
 from agent.pipeline.sinks import read_jsonl
 from agent.spool import Spool
 from proto.oko.v1 import events_pb2
-from tests.fixtures.media import free_port
 from tests.pipeline.conftest import EXAMPLES, REPO, excerpt
+from tests.support.net import free_port
 
 FILES = {"file-a": 250, "file-b": 650}  # first frames of 5 s excerpts with walkers
 LINE = {"id": "road", "points": [[330, 400], [330, 190]]}

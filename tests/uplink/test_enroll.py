@@ -15,7 +15,8 @@ from agent.identity import AgentStore
 from agent.uplink.enroll import enroll, parse_token
 from fleet.ca import CertificateAuthority
 from proto.oko.v1 import admin_pb2
-from tests.uplink.harness import FleetHandle, free_port
+from tests.support.fleet import FleetHandle
+from tests.support.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
