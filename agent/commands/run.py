@@ -88,7 +88,7 @@ def run(
             box = EdgeBox(box_config, detector, events_jsonl=events, max_batch=batch)
         except ConfigError as err:  # a rule names a class this detector lacks
             raise ConfigError(f"{config}: {err}") from err
-        box.uplink.metrics.registry.register(
+        box.parts.metrics.registry.register(
             BackendChoiceCollector(model, settings, detector.model.backend)
         )
     except OkoError as err:

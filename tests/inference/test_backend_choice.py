@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
-from tests.fixtures.media import VTEST
 from typer.testing import CliRunner
 
 from agent.cli import app
@@ -27,6 +26,7 @@ from agent.inference.choice_store import (
 )
 from agent.inference.manifest import load_manifest
 from agent.inference.selection import BackendChoice, Candidate, measure_backends
+from tests.support.media import VTEST
 
 MODEL = "nanodet-m"
 FAST: dict[str, Any] = {"seconds": 0.3, "backend": "onnxruntime", "precision": "int8"}

@@ -13,7 +13,6 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from tests.fixtures.media import VTEST, vtest_labels
 
 from agent.config.camera import MotionConfig
 from agent.config.tracking import TrackerConfig
@@ -25,6 +24,7 @@ from agent.media import read_media
 from agent.motion.gate import MotionGate
 from agent.motion.windows import merge_window_detections
 from agent.track.bytetrack import ByteTrack
+from tests.support.media import VTEST, vtest_labels
 
 TAKE_END = 400  # the clip is two takes spliced at 404 (docs/labelling.md)
 SHIPPED = 0.45
