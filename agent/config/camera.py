@@ -68,9 +68,9 @@ class MotionConfig(Section):
         default=0,
         ge=0,
         le=10,
-        description="Frames in a row the detector may skip while every motion region lies "
-        "inside a live track's predicted box (the tracker predicts them meanwhile); 0 "
-        "detects every frame that has motion.",
+        description="Frames in a row the detector may skip while live tracks explain the "
+        "motion (the tracker predicts them meanwhile); 0 detects every frame with motion. "
+        "Experimental: skipped frames report no tracks yet (docs/benchmarks.md).",
     )
     track_margin: float = Field(
         default=0.2,
