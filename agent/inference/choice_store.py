@@ -211,7 +211,8 @@ def detector_settings(
 ) -> DetectorSettings:
     """`oko-agent run`'s choice: measured on this box's cameras unless turned off."""
     if not box.agent.inference.measure:
-        return DetectorSettings(backend, precision, threads, None, "requested")
+        source = "default" if backend == "auto" else "requested"
+        return DetectorSettings(backend, precision, threads, None, source)
     sources = [c.source for c in box.cameras if c.enabled and c.source]
     return choose_settings(
         box.agent.data_dir,
