@@ -1,9 +1,9 @@
 """One `Model` interface, two real backends: ONNX Runtime and OpenVINO.
 
-Both read the same ONNX file named in the manifest. `auto` picks OpenVINO where it is
-installed and the CPU is Intel's (its kernels are tuned there), else ONNX Runtime, which
-runs everywhere. Each backend maps its own exceptions to `ModelError` so callers never
-import a backend's exception types.
+Both read the same ONNX file named in the manifest. `auto` here is only the fallback
+guess (OpenVINO on Intel CPUs, else ONNX Runtime): the box itself chooses by measurement
+(`agent.inference.selection`) and passes the winner in. Each backend maps its own
+exceptions to `ModelError` so callers never import a backend's exception types.
 """
 
 from __future__ import annotations
