@@ -18,7 +18,14 @@ import numpy as np
 
 from agent.detections import Detections
 from agent.faces.face_detector import FaceDetector
-from bench.face_recall import Tally, format_table, head_crops, match, solvay_images
+from bench.face_recall import (
+    Tally,
+    format_table,
+    head_crops,
+    match,
+    solvay_eyes,
+    solvay_images,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DETECTORS = ("centerface", "blazeface-back")
@@ -56,12 +63,17 @@ def solvay_tallies(threads: int) -> tuple[dict[str, Tally], dict[str, float]]:
             start = time.perf_counter()
             per_crop = detector.detect(crops)
             spent += time.perf_counter() - start
+            eyes = solvay_eyes(image.shape[1], image.shape[0])
             for i, (faces, offset) in enumerate(zip(per_crop, offsets, strict=True)):
                 boxes = faces.xyxy + np.tile(offset, 2)
                 hit, extra = match(item.boxes, boxes)
                 own = np.zeros(len(item.boxes), bool)
                 own[i] = hit[i]
                 tally.add(item.boxes[i : i + 1], own[i : i + 1], extra, item.exhaustive)
+                if hit[i] and faces.keypoints is not None:
+                    k = _own_face(item.boxes[i], boxes)
+                    got = faces.keypoints[k, :2] + offset
+                    tally.eye_errors.append(_eye_error(got, eyes[i]))
         tallies[f"{name}, head crops"] = tally
         cost[f"{name}, head crops"] = spent / len(images) / len(images[0][0].boxes) * 1000
         if name == "centerface":
@@ -75,6 +87,17 @@ def solvay_tallies(threads: int) -> tuple[dict[str, Tally], dict[str, float]]:
             tallies[f"{name}, whole frame"] = tally
             cost[f"{name}, whole frame"] = spent / len(images) * 1000
     return tallies, cost
+
+
+def _own_face(truth: np.ndarray, boxes: np.ndarray) -> int:
+    """Index of the detection whose centre is nearest the labelled face's centre."""
+    centre = (truth[:2] + truth[2:]) / 2
+    return int(np.argmin(np.linalg.norm((boxes[:, :2] + boxes[:, 2:]) / 2 - centre, axis=1)))
+
+
+def _eye_error(got: np.ndarray, truth: np.ndarray) -> float:
+    """Mean eye-point error in labelled inter-eye distances (image-left eye first)."""
+    return float(np.linalg.norm(got - truth, axis=1).mean() / np.linalg.norm(truth[1] - truth[0]))
 
 
 def vtest_crops(frames: int = VTEST_FRAMES) -> list[np.ndarray]:

@@ -140,6 +140,7 @@ class Tally:
     total: np.ndarray = field(default_factory=lambda: np.zeros(len(BINS), np.int64))
     false_positives: int = 0
     detections: int = 0
+    eye_errors: list[float] = field(default_factory=list)
 
     def add(self, truth: np.ndarray, hit: np.ndarray, extra: int, counted: bool) -> None:
         widths = truth[:, 2] - truth[:, 0]
@@ -173,17 +174,24 @@ def format_table(rows: dict[str, Tally]) -> list[str]:
     """Markdown rows: recall per width bin (found/labelled) and precision."""
     heads = [f"{lo}-{hi} px" if hi < 10_000 else f">= {lo} px" for lo, hi in BINS]
     lines = [
-        "| detector / protocol | " + " | ".join(heads) + " | precision (FP) |",
-        "|---|" + "---|" * len(BINS) + "---|",
+        "| detector / protocol | "
+        + " | ".join(heads)
+        + " | precision (FP) | eye error, median / p90 (inter-eye distances) |",
+        "|---|" + "---|" * len(BINS) + "---|---|",
     ]
     for name, tally in rows.items():
         cells = [
             f"{f}/{t} ({f / t:.0%})" if t else "-"
             for f, t in zip(tally.found.tolist(), tally.total.tolist(), strict=True)
         ]
+        eyes = (
+            f"{np.median(tally.eye_errors):.2f} / {np.percentile(tally.eye_errors, 90):.2f}"
+            if tally.eye_errors
+            else "-"
+        )
         lines.append(
             f"| {name} | "
             + " | ".join(cells)
-            + f" | {tally.precision:.3f} ({tally.false_positives}) |"
+            + f" | {tally.precision:.3f} ({tally.false_positives}) | {eyes} |"
         )
     return lines
