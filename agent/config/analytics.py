@@ -299,9 +299,11 @@ class FaceConfig(Section):
         default=0.75,
         ge=0.0,
         le=1.0,
-        description="Face detector score a face needs. Above the model's 0.5 default: in "
+        description="Face detector score a face needs. Above the models' 0.5 default: in "
         "CCTV head crops BlazeFace scores hair, collars and signs at 0.5-0.72, "
-        "while real faces of 20 px and more score 0.77+ (models/README.md).",
+        "while real faces of 20 px and more score 0.77+ (models/README.md); "
+        "CenterFace's few false faces in vtest head crops score below 0.65 "
+        "(docs/faces.md).",
     )
     min_quality: float = Field(
         default=0.4,

@@ -24,16 +24,16 @@ from agent.inference.preprocess import preprocess
 Decode = Callable[[list[np.ndarray], float, float], list[RawFaces]]
 
 
-def _decoder(model: Model) -> tuple[Decode, int]:
-    """The decoding function of the model's ``decoder.kind`` and its keypoint count."""
+def _decoder(model: Model) -> tuple[Decode, BlazeFaceParams | CenterFaceParams]:
+    """The decoding function of the model's ``decoder.kind`` and its parameters."""
     decoder = model.spec.decoder
     kind = decoder.get("kind")
     if kind == "blazeface":
         blaze = BlazeFaceParams.from_decoder(decoder)
-        return (lambda out, t, iou: decode_blazeface(out, blaze, t, iou)), blaze.num_keypoints
+        return (lambda out, t, iou: decode_blazeface(out, blaze, t, iou)), blaze
     if kind == "centerface":
         centre = CenterFaceParams.from_decoder(decoder)
-        return (lambda out, t, iou: decode_centerface(out, centre, t, iou)), centre.num_keypoints
+        return (lambda out, t, iou: decode_centerface(out, centre, t, iou)), centre
     raise ModelError(f"{model.spec.key}: no face decoder for kind={kind!r}")
 
 
@@ -54,7 +54,8 @@ class FaceDetector:
     ) -> None:
         spec = model.spec
         self.model = model
-        self._decode, self.num_keypoints = _decoder(model)
+        self._decode, self.params = _decoder(model)
+        self.num_keypoints = self.params.num_keypoints
         self.keypoint_names: tuple[str, ...] = tuple(spec.decoder.get("keypoints", ()))
         self.score_threshold = float(
             score_threshold
