@@ -10,8 +10,11 @@ from __future__ import annotations
 
 
 class FleetError(Exception):
-    """Base of every error the fleet raises on purpose (its own root: the fleet does not
-    share the agent's hierarchy, it only validates the agent's config documents)."""
+    """Base of every error the fleet raises on purpose.
+
+    Its own root: the fleet does not share the agent's hierarchy, it only validates the
+    agent's config documents.
+    """
 
 
 class StoreError(FleetError):
