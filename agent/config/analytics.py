@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from agent.config.base import Section
+from agent.config.base import ID_PATTERN, Section
 from agent.config.tracking import TrackerConfig
 
 Coordinate = Annotated[float, Field(ge=-100_000, le=100_000)]
@@ -24,7 +24,7 @@ Point = tuple[Coordinate, Coordinate]
 RuleId = Annotated[
     str,
     Field(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        pattern=ID_PATTERN,
         description="Identifier: letters, digits, '_', '.', '-'.",
     ),
 ]
@@ -146,6 +146,12 @@ class CalibrationConfig(Section):
     ground_points: tuple[Point, Point, Point, Point] = Field(
         description="The same four points in metres on a local flat ground frame."
     )
+    surveyed: bool = Field(
+        default=False,
+        description="True once the ground points were measured on site and the result "
+        "checked against a known length (`oko-agent calibrate VIDEO --check ...`). "
+        "Until then speeds are reported as uncalibrated estimates.",
+    )
 
     @field_validator("image_points", "ground_points")
     @classmethod
@@ -187,7 +193,14 @@ class TrafficConfig(Section):
         "crossings the other way raise wrong-way alerts. Unset: "
         "two-way traffic, no wrong-way alerts.",
     )
-    lanes: int = Field(default=1, ge=1, le=16, description="Lanes covered, for density.")
+    lanes: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="Lanes the line spans. The line is taken to run kerb to kerb across "
+        "the road: lanes are equal slices of its ground length, lane 1 at points[0], "
+        "and each crossing is counted in the lane where it crossed. Also divides density.",
+    )
     region_length_m: float | None = Field(
         default=None,
         gt=0.0,

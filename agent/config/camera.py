@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 
 from agent.config.analytics import CameraAnalyticsConfig
-from agent.config.base import Section, parse_document, read_yaml
+from agent.config.base import ID_PATTERN, Section, parse_document, read_yaml
 from agent.config.source import parse_source
 from agent.errors import SourceError
 
@@ -80,7 +80,7 @@ class CameraConfig(Section):
     id: str = Field(
         min_length=1,
         max_length=64,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        pattern=ID_PATTERN,
         description="Stable camera id; appears in every event and health report.",
     )
     source: str = Field(
