@@ -26,6 +26,7 @@ MAX_DOCUMENT_BYTES = 256 * 1024
 
 
 def sha256_text(text: str) -> str:
+    """Hex digest of a document's UTF-8 text: the version check the box reports back."""
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -43,6 +43,7 @@ class FaceShotStore:
             ) from err
 
     def path_for(self, event_id: str) -> Path:
+        """Where the shot of `event_id` is kept; refuses ids that would leave the directory."""
         if not event_id or "/" in event_id or event_id.startswith("."):
             raise ValueError(f"not a usable event id for a file name: {event_id!r}")
         return self.directory / f"{event_id}.jpg"
