@@ -77,6 +77,23 @@ def _now() -> Timestamp:
     return stamp
 
 
+def _stamp(event: events_pb2.Event, payload: bytes, welcome: agent_pb2.Welcome) -> None:
+    """Parse a spooled event and give it the identity this session authenticated as.
+
+    The spool outlives identities: events minted before enrollment carry no device id,
+    and after `oko-agent enroll --force` (certificate rotation) they carry the old one,
+    which the fleet rightly refuses from the new certificate - and a refused event is
+    deleted. Every spooled event is this box's own, so it is stamped at send time with
+    the device id and site of the Welcome: correct whenever the box was (re-)enrolled,
+    even while the agent was running, and the fleet keeps refusing foreign identities.
+    """
+    event.MergeFromString(payload)
+    if welcome.device_id:
+        event.device_id = welcome.device_id
+    if welcome.site:
+        event.site = welcome.site
+
+
 class UplinkClient:
     """Runs the stream until `stop` is set; create one per box."""
 
@@ -287,7 +304,7 @@ class UplinkClient:
             items = await self._next_batch(limit, after_seq)
             batch = events_pb2.EventBatch(batch_id=self._spool.next_batch_id())
             for item in items:
-                batch.events.add().MergeFromString(item.payload)
+                _stamp(batch.events.add(), item.payload, session.welcome)
             session.in_flight.append(
                 _InFlight(batch.batch_id, [i.event_id for i in items], time.monotonic())
             )
