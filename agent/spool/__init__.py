@@ -2,21 +2,25 @@
 
 from agent.spool.policy import Priority, priority_of
 from agent.spool.sqlite_spool import (
+    DROP_DISK_FULL,
     DROP_FULL,
     DROP_REJECTED,
     AppendResult,
     DropCount,
     Spool,
     SpooledEvent,
+    SpoolFullError,
 )
 
 __all__ = [
+    "DROP_DISK_FULL",
     "DROP_FULL",
     "DROP_REJECTED",
     "AppendResult",
     "DropCount",
     "Priority",
     "Spool",
+    "SpoolFullError",
     "SpooledEvent",
     "priority_of",
 ]

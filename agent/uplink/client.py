@@ -26,7 +26,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from agent import __version__
 from agent.capture.pacing import Backoff
 from agent.config.agent import FleetSection
-from agent.errors import UplinkError
+from agent.errors import SpoolError, UplinkError
 from agent.identity import AgentStore
 from agent.spool import Priority, Spool, SpooledEvent
 from agent.uplink.desired import DesiredStateApplier
@@ -121,12 +121,20 @@ class UplinkClient:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started_at = _now()
         self.sessions = 0  # successful Welcomes, for status and tests
+        self.last_error: str | None = None  # why the last session ended, for /healthz
         self.connected = threading.Event()
 
     def notify(self) -> None:
-        """New events are in the spool: send them now. Safe to call from any thread."""
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
+        """New events are in the spool: send them now. Safe to call from any thread.
+
+        Never raises: once the uplink's loop has ended (stopped, or died - which the box
+        turns into a non-zero exit) there is nobody to wake, and the camera that called
+        must not pay for it.
+        """
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # closed between the check and the call
+                loop.call_soon_threadsafe(self._wake.set)
 
     def _target(self) -> tuple[str, grpc.ChannelCredentials]:
         identity = self._store.identity()
@@ -150,10 +158,19 @@ class UplinkClient:
                 await self._connect(target, creds, stop)
             except grpc.aio.AioRpcError as err:
                 code = err.code().name
+                self.last_error = f"{target}: {code} {err.details() or ''}".strip()
                 self._log_failure(target, err.code(), err.details())
             except (StreamEndedError, TimeoutError) as err:
                 code = type(err).__name__
+                self.last_error = f"{target}: {code} {err}".strip()
                 log.warning("uplink to %s ended: %s", target, err)
+            except SpoolError as err:
+                # A full or failing disk: an ack that could not be recorded is resent by the
+                # next session (the fleet deduplicates it), so retrying is always safe.
+                code = type(err).__name__
+                self.last_error = f"spool: {err}"
+                self._metrics.spool_errors.inc()
+                log.error("uplink paused: spool write failed: %s; retrying", err)
             finally:
                 self.connected.clear()
                 self._metrics.connected.set(0)

@@ -101,6 +101,12 @@ class AgentMetrics:
             ["code"],
             registry=r,
         )
+        self.spool_errors = Counter(
+            "oko_agent_uplink_spool_errors",
+            "Stream sessions ended because the spool could not be read or written "
+            "(a full disk); the uplink retries with backoff.",
+            registry=r,
+        )
         self.applied_version = Gauge(
             "oko_agent_config_applied_version", "Desired-state version the box runs.", registry=r
         )

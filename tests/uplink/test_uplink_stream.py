@@ -115,9 +115,9 @@ def test_events_the_fleet_rejects_are_deleted_and_counted_as_drops(
     config = enrolled()
     with running(config) as parts:
         good = make_events("cam-0", 5)
-        forged = make_event("cam-1", 1)
-        forged.device_id = "someone-else"  # the fleet trusts only the certificate
-        parts.spool.append([*good, forged])
+        malformed = make_event("cam-1", 1)
+        malformed.ClearField("capture_time")  # the fleet can never store it
+        parts.spool.append([*good, malformed])
         parts.uplink.notify()
         wait_until(lambda: parts.spool.depth() == 0, 15, "the spool to drain")
         assert parts.spool.drops_by_reason()[("cam-1", DROP_REJECTED)].events == 1
