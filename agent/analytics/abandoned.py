@@ -26,10 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from agent.analytics.common import class_ids, label_of, rule_rows
-from agent.analytics.events import AnalyticsEvent, EventKind, track_event
 from agent.analytics.geometry import point_box_distance
 from agent.config.analytics import AbandonedConfig
 from agent.detections import NO_TRACK, Detections
+from agent.events.types import Abandoned, AbandonedCleared, AnalyticsEvent, track_event
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +80,7 @@ class AbandonedObjectDetector:
         return None if item is None else item.owner
 
     def update(self, detections: Detections, timestamp: float) -> list[AnalyticsEvent]:
-        """ABANDONED / ABANDONED_CLEARED events.
-
-        Payload: owner_track_id, stationary_seconds, unattended_seconds; cleared events add
-        alerted_seconds (how long the alert stood).
-        """
+        """Events with an `Abandoned` or `AbandonedCleared` detail."""
         f = self._measure(detections)
         events: list[AnalyticsEvent] = []
         seen: set[int] = set()
@@ -180,14 +176,7 @@ class AbandonedObjectDetector:
         ):
             item.alerted_at = now
             log.info("abandoned %s (track %s, owner %s)", item.label, tid, item.owner)
-            return track_event(
-                EventKind.ABANDONED,
-                RULE_ID,
-                now,
-                row,
-                label=item.label,
-                payload=self._payload(item, now),
-            )
+            return track_event(self._alert(item, now), RULE_ID, now, row, label=item.label)
         return None
 
     def _missing(self, seen: set[int], now: float) -> list[AnalyticsEvent]:
@@ -212,21 +201,19 @@ class AbandonedObjectDetector:
     def _cleared(self, tid: int, item: _Item, now: float, row: Detections | None) -> AnalyticsEvent:
         """Report the alert as over. The track stays remembered (done) while it is still
         seen, so the same object never alerts twice; once unseen it is dropped."""
-        payload = {**self._payload(item, now), "alerted_seconds": now - (item.alerted_at or now)}
+        alert = self._alert(item, now)
+        detail = AbandonedCleared(
+            alert.owner_track_id,
+            alert.stationary_seconds,
+            alert.unattended_seconds,
+            alerted_seconds=now - (item.alerted_at or now),
+        )
         if row is None:
             del self._items[tid]
-            return AnalyticsEvent(
-                EventKind.ABANDONED_CLEARED, RULE_ID, now, tid, item.label, payload=payload
-            )
+            return AnalyticsEvent(detail, RULE_ID, now, tid, item.label)
         item.done = True
-        return track_event(
-            EventKind.ABANDONED_CLEARED, RULE_ID, now, row, label=item.label, payload=payload
-        )
+        return track_event(detail, RULE_ID, now, row, label=item.label)
 
     @staticmethod
-    def _payload(item: _Item, now: float) -> dict[str, float | int]:
-        return {
-            "owner_track_id": item.owner,
-            "stationary_seconds": now - item.rest_since,
-            "unattended_seconds": now - item.last_attended,
-        }
+    def _alert(item: _Item, now: float) -> Abandoned:
+        return Abandoned(item.owner, now - item.rest_since, now - item.last_attended)

@@ -5,8 +5,8 @@ from collections.abc import Callable
 import pytest
 
 from agent.analytics.abandoned import AbandonedObjectDetector
-from agent.analytics.events import EventKind
 from agent.config.analytics import AbandonedConfig
+from agent.events.types import EventKind
 from tests.analytics.scenes import LABELS, foot_box, frame
 
 FPS = 5.0
@@ -55,9 +55,9 @@ def test_alert_names_owner_once_with_timings() -> None:
     # unattended long enough by ~11.3; the later of the two decides.
     assert t == pytest.approx(15.0, abs=0.3)
     assert e.track_id == BAG and e.label == "backpack" and e.box is not None
-    assert e.payload["owner_track_id"] == OWNER
-    assert e.payload["stationary_seconds"] >= 10
-    assert e.payload["unattended_seconds"] >= 5
+    assert e.detail.owner_track_id == OWNER
+    assert e.detail.stationary_seconds >= 10
+    assert e.detail.unattended_seconds >= 5
     assert det.owner_of(BAG) == OWNER
 
 
@@ -113,8 +113,8 @@ def test_clear_after_taken_away_and_no_second_alert() -> None:
     assert kinds == [(EventKind.ABANDONED, BAG), (EventKind.ABANDONED_CLEARED, BAG)]
     t_clear, cleared = events[1]
     assert t_clear == pytest.approx(30 + CFG.clear_seconds, abs=0.5)
-    assert cleared.payload["owner_track_id"] == OWNER
-    assert cleared.payload["alerted_seconds"] == pytest.approx(t_clear - events[0][0])
+    assert cleared.detail.owner_track_id == OWNER
+    assert cleared.detail.alerted_seconds == pytest.approx(t_clear - events[0][0])
 
 
 def test_clear_when_no_longer_detected_but_not_on_a_short_dropout() -> None:
@@ -154,4 +154,4 @@ def test_no_person_near_when_it_appears_means_no_owner() -> None:
         return [(BAG, "suitcase", bag_box(330, 400)), (2, "person", foot_box(700, 100))]
 
     events, _ = play(scene, 20)
-    assert len(events) == 1 and events[0][1].payload["owner_track_id"] == -1
+    assert len(events) == 1 and events[0][1].detail.owner_track_id == -1

@@ -18,10 +18,10 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from agent.analytics.events import EventKind
 from agent.config.camera import CameraSpec
 from agent.detect.object_detector import ObjectDetector
 from agent.detections import box_iou
+from agent.events.types import Abandoned, EventKind
 from agent.pipeline.offline import analyze_video
 from tests.pipeline.conftest import REPO, excerpt
 
@@ -126,6 +126,6 @@ def test_alert_path_end_to_end_on_a_real_stationary_object(
     number, alert = alerts[0]
     x1, y1, x2, y2 = alert.box or (0, 0, 0, 0)
     assert 620 < (x1 + x2) / 2 < 750 and 30 < (y1 + y2) / 2 < 110  # the van, not a car
-    assert alert.payload["stationary_seconds"] >= RULE["stationary_seconds"]
-    assert alert.payload["unattended_seconds"] >= RULE["unattended_seconds"]
+    assert alert.detail_as(Abandoned).stationary_seconds >= RULE["stationary_seconds"]
+    assert alert.detail_as(Abandoned).unattended_seconds >= RULE["unattended_seconds"]
     print(f"\nvan: one alert at frame {number} ({alert.label}, track {alert.track_id})")
