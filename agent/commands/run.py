@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from pathlib import Path
@@ -53,9 +54,15 @@ def run(
 ) -> None:
     """Run every camera of the box: detect, track, analyse, spool and send events.
 
+    Logs at INFO unless OKO_LOG_LEVEL says otherwise (DEBUG, INFO, WARNING, ERROR).
+
     Exits 1 when a part the box cannot run without dies (the uplink thread), so that a
     supervisor (systemd's Restart=on-failure) starts it again.
     """
+    if "OKO_LOG_LEVEL" not in os.environ:
+        # A service's log is its record: a camera ending or reconnecting, an applied
+        # config, the uplink's state are INFO and must be in the journal by default.
+        logging.getLogger().setLevel(logging.INFO)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

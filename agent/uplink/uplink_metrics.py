@@ -75,7 +75,7 @@ class AgentMetrics:
             registry=r,
         )
         self.bytes_sent = Counter(
-            "oko_agent_uplink_event_bytes_sent",
+            "oko_agent_uplink_sent_bytes",
             "Serialized event bytes sent, before gRPC compression (resends included).",
             ["camera"],
             registry=r,

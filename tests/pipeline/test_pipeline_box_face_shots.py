@@ -10,8 +10,8 @@ import os
 import stat
 from pathlib import Path
 
-from agent.analytics.events import AnalyticsEvent
 from agent.events.convert import EventMinter
+from agent.events.types import AnalyticsEvent
 from agent.faces.shots import FaceShotStore
 from tests.analytics.test_faces_wire import face_event  # noqa: F401  (pytest fixture)
 

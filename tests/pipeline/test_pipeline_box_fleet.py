@@ -15,7 +15,7 @@ from agent.detect.object_detector import ObjectDetector
 from agent.pipeline.box import EdgeBox
 from tests.pipeline.conftest import excerpt
 from tests.support.fleet import FleetHandle
-from tests.support.net import wait_until
+from tests.support.net import free_port, wait_until
 from tests.uplink.conftest import enrolled, fleet  # noqa: F401  (pytest fixtures)
 
 LINE = {"id": "road", "points": [[330, 400], [330, 190]]}
@@ -60,3 +60,22 @@ def test_enrolled_box_sends_camera_events_to_the_fleet(
     assert all(e.device_id == identity.device_id and e.camera_id == "gate" for e in events)
     kinds = {e.WhichOneof("body") for e in events}
     assert {"line_crossing", "zone"} <= kinds
+
+
+def test_health_says_degraded_with_the_reason_while_the_fleet_is_unreachable(
+    detector: ObjectDetector,
+    enrolled: Callable[..., AgentConfig],  # noqa: F811
+) -> None:
+    """200 + "degraded": the box still records into the spool; restarting it would not help."""
+    agent = enrolled(fleet={"agent": f"127.0.0.1:{free_port()}", "reconnect_min_s": 0.1})
+    box = EdgeBox(BoxConfig(agent, (), has_fleet=True), detector).start()
+    try:
+        wait_until(lambda: box.parts.uplink.last_error, 30, "a failed connection attempt")
+        code, health = box.health()
+    finally:
+        box.stop()
+    assert code == 200 and health["status"] == "degraded"
+    uplink = health["uplink"]
+    assert uplink["enabled"] and not uplink["connected"] and uplink["state"] == "disconnected"
+    assert "UNAVAILABLE" in uplink["reason"], uplink
+    assert any(p.startswith("uplink disconnected: ") for p in health["problems"])

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -292,3 +294,62 @@ def test_an_uplink_that_dies_makes_run_exit_non_zero(
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: uplink stopped: IdentityError: ") and "chmod 600" in last, last
     assert "Traceback" not in result.stderr
+
+
+def _request(base: str, path: str, method: str) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(f"http://{base}{path}", method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
+def test_live_metrics_pass_promtool_and_head_is_answered(agent: Any) -> None:
+    box = agent()
+    box.wait_files_done()
+    code, metrics = box.get("/metrics")
+    assert code == 200 and "oko_agent_camera_frames_processed_total" in metrics
+    checked = subprocess.run(
+        ["promtool", "check", "metrics"],
+        input=metrics,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    for path, status in (("/metrics", 200), ("/healthz", 200), ("/nowhere", 404)):
+        head = _request(box.base, path, "HEAD")
+        get = _request(box.base, path, "GET")
+        assert head[0] == get[0] == status, path
+        assert head[2] == b"" and int(head[1]["Content-Length"]) > 0, path
+        assert head[1]["Content-Type"] == get[1]["Content-Type"], path
+    assert box.terminate()[0] == 0
+
+
+def test_run_logs_camera_endings_at_the_default_level(config: Path, tmp_path: Path) -> None:
+    """Without OKO_LOG_LEVEL, a service's journal shows a camera ending and its state."""
+    env = {k: v for k, v in os.environ.items() if k != "OKO_LOG_LEVEL"}
+    log_file = tmp_path / "stderr.log"
+    with log_file.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "agent.cli", "run", "--config", str(config)],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            text=True,
+            env=env,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and log_file.read_text().count("-> ended") < 2:
+                time.sleep(0.5)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+    text = log_file.read_text()
+    for cam in FILES:
+        assert re.search(rf"INFO agent\.capture\.reader: camera {cam}: .* -> ended", text), text
+    assert "INFO agent.pipeline.box: box running: 3 camera(s)" in text, text

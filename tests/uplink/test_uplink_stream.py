@@ -61,7 +61,7 @@ def test_events_arrive_once_in_per_camera_order_and_leave_the_spool(
         assert sequences == sorted(sequences) and len(sequences) == 150
     device_id = _device_id(parts)
     assert {e.event.device_id for e in stored} == {device_id}
-    assert 'oko_agent_uplink_event_bytes_sent_total{camera="cam-0"}' in metrics
+    assert 'oko_agent_uplink_sent_bytes_total{camera="cam-0"}' in metrics
     assert "oko_agent_uplink_ack_latency_seconds_count" in metrics
     assert "oko_agent_spool_depth_events 0.0" in metrics
     seen = fleet.device(device_id)
