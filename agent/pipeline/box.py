@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import logging
 import threading
@@ -52,11 +53,22 @@ from agent.pipeline.parts import BoxParts
 from agent.pipeline.sequences import SequenceStore
 from agent.pipeline.sinks import JsonlSink
 from agent.pipeline.stage import CameraStage
+from agent.spool import DROP_DISK_FULL, DROP_WRITE_FAILED, SpoolFullError
 from proto.oko.v1 import agent_pb2, events_pb2
 
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 10.0
+
+
+def _drop_reason(err: BaseException) -> str:
+    """`disk_full` when the disk ran out of room anywhere in `err`'s causes."""
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, SpoolFullError) or getattr(cause, "errno", None) == errno.ENOSPC:
+            return DROP_DISK_FULL
+        cause = cause.__cause__
+    return DROP_WRITE_FAILED
 
 
 @dataclass
@@ -220,8 +232,10 @@ class EdgeBox:
             self.parts.spool.append(wire)
         except Exception as err:  # SpoolError, or anything the spool failed to map
             # A full or failing disk must not stop the cameras for good: the loss is
-            # counted (by the spool as `disk_full` drops, here as write errors), logged
-            # once per outage and shown in /healthz, and the next event tries again.
+            # counted (as spool drops by reason, and here as write errors), logged once
+            # per outage and shown in /healthz, and the next event tries again.
+            if not isinstance(err, SpoolFullError):  # the spool counted those itself
+                self.parts.spool.count_unstored(wire, _drop_reason(err))
             if self.last_spool_error is None:
                 log.error("camera %s: %d event(s) not spooled: %s", camera_id, len(wire), err)
             self.spool_errors += 1

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 DROP_FULL = "full"  # the drop policy made room
 DROP_REJECTED = "rejected"  # the fleet acknowledged it as malformed (never storable)
 DROP_DISK_FULL = "disk_full"  # the disk had no room to store it
+DROP_WRITE_FAILED = "write_failed"  # storing it failed otherwise (the box counted it)
 _BATCH_ID_BLOCK = 1024  # batch ids reserved per meta write
 MAX_EVENT_BYTES = 1 << 20  # a quarter of the wire limit: a face event is ~1.3 KB
 
@@ -100,8 +101,8 @@ class Spool:
         self._rows, self._bytes = self._count()
         self._batch_next = self._batch_limit = 0
         # Events a full disk kept out, not yet written to the drops table (which needs the
-        # disk too): (camera, size) pairs, recorded by the next transaction that commits.
-        self._unrecorded: list[tuple[str, int]] = []
+        # disk too): (camera, size, reason), recorded by the next transaction that commits.
+        self._unrecorded: list[tuple[str, int, str]] = []
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Cursor]:
@@ -114,8 +115,9 @@ class Spool:
             pending = self._unrecorded
             try:
                 cur.execute("BEGIN IMMEDIATE")
-                if pending:
-                    self._count_drops(cur, pending, DROP_DISK_FULL)
+                for reason in sorted({r for _, _, r in pending}):
+                    lost = [(cam, size) for cam, size, r in pending if r == reason]
+                    self._count_drops(cur, lost, reason)
                 yield cur
                 cur.execute("COMMIT")
                 if pending:
@@ -183,8 +185,18 @@ class Spool:
             return self._insert(rows)
         except SpoolFullError:
             with self._lock:
-                self._unrecorded.extend((row[1], len(row[4])) for row in rows)
+                self._unrecorded.extend((row[1], len(row[4]), DROP_DISK_FULL) for row in rows)
             raise
+
+    def count_unstored(self, events: Iterable[events_pb2.Event], reason: str) -> None:
+        """Count events the caller could not hand over (e.g. its own file hit the full disk).
+
+        They are drops like any other - per camera, in /metrics and heartbeats - recorded
+        in the drop table by the next commit (the disk may be full right now).
+        """
+        lost = [(e.camera_id, e.ByteSize(), reason) for e in events]
+        with self._lock:
+            self._unrecorded.extend(lost)
 
     def _insert(self, rows: list[tuple[str, str, int, float, bytes]]) -> AppendResult:
         with self._transaction() as cur:
@@ -376,11 +388,11 @@ class Spool:
         return out
 
     def drops_by_reason(self) -> dict[tuple[str, str], DropCount]:
-        """Drops per (camera, reason): `DROP_FULL`, `DROP_REJECTED`, `DROP_DISK_FULL`."""
+        """Drops per (camera, reason): `DROP_FULL`, `DROP_REJECTED`, `DROP_DISK_FULL`, ..."""
         rows = self._query("SELECT camera_id, reason, events, bytes FROM drops")
         out = {(str(c), str(r)): DropCount(int(n), int(b)) for c, r, n, b in rows}
-        for camera, size in list(self._unrecorded):
-            key = (camera, DROP_DISK_FULL)
+        for camera, size, reason in list(self._unrecorded):
+            key = (camera, reason)
             before = out.get(key, DropCount(0, 0))
             out[key] = DropCount(before.events + 1, before.bytes + size)
         return out
@@ -403,7 +415,17 @@ class Spool:
                 raise SpoolError(explain(self.path, err)) from err
 
     def close(self) -> None:
-        """Checkpoint the WAL and release the file lock."""
+        """Record pending drop counts, checkpoint the WAL and release the file lock."""
+        if self._unrecorded:
+            try:
+                with self._transaction():
+                    pass  # the transaction itself writes the pending drops
+            except SpoolError:
+                log.warning(
+                    "spool %s: %d dropped event(s) could not be recorded (disk still full?)",
+                    self.path,
+                    len(self._unrecorded),
+                )
         with self._lock:
             try:
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -52,7 +52,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
-def _fill(disk: Path) -> Path:
+def fill(disk: Path) -> Path:
     """Write a filler file until the disk says ENOSPC."""
     filler = disk / "filler"
     with contextlib.suppress(OSError), filler.open("wb") as out:
@@ -81,7 +81,7 @@ def test_full_disk_pauses_the_uplink_counts_drops_and_recovers(
     # A running box has reserved its block of batch ids already (one write per 1024
     # batches), so the first write the full disk refuses is an ack - as in the field.
     parts.spool.next_batch_id()
-    filler = _fill(small_disk)
+    filler = fill(small_disk)
     thread = AgentThread(parts.uplink).start()
     try:
         # The fleet stores the events; the box cannot record the acks and must keep trying.
