@@ -12,6 +12,7 @@ import typer
 
 from agent import __version__
 from agent.commands.analyze import analyze
+from agent.commands.calibrate import calibrate
 from agent.commands.demo import demo
 from agent.commands.detect import detect
 from agent.commands.enroll import enroll
@@ -40,6 +41,7 @@ app.command()(enroll)
 app.command()(analyze)
 app.command()(run)
 app.command()(demo)
+app.command()(calibrate)
 
 
 if __name__ == "__main__":

@@ -146,6 +146,12 @@ class CalibrationConfig(Section):
     ground_points: tuple[Point, Point, Point, Point] = Field(
         description="The same four points in metres on a local flat ground frame."
     )
+    surveyed: bool = Field(
+        default=False,
+        description="True once the ground points were measured on site and the result "
+        "checked against a known length (`oko-agent calibrate VIDEO --check ...`). "
+        "Until then speeds are reported as uncalibrated estimates.",
+    )
 
     @field_validator("image_points", "ground_points")
     @classmethod
@@ -187,7 +193,14 @@ class TrafficConfig(Section):
         "crossings the other way raise wrong-way alerts. Unset: "
         "two-way traffic, no wrong-way alerts.",
     )
-    lanes: int = Field(default=1, ge=1, le=16, description="Lanes covered, for density.")
+    lanes: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="Lanes the line spans. The line is taken to run kerb to kerb across "
+        "the road: lanes are equal slices of its ground length, lane 1 at points[0], "
+        "and each crossing is counted in the lane where it crossed. Also divides density.",
+    )
     region_length_m: float | None = Field(
         default=None,
         gt=0.0,
