@@ -59,10 +59,6 @@ def run(
     Exits 1 when a part the box cannot run without dies (the uplink thread), so that a
     supervisor (systemd's Restart=on-failure) starts it again.
     """
-    if "OKO_LOG_LEVEL" not in os.environ:
-        # A service's log is its record: a camera ending or reconnecting, an applied
-        # config, the uplink's state are INFO and must be in the journal by default.
-        logging.getLogger().setLevel(logging.INFO)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -80,6 +76,11 @@ def run(
             raise ConfigError(f"{config}: {err}") from err
     except OkoError as err:
         fail(err, USAGE)
+    if "OKO_LOG_LEVEL" not in os.environ:
+        # A service's log is its record: a camera ending or reconnecting, an applied
+        # config, the uplink's state are INFO and must be in the journal by default.
+        # Raised only now, so that a bad config still fails with one line on stderr.
+        logging.getLogger().setLevel(logging.INFO)
     _check_uplink(box, config, require_uplink)
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
