@@ -5,6 +5,9 @@ operator confirming a watchlist alert needs to see the face. So the shot is writ
 named by the event's id, where the fleet can ask for it while retention allows. The file is
 written under a temporary name and renamed, so a reader never sees half a JPEG.
 
+A face is personal data: shots are 0600 in a 0700 folder from the first byte on (created
+with those modes, not chmod-ed afterwards), readable by the agent's user only.
+
 Kept out of `FaceAnalyzer` on purpose: the analyzer is pure, and only after minting does an
 event have the id that names the file.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,6 +30,17 @@ from proto.oko.v1 import events_pb2
 log = logging.getLogger(__name__)
 
 
+def _tighten(directory: Path) -> None:
+    """Make a folder of ours 0700 (older agents made it 0755); never touch a shared one."""
+    info = directory.stat()
+    if not info.st_mode & 0o077:
+        return
+    if info.st_uid == os.geteuid() and not info.st_mode & stat.S_ISVTX:
+        directory.chmod(0o700)
+    else:
+        log.warning("%s is readable by others and not ours to change: face shots", directory)
+
+
 class FaceShotStore:
     """Writes the ``shot`` of face events as ``<directory>/<event id>.jpg``."""
 
@@ -36,7 +51,8 @@ class FaceShotStore:
         self.directory = Path(directory)
         self.jpeg_quality = jpeg_quality
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _tighten(self.directory)
         except OSError as err:
             raise OkoError(
                 f"{self.directory}: cannot keep face shots: {err.strerror or err}"
@@ -79,7 +95,9 @@ class FaceShotStore:
             )
         tmp = path.with_suffix(".jpg.tmp")
         try:
-            tmp.write_bytes(data.tobytes())
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(data.tobytes())
             os.replace(tmp, path)
         except OSError as err:
             raise OkoError(f"{path}: cannot write face shot: {err.strerror or err}") from err

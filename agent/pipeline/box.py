@@ -18,6 +18,8 @@ each camera's rules report what is pending (partial traffic intervals), the spoo
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import functools
 import logging
 import threading
@@ -35,7 +37,7 @@ from agent.config.camera import CameraSpec
 from agent.detect.object_detector import ObjectDetector
 from agent.detect.worker import InferenceWorker
 from agent.detections import Detections
-from agent.errors import ConfigError
+from agent.errors import ConfigError, OkoError
 from agent.events.convert import EventMinter
 from agent.identity import Identity
 from agent.pipeline.camera import CameraPipeline, FrameDetections
@@ -51,11 +53,22 @@ from agent.pipeline.parts import BoxParts
 from agent.pipeline.sequences import SequenceStore
 from agent.pipeline.sinks import JsonlSink
 from agent.pipeline.stage import CameraStage
+from agent.spool import DROP_DISK_FULL, DROP_WRITE_FAILED, SpoolFullError
 from proto.oko.v1 import agent_pb2, events_pb2
 
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 10.0
+
+
+def _drop_reason(err: BaseException) -> str:
+    """`disk_full` when the disk ran out of room anywhere in `err`'s causes."""
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, SpoolFullError) or getattr(cause, "errno", None) == errno.ENOSPC:
+            return DROP_DISK_FULL
+        cause = cause.__cause__
+    return DROP_WRITE_FAILED
 
 
 @dataclass
@@ -115,6 +128,10 @@ class EdgeBox:
         self._stopped = False
         self.spool_errors = self.events_lost = 0
         self.last_spool_error: str | None = None
+        # Set when a part the box cannot run without has died (the uplink thread):
+        # `oko-agent run` then exits non-zero so that systemd restarts the agent.
+        self.failed = threading.Event()
+        self.fatal: str | None = None
 
     def _camera(self, spec: CameraSpec, identity: Identity | None) -> _Camera:
         minter = EventMinter(
@@ -182,8 +199,13 @@ class EdgeBox:
 
         try:
             asyncio.run(main())
-        except Exception:  # reported, and the spool keeps every event for the next start
-            log.exception("uplink stopped with an error")
+        except Exception as err:  # the spool keeps every event for the next start
+            if isinstance(err, OkoError):  # ours: the message says what is wrong
+                log.error("uplink stopped: %s; the agent exits to be restarted", err)
+            else:
+                log.exception("uplink stopped with an error; the agent exits to be restarted")
+            self.fatal = f"uplink stopped: {type(err).__name__}: {err}"
+            self.failed.set()
 
     def _detect(self, images: list[np.ndarray]) -> list[Detections]:
         started = time.perf_counter()
@@ -210,12 +232,23 @@ class EdgeBox:
             self.parts.spool.append(wire)
         except Exception as err:  # SpoolError, or anything the spool failed to map
             # A full or failing disk must not stop the cameras for good: the loss is
-            # counted, logged and shown in /healthz, and the next frame tries again.
+            # counted (as spool drops by reason, and here as write errors), logged once
+            # per outage and shown in /healthz, and the next event tries again.
+            if not isinstance(err, SpoolFullError):  # the spool counted those itself
+                self.parts.spool.count_unstored(wire, _drop_reason(err))
+            if self.last_spool_error is None:
+                log.error("camera %s: %d event(s) not spooled: %s", camera_id, len(wire), err)
             self.spool_errors += 1
             self.events_lost += len(wire)
             self.last_spool_error = str(err)
-            log.error("camera %s: %d event(s) not spooled: %s", camera_id, len(wire), err)
         else:
+            if self.last_spool_error is not None:
+                log.warning(
+                    "spool writable again after %d failed write(s), %d event(s) lost",
+                    self.spool_errors,
+                    self.events_lost,
+                )
+                self.last_spool_error = None
             if self.uplink_enabled:
                 self.parts.uplink.notify()
         if self.jsonl is not None:
@@ -238,7 +271,8 @@ class EdgeBox:
         if self._uplink_thread is not None and self._uplink_loop is not None:
             stop = self._uplink_stop
             assert stop is not None
-            self._uplink_loop.call_soon_threadsafe(stop.set)
+            with contextlib.suppress(RuntimeError):  # the loop ended already (uplink died)
+                self._uplink_loop.call_soon_threadsafe(stop.set)
             self._uplink_thread.join(STOP_TIMEOUT_S)
         if self._observe is not None:
             self._observe.close()
@@ -275,39 +309,83 @@ class EdgeBox:
         return out
 
     def health(self) -> tuple[int, dict[str, Any]]:
-        """(HTTP status, body) for /healthz: 503 only when the box itself cannot work."""
+        """(HTTP status, body) for /healthz: 503 only when the box itself cannot work.
+
+        "failing" (503): restarting may help - the detector or the uplink thread died, or
+        every camera failed. "degraded" (200): the box records what it can but something
+        needs a person - a camera down, the spool not writable, the fleet unreachable, no
+        cameras configured. A restart fixes none of those, so a probe must not restart
+        for them; `problems` says what is wrong in words.
+        """
         cams = self.status()
-        worker_alive = self.worker.alive
-        broken = [
-            c
-            for c in cams
-            if c.state == ReaderState.FAILED.value
-            or (c.error and c.error.startswith("pipeline crashed"))
-        ]
-        if not worker_alive or (cams and len(broken) == len(cams)):
-            status = "failing"
-        elif (
-            broken or self.spool_errors or any(c.state != ReaderState.STREAMING.value for c in cams)
-        ):
-            status = "degraded"
-        else:
-            status = "ok"
+        failing, degraded = self._problems(cams)
+        status = "failing" if failing else "degraded" if degraded else "ok"
         body = {
             "status": status,
+            "problems": failing + degraded,
             "uptime_s": round(time.monotonic() - self._started_at, 1),
             "inference": {
-                "alive": worker_alive,
+                "alive": self.worker.alive,
                 "batches": self.worker.batches,
                 "backend": self.detector.model.backend,
             },
             "spool": self._spool_health(),
-            "uplink": {
-                "enabled": self.uplink_enabled,
-                "connected": self.parts.uplink.connected.is_set(),
-            },
+            "uplink": self.uplink_state(),
             "cameras": {c.camera_id: status_dict(c) for c in cams},
         }
-        return (503 if status == "failing" else 200), body
+        return (503 if failing else 200), body
+
+    def _problems(self, cams: list[CameraStatus]) -> tuple[list[str], list[str]]:
+        failing: list[str] = []
+        degraded: list[str] = []
+        if not self.worker.alive:
+            failing.append("detector worker stopped")
+        if self.fatal:
+            failing.append(self.fatal)
+        broken = [
+            c.camera_id
+            for c in cams
+            if c.state == ReaderState.FAILED.value
+            or (c.error and c.error.startswith("pipeline crashed"))
+        ]
+        if cams and len(broken) == len(cams):
+            failing.append("every camera failed")
+        elif broken:
+            degraded.append(f"camera(s) failed: {', '.join(broken)}")
+        idle = [c.camera_id for c in cams if c.state != ReaderState.STREAMING.value]
+        if idle and len(broken) != len(cams):
+            degraded.append(f"camera(s) not streaming: {', '.join(idle)}")
+        if not cams:
+            degraded.append("no cameras configured")
+        if self.last_spool_error is not None:
+            degraded.append(f"spool not writable: {self.last_spool_error}")
+        uplink = self.uplink_state()
+        if uplink["state"] not in ("connected", "off"):
+            degraded.append(f"uplink {uplink['state']}: {uplink['reason']}")
+        elif uplink["state"] == "off" and self.config.has_fleet:
+            degraded.append(f"uplink off: {uplink['reason']}")
+        return failing, degraded
+
+    def uplink_state(self) -> dict[str, Any]:
+        """Whether events reach the fleet, and if not, why (for /healthz and the log)."""
+        uplink = self.parts.uplink
+        if not self.config.has_fleet:
+            state, reason = "off", "agent.yaml has no fleet section"
+        elif not self.uplink_enabled:
+            state, reason = "off", "this box is not enrolled (run `oko-agent enroll`)"
+        elif uplink.connected.is_set():
+            state, reason = "connected", ""
+        elif self.fatal:
+            state, reason = "stopped", self.fatal
+        else:
+            state, reason = "disconnected", uplink.last_error or "connecting"
+        return {
+            "enabled": self.uplink_enabled,
+            "connected": uplink.connected.is_set(),
+            "state": state,
+            "reason": reason,
+            "sessions": uplink.sessions,
+        }
 
     def _spool_health(self) -> dict[str, Any]:
         out: dict[str, Any] = {
