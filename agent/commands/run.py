@@ -16,6 +16,8 @@ from agent.config.agent import load_box_config
 from agent.errors import ConfigError, OkoError
 from agent.pipeline.box import EdgeBox
 from agent.pipeline.detector_setup import make_detector
+from agent.pipeline.reconfigure import merge
+from agent.uplink.desired import stored_fleet_config
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +55,21 @@ def run(
 
     try:
         box_config = load_box_config(config)
+        # An enrolled box runs its last applied fleet document over this file (precedence:
+        # docs/operations.md); the detector is picked for the cameras that will really run.
+        fleet = stored_fleet_config(box_config.agent.data_dir) if box_config.has_fleet else None
         detector = make_detector(
-            box_config.cameras, model, precision=precision, backend=backend, threads=threads
+            merge(box_config, fleet).cameras,
+            model,
+            precision=precision,
+            backend=backend,
+            threads=threads,
         )
         try:
             box = EdgeBox(box_config, detector, events_jsonl=events, max_batch=max_batch)
         except ConfigError as err:  # a rule names a class this detector lacks
-            raise ConfigError(f"{config}: {err}") from err
+            where = f"{config} with the applied fleet config" if fleet else str(config)
+            raise ConfigError(f"{where}: {err}") from err
     except OkoError as err:
         fail(err, USAGE)
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -130,6 +131,23 @@ class DesiredStateApplier:
             error=error or "",
             reported_at=stamp,
         )
+
+
+def stored_fleet_config(data_dir: Path) -> AgentConfig | None:
+    """The fleet document an enrolled box applied last (None: not enrolled, or none yet).
+
+    Read at start, before the box is built, so the detector is chosen for the cameras the
+    box will really run; raises `ConfigError` naming the stored version if it no longer parses.
+    """
+    if not (data_dir / "agent.json").exists():  # never enrolled: create nothing
+        return None
+    store = AgentStore(data_dir)
+    try:
+        if store.identity() is None:
+            return None
+        return DesiredStateApplier(store).current()
+    finally:
+        store.close()
 
 
 def _sha256(document: str) -> str:
