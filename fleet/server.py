@@ -6,10 +6,12 @@ checks its own credentials (see proto/README.md, "Two ports on one server").
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from wsgiref.simple_server import WSGIServer
 
@@ -165,6 +167,21 @@ def _metrics(app: FleetApp) -> MetricsServer | None:
     return MetricsServer(host, bound, server, thread)
 
 
+def _not_serving(servicer: health.aio.HealthServicer) -> Callable[[str], None]:
+    """What the ingest task calls if it ever ends: health says so, for load balancers."""
+    pending: set[asyncio.Task[None]] = set()
+
+    def stopped(reason: str) -> None:
+        for name in ("", *SERVICE_NAMES):
+            task = asyncio.get_running_loop().create_task(
+                servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+            )
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+
+    return stopped
+
+
 async def start_server(settings: FleetSettings) -> FleetServer:
     """Open the app, bind both ports and start serving."""
     app = await FleetApp.open(settings)
@@ -195,6 +212,7 @@ async def start_server(settings: FleetSettings) -> FleetServer:
         raise
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    app.ingestor.on_stopped = _not_serving(health_servicer)
     log.info(
         "fleet serving: API port %s, agent port %s, store %s",
         api_port,

@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from agent.config.base import Section
+from agent.config.base import ID_PATTERN, Section
 from agent.config.tracking import TrackerConfig
 
 Coordinate = Annotated[float, Field(ge=-100_000, le=100_000)]
@@ -24,7 +24,7 @@ Point = tuple[Coordinate, Coordinate]
 RuleId = Annotated[
     str,
     Field(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        pattern=ID_PATTERN,
         description="Identifier: letters, digits, '_', '.', '-'.",
     ),
 ]
