@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from fleet import desired
 from fleet.app import now_us
 from fleet.errors import VersionConflictError
+from fleet.model_labels import DetectorLabels
 from fleet.store.base import Store
 from fleet.store.records import ConfigDoc
 from fleet.store.sqlite_registry import RENDERED_SCOPE
@@ -34,11 +35,13 @@ async def set_config(
     expected_version: int,
     author: str,
     dry_run: bool = False,
+    detector: DetectorLabels | None = None,
 ) -> SetOutcome:
     """Store `text` as the document of `scope` ('' = box), unless its content is already there.
 
     "Same content" compares the validated mappings, so re-ordered keys or comments do not
-    make a new version. `dry_run` validates and renders but stores nothing.
+    make a new version. `dry_run` validates and renders but stores nothing. `detector`
+    (what the box last reported running) has rule class names checked against its labels.
     """
     where = f"{device_id}/{scope}" if scope else device_id
     validated = desired.validate_scope(scope, desired.parse(text, where), device_id)
@@ -68,7 +71,10 @@ async def set_config(
         box = validated
     rendered_text = desired.render(box, cameras)
     # The merged document must itself be valid (e.g. no camera twice).
-    desired.validate_scope("", desired.parse(rendered_text, device_id), device_id)
+    rendered_data = desired.parse(rendered_text, device_id)
+    desired.validate_scope("", rendered_data, device_id)
+    if detector is not None:
+        desired.check_classes(rendered_data, device_id, detector.model, detector.labels)
     version = current_version + 1
     at = now_us()
     doc = ConfigDoc(device_id, scope, version, text, desired.sha256_text(text), at, author)

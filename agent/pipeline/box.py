@@ -90,6 +90,8 @@ class EdgeBox:
             config.agent, camera_ids=self.camera_ids, camera_health=self._camera_health
         )
         self.parts.applier.add_checker(self._check_desired)
+        model = detector.model.spec
+        self.parts.applier.describe_detector(model.name, model.version, detector.labels)
         self.parts.applier.add_listener(self._on_desired)
         self.jsonl: JsonlSink | None = None
         try:

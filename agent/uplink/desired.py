@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +51,11 @@ class DesiredStateApplier:
         self._store = store
         self._checkers: list[Checker] = []
         self._listeners: list[Listener] = []
+        self._detector: tuple[str, str, tuple[str, ...]] = ("", "", ())
+
+    def describe_detector(self, name: str, version: str, labels: Sequence[str]) -> None:
+        """Report the detector this box runs, so the fleet checks rule classes against it."""
+        self._detector = (name, version, tuple(labels))
 
     def add_checker(self, checker: Checker) -> None:
         """Register an extra validation step (runs before anything is stored)."""
@@ -130,6 +135,9 @@ class DesiredStateApplier:
             ok=error is None,
             error=error or "",
             reported_at=stamp,
+            detector_model=self._detector[0],
+            detector_version=self._detector[1],
+            detector_labels=self._detector[2],
         )
 
 

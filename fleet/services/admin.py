@@ -12,6 +12,7 @@ from fleet import __version__, desired, redaction
 from fleet.app import FleetApp, now_us
 from fleet.auth import MAX_ENROLL_TTL_S, Principal, Role, mint_api_token, mint_enrollment_token
 from fleet.errors import InvalidRequestError, NotFoundError
+from fleet.model_labels import reported_detector
 from fleet.redaction import mask_url
 from fleet.services import convert
 from fleet.services.common import Context, Guarded, guarded
@@ -279,6 +280,7 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
             expected_version=request.expected_version,
             author=who.name,
             dry_run=request.dry_run,
+            detector=reported_detector(device.reported),
         )
         doc, rendered = outcome.doc, outcome.rendered
         if not (request.dry_run or outcome.unchanged):

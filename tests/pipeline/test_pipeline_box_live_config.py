@@ -1,10 +1,11 @@
 """A running `EdgeBox` applies camera changes pushed by a real fleet, without a restart.
 
 Real fleet on loopback TLS, a real enrolled box on excerpts of vtest.avi: a pushed camera
-appears and its events reach the fleet; after a restart the box runs the fleet document
-(not its local file) and reports it; a pushed removal stops that camera alone. The camera
-nobody touched keeps its stage object, and every camera's sequence has neither gap nor
-repeat at the fleet, so nothing minted or spooled was lost or duplicated.
+appears and its events reach the fleet; a typo in a rule's class is refused by the fleet,
+naming the field (the box reported its detector); after a restart the box runs the fleet
+document (not its local file) and reports it; a pushed removal stops that camera alone.
+The camera nobody touched keeps its stage object, and every camera's sequence has neither
+gap nor repeat at the fleet, so nothing minted or spooled was lost or duplicated.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import grpc
+import pytest
 import yaml
 
 from agent.config.agent import AgentConfig, BoxConfig
@@ -84,6 +87,14 @@ def test_pushed_cameras_are_applied_live_and_survive_a_restart(
             "the box to report the new version",
         )
         assert not view.drift and "added" in view.reported_document
+        # The box reported its detector: the fleet now refuses what the box would refuse.
+        typo = {**added, "lines": [{"id": "d", "points": [[0, 0], [9, 9]], "classes": ["persn"]}]}
+        with pytest.raises(grpc.RpcError) as refused:
+            _push(fleet, device, [steady, typo])
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "cameras[1].lines[0].classes[0]: 'persn' is not a label of nanodet-m" in (
+            refused.value.details() or ""
+        )
         wait_until(lambda: box.status()[1].frames >= 10, 120, "the new camera to be analysed")
     finally:
         box.stop()
