@@ -156,3 +156,29 @@ def test_a_document_naming_an_unknown_class_is_refused_by_the_box(
         assert box.parts.applier.applied_version() == 0 and box.cameras == {"a": before}
     finally:
         box.stop()
+
+
+def test_a_changed_camera_is_rebuilt_alone_and_continues_its_sequence(
+    detector: ObjectDetector, tmp_path: Path
+) -> None:
+    clip = excerpt(tmp_path / "cam.avi", 250, 30)
+    agent = AgentConfig.model_validate({"data_dir": tmp_path / "box", "metrics": {"port": 0}})
+    one, two = (_camera(i, clip, realtime=False) for i in ("one", "two"))
+    specs = tuple(CameraSpec.model_validate(c) for c in (one, two))
+    box = EdgeBox(BoxConfig(agent, specs, has_fleet=False), detector).start()
+    try:
+        wait_until(lambda: all(s.frames >= 15 for s in box.status()), 120, "both clips")
+        before = dict(box.cameras)
+        minted = before["two"].stage.minter.next_sequence
+        assert minted > 1, "the clip's people made zone events"
+        changed = CameraSpec.model_validate({**two, "detect_fps": 2})
+        changes = box.apply_cameras([specs[0], changed])
+        assert (changes.added, changes.removed, changes.changed) == ((), (), ("two",))
+        assert box.cameras["one"] is before["one"] and box.cameras["two"] is not before["two"]
+        assert box.cameras["two"].spec.detect_fps == 2
+        # Flushed pending analytics may have minted more; the new minter continues after all.
+        assert box.cameras["two"].stage.minter.next_sequence >= minted
+        assert box.sequences.next_for("two") == box.cameras["two"].stage.minter.next_sequence
+        assert not box.apply_cameras([specs[0], changed])  # nothing differs: nothing rebuilt
+    finally:
+        box.stop()
