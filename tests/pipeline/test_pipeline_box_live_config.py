@@ -23,6 +23,7 @@ from agent.config.agent import AgentConfig, BoxConfig
 from agent.config.camera import CameraSpec
 from agent.detect.object_detector import ObjectDetector
 from agent.pipeline.box import EdgeBox
+from agent.uplink.desired import stored_fleet_config
 from proto.oko.v1 import admin_pb2, agent_pb2
 from tests.pipeline.conftest import excerpt
 from tests.support.fleet import FleetHandle
@@ -100,6 +101,8 @@ def test_pushed_cameras_are_applied_live_and_survive_a_restart(
         box.stop()
     added_before = len(_contiguous(fleet, "added"))
     assert added_before > 0
+    stored = stored_fleet_config(agent.data_dir)  # what `oko-agent run` picks its detector for
+    assert stored is not None and [c.id for c in stored.cameras] == ["steady", "added"]
 
     # Restart with the same local file (one camera): the box runs the fleet's two.
     box = EdgeBox(local, detector).start()
