@@ -21,6 +21,8 @@ from agent.inference.choice_store import detector_settings
 from agent.inference.manifest import load_manifest
 from agent.pipeline.box import EdgeBox
 from agent.pipeline.detector_setup import make_detector
+from agent.pipeline.reconfigure import merge
+from agent.uplink.desired import stored_fleet_config
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +92,11 @@ def run(
         box_config = load_box_config(config)
         _check_rules(box_config, model, precision, config)  # before any slow measurement
         settings = detector_settings(box_config, model, backend, precision, threads)
+        # An enrolled box runs its last applied fleet document over this file (precedence:
+        # docs/operations.md); the detector is picked for the cameras that will really run.
+        fleet = stored_fleet_config(box_config.agent.data_dir) if box_config.has_fleet else None
         detector = make_detector(
-            box_config.cameras,
+            merge(box_config, fleet).cameras,
             model,
             precision=settings.precision,
             backend=settings.backend,
@@ -101,7 +106,8 @@ def run(
             batch = max_batch or settings.max_batch or 8
             box = EdgeBox(box_config, detector, events_jsonl=events, max_batch=batch)
         except ConfigError as err:  # a rule names a class this detector lacks
-            raise ConfigError(f"{config}: {err}") from err
+            where = f"{config} with the applied fleet config" if fleet else str(config)
+            raise ConfigError(f"{where}: {err}") from err
         box.parts.metrics.registry.register(
             BackendChoiceCollector(model, settings, detector.model.backend)
         )

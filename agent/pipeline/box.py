@@ -34,14 +34,15 @@ import numpy as np
 from agent.capture.reader import ReaderState
 from agent.config.agent import AgentConfig, BoxConfig
 from agent.config.camera import CameraSpec
+from agent.config.labels import check_labels
 from agent.detect.object_detector import ObjectDetector
 from agent.detect.worker import InferenceWorker
 from agent.detections import Detections
-from agent.errors import ConfigError, OkoError
+from agent.errors import ConfigError, ModelError, OkoError
 from agent.events.convert import EventMinter
 from agent.identity import Identity
 from agent.pipeline.camera import CameraPipeline, FrameDetections
-from agent.pipeline.detector_setup import model_ref, worker_face_models
+from agent.pipeline.detector_setup import model_ref, runs_faces, worker_face_models
 from agent.pipeline.observe import (
     CameraStatus,
     ObserveServer,
@@ -50,6 +51,7 @@ from agent.pipeline.observe import (
     status_dict,
 )
 from agent.pipeline.parts import BoxParts
+from agent.pipeline.reconfigure import CameraChanges, diff_cameras, fleet_cameras, merge, running
 from agent.pipeline.sequences import SequenceStore
 from agent.pipeline.sinks import JsonlSink
 from agent.pipeline.stage import CameraStage
@@ -91,15 +93,23 @@ class EdgeBox:
         events_jsonl: Path | None = None,
         max_batch: int = 8,
     ) -> None:
+        self.local = config  # the --config file: bootstrap, and cameras until the fleet names some
         self.config = config
         self.detector = detector
+        self.cameras: dict[str, _Camera] = {}
+        self._reconfigure = threading.Lock()
+        self._started = self._stopped = False
         self.parts = BoxParts.open(
             config.agent, camera_ids=self.camera_ids, camera_health=self._camera_health
         )
+        self.parts.applier.add_checker(self._check_desired)
+        model = detector.model.spec
+        self.parts.applier.describe_detector(model.name, model.version, detector.labels)
         self.parts.applier.add_listener(self._on_desired)
         self.jsonl: JsonlSink | None = None
         try:
             identity = self.parts.store.identity()
+            self.config = config = self._running_config(identity)
             self.uplink_enabled = config.has_fleet and identity is not None
             self.sequences = SequenceStore(config.agent.data_dir / "sequences.json")
             if not self.uplink_enabled or events_jsonl is not None:
@@ -125,7 +135,6 @@ class EdgeBox:
         self._uplink_loop: asyncio.AbstractEventLoop | None = None
         self._uplink_stop: asyncio.Event | None = None
         self._started_at = time.monotonic()
-        self._stopped = False
         self.spool_errors = self.events_lost = 0
         self.last_spool_error: str | None = None
         # Set when a part the box cannot run without has died (the uplink thread):
@@ -154,16 +163,90 @@ class EdgeBox:
         )
         return _Camera(spec, stage, pipeline)
 
+    def _running_config(self, identity: Identity | None) -> BoxConfig:
+        """The local file with the last applied fleet document on top, once enrolled."""
+        if identity is None or not self.local.has_fleet:
+            return self.local
+        applied = self.parts.applier.current()  # ConfigError names the stored version
+        if applied is None:
+            return self.local
+        merged = merge(self.local, applied)
+        # What the fleet tunes live (BoxParts) must also hold from the start.
+        self.parts.spool.max_bytes = merged.agent.spool.max_bytes
+        self.parts.spool.max_events = merged.agent.spool.max_events
+        self.parts.uplink.settings = merged.agent.fleet
+        log.info(
+            "running fleet config v%d (cameras from the %s)",
+            self.parts.applier.applied_version(),
+            "fleet" if merged.cameras is applied.cameras else "local file",
+        )
+        return merged
+
+    # ----- live reconfiguration ----------------------------------------------------------
+    def _check_desired(self, config: AgentConfig) -> None:
+        """Refuse (before it is stored) a document whose cameras this box cannot run."""
+        cameras = fleet_cameras(self.local, config)
+        check_labels(cameras, self.detector.labels, self.detector.model.spec.name)
+        wanted = [c for c in cameras if c.enabled]
+        if self.faces is None and any(map(runs_faces, wanted)):
+            try:  # loaded now, so the listener cannot fail on it after the report said "ok"
+                self.faces = worker_face_models(wanted, self.worker)
+            except ModelError as err:
+                raise ConfigError(f"cameras: face models cannot load: {err}") from err
+
     def _on_desired(self, config: AgentConfig, version: int) -> None:
-        """Cameras are built at start: a pushed change to them waits for a restart."""
-        if config.cameras != self.config.agent.cameras:
-            log.warning(
-                "config v%d changes the cameras; they take effect when the agent restarts", version
+        """A stored fleet document: rebuild exactly the cameras it changes."""
+        self.config = merge(self.local, config)
+        changes = self.apply_cameras(self.config.cameras)
+        if changes:
+            log.info(
+                "config v%d: cameras added %s, removed %s, rebuilt %s",
+                version,
+                list(changes.added),
+                list(changes.removed),
+                list(changes.changed),
             )
+
+    def apply_cameras(self, specs: Sequence[CameraSpec]) -> CameraChanges:
+        """Run `specs`: stop removed cameras, rebuild changed ones, start added ones.
+
+        Cameras whose spec is unchanged keep their reader, pipeline and stage (the same
+        objects); a rebuilt camera's stage flushes what is pending first, and its new minter
+        continues the camera's sequence from `SequenceStore`. Spooled events are not touched.
+        """
+        with self._reconfigure:
+            current = [cam.spec for cam in self.cameras.values()]
+            changes = diff_cameras(current, specs)
+            if not changes or self._stopped:
+                return changes
+            kept = dict(self.cameras)
+            for camera_id in changes.removed + changes.changed:
+                self._retire(camera_id, kept.pop(camera_id))
+            identity = self.parts.store.identity()
+            built = {}
+            for camera_id, spec in running(specs).items():
+                if camera_id not in kept:
+                    built[camera_id] = self._camera(spec, identity)
+            # One assignment: readers of `cameras` (health, the uplink) see old or new whole.
+            self.cameras = {i: kept.get(i) or built[i] for i in running(specs)}
+            if self._started:
+                for cam in built.values():
+                    cam.pipeline.start()
+            return changes
+
+    def _retire(self, camera_id: str, cam: _Camera) -> None:
+        """Stop one camera and deliver what its rules still hold (partial intervals)."""
+        cam.pipeline.stop(STOP_TIMEOUT_S)
+        with cam.lock:
+            try:
+                self._deliver(camera_id, cam.stage.flush()[1])
+            except Exception:  # the other cameras' reconfiguration must go on
+                log.exception("camera %s: flushing analytics failed", camera_id)
 
     # ----- running -----------------------------------------------------------------------
     def start(self) -> EdgeBox:
         self.worker.start()
+        self._started = True
         for cam in self.cameras.values():
             cam.pipeline.start()
         metrics = self.config.agent.metrics
@@ -258,7 +341,8 @@ class EdgeBox:
         """Graceful stop: cameras, worker, pending analytics, uplink, spool, endpoints."""
         if self._stopped:
             return
-        self._stopped = True
+        with self._reconfigure:  # no camera is rebuilt while the box stops
+            self._stopped = True
         for cam in self.cameras.values():
             cam.pipeline.stop(STOP_TIMEOUT_S)
         self.worker.stop(STOP_TIMEOUT_S)

@@ -190,11 +190,17 @@ def device_status(device: Device, connected: bool, now_us: int) -> str:
     return "online" if connected and fresh else "offline"
 
 
-def drift(desired_version: int, device: Device) -> bool:
-    """True unless the box reports it applied `desired_version` cleanly (or none is desired)."""
+def drift(desired_version: int, device: Device, desired_document: str | None = None) -> bool:
+    """True if the box does not run what is desired.
+
+    That is another version, a failed apply, or (when the desired document is given) the
+    same version number with other content.
+    """
     reported = device.reported
     if reported is None:
         return desired_version > 0
+    if desired_document is not None and reported.document != desired_document:
+        return True
     return reported.applied_version != desired_version or not reported.ok
 
 
@@ -271,7 +277,9 @@ def config_view(
         rendered=config_doc_to_proto(rendered),
         reported_version=reported.applied_version if reported else 0,
         reported_document=reported.document if reported else "",
-        drift=drift(rendered.version if rendered else 0, device),
+        drift=drift(
+            rendered.version if rendered else 0, device, rendered.document if rendered else None
+        ),
         last_apply_error="" if reported is None or reported.ok else reported.error,
         reported_at=ts(reported.at_us) if reported else None,
     )

@@ -154,6 +154,9 @@ class StateReportRecord:
     attempted_version: int
     ok: bool
     error: str
+    detector_model: str = ""  # what the box runs: rule classes are checked against it
+    detector_version: str = ""
+    detector_labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
