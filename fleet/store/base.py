@@ -27,6 +27,8 @@ from fleet.store.records import (
     EventQuery,
     IngestCommit,
     NewEvent,
+    PurgeRule,
+    PurgeStep,
     StateReportRecord,
     StoredEvent,
     StoreStats,
@@ -58,6 +60,14 @@ class Store(Protocol):
 
     async def last_cursor(self) -> int:
         """Cursor of the newest committed event (0 if none ever)."""
+
+    async def purge_events(self, rule: PurgeRule, before_us: int, limit: int) -> PurgeStep:
+        """Delete up to `limit` events of `rule`'s types received before `before_us`.
+
+        One short transaction: the retention task repeats it until `done`, so ingest
+        commits run between the steps. Cursors of what remains never change, and
+        deleted cursors are never handed out again.
+        """
 
     # Tokens.
     async def add_api_token(self, token: ApiToken) -> None:
