@@ -13,7 +13,7 @@ from agent.errors import ConfigError
 from agent.events.convert import EventMinter
 from agent.events.types import AnalyticsEvent
 from agent.faces.shots import FaceShotStore
-from tests.analytics.faces_support import View, analyzer
+from tests.analytics.faces_support import hopper_face_event
 
 HOUR = 3600.0
 T0 = 1_800_000_000.0
@@ -31,11 +31,7 @@ class Clock:
 
 @pytest.fixture(scope="module")
 def face_event() -> AnalyticsEvent:
-    fa = analyzer(emit_quality=1.0)
-    frame, tracks = View(1.0).render("grace_hopper.jpg", 3)
-    fa.update(frame, tracks, 1_700_000_000.5)
-    (event,) = fa.flush(1_700_000_001.0)
-    return event
+    return hopper_face_event()
 
 
 def _save(store: FaceShotStore, event: AnalyticsEvent) -> Path:
