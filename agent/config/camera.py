@@ -64,6 +64,14 @@ class MotionConfig(Section):
         le=32,
         description="More crops than this in one frame becomes one full-frame pass instead.",
     )
+    skip_tracked_frames: int = Field(
+        default=0,
+        ge=0,
+        le=10,
+        description="Frames in a row the detector may skip while live tracks explain the "
+        "motion (the tracker predicts them meanwhile); 0 detects every frame with motion. "
+        "Experimental: skipped frames report no tracks yet (docs/benchmarks.md).",
+    )
     track_margin: float = Field(
         default=0.2,
         ge=0.0,
