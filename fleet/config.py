@@ -26,6 +26,8 @@ def _check_address(value: str) -> str:
 
 
 FACE_TYPE = "face"
+# Alerts the fleet mints onto the event stream: kept as long as alerts (alerts_days).
+ALERT_TYPE = "watchlist_alert"
 EVENT_TYPES = frozenset(f.name for f in events_pb2.Event.DESCRIPTOR.oneofs_by_name["body"].fields)
 _MAX_DAYS = 3650.0
 
@@ -55,14 +57,15 @@ class RetentionSettings(Section):
     type_days: dict[str, float] = Field(
         default_factory=dict,
         description="Days per event type instead of `events_days`, e.g. "
-        "{traffic_flow: 365}; keys are event body names except face (see face_hours).",
+        "{traffic_flow: 365}; keys are event body names except face (face_hours) and "
+        "watchlist_alert (alerts_days).",
     )
     alerts_days: float = Field(
         default=90.0,
         gt=0,
         le=_MAX_DAYS,
-        description="Watchlist alerts, their decisions and evidence images are deleted "
-        "this many days after they were raised.",
+        description="Watchlist alerts (their events on the stream too), their decisions "
+        "and evidence images are deleted this many days after they were raised.",
     )
     interval_s: float = Field(
         default=300.0,
@@ -85,8 +88,10 @@ class RetentionSettings(Section):
         for name, days in value.items():
             if name == FACE_TYPE:
                 raise ValueError("face is set by face_hours, not type_days")
+            if name == ALERT_TYPE:
+                raise ValueError(f"{ALERT_TYPE} is set by alerts_days, not type_days")
             if name not in EVENT_TYPES:
-                known = ", ".join(sorted(EVENT_TYPES - {FACE_TYPE}))
+                known = ", ".join(sorted(EVENT_TYPES - {FACE_TYPE, ALERT_TYPE}))
                 raise ValueError(f"unknown event type {name!r} (known: {known})")
             if not 0 < days <= _MAX_DAYS:
                 raise ValueError(f"{name}: days must be in (0, {_MAX_DAYS:g}], got {days}")

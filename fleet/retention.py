@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter
 
-from fleet.config import FACE_TYPE, RetentionSettings
+from fleet.config import ALERT_TYPE, EVENT_TYPES, FACE_TYPE, RetentionSettings
 from fleet.errors import FleetError
 from fleet.store.base import Store
 from fleet.store.records import AuditEntry, PurgeRule
@@ -53,11 +53,14 @@ class Rule:
 
 
 def event_rules(settings: RetentionSettings) -> list[Rule]:
-    """Face events, each overridden type, then every other type (pure, from the settings)."""
+    """Face events, alert events, each overridden type, then every other type (pure)."""
     rules = [Rule(FACE_TYPE, PurgeRule(frozenset({FACE_TYPE})), _hours(settings.face_hours))]
-    for name, days in sorted(settings.type_days.items()):
+    days_of = dict(settings.type_days)
+    if ALERT_TYPE in EVENT_TYPES:  # alerts minted onto the stream live as long as alerts
+        days_of[ALERT_TYPE] = settings.alerts_days
+    for name, days in sorted(days_of.items()):
         rules.append(Rule(name, PurgeRule(frozenset({name})), _days(days)))
-    named = frozenset({FACE_TYPE, *settings.type_days})
+    named = frozenset({FACE_TYPE, *days_of})
     rules.append(Rule(OTHER_EVENTS, PurgeRule(named, exclude=True), _days(settings.events_days)))
     return rules
 

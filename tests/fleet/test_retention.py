@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from fleet import retention
 from fleet.config import RetentionSettings, SettingsError, load_settings
 from fleet.retention import RetentionTask
 from fleet.store.records import EventQuery, NewEvent, StoredEvent
@@ -237,3 +238,16 @@ def test_settings_name_a_bad_retention_field(tmp_path: Path) -> None:
             load_settings(path, {})
     path.write_text(f"data_dir: {tmp_path}\nretention: {{face_hours: 6, interval_s: 60}}\n")
     assert load_settings(path, {}).retention.face_hours == 6
+
+
+def test_alert_events_on_the_stream_live_as_long_as_alerts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fleet mints `watchlist_alert` events; they follow alerts_days, not events_days."""
+    monkeypatch.setattr(retention, "EVENT_TYPES", retention.EVENT_TYPES | {"watchlist_alert"})
+    rules = {r.kind: r for r in retention.event_rules(RetentionSettings(alerts_days=90))}
+    assert rules["watchlist_alert"].max_age_us == 90 * DAY
+    assert rules["face"].max_age_us == 24 * HOUR
+    other = rules["events"].events
+    assert other.covers("zone") and not other.covers("watchlist_alert")
+    assert not other.covers("face")
