@@ -14,7 +14,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from fleet import retention
-from fleet.config import RetentionSettings, SettingsError, load_settings
+from fleet.config import EVENT_TYPES, RetentionSettings, SettingsError, load_settings
 from fleet.retention import RetentionTask
 from fleet.store.records import EventQuery, NewEvent, StoredEvent
 from fleet.store.sqlite import SqliteStore
@@ -244,7 +244,7 @@ def test_alert_events_on_the_stream_live_as_long_as_alerts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The fleet mints `watchlist_alert` events; they follow alerts_days, not events_days."""
-    monkeypatch.setattr(retention, "EVENT_TYPES", retention.EVENT_TYPES | {"watchlist_alert"})
+    monkeypatch.setattr(retention, "EVENT_TYPES", EVENT_TYPES | {"watchlist_alert"})
     rules = {r.kind: r for r in retention.event_rules(RetentionSettings(alerts_days=90))}
     assert rules["watchlist_alert"].max_age_us == 90 * DAY
     assert rules["face"].max_age_us == 24 * HOUR
