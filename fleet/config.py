@@ -75,7 +75,7 @@ class RetentionSettings(Section):
         "at most its retention plus this.",
     )
     batch_rows: int = Field(
-        default=2000,
+        default=1000,
         ge=10,
         le=100_000,
         description="Rows one purge transaction reads at most; ingest commits run between "
