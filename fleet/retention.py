@@ -167,4 +167,7 @@ class RetentionTask:
                     self.settings.interval_s,
                     err,
                 )
+            except Exception:  # e.g. a plugged-in alert purge: the task must outlive it
+                self.passes.inc()
+                log.exception("retention pass failed (will retry)")
             await asyncio.sleep(self.settings.interval_s)

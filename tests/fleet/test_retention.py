@@ -251,3 +251,40 @@ def test_alert_events_on_the_stream_live_as_long_as_alerts(
     other = rules["events"].events
     assert other.covers("zone") and not other.covers("watchlist_alert")
     assert not other.covers("face")
+
+
+async def test_a_failing_alert_purge_is_logged_and_the_task_keeps_running(
+    store: SqliteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls: list[int] = []
+
+    async def broken(before_us: int, limit: int) -> int:
+        calls.append(before_us)
+        raise RuntimeError("alerts table locked")
+
+    settings = SETTINGS.model_copy(update={"interval_s": 1})
+    task = RetentionTask(store, settings, CollectorRegistry(), lambda: NOW, alert_purge=broken)
+    task.start()
+    for _ in range(200):
+        if calls:
+            break
+        await asyncio.sleep(0.01)
+    assert task._task is not None and not task._task.done()
+    await task.stop()
+    assert calls == [NOW - 90 * DAY]
+    assert "retention pass failed" in caplog.text
+
+
+async def test_the_alert_purge_hook_is_called_until_it_runs_dry(store: SqliteStore) -> None:
+    left = [25]
+
+    async def purge_alerts(before_us: int, limit: int) -> int:
+        assert before_us == NOW - 90 * DAY
+        n = min(limit, left[0])
+        left[0] -= n
+        return n
+
+    settings = SETTINGS.model_copy(update={"batch_rows": 10})
+    task = RetentionTask(store, settings, CollectorRegistry(), lambda: NOW, purge_alerts)
+    assert await task.run_pass() == {"alerts": 25}
+    assert await store.verify_audit() == 1
