@@ -420,6 +420,8 @@ def _problem(event: events_pb2.Event, kind: str | None, size: int, rules: EventR
         problem = "body missing (one of line_crossing, zone, traffic_flow, ...)"
     if not problem and kind == "face":
         problem = _face_problem(event.face)
+    if not problem and kind == "watchlist_alert":  # no fast check: never accepted
+        problem = "watchlist_alert events are minted by the fleet, never by a box"
     return problem or _plan_problem(event, _EVENT_PLAN, "", rules)
 
 

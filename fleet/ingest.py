@@ -22,7 +22,7 @@ from fleet.errors import StoreError, StoreValueError
 from fleet.fleet_metrics import FleetMetrics
 from fleet.limits import MAX_ID_CHARS, Limits
 from fleet.store.base import Store
-from fleet.store.records import BatchOutcome, NewEvent
+from fleet.store.records import BatchOutcome, NewEvent, StoredEvent
 from fleet.wire import length_delimited
 from proto.oko.v1 import events_pb2
 
@@ -118,6 +118,8 @@ class Ingestor:
         self._max_group = max_group_events
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        #: Called with each commit's new events after it is durable (e.g. watchlist matching).
+        self.on_commit: list[Callable[[list[StoredEvent]], None]] = []
         self._stopping = False
         self.stopped_reason = ""
         self.on_stopped: Callable[[str], None] | None = None
@@ -196,6 +198,8 @@ class Ingestor:
                 self._broadcaster.publish(commit.stored)
             except Exception:  # a subscriber's bug must not stop ingest; they resume by cursor
                 log.exception("publishing %s committed event(s) failed", len(commit.stored))
+            for hook in self.on_commit:
+                hook(commit.stored)
 
     def _failed(self, pending: _Pending, err: Exception) -> None:
         """One batch the store did not take: operational (retry later) or for good."""

@@ -281,6 +281,12 @@ class FaceConfig(Section):
     """
 
     enabled: bool = Field(default=True, description="Run the faces analytic on this camera.")
+    detector: Literal["centerface", "blazeface-back"] = Field(
+        default="centerface",
+        description="Face detector model. CenterFace (5 landmarks, mouth corners) found more "
+        "faces than BlazeFace-back at every face size measured (docs/faces.md). One box loads "
+        "one detector: all its face cameras must name the same one.",
+    )
     min_face_px: float = Field(
         default=20.0,
         ge=8.0,
@@ -293,9 +299,11 @@ class FaceConfig(Section):
         default=0.75,
         ge=0.0,
         le=1.0,
-        description="Face detector score a face needs. Above the model's 0.5 default: in "
+        description="Face detector score a face needs. Above the models' 0.5 default: in "
         "CCTV head crops BlazeFace scores hair, collars and signs at 0.5-0.72, "
-        "while real faces of 20 px and more score 0.77+ (models/README.md).",
+        "while real faces of 20 px and more score 0.77+ (models/README.md); "
+        "CenterFace's few false faces in vtest head crops score below 0.65 "
+        "(docs/faces.md).",
     )
     min_quality: float = Field(
         default=0.4,

@@ -47,6 +47,7 @@ from fleet.store.records import (
     WebhookProgress,
 )
 from fleet.store.sqlite_schema import DDL
+from fleet.store.sqlite_watchlist_store import WatchlistStoreMixin
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -69,7 +70,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class SqliteStore(Store):
+class SqliteStore(WatchlistStoreMixin, Store):
     """`fleet.store.base.Store` on SQLite. Create with `await SqliteStore.open(path)`.
 
     Methods marked `@override` keep the contract documented on `Store`.
