@@ -6,9 +6,9 @@ between them), the count per kind goes to a metric, one log line sums the pass u
 pass that deleted anything is appended to the audit log, so an auditor can see that
 retention ran and what it removed.
 
-Alerts (and their evidence) belong to the watchlist store; it plugs its own purge in as
-`alert_purge`, which is called with the alerts' cutoff until it returns fewer rows than
-asked for.
+Alerts are purged through `alert_purge` (the server passes `Store.purge_alerts`), called
+with the alerts' cutoff until it returns fewer rows than asked for; evidence kept with an
+alert belongs in that purge too.
 """
 
 from __future__ import annotations

@@ -218,7 +218,9 @@ async def start_server(settings: FleetSettings) -> FleetServer:
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     app.ingestor.on_stopped = _not_serving(health_servicer)
-    retention = RetentionTask(app.store, settings.retention, app.metrics.registry)
+    retention = RetentionTask(
+        app.store, settings.retention, app.metrics.registry, alert_purge=app.store.purge_alerts
+    )
     retention.start()
     log.info(
         "fleet serving: API port %s, agent port %s, store %s",

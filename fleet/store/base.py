@@ -80,6 +80,12 @@ class Store(Protocol):
         deleted cursors are never handed out again.
         """
 
+    async def purge_alerts(self, before_us: int, limit: int) -> int:
+        """Delete up to `limit` alerts raised before `before_us`, with their decisions.
+
+        One transaction; returns how many. Fewer than `limit` means none older is left.
+        """
+
     # Tokens.
     async def add_api_token(self, token: ApiToken) -> None:
         """Keep an API token (only its secret's hash); a duplicate id is a StoreError."""

@@ -218,6 +218,10 @@ class SqliteStore(WatchlistStoreMixin, Store):
         return await self._write(retention.purge_events, rule, before_us, limit)
 
     @override
+    async def purge_alerts(self, before_us: int, limit: int) -> int:
+        return await self._write(retention.purge_alerts, before_us, limit)
+
+    @override
     async def stats(self) -> StoreStats:
         def _stats(conn: sqlite3.Connection) -> StoreStats:
             devices = conn.execute(

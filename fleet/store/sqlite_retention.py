@@ -52,3 +52,20 @@ def purge_events(
         (rule.key, mark),
     )
     return PurgeStep(deleted=len(doomed), done=done)
+
+
+def purge_alerts(conn: sqlite3.Connection, before_us: int, limit: int) -> int:
+    """Delete up to `limit` alerts raised before `before_us`, with their decisions.
+
+    Oldest first by the `alerts_raised` index; `raised_us` is the fleet's clock at matching.
+    """
+    doomed = [
+        (row[0],)
+        for row in conn.execute(
+            "SELECT alert_id FROM alerts WHERE raised_us < ? ORDER BY raised_us LIMIT ?",
+            (before_us, limit),
+        )
+    ]
+    conn.executemany("DELETE FROM alert_decisions WHERE alert_id = ?", doomed)
+    conn.executemany("DELETE FROM alerts WHERE alert_id = ?", doomed)
+    return len(doomed)

@@ -7,6 +7,7 @@ clock), then a pass runs at a chosen "now"; no test sleeps for time to pass.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,9 +16,11 @@ from prometheus_client import CollectorRegistry
 
 from fleet import retention
 from fleet.config import EVENT_TYPES, RetentionSettings, SettingsError, load_settings
+from fleet.errors import NotFoundError
 from fleet.retention import RetentionTask
 from fleet.store.records import EventQuery, NewEvent, StoredEvent
 from fleet.store.sqlite import SqliteStore
+from fleet.watchlists.records import AlertQuery, AlertRecord, DecisionRecord
 from proto.oko.v1 import events_pb2, stream_pb2
 from proto.transport import bearer_metadata
 from tests.fleet.conftest import Fleet, running_fleet
@@ -288,3 +291,36 @@ async def test_the_alert_purge_hook_is_called_until_it_runs_dry(store: SqliteSto
     task = RetentionTask(store, settings, CollectorRegistry(), lambda: NOW, purge_alerts)
     assert await task.run_pass() == {"alerts": 25}
     assert await store.verify_audit() == 1
+
+
+def _alert(raised_us: int) -> AlertRecord:
+    return AlertRecord(
+        alert_id=str(uuid.uuid4()),
+        state="candidate",
+        watchlist="wl",
+        subject_id="s1",
+        subject_name="Ada",
+        score=0.9,
+        face_event_id=str(uuid.uuid4()),
+        device_id="box-1",
+        camera_id="cam-a",
+        site="site-a",
+        track_id=raised_us,  # one alert per (device, camera, track, subject)
+        raised_us=raised_us,
+    )
+
+
+async def test_alerts_past_alerts_days_go_with_their_decisions(store: SqliteStore) -> None:
+    ages = (200 * DAY, 91 * DAY, 89 * DAY, 1 * DAY)
+    alerts = [_alert(NOW - age) for age in ages]
+    for alert in alerts:
+        assert await store.add_alert(alert)
+        await store.decide_alert(alert.alert_id, DecisionRecord("confirm", "op", "tok-1", "", NOW))
+    settings = SETTINGS.model_copy(update={"batch_rows": 10})
+    task = RetentionTask(store, settings, CollectorRegistry(), lambda: NOW, store.purge_alerts)
+    assert await task.run_pass() == {"alerts": 2}
+    left = await store.list_alerts(AlertQuery())
+    assert sorted(a.alert_id for a in left) == sorted(a.alert_id for a in alerts[2:])
+    assert all(len(a.decisions) == 1 for a in left)
+    with pytest.raises(NotFoundError):
+        await store.get_alert(alerts[0].alert_id)
