@@ -21,6 +21,7 @@ class BackendChoiceCollector(Collector):
         self._backend = loaded_backend
 
     def collect(self) -> Iterator[Metric]:
+        """Yield the info gauge and the measured candidates' gauges at scrape time."""
         s = self._settings
         info = GaugeMetricFamily(
             "oko_agent_detector_backend_info",

@@ -46,6 +46,7 @@ class ModelSpec:
 
     @property
     def key(self) -> str:
+        """`name:precision`, unique within a manifest."""
         return f"{self.name}:{self.precision}"
 
     @property
@@ -68,6 +69,7 @@ class ModelSpec:
 
 
 def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks so big models need little memory."""
     h = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -108,9 +110,11 @@ class Manifest:
     specs: tuple[ModelSpec, ...]
 
     def names(self) -> list[str]:
+        """Distinct model names in the manifest, sorted."""
         return sorted({s.name for s in self.specs})
 
     def get(self, name: str, precision: str = "int8") -> ModelSpec:
+        """The spec of `name` at `precision`; a ModelError listing what there is if absent."""
         for spec in self.specs:
             if spec.name == name and spec.precision == precision:
                 return spec

@@ -60,6 +60,7 @@ class Candidate:
 
     @property
     def label(self) -> str:
+        """Short `backend/precision/Nt` form for logs and metric labels."""
         return f"{self.backend}/{self.precision}/{self.threads}t"
 
 
@@ -76,6 +77,7 @@ class Trial:
 
     @property
     def passed(self) -> bool:
+        """Ran without error and agreed with the reference at least as well as the bars."""
         return (
             self.error is None
             and self.persons_agreement >= PERSONS_BAR
@@ -103,6 +105,7 @@ class BackendChoice:
         return BATCHED if self.batch_gain >= BATCH_PAYS else 1
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able form; `from_dict` reads it back."""
         return asdict(self)
 
     @classmethod
