@@ -2,7 +2,7 @@
 
 Both read the same ONNX file named in the manifest. `auto` here is only the fallback
 guess (OpenVINO on Intel CPUs, else ONNX Runtime): the box itself chooses by measurement
-(`agent.inference.selection`) and passes the winner in. Each backend maps its own
+(`agent.detect.backend_choice`) and passes the winner in. Each backend maps its own
 exceptions to `ModelError` so callers never import a backend's exception types.
 """
 

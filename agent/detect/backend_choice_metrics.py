@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from agent.inference.choice_store import DetectorSettings
+from agent.detect.backend_choice_store import DetectorSettings
 
 _LABELS = ["backend", "precision", "threads"]
 
