@@ -41,6 +41,7 @@ ZONE_COLOUR: Colour = (0, 200, 255)
 
 
 def colour_for(track_id: int) -> Colour:
+    """One colour per track id, so an object keeps its colour across frames; grey if untracked."""
     return _PALETTE[track_id % len(_PALETTE)] if track_id >= 0 else (160, 160, 160)
 
 

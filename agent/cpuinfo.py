@@ -27,8 +27,10 @@ def cpu_vendor() -> str:
 
 
 def cpu_model() -> str:
+    """The CPU's marketing name, printed with every benchmark figure."""
     return cpuinfo_field("model name") or platform.processor() or "unknown"
 
 
 def cpu_flags() -> set[str]:
+    """The kernel's CPU feature flags (avx2, avx512_vnni, amx_tile, ...); empty off Linux."""
     return set((cpuinfo_field("flags") or "").split())

@@ -74,6 +74,7 @@ class Detections:
 
     @classmethod
     def empty(cls) -> Detections:
+        """No detections, with the right dtypes and shapes, so stages never special-case None."""
         return cls(np.empty((0, 4), np.float32), np.empty(0, np.float32), np.empty(0, np.int64))
 
     def __len__(self) -> int:
@@ -98,7 +99,8 @@ class Detections:
 
     @property
     def area(self) -> FloatArray:
-        wh = np.clip(self.xyxy[:, 2:] - self.xyxy[:, :2], 0, None)
+        """Box areas in pixels, for ranking and size filters (degenerate boxes give 0, not < 0)."""
+        wh: FloatArray = np.clip(self.xyxy[:, 2:] - self.xyxy[:, :2], 0, None)
         return (wh[:, 0] * wh[:, 1]).astype(np.float32)
 
     @property
@@ -109,6 +111,7 @@ class Detections:
 
     @property
     def center(self) -> FloatArray:
+        """Box centres (x, y), where a whole-object point is wanted rather than ground contact."""
         return ((self.xyxy[:, :2] + self.xyxy[:, 2:]) / 2).astype(np.float32)
 
     @staticmethod

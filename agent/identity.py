@@ -27,6 +27,7 @@ from typing import Any
 
 from tinydb import Query, TinyDB
 from tinydb.storages import Storage
+from typing_extensions import override
 
 from agent.errors import IdentityError
 
@@ -63,6 +64,7 @@ class AtomicJSONStorage(Storage):
     def __init__(self, path: str) -> None:
         self.path = Path(path)
 
+    @override
     def read(self) -> dict[str, dict[str, Any]] | None:
         try:
             text = self.path.read_text(encoding="utf-8")
@@ -78,6 +80,7 @@ class AtomicJSONStorage(Storage):
             raise IdentityError(f"{self.path}: top level is not an object; left untouched")
         return data
 
+    @override
     def write(self, data: Mapping[str, Mapping[str, Any]]) -> None:
         write_private(self.path, json.dumps(data, indent=1, sort_keys=True).encode())
 

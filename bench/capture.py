@@ -12,6 +12,7 @@ Median of `--repeats` runs; the machines are shared, so compare figures within o
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import tempfile
 import time
@@ -24,7 +25,7 @@ import numpy as np
 from agent.config.camera import MotionConfig
 from agent.motion.gate import MotionGate
 from bench.machine import describe
-from tests.fixtures.media import VTEST, make_clip
+from tests.support.media import VTEST, make_clip
 
 
 def opencv_decode(path: Path, keep_every: int) -> int:
@@ -97,11 +98,11 @@ def main() -> None:
         print(f"{'clip':<22} {'decoder':<8} {'all BGR fps':>12} {'5-of-10 BGR fps':>16}")
         for clip_name, clip in (("vtest.avi (msmpeg4)", VTEST), ("vtest excerpt (h264)", h264)):
             for name, decode in _decoders():
-                every = measure(lambda d=decode, c=clip: d(c, 1), args.repeats)
-                half = measure(lambda d=decode, c=clip: d(c, 2), args.repeats)
+                every = measure(functools.partial(decode, clip, 1), args.repeats)
+                half = measure(functools.partial(decode, clip, 2), args.repeats)
                 print(f"{clip_name:<22} {name:<8} {every:>12.0f} {half:>16.0f}")
     cap = cv2.VideoCapture(str(VTEST))
-    frames = []
+    frames: list[np.ndarray] = []
     while len(frames) < 200:
         ok, frame = cap.read()
         if not ok:

@@ -38,8 +38,8 @@ from fleet.wire import length_delimited, varint
 from proto.oko.v1 import agent_pb2, events_pb2, stream_pb2, stream_pb2_grpc
 from proto.transport import CLIENT_OPTIONS, bearer_metadata
 from tests.fleet.helpers import Identity, api_channel, enroll, enrollment_token
-from tests.fleet.processes import FleetCli
-from tests.uplink.harness import free_port
+from tests.support.fleet import FleetCli
+from tests.support.net import free_port
 
 KINDS = ("line_crossing", "zone", "traffic_flow", "wrong_way", "abandoned_object")
 CAMERAS_PER_BOX = 4
@@ -133,6 +133,7 @@ async def run_box(ident: Identity, bodies: list[bytes], plan: Schedule, stats: B
     creds = grpc.ssl_channel_credentials(ident.ca_pem, ident.key_pem, ident.cert_pem)
     target = f"localhost:{plan.port}"
     async with grpc.aio.secure_channel(target, creds, options=CLIENT_OPTIONS) as ch:
+        connect: grpc.aio.StreamStreamMultiCallable[bytes, agent_pb2.FleetMessage]
         connect = ch.stream_stream(
             "/oko.v1.AgentService/Connect",
             request_serializer=None,
@@ -145,7 +146,8 @@ async def run_box(ident: Identity, bodies: list[bytes], plan: Schedule, stats: B
         slots = asyncio.Semaphore(MAX_IN_FLIGHT)
 
         async def reader() -> None:
-            while (msg := await call.read()) is not grpc.aio.EOF:
+            # isinstance, not `is not EOF`: only this narrows the type of what was read.
+            while isinstance(msg := await call.read(), agent_pb2.FleetMessage):
                 if msg.WhichOneof("body") == "ack":
                     now = time.perf_counter()
                     stats.acked.append((now, msg.ack.accepted))

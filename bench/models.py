@@ -20,9 +20,14 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # imported lazily at run time: RSS is measured before the runtimes load
+    from agent.inference.backend import Model
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIP = ROOT / "tests" / "data" / "vtest.avi"
@@ -81,23 +86,23 @@ def _child_rss(name: str, precision: str, backend: str, args: argparse.Namespace
 
 
 def interleaved_latency(
-    configs: list[tuple[object, np.ndarray]], runs: int, batch: int
+    configs: Sequence[tuple[Model, np.ndarray]], runs: int, batch: int
 ) -> list[dict[str, float]]:
     """Round-robin over every loaded model, so a noisy neighbour slows all of them alike."""
     times: list[list[float]] = [[] for _ in configs]
     batched: list[list[float]] = [[] for _ in configs]
     for model, inputs in configs:
         for i in range(5):  # warm-up: first calls allocate and pick kernels
-            model.run(inputs[i % len(inputs)][None])  # type: ignore[attr-defined]
-        model.run(inputs[:batch])  # type: ignore[attr-defined]
+            model.run(inputs[i % len(inputs)][None])
+        model.run(inputs[:batch])
     for i in range(runs):
         for k, (model, inputs) in enumerate(configs):
             t0 = time.perf_counter()
-            model.run(inputs[i % len(inputs)][None])  # type: ignore[attr-defined]
+            model.run(inputs[i % len(inputs)][None])
             times[k].append((time.perf_counter() - t0) * 1000)
             if i % 5 == 0:
                 t0 = time.perf_counter()
-                model.run(inputs[:batch])  # type: ignore[attr-defined]
+                model.run(inputs[:batch])
                 batched[k].append(time.perf_counter() - t0)
     return [
         {

@@ -32,13 +32,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from agent.config.camera import CameraSpec, load_camera_spec
 from agent.detect.object_detector import ObjectDetector
 from agent.detect.worker import InferenceWorker
 from agent.events.convert import EventMinter
 from agent.motion.gate import MotionGate
 from agent.motion.windows import merge_window_detections
 from agent.pipeline.camera import CameraPipeline, FrameDetections
-from agent.pipeline.config import CameraSpec, load_camera_spec
 from agent.pipeline.detector_setup import make_detector
 from agent.pipeline.offline import analyze_video
 from agent.pipeline.sinks import event_to_dict

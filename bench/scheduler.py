@@ -22,7 +22,7 @@ from agent.detect.object_detector import ObjectDetector
 from agent.detect.worker import InferenceWorker, WorkItem
 from agent.inference.backend import load_model
 from bench.machine import describe
-from tests.fixtures.media import VTEST
+from tests.support.media import VTEST
 
 
 def real_crops(count: int = 20) -> list[np.ndarray]:

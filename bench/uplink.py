@@ -18,12 +18,13 @@ from pathlib import Path
 
 from agent.config.agent import AgentConfig
 from agent.identity import AgentStore
+from agent.pipeline.parts import BoxParts
 from agent.uplink.enroll import enroll
-from agent.uplink.service import UplinkService
 from bench.machine import describe
 from proto.oko.v1 import events_pb2
 from tests.support.events import make_event
-from tests.uplink.harness import AgentThread, ThreadFleet, wait_until
+from tests.support.net import wait_until
+from tests.uplink.harness import AgentThread, ThreadFleet
 
 CAMERAS = 4
 IDLE_S = 30.0
@@ -97,35 +98,35 @@ def camera_hour(camera: str, rng: random.Random) -> list[events_pb2.Event]:
 
 def send_hour(config: AgentConfig, proxy: CountingProxy) -> tuple[int, int]:
     """(event payload bytes, wire bytes up) for one camera-hour per camera."""
-    service = UplinkService(config)
+    parts = BoxParts.open(config)
     rng = random.Random(7)
     events = [e for cam in range(CAMERAS) for e in camera_hour(f"cam-{cam}", rng)]
     proxy.reset()
-    thread = AgentThread(service).start()
+    thread = AgentThread(parts.uplink).start()
     try:
         for i in range(0, len(events), 200):
-            service.spool.append(events[i : i + 200])
-        service.notify()
-        wait_until(lambda: service.spool.depth() == 0, 300, "the drain", every=0.02)
+            parts.spool.append(events[i : i + 200])
+        parts.uplink.notify()
+        wait_until(lambda: parts.spool.depth() == 0, 300, "the drain", every=0.02)
     finally:
         thread.stop()
-        service.close()
+        parts.close()
     return sum(e.ByteSize() for e in events), proxy.up
 
 
 def idle_bytes_per_hour(config: AgentConfig, proxy: CountingProxy, seconds: float) -> float:
     """Wire bytes of a connected, idle box (heartbeats, HTTP/2 pings), scaled to an hour."""
-    service = UplinkService(config)
-    thread = AgentThread(service).start()
+    parts = BoxParts.open(config)
+    thread = AgentThread(parts.uplink).start()
     try:
-        wait_until(service.client.connected.is_set, 30, "the connection")
+        wait_until(parts.uplink.connected.is_set, 30, "the connection")
         time.sleep(1.0)  # let the handshake's first heartbeat pass
         proxy.reset()
         time.sleep(seconds)
         idle = proxy.up
     finally:
         thread.stop()
-        service.close()
+        parts.close()
     return idle * 3600 / seconds
 
 

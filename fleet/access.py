@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 from fleet.auth import (
-    API_PREFIX,
     Principal,
     Role,
     bearer_from_metadata,
@@ -17,19 +16,28 @@ from fleet.auth import (
 from fleet.errors import FleetError, UnauthenticatedError
 from fleet.fleet_metrics import FleetMetrics
 from fleet.store.base import Store
+from proto.tokens import API_PREFIX
 
-Metadata = Sequence[tuple[str, str | bytes]] | None
+Metadata = Iterable[tuple[str, str | bytes]] | None
 
 
 class AccessControl:
-    """Resolves a bearer token to a `Principal` and checks its role. Every admin and
-    subscriber RPC calls `check` before doing anything, so a refused call writes nothing."""
+    """Resolves a bearer token to a `Principal` and checks its role.
+
+    Every admin and subscriber RPC calls `check` before doing anything, so a refused call writes
+    nothing.
+    """
 
     def __init__(self, store: Store, metrics: FleetMetrics) -> None:
         self._store = store
         self._metrics = metrics
 
     async def check(self, metadata: Metadata, needed: Role) -> Principal:
+        """The caller's Principal if its bearer token is valid and has at least `needed`.
+
+        Raises UnauthenticatedError or PermissionDeniedError otherwise, and counts the refusal by
+        error type.
+        """
         try:
             principal = await self._authenticate(metadata)
             require_role(principal, needed)

@@ -3,9 +3,7 @@
 Tokens are 256-bit random secrets, so a single SHA-256 is enough to store them (there is
 nothing to brute-force, unlike passwords); comparisons are constant-time. A token names
 its own record (`token_id`) so a lookup is one indexed read, never a scan over hashes.
-
-    API token:        okoa.<token_id>.<secret>
-    enrollment token: oko1.<token_id>.<secret>.<ca_pin>
+The text formats (shared with the box, which parses enrollment tokens) are `proto.tokens`.
 """
 
 from __future__ import annotations
@@ -17,9 +15,15 @@ import secrets
 from dataclasses import dataclass
 
 from fleet.errors import PermissionDeniedError, UnauthenticatedError
+from proto.tokens import (
+    API_PREFIX,
+    ENROLL_PREFIX,
+    TokenFormatError,
+    TokenParts,
+    format_token,
+    split_token,
+)
 
-API_PREFIX = "okoa"
-ENROLL_PREFIX = "oko1"
 MAX_ENROLL_TTL_S = 7 * 24 * 3600
 _ID_BYTES = 8
 _SECRET_BYTES = 32
@@ -67,10 +71,11 @@ def secrets_match(secret: str, stored_hash: str) -> bool:
     return hmac.compare_digest(hash_secret(secret), stored_hash)
 
 
-def _mint(prefix: str, suffix: str = "") -> MintedToken:
+def _mint(prefix: str, ca_pin: str = "") -> MintedToken:
     token_id = secrets.token_hex(_ID_BYTES)
+    # token_urlsafe never yields ".", the field separator of the token formats.
     secret = secrets.token_urlsafe(_SECRET_BYTES)
-    text = f"{prefix}.{token_id}.{secret}" + (f".{suffix}" if suffix else "")
+    text = format_token(TokenParts(prefix, token_id, secret, ca_pin))
     return MintedToken(token_id=token_id, text=text, secret_hash=hash_secret(secret))
 
 
@@ -88,12 +93,12 @@ def parse_token(text: str, prefix: str) -> tuple[str, str]:
 
     The message never echoes the token: it is a secret even when it is wrong.
     """
-    parts = text.strip().split(".")
-    wanted = 4 if prefix == ENROLL_PREFIX else 3
-    if len(parts) != wanted or parts[0] != prefix or not parts[1] or not parts[2]:
+    try:
+        parts = split_token(text, prefix)
+    except TokenFormatError as err:
         kind = "enrollment" if prefix == ENROLL_PREFIX else "API"
-        raise UnauthenticatedError(f"malformed {kind} token (expected {prefix}.<id>.<secret>...)")
-    return parts[1], parts[2]
+        raise UnauthenticatedError(f"malformed {kind} token ({err})") from None
+    return parts.token_id, parts.secret
 
 
 def bearer_from_metadata(metadata: tuple[tuple[str, str | bytes], ...] | None) -> str:

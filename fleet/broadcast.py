@@ -35,6 +35,11 @@ class Subscription:
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
 
     def offer(self, events: list[StoredEvent]) -> None:
+        """Queue the matching events, or drop everything queued once the limit is passed.
+
+        A slow subscriber then catches up from the store, so one laggard never holds memory or slows
+        ingest.
+        """
         if self.overflowed:
             return
         flt = self.filter
@@ -72,18 +77,22 @@ class Broadcaster:
         self.overflows = 0
 
     def attach(self, flt: EventFilter) -> Subscription:
+        """Start receiving events committed from now on that match `flt`."""
         sub = Subscription(filter=flt, limit=self._queue_events)
         self._subs.add(sub)
         return sub
 
     def detach(self, sub: Subscription) -> None:
+        """Stop delivering to `sub`; detaching twice is harmless."""
         self._subs.discard(sub)
 
     @property
     def subscribers(self) -> int:
+        """How many subscriptions are attached (a fleet metric)."""
         return len(self._subs)
 
     def publish(self, events: list[StoredEvent]) -> None:
+        """Offer newly committed events to every subscription; never blocks ingest."""
         for sub in self._subs:
             was = sub.overflowed
             sub.offer(events)

@@ -10,7 +10,6 @@ gets a new certificate under a new device id anyway.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import ipaddress
 import logging
 import os
@@ -25,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from fleet.errors import CertificateError, FleetError
+from proto.tokens import ca_pin, certificate_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -118,13 +118,12 @@ class CertificateAuthority:
         self._key = key
         self.cert = cert
         self.pem = cert.public_bytes(serialization.Encoding.PEM).decode()
-        der = cert.public_bytes(serialization.Encoding.DER)
-        self.fingerprint = hashlib.sha256(der).hexdigest()
+        self.fingerprint = certificate_fingerprint(cert.public_bytes(serialization.Encoding.DER))
 
     @property
     def pin(self) -> str:
-        """Short CA fingerprint embedded in enrollment tokens (128 bits of SHA-256)."""
-        return self.fingerprint[:32]
+        """Short CA fingerprint embedded in enrollment tokens (`proto.tokens.ca_pin`)."""
+        return ca_pin(self.fingerprint)
 
     @classmethod
     def load_or_create(cls, directory: Path, name: str = "Oko fleet CA") -> CertificateAuthority:

@@ -8,19 +8,25 @@ import logging
 import os
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
 
-from agent.config.base import format_validation_error
+from agent.config import format_validation_error
 from fleet import __version__
 from fleet.config import FleetSettings
 from fleet.errors import FleetError
+from fleet.exits import FAILURE, USAGE, fail
 from fleet.server import start_server
 
 app = typer.Typer(help="Oko fleet server.", no_args_is_help=True, add_completion=False)
 log = logging.getLogger(__name__)
+
+
+def _default(name: str) -> Any:
+    """A `serve` option's default is the settings model's: stated once, in `FleetSettings`."""
+    return FleetSettings.model_fields[name].default
 
 
 @app.callback()
@@ -63,16 +69,20 @@ async def _serve(settings: FleetSettings) -> None:
 @app.command()
 def serve(
     data_dir: Annotated[Path, typer.Option(help="Store, CA and certificates.")],
-    listen: Annotated[str, typer.Option(help="API port (TLS): enroll, admin, events.")] = (
-        "0.0.0.0:7440"
+    listen: Annotated[str, typer.Option(help="API port (TLS): enroll, admin, events.")] = _default(
+        "listen"
     ),
-    agent_listen: Annotated[str, typer.Option(help="Agent port (mutual TLS).")] = "0.0.0.0:7443",
-    advertise_agent: Annotated[str, typer.Option(help="host:port boxes should connect to.")] = "",
+    agent_listen: Annotated[str, typer.Option(help="Agent port (mutual TLS).")] = _default(
+        "agent_listen"
+    ),
+    advertise_agent: Annotated[
+        str, typer.Option(help="host:port boxes should connect to.")
+    ] = _default("advertise_agent"),
     hostname: Annotated[
         list[str] | None, typer.Option(help="Extra server certificate name (repeatable).")
     ] = None,
-    metrics_listen: Annotated[str, typer.Option(help="Prometheus HOST:PORT; '' = off.")] = (
-        "127.0.0.1:9465"
+    metrics_listen: Annotated[str, typer.Option(help="Prometheus HOST:PORT; '' = off.")] = _default(
+        "metrics_listen"
     ),
 ) -> None:
     """Serve the fleet until SIGTERM/SIGINT. The first start creates the CA and an admin token."""
@@ -86,13 +96,11 @@ def serve(
             metrics_listen=metrics_listen,
         )
     except ValidationError as err:
-        typer.echo(format_validation_error(err, "oko-fleet serve"), err=True)
-        raise typer.Exit(2) from err
+        fail(format_validation_error(err, "oko-fleet serve"), USAGE)
     try:
         asyncio.run(_serve(settings))
     except FleetError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(1) from err
+        fail(err, FAILURE)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
-from agent.config.base import Section
+from agent.config import Section
 from proto.transport import DEFAULT_AGENT_PORT, DEFAULT_API_PORT
 
 

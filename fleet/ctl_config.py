@@ -10,6 +10,7 @@ import yaml
 
 from fleet.client import ClientError
 from fleet.ctl_output import Ctl, cli_errors, fields, print_json
+from fleet.exits import FAILURE
 from proto.oko.v1 import admin_pb2
 
 app = typer.Typer(help="Desired state (device twin).", no_args_is_help=True)
@@ -103,8 +104,11 @@ def apply(
     ctx: typer.Context,
     file: Annotated[Path, typer.Option("-f", "--file", help="YAML, one document per scope.")],
 ) -> None:
-    """Apply several documents: `device: ID`, optional `camera: ID`, `config: {...}` each,
-    separated by `---`. Each is validated by the fleet; failures are listed, exit code 1."""
+    """Apply several documents from one YAML file, each validated by the fleet.
+
+    Each document has `device: ID`, optional `camera: ID` and `config: {...}`; they are
+    separated by `---`. Failures are listed, exit code 1.
+    """
     ctl: Ctl = ctx.obj
     entries = _entries(_read(file), str(file))
     failed = 0
@@ -136,4 +140,4 @@ def apply(
                 )
             )
     if failed:
-        raise typer.Exit(1)
+        raise typer.Exit(FAILURE)

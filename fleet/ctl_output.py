@@ -9,7 +9,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import typer
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -17,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fleet.client import ClientError, Connection
+from fleet.exits import FAILURE, USAGE, fail
 
 console = Console()
 F = TypeVar("F", bound=Callable[..., Any])
@@ -31,26 +31,32 @@ class Ctl:
 
 
 def cli_errors(fn: F) -> F:
-    """Turn ClientError / bad values into one line on stderr and exit code 1."""
+    """One line on stderr: a refused call exits 1, a bad value or file 2 (`fleet.exits`)."""
 
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (ClientError, ValueError) as err:
-            typer.echo(f"error: {err}", err=True)
-            raise typer.Exit(1) from err
+        except ClientError as err:
+            fail(err, FAILURE)
+        except ValueError as err:  # a duration, role or file the user gave
+            fail(err, USAGE)
 
     return run  # type: ignore[return-value]
 
 
 def to_dict(message: Message) -> dict[str, Any]:
+    """A message as JSON-ready data for `--json`.
+
+    Proto field names and unset fields included, so scripts always see the same keys.
+    """
     return MessageToDict(
         message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
     )
 
 
 def print_json(data: Message | Sequence[Message] | dict[str, Any]) -> None:
+    """Print messages or data as indented, key-sorted JSON for `--json`."""
     if isinstance(data, Message):
         out: Any = to_dict(data)
     elif isinstance(data, dict):
@@ -69,6 +75,7 @@ def when(stamp: Timestamp) -> str:
 
 
 def ago(stamp: Timestamp) -> str:
+    """How long ago, coarsest unit first ("3h ago"); "never" for an unset timestamp."""
     if not stamp.seconds:
         return "never"
     seconds = max(0, int(time.time()) - stamp.seconds)
@@ -79,6 +86,7 @@ def ago(stamp: Timestamp) -> str:
 
 
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Print rows as a rich table under `title`; cells are shown with str()."""
     out = Table(title=title, title_justify="left")
     for column in columns:
         out.add_column(column)
@@ -88,6 +96,7 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
 
 
 def fields(title: str, items: Sequence[tuple[str, Any]]) -> None:
+    """Print name/value pairs as a two-column table, for one object's details."""
     out = Table(title=title, title_justify="left", show_header=False)
     out.add_column(style="bold")
     out.add_column()

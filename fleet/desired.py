@@ -3,9 +3,10 @@
 A device has one box-level document and one document per camera. The box receives a single
 rendered document: the box mapping with each camera document put into its `cameras:` list
 (replacing an entry with the same `id`). Documents are validated with the agent's own
-models (`AgentConfig` for the box, `CameraSpec` per camera: capture settings and
-analytics rules, exactly what `oko-agent run` reads), so the fleet refuses what
-the agent would refuse, with the same dotted field paths, before anything is stored or sent.
+models (`AgentConfig` for the box, cameras and unique ids included; `CameraSpec` per camera:
+capture settings and analytics rules, exactly what `oko-agent run` reads) and its YAML
+reader, so the fleet refuses what the agent would refuse, with the same dotted field paths,
+before anything is stored or sent.
 """
 
 from __future__ import annotations
@@ -17,10 +18,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from agent.config.agent import AgentConfig
-from agent.config.base import parse_document
-from agent.errors import ConfigError
-from agent.pipeline.config import CameraSpec
+from agent.config import AgentConfig, CameraSpec, ConfigError, parse_document, parse_yaml
 from fleet.errors import ConfigRejectedError
 
 BOX_SCOPE = ""
@@ -36,20 +34,12 @@ def parse(text: str, where: str) -> dict[str, Any]:
     if len(text.encode()) > MAX_DOCUMENT_BYTES:
         raise ConfigRejectedError(f"{where}: document larger than {MAX_DOCUMENT_BYTES} bytes")
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ConfigRejectedError(f"{where}: not valid YAML: {err}") from err
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        kind = type(data).__name__
-        raise ConfigRejectedError(f"{where}: top level must be a mapping, got {kind}")
-    return data
+        return parse_yaml(text, where)
+    except ConfigError as err:
+        raise ConfigRejectedError(str(err)) from err
 
 
-def _check(model: type[BaseModel], entry: Any, where: str) -> None:
-    if not isinstance(entry, dict):
-        raise ConfigRejectedError(f"{where}: must be a mapping")
+def _check(model: type[BaseModel], entry: dict[str, Any], where: str) -> None:
     try:
         parse_document(model, entry, where)
     except ConfigError as err:
@@ -59,16 +49,10 @@ def _check(model: type[BaseModel], entry: Any, where: str) -> None:
 def validate_scope(scope: str, data: dict[str, Any], device_id: str) -> dict[str, Any]:
     """Check one scope's document; returns it (camera documents get their `id` set)."""
     if scope == BOX_SCOPE:
-        cameras = data.get("cameras", [])
-        if not isinstance(cameras, list):
+        # render() indexes the box's camera entries by id, so they must be mappings here;
+        # AgentConfig accepts only a list of camera mappings with unique ids.
+        if not isinstance(data.get("cameras", []), list):
             raise ConfigRejectedError(f"{device_id}: cameras: must be a list")
-        seen: set[str] = set()
-        for index, entry in enumerate(cameras):
-            _check(CameraSpec, entry, f"{device_id}: cameras[{index}]")
-            cam_id = entry["id"]
-            if cam_id in seen:
-                raise ConfigRejectedError(f"{device_id}: cameras[{index}].id: duplicate {cam_id!r}")
-            seen.add(cam_id)
         _check(AgentConfig, data, device_id)
         return data
     if data.get("id", scope) != scope:

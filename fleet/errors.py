@@ -8,11 +8,10 @@ the operator (UNAVAILABLE).
 
 from __future__ import annotations
 
-from agent.errors import OkoError
 
-
-class FleetError(OkoError):
-    """Base of every error the fleet raises on purpose."""
+class FleetError(Exception):
+    """Base of every error the fleet raises on purpose (its own root: the fleet does not
+    share the agent's hierarchy, it only validates the agent's config documents)."""
 
 
 class StoreError(FleetError):

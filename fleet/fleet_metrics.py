@@ -1,4 +1,4 @@
-"""Prometheus metrics of the fleet server (exposed by `proto.metrics.serve_metrics`).
+"""Prometheus metrics of the fleet server (served on `metrics_listen` by `fleet.server`).
 
 Each server instance owns its registry, so tests can run several servers in one process.
 Per-camera gauges come from agent heartbeats; per-device spool depth and drop counts too,
@@ -13,7 +13,9 @@ from collections import deque
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from fleet.store.records import DeviceHealth, IngestCommit
-from proto.metrics import LATENCY_BUCKETS_S
+
+# 1 ms to 10 s; the agent's ack latency uses the same edges, so dashboards can compare them.
+LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class FleetMetrics:
@@ -89,6 +91,7 @@ class FleetMetrics:
         self._recent: deque[tuple[float, int]] = deque()
 
     def observe_commit(self, seconds: float, commit: IngestCommit, received_us: int) -> None:
+        """Record one group commit: latency, new and duplicate events, capture-to-commit delay."""
         self.commit_seconds.observe(seconds)
         new = len(commit.stored)
         self.ingested.inc(new)
@@ -108,6 +111,7 @@ class FleetMetrics:
         return sum(n for _, n in self._recent) / span
 
     def observe_health(self, device_id: str, health: DeviceHealth) -> None:
+        """Export a heartbeat's spool and camera figures, labelled by device and camera."""
         self.spool_depth.labels(device_id).set(health.spool_depth)
         self.dropped.labels(device_id).set(health.dropped_events)
         for cam in health.cameras:

@@ -35,6 +35,8 @@ _BYTES_PER_VALUE = {events_pb2.Face.ENCODING_FLOAT16: 2, events_pb2.Face.ENCODIN
 
 @dataclass(frozen=True)
 class Rejection:
+    """An event refused at ingest: its place in the batch, its id and why (sent in the Ack)."""
+
     index: int
     event_id: str
     reason: str
@@ -74,8 +76,11 @@ def _problem(event: events_pb2.Event, device_id: str) -> str:
 def admit(
     events: Sequence[events_pb2.Event], device_id: str, site: str
 ) -> tuple[list[NewEvent], list[Rejection]]:
-    """Split a batch into storable events (stamped with the authenticated device and its
-    site) and rejections with reasons. The input messages are not modified."""
+    """Split a batch into storable events and rejections with reasons.
+
+    Admitted events are stamped with the authenticated device and its site, whatever the box
+    claimed. The input messages are not modified.
+    """
     admitted: list[NewEvent] = []
     rejected: list[Rejection] = []
     # Stamping appends fields to the serialized event instead of copying the message: a
@@ -147,9 +152,11 @@ class Ingestor:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
+        """Start the group-commit task; call from the running event loop."""
         self._task = asyncio.get_running_loop().create_task(self._run(), name="ingest")
 
     async def stop(self) -> None:
+        """Stop committing and fail every batch still waiting, so no box is acked for it."""
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)

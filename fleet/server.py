@@ -7,11 +7,14 @@ checks its own credentials (see proto/README.md, "Two ports on one server").
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
+from wsgiref.simple_server import WSGIServer
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
 
 from fleet.app import FleetApp
 from fleet.config import FleetSettings
@@ -19,7 +22,6 @@ from fleet.errors import FleetError
 from fleet.services import events as event_service
 from fleet.services.admin import AdminServicer
 from fleet.services.agent import AgentServicer
-from proto.metrics import MetricsServer, serve_metrics
 from proto.oko.v1 import admin_pb2, admin_pb2_grpc, agent_pb2, agent_pb2_grpc, stream_pb2
 from proto.transport import SERVER_OPTIONS
 
@@ -30,6 +32,27 @@ SERVICE_NAMES = (
     admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
     stream_pb2.DESCRIPTOR.services_by_name["EventService"].full_name,
 )
+
+
+@dataclass
+class MetricsServer:
+    """The fleet's `/metrics` endpoint (prometheus_client's own server thread)."""
+
+    host: str
+    port: int
+    _server: WSGIServer
+    _thread: threading.Thread
+
+    @property
+    def url(self) -> str:
+        """Where Prometheus scrapes (the bound port, also when 0 was asked)."""
+        return f"http://{self.host}:{self.port}/metrics"
+
+    def close(self) -> None:
+        """Stop serving and wait for the server thread."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
 
 
 @dataclass
@@ -45,13 +68,16 @@ class FleetServer:
 
     @property
     def api_address(self) -> str:
+        """The public API's loopback address, for clients started beside the server."""
         return f"localhost:{self.api_port}"
 
     @property
     def agent_address(self) -> str:
+        """The mutual-TLS agent port's loopback address."""
         return f"localhost:{self.agent_port}"
 
     async def stop(self, grace: float = 2.0) -> None:
+        """Report NOT_SERVING, drain RPCs for `grace` s, then close metrics and the app."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         if self.metrics_server is not None:
@@ -85,9 +111,12 @@ def _metrics(app: FleetApp) -> MetricsServer | None:
         return None
     host, _, port = app.settings.metrics_listen.rpartition(":")
     try:
-        return serve_metrics(app.metrics.registry, host, int(port))
+        server, thread = start_http_server(int(port), addr=host, registry=app.metrics.registry)
     except OSError as err:
         raise FleetError(f"cannot serve metrics on {app.settings.metrics_listen}: {err}") from err
+    bound = int(server.server_address[1])
+    log.info("metrics on http://%s:%s/metrics", host, bound)
+    return MetricsServer(host, bound, server, thread)
 
 
 async def start_server(settings: FleetSettings) -> FleetServer:

@@ -41,6 +41,10 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 
 def payload(hook_id: str, events: list[StoredEvent]) -> bytes:
+    """The JSON body of one delivery: events in cursor order, each as the Event message's JSON.
+
+    The cursor lets a receiver drop the duplicates that at-least-once delivery can send.
+    """
     return json.dumps(
         {
             "webhook_id": hook_id,
@@ -71,22 +75,26 @@ class WebhookManager:
         self._client: httpx.AsyncClient | None = None
 
     async def start(self) -> None:
+        """Open the HTTP client and resume every stored webhook from its cursor."""
         self._client = httpx.AsyncClient(timeout=self._settings.webhook_timeout_s)
         for hook in await self._store.list_webhooks():
             self.start_hook(hook)
 
     def start_hook(self, hook: Webhook) -> None:
+        """Start delivering to a newly added webhook."""
         self._tasks[hook.webhook_id] = asyncio.get_running_loop().create_task(
             self._run(hook), name=f"webhook-{hook.webhook_id}"
         )
 
     async def stop_hook(self, webhook_id: str) -> None:
+        """Stop one webhook's deliveries (it was deleted); unknown ids are ignored."""
         task = self._tasks.pop(webhook_id, None)
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
     async def stop(self) -> None:
+        """Stop every delivery task and close the HTTP client."""
         for webhook_id in list(self._tasks):
             await self.stop_hook(webhook_id)
         if self._client is not None:

@@ -1,6 +1,8 @@
-"""Protobuf wire-format helpers for the two hot paths that write bytes directly
-(stamping stored events at ingest, envelopes for subscribers). Tested against the
-generated classes, which remain the reference."""
+"""Protobuf wire-format helpers for the two hot paths that write bytes directly.
+
+Those are stamping stored events at ingest and building envelopes for subscribers. Tested
+against the generated classes, which remain the reference.
+"""
 
 from __future__ import annotations
 

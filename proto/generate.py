@@ -2,8 +2,10 @@
 
 Run from the repository root: ``python -m proto.generate``. Generated files land beside
 their `.proto` so imports read ``from proto.oko.v1 import events_pb2``; they are committed,
-and CI reruns this and fails on ``git diff`` so the two never drift. The generator version
-is pinned in the ``dev`` extra (grpcio-tools) because its output differs between releases.
+and CI reruns this and fails on ``git diff`` so the two never drift. The generator versions
+are pinned in the ``dev`` extra (grpcio-tools, mypy-protobuf) because their output differs
+between releases. mypy-protobuf writes the ``*_pb2_grpc.pyi`` stubs: protoc's own grpc output
+is untyped, and without them every stub call and servicer would be unchecked.
 """
 
 from __future__ import annotations
@@ -17,7 +19,13 @@ PROTO_DIR = ROOT / "proto" / "oko" / "v1"
 
 
 def main() -> int:
+    """Regenerate every `*_pb2*.py*` beside its `.proto`; the exit code is protoc's."""
     from grpc_tools import protoc
+
+    grpc_stubs = Path(sys.executable).parent / "protoc-gen-mypy_grpc"
+    if not grpc_stubs.exists():
+        print(f"{grpc_stubs} not found: install the dev extra (mypy-protobuf)", file=sys.stderr)
+        return 1
 
     include = str(resources.files("grpc_tools") / "_proto")
     sources = sorted(str(p.relative_to(ROOT)) for p in PROTO_DIR.glob("*.proto"))
@@ -30,6 +38,8 @@ def main() -> int:
         f"--python_out={ROOT}",
         f"--pyi_out={ROOT}",
         f"--grpc_python_out={ROOT}",
+        f"--plugin=protoc-gen-mypy_grpc={grpc_stubs}",
+        f"--mypy_grpc_out={ROOT}",
         *sources,
     ]
     code = protoc.main(args)

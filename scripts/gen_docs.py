@@ -43,7 +43,7 @@ CONFIG_ROOTS: list[tuple[str, str, str]] = [
         "The edge box's configuration, locally and as desired state pushed by the fleet.",
     ),
     (
-        "agent.pipeline.config:CameraSpec",
+        "agent.config.camera:CameraSpec",
         "agent.yaml `cameras[]`, or the whole file of `oko-agent analyze --config`",
         "One camera entry as the pipeline reads it: the keys of "
         "CameraConfig and CameraAnalyticsConfig side by side.",
@@ -356,6 +356,16 @@ def command_section(command: Any, path: list[str]) -> list[str]:
     return out
 
 
+def _exit_codes() -> list[str]:
+    """The exit-code table from the docstring of the module every agent command uses."""
+    import textwrap
+
+    import agent.commands.exits
+
+    doc = agent.commands.exits.__doc__ or ""
+    return textwrap.dedent(doc.split("\n\n")[1]).splitlines()
+
+
 def cli_reference() -> str:
     from typer.main import get_command
 
@@ -368,6 +378,8 @@ def cli_reference() -> str:
         "",
     ]
     out += [f"- [`{prog}`](#{prog})" for prog, _ in CLI_APPS]
+    out += ["", "## Exit codes", "", "The three programs share one convention:", ""]
+    out += [f"    {line}" for line in _exit_codes()]
     for prog, spec in CLI_APPS:
         out += command_section(get_command(load(spec)), [prog])
     return "\n".join(out) + "\n"

@@ -224,9 +224,9 @@ def rest_box(scenario: Scenario, patch: np.ndarray, mask: np.ndarray) -> list[in
 def freeze(frame: np.ndarray, still: np.ndarray) -> np.ndarray:
     """`still` (frame 0's pixels in FREEZE_BOX) blended in with a feathered border."""
     x1, y1, x2, y2 = FREEZE_BOX
-    alpha = np.zeros(still.shape[:2], np.float32)
-    alpha[4:-4, 4:-4] = 1.0
-    alpha = cv2.GaussianBlur(alpha, (9, 9), 0)[..., None]
+    core = np.zeros(still.shape[:2], np.float32)
+    core[4:-4, 4:-4] = 1.0
+    alpha = np.asarray(cv2.GaussianBlur(core, (9, 9), 0))[..., None]
     out = frame.copy()
     region = out[y1:y2, x1:x2].astype(np.float32)
     out[y1:y2, x1:x2] = np.clip(region * (1 - alpha) + still * alpha, 0, 255).astype(np.uint8)

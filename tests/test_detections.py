@@ -1,5 +1,7 @@
 """The one detection type: shapes checked with the shape in the message, selection, merge."""
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -8,7 +10,7 @@ from agent.detections import NO_TRACK, Detections, box_iou
 
 def _dets(n: int) -> Detections:
     xyxy = np.array([[i * 10, 0, i * 10 + 5, 20] for i in range(n)], np.float32)
-    return Detections(xyxy, np.linspace(0.5, 0.9, n), np.arange(n))
+    return Detections(xyxy, np.linspace(0.5, 0.9, n, dtype=np.float32), np.arange(n))
 
 
 def test_shapes_are_normalised_and_tracker_defaults_to_no_track() -> None:
@@ -28,7 +30,11 @@ def test_shapes_are_normalised_and_tracker_defaults_to_no_track() -> None:
     ],
 )
 def test_bad_shapes_name_the_field_and_shape(kwargs: dict, message: str) -> None:
-    args = {"xyxy": np.zeros((2, 4)), "confidence": np.zeros(2), "class_id": np.zeros(2)}
+    args: dict[str, Any] = {
+        "xyxy": np.zeros((2, 4)),
+        "confidence": np.zeros(2),
+        "class_id": np.zeros(2),
+    }
     args.update(kwargs)
     with pytest.raises(ValueError, match=message):
         Detections(**args)

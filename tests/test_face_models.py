@@ -195,7 +195,7 @@ def test_embedder_rejects_wrong_crops(embedder: FaceEmbedder) -> None:
 
 def test_alignment_puts_landmarks_on_template() -> None:
     """A face whose five points are the template scaled by 2 and shifted aligns exactly."""
-    points = ARCFACE_5 * 2 + np.float32([30, 40])
+    points = ARCFACE_5 * 2 + np.array([30, 40], np.float32)
     matrix = alignment_matrix(points)
     mapped = np.hstack([points, np.ones((5, 1), np.float32)]) @ matrix.T
     np.testing.assert_allclose(mapped, ARCFACE_5, atol=1e-3)

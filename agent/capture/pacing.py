@@ -97,6 +97,7 @@ class RateMeter:
         self._times: deque[float] = deque()
 
     def add(self, t: float) -> None:
+        """Count one event at time `t` (seconds, monotonic) and forget those outside the window."""
         self._times.append(t)
         self._trim(t)
 

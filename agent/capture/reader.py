@@ -20,8 +20,9 @@ import numpy as np
 from agent.capture.frame import Frame
 from agent.capture.pacing import Backoff, Decimator, RateMeter
 from agent.capture.slot import FrameSlot
-from agent.capture.source import SourceKind, open_capture, parse_source
+from agent.capture.source import open_capture
 from agent.config.camera import CameraConfig
+from agent.config.source import SourceKind, parse_source
 from agent.errors import SourceError
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,12 @@ LIVE_LEAD_S = 2.0
 
 
 class ReaderState(StrEnum):
+    """Where a camera reader is; shown in health reports and the box's metrics.
+
+    A live source cycles CONNECTING -> STREAMING (-> STALLED) -> BACKOFF -> CONNECTING; a file
+    ends in ENDED, a source that cannot be opened for good in FAILED, and `stop()` gives STOPPED.
+    """
+
     CONNECTING = "connecting"
     STREAMING = "streaming"
     STALLED = "stalled"
@@ -104,6 +111,7 @@ class CameraReader:
 
     # ----- consumer side -------------------------------------------------------------
     def start(self) -> CameraReader:
+        """Start the reading thread; returns self so construction and start chain."""
         self._thread.start()
         return self
 

@@ -60,12 +60,14 @@ class FrameSlot(Generic[T]):
             return item
 
     def close(self) -> None:
+        """Refuse further puts and wake every waiting consumer; items still held can be read."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
 
     @property
     def closed(self) -> bool:
+        """Whether `close()` was called (the producer has finished)."""
         return self._closed
 
     def __len__(self) -> int:

@@ -10,9 +10,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from agent.commands.exits import USAGE, fail
+from agent.config.camera import load_camera_spec
 from agent.errors import ConfigError, OkoError
 from agent.media import video_info
-from agent.pipeline.config import load_camera_spec
 from agent.pipeline.detector_setup import make_detector
 from agent.pipeline.offline import Analysis, AnalysisResult, analyze_video, probe_video
 from agent.pipeline.sinks import JsonlSink
@@ -122,10 +123,8 @@ def analyze(
             finally:
                 if writer is not None:
                     writer.close()
-    except OkoError as err:
-        # plain text, never wrapped: error lines must stay greppable
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from err
+    except OkoError as err:  # the video, the config or the model given cannot be used
+        fail(err, USAGE)
     _warn_if_short(video, result, err_console)
     for table in tables(result.summary):
         console.print(table)

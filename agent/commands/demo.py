@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from agent.commands.exits import FAILURE, USAGE, fail
 from agent.demo.run import DemoResult, run_demo
 from agent.errors import OkoError
 from agent.pipeline.summary import tables
@@ -63,15 +64,11 @@ def demo(
     events arrive on the operations-centre stream. Needs no external server."""
     console = Console()
     if not clip.is_file():
-        typer.echo(
-            f"error: {clip}: no such file (run from the repository root or pass --clip)", err=True
-        )
-        raise typer.Exit(2)
+        fail(f"{clip}: no such file (run from the repository root or pass --clip)", USAGE)
     try:
         result = run_demo(clip, data_dir.resolve(), console, backend=backend)
-    except OkoError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from err
+    except OkoError as err:  # a --data-dir it may not use, a model or clip it cannot read
+        fail(err, USAGE)
     for table in tables(result.analysis.summary):
         console.print(table)
     console.print(_delivery_table(result))
@@ -82,4 +79,4 @@ def demo(
         "\nNothing is left running. Delete the folder when done."
     )
     if result.spool_left or result.view.delivered < result.view.minted:
-        raise typer.Exit(1)
+        raise typer.Exit(FAILURE)

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from agent.commands.exits import USAGE, fail
 from agent.detect.object_detector import ObjectDetector
 from agent.detections import Detections
 from agent.errors import OkoError
@@ -78,7 +79,5 @@ def detect(
                     sys.stdout.write(json.dumps(record) + "\n")
                 else:
                     console.print(_table(str(path), index, objects))
-    except OkoError as err:
-        # plain text, never wrapped: error lines must stay greppable
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from err
+    except OkoError as err:  # the media, the model or the backend given cannot be used
+        fail(err, USAGE)

@@ -9,11 +9,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from agent.errors import OkoError
+from agent.commands.exits import FAILURE, USAGE, fail
+from agent.config.agent import DEFAULT_DATA_DIR, parse_endpoint
+from agent.errors import EnrollError, OkoError
 from agent.identity import AgentStore
 from agent.uplink.enroll import enroll as enroll_box
-
-DEFAULT_DATA_DIR = Path("/var/lib/oko-agent")
+from agent.uplink.enroll import parse_token
+from proto.transport import DEFAULT_API_PORT
 
 
 def _labels(pairs: list[str]) -> dict[str, str]:
@@ -44,6 +46,11 @@ def enroll(
 ) -> None:
     """Make a key pair, send a CSR with the token, store the device certificate."""
     console = Console()
+    try:  # what was typed is checked before anything touches the disk or the network
+        parse_token(token)
+        parse_endpoint(fleet, default_port=DEFAULT_API_PORT)
+    except (EnrollError, ValueError) as err:
+        fail(err if isinstance(err, EnrollError) else f"--fleet: {err}", USAGE, "enroll failed")
     try:
         store = AgentStore(data_dir)
         identity = enroll_box(
@@ -56,8 +63,7 @@ def enroll(
             force=force,
         )
     except OkoError as err:
-        Console(stderr=True).print(f"[red]enroll failed:[/red] {err}", highlight=False)
-        raise typer.Exit(code=1) from err
+        fail(err, FAILURE, "enroll failed")
     expires = dt.datetime.fromtimestamp(identity.not_after, dt.UTC).date().isoformat()
     console.print(
         f"enrolled as [bold]{identity.device_id}[/bold] (site {identity.site or '-'}); "

@@ -11,9 +11,10 @@ from typing import Annotated
 
 import typer
 
+from agent.commands.exits import FAILURE, USAGE, fail
+from agent.config.agent import load_box_config
 from agent.errors import ConfigError, OkoError
 from agent.pipeline.box import EdgeBox
-from agent.pipeline.config import load_box_config
 from agent.pipeline.detector_setup import make_detector
 
 log = logging.getLogger(__name__)
@@ -60,11 +61,13 @@ def run(
         except ConfigError as err:  # a rule names a class this detector lacks
             raise ConfigError(f"{config}: {err}") from err
     except OkoError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from err
+        fail(err, USAGE)
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        box.start()
+        try:
+            box.start()
+        except OkoError as err:  # e.g. the metrics port is taken, the spool cannot open
+            fail(err, FAILURE)
         port = box.observe_port
         typer.echo(
             f"running {len(box.cameras)} camera(s); uplink "

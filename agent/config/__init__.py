@@ -1,5 +1,32 @@
-"""Configuration: one pydantic model per section, loaded from one readable YAML file."""
+"""Configuration: one pydantic model per section, loaded from one readable YAML file.
 
-from agent.config.base import Section, load_yaml, parse_document
+Pure pydantic and string parsing: no OpenCV, numpy or I/O beyond reading the file asked
+for, so the fleet validates documents with these same models before storing them.
+"""
 
-__all__ = ["Section", "load_yaml", "parse_document"]
+from agent.config.agent import DEFAULT_DATA_DIR, AgentConfig, BoxConfig, load_box_config
+from agent.config.base import (
+    Section,
+    format_validation_error,
+    load_yaml,
+    parse_document,
+    parse_yaml,
+)
+from agent.config.camera import CameraConfig, CameraSpec, load_camera_spec
+from agent.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_DATA_DIR",
+    "AgentConfig",
+    "BoxConfig",
+    "CameraConfig",
+    "CameraSpec",
+    "ConfigError",
+    "Section",
+    "format_validation_error",
+    "load_box_config",
+    "load_camera_spec",
+    "load_yaml",
+    "parse_document",
+    "parse_yaml",
+]

@@ -13,13 +13,19 @@ the fleet under a live stream would risk the very events the spool protects.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from agent.config.base import Section
+from agent.config.base import Section, load_yaml
+from agent.config.camera import CameraSpec
 from proto import transport
+
+# The one default for where a box keeps its state; install.sh and the image use it too.
+DEFAULT_DATA_DIR = Path("/var/lib/oko")
 
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)$")
 
@@ -147,18 +153,52 @@ class AgentConfig(Section):
 
     device: DeviceSection = Field(default_factory=DeviceSection, description="Device naming.")
     data_dir: Path = Field(
-        default=Path("/var/lib/oko-agent"),
+        default=DEFAULT_DATA_DIR,
         description="Identity, applied config and spool live here (restart).",
     )
     fleet: FleetSection = Field(default_factory=FleetSection, description="Fleet and uplink.")
     spool: SpoolSection = Field(default_factory=SpoolSection, description="Event spool.")
     metrics: MetricsSection = Field(default_factory=MetricsSection, description="Metrics.")
-    cameras: list[dict[str, Any]] = Field(
-        default_factory=list,
+    cameras: tuple[CameraSpec, ...] = Field(
+        default=(),
         max_length=64,
-        description="Per-camera sections; validated by the pipeline's camera model.",
+        description="Per-camera sections (capture, motion gate, tracker, analytics rules); "
+        "ids must be unique.",
     )
+
+    @field_validator("cameras")
+    @classmethod
+    def _unique_camera_ids(cls, cameras: tuple[CameraSpec, ...]) -> tuple[CameraSpec, ...]:
+        # Ids key readers, health reports, events and per-camera sequences. The error is
+        # placed on the duplicate's own `id` so it reads `cameras[1].id: duplicate ...`.
+        seen: dict[str, int] = {}
+        for index, camera in enumerate(cameras):
+            if camera.id in seen:
+                error = PydanticCustomError(
+                    "duplicate_camera_id",
+                    "duplicate '{id}' (also cameras[{first}])",
+                    {"id": camera.id, "first": seen[camera.id]},
+                )
+                detail = InitErrorDetails(type=error, loc=(index, "id"), input=camera.id)
+                raise ValidationError.from_exception_data("cameras", [detail])
+            seen[camera.id] = index
+        return cameras
 
     def spool_path(self) -> Path:
         """Where the spool file lives for this config."""
         return self.spool.path or self.data_dir / "spool.db"
+
+
+@dataclass(frozen=True)
+class BoxConfig:
+    """A validated agent.yaml: the box settings and its cameras, each fully checked."""
+
+    agent: AgentConfig
+    cameras: tuple[CameraSpec, ...]
+    has_fleet: bool  # the document has a `fleet:` section (uplink wanted, if enrolled)
+
+
+def load_box_config(path: str | Path) -> BoxConfig:
+    """Read agent.yaml for `oko-agent run`; `ConfigError` names the file and the field."""
+    agent = load_yaml(AgentConfig, path)
+    return BoxConfig(agent, agent.cameras, "fleet" in agent.model_fields_set)

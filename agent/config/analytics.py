@@ -11,9 +11,9 @@ rejected when the document is accepted, with the offending field named in the me
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
-import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from agent.config.base import Section
@@ -36,10 +36,11 @@ BAGS = ("backpack", "handbag", "suitcase")
 
 
 def _no_three_collinear(points: tuple[Point, ...], what: str) -> None:
-    pts = np.asarray(points, np.float64)
-    scale = max(float(np.ptp(pts, axis=0).max()), 1e-9)
+    xs = [float(p[0]) for p in points]
+    ys = [float(p[1]) for p in points]
+    scale = max(max(xs) - min(xs), max(ys) - min(ys), 1e-9)
     for i in range(4):
-        a, b, c = (pts[j] for j in range(4) if j != i)
+        a, b, c = (points[j] for j in range(4) if j != i)
         cross = (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
         if abs(cross) < 1e-6 * scale * scale:
             raise ValueError(
@@ -90,7 +91,7 @@ class LineConfig(Section):
     @field_validator("points")
     @classmethod
     def _not_degenerate(cls, v: tuple[Point, Point]) -> tuple[Point, Point]:
-        if np.hypot(v[1][0] - v[0][0], v[1][1] - v[0][1]) < 1.0:
+        if math.hypot(v[1][0] - v[0][0], v[1][1] - v[0][1]) < 1.0:
             raise ValueError("start and end must be at least 1 pixel apart")
         return v
 
@@ -125,9 +126,12 @@ class ZoneConfig(Section):
     @field_validator("polygon")
     @classmethod
     def _has_area(cls, v: tuple[Point, ...]) -> tuple[Point, ...]:
-        pts = np.asarray(v, np.float64)
-        x, y = pts[:, 0], pts[:, 1]
-        area = 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+        # Shoelace formula; plain floats keep the config package free of numpy.
+        area = 0.5 * abs(
+            math.fsum(
+                x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(v, v[1:] + v[:1], strict=True)
+            )
+        )
         if area < 1.0:
             raise ValueError("polygon encloses no area (points are collinear or repeated)")
         return v

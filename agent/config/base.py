@@ -40,25 +40,48 @@ def format_validation_error(err: ValidationError, source: str) -> str:
 
 def parse_document(model: type[T], data: Any, source: str = "<config>") -> T:
     """Validate an already-parsed document against `model`, raising `ConfigError`."""
+    return _validate(model, _mapping(data, source), source)
+
+
+def _mapping(data: Any, source: str) -> dict[str, Any]:
     if data is None:
-        data = {}
+        return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def _validate(model: type[T], data: dict[str, Any], source: str) -> T:
     try:
         return model.model_validate(data)
     except ValidationError as err:
         raise ConfigError(format_validation_error(err, source)) from err
 
 
-def load_yaml(model: type[T], path: str | Path) -> T:
-    """Read a YAML file and validate it; every failure is a `ConfigError` naming the file."""
+def parse_yaml(text: str, source: str) -> dict[str, Any]:
+    """YAML (or JSON) text to a mapping: the project's one YAML reader.
+
+    An empty document is ``{}``; anything but a mapping at the top, or text YAML cannot
+    parse, is a `ConfigError` naming `source`. Only `yaml.safe_load`: a config never builds
+    Python objects.
+    """
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{source}: not valid YAML: {err}") from err
+    return _mapping(data, source)
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML file into a mapping; every failure is a `ConfigError` naming the file."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"{path}: cannot read config: {err.strerror or err}") from err
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
-    return parse_document(model, data, str(path))
+    return parse_yaml(text, str(path))
+
+
+def load_yaml(model: type[T], path: str | Path) -> T:
+    """Read a YAML file and validate it; every failure is a `ConfigError` naming the file."""
+    return _validate(model, read_yaml(path), str(path))

@@ -1,4 +1,5 @@
-"""Config sections for one camera: its source, capture pacing, reconnects and motion gate.
+"""Config sections for one camera: its source, capture pacing, reconnects and motion gate,
+and `CameraSpec`, the whole camera entry (those plus the analytics rules).
 
 Defaults suit a street camera on a 2-core box: 5 detections a second, retries that back off
 to half a minute so a dead camera costs nothing, and a full-frame pass every few seconds so
@@ -7,14 +8,14 @@ objects that stopped moving are still seen.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, TypeVar
+from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
-from agent.capture.source import parse_source
-from agent.config.base import Section, parse_document
-from agent.errors import ConfigError, SourceError
+from agent.config.analytics import CameraAnalyticsConfig
+from agent.config.base import Section, parse_document, read_yaml
+from agent.config.source import parse_source
+from agent.errors import SourceError
 
 
 class MotionConfig(Section):
@@ -136,30 +137,28 @@ class CameraConfig(Section):
         return self
 
 
-C = TypeVar("C", bound="CameraConfig")
+class CameraSpec(CameraAnalyticsConfig, CameraConfig):
+    """One camera: its source, capture pacing and motion gate, tracker and analytics rules.
 
-
-def parse_cameras(
-    entries: Sequence[Any],
-    source: str = "<config>",
-    model: type[C] = CameraConfig,  # type: ignore[assignment]
-) -> list[C]:
-    """Validate the `cameras:` list of a box document; errors name `cameras[i].field`.
-
-    Ids must be unique: they key readers, health reports, events and per-camera sequences.
-    `model` may be a subclass that adds keys (the pipeline's camera entry adds the rules).
+    A camera entry is flat: capture keys (`CameraConfig`: id, source, detect_fps, motion,
+    ...) and analytics keys (`CameraAnalyticsConfig`: tracker, lines, zones, traffic,
+    abandoned) side by side, so the file `oko-agent analyze --config` reads can be pasted as
+    one item of agent.yaml's `cameras:` list unchanged (in that file `source` may be left
+    out: the video is the source).
     """
-    cameras: list[C] = []
-    seen: dict[str, int] = {}
-    for index, entry in enumerate(entries):
-        where = f"{source}: cameras[{index}]"
-        if not isinstance(entry, dict):
-            raise ConfigError(f"{where}: must be a mapping, got {type(entry).__name__}")
-        camera = parse_document(model, entry, where)
-        if camera.id in seen:
-            raise ConfigError(
-                f"{where}.id: duplicate {camera.id!r} (also cameras[{seen[camera.id]}])"
-            )
-        seen[camera.id] = index
-        cameras.append(camera)
-    return cameras
+
+
+def load_camera_spec(
+    path: str | Path, source: str | None = None, realtime: bool | None = None
+) -> CameraSpec:
+    """Read one camera's document; `source`/`realtime`, if given, replace what it says.
+
+    Offline analysis passes the video as `source` and `realtime=False` so the file is read
+    as fast as the pipeline goes, losing no frame.
+    """
+    data = read_yaml(path)
+    if source is not None:
+        data["source"] = source
+    if realtime is not None:
+        data["realtime"] = realtime
+    return parse_document(CameraSpec, data, str(path))

@@ -26,7 +26,7 @@ class Subscriber:
         self.received: queue.Queue[stream_pb2.EventEnvelope] = queue.Queue()
         self.error: str = ""
         self._stopped = False
-        self._call: grpc.Future | None = None
+        self._call: grpc.Call | None = None
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="occ-subscriber", daemon=True)
 

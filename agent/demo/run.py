@@ -11,10 +11,12 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import grpc
 from rich.console import Console
 from rich.live import Live
 
 from agent.config.agent import AgentConfig, FleetSection, MetricsSection
+from agent.config.camera import load_camera_spec
 from agent.demo.fleet_child import FleetChild
 from agent.demo.occ import Subscriber
 from agent.demo.uplink_thread import UplinkThread
@@ -22,13 +24,12 @@ from agent.demo.view import DemoView
 from agent.errors import OkoError
 from agent.identity import AgentStore
 from agent.media import video_info
-from agent.pipeline.config import load_camera_spec
 from agent.pipeline.detector_setup import make_detector
 from agent.pipeline.offline import AnalysisResult, analyze_video
+from agent.pipeline.parts import BoxParts
 from agent.uplink.enroll import enroll
-from agent.uplink.service import UplinkService
-from fleet.client import Connection
-from proto.oko.v1 import admin_pb2, events_pb2
+from proto.oko.v1 import admin_pb2, admin_pb2_grpc, events_pb2
+from proto.transport import ADMIN_DEADLINE_S, CLIENT_OPTIONS, bearer_metadata
 
 log = logging.getLogger(__name__)
 
@@ -65,20 +66,35 @@ def prepare_data_dir(data_dir: Path) -> None:
     (data_dir / MARKER).write_text("made by oko-agent demo; safe to delete\n")
 
 
+def _mint_token(fleet: FleetChild) -> str:
+    """A single-use enrollment token, asked of the fleet's AdminService as its admin.
+
+    The demo speaks the wire contract itself (like an operator's own tooling would) rather
+    than borrowing the fleet's client: the agent imports nothing from `fleet`.
+    """
+    creds = grpc.ssl_channel_credentials(root_certificates=fleet.ca_file.read_bytes())
+    request = admin_pb2.CreateEnrollmentTokenRequest(
+        site="demo", ttl_seconds=600, note="oko-agent demo"
+    )
+    with grpc.secure_channel(fleet.api_address, creds, options=CLIENT_OPTIONS) as channel:
+        stub = admin_pb2_grpc.AdminServiceStub(channel)
+        try:
+            reply = stub.CreateEnrollmentToken(
+                request, metadata=bearer_metadata(fleet.admin_token), timeout=ADMIN_DEADLINE_S
+            )
+        except grpc.RpcError as err:
+            what = f"{err.code().name}: {err.details()}"
+            raise OkoError(f"fleet refused an enrollment token: {what}") from err
+    return str(reply.token)
+
+
 def _enroll_box(fleet: FleetChild, agent_dir: Path) -> str:
     """Mint a single-use token as the admin, then enroll the box with it (CSR -> cert)."""
-    connection = Connection(fleet.api_address, fleet.admin_token, fleet.ca_file)
-    with connection.open() as session:
-        reply = session.call(
-            session.admin.CreateEnrollmentToken,
-            admin_pb2.CreateEnrollmentTokenRequest(
-                site="demo", ttl_seconds=600, note="oko-agent demo"
-            ),
-        )
+    token = _mint_token(fleet)
     store = AgentStore(agent_dir)
     try:
         identity = enroll(
-            store, fleet.api_address, reply.token, ca_file=fleet.ca_file, device_name="demo-box"
+            store, fleet.api_address, token, ca_file=fleet.ca_file, device_name="demo-box"
         )
     finally:
         store.close()
@@ -91,7 +107,7 @@ def _uplink(fleet: FleetChild, agent_dir: Path, camera_id: str) -> UplinkThread:
         fleet=FleetSection(api=fleet.api_address, agent=fleet.agent_address, batch_linger_s=0.5),
         metrics=MetricsSection(enabled=False),
     )
-    return UplinkThread(UplinkService(config, camera_ids=lambda: [camera_id])).start()
+    return UplinkThread(BoxParts.open(config, camera_ids=lambda: [camera_id])).start()
 
 
 def _drain(occ: Subscriber, view: DemoView) -> None:
@@ -109,7 +125,7 @@ def _wait_delivered(
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         _drain(occ, view)
-        if uplink.service.spool.depth() == 0 and view.delivered >= view.minted:
+        if uplink.parts.spool.depth() == 0 and view.delivered >= view.minted:
             return
         time.sleep(0.1)
     log.warning(
@@ -172,12 +188,12 @@ def run_demo(
         timings["clip_s"] = time.monotonic() - t1
         result = analysis.result()
         sent = (
-            uplink.service.metrics.registry.get_sample_value(
+            uplink.parts.metrics.registry.get_sample_value(
                 "oko_agent_uplink_event_bytes_sent_total", {"camera": spec.id}
             )
             or 0.0
         )
-        spool_left = uplink.service.spool.depth()
+        spool_left = uplink.parts.spool.depth()
         if uplink.error is not None:
             raise OkoError(f"uplink failed: {uplink.error}")
         uplink.stop()

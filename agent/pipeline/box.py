@@ -1,11 +1,13 @@
 """`EdgeBox`: the live agent - every camera of the box, one shared detector, spool, uplink.
 
     readers -> motion gates -> one InferenceWorker -> per camera: tracker + rules ->
-    EventMinter -> spool (-> UplinkService to the fleet, when enrolled) [-> JSONL sink]
+    EventMinter -> spool (-> UplinkClient to the fleet, when enrolled) [-> JSONL sink]
 
 The flow is one-way: stages hand results forward and nothing downstream calls back up.
 Everything after detection runs on each camera's own thread; the spool is the single
 durable hand-over to the uplink, which runs its own asyncio loop on another thread.
+The box owns its durable parts (`BoxParts`: identity store, spool, metrics, desired state,
+uplink client) and hands each what it needs; nothing reaches through one part to another.
 
 Without a fleet (no `fleet:` section in agent.yaml, or the box not enrolled) events are
 still spooled (so enrolling later delivers them) and also written to a JSON Lines file.
@@ -28,7 +30,8 @@ from typing import Any
 import numpy as np
 
 from agent.capture.reader import ReaderState
-from agent.config.agent import AgentConfig
+from agent.config.agent import AgentConfig, BoxConfig
+from agent.config.camera import CameraSpec
 from agent.detect.object_detector import ObjectDetector
 from agent.detect.worker import InferenceWorker
 from agent.detections import Detections
@@ -36,7 +39,6 @@ from agent.errors import ConfigError
 from agent.events.convert import EventMinter
 from agent.identity import Identity
 from agent.pipeline.camera import CameraPipeline, FrameDetections
-from agent.pipeline.config import BoxConfig, CameraSpec, check_box_document
 from agent.pipeline.detector_setup import model_ref
 from agent.pipeline.observe import (
     CameraStatus,
@@ -45,10 +47,10 @@ from agent.pipeline.observe import (
     inference_histogram,
     status_dict,
 )
+from agent.pipeline.parts import BoxParts
 from agent.pipeline.sequences import SequenceStore
 from agent.pipeline.sinks import JsonlSink
 from agent.pipeline.stage import CameraStage
-from agent.uplink.service import UplinkService
 from proto.oko.v1 import agent_pb2, events_pb2
 
 log = logging.getLogger(__name__)
@@ -78,21 +80,20 @@ class EdgeBox:
     ) -> None:
         self.config = config
         self.detector = detector
-        self.uplink = UplinkService(
+        self.parts = BoxParts.open(
             config.agent, camera_ids=self.camera_ids, camera_health=self._camera_health
         )
-        self.uplink.applier.add_checker(check_box_document)
-        self.uplink.applier.add_listener(self._on_desired)
+        self.parts.applier.add_listener(self._on_desired)
         self.jsonl: JsonlSink | None = None
         try:
-            identity = self.uplink.store.identity()
+            identity = self.parts.store.identity()
             self.uplink_enabled = config.has_fleet and identity is not None
             self.sequences = SequenceStore(config.agent.data_dir / "sequences.json")
             if not self.uplink_enabled or events_jsonl is not None:
                 self.jsonl = JsonlSink(
                     events_jsonl or config.agent.data_dir / "events.jsonl", append=True
                 )
-            registry = self.uplink.metrics.registry
+            registry = self.parts.metrics.registry
             self._inference = inference_histogram(registry)
             registry.register(PipelineCollector(self.status))
             self.worker = InferenceWorker(self._detect, max_batch=max_batch)
@@ -103,7 +104,7 @@ class EdgeBox:
             # e.g. a rule naming a class the detector lacks: release the spool's file lock
             if self.jsonl is not None:
                 self.jsonl.close()
-            self.uplink.close()
+            self.parts.close()
             raise
         self._observe: ObserveServer | None = None
         self._uplink_thread: threading.Thread | None = None
@@ -150,7 +151,7 @@ class EdgeBox:
         metrics = self.config.agent.metrics
         if metrics.enabled:
             self._observe = ObserveServer(
-                self.uplink.metrics.registry, self.health, metrics.host, metrics.port
+                self.parts.metrics.registry, self.health, metrics.host, metrics.port
             )
         if self.uplink_enabled:
             ready = threading.Event()
@@ -176,7 +177,7 @@ class EdgeBox:
             self._uplink_loop = asyncio.get_running_loop()
             self._uplink_stop = asyncio.Event()
             ready.set()
-            await self.uplink.run(self._uplink_stop)
+            await self.parts.uplink.run(self._uplink_stop)
 
         try:
             asyncio.run(main())
@@ -205,7 +206,7 @@ class EdgeBox:
             return
         try:
             self.sequences.record(camera_id, wire[-1].sequence)
-            self.uplink.spool.append(wire)
+            self.parts.spool.append(wire)
         except Exception as err:  # SpoolError, or anything the spool failed to map
             # A full or failing disk must not stop the cameras for good: the loss is
             # counted, logged and shown in /healthz, and the next frame tries again.
@@ -215,7 +216,7 @@ class EdgeBox:
             log.error("camera %s: %d event(s) not spooled: %s", camera_id, len(wire), err)
         else:
             if self.uplink_enabled:
-                self.uplink.notify()
+                self.parts.uplink.notify()
         if self.jsonl is not None:
             self.jsonl.write(wire)
 
@@ -242,7 +243,7 @@ class EdgeBox:
             self._observe.close()
         if self.jsonl is not None:
             self.jsonl.close()
-        self.uplink.close()
+        self.parts.close()
         log.info("box stopped")
 
     # ----- state -------------------------------------------------------------------------
@@ -301,7 +302,7 @@ class EdgeBox:
             "spool": self._spool_health(),
             "uplink": {
                 "enabled": self.uplink_enabled,
-                "connected": self.uplink.client.connected.is_set(),
+                "connected": self.parts.uplink.connected.is_set(),
             },
             "cameras": {c.camera_id: status_dict(c) for c in cams},
         }
@@ -313,7 +314,7 @@ class EdgeBox:
             "events_lost": self.events_lost,
             "last_error": self.last_spool_error,
         }
-        spool = self.uplink.spool
+        spool = self.parts.spool
         try:
             out.update(depth=spool.depth(), bytes=spool.bytes(), dropped=spool.dropped_total())
         except Exception as err:  # health must answer even when the spool cannot

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from agent.config.analytics import CameraAnalyticsConfig
 from agent.detect.object_detector import ObjectDetector
 from agent.inference.backend import load_model
-from agent.pipeline.config import detector_threshold
 
 
 @dataclass
@@ -23,6 +22,17 @@ class ModelRef:
 def model_ref(detector: ObjectDetector) -> ModelRef:
     spec = detector.model.spec
     return ModelRef(spec.name, spec.version, spec.sha256)
+
+
+def detector_threshold(specs: Sequence[CameraAnalyticsConfig]) -> float:
+    """Score threshold the shared detector must run at for every camera's tracker.
+
+    ByteTrack's second stage feeds on detections between its low and high thresholds, so
+    the detector must not cut them off: the lowest `tracker.low_threshold` of the box wins.
+    """
+    if not specs:
+        return CameraAnalyticsConfig().tracker.low_threshold
+    return min(spec.tracker.low_threshold for spec in specs)
 
 
 def make_detector(

@@ -21,13 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.capture.reader import CameraHealth, ReaderState, is_valid_frame
-from agent.capture.source import SourceKind, open_capture, parse_source
+from agent.capture.source import open_capture
+from agent.config.camera import CameraSpec
+from agent.config.source import SourceKind, parse_source
 from agent.detect.object_detector import ObjectDetector
 from agent.detect.worker import InferenceWorker
 from agent.errors import OkoError, SourceError
 from agent.events.convert import EventMinter
 from agent.pipeline.camera import CameraPipeline, FrameDetections
-from agent.pipeline.config import CameraSpec
 from agent.pipeline.detector_setup import model_ref
 from agent.pipeline.stage import CameraStage, FrameResult
 from agent.pipeline.summary import Summary

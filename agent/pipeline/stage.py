@@ -21,12 +21,12 @@ from agent.analytics.camera import CameraAnalytics
 from agent.analytics.events import AnalyticsEvent
 from agent.analytics.faces import FaceAnalyzer
 from agent.capture.frame import Frame
+from agent.config.camera import CameraSpec
 from agent.detections import Detections
 from agent.events.convert import EventMinter
 from agent.faces.shots import FaceShotStore
 from agent.motion.gate import GatePlan
 from agent.pipeline.camera import FrameDetections
-from agent.pipeline.config import CameraSpec
 from proto.oko.v1 import events_pb2
 
 log = logging.getLogger(__name__)

@@ -37,6 +37,9 @@ from proto.oko.v1 import agent_pb2, agent_pb2_grpc, events_pb2
 
 log = logging.getLogger(__name__)
 
+# The Connect stream as the grpc stubs type it: agent messages up, fleet messages down.
+Stream = grpc.aio.StreamStreamCall[agent_pb2.AgentMessage, agent_pb2.FleetMessage]
+
 CommandHandler = Callable[[agent_pb2.Command], agent_pb2.CommandResult]
 HealthProvider = Callable[[], list[agent_pb2.CameraHealth]]
 _POLL_S = 1.0  # re-check the spool this often even when nobody calls notify()
@@ -57,7 +60,7 @@ class _InFlight:
 class _Session:
     """State of one connected stream; discarded (never reused) when it ends."""
 
-    call: grpc.aio.StreamStreamCall
+    call: Stream
     welcome: agent_pb2.Welcome
     window: asyncio.Semaphore
     in_flight: deque[_InFlight] = field(default_factory=deque)
@@ -174,7 +177,7 @@ class UplinkClient:
                 with contextlib.suppress(grpc.aio.AioRpcError, asyncio.CancelledError):
                     await call.code()
 
-    async def _handshake(self, call: grpc.aio.StreamStreamCall) -> _Session:
+    async def _handshake(self, call: Stream) -> _Session:
         hello = agent_pb2.Hello(
             agent_version=__version__,
             applied_version=self._applier.applied_version(),
@@ -184,7 +187,8 @@ class UplinkClient:
         )
         await call.write(agent_pb2.AgentMessage(hello=hello))
         first = await asyncio.wait_for(call.read(), self.settings.hello_timeout_s)
-        if first is grpc.aio.EOF or first.WhichOneof("body") != "welcome":
+        # isinstance, not `is EOF`: the stubs type EOF as a class, so only this narrows.
+        if not isinstance(first, agent_pb2.FleetMessage) or first.WhichOneof("body") != "welcome":
             raise StreamEndedError(f"expected Welcome, got {first!r}")
         welcome = first.welcome
         log.info("connected to fleet as %s (site %s)", welcome.device_id, welcome.site)
@@ -216,7 +220,7 @@ class UplinkClient:
     async def _receive(self, session: _Session) -> None:
         while True:
             message = await session.call.read()
-            if message is grpc.aio.EOF:
+            if not isinstance(message, agent_pb2.FleetMessage):  # grpc.aio.EOF
                 raise StreamEndedError("fleet closed the stream")
             kind = message.WhichOneof("body")
             if kind == "ack":

@@ -1,7 +1,7 @@
 """Apply a desired-state document from the fleet, or refuse it and keep the last good one.
 
 Order matters for "a bad document never half-applies": parse and validate everything
-(YAML, `AgentConfig`, then every registered checker - e.g. the pipeline's camera model)
+(YAML, then `AgentConfig` with every camera in it, then any registered checker)
 *before* anything is stored; only then is the document written (one atomic tinydb write)
 and the listeners told. The report always says what actually runs.
 """
@@ -14,11 +14,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import yaml
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from agent.config.agent import AgentConfig
-from agent.config.base import parse_document
+from agent.config.base import parse_document, parse_yaml
 from agent.errors import ConfigError
 from agent.identity import AgentStore, AppliedConfig
 from proto.oko.v1 import agent_pb2
@@ -41,11 +40,7 @@ class ApplyOutcome:
 
 def validate_document(document: str, source: str) -> AgentConfig:
     """YAML text -> `AgentConfig`, every failure a `ConfigError` naming the field."""
-    try:
-        data = yaml.safe_load(document)
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{source}: not valid YAML: {err}") from err
-    return parse_document(AgentConfig, data, source)
+    return parse_document(AgentConfig, parse_yaml(document, source), source)
 
 
 class DesiredStateApplier:

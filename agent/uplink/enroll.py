@@ -10,7 +10,6 @@ pin *and* it signed the server's certificate (trust on first use, pinned by the 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import socket
 import ssl
@@ -29,19 +28,18 @@ from agent import __version__
 from agent.config.agent import parse_endpoint
 from agent.errors import EnrollError
 from agent.identity import AgentStore, Credentials, Identity
-from proto import transport
+from proto import tokens, transport
 from proto.oko.v1 import agent_pb2, agent_pb2_grpc
 
 log = logging.getLogger(__name__)
 
-_PIN_HEX = 32
 # What `verify_directly_issued_by` raises for "not issued by this CA" in its several forms.
 _NOT_ISSUED = (InvalidSignature, ValueError, TypeError)
 
 
 @dataclass(frozen=True)
 class EnrollmentToken:
-    """`oko1.<token_id>.<secret>.<ca_pin>` as printed by `okoctl token create`."""
+    """`oko1.<token_id>.<secret>.<ca_pin>` (`proto.tokens`) as `okoctl token create` prints it."""
 
     raw: str
     token_id: str
@@ -51,21 +49,16 @@ class EnrollmentToken:
 def parse_token(text: str) -> EnrollmentToken:
     """Check the token's shape before using the network; the error says what is wrong."""
     raw = text.strip()
-    parts = raw.split(".")
-    if len(parts) != 4 or parts[0] != "oko1":
-        raise EnrollError("token: expected oko1.<id>.<secret>.<ca_pin> (as okoctl prints it)")
-    _, token_id, secret, pin = parts
-    if not token_id or not secret:
-        raise EnrollError("token: empty id or secret")
-    pin = pin.lower()
-    if len(pin) != _PIN_HEX or any(c not in "0123456789abcdef" for c in pin):
-        raise EnrollError(f"token: CA pin must be {_PIN_HEX} hex digits, got {pin!r}")
-    return EnrollmentToken(raw=raw, token_id=token_id, ca_pin=pin)
+    try:
+        parts = tokens.parse_enrollment_token(raw)
+    except tokens.TokenFormatError as err:
+        raise EnrollError(f"token: {err} (as okoctl prints it)") from None
+    return EnrollmentToken(raw=raw, token_id=parts.token_id, ca_pin=parts.ca_pin)
 
 
 def ca_fingerprint(cert: x509.Certificate) -> str:
     """Hex SHA-256 of the DER certificate: what the token's pin is a prefix of."""
-    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+    return tokens.certificate_fingerprint(cert.public_bytes(serialization.Encoding.DER))
 
 
 def _load_pem(data: bytes, what: str) -> x509.Certificate:
@@ -79,9 +72,9 @@ def check_ca_pin(ca_pem: bytes, pin: str, what: str) -> x509.Certificate:
     """Refuse a CA whose fingerprint does not start with the token's pin."""
     cert = _load_pem(ca_pem, what)
     fingerprint = ca_fingerprint(cert)
-    if not fingerprint.startswith(pin):
+    if not tokens.pin_matches(fingerprint, pin):
         raise EnrollError(
-            f"{what}: CA fingerprint {fingerprint[:_PIN_HEX]} does not match the token's pin "
+            f"{what}: CA fingerprint {tokens.ca_pin(fingerprint)} does not match the token's pin "
             f"{pin}; refusing to trust it"
         )
     return cert
@@ -107,7 +100,7 @@ def fetch_pinned_ca(host: str, port: int, pin: str, timeout: float = 10.0) -> by
     if not certs:
         raise EnrollError(f"fleet {host}:{port} presented no certificate")
     for candidate in certs:
-        if ca_fingerprint(candidate).startswith(pin):
+        if tokens.pin_matches(ca_fingerprint(candidate), pin):
             try:
                 certs[0].verify_directly_issued_by(candidate)
             except _NOT_ISSUED as err:
@@ -172,15 +165,6 @@ def _check_response(
     return cert
 
 
-def _agent_endpoint(advertised: str, host: str) -> str:
-    """The fleet may advertise a full host:port, only ":port", or nothing (default port)."""
-    if not advertised:
-        return f"{host}:{transport.DEFAULT_AGENT_PORT}"
-    if advertised.startswith(":"):
-        return f"{host}{advertised}"
-    return advertised
-
-
 def enroll(
     store: AgentStore,
     fleet: str,
@@ -224,7 +208,7 @@ def enroll(
         device_id=response.device_id,
         site=response.site,
         fleet_api=f"{host}:{port}",
-        agent_endpoint=_agent_endpoint(response.agent_endpoint, host),
+        agent_endpoint=tokens.resolve_agent_endpoint(response.agent_endpoint, host),
         not_after=cert.not_valid_after_utc.timestamp(),
         enrolled_at=time.time(),
         cert_sha256=ca_fingerprint(cert),

@@ -1,4 +1,4 @@
-"""The agent's Prometheus metrics (served by `proto.metrics.serve_metrics`).
+"""The agent's Prometheus metrics (served with `/healthz` by `agent.pipeline.observe`).
 
 Spool figures are read from the spool at scrape time instead of being mirrored into
 gauges, so the endpoint can never disagree with the spool - including the drop counters,
@@ -15,7 +15,24 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from agent.spool import Spool
-from proto.metrics import LATENCY_BUCKETS_S
+
+# From 1 ms to 10 s. The fleet's latency histograms use the same edges (fleet_metrics.py),
+# so one dashboard panel can put the box's ack latency beside the fleet's commit latency.
+LATENCY_BUCKETS_S: tuple[float, ...] = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
 
 
 class SpoolCollector(Collector):

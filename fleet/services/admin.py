@@ -6,6 +6,7 @@ import logging
 import secrets
 
 import grpc
+from typing_extensions import override
 
 from fleet import __version__
 from fleet.app import FleetApp, now_us
@@ -29,13 +30,21 @@ def _bounded(value: str, field: str) -> str:
 
 
 class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
+    """AdminService for okoctl and integrations.
+
+    Each RPC's contract is documented in proto/oko/v1/admin.proto (the `@override`s implement
+    the generated base class); every call is authorised by role first, and each change is
+    written to the audit log.
+    """
+
     def __init__(self, app: FleetApp) -> None:
         self.app = app
         self.access = app.access
 
     # Tokens ---------------------------------------------------------------------------
+    @override
     @guarded(Role.OPERATOR)
-    async def CreateEnrollmentToken(  # noqa: N802
+    async def CreateEnrollmentToken(
         self, request: admin_pb2.CreateEnrollmentTokenRequest, context: Context, who: Principal
     ) -> admin_pb2.CreateEnrollmentTokenResponse:
         site = _bounded(request.site, "site")
@@ -62,8 +71,9 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
             ca_sha256=self.app.ca.fingerprint,
         )
 
+    @override
     @guarded(Role.ADMIN)
-    async def CreateApiToken(  # noqa: N802
+    async def CreateApiToken(
         self, request: admin_pb2.CreateApiTokenRequest, context: Context, who: Principal
     ) -> admin_pb2.CreateApiTokenResponse:
         name = _bounded(request.name, "name")
@@ -92,8 +102,9 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
             token=minted.text, token_id=minted.token_id, expires_at=convert.ts(expires)
         )
 
+    @override
     @guarded(Role.ADMIN)
-    async def ListTokens(  # noqa: N802
+    async def ListTokens(
         self, request: admin_pb2.ListTokensRequest, context: Context, who: Principal
     ) -> admin_pb2.ListTokensResponse:
         out = [
@@ -140,21 +151,24 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
             raise NotFoundError(f"device {device_id!r} not found")
         return device
 
+    @override
     @guarded(Role.VIEWER)
-    async def ListDevices(  # noqa: N802
+    async def ListDevices(
         self, request: admin_pb2.ListDevicesRequest, context: Context, who: Principal
     ) -> admin_pb2.ListDevicesResponse:
         devices = await self.app.store.list_devices(request.site)
         return admin_pb2.ListDevicesResponse(devices=[await self._device_proto(d) for d in devices])
 
+    @override
     @guarded(Role.VIEWER)
-    async def GetDevice(  # noqa: N802
+    async def GetDevice(
         self, request: admin_pb2.GetDeviceRequest, context: Context, who: Principal
     ) -> admin_pb2.Device:
         return await self._device_proto(await self._device(request.device_id), with_cameras=True)
 
+    @override
     @guarded(Role.ADMIN)
-    async def RevokeDevice(  # noqa: N802
+    async def RevokeDevice(
         self, request: admin_pb2.RevokeDeviceRequest, context: Context, who: Principal
     ) -> admin_pb2.Device:
         device = await self.app.store.revoke_device(
@@ -169,16 +183,18 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
         )
         return await self._device_proto(device)
 
+    @override
     @guarded(Role.VIEWER)
-    async def ListCameras(  # noqa: N802
+    async def ListCameras(
         self, request: admin_pb2.ListCamerasRequest, context: Context, who: Principal
     ) -> admin_pb2.ListCamerasResponse:
         cams = await self.app.store.list_cameras(request.device_id, request.site)
         return admin_pb2.ListCamerasResponse(cameras=[convert.camera_to_proto(c) for c in cams])
 
     # Desired state ----------------------------------------------------------------------
+    @override
     @guarded(Role.VIEWER)
-    async def GetConfig(  # noqa: N802
+    async def GetConfig(
         self, request: admin_pb2.GetConfigRequest, context: Context, who: Principal
     ) -> admin_pb2.ConfigView:
         device = await self._device(request.device_id)
@@ -186,8 +202,9 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
         rendered = await self.app.store.get_desired(device.device_id)
         return convert.config_view(device, request.camera_id, docs.get(request.camera_id), rendered)
 
+    @override
     @guarded(Role.OPERATOR)
-    async def SetConfig(  # noqa: N802
+    async def SetConfig(
         self, request: admin_pb2.SetConfigRequest, context: Context, who: Principal
     ) -> admin_pb2.ConfigView:
         device = await self._device(request.device_id)
@@ -210,8 +227,9 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
         )
         return convert.config_view(device, request.camera_id, doc, rendered)
 
+    @override
     @guarded(Role.OPERATOR)
-    async def SendCommand(  # noqa: N802
+    async def SendCommand(
         self, request: admin_pb2.SendCommandRequest, context: Context, who: Principal
     ) -> admin_pb2.SendCommandResponse:
         device = await self._device(request.device_id)
@@ -232,8 +250,9 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
         return admin_pb2.SendCommandResponse(command_id=command_id, delivered=session is not None)
 
     # Webhooks -------------------------------------------------------------------------
+    @override
     @guarded(Role.ADMIN)
-    async def CreateWebhook(  # noqa: N802
+    async def CreateWebhook(
         self, request: admin_pb2.CreateWebhookRequest, context: Context, who: Principal
     ) -> admin_pb2.Webhook:
         if not request.url.startswith(("http://", "https://")):
@@ -254,15 +273,17 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
         await self.app.audit(who.name, "webhook.create", hook.webhook_id, hook.url)
         return convert.webhook_to_proto(hook, with_secret=True)
 
+    @override
     @guarded(Role.VIEWER)
-    async def ListWebhooks(  # noqa: N802
+    async def ListWebhooks(
         self, request: admin_pb2.ListWebhooksRequest, context: Context, who: Principal
     ) -> admin_pb2.ListWebhooksResponse:
         hooks = await self.app.store.list_webhooks()
         return admin_pb2.ListWebhooksResponse(webhooks=[convert.webhook_to_proto(h) for h in hooks])
 
+    @override
     @guarded(Role.ADMIN)
-    async def DeleteWebhook(  # noqa: N802
+    async def DeleteWebhook(
         self, request: admin_pb2.DeleteWebhookRequest, context: Context, who: Principal
     ) -> admin_pb2.DeleteWebhookResponse:
         await self.app.store.delete_webhook(request.webhook_id)
@@ -270,8 +291,9 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
         await self.app.audit(who.name, "webhook.delete", request.webhook_id)
         return admin_pb2.DeleteWebhookResponse()
 
+    @override
     @guarded(Role.VIEWER)
-    async def GetStatus(  # noqa: N802
+    async def GetStatus(
         self, request: admin_pb2.GetStatusRequest, context: Context, who: Principal
     ) -> admin_pb2.ServerStatus:
         stats = await self.app.store.stats()

@@ -27,12 +27,8 @@ from fleet.services.common import Context, abort, status_for
 from fleet.sessions import Close, Session
 from fleet.store.records import REVOKED, BatchOutcome, Device, StateReportRecord
 from proto.oko.v1 import agent_pb2, agent_pb2_grpc
-from proto.transport import (
-    DEFAULT_AGENT_PORT,
-    HEARTBEAT_INTERVAL_S,
-    MAX_BATCH_EVENTS,
-    MAX_MESSAGE_BYTES,
-)
+from proto.tokens import advertised_agent_port
+from proto.transport import HEARTBEAT_INTERVAL_S, MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +104,8 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         if self.app.settings.advertise_agent:
             return self.app.settings.advertise_agent
         # The bound port, not the configured one: `--agent-listen HOST:0` binds any port.
-        port = str(self.app.agent_port or self.app.settings.agent_listen.rpartition(":")[2])
-        return f":{port}" if port != str(DEFAULT_AGENT_PORT) else ""
+        port = self.app.agent_port or int(self.app.settings.agent_listen.rpartition(":")[2])
+        return advertised_agent_port(port)
 
     # Connect --------------------------------------------------------------------------
     async def _identify(self, context: Context) -> Device:
@@ -118,7 +114,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             raise UnauthenticatedError(
                 "no client certificate: Connect needs mutual TLS on the agent port"
             )
-        serial = serial_from_pem(pem[0])
+        serial = serial_from_pem(next(iter(pem)))
         if serial in self.app.revocations:
             raise PermissionDeniedError("device certificate has been revoked")
         device = await self.app.store.get_device_by_serial(serial)
@@ -128,7 +124,9 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             raise PermissionDeniedError(f"device {device.device_id} has been revoked")
         return device
 
-    async def Connect(  # noqa: N802
+    # The stub wants an iterator of replies; this writes them with context.write instead,
+    # which grpc.aio allows and which lets one task own every write to the stream.
+    async def Connect(  # type: ignore[override]  # noqa: N802
         self, request_iterator: AsyncIterator[agent_pb2.AgentMessage], context: Context
     ) -> None:
         try:

@@ -36,6 +36,7 @@ _CODES: list[tuple[type[FleetError], grpc.StatusCode]] = [
 
 
 def status_for(err: FleetError) -> grpc.StatusCode:
+    """The gRPC status a FleetError maps to; INTERNAL for one not in the table."""
     for kind, code in _CODES:
         if isinstance(err, kind):
             return code
@@ -43,6 +44,7 @@ def status_for(err: FleetError) -> grpc.StatusCode:
 
 
 async def abort(context: grpc.aio.ServicerContext[Any, Any], err: FleetError) -> NoReturn:
+    """End the call with the error's status and message; never returns."""
     code = status_for(err)
     log.info("refusing call: %s %s", code.name, err)
     await context.abort(code, str(err))
@@ -59,8 +61,11 @@ Handler = Callable[[Any, Any, grpc.aio.ServicerContext[Any, Any], Principal], Aw
 
 
 def guarded(role: Role) -> Callable[[Handler[R]], Callable[..., Awaitable[R]]]:
-    """Unary RPC decorator: check the caller's token and role first, map FleetError to a
-    status. The handler gets the Principal as a fourth argument."""
+    """Unary RPC decorator that authorises the caller before the handler runs.
+
+    Checks the caller's token and role first and maps FleetError to a status. The handler gets
+    the Principal as a fourth argument.
+    """
 
     def wrap(handler: Handler[R]) -> Callable[..., Awaitable[R]]:
         @functools.wraps(handler)

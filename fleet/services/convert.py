@@ -3,13 +3,16 @@
 `encode_envelope` writes `oko.v1.EventEnvelope` wire bytes directly around the stored
 event payload. The payload is already a serialized `Event`, so parsing it only to
 serialize it again for every subscriber would cost more than the rest of the fan-out.
-A test checks the bytes parse to the same message the generated class would build.
+Field keys come from the generated descriptors, never typed in by hand, and a test checks
+the bytes parse to the same message the generated class would build.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from fleet.store.records import (
@@ -25,7 +28,35 @@ from fleet.store.records import (
 from fleet.wire import varint
 from proto.oko.v1 import admin_pb2, agent_pb2, events_pb2, stream_pb2
 
+if TYPE_CHECKING:  # the stubs type DESCRIPTOR as the pure-Python or the upb Descriptor
+    from google._upb._message import Descriptor as UpbDescriptor
+
 DEVICE_OFFLINE_AFTER_US = 30_000_000  # three missed 10 s heartbeats
+
+_VARINT_TYPES = {
+    FieldDescriptor.TYPE_INT32,
+    FieldDescriptor.TYPE_INT64,
+    FieldDescriptor.TYPE_UINT64,
+}
+_LENGTH_TYPES = {FieldDescriptor.TYPE_MESSAGE, FieldDescriptor.TYPE_BYTES}
+
+
+def _key(message: Descriptor | UpbDescriptor, name: str) -> bytes:
+    """The wire key (field number and wire type) of `message.name`, from the descriptor."""
+    field = message.fields_by_name[name]
+    if field.type in _VARINT_TYPES:
+        return varint(field.number << 3)
+    if field.type in _LENGTH_TYPES:
+        return varint(field.number << 3 | 2)
+    raise TypeError(f"{message.full_name}.{name}: wire type not handled by the fast path")
+
+
+_SECONDS = _key(Timestamp.DESCRIPTOR, "seconds")
+_NANOS = _key(Timestamp.DESCRIPTOR, "nanos")
+_CURSOR = _key(stream_pb2.EventEnvelope.DESCRIPTOR, "cursor")
+_EVENT = _key(stream_pb2.EventEnvelope.DESCRIPTOR, "event")
+_RECEIVED_AT = _key(stream_pb2.EventEnvelope.DESCRIPTOR, "received_at")
+_ENVELOPES = _key(stream_pb2.EventEnvelopeBatch.DESCRIPTOR, "envelopes")
 
 
 def ts(us: int) -> Timestamp | None:
@@ -46,24 +77,24 @@ def filter_from_proto(msg: stream_pb2.EventFilter) -> EventFilter:
 
 
 def _received_field(received_us: int) -> bytes:
-    """EventEnvelope.received_at (field 3) as wire bytes; empty when unset."""
+    """EventEnvelope.received_at as wire bytes; empty when unset."""
     if not received_us:
         return b""
     seconds, micros = divmod(received_us, 1_000_000)
-    stamp = b"\x08" + varint(seconds) if seconds else b""
+    stamp = _SECONDS + varint(seconds) if seconds else b""
     if micros:
-        stamp += b"\x10" + varint(micros * 1000)
-    return b"\x1a" + varint(len(stamp)) + stamp
+        stamp += _NANOS + varint(micros * 1000)
+    return _RECEIVED_AT + varint(len(stamp)) + stamp
 
 
 def encode_envelope(event: StoredEvent, received: bytes | None = None) -> bytes:
-    """Wire bytes of EventEnvelope{cursor=1, event=2, received_at=3}. `received` may pass
-    the precomputed field 3, which all events of one commit share."""
+    """Wire bytes of EventEnvelope{cursor, event, received_at}. `received` may pass the
+    precomputed received_at field, which all events of one commit share."""
     if received is None:
         received = _received_field(event.received_us)
     payload = event.payload
     return b"".join(
-        (b"\x08", varint(event.cursor), b"\x12", varint(len(payload)), payload, received)
+        (_CURSOR, varint(event.cursor), _EVENT, varint(len(payload)), payload, received)
     )
 
 
@@ -79,7 +110,7 @@ def encode_envelope_batches(
         if event.received_us != stamp_us:
             stamp_us, received = event.received_us, _received_field(event.received_us)
         env = encode_envelope(event, received)
-        item = b"\x0a" + varint(len(env)) + env
+        item = _ENVELOPES + varint(len(env)) + env
         if parts and (len(parts) >= max_events or size + len(item) > max_bytes):
             yield b"".join(parts)
             parts, size = [], 0

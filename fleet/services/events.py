@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 
@@ -42,6 +43,8 @@ def _filter(msg: stream_pb2.EventFilter) -> EventFilter:
 
 
 class EventServicer(Guarded):
+    """EventService for operations centres; the RPC contracts are in proto/oko/v1/stream.proto."""
+
     def __init__(self, app: FleetApp) -> None:
         self.app = app
         self.access = app.access
@@ -76,6 +79,7 @@ class EventServicer(Guarded):
     async def Subscribe(  # noqa: N802
         self, request: stream_pb2.SubscribeRequest, context: Context
     ) -> None:
+        """Stream matching events one envelope per message, from the requested cursor, live."""
         async for chunk in self._follow(request, context):
             for event in chunk:
                 await context.write(convert.encode_envelope(event))
@@ -83,6 +87,7 @@ class EventServicer(Guarded):
     async def SubscribeBatches(  # noqa: N802
         self, request: stream_pb2.SubscribeRequest, context: Context
     ) -> None:
+        """Like Subscribe, but several envelopes per message, capped in count and bytes."""
         size = min(request.max_batch or MAX_BATCH, MAX_BATCH)
         async for chunk in self._follow(request, context):
             for message in convert.encode_envelope_batches(chunk, size, MAX_BATCH_BYTES):
@@ -92,6 +97,7 @@ class EventServicer(Guarded):
     async def Query(  # noqa: N802
         self, request: stream_pb2.QueryRequest, context: Context, who: Principal
     ) -> stream_pb2.QueryResponse:
+        """One page of stored events; `next_cursor` is 0 when there is nothing more."""
         limit = request.limit or DEFAULT_LIMIT
         if limit > MAX_LIMIT:
             raise InvalidRequestError(f"limit must be <= {MAX_LIMIT}")
@@ -110,7 +116,8 @@ class EventServicer(Guarded):
 
 
 def add_to_server(servicer: EventServicer, server: grpc.aio.Server) -> None:
-    handlers = {
+    """Register EventService on `server` with byte-level serializers for the streams."""
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
         "Subscribe": grpc.unary_stream_rpc_method_handler(
             servicer.Subscribe,
             request_deserializer=stream_pb2.SubscribeRequest.FromString,

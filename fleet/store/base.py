@@ -1,6 +1,8 @@
-"""The one storage interface of the fleet. SQLite is the embedded default; PostgreSQL will
-implement the same protocol, which is why every method is async (a network database must
-not block the event loop) and every multi-row change is one method (one transaction).
+"""The one storage interface of the fleet.
+
+SQLite is the embedded default; PostgreSQL will implement the same protocol, which is why
+every method is async (a network database must not block the event loop) and every
+multi-row change is one method (one transaction).
 
 Contract every implementation keeps:
 * `ingest` commits all batches it is given in one durable transaction before returning
@@ -38,25 +40,46 @@ class Store(Protocol):
 
     description: str
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Finish pending writes and release connections; the store is unusable afterwards."""
 
     # Events.
     async def ingest(self, batches: Sequence[Sequence[NewEvent]], received_us: int) -> IngestCommit:
         """Store new events of all batches atomically; duplicates are counted, not stored."""
 
-    async def read_events(self, query: EventQuery) -> list[StoredEvent]: ...
-    async def stats(self) -> StoreStats: ...
+    async def read_events(self, query: EventQuery) -> list[StoredEvent]:
+        """Events after `query.after_cursor` that match it, in cursor order, at most `limit`.
+
+        Subscribers page with this: the last cursor returned is the next call's start.
+        """
+
+    async def stats(self) -> StoreStats:
+        """Counts for `/metrics` and `okoctl status`; each read may be a moment apart."""
+
     async def last_cursor(self) -> int:
         """Cursor of the newest committed event (0 if none ever)."""
 
     # Tokens.
-    async def add_api_token(self, token: ApiToken) -> None: ...
-    async def get_api_token(self, token_id: str) -> ApiToken | None: ...
-    async def count_api_tokens(self) -> int: ...
-    async def list_api_tokens(self) -> list[ApiToken]: ...
-    async def add_enrollment_token(self, token: EnrollmentToken) -> None: ...
-    async def get_enrollment_token(self, token_id: str) -> EnrollmentToken | None: ...
-    async def list_enrollment_tokens(self) -> list[EnrollmentToken]: ...
+    async def add_api_token(self, token: ApiToken) -> None:
+        """Keep an API token (only its secret's hash); a duplicate id is a StoreError."""
+
+    async def get_api_token(self, token_id: str) -> ApiToken | None:
+        """The token with this id, or None; the caller compares the secret's hash."""
+
+    async def count_api_tokens(self) -> int:
+        """How many API tokens exist; zero means the fleet still needs its first admin."""
+
+    async def list_api_tokens(self) -> list[ApiToken]:
+        """Every API token, for `okoctl token list` (hashes only, never secrets)."""
+
+    async def add_enrollment_token(self, token: EnrollmentToken) -> None:
+        """Keep a one-use enrollment token (only its secret's hash)."""
+
+    async def get_enrollment_token(self, token_id: str) -> EnrollmentToken | None:
+        """The enrollment token with this id, or None."""
+
+    async def list_enrollment_tokens(self) -> list[EnrollmentToken]:
+        """Every enrollment token, used or not, for the operator's listing."""
 
     # Devices.
     async def enroll_device(self, token_id: str, secret_hash: str, device: Device) -> Device:
@@ -66,15 +89,32 @@ class Store(Protocol):
         matches, it is unused and `device.enrolled_us` is before its expiry.
         """
 
-    async def get_device(self, device_id: str) -> Device | None: ...
-    async def get_device_by_serial(self, serial: str) -> Device | None: ...
-    async def list_devices(self, site: str = "") -> list[Device]: ...
-    async def revoked_serials(self) -> set[str]: ...
-    async def revoke_device(self, device_id: str, reason: str, at_us: int) -> Device: ...
-    async def record_hello(self, device_id: str, agent_version: str, at_us: int) -> None: ...
-    async def record_health(self, device_id: str, health: DeviceHealth) -> None: ...
-    async def record_state(self, device_id: str, report: StateReportRecord) -> None: ...
-    async def list_cameras(self, device_id: str = "", site: str = "") -> list[CameraStatus]: ...
+    async def get_device(self, device_id: str) -> Device | None:
+        """The device with this id, or None."""
+
+    async def get_device_by_serial(self, serial: str) -> Device | None:
+        """The device whose client certificate has this serial: how a stream is identified."""
+
+    async def list_devices(self, site: str = "") -> list[Device]:
+        """Devices of one site, or of every site when `site` is empty."""
+
+    async def revoked_serials(self) -> set[str]:
+        """Certificate serials of revoked devices, loaded once at start into the deny list."""
+
+    async def revoke_device(self, device_id: str, reason: str, at_us: int) -> Device:
+        """Mark the device revoked and return it; NotFoundError if there is no such device."""
+
+    async def record_hello(self, device_id: str, agent_version: str, at_us: int) -> None:
+        """Note a connecting agent's version and the time it was last seen."""
+
+    async def record_health(self, device_id: str, health: DeviceHealth) -> None:
+        """Replace the device's latest heartbeat and its cameras' health."""
+
+    async def record_state(self, device_id: str, report: StateReportRecord) -> None:
+        """Replace the config state the device last reported (applied version, errors)."""
+
+    async def list_cameras(self, device_id: str = "", site: str = "") -> list[CameraStatus]:
+        """Cameras' last health and last event time, narrowed by device and/or site."""
 
     # Desired state.
     async def get_config_docs(self, device_id: str) -> dict[str, ConfigDoc]:
@@ -84,13 +124,22 @@ class Store(Protocol):
         """The rendered box document the agent should run (scope '*')."""
 
     async def put_config(self, doc: ConfigDoc, rendered: ConfigDoc, expected_version: int) -> None:
-        """Store a scope document and the new rendered document at `doc.version`, which
-        must be the device's current version + 1 (else VersionConflictError)."""
+        """Store a scope document and the new rendered document at `doc.version`.
+
+        `doc.version` must be the device's current version + 1 (else VersionConflictError),
+        so two operators editing at once cannot silently overwrite each other.
+        """
 
     # Webhooks.
-    async def add_webhook(self, hook: Webhook) -> None: ...
-    async def list_webhooks(self) -> list[Webhook]: ...
-    async def delete_webhook(self, webhook_id: str) -> None: ...
+    async def add_webhook(self, hook: Webhook) -> None:
+        """Register a webhook; it starts delivering from `hook.cursor`."""
+
+    async def list_webhooks(self) -> list[Webhook]:
+        """Every webhook with its cursor and counters; the dispatcher resumes from these."""
+
+    async def delete_webhook(self, webhook_id: str) -> None:
+        """Remove a webhook; NotFoundError if there is no such webhook."""
+
     async def webhook_progress(self, progress: WebhookProgress) -> None:
         """Advance a webhook's cursor, add to its counters, record dead-lettered cursors."""
 

@@ -1,5 +1,7 @@
-"""Plain records the store reads and writes. Times are integer microseconds since the epoch
-(UTC), so every backend stores and compares them the same way without time-zone surprises.
+"""Plain records the store reads and writes.
+
+Times are integer microseconds since the epoch (UTC), so every backend stores and compares
+them the same way without time-zone surprises.
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ class EventFilter:
         types: Iterable[str] = (),
         device_ids: Iterable[str] = (),
     ) -> EventFilter:
+        """Build from any iterables (protobuf repeated fields, CLI lists) without copying twice."""
         return cls(frozenset(camera_ids), frozenset(sites), frozenset(types), frozenset(device_ids))
 
     def matches(self, event: NewEvent | StoredEvent) -> bool:
+        """Whether a live event passes; the store applies the same rule in SQL to history."""
         return (
             (not self.camera_ids or event.camera_id in self.camera_ids)
             and (not self.sites or event.site in self.sites)
@@ -45,7 +49,8 @@ class NewEvent(NamedTuple):
 
     Named tuples, not dataclasses, for the two event records: ingest makes one per event
     at tens of thousands per second, and a frozen dataclass costs several times more to
-    construct."""
+    construct.
+    """
 
     event_id: str
     device_id: str
@@ -57,8 +62,10 @@ class NewEvent(NamedTuple):
 
 
 class StoredEvent(NamedTuple):
-    """An event with its place in the store. Field order = the events table's columns, so
-    the tuple itself is the INSERT row."""
+    """An event with its place in the store.
+
+    Field order = the events table's columns, so the tuple itself is the INSERT row.
+    """
 
     cursor: int
     event_id: str
@@ -73,6 +80,8 @@ class StoredEvent(NamedTuple):
 
 @dataclass(frozen=True)
 class BatchOutcome:
+    """What one agent batch became, which the ingest path turns into that batch's Ack."""
+
     accepted: int
     duplicates: int
     last_cursor: int = 0  # the store's cursor after the commit that took this batch
@@ -89,6 +98,8 @@ class IngestCommit:
 
 @dataclass(frozen=True)
 class EventQuery:
+    """One page of history: events after a cursor, optionally within a capture-time range."""
+
     filter: EventFilter = EventFilter()
     after_cursor: int = 0
     start_us: int | None = None
@@ -98,6 +109,8 @@ class EventQuery:
 
 @dataclass(frozen=True)
 class CameraHealth:
+    """One camera's state as its box last reported it in a heartbeat."""
+
     camera_id: str
     online: bool = False
     fps: float = 0.0
@@ -132,6 +145,8 @@ class DeviceHealth:
 
 @dataclass(frozen=True)
 class StateReportRecord:
+    """The box's last word on its config: what it runs, what it tried, and why that failed."""
+
     at_us: int
     applied_version: int
     document: str
@@ -142,6 +157,8 @@ class StateReportRecord:
 
 @dataclass(frozen=True)
 class Device:
+    """An enrolled box, identified on every stream by its client certificate's serial."""
+
     device_id: str
     name: str
     site: str
@@ -161,6 +178,8 @@ class Device:
 
 @dataclass(frozen=True)
 class ApiToken:
+    """An operator or integration credential; only a hash of the secret is kept."""
+
     token_id: str
     name: str
     role: int
@@ -171,6 +190,8 @@ class ApiToken:
 
 @dataclass(frozen=True)
 class EnrollmentToken:
+    """A one-use, expiring permission for a new box to obtain its certificate at `site`."""
+
     token_id: str
     site: str
     note: str
@@ -196,6 +217,8 @@ class ConfigDoc:
 
 @dataclass(frozen=True)
 class Webhook:
+    """An HTTP receiver of events; `cursor` is how far delivery got, so restarts resume."""
+
     webhook_id: str
     url: str
     secret: str
@@ -209,6 +232,8 @@ class Webhook:
 
 @dataclass(frozen=True)
 class StoreStats:
+    """Totals exported as fleet metrics and shown by `okoctl status`."""
+
     devices: int
     devices_revoked: int
     events: int
@@ -231,6 +256,8 @@ class WebhookProgress:
 
 @dataclass(frozen=True)
 class AuditEntry:
+    """One operator action, appended to the hash-chained audit log."""
+
     actor: str
     action: str
     target: str

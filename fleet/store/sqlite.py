@@ -19,10 +19,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from typing_extensions import override
+
 from fleet.errors import StoreError
 from fleet.store import sqlite_events as ev
 from fleet.store import sqlite_hooks as hooks
 from fleet.store import sqlite_registry as reg
+from fleet.store.base import Store
 from fleet.store.records import (
     ApiToken,
     AuditEntry,
@@ -63,8 +66,11 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class SqliteStore:
-    """`fleet.store.base.Store` on SQLite. Create with `await SqliteStore.open(path)`."""
+class SqliteStore(Store):
+    """`fleet.store.base.Store` on SQLite. Create with `await SqliteStore.open(path)`.
+
+    Methods marked `@override` keep the contract documented on `Store`.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -81,6 +87,7 @@ class SqliteStore:
 
     @classmethod
     async def open(cls, path: Path) -> SqliteStore:
+        """Create the file and schema if missing and start background WAL checkpoints."""
         store = cls(path)
         await store._run(store._writer, store._init)
         store._checkpoint_task = asyncio.get_running_loop().create_task(store._checkpoints())
@@ -107,6 +114,7 @@ class SqliteStore:
         self._conn.executescript(DDL)
         self._last_cursor = ev.read_last_cursor(self._conn)
 
+    @override
     async def close(self) -> None:
         if self._checkpoint_task is not None:
             self._checkpoint_task.cancel()
@@ -166,21 +174,27 @@ class SqliteStore:
 
     # Events.
     def _ingest_sync(self, batches: Sequence[Sequence[NewEvent]], received_us: int) -> IngestCommit:
-        """Runs on the writer thread, so reading and advancing the cursor cannot race; the
-        cursor moves only after COMMIT returned (a rolled-back batch must not move it)."""
+        """Ingest on the writer thread, so reading and advancing the cursor cannot race.
+
+        The cursor moves only after COMMIT returned (a rolled-back batch must not move it).
+        """
         commit = self._in_transaction(ev.ingest, batches, received_us, self._last_cursor)
         self._last_cursor = commit.last_cursor
         return commit
 
+    @override
     async def ingest(self, batches: Sequence[Sequence[NewEvent]], received_us: int) -> IngestCommit:
         return await self._run(self._writer, self._ingest_sync, batches, received_us)
 
+    @override
     async def read_events(self, query: EventQuery) -> list[StoredEvent]:
         return await self._read(ev.read_events, query)
 
+    @override
     async def last_cursor(self) -> int:
         return await self._read(ev.read_last_cursor)
 
+    @override
     async def stats(self) -> StoreStats:
         def _stats(conn: sqlite3.Connection) -> StoreStats:
             devices = conn.execute(
@@ -197,87 +211,113 @@ class SqliteStore:
         return await self._read(_stats)
 
     # Tokens.
+    @override
     async def add_api_token(self, token: ApiToken) -> None:
         await self._write(reg.add_api_token, token)
 
+    @override
     async def get_api_token(self, token_id: str) -> ApiToken | None:
         return await self._read(reg.get_api_token, token_id)
 
+    @override
     async def count_api_tokens(self) -> int:
         return len(await self._read(reg.list_api_tokens))
 
+    @override
     async def list_api_tokens(self) -> list[ApiToken]:
         return await self._read(reg.list_api_tokens)
 
+    @override
     async def add_enrollment_token(self, token: EnrollmentToken) -> None:
         await self._write(reg.add_enrollment_token, token)
 
+    @override
     async def get_enrollment_token(self, token_id: str) -> EnrollmentToken | None:
         return await self._read(reg.get_enrollment_token, token_id)
 
+    @override
     async def list_enrollment_tokens(self) -> list[EnrollmentToken]:
         return await self._read(reg.list_enrollment_tokens)
 
     # Devices.
+    @override
     async def enroll_device(self, token_id: str, secret_hash: str, device: Device) -> Device:
         return await self._write(reg.enroll_device, token_id, secret_hash, device)
 
+    @override
     async def get_device(self, device_id: str) -> Device | None:
         return await self._read(reg.get_device, device_id)
 
+    @override
     async def get_device_by_serial(self, serial: str) -> Device | None:
         return await self._read(reg.get_device_by_serial, serial)
 
+    @override
     async def list_devices(self, site: str = "") -> list[Device]:
         return await self._read(reg.list_devices, site)
 
+    @override
     async def revoked_serials(self) -> set[str]:
         return await self._read(reg.revoked_serials)
 
+    @override
     async def revoke_device(self, device_id: str, reason: str, at_us: int) -> Device:
         return await self._write(reg.revoke_device, device_id, reason, at_us)
 
+    @override
     async def record_hello(self, device_id: str, agent_version: str, at_us: int) -> None:
         await self._write(reg.record_hello, device_id, agent_version, at_us)
 
+    @override
     async def record_health(self, device_id: str, health: DeviceHealth) -> None:
         await self._write(reg.record_health, device_id, health)
 
+    @override
     async def record_state(self, device_id: str, report: StateReportRecord) -> None:
         await self._write(reg.record_state, device_id, report)
 
+    @override
     async def list_cameras(self, device_id: str = "", site: str = "") -> list[CameraStatus]:
         return await self._read(reg.list_cameras, device_id, site)
 
     # Desired state.
+    @override
     async def get_config_docs(self, device_id: str) -> dict[str, ConfigDoc]:
         docs = await self._read(reg.get_config_docs, device_id)
         docs.pop(reg.RENDERED_SCOPE, None)
         return docs
 
+    @override
     async def get_desired(self, device_id: str) -> ConfigDoc | None:
         docs = await self._read(reg.get_config_docs, device_id)
         return docs.get(reg.RENDERED_SCOPE)
 
+    @override
     async def put_config(self, doc: ConfigDoc, rendered: ConfigDoc, expected_version: int) -> None:
         await self._write(reg.put_config, doc, rendered, expected_version)
 
     # Webhooks.
+    @override
     async def add_webhook(self, hook: Webhook) -> None:
         await self._write(hooks.add_webhook, hook)
 
+    @override
     async def list_webhooks(self) -> list[Webhook]:
         return await self._read(hooks.list_webhooks)
 
+    @override
     async def delete_webhook(self, webhook_id: str) -> None:
         await self._write(hooks.delete_webhook, webhook_id)
 
+    @override
     async def webhook_progress(self, progress: WebhookProgress) -> None:
         await self._write(hooks.webhook_progress, progress)
 
     # Audit.
+    @override
     async def audit(self, entry: AuditEntry) -> None:
         await self._write(hooks.audit, entry)
 
     async def verify_audit(self) -> int:
+        """Recompute the audit hash chain: the entry count, or -(seq) of the first broken entry."""
         return await self._read(hooks.verify_audit)

@@ -53,6 +53,10 @@ def _insert(conn: sqlite3.Connection, rows: list[StoredEvent]) -> None:
 
 
 def read_last_cursor(conn: sqlite3.Connection) -> int:
+    """The last cursor ever assigned (0 for a new store).
+
+    Kept in `meta` rather than taken from max(cursor), so a cursor is never handed out twice.
+    """
     row = conn.execute("SELECT value FROM meta WHERE key = 'last_cursor'").fetchone()
     return int(row[0]) if row else 0
 
@@ -150,4 +154,5 @@ def last_event_times(conn: sqlite3.Connection, camera_ids: list[str]) -> dict[st
 
 
 def count_events(conn: sqlite3.Connection) -> int:
+    """How many events are stored."""
     return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])

@@ -39,6 +39,7 @@ def _webhook(row: tuple[Any, ...]) -> Webhook:
 
 
 def add_webhook(conn: sqlite3.Connection, hook: Webhook) -> None:
+    """Insert a webhook with its filter as JSON; it starts at `hook.cursor`."""
     conn.execute(
         "INSERT INTO webhooks (webhook_id, url, secret, filter, created_us, cursor)"
         " VALUES (?, ?, ?, ?, ?, ?)",
@@ -54,6 +55,7 @@ def add_webhook(conn: sqlite3.Connection, hook: Webhook) -> None:
 
 
 def list_webhooks(conn: sqlite3.Connection) -> list[Webhook]:
+    """Every webhook with cursor and counters, oldest first."""
     rows = conn.execute(
         "SELECT webhook_id, url, secret, filter, created_us, cursor, delivered, failed_attempts,"
         " dead_letters FROM webhooks ORDER BY created_us"
@@ -62,11 +64,13 @@ def list_webhooks(conn: sqlite3.Connection) -> list[Webhook]:
 
 
 def delete_webhook(conn: sqlite3.Connection, webhook_id: str) -> None:
+    """Delete a webhook (its dead letters stay for inspection); NotFoundError if unknown."""
     if conn.execute("DELETE FROM webhooks WHERE webhook_id = ?", (webhook_id,)).rowcount == 0:
         raise NotFoundError(f"webhook {webhook_id!r} not found")
 
 
 def webhook_progress(conn: sqlite3.Connection, p: WebhookProgress) -> None:
+    """Apply one delivery round; the cursor only moves forward, even if rounds race."""
     conn.execute(
         "UPDATE webhooks SET cursor = max(cursor, ?), delivered = delivered + ?,"
         " failed_attempts = failed_attempts + ?, dead_letters = dead_letters + ?"
@@ -80,13 +84,16 @@ def webhook_progress(conn: sqlite3.Connection, p: WebhookProgress) -> None:
 
 
 def dead_letter_total(conn: sqlite3.Connection) -> int:
+    """Events given up on, over all webhooks."""
     row = conn.execute("SELECT coalesce(sum(dead_letters), 0) FROM webhooks").fetchone()
     return int(row[0])
 
 
 def audit(conn: sqlite3.Connection, entry: AuditEntry) -> None:
-    """Append one entry whose hash covers the previous entry's hash: editing or deleting any
-    row breaks every hash after it, which `verify_audit` detects."""
+    """Append one entry whose hash covers the previous entry's hash.
+
+    Editing or deleting any row breaks every hash after it, which `verify_audit` detects.
+    """
     row = conn.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
     prev = row[0] if row else _GENESIS
     conn.execute(

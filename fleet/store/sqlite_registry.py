@@ -64,6 +64,7 @@ def _device_from_row(row: tuple[Any, ...]) -> Device:
 
 
 def get_device(conn: sqlite3.Connection, device_id: str) -> Device | None:
+    """The device with this id, or None."""
     row = conn.execute(
         f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE device_id = ?", (device_id,)
     ).fetchone()
@@ -71,6 +72,7 @@ def get_device(conn: sqlite3.Connection, device_id: str) -> Device | None:
 
 
 def get_device_by_serial(conn: sqlite3.Connection, serial: str) -> Device | None:
+    """The device by certificate serial; serials are stored lower-case, so any case matches."""
     row = conn.execute(
         f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE cert_serial = ?", (serial.lower(),)
     ).fetchone()
@@ -78,6 +80,7 @@ def get_device_by_serial(conn: sqlite3.Connection, serial: str) -> Device | None
 
 
 def list_devices(conn: sqlite3.Connection, site: str) -> list[Device]:
+    """Devices of `site` (every site if empty), by name."""
     sql = f"SELECT {_DEVICE_COLUMNS} FROM devices"
     rows = (
         conn.execute(sql + " WHERE site = ? ORDER BY name", (site,))
@@ -134,6 +137,7 @@ def revoke_device(conn: sqlite3.Connection, device_id: str, reason: str, at_us: 
 
 
 def revoked_serials(conn: sqlite3.Connection) -> set[str]:
+    """Certificate serials of every revoked device."""
     return {
         row[0]
         for row in conn.execute("SELECT cert_serial FROM devices WHERE status = ?", (REVOKED,))
@@ -141,6 +145,7 @@ def revoked_serials(conn: sqlite3.Connection) -> set[str]:
 
 
 def record_hello(conn: sqlite3.Connection, device_id: str, agent_version: str, at_us: int) -> None:
+    """Note agent version and last-seen time; an unknown device id changes nothing."""
     conn.execute(
         "UPDATE devices SET agent_version = ?, last_seen_us = ? WHERE device_id = ?",
         (agent_version, at_us, device_id),
@@ -148,6 +153,7 @@ def record_hello(conn: sqlite3.Connection, device_id: str, agent_version: str, a
 
 
 def record_health(conn: sqlite3.Connection, device_id: str, health: DeviceHealth) -> None:
+    """Replace the device's last heartbeat and upsert one row per reported camera."""
     data = dataclasses.asdict(health)
     conn.execute(
         "UPDATE devices SET health = ?, last_seen_us = ? WHERE device_id = ?",
@@ -165,6 +171,7 @@ def record_health(conn: sqlite3.Connection, device_id: str, health: DeviceHealth
 
 
 def record_state(conn: sqlite3.Connection, device_id: str, report: StateReportRecord) -> None:
+    """Replace the device's last config state report."""
     conn.execute(
         "UPDATE devices SET reported = ?, last_seen_us = ? WHERE device_id = ?",
         (json.dumps(dataclasses.asdict(report)), report.at_us, device_id),
@@ -172,6 +179,7 @@ def record_state(conn: sqlite3.Connection, device_id: str, report: StateReportRe
 
 
 def list_cameras(conn: sqlite3.Connection, device_id: str, site: str) -> list[CameraStatus]:
+    """Cameras with their last health and last event time, by device then camera."""
     sql = (
         "SELECT c.device_id, d.site, c.health, c.updated_us FROM cameras c"
         " JOIN devices d ON d.device_id = c.device_id WHERE 1 = 1"
@@ -216,28 +224,34 @@ def _select(
 
 
 def add_api_token(conn: sqlite3.Connection, token: ApiToken) -> None:
+    """Insert an API token; a duplicate id raises sqlite3.IntegrityError."""
     _insert(conn, "api_tokens", token)
 
 
 def get_api_token(conn: sqlite3.Connection, token_id: str) -> ApiToken | None:
+    """The API token with this id, or None."""
     found = _select(conn, ApiToken, "api_tokens", "WHERE token_id = ?", (token_id,))
     return found[0] if found else None
 
 
 def list_api_tokens(conn: sqlite3.Connection) -> list[ApiToken]:
+    """Every API token, oldest first."""
     return _select(conn, ApiToken, "api_tokens")
 
 
 def add_enrollment_token(conn: sqlite3.Connection, token: EnrollmentToken) -> None:
+    """Insert an enrollment token; a duplicate id raises sqlite3.IntegrityError."""
     _insert(conn, "enrollment_tokens", token)
 
 
 def get_enrollment_token(conn: sqlite3.Connection, token_id: str) -> EnrollmentToken | None:
+    """The enrollment token with this id, or None."""
     found = _select(conn, EnrollmentToken, "enrollment_tokens", "WHERE token_id = ?", (token_id,))
     return found[0] if found else None
 
 
 def list_enrollment_tokens(conn: sqlite3.Connection) -> list[EnrollmentToken]:
+    """Every enrollment token, oldest first."""
     return _select(conn, EnrollmentToken, "enrollment_tokens")
 
 
@@ -253,6 +267,7 @@ def get_config_docs(conn: sqlite3.Connection, device_id: str) -> dict[str, Confi
 
 
 def current_version(conn: sqlite3.Connection, device_id: str) -> int:
+    """The device's newest config version over all scopes (0 before the first)."""
     row = conn.execute(
         "SELECT max(version) FROM config_docs WHERE device_id = ?", (device_id,)
     ).fetchone()
@@ -262,6 +277,7 @@ def current_version(conn: sqlite3.Connection, device_id: str) -> int:
 def put_config(
     conn: sqlite3.Connection, doc: ConfigDoc, rendered: ConfigDoc, expected: int
 ) -> None:
+    """Insert a scope document and its rendering at version `expected` + 1, or refuse."""
     current = current_version(conn, doc.device_id)
     if current != expected or doc.version != current + 1 or rendered.version != doc.version:
         raise VersionConflictError(

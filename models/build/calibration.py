@@ -43,8 +43,11 @@ def read_frames(video: Path, count: int) -> list[np.ndarray]:
 
 
 def to_input(image: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """One BGR uint8 image -> a (1, ...) float32 tensor, through the agent's own resize and
-    normalisation, so calibration sees exactly what the deployed model will be fed."""
+    """One BGR uint8 image -> a (1, ...) float32 tensor.
+
+    Goes through the agent's own resize and normalisation, so calibration sees exactly what
+    the deployed model will be fed.
+    """
     size_hw = (spec.shape[2], spec.shape[3]) if spec.layout == "NCHW" else spec.shape[1:3]
     pixels, _ = resize_image(image, (int(size_hw[0]), int(size_hw[1])), spec.resize)
     # normalise() reads only layout, color, mean and std, which InputSpec shares.
@@ -60,10 +63,12 @@ class TensorReader:
         self._iter: Iterator[np.ndarray] = iter(self._tensors)
 
     def get_next(self) -> dict[str, np.ndarray] | None:
+        """The next calibration input, or None when all were given (ONNX Runtime's contract)."""
         tensor = next(self._iter, None)
         return None if tensor is None else {self._input_name: tensor}
 
     def rewind(self) -> None:
+        """Start again from the first tensor, for a second calibration pass."""
         self._iter = iter(self._tensors)
 
     def __len__(self) -> int:

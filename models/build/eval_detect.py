@@ -37,7 +37,7 @@ class Trial:
 
 
 def _views(truth: FaceTruth) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """view -> (image, face box, 4 landmark points) in that view's pixels."""
+    """View name -> (image, face box, 4 landmark points) in that view's pixels."""
     image = truth.load()
     box = np.array(truth.box, np.float32)
     points = np.array(truth.points, np.float32).reshape(-1, 2)
@@ -91,8 +91,11 @@ def trials(detect: Detect, truth: FaceTruth) -> list[Trial]:
 
 
 def summarise(all_trials: list[Trial], strict: float) -> dict[str, float]:
-    """Found rate per view (also at a ``strict`` score threshold), mean IoU and landmark
-    error over found faces, false positives."""
+    """The face detector's scores on the labelled photos, as printed and recorded.
+
+    Found rate per view (also at a ``strict`` score threshold), mean IoU and landmark error
+    over found faces, false positives.
+    """
     summary: dict[str, float] = {}
     for view in VIEWS:
         subset = [t for t in all_trials if t.view == view]
@@ -111,8 +114,10 @@ def summarise(all_trials: list[Trial], strict: float) -> dict[str, float]:
 def cctv_faces(
     detect: Detect, head_regions: list[np.ndarray], strict: float
 ) -> tuple[int, int, list[Detections]]:
-    """Head regions with a face at the detector's threshold and at ``strict`` (no truth:
-    the contact sheet is checked by eye)."""
+    """Head regions with a face at the detector's threshold and at ``strict``.
+
+    There is no truth for these: the contact sheet is checked by eye.
+    """
     results = [detect([crop])[0] for crop in head_regions]
     loose = sum(len(r) > 0 for r in results)
     tight = sum(bool((r.confidence >= strict).any()) for r in results)

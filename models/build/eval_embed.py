@@ -50,7 +50,7 @@ def _central_face(dets: Detections, shape: tuple[int, ...]) -> int | None:
 def aligned_faces(
     detect: Detect, truths: list[FaceTruth], size: int
 ) -> dict[str, dict[str, np.ndarray]]:
-    """person -> {"original" | augmentation: aligned BGR crop}; misses are left out."""
+    """Person -> {"original" | augmentation: aligned BGR crop}; misses are left out."""
     out: dict[str, dict[str, np.ndarray]] = {}
     for truth in truths:
         # Same scale for every person (face ~120 px) so a blur or rescale costs each face the
@@ -78,6 +78,8 @@ def aligned_faces(
 
 @dataclass(frozen=True)
 class Separation:
+    """How well an embedder keeps people apart: cosine similarities within and across persons."""
+
     same_min: float
     same_mean: float
     diff_max: float
@@ -87,12 +89,14 @@ class Separation:
 
     @property
     def margin(self) -> float:
+        """Worst same-person minus best different-person similarity; > 0 means separable."""
         return self.same_min - self.diff_max
 
 
 def embed_all(
     faces: dict[str, dict[str, np.ndarray]], embed: Embed
 ) -> dict[str, dict[str, np.ndarray]]:
+    """Embed every aligned crop, keeping the person -> view -> vector nesting."""
     return {
         p: dict(zip(v, embed(np.stack(list(v.values()))), strict=True)) for p, v in faces.items()
     }

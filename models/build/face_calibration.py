@@ -28,7 +28,7 @@ Inputs = tuple[list[np.ndarray], list[np.ndarray], str]
 
 
 def photo_head_crops() -> dict[str, list[np.ndarray]]:
-    """person -> head crop and its augmented copies."""
+    """Person -> head crop and its augmented copies."""
     out = {}
     for truth in truths():
         crop = head_crop(truth.load(), np.array(truth.box, np.float32), 1.6)
@@ -38,6 +38,7 @@ def photo_head_crops() -> dict[str, list[np.ndarray]]:
 
 
 def walker_head_crops(manifest: Path, frames: int = 6) -> list[np.ndarray]:
+    """Head regions of people the INT8 detector finds in vtest.avi: CCTV-like faces."""
     detector = ObjectDetector(
         load_model("nanodet-m", "int8", "onnxruntime", manifest=manifest),
         score_threshold=0.5,
@@ -51,6 +52,10 @@ def walker_head_crops(manifest: Path, frames: int = 6) -> list[np.ndarray]:
 
 
 def detector_inputs(recipe: Recipe, manifest: Path) -> Inputs:
+    """Calibration and held-out inputs for the face detector, with how they were made.
+
+    Photos of one person are held out, so the INT8 check runs on faces calibration never saw.
+    """
     photos = photo_head_crops()
     walkers = walker_head_crops(manifest)
     calib_images = [c for p, cs in photos.items() if p != HELD_OUT for c in cs] + walkers
@@ -65,6 +70,7 @@ def detector_inputs(recipe: Recipe, manifest: Path) -> Inputs:
 
 
 def embedder_inputs(recipe: Recipe, manifest: Path, detector: str) -> Inputs:
+    """Calibration and held-out inputs for the embedder: faces aligned as the agent aligns them."""
     faces = FaceDetector(load_model(detector, "fp32", "onnxruntime", manifest=manifest))
     size = recipe.input.shape[1]
     aligned: dict[str, list[np.ndarray]] = {}

@@ -30,8 +30,11 @@ def _skimage_data(name: str) -> Path:
 
 @dataclass(frozen=True)
 class FaceTruth:
-    """One hand-labelled face: box (x1, y1, x2, y2) and image-left eye, image-right eye,
-    nose tip, mouth centre, all in source pixels."""
+    """One hand-labelled face.
+
+    Box (x1, y1, x2, y2) and image-left eye, image-right eye, nose tip, mouth centre, all in
+    source pixels.
+    """
 
     person: str
     path: Path
@@ -39,6 +42,7 @@ class FaceTruth:
     points: tuple[tuple[float, float], ...]
 
     def load(self) -> np.ndarray:
+        """The photo as BGR; ModelError if it cannot be read."""
         image = cv2.imread(str(self.path), cv2.IMREAD_COLOR)
         if image is None:
             raise ModelError(f"cannot read face image {self.path}")
@@ -46,6 +50,10 @@ class FaceTruth:
 
 
 def truths() -> list[FaceTruth]:
+    """The hand-labelled faces in OpenCV's and scikit-image's test photos.
+
+    The cameraman is a profile view: a box, but no landmarks.
+    """
     return [
         FaceTruth(
             "messi",
@@ -98,7 +106,8 @@ def _rescale(factor: float) -> Augment:
 
 def _brightness(gain: float, bias: float) -> Augment:
     def apply(image: np.ndarray) -> np.ndarray:
-        return np.clip(image.astype(np.float32) * gain + bias, 0, 255).astype(np.uint8)
+        scaled: np.ndarray = np.clip(image.astype(np.float32) * gain + bias, 0, 255)
+        return scaled.astype(np.uint8)
 
     return apply
 
@@ -136,8 +145,11 @@ def head_crop(image: np.ndarray, box: np.ndarray, context: float = 1.6) -> np.nd
 
 
 def person_head_regions(frame: np.ndarray, person_boxes: np.ndarray) -> list[np.ndarray]:
-    """Head regions of person boxes: a square of a quarter of the person's height, centred
-    on the upper eighth of the box, with 50% context (heads are ~1/7 of standing height)."""
+    """Head regions of person boxes.
+
+    A square of a quarter of the person's height, centred on the upper eighth of the box, with
+    50% context (heads are ~1/7 of standing height).
+    """
     crops = []
     for x1, y1, x2, y2 in np.asarray(person_boxes, np.float32):
         side = (y2 - y1) * 0.25

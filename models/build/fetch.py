@@ -35,6 +35,7 @@ class UpstreamPackage:
 
     @property
     def spec(self) -> str:
+        """The npm package spec the models came from, recorded in the manifest."""
         return f"npm:{PACKAGE}@{VERSION}"
 
 

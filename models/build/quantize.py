@@ -66,6 +66,7 @@ class Agreement:
 
     @property
     def worst_cosine(self) -> float:
+        """The lowest cosine over outputs: the figure compared with the recipe's minimum."""
         return min(self.cosine.values())
 
 

@@ -57,9 +57,11 @@ class Recipe:
 
     @property
     def output_names(self) -> tuple[str, ...]:
+        """Our names for the model's outputs, in the order the agent reads them."""
         return tuple(ours for _, ours in self.outputs)
 
     def file_for(self, precision: str) -> str:
+        """The ONNX file name of this model at `precision` in models/."""
         return f"{self.name}.{precision}.onnx"
 
 
@@ -233,8 +235,10 @@ def _embedder(
     output: str,
     dim: int,
 ) -> Recipe:
-    """Embedders take BGR pixels centred on 127.5, unscaled: the convention that
-    evaluate.py measured best (the upstream JSON does not record one)."""
+    """Embedders take BGR pixels centred on 127.5, unscaled.
+
+    The convention that evaluate.py measured best (the upstream JSON does not record one).
+    """
     return Recipe(
         name=name,
         task="face-embedding",

@@ -44,7 +44,7 @@ def face_models() -> tuple[FaceDetector, FaceEmbedder]:
 
 def analyzer(**overrides: object) -> FaceAnalyzer:
     detector, embedder = face_models()
-    return FaceAnalyzer(FaceConfig(**overrides), detector, embedder, LABELS)  # type: ignore[arg-type]
+    return FaceAnalyzer(FaceConfig(**overrides), detector, embedder, LABELS)
 
 
 @cache

@@ -183,7 +183,7 @@ def test_budget_examines_the_bigger_person_first_then_the_one_without_a_shot() -
     frame = np.hstack([left, right])
     box_r = np.array(person_box("astronaut.png")) * scale + [left.shape[1], 0, left.shape[1], 0]
     boxes = np.array([box_r, person_box("grace_hopper.jpg")], np.float32)
-    tracks = Detections(boxes, np.full(2, 0.8, np.float32), np.zeros(2), np.array([1, 2]))
+    tracks = Detections(boxes, np.full(2, 0.8, np.float32), np.zeros(2, np.int64), np.array([1, 2]))
     assert tracks.area[1] > tracks.area[0]
     fa = analyzer(max_faces_per_frame=1, emit_quality=1.0)
     examined = []

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import cv2
 
-from agent.pipeline.config import CameraSpec
+from agent.config.camera import CameraSpec
 from agent.pipeline.detector_setup import make_detector
 from agent.pipeline.offline import analyze_video
 from tests.pipeline.conftest import excerpt
@@ -41,4 +41,5 @@ def test_pipeline_reports_faces_and_keeps_their_shots_on_the_box(tmp_path: Path)
     assert kept == sorted(f"{e.event_id}.jpg" for e in face_events)
     for e in face_events:
         assert e.face.dimensions == 1024 and len(e.face.embedding) == 2048
-        assert cv2.imread(str(shots / f"{e.event_id}.jpg")).shape == (112, 112, 3)
+        shot = cv2.imread(str(shots / f"{e.event_id}.jpg"))
+        assert shot is not None and shot.shape == (112, 112, 3)

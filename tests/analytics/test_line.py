@@ -1,5 +1,7 @@
 """LineCounter: direction, hysteresis, segment extent, unconfirmed tracks, classes."""
 
+from collections.abc import Sequence
+
 import numpy as np
 import pytest
 
@@ -24,7 +26,7 @@ def counter(**over: object) -> LineCounter:
 
 
 def walk(
-    lc: LineCounter, ys: list[float], tid: int = 1, x: float = 300, label: str = "person"
+    lc: LineCounter, ys: Sequence[float], tid: int = 1, x: float = 300, label: str = "person"
 ) -> list:
     events = []
     for i, y in enumerate(ys):

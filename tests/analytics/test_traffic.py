@@ -17,11 +17,13 @@ IMAGE_QUAD = [[200, 560], [600, 560], [460, 160], [340, 160]]
 GROUND_QUAD = [[0, 0], [7, 0], [7, 40], [0, 40]]
 CAL = {"image_points": IMAGE_QUAD, "ground_points": GROUND_QUAD}
 # Counting line across the road, 20 m from the near edge.
-GROUND_TO_IMAGE = cv2.getPerspectiveTransform(np.float32(GROUND_QUAD), np.float32(IMAGE_QUAD))
+GROUND_TO_IMAGE = cv2.getPerspectiveTransform(
+    np.array(GROUND_QUAD, np.float32), np.array(IMAGE_QUAD, np.float32)
+)
 
 
 def image_point(gx: float, gy: float) -> tuple[float, float]:
-    p = cv2.perspectiveTransform(np.float32([[[gx, gy]]]), GROUND_TO_IMAGE)[0, 0]
+    p = cv2.perspectiveTransform(np.array([[[gx, gy]]], np.float32), GROUND_TO_IMAGE)[0, 0]
     return float(p[0]), float(p[1])
 
 

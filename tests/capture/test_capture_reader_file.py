@@ -5,16 +5,17 @@ from __future__ import annotations
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from agent.capture.reader import ReaderState, is_valid_frame
+from agent.capture.reader import CameraHealth, ReaderState, is_valid_frame
 from tests.capture.readers import collect, make_reader, wait_until
-from tests.fixtures.media import VTEST
+from tests.support.media import VTEST
 
 
-def _drain(reader_source: str, **overrides: object) -> tuple[list, object]:
+def _drain(reader_source: str, **overrides: Any) -> tuple[list, CameraHealth]:
     reader = make_reader(reader_source, realtime=False, **overrides).start()
     frames = []
     while (frame := reader.read(10)) is not None:

@@ -15,7 +15,8 @@ import pytest
 
 from agent.capture.reader import ReaderState
 from tests.capture.readers import collect, make_reader, wait_until
-from tests.fixtures.media import RtspServer, free_port
+from tests.support.media import RtspServer
+from tests.support.net import free_port
 
 RETRYING = (ReaderState.BACKOFF, ReaderState.CONNECTING)
 

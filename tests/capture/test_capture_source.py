@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.capture.source import SourceKind, open_capture, parse_source, redact
+from agent.capture.source import open_capture
+from agent.config.agent import AgentConfig
 from agent.config.base import parse_document
-from agent.config.camera import CameraConfig, parse_cameras
+from agent.config.camera import CameraConfig
+from agent.config.source import SourceKind, parse_source, redact
 from agent.errors import ConfigError, SourceError
 
 
@@ -111,14 +113,18 @@ def test_camera_config_defaults_and_errors() -> None:
         parse_document(CameraConfig, {"id": "c", "source": "a.mp4", "typo_field": 1})
 
 
-def test_parse_cameras_names_the_entry_and_refuses_duplicate_ids() -> None:
+def parse_cameras(entries: list[object], where: str) -> tuple[CameraConfig, ...]:
+    return parse_document(AgentConfig, {"cameras": entries}, where).cameras
+
+
+def test_box_cameras_name_the_entry_and_refuse_duplicate_ids() -> None:
     cams = parse_cameras(
         [{"id": "a", "source": "usb:0"}, {"id": "b", "source": "x.mp4"}], "box.yaml"
     )
     assert [c.id for c in cams] == ["a", "b"]
-    with pytest.raises(ConfigError, match=r"box\.yaml: cameras\[1\]\.id: duplicate 'a'"):
+    with pytest.raises(ConfigError, match=r"(?s)box\.yaml: .*cameras\[1\]\.id: duplicate 'a'"):
         parse_cameras([{"id": "a", "source": "usb:0"}, {"id": "a", "source": "y.mp4"}], "box.yaml")
-    with pytest.raises(ConfigError, match=r"(?s)cameras\[0\].*stall_timeout_s: Input should"):
+    with pytest.raises(ConfigError, match=r"cameras\[0\]\.stall_timeout_s: Input should"):
         parse_cameras([{"id": "a", "source": "usb:0", "stall_timeout_s": -1}], "box.yaml")
-    with pytest.raises(ConfigError, match=r"cameras\[0\]: must be a mapping"):
+    with pytest.raises(ConfigError, match=r"cameras\[0\]: Input should be a valid dictionary"):
         parse_cameras(["rtsp://h/x"], "box.yaml")

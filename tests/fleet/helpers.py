@@ -178,7 +178,7 @@ class AgentStream:
         async def _read() -> agent_pb2.FleetMessage:
             while True:
                 msg = await self.call.read()
-                if msg is grpc.aio.EOF:
+                if not isinstance(msg, agent_pb2.FleetMessage):  # grpc.aio.EOF
                     raise EOFError("stream ended")
                 if msg.WhichOneof("body") == kind:
                     return msg
@@ -186,9 +186,9 @@ class AgentStream:
         return await asyncio.wait_for(_read(), timeout)
 
 
-def admin_stub(channel: grpc.aio.Channel) -> admin_pb2_grpc.AdminServiceStub:
+def admin_stub(channel: grpc.aio.Channel) -> admin_pb2_grpc.AdminServiceAsyncStub:
     return admin_pb2_grpc.AdminServiceStub(channel)
 
 
-def event_stub(channel: grpc.aio.Channel) -> stream_pb2_grpc.EventServiceStub:
+def event_stub(channel: grpc.aio.Channel) -> stream_pb2_grpc.EventServiceAsyncStub:
     return stream_pb2_grpc.EventServiceStub(channel)

@@ -17,8 +17,8 @@ from fleet.ctl import app
 from proto.oko.v1 import events_pb2
 from tests.fleet import helpers
 from tests.fleet.helpers import api_channel
-from tests.fleet.processes import FleetCli
-from tests.uplink.harness import free_port
+from tests.support.fleet import FleetCli
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -65,7 +65,7 @@ def test_tokens_enrollment_and_device_views(fleet: FleetCli, tmp_path: Path) -> 
     assert code == 0 and "depot" in out
 
     code, _, err = ctl(fleet, "token", "create", "--site", "depot", "--ttl", "soon")
-    assert code == 1 and "duration" in err
+    assert code == 2 and "duration" in err
 
 
 def test_roles_and_errors_are_one_line(fleet: FleetCli) -> None:

@@ -18,8 +18,9 @@ from proto.oko.v1 import admin_pb2, stream_pb2
 from proto.transport import MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES, bearer_metadata
 from tests.fleet import helpers
 from tests.fleet.helpers import api_channel
-from tests.fleet.processes import FleetCli, ResumingSubscriber
-from tests.uplink.harness import FleetHandle, free_port, wait_until
+from tests.fleet.processes import ResumingSubscriber
+from tests.support.fleet import FleetCli
+from tests.support.net import free_port, wait_until
 from tests.uplink.processes import AgentProcess
 
 pytestmark = pytest.mark.timeout(150)
@@ -29,12 +30,7 @@ AGENTS = 2
 
 
 def _enroll_agent(fleet: FleetCli, tmp_path: Path, index: int) -> AgentProcess:
-    handle = FleetHandle(
-        api_port=int(fleet.api.rsplit(":", 1)[1]),
-        agent_port=0,
-        ca_pem=fleet.ca,
-        admin_token=fleet.admin_token,
-    )
+    handle = fleet.handle()
     data_dir = tmp_path / f"agent-{index}"
     store = AgentStore(data_dir)
     token = handle.admin(
@@ -113,6 +109,7 @@ async def _abuse(fleet: FleetCli) -> list[grpc.StatusCode]:
     codes: list[grpc.StatusCode] = []
     async with api_channel(port, fleet.ca) as api:
         ident = await helpers.enroll(api, await helpers.enrollment_token(api, fleet.admin_token))
+        enroll_raw: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes]
         enroll_raw = api.unary_unary(
             "/oko.v1.AgentService/Enroll", request_serializer=None, response_deserializer=None
         )

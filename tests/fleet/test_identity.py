@@ -112,7 +112,7 @@ async def test_connect_without_client_certificate_is_refused(fleet: Fleet) -> No
         assert info.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
-async def test_certificate_from_another_ca_is_refused(fleet: Fleet, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_certificate_from_another_ca_is_refused(fleet: Fleet, tmp_path) -> None:
     stranger = CertificateAuthority.load_or_create(tmp_path / "other-ca")
     key_pem, csr = make_csr()
     cert = stranger.sign_csr(csr, "dev-impostor")

@@ -116,11 +116,12 @@ async def test_stream_must_start_with_hello(fleet: Fleet) -> None:
 async def test_garbage_bytes_on_the_stream_are_refused(fleet: Fleet) -> None:
     ident = await new_device(fleet.server, fleet.admin, fleet.ca)
     async with ident.channel(fleet.server.agent_port) as channel:
+        connect: grpc.aio.StreamStreamMultiCallable[bytes, bytes]
         connect = channel.stream_stream(
             "/oko.v1.AgentService/Connect", request_serializer=None, response_deserializer=None
         )
 
-        async def garbage():  # type: ignore[no-untyped-def]
+        async def garbage():
             yield b"\xff\xff\xff\xff not a protobuf"
 
         call = connect(garbage())

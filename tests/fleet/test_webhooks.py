@@ -67,7 +67,7 @@ def receiver() -> Iterator[Receiver]:
     r.close()
 
 
-async def _wait(predicate, timeout: float = 15) -> None:  # type: ignore[no-untyped-def]
+async def _wait(predicate, timeout: float = 15) -> None:
     async def _poll() -> None:
         while not predicate():
             await asyncio.sleep(0.05)

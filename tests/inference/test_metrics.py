@@ -26,8 +26,8 @@ def test_missing_difficult_is_not_a_miss_and_empty_frames_are_perfect() -> None:
 
 
 def test_agreement_requires_same_class() -> None:
-    a = Detections(GT, np.ones(3), np.array([0, 0, 2]))
-    b = Detections(GT + 1, np.ones(3), np.array([0, 1, 2]))
+    a = Detections(GT, np.ones(3, np.float32), np.array([0, 0, 2]))
+    b = Detections(GT + 1, np.ones(3, np.float32), np.array([0, 1, 2]))
     assert agreement(a, b) == (1, 3, 3)  # the tiny box shifted by 1px falls below IoU 0.5
 
 

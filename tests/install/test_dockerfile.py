@@ -22,8 +22,8 @@ import yaml
 
 from agent.config.agent import AgentConfig
 from agent.config.base import parse_document
-from tests.install.fleet import free_port
 from tests.install.helpers import REPO, Installed
+from tests.support.net import free_port
 
 DOCKERFILE = REPO / "Dockerfile.edge"
 

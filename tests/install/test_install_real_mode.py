@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.install.fleet import Fleet, boxes_at, free_port
+from tests.install.fleet import Fleet, boxes_at
 from tests.install.helpers import Installed
+from tests.support.net import free_port
 
 NAMESPACE_SCRIPT = r"""
 set -euo pipefail

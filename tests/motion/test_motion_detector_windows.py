@@ -10,7 +10,7 @@ from agent.detect.object_detector import ObjectDetector
 from agent.detections import box_iou
 from agent.inference.backend import load_model
 from agent.motion.windows import merge_window_detections, plan_windows
-from tests.fixtures.media import VTEST, vtest_labels
+from tests.support.media import VTEST, vtest_labels
 
 LABELS = vtest_labels()
 

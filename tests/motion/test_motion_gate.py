@@ -10,7 +10,7 @@ import pytest
 
 from agent.config.camera import MotionConfig
 from agent.motion.gate import MotionGate
-from tests.fixtures.media import VTEST, vtest_labels
+from tests.support.media import VTEST, vtest_labels
 
 LABELS = vtest_labels()
 
@@ -33,12 +33,15 @@ def _frames(step: int = 2, limit: int | None = None) -> Iterator[tuple[int, np.n
 
 def _inside(points: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     p, b = points[:, None, :], boxes[None, :, :]
-    return (
-        (p[..., 0] >= b[..., 0])
-        & (p[..., 0] <= b[..., 2])
-        & (p[..., 1] >= b[..., 1])
-        & (p[..., 1] <= b[..., 3])
-    ).any(axis=1)
+    # asarray: numpy types any() on an array as "array or scalar".
+    return np.asarray(
+        (
+            (p[..., 0] >= b[..., 0])
+            & (p[..., 0] <= b[..., 2])
+            & (p[..., 1] >= b[..., 1])
+            & (p[..., 1] <= b[..., 3])
+        ).any(axis=1)
+    )
 
 
 def test_motion_finds_walking_people_not_parked_cars() -> None:

@@ -14,12 +14,15 @@ HW = (1080, 1920)
 def _contains(windows: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """For each box, whether some window holds it entirely."""
     w, b = windows[None, :, :], boxes[:, None, :]
-    return (
-        (b[..., 0] >= w[..., 0])
-        & (b[..., 1] >= w[..., 1])
-        & (b[..., 2] <= w[..., 2])
-        & (b[..., 3] <= w[..., 3])
-    ).any(axis=1)
+    # asarray: numpy types any() on an array as "array or scalar".
+    return np.asarray(
+        (
+            (b[..., 0] >= w[..., 0])
+            & (b[..., 1] >= w[..., 1])
+            & (b[..., 2] <= w[..., 2])
+            & (b[..., 3] <= w[..., 3])
+        ).any(axis=1)
+    )
 
 
 def test_small_box_gets_one_native_window_around_it() -> None:

@@ -122,8 +122,9 @@ def test_a_bumped_camera_relearns_and_reports_nothing_after() -> None:
     def bump(k: int, image: np.ndarray) -> np.ndarray:
         if k < 40:
             return image
-        shift = np.float32([[1, 0, 12], [0, 1, 8]])
-        return cv2.warpAffine(image, shift, image.shape[1::-1], borderMode=cv2.BORDER_REFLECT)
+        shift = np.array([[1, 0, 12], [0, 1, 8]], np.float32)
+        size = (image.shape[1], image.shape[0])
+        return np.asarray(cv2.warpAffine(image, shift, size, borderMode=cv2.BORDER_REFLECT))
 
     scenes = run(frames(0, 199), bump)
     assert any(s.relearnt for s in scenes[40:43])

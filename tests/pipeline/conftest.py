@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from agent.config.camera import CameraSpec
 from agent.detect.object_detector import ObjectDetector
-from agent.pipeline.config import CameraSpec
 from agent.pipeline.detector_setup import make_detector
-from tests.fixtures.media import VTEST
+from tests.support.media import VTEST
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "docs" / "examples"

@@ -23,9 +23,9 @@ import numpy as np
 import pytest
 
 from agent.analytics.events import AnalyticsEvent, EventKind
+from agent.config.camera import CameraSpec
 from agent.detect.object_detector import ObjectDetector
 from agent.detections import box_iou
-from agent.pipeline.config import CameraSpec
 from agent.pipeline.offline import analyze_video
 from tests.pipeline.conftest import REPO
 

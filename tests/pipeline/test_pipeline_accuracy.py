@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 
 from agent.analytics.events import EventKind
+from agent.config.camera import CameraSpec
 from agent.detect.object_detector import ObjectDetector
-from agent.pipeline.config import CameraSpec
 from agent.pipeline.offline import AnalysisResult, analyze_video
-from tests.fixtures.media import VTEST
+from tests.support.media import VTEST
 
 LABELS = Path(__file__).resolve().parents[1] / "data" / "labels"
 CUT = 404  # first frame of the second take

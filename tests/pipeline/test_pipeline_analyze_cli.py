@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from agent.cli import app
 from agent.pipeline.sinks import read_jsonl
-from tests.fixtures.media import VTEST
 from tests.pipeline.conftest import EXAMPLES
+from tests.support.media import VTEST
 
 ENV = {"COLUMNS": "200", "NO_COLOR": "1"}
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from agent.config.agent import AgentConfig
+from agent.config.agent import AgentConfig, BoxConfig
+from agent.config.camera import CameraSpec
 from agent.detect.object_detector import ObjectDetector
 from agent.pipeline.box import EdgeBox
-from agent.pipeline.config import BoxConfig, CameraSpec
 from agent.pipeline.sinks import read_jsonl
 from tests.pipeline.conftest import excerpt
 
@@ -35,7 +35,7 @@ def test_a_spool_that_fails_is_reported_and_the_cameras_keep_going(
         zones=[ZONE],
     )
     box = EdgeBox(BoxConfig(agent, (camera,), has_fleet=False), detector)
-    box.uplink.spool.close()  # every append from now on fails inside SQLite
+    box.parts.spool.close()  # every append from now on fails inside SQLite
     box.start()
     try:
         wait_for(lambda: box.status()[0].frames == 25)

@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from agent.config.agent import AgentConfig
+from agent.config.agent import AgentConfig, BoxConfig
+from agent.config.camera import CameraSpec
 from agent.detect.object_detector import ObjectDetector
 from agent.pipeline.box import EdgeBox
-from agent.pipeline.config import BoxConfig, CameraSpec
 from tests.pipeline.conftest import excerpt
+from tests.support.fleet import FleetHandle
+from tests.support.net import wait_until
 from tests.uplink.conftest import enrolled, fleet  # noqa: F401  (pytest fixtures)
-from tests.uplink.harness import FleetHandle, wait_until
 
 LINE = {"id": "road", "points": [[330, 400], [330, 190]]}
 
@@ -46,8 +47,8 @@ def test_enrolled_box_sends_camera_events_to_the_fleet(
             30,
             "the fleet to store every event",
         )
-        wait_until(lambda: box.uplink.spool.depth() == 0, 30, "acks to empty the spool")
-        identity = box.uplink.store.identity()
+        wait_until(lambda: box.parts.spool.depth() == 0, 30, "acks to empty the spool")
+        identity = box.parts.store.identity()
         assert identity is not None
         code, health = box.health()
         assert code == 200 and health["uplink"] == {"enabled": True, "connected": True}

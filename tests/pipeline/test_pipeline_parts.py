@@ -6,20 +6,18 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from agent.analytics.events import AnalyticsEvent, EventKind
+from agent.config.agent import load_box_config
+from agent.config.camera import CameraSpec, load_camera_spec
 from agent.errors import ConfigError, SpoolError
 from agent.events.convert import EventMinter
-from agent.pipeline.config import (
-    CameraSpec,
-    check_box_document,
-    detector_threshold,
-    load_box_config,
-    load_camera_spec,
-)
+from agent.pipeline.detector_setup import detector_threshold
 from agent.pipeline.sequences import SequenceStore
 from agent.pipeline.sinks import JsonlSink, read_jsonl
 from agent.pipeline.summary import Summary, tables
+from agent.uplink.desired import validate_document
 from tests.pipeline.conftest import EXAMPLES
 
 
@@ -32,8 +30,8 @@ def test_example_configs_validate() -> None:
     assert box.has_fleet and [c.id for c in box.cameras] == ["gate-north", "junction-east", "lobby"]
     assert not box.cameras[2].enabled
     # The analyze file can be pasted into a box's cameras list unchanged.
-    doc = box.agent.model_copy(update={"cameras": [camera.model_dump(mode="json")]})
-    check_box_document(doc)
+    doc = box.agent.model_dump(mode="json") | {"cameras": [camera.model_dump(mode="json")]}
+    assert validate_document(yaml.safe_dump(doc), "desired state").cameras == (camera,)
 
 
 def test_source_override_and_missing_source(tmp_path: Path) -> None:
@@ -48,20 +46,18 @@ def test_source_override_and_missing_source(tmp_path: Path) -> None:
 
 
 def test_pushed_config_with_a_bad_camera_is_refused() -> None:
-    box = load_box_config(EXAMPLES / "agent.yaml").agent
-    bad = box.model_copy(
-        update={
-            "cameras": [
-                {
-                    "id": "x",
-                    "source": "a.mp4",
-                    "zones": [{"id": "z", "polygon": [[0, 0], [5, 5], [10, 10]]}],
-                }
-            ]
+    box = load_box_config(EXAMPLES / "agent.yaml").agent.model_dump(mode="json")
+    box["cameras"] = [
+        {
+            "id": "x",
+            "source": "a.mp4",
+            "zones": [{"id": "z", "polygon": [[0, 0], [5, 5], [10, 10]]}],
         }
-    )
-    with pytest.raises(ConfigError, match=r"(?s)desired state: cameras\[0\].*zones\[0\]\.polygon"):
-        check_box_document(bad)
+    ]
+    with pytest.raises(
+        ConfigError, match=r"(?s)desired state: .*cameras\[0\]\.zones\[0\]\.polygon"
+    ):
+        validate_document(yaml.safe_dump(box), "desired state")
 
 
 def test_detector_runs_at_the_lowest_tracker_threshold() -> None:

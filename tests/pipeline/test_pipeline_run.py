@@ -28,8 +28,8 @@ import yaml
 from agent.pipeline.sinks import read_jsonl
 from agent.spool import Spool
 from proto.oko.v1 import events_pb2
-from tests.fixtures.media import free_port
 from tests.pipeline.conftest import EXAMPLES, REPO, excerpt
+from tests.support.net import free_port
 
 FILES = {"file-a": 250, "file-b": 650}  # first frames of 5 s excerpts with walkers
 LINE = {"id": "road", "points": [[330, 400], [330, 190]]}
@@ -215,7 +215,7 @@ def test_bad_box_config_names_the_field(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 2
-    assert f"error: {path}: cameras[1]" in result.stderr and "lines[0].points" in result.stderr
+    assert f"error: {path}: " in result.stderr and "cameras[1].lines[0].points" in result.stderr
 
 
 def test_rule_class_unknown_to_the_detector_names_camera_and_field(tmp_path: Path) -> None:

@@ -1,1 +1,4 @@
-"""Helpers shared by several test folders (pytest puts the repo root on sys.path)."""
+"""Helpers shared by every test folder: ports and polling, media, the fleet process, events.
+
+Fixtures defined here are registered once, by the root `conftest.py`.
+"""

@@ -14,7 +14,7 @@ def dets(rows: list[tuple[float, float, float, float, float, int]]) -> Detection
     """rows of (x1, y1, x2, y2, score, class)."""
     if not rows:
         return Detections.empty()
-    a = np.array(rows, np.float64)
+    a = np.array(rows, np.float32)
     return Detections(a[:, :4], a[:, 4], a[:, 5].astype(np.int64))
 
 

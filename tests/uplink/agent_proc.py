@@ -1,11 +1,11 @@
-"""A real agent process for the uplink fault tests: the library uplink plus an event source.
+"""A real agent process for the uplink fault tests: the box's parts plus an event source.
 
 ``python agent_proc.py CONFIG.yaml [--events N] [--per-append K] [--interval S]``
 appends N synthetic events (K per spool transaction, cameras cam-0..cam-3) while the real
-`UplinkService` streams them to the fleet. It prints, flushed, one line per fact the
-parent test relies on:
+`BoxParts` uplink streams them to the fleet (`/metrics` from the box's own server). It
+prints, flushed, one line per fact the parent test relies on:
 
-    metrics <port>              the Prometheus endpoint is up
+    metrics <port>              the /metrics endpoint is up
     spooled <total> <event_id>  an append committed (the event must reach the fleet)
     produced <total>            the source is done (the uplink keeps running)
 
@@ -22,13 +22,14 @@ import sys
 
 from agent.config.agent import AgentConfig
 from agent.config.base import load_yaml
-from agent.uplink.service import UplinkService
+from agent.pipeline.observe import ObserveServer
+from agent.pipeline.parts import BoxParts
 from tests.support.events import make_event
 
 KINDS = ("line_crossing", "zone", "line_crossing", "traffic_flow", "face", "wrong_way")
 
 
-async def produce(service: UplinkService, total: int, per_append: int, interval: float) -> None:
+async def produce(parts: BoxParts, total: int, per_append: int, interval: float) -> None:
     sequences = dict.fromkeys(range(4), 0)
     kinds = itertools.cycle(KINDS)
     done = 0
@@ -39,26 +40,29 @@ async def produce(service: UplinkService, total: int, per_append: int, interval:
             sequences[camera] += 1
             batch.append(make_event(f"cam-{camera}", sequences[camera], next(kinds)))
             done += 1
-        await asyncio.to_thread(service.spool.append, batch)
+        await asyncio.to_thread(parts.spool.append, batch)
         print(f"spooled {done} {batch[-1].event_id}", flush=True)
-        service.notify()
+        parts.uplink.notify()
         await asyncio.sleep(interval)
     print(f"produced {done}", flush=True)
 
 
 async def main(args: argparse.Namespace) -> None:
     config: AgentConfig = load_yaml(AgentConfig, args.config)
-    service = UplinkService(config, camera_ids=lambda: [f"cam-{i}" for i in range(4)])
-    server = service.start_metrics()
-    print(f"metrics {server.port if server else 0}", flush=True)
+    parts = BoxParts.open(config, camera_ids=lambda: [f"cam-{i}" for i in range(4)])
+    server = ObserveServer(
+        parts.metrics.registry, lambda: (200, {"status": "ok"}), "127.0.0.1", config.metrics.port
+    )
+    print(f"metrics {server.port}", flush=True)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    producer = asyncio.create_task(produce(service, args.events, args.per_append, args.interval))
+    producer = asyncio.create_task(produce(parts, args.events, args.per_append, args.interval))
     try:
-        await service.run(stop)
+        await parts.uplink.run(stop)
     finally:
         producer.cancel()
-        service.close()
+        server.close()
+        parts.close()
 
 
 if __name__ == "__main__":

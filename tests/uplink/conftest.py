@@ -10,7 +10,8 @@ import pytest
 from agent.config.agent import AgentConfig
 from agent.identity import AgentStore
 from agent.uplink.enroll import enroll
-from tests.uplink.harness import FleetHandle, ThreadFleet
+from tests.support.fleet import FleetHandle
+from tests.uplink.harness import ThreadFleet
 
 
 @pytest.fixture

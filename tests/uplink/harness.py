@@ -1,106 +1,19 @@
-"""A real fleet for uplink tests: started in a thread or as a process, talked to over TLS.
+"""A real fleet in a thread and agents on one shared loop, for the uplink tests and bench.
 
-`FleetHandle` wraps what the tests need from the fleet's public API (AdminService with the
-bootstrap admin token, EventService.Query) - the same calls `okoctl` makes.
+The fleet as a process, its API client and the polling helpers are in `tests.support`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import grpc
-
-from proto import transport
-from proto.oko.v1 import admin_pb2, admin_pb2_grpc, stream_pb2, stream_pb2_grpc
-
-T = TypeVar("T")
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now (for servers restarted on the same port)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(condition: Callable[[], T], timeout: float, what: str, every: float = 0.1) -> T:
-    """Poll `condition` until it returns something truthy; fail naming `what`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)
-
-
-@dataclass
-class FleetHandle:
-    """Addresses, trust anchor and admin token of a running fleet."""
-
-    api_port: int
-    agent_port: int
-    ca_pem: bytes
-    admin_token: str
-    _channel: grpc.Channel | None = field(default=None, repr=False)
-
-    @property
-    def api(self) -> str:
-        return f"127.0.0.1:{self.api_port}"
-
-    def channel(self) -> grpc.Channel:
-        if self._channel is None:
-            creds = grpc.ssl_channel_credentials(root_certificates=self.ca_pem)
-            self._channel = grpc.secure_channel(self.api, creds, options=transport.CLIENT_OPTIONS)
-        return self._channel
-
-    def _call(self, stub: Any, method: str, request: Any) -> Any:
-        return getattr(stub, method)(
-            request,
-            metadata=transport.bearer_metadata(self.admin_token),
-            timeout=transport.ADMIN_DEADLINE_S,
-        )
-
-    def admin(self, method: str, request: Any) -> Any:
-        return self._call(admin_pb2_grpc.AdminServiceStub(self.channel()), method, request)
-
-    def enrollment_token(self, site: str = "test-site") -> str:
-        request = admin_pb2.CreateEnrollmentTokenRequest(site=site, ttl_seconds=3600)
-        return str(self.admin("CreateEnrollmentToken", request).token)
-
-    def events(self, camera_ids: tuple[str, ...] = ()) -> list[stream_pb2.EventEnvelope]:
-        """Every stored event (matching cameras), in cursor order, all pages."""
-        stub = stream_pb2_grpc.EventServiceStub(self.channel())
-        out: list[stream_pb2.EventEnvelope] = []
-        after = 0
-        while True:
-            request = stream_pb2.QueryRequest(
-                filter=stream_pb2.EventFilter(camera_ids=list(camera_ids)),
-                after_cursor=after,
-                limit=1000,
-            )
-            page = self._call(stub, "Query", request)
-            out.extend(page.events)
-            if not page.next_cursor:
-                return out
-            after = page.next_cursor
-
-    def device(self, device_id: str) -> admin_pb2.Device:
-        return self.admin("GetDevice", admin_pb2.GetDeviceRequest(device_id=device_id))
-
-    def close(self) -> None:
-        if self._channel is not None:
-            self._channel.close()
-            self._channel = None
+from tests.support.fleet import FleetHandle
+from tests.support.net import free_port
 
 
 class ThreadFleet:
@@ -172,7 +85,7 @@ class _SharedLoop:
 
 
 class AgentThread:
-    """Runs an `UplinkService` on the shared agent loop, so tests stay synchronous."""
+    """Runs a `BoxParts.uplink` client on the shared agent loop, so tests stay synchronous."""
 
     def __init__(self, service: Any) -> None:
         self.service = service

@@ -1,8 +1,10 @@
-"""Real agent and fleet processes for the fault tests, with bounded waits and clean-up."""
+"""A real agent process for the fault tests, with bounded waits and clean-up.
+
+The fleet process is `tests.support.fleet.FleetCli`, the real `oko-fleet serve`.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -14,7 +16,7 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.uplink.harness import FleetHandle, wait_until
+from tests.support.net import wait_until
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -60,36 +62,6 @@ def _end(proc: subprocess.Popen[str], sig: int) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
-
-
-class FleetProcess:
-    """`fleet_proc.py` on fixed ports, so a restart comes back where the box expects it."""
-
-    def __init__(self, data_dir: Path, api_port: int, agent_port: int) -> None:
-        self.args = [str(HERE / "fleet_proc.py"), str(data_dir), str(api_port), str(agent_port)]
-        self.proc: subprocess.Popen[str] | None = None
-        self.admin_token = ""
-
-    def start(self) -> FleetHandle:
-        self.proc = _spawn(self.args)
-        lines = _Lines(self.proc)
-        line = wait_until(lambda: lines.starting("{"), 30, "the fleet process to serve")[0]
-        facts: dict[str, Any] = json.loads(line)
-        self.admin_token = facts["admin_token"] or self.admin_token
-        return FleetHandle(
-            api_port=facts["api_port"],
-            agent_port=facts["agent_port"],
-            ca_pem=Path(facts["ca"]).read_bytes(),
-            admin_token=self.admin_token,
-        )
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            _end(self.proc, signal.SIGKILL)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            _end(self.proc, signal.SIGTERM)
 
 
 class AgentProcess:

@@ -84,11 +84,11 @@ def test_bad_document_is_refused_named_and_last_good_kept(
 def test_checker_can_veto_and_nothing_is_stored(applier: DesiredStateApplier) -> None:
     def no_cameras_named_x(cfg: AgentConfig) -> None:
         for i, cam in enumerate(cfg.cameras):
-            if cam.get("id") == "x":
+            if cam.id == "x":
                 raise ConfigError(f"cameras[{i}].id: 'x' is reserved")
 
     applier.add_checker(no_cameras_named_x)
-    outcome = applier.apply(_desired(7, "cameras: [{id: x}]\n"))
+    outcome = applier.apply(_desired(7, "cameras: [{id: x, source: a.mp4}]\n"))
     assert not outcome.report.ok and "cameras[0].id" in outcome.report.error
     assert applier.applied_version() == 0 and outcome.report.document == ""
 

@@ -15,7 +15,8 @@ from agent.identity import AgentStore
 from agent.uplink.enroll import enroll, parse_token
 from fleet.ca import CertificateAuthority
 from proto.oko.v1 import admin_pb2
-from tests.uplink.harness import FleetHandle, free_port
+from tests.support.fleet import FleetHandle
+from tests.support.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -113,7 +114,9 @@ def test_cli_failures_are_one_clear_line(fleet: FleetHandle, tmp_path: Path) -> 
     assert "enroll failed" in result.stderr and "unreachable" in result.stderr
     assert "Traceback" not in result.stderr
     result = _cli("enroll", "--fleet", fleet.api, "--token", "junk", "--data-dir", str(tmp_path))
-    assert result.returncode == 1 and "oko1.<id>.<secret>.<ca_pin>" in result.stderr
+    assert result.returncode == 2 and "oko1.<id>.<secret>.<ca_pin>" in result.stderr
+    result = _cli("enroll", "--fleet", "bad host:1", "--token", token, "--data-dir", str(tmp_path))
+    assert result.returncode == 2 and "--fleet: " in result.stderr
 
 
 @pytest.mark.parametrize(

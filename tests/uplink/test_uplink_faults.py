@@ -18,13 +18,15 @@ import pytest
 
 from agent.config.agent import AgentConfig
 from agent.identity import AgentStore
+from agent.pipeline.parts import BoxParts
 from agent.spool import DROP_FULL, Priority, priority_of
 from agent.uplink.enroll import enroll
-from agent.uplink.service import UplinkService
 from proto.oko.v1 import stream_pb2
 from tests.support.events import make_event
-from tests.uplink.harness import AgentThread, FleetHandle, free_port, wait_until
-from tests.uplink.processes import AgentProcess, FleetProcess
+from tests.support.fleet import FleetCli, FleetHandle
+from tests.support.net import free_port, wait_until
+from tests.uplink.harness import AgentThread
+from tests.uplink.processes import AgentProcess
 
 pytestmark = pytest.mark.timeout(120)  # every wait below is bounded; this bounds the rest
 
@@ -91,8 +93,8 @@ def test_kill_9_mid_batch_loses_nothing_and_stores_each_event_once(
 
 def test_fleet_away_20s_spool_grows_then_drains_in_order(tmp_path: Path) -> None:
     api_port, agent_port = free_port(), free_port()
-    fleet_proc = FleetProcess(tmp_path / "fleet", api_port, agent_port)
-    handle = fleet_proc.start()
+    fleet_proc = FleetCli(tmp_path / "fleet", api_port, agent_port)
+    handle = fleet_proc.start().handle()
     store = AgentStore(tmp_path / "agent")
     enroll(store, handle.api, handle.enrollment_token(), device_name="outage-box")
     store.close()
@@ -108,7 +110,7 @@ def test_fleet_away_20s_spool_grows_then_drains_in_order(tmp_path: Path) -> None
             time.sleep(1.0)
         assert depths == sorted(depths) and depths[-1] >= 300  # grows, never shrinks
         assert agent.metric("oko_agent_uplink_connected") == 0
-        handle = fleet_proc.start()  # same data dir and ports: the box just reconnects
+        handle = fleet_proc.start().handle()  # same data dir and ports: the box just reconnects
         wait_until(agent.produced, 30, "the source to finish")
         wait_until(lambda: agent.metric("oko_agent_spool_depth_events") == 0, 60, "the drain")
         stored = handle.events()
@@ -129,28 +131,28 @@ def test_spool_full_drops_routine_first_counts_and_reports_it(
     away = config.model_copy(
         update={"fleet": config.fleet.model_copy(update={"agent": f"127.0.0.1:{free_port()}"})}
     )
-    service = UplinkService(away)
-    thread = AgentThread(service).start()
+    parts = BoxParts.open(away)
+    thread = AgentThread(parts.uplink).start()
     try:
         for start in range(0, 300, 20):
-            service.spool.append(events[start : start + 20])
-        assert service.spool.depth() == 100
-        drops = service.spool.drops_by_reason()
+            parts.spool.append(events[start : start + 20])
+        assert parts.spool.depth() == 100
+        drops = parts.spool.drops_by_reason()
         assert sum(d.events for (_, reason), d in drops.items() if reason == DROP_FULL) == 200
-        scraped = service.metrics.registry.get_sample_value(
+        scraped = parts.metrics.registry.get_sample_value(
             "oko_agent_events_dropped_total", {"camera": "cam-0", "reason": DROP_FULL}
         )
         assert scraped == drops[("cam-0", DROP_FULL)].events
     finally:
         thread.stop()
-        service.close()
+        parts.close()
     kept = [e for e in events if priority_of(e) is not Priority.ROUTINE]
     assert len(kept) == 100  # exactly the alerts and faces survive
-    service = UplinkService(config)  # the fleet is back (normal endpoint)
-    thread = AgentThread(service).start()
+    parts = BoxParts.open(config)  # the fleet is back (normal endpoint)
+    thread = AgentThread(parts.uplink).start()
     try:
-        wait_until(lambda: service.spool.depth() == 0, 30, "the drain")
-        identity = service.store.identity()
+        wait_until(lambda: parts.spool.depth() == 0, 30, "the drain")
+        identity = parts.store.identity()
         assert identity is not None
         device = wait_until(
             lambda: (d := fleet.device(identity.device_id)).dropped_events and d,
@@ -159,6 +161,6 @@ def test_spool_full_drops_routine_first_counts_and_reports_it(
         )
     finally:
         thread.stop()
-        service.close()
+        parts.close()
     assert device.dropped_events == 200
     assert sorted(e.event.event_id for e in fleet.events()) == sorted(e.event_id for e in kept)

@@ -8,7 +8,7 @@ import pytest
 
 from agent.detect.object_detector import ObjectDetector
 from agent.inference.backend import load_model
-from tests.fixtures.media import VTEST, clip, rtsp_server  # noqa: F401  (pytest fixtures)
+from tests.support.media import VTEST
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,8 @@ from agent.detect.worker import InferenceWorker
 from agent.detections import box_iou
 from agent.pipeline.camera import CameraPipeline, FrameDetections
 from tests.capture.readers import FAST_RETRY
-from tests.fixtures.media import VTEST, RtspServer, free_port, vtest_labels
+from tests.support.media import VTEST, RtspServer, vtest_labels
+from tests.support.net import free_port
 from tests.worker.sinks import PerCamera
 
 

@@ -1,0 +1,90 @@
+"""Who may import whom: proto <- agent.config <- fleet, proto <- agent; no circle.
+
+The fleet validates the box's documents with the agent's config models and nothing else
+of the agent, so a fleet server never loads OpenCV, ONNX Runtime or the pipeline. These
+tests read the real import graph: the source files' import statements, and the modules a
+fresh interpreter has loaded after importing the fleet's entry points.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("cv2", "numpy", "onnxruntime", "openvino", "agent.pipeline")
+
+
+def _imports(package: str) -> list[tuple[str, str]]:
+    """(file, imported module) for every absolute import in `package`'s source files."""
+    out: list[tuple[str, str]] = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                out += [(str(path.relative_to(ROOT)), alias.name) for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                out.append((str(path.relative_to(ROOT)), node.module))
+    return out
+
+
+def _top(module: str) -> str:
+    return module.partition(".")[0]
+
+
+def test_the_agent_imports_nothing_from_the_fleet() -> None:
+    assert [(f, m) for f, m in _imports("agent") if _top(m) == "fleet"] == []
+
+
+def test_the_fleet_imports_only_the_agents_config_package() -> None:
+    wrong = [
+        (f, m)
+        for f, m in _imports("fleet")
+        if _top(m) == "agent" and m != "agent.config" and not m.startswith("agent.config.")
+    ]
+    assert wrong == []
+
+
+def test_the_wire_contract_imports_neither_side() -> None:
+    assert [(f, m) for f, m in _imports("proto") if _top(m) in ("agent", "fleet")] == []
+
+
+def test_the_config_package_imports_no_other_agent_part() -> None:
+    allowed = ("agent.config", "agent.errors")
+    wrong = [
+        (f, m)
+        for f, m in _imports("agent/config")
+        if _top(m) == "agent" and not m.startswith(allowed)
+    ]
+    assert wrong == []
+
+
+@pytest.mark.parametrize("entry", ["fleet.server", "fleet.cli", "fleet.ctl"])
+def test_importing_the_fleet_loads_no_agent_internals(entry: str) -> None:
+    code = f"import {entry}, json, sys; print(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    loaded = set(json.loads(done.stdout))
+    heavy = sorted(m for m in loaded if any(m == h or m.startswith(h + ".") for h in HEAVY))
+    assert heavy == []
+    allowed = ("agent", "agent.errors", "agent.config")
+    agent = sorted(m for m in loaded if _top(m) == "agent")
+    assert [m for m in agent if m not in allowed and not m.startswith("agent.config.")] == []
+    if entry == "fleet.server":  # it does validate documents with the agent's models
+        assert "agent.config.camera" in agent
+
+
+def test_the_fleet_keeps_the_agents_exit_codes() -> None:
+    import agent.commands.exits
+    import fleet.exits
+
+    assert (fleet.exits.FAILURE, fleet.exits.USAGE) == (
+        agent.commands.exits.FAILURE,
+        agent.commands.exits.USAGE,
+    )
