@@ -119,7 +119,7 @@ SCENARIOS = {
         339,
         True,
         put=140,
-        rest=(676.0, 116.0),
+        rest=(640.0, 121.0),
         note="left beside the parked white van by a passer-by",
     ),
     "sitting": Scenario(0, 699, False, freeze=True, note="a person keeping still for 60 s"),

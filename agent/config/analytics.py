@@ -287,7 +287,7 @@ class StaticBackgroundConfig(Section):
         "barrier tape moved by the wind, damp patches and blur at edges (~35) do not.",
     )
     min_area_px: int = Field(
-        default=250,
+        default=150,
         ge=1,
         le=10_000_000,
         description="Smallest static object reported (source pixels, area of its mask).",

@@ -50,6 +50,7 @@ GHOST_EDGE_RATIO = 0.7
 # texture (a shadow), and the variance under which both patches count as plain.
 SHADOW_TEXTURE_NCC = 0.6
 PLAIN_VARIANCE = 6.0
+PLAIN_SHADOW_RATIO = 0.75
 # Objects missing this long end; shorter gaps (a flicker, a passer-by) keep their id.
 MISSING_GRACE_S = 1.0
 MATCH_IOU = 0.3
@@ -200,10 +201,10 @@ class StaticObjectDetector:
         """Pixels unlike the (exposure-corrected) long-term background, shadows excepted."""
         differs = np.abs(grey - ref) > self.config.diff_threshold
         low, high = self.config.shadow_ratio
-        ratio = grey / np.maximum(ref, 1.0)
+        ratio = (grey / np.maximum(ref, 1.0)).astype(np.float32)
         darker = differs & (ratio >= low) & (ratio <= high)
         if darker.any():
-            differs &= ~(darker & _texture_kept(grey, ref))
+            differs &= ~(darker & _texture_kept(grey, ref, ratio))
         return differs
 
     def _absorb_old(self, grey: FloatImage, gain: float, t: float) -> npt.NDArray[np.bool_]:
@@ -291,18 +292,23 @@ class StaticObjectDetector:
             gone_into_bg = absorbed[y1:y2, x1:x2].mean() > 0.5 if absorbed.any() else False
             ended.append(EndedObject(i, EndReason.ABSORBED if gone_into_bg else EndReason.REMOVED))
         m.objects = dict(sorted(seen.items()))
-        sx, sy = self._scale
+        px = self._scale[0] * self._scale[1]
         objects = tuple(
-            StaticObject(
-                i,
-                (item.box[0] * sx, item.box[1] * sy, item.box[2] * sx, item.box[3] * sy),
-                item.first_seen,
-                item.area * sx * sy,
-            )
+            StaticObject(i, self._source_box(item.box), item.first_seen, item.area * px)
             for i, item in m.objects.items()
             if item.last_seen == t
         )
         return StaticScene(objects, tuple(ended))
+
+    def _source_box(self, box: npt.NDArray[np.float64]) -> Box:
+        """Work-pixel box -> source pixels, one work pixel wider on each side: the blur and
+        the opening eat about that much of an object's rim."""
+        assert self._m is not None
+        h, w = self._m.long.shape
+        x1, y1 = max(box[0] - 1, 0), max(box[1] - 1, 0)
+        x2, y2 = min(box[2] + 1, w), min(box[3] + 1, h)
+        sx, sy = self._scale
+        return (float(x1 * sx), float(y1 * sy), float(x2 * sx), float(y2 * sy))
 
 
 def _follow(
@@ -327,15 +333,18 @@ def _gain(grey: FloatImage, long: FloatImage) -> float:
     return float(np.clip(np.median(ratio), 0.2, 5.0))
 
 
-def _texture_kept(grey: FloatImage, ref: FloatImage) -> npt.NDArray[np.bool_]:
-    """Where 5x5 patches of frame and background correlate (or are both plain)."""
+def _texture_kept(grey: FloatImage, ref: FloatImage, ratio: FloatImage) -> npt.NDArray[np.bool_]:
+    """Where 5x5 patches of frame and background correlate, or are both plain and only a
+    little darker (on a plain floor a soft shadow and a dark object differ only in depth).
+    """
     size = (5, 5)
     mg, mr = cv2.blur(grey, size), cv2.blur(ref, size)
     vg = cv2.blur(grey * grey, size) - mg * mg
     vr = cv2.blur(ref * ref, size) - mr * mr
     cov = cv2.blur(grey * ref, size) - mg * mr
     ncc = cov / np.sqrt(np.maximum(vg * vr, 1e-6))
-    return np.asarray((ncc >= SHADOW_TEXTURE_NCC) | ((vg < PLAIN_VARIANCE) & (vr < PLAIN_VARIANCE)))
+    plain = (vg < PLAIN_VARIANCE) & (vr < PLAIN_VARIANCE) & (ratio >= PLAIN_SHADOW_RATIO)
+    return np.asarray((ncc >= SHADOW_TEXTURE_NCC) | plain)
 
 
 def _revealed(

@@ -138,7 +138,7 @@ def test_a_shadow_is_not_an_object() -> None:
         if k < 40:
             return image
         out = image.astype(np.float32)
-        out[380:470, 520:640] *= 0.75  # a soft shadow cast on the road and grass edge
+        out[380:470, 520:640] *= 0.8  # a soft shadow cast on the road and grass edge
         return np.clip(out, 0, 255).astype(np.uint8)
 
     scenes = run(frames(0, 199), shade)
