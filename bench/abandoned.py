@@ -18,14 +18,11 @@ Timings on a shared machine vary: compare the ratios of one run.
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -36,21 +33,11 @@ from agent.detect.object_detector import ObjectDetector
 from agent.detections import box_iou
 from agent.pipeline.offline import analyze_video
 from bench.machine import describe
+from scripts import make_abandoned_clip as clips
 
 ROOT = Path(__file__).resolve().parent.parent
 VTEST = ROOT / "tests" / "data" / "vtest.avi"
 SHORT_RULE = {"stationary_seconds": 8, "unattended_seconds": 6, "clear_seconds": 3}
-
-
-def clip_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "make_abandoned_clip", ROOT / "scripts" / "make_abandoned_clip.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @dataclass(frozen=True)
@@ -86,7 +73,7 @@ def analyse(video: Path, rule: dict, detector: ObjectDetector) -> Run:
 
 def scenario_row(name: str, detector: ObjectDetector, tmp: Path) -> str:
     clip = tmp / f"{name}.avi"
-    truth = clip_script().make_clip(name, clip)
+    truth = clips.make_clip(name, clip)
     run = analyse(clip, SHORT_RULE, detector)
     delay = iou = "-"
     if run.alerts and truth["put_frame"] is not None:
@@ -119,7 +106,7 @@ def vtest_rows(detector: ObjectDetector) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--scenarios", default=",".join(clip_script().SCENARIOS))
+    parser.add_argument("--scenarios", default=",".join(clips.SCENARIOS))
     parser.add_argument("--no-vtest", action="store_true", help="skip the whole-clip run")
     args = parser.parse_args()
     from agent.pipeline.detector_setup import make_detector

@@ -8,11 +8,8 @@ camera never become objects.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable, Iterator
 from functools import cache
-from types import ModuleType
 
 import cv2
 import numpy as np
@@ -21,27 +18,15 @@ import pytest
 from agent.config.analytics import StaticBackgroundConfig
 from agent.detections import box_iou
 from agent.motion.static_objects import EndReason, StaticObjectDetector, StaticScene
-from tests.pipeline.conftest import REPO
+from scripts import make_abandoned_clip as clips
 
 HOLDALL = (396, 160, 434, 186)
 LITTER = ((70, 495, 160, 528), (325, 450, 352, 467))
 
 
 @cache
-def clip_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "make_abandoned_clip", REPO / "scripts" / "make_abandoned_clip.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-@cache
 def frames(first: int, last: int) -> tuple[np.ndarray, ...]:
-    got = clip_script().read_frames(first, last)
+    got = clips.read_frames(first, last)
     return tuple(got[i] for i in range(first, last + 1, 2))
 
 
@@ -66,7 +51,7 @@ def test_objects_there_at_start_are_background() -> None:
 
 
 def test_a_bag_put_down_is_found_where_it_is_from_when_it_was_put() -> None:
-    script = clip_script()
+    script = clips
     source = frames(0, 299)
     patch, mask = script.cut_bag(script.read_frames(160, 160)[160], 1.25)
     truth: dict[int, list[int]] = {}

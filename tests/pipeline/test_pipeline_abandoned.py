@@ -12,12 +12,9 @@ start, a person keeping still, a lighting change or vtest's cut at frame 404.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
@@ -27,6 +24,7 @@ from agent.config.camera import CameraSpec
 from agent.detect.object_detector import ObjectDetector
 from agent.detections import box_iou
 from agent.pipeline.offline import analyze_video
+from scripts import make_abandoned_clip as clips
 from tests.pipeline.conftest import REPO
 
 LABELS = REPO / "tests" / "data" / "labels" / "abandoned.json"
@@ -47,17 +45,6 @@ ALERTING = (
 QUIET = ("picked_up", "carried", "sitting", "lighting", "splice")
 
 
-def clip_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "make_abandoned_clip", REPO / "scripts" / "make_abandoned_clip.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
 @dataclass(frozen=True)
 class Outcome:
     alerts: list[tuple[int, AnalyticsEvent]]  # (clip frame, event)
@@ -67,7 +54,7 @@ class Outcome:
 
 def run_scenario(name: str, detector: ObjectDetector, tmp: Path) -> Outcome:
     clip = tmp / f"{name}.avi"
-    truth = clip_script().make_clip(name, clip)
+    truth = clips.make_clip(name, clip)
     spec = CameraSpec(id=name, source=str(clip), abandoned=RULE)
     alerts, cleared = [], []
     for frame in analyze_video(clip, spec, detector):
@@ -80,13 +67,13 @@ def run_scenario(name: str, detector: ObjectDetector, tmp: Path) -> Outcome:
 
 
 def test_clips_are_deterministic_and_match_the_committed_labels(tmp_path: Path) -> None:
-    make = clip_script().make_clip
+    make = clips.make_clip
     a, b = tmp_path / "a.avi", tmp_path / "b.avi"
     make("picked_up", a)
     make("picked_up", b)
     assert a.read_bytes() == b.read_bytes()
     labels = json.loads(LABELS.read_text())["scenarios"]
-    assert set(labels) == set(clip_script().SCENARIOS)
+    assert set(labels) == set(clips.SCENARIOS)
     for name in ("carried", "near_vehicle"):
         truth = make(name, tmp_path / f"{name}.avi")
         assert labels[name]["expect_alert"] == truth["expect_alert"]
