@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from agent.analytics.events import EventKind
 from agent.config.camera import CameraSpec
 from agent.detect.object_detector import ObjectDetector
 from agent.detections import box_iou
+from agent.events.types import EventKind
 from agent.pipeline.offline import analyze_video
 from bench.machine import describe
 from scripts import make_abandoned_clip as clips

@@ -18,6 +18,7 @@ from pathlib import Path
 from agent.analytics.camera import CameraAnalytics
 from agent.config.analytics import CameraAnalyticsConfig
 from agent.detections import Detections
+from agent.events.types import LineCrossed
 from bench.machine import describe
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,7 +88,7 @@ def run(
         for i, d in part:
             result = camera.update(d, i / 10.0)
             seen.update(result.tracks.tracker_id.tolist())
-            counted += [(i, e.payload["direction"]) for e in result.events]
+            counted += [(i, e.detail_as(LineCrossed).direction) for e in result.events]
         ids += len(seen)
     return counted, ids
 

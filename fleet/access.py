@@ -54,4 +54,9 @@ class AccessControl:
             raise UnauthenticatedError("unknown API token")
         if token.expires_us and token.expires_us <= time.time_ns() // 1000:
             raise UnauthenticatedError(f"API token {token.name!r} has expired")
-        return Principal(token_id=token.token_id, name=token.name, role=Role(token.role))
+        return Principal(
+            token_id=token.token_id,
+            name=token.name,
+            role=Role(token.role),
+            expires_us=token.expires_us,
+        )

@@ -9,15 +9,17 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from fleet.access import AccessControl
 from fleet.auth import Role, mint_api_token
 from fleet.broadcast import Broadcaster
 from fleet.ca import CertificateAuthority, RevocationSet
 from fleet.config import FleetSettings
+from fleet.errors import FleetError
 from fleet.fleet_metrics import FleetMetrics
 from fleet.ingest import Ingestor
-from fleet.sessions import SessionRegistry
+from fleet.sessions import SessionRegistry, TokenStreams
 from fleet.store.base import Store
 from fleet.store.records import ApiToken, AuditEntry
 from fleet.store.sqlite import SqliteStore
@@ -33,6 +35,43 @@ def now_us() -> int:
     return time.time_ns() // 1000
 
 
+async def mint_admin_token(store: Store, detail: str) -> str:
+    """A new admin token named BOOTSTRAP_TOKEN_NAME; earlier tokens of that name are
+    revoked first, so a reset leaves exactly one. The text is returned, only its hash kept."""
+    for old in await store.list_api_tokens():
+        if old.name == BOOTSTRAP_TOKEN_NAME:
+            await store.delete_api_token(old.token_id)
+            await store.audit(
+                AuditEntry("fleet", "token.api.revoke", old.token_id, detail, now_us())
+            )
+    minted = mint_api_token()
+    at = now_us()
+    await store.add_api_token(
+        ApiToken(
+            token_id=minted.token_id,
+            name=BOOTSTRAP_TOKEN_NAME,
+            role=int(Role.ADMIN),
+            secret_hash=minted.secret_hash,
+            created_us=at,
+        )
+    )
+    await store.audit(AuditEntry("fleet", "token.create", minted.token_id, detail, at))
+    return minted.text
+
+
+async def reset_admin_token(data_dir: Path) -> str:
+    """`oko-fleet admin-token reset`: a new admin token for an existing fleet (the first
+    one was lost, or leaked). Works while the fleet runs: tokens are read per call."""
+    path = data_dir / STORE_FILE
+    if not path.is_file():
+        raise FleetError(f"no fleet store at {path}: run `oko-fleet serve` on it first")
+    store = await SqliteStore.open(path)
+    try:
+        return await mint_admin_token(store, "admin token reset (oko-fleet admin-token reset)")
+    finally:
+        await store.close()
+
+
 @dataclass
 class FleetApp:
     settings: FleetSettings
@@ -45,6 +84,7 @@ class FleetApp:
     access: AccessControl
     webhooks: WebhookManager
     sessions: SessionRegistry = field(default_factory=SessionRegistry)
+    streams: TokenStreams = field(default_factory=TokenStreams)
     started_us: int = field(default_factory=now_us)
     bootstrap_token: str = ""  # set only on the very first start
     agent_port: int = 0  # bound agent port (known after bind; config may say 0)
@@ -69,31 +109,18 @@ class FleetApp:
             access=AccessControl(store, metrics),
             webhooks=WebhookManager(store, broadcaster, metrics, settings),
         )
-        app.bootstrap_token = await app._bootstrap()
         app.ingestor.start()
         await app.webhooks.start()
         return app
 
-    async def _bootstrap(self) -> str:
-        """First start only: one admin token, returned so the CLI can print it once."""
+    async def bootstrap(self) -> str:
+        """First start only: one admin token, returned so the CLI can print it once.
+        Called by the server after it bound its ports (a failed start mints nothing)."""
         if await self.store.count_api_tokens():
             return ""
-        minted = mint_api_token()
-        at = now_us()
-        await self.store.add_api_token(
-            ApiToken(
-                token_id=minted.token_id,
-                name=BOOTSTRAP_TOKEN_NAME,
-                role=int(Role.ADMIN),
-                secret_hash=minted.secret_hash,
-                created_us=at,
-            )
-        )
-        await self.store.audit(
-            AuditEntry("fleet", "token.create", minted.token_id, "bootstrap admin token", at)
-        )
-        log.warning("first start: created admin token %s", minted.token_id)
-        return minted.text
+        text = await mint_admin_token(self.store, "bootstrap admin token")
+        log.warning("first start: created the admin token %s", BOOTSTRAP_TOKEN_NAME)
+        return text
 
     async def close(self) -> None:
         await self.webhooks.stop()

@@ -52,6 +52,7 @@ class Principal:
     token_id: str
     name: str
     role: Role
+    expires_us: int = 0  # 0 = never; streams opened with the token end at this time
 
 
 @dataclass(frozen=True)

@@ -6,21 +6,23 @@ import asyncio
 import gc
 import logging
 import os
+import resource
 import signal
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 
-from agent.config import format_validation_error
-from fleet import __version__
-from fleet.config import FleetSettings
+from fleet import __version__, backup
+from fleet.app import reset_admin_token
+from fleet.config import FleetSettings, SettingsError, load_settings
 from fleet.errors import FleetError
 from fleet.exits import FAILURE, USAGE, fail
 from fleet.server import start_server
 
 app = typer.Typer(help="Oko fleet server.", no_args_is_help=True, add_completion=False)
+admin_token_app = typer.Typer(help="The fleet's own admin token.", no_args_is_help=True)
+app.add_typer(admin_token_app, name="admin-token")
 log = logging.getLogger(__name__)
 
 
@@ -68,7 +70,14 @@ async def _serve(settings: FleetSettings) -> None:
 
 @app.command()
 def serve(
-    data_dir: Annotated[Path, typer.Option(help="Store, CA and certificates.")],
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="YAML settings file: any key of FleetSettings; options override it."),
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Store, CA and certificates (or `data_dir` in --config).")
+    ] = None,
     listen: Annotated[str, typer.Option(help="API port (TLS): enroll, admin, events.")] = _default(
         "listen"
     ),
@@ -85,22 +94,106 @@ def serve(
         "metrics_listen"
     ),
 ) -> None:
-    """Serve the fleet until SIGTERM/SIGINT. The first start creates the CA and an admin token."""
+    """Serve the fleet until SIGTERM/SIGINT. The first start creates the CA and an admin token.
+
+    Settings come from --config (every key of FleetSettings, docs/reference/config.md)
+    and these options, which win over the file.
+    """
+    options = {
+        "data_dir": data_dir,
+        "listen": listen,
+        "agent_listen": agent_listen,
+        "advertise_agent": advertise_agent,
+        "hostnames": tuple(hostname or ()),
+        "metrics_listen": metrics_listen,
+    }
+    param = {"hostnames": "hostname"}
+    given = {  # only what was given (command line or environment) overrides the file
+        key: value
+        for key, value in options.items()
+        if getattr(ctx.get_parameter_source(param.get(key, key)), "name", "DEFAULT") != "DEFAULT"
+    }
     try:
-        settings = FleetSettings(
-            data_dir=data_dir,
-            listen=listen,
-            agent_listen=agent_listen,
-            advertise_agent=advertise_agent,
-            hostnames=tuple(hostname or ()),
-            metrics_listen=metrics_listen,
-        )
-    except ValidationError as err:
-        fail(format_validation_error(err, "oko-fleet serve"), USAGE)
+        settings = load_settings(config, given)
+    except SettingsError as err:
+        fail(err, USAGE)
+    _raise_fd_limit(settings)
     try:
         asyncio.run(_serve(settings))
     except FleetError as err:
         fail(err, FAILURE)
+
+
+def _raise_fd_limit(settings: FleetSettings) -> None:
+    """Raise the soft file descriptor limit to the hard one: every connection costs one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    needed = 2 * settings.max_connections + 256  # both ports, plus store, logs, webhooks
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        log.warning(
+            "file descriptor limit %s is below the %s that max_connections=%s on two ports may "
+            "need; raise it (LimitNOFILE= in the unit, ulimit -n) or lower max_connections",
+            soft,
+            needed,
+            settings.max_connections,
+        )
+
+
+@app.command("backup")
+def backup_command(
+    directory: Annotated[Path, typer.Argument(help="New (or empty) directory to write.")],
+    data_dir: Annotated[Path, typer.Option(help="The fleet's data directory.")],
+) -> None:
+    """Back up the store and the CA into DIRECTORY (0700, files 0600), also while serving.
+
+    The store is copied with SQLite's online backup API (a consistent snapshot while
+    boxes keep sending); a manifest of SHA-256 sums lets `restore` refuse a damaged copy.
+    """
+    try:
+        done = backup.backup(data_dir, directory)
+    except FleetError as err:
+        fail(err, FAILURE)
+    typer.echo(
+        f"backed up {done.events} events, {done.devices} devices and the CA "
+        f"({done.files} files) into {done.directory}"
+    )
+
+
+@app.command("restore")
+def restore_command(
+    directory: Annotated[Path, typer.Argument(help="A directory `oko-fleet backup` wrote.")],
+    data_dir: Annotated[Path, typer.Option(help="New (or empty) data directory to fill.")],
+) -> None:
+    """Restore a backup into a new data directory; then `oko-fleet serve --data-dir` it.
+
+    Every file is checked against the backup's manifest first; nothing is written into a
+    directory that already holds anything. Boxes keep working: the CA is the same.
+    """
+    try:
+        done = backup.restore(directory, data_dir)
+    except FleetError as err:
+        fail(err, FAILURE)
+    typer.echo(
+        f"restored {done.events} events, {done.devices} devices and the CA into "
+        f"{done.directory}; start it with: oko-fleet serve --data-dir {done.directory}"
+    )
+
+
+@admin_token_app.command("reset")
+def admin_token_reset(
+    data_dir: Annotated[Path, typer.Option(help="The fleet's data directory.")],
+) -> None:
+    """Mint a new admin token (printed once) and revoke the previous bootstrap one.
+
+    For a lost or leaked first token; run as the user that owns the data directory. Works
+    while the fleet is serving."""
+    try:
+        text = asyncio.run(reset_admin_token(data_dir))
+    except FleetError as err:
+        fail(err, USAGE)
+    typer.echo(f"New admin token (shown once, stored only hashed):\n  {text}")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,18 @@
-"""Settings of `oko-fleet serve` (flags map 1:1 onto these fields)."""
+"""Settings of `oko-fleet serve`: a YAML file (`--config`) and options that override it.
+
+Every field can be set in the file; the common ones also have a `serve` option of the same
+name (`--listen` for `listen`), which wins over the file.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, field_validator
 
-from agent.config import Section
+from agent.config import ConfigError, Section, parse_document, parse_yaml
+from fleet.errors import FleetError
 from proto.transport import DEFAULT_AGENT_PORT, DEFAULT_API_PORT
 
 
@@ -52,6 +58,27 @@ class FleetSettings(Section):
     hello_timeout_s: float = Field(
         default=30.0, gt=0, le=600, description="A new agent stream must say Hello within this."
     )
+    handshake_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=120,
+        description="A new connection must finish its TLS and HTTP/2 handshake within this, "
+        "else it is closed (unauthenticated sockets must not hold descriptors for long).",
+    )
+    max_connections: int = Field(
+        default=4096,
+        ge=8,
+        le=1_000_000,
+        description="Open connections per port at most; beyond it new ones are closed at "
+        "once. Keep both ports' sum under the process's file descriptor limit.",
+    )
+    idle_connection_s: float = Field(
+        default=300.0,
+        ge=1,
+        le=86_400,
+        description="A connection with no call open for this long is closed (clients "
+        "reconnect on their next call).",
+    )
     webhook_attempts: int = Field(
         default=5, ge=1, le=50, description="POST attempts per webhook batch before dead-lettering."
     )
@@ -74,3 +101,37 @@ class FleetSettings(Section):
     @classmethod
     def _optional_address(cls, value: str) -> str:
         return _check_address(value) if value else value
+
+
+class SettingsError(FleetError):
+    """The settings file or an option is wrong; the message names the file and field."""
+
+
+def read_settings_file(path: Path) -> dict[str, Any]:
+    """The mapping in a YAML settings file; SettingsError (one line) if it is unreadable."""
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise SettingsError(f"{path}: cannot read settings: {err.strerror or err}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise SettingsError(
+            f"{path}: not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start}); "
+            "save the file as UTF-8"
+        ) from None
+    try:
+        return parse_yaml(text, str(path))
+    except ConfigError as err:
+        raise SettingsError(str(err)) from None
+
+
+def load_settings(path: Path | None, options: dict[str, Any]) -> FleetSettings:
+    """Settings from the file (if any) with the given options on top, validated."""
+    data = read_settings_file(path) if path is not None else {}
+    data.update(options)
+    source = str(path) if path is not None else "oko-fleet serve"
+    try:
+        return parse_document(FleetSettings, data, source)
+    except ConfigError as err:
+        raise SettingsError(str(err)) from None

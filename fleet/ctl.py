@@ -1,8 +1,8 @@
 """`okoctl`: the fleet admin CLI. Thin typer commands over `fleet.client`.
 
 Global options (or env): --fleet/OKO_FLEET, --token/OKO_TOKEN, --ca-file/OKO_CA_FILE,
---json for machine-readable output. Every command maps a failed call to one line
-`error: <STATUS>: <message>` and exit code 1.
+--json for machine-readable output; before or after the command. Every command maps a
+failed call to one line `error: <STATUS>: <message>` and exit code 1.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from fleet import __version__, ctl_config, ctl_events
 from fleet.auth import Role
@@ -18,7 +19,49 @@ from fleet.client import Connection, parse_duration
 from fleet.ctl_output import Ctl, ago, cli_errors, fields, print_json, table, when
 from proto.oko.v1 import admin_pb2
 
-app = typer.Typer(help="Oko fleet admin CLI.", no_args_is_help=True, add_completion=False)
+# The global options, which work before or after the command (`okoctl --json device list`
+# and `okoctl device list --json` alike): those with a value, and the flags.
+GLOBAL_VALUE_OPTIONS = ("--fleet", "--token", "--ca-file")
+GLOBAL_FLAGS = ("--json",)
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """`args` with the global options moved in front of the command, order kept.
+
+    Click parses a group's options only before its command's name; moving them there lets
+    a user append `--json` or `--token T` to any command line. Nothing after `--` moves.
+    """
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        name, has_value, _ = arg.partition("=")
+        if name in GLOBAL_VALUE_OPTIONS and not has_value and i + 1 < len(args):
+            front += args[i : i + 2]
+            i += 2
+            continue
+        (front if name in GLOBAL_VALUE_OPTIONS or arg in GLOBAL_FLAGS else rest).append(arg)
+        i += 1
+    return front + rest
+
+
+class _GlobalOptionsAnywhere(TyperGroup):
+    """The root command group: takes the global options wherever they stand."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(args))
+
+
+app = typer.Typer(
+    cls=_GlobalOptionsAnywhere,
+    help="Oko fleet admin CLI. Global options may come before or after the command.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 token_app = typer.Typer(help="Enrollment and API tokens.", no_args_is_help=True)
 device_app = typer.Typer(help="Enrolled edge boxes.", no_args_is_help=True)
 camera_app = typer.Typer(help="Cameras as their boxes report them.", no_args_is_help=True)
@@ -96,6 +139,26 @@ def token_create_api(
         print_json(reply)
     else:
         typer.echo(reply.token)
+
+
+@token_app.command("revoke")
+@cli_errors
+def token_revoke(
+    ctx: typer.Context,
+    token_id: str,
+    reason: Annotated[str, typer.Option(help="Recorded in the audit log.")] = "revoked",
+) -> None:
+    """Revoke an API token: refused from now on; its open event streams end at once."""
+    ctl: Ctl = ctx.obj
+    request = admin_pb2.RevokeApiTokenRequest(token_id=token_id, reason=reason)
+    with ctl.connection.open() as s:
+        reply = s.call(s.admin.RevokeApiToken, request)
+    if ctl.json:
+        print_json(reply)
+    else:
+        typer.echo(
+            f"{reply.token_id} ({reply.name}) revoked; {reply.streams_ended} stream(s) ended"
+        )
 
 
 @token_app.command("list")

@@ -11,6 +11,7 @@ import yaml
 from fleet.client import ClientError
 from fleet.ctl_output import Ctl, cli_errors, fields, print_json
 from fleet.exits import FAILURE
+from fleet.redaction import MARKER
 from proto.oko.v1 import admin_pb2
 
 app = typer.Typer(help="Desired state (device twin).", no_args_is_help=True)
@@ -35,7 +36,14 @@ def _show(view: admin_pb2.ConfigView) -> None:
             ("author", view.desired.author),
         ],
     )
-    typer.echo(view.desired.document if view.camera_id else view.rendered.document)
+    document = view.desired.document if view.camera_id else view.rendered.document
+    typer.echo(document)
+    if MARKER in document:
+        typer.echo(
+            f"note: secrets show as {MARKER} below the admin role; `okoctl config set` with "
+            f"a {MARKER} left unchanged keeps the stored secret",
+            err=True,
+        )
 
 
 @app.command("get")

@@ -58,24 +58,29 @@ class FleetMetrics:
             ["reason"],
             registry=r,
         )
+        # Figures a box reports in its heartbeats, under the fleet's own prefix: the box
+        # exports its own under oko_agent_*, and one name must not mean two sources.
         self.spool_depth = Gauge(
-            "oko_agent_spool_depth",
-            "Events waiting in the box's spool (from heartbeats)",
+            "oko_fleet_device_spool_events",
+            "Events waiting in the box's spool, as its last heartbeat said",
             ["device_id"],
             registry=r,
         )
         self.dropped = Gauge(
-            "oko_agent_dropped_events",
-            "Events the box ever dropped (from heartbeats)",
+            "oko_fleet_device_dropped_events",
+            "Events the box has dropped since it started, as its last heartbeat said",
             ["device_id"],
             registry=r,
         )
         self.camera_fps = Gauge(
-            "oko_camera_fps", "Frames processed per second", ["device_id", "camera_id"], registry=r
+            "oko_fleet_camera_frames_per_second",
+            "Frames the camera processes per second, from its box's heartbeat",
+            ["device_id", "camera_id"],
+            registry=r,
         )
-        self.inference_ms = Gauge(
-            "oko_camera_inference_ms",
-            "Mean detector latency",
+        self.inference_seconds = Gauge(
+            "oko_fleet_camera_inference_seconds",
+            "Mean detector latency of the camera, from its box's heartbeat",
             ["device_id", "camera_id"],
             registry=r,
         )
@@ -116,4 +121,4 @@ class FleetMetrics:
         self.dropped.labels(device_id).set(health.dropped_events)
         for cam in health.cameras:
             self.camera_fps.labels(device_id, cam.camera_id).set(cam.fps)
-            self.inference_ms.labels(device_id, cam.camera_id).set(cam.inference_ms)
+            self.inference_seconds.labels(device_id, cam.camera_id).set(cam.inference_ms / 1000)

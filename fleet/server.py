@@ -6,7 +6,9 @@ checks its own credentials (see proto/README.md, "Two ports on one server").
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 import threading
 from dataclasses import dataclass
 from wsgiref.simple_server import WSGIServer
@@ -18,6 +20,7 @@ from prometheus_client import start_http_server
 
 from fleet.app import FleetApp
 from fleet.config import FleetSettings
+from fleet.decode_guard import DecodeGuard
 from fleet.errors import FleetError
 from fleet.services import events as event_service
 from fleet.services.admin import AdminServicer
@@ -26,6 +29,29 @@ from proto.oko.v1 import admin_pb2, admin_pb2_grpc, agent_pb2, agent_pb2_grpc, s
 from proto.transport import SERVER_OPTIONS
 
 log = logging.getLogger(__name__)
+
+
+def server_options(settings: FleetSettings) -> list[tuple[str, int | str]]:
+    """The wire contract's server options plus the fleet's own guards.
+
+    * SO_REUSEPORT off: gRPC sets it by default, so a second fleet on the same port would
+      start and share it (two server certificates on one port, connections split at
+      random). Off, a busy port is a bind error and the second fleet refuses to start.
+    * Handshake timeout: a connection that has not finished TLS and HTTP/2 setup in time
+      is closed (gRPC's default is 120 s, long enough for idle sockets to use up every
+      file descriptor before one is freed).
+    * Connection cap per port: beyond it new connections are closed at once instead of
+      failing accept() for everyone when descriptors run out.
+    * Idle connections (no call open) are closed after a while.
+    """
+    return [
+        *SERVER_OPTIONS,
+        ("grpc.so_reuseport", 0),
+        ("grpc.server_handshake_timeout_ms", int(settings.handshake_timeout_s * 1000)),
+        ("grpc.max_allowed_incoming_connections", settings.max_connections),
+        ("grpc.max_connection_idle_ms", int(settings.idle_connection_s * 1000)),
+    ]
+
 
 SERVICE_NAMES = (
     agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
@@ -96,13 +122,33 @@ def _credentials(app: FleetApp) -> tuple[grpc.ServerCredentials, grpc.ServerCred
     return api, agent
 
 
+def _busy(address: str) -> bool:
+    """Whether `address` is taken by another listener (what a failed bind most often means)."""
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is not busy
+        try:
+            probe.bind((host, int(port)))
+        except OSError as err:
+            return err.errno == errno.EADDRINUSE
+    return False
+
+
 def _bind(server: grpc.aio.Server, address: str, creds: grpc.ServerCredentials) -> int:
     try:
         port = server.add_secure_port(address, creds)
-    except RuntimeError as err:
-        raise FleetError(f"cannot listen on {address}: {err}") from err
+    except RuntimeError:
+        port = 0
     if port == 0:
-        raise FleetError(f"cannot listen on {address} (in use or not a local address?)")
+        if _busy(address):
+            raise FleetError(
+                f"cannot listen on {address}: address already in use "
+                "(another oko-fleet, or another program, is serving it); "
+                "stop it or choose another port"
+            )
+        raise FleetError(f"cannot listen on {address} (not a local address, or not allowed?)")
     return port
 
 
@@ -122,8 +168,10 @@ def _metrics(app: FleetApp) -> MetricsServer | None:
 async def start_server(settings: FleetSettings) -> FleetServer:
     """Open the app, bind both ports and start serving."""
     app = await FleetApp.open(settings)
+    server = grpc.aio.server(
+        options=server_options(settings), interceptors=[DecodeGuard(app.metrics.registry)]
+    )
     try:
-        server = grpc.aio.server(options=SERVER_OPTIONS)
         agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentServicer(app), server)
         admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(app), server)
         event_service.add_to_server(event_service.EventServicer(app), server)
@@ -138,7 +186,11 @@ async def start_server(settings: FleetSettings) -> FleetServer:
         app.agent_port = agent_port
         metrics_server = _metrics(app)
         await server.start()
+        # Only now, with both ports bound: a start that fails earlier mints nothing, so
+        # the first admin token can never be created and then lost unseen.
+        app.bootstrap_token = await app.bootstrap()
     except BaseException:
+        await server.stop(0)
         await app.close()
         raise
     for name in ("", *SERVICE_NAMES):

@@ -1,17 +1,23 @@
-"""Open agent streams, by device.
+"""Open streams: agent streams by device and subscriber streams by API token.
 
-How admin calls reach a connected box (desired state, commands) and how revocation cuts it off at
-once.
+Agent streams: how admin calls reach a connected box (desired state, commands) and how
+revocation cuts it off at once. Subscriber streams: how a token's expiry or revocation
+ends the streams it opened, not only its next call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import grpc
 
+from fleet.auth import Principal
+from fleet.errors import UnauthenticatedError
 from proto.oko.v1 import agent_pb2
 
 log = logging.getLogger(__name__)
@@ -86,3 +92,77 @@ class SessionRegistry:
 
     def __len__(self) -> int:
         return len(self._by_device)
+
+
+@dataclass(eq=False)
+class TokenStream:
+    """One subscriber stream opened with an API token.
+
+    Ending it moves its timeout to now, so whatever the stream awaits (the store, the
+    fan-out queue, a slow client's write) is interrupted in its own task, and the handler
+    answers with `reason`.
+    """
+
+    principal: Principal
+    timeout: asyncio.Timeout
+    reason: str
+
+    def end(self, reason: str) -> None:
+        """End the stream now; its client gets UNAUTHENTICATED with `reason`."""
+        self.reason = reason
+        self.timeout.reschedule(asyncio.get_running_loop().time())
+
+
+class TokenStreams:
+    """Subscriber streams by token id.
+
+    A stream is scheduled to end when its token expires, so an expired token keeps
+    nothing open; `end_token` ends them on revocation.
+    """
+
+    def __init__(self) -> None:
+        self._by_token: dict[str, set[TokenStream]] = {}
+
+    @asynccontextmanager
+    async def guard(self, who: Principal) -> AsyncIterator[TokenStream]:
+        """Run a stream's body inside.
+
+        Raises UnauthenticatedError when the token expires or is revoked while it runs.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = None
+        if who.expires_us:
+            deadline = loop.time() + (who.expires_us - time.time_ns() // 1000) / 1e6
+        stream: TokenStream | None = None
+        try:
+            async with asyncio.timeout_at(deadline) as timeout:
+                stream = TokenStream(who, timeout, f"API token {who.name!r} has expired")
+                self._by_token.setdefault(who.token_id, set()).add(stream)
+                try:
+                    yield stream
+                finally:
+                    self._discard(stream)
+        except TimeoutError:
+            if stream is not None and stream.timeout.expired():
+                raise UnauthenticatedError(stream.reason) from None
+            raise
+
+    def _discard(self, stream: TokenStream) -> None:
+        streams = self._by_token.get(stream.principal.token_id)
+        if streams is not None:
+            streams.discard(stream)
+            if not streams:
+                del self._by_token[stream.principal.token_id]
+
+    def end_token(self, token_id: str, reason: str) -> int:
+        """End every open stream of the token now; how many there were."""
+        streams = list(self._by_token.get(token_id, ()))
+        for stream in streams:
+            stream.end(reason)
+        if streams:
+            log.info("ending %s stream(s) of API token %s: %s", len(streams), token_id, reason)
+        return len(streams)
+
+    def count(self, token_id: str) -> int:
+        """Open streams of the token."""
+        return len(self._by_token.get(token_id, ()))

@@ -50,8 +50,10 @@ CONFIG_ROOTS: list[tuple[str, str, str]] = [
     ),
     (
         "fleet.config:FleetSettings",
-        "`oko-fleet serve` options",
-        "The fleet server's settings; each field is a `serve` option of the same name.",
+        "the YAML file of `oko-fleet serve --config FILE`, or `serve` options",
+        "The fleet server's settings. Every key can be set in the file; {serve_options} "
+        "are also `oko-fleet serve` options (`--data-dir` for `data_dir`, repeatable "
+        "`--hostname` for `hostnames`), which win over the file.",
     ),
 ]
 # The command lines, as (program name, typer app).
@@ -248,6 +250,16 @@ def section_classes() -> set[type[BaseModel]]:
     return found
 
 
+def serve_option_keys() -> list[str]:
+    """FleetSettings keys that `oko-fleet serve` also takes as an option, from the app."""
+    from typer.main import get_command
+
+    fields = load("fleet.config:FleetSettings").model_fields
+    serve = get_command(load("fleet.cli:app")).commands["serve"]  # type: ignore[attr-defined]
+    names = [p.name for p in serve.params if p.param_type_name == "option"]
+    return [n if n in fields else f"{n}s" for n in names if n in fields or f"{n}s" in fields]
+
+
 def config_reference() -> str:
     roots = [load(spec) for spec, _, _ in CONFIG_ROOTS]
     models = walk_models(roots)
@@ -271,8 +283,10 @@ def config_reference() -> str:
         "too and named the same way.",
         "",
     ]
+    serve_options = ", ".join(f"`{key}`" for key in serve_option_keys())
     for (_, where, what), root in zip(CONFIG_ROOTS, roots, strict=True):
-        out.append(f"- [{root.__name__}](#{root.__name__.lower()}): {where}. {what}")
+        text = what.format(serve_options=serve_options)
+        out.append(f"- [{root.__name__}](#{root.__name__.lower()}): {where}. {text}")
     for model, paths in models.items():
         doc = inspect.cleandoc(model.__doc__ or "")
         out += ["", f"## {model.__name__}", ""]

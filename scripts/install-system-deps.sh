@@ -15,6 +15,10 @@ need gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-good gstreamer1.
 need systemd shellcheck
 # tests/install: Debian's own python3 with venv builds the box's /opt/oko, as on a real box.
 need python3-venv
+# tests/fleet/test_metrics_names.py (and the agent's): `promtool check metrics` lints both
+# /metrics endpoints. Debian ships promtool only inside the server package (19 MB download,
+# 96 MB installed, no recommends); the server itself is never started.
+need prometheus
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -32,10 +32,10 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.analytics.common import class_ids, label_of, rule_rows
-from agent.analytics.events import AnalyticsEvent, Box, EventKind
 from agent.analytics.geometry import point_box_distance
 from agent.config.analytics import AbandonedConfig
 from agent.detections import NO_TRACK, Detections, box_iou
+from agent.events.types import Abandoned, AbandonedCleared, AnalyticsEvent, Box, EventKind
 from agent.motion.static_objects import EndReason, StaticObject, StaticObjectDetector, StaticScene
 
 log = logging.getLogger(__name__)
@@ -105,8 +105,8 @@ class AbandonedObjectDetector:
         `detections` are the confirmed tracks; `frame` (BGR) feeds the static-object model
         (without it no object is seen this frame); `raw`, the detector's output before
         tracking, names objects (bag classes rarely score high enough to become tracks).
-        Payload: owner_track_id, stationary_seconds, unattended_seconds; cleared events add
-        alerted_seconds.
+        Details: `Abandoned`, `AbandonedCleared` (owner, stationary and unattended seconds;
+        how long the alert stood).
         """
         scene = self.static.update(frame, timestamp) if frame is not None else None
         return self.observe(scene, detections, timestamp, raw)
@@ -253,15 +253,14 @@ class AbandonedObjectDetector:
         return events
 
     def _event(self, kind: EventKind, oid: int, item: _Item, now: float) -> AnalyticsEvent:
-        payload: dict[str, float | int] = {
-            "owner_track_id": item.owner,
-            "stationary_seconds": now - item.first_seen,
-            "unattended_seconds": now - item.last_attended,
-        }
-        if kind is EventKind.ABANDONED_CLEARED:
-            payload["alerted_seconds"] = now - (item.alerted_at or now)
+        facts = (item.owner, now - item.first_seen, now - item.last_attended)
+        detail: Abandoned | AbandonedCleared = (
+            AbandonedCleared(*facts, alerted_seconds=now - (item.alerted_at or now))
+            if kind is EventKind.ABANDONED_CLEARED
+            else Abandoned(*facts)
+        )
         confidence = BASE_CONFIDENCE + LABEL_WEIGHT * item.label_score
-        return AnalyticsEvent(kind, RULE_ID, now, oid, item.label, item.box, confidence, payload)
+        return AnalyticsEvent(detail, RULE_ID, now, oid, item.label, item.box, confidence)
 
 
 def _centre_side(box: Box) -> tuple[npt.NDArray[np.float64], float]:

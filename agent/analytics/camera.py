@@ -14,13 +14,13 @@ from typing import Protocol
 import numpy as np
 
 from agent.analytics.abandoned import AbandonedObjectDetector
-from agent.analytics.events import AnalyticsEvent
 from agent.analytics.faces import FaceAnalyzer
 from agent.analytics.line import LineCounter
 from agent.analytics.traffic import TrafficFlow
 from agent.analytics.zones import PolygonZone
 from agent.config.analytics import CameraAnalyticsConfig
 from agent.detections import Detections
+from agent.events.types import AnalyticsEvent
 from agent.track.bytetrack import ByteTrack
 
 

@@ -15,7 +15,7 @@ event is the most sensitive thing the box sends):
    `flush`, or at once when quality reaches ``emit_quality`` - and then never again.
 
 The event's capture time, person box and face box are those of the frame the best shot
-came from. The aligned 112x112 shot travels in the payload under ``"shot"`` for the box's
+came from. The aligned 112x112 shot travels in the event (`FaceShot.shot`) for the box's
 own storage (`agent.faces.shots.FaceShotStore`); the wire conversion never reads it, so the
 image never leaves the box. Nothing here does I/O.
 """
@@ -25,16 +25,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from agent.analytics.events import AnalyticsEvent, Box, EventKind
 from agent.config.analytics import FaceConfig
 from agent.detections import Detections
+from agent.events.types import (
+    AnalyticsEvent,
+    Box,
+    FaceReason,
+    FaceShot,
+    QualityParts,
+)
 from agent.faces.align import AlignmentError, align_face
-from agent.faces.embedding import FaceEmbedder, encode_float16, encode_int8
-from agent.faces.face_detector import FaceDetector
+from agent.faces.embedding import encode_float16, encode_int8
+from agent.faces.models import FaceModels
 from agent.faces.quality import MAX_FACE_SHARE, face_quality, head_regions, head_side, sharpness
 
 log = logging.getLogger(__name__)
@@ -42,8 +47,6 @@ log = logging.getLogger(__name__)
 RULE_ID = "faces"
 PERSON = "person"
 SHOT_SIZE = 112
-DETECTOR_MODEL = "blazeface-back"
-EMBEDDER_MODEL = "faceres"
 _ENCODERS = {"float16": encode_float16, "int8": encode_int8}
 
 
@@ -51,7 +54,7 @@ _ENCODERS = {"float16": encode_float16, "int8": encode_int8}
 class _Shot:
     time: float
     quality: float
-    parts: dict[str, float]
+    parts: QualityParts
     score: float
     face_box: Box
     person_box: Box
@@ -86,51 +89,23 @@ class FaceAnalyzer:
     """Best-shot face events for person tracks. One per camera; not thread-safe."""
 
     def __init__(
-        self,
-        config: FaceConfig,
-        face_detector: FaceDetector,
-        embedder: FaceEmbedder,
-        labels: Sequence[str] = (PERSON,),
+        self, config: FaceConfig, models: FaceModels, labels: Sequence[str] = (PERSON,)
     ) -> None:
+        """`models`: the face detector + embedder pair (`agent.faces.models`), shared by
+        the box's cameras; the analytic only decides what to crop, keep and report."""
         self.config = config
-        self.detector = face_detector
-        self.embedder = embedder
+        self.models = models
         self._person = np.array([i for i, name in enumerate(labels) if name == PERSON], np.int64)
-        spec = embedder.model.spec
-        self._embedder_id = {"name": spec.name, "version": spec.version, "sha256": spec.sha256}
+        self._embedder_id = models.embedder_id
         self._encode = _ENCODERS[config.encoding]
         self._tracks: dict[int, _TrackState] = {}
         self.crops_examined = 0
         self.faces_embedded = 0
 
-    @classmethod
-    def load(
-        cls,
-        config: FaceConfig,
-        labels: Sequence[str] = (PERSON,),
-        backend: str = "auto",
-        threads: int | None = None,
-    ) -> FaceAnalyzer:
-        """With the shipped face models (FP32 BlazeFace-back and FaceRes, models/README.md)."""
-        from agent.inference.backend import load_model  # models load only when faces are on
-
-        return cls(
-            config,
-            FaceDetector(load_model(DETECTOR_MODEL, "fp32", backend, threads)),
-            FaceEmbedder(load_model(EMBEDDER_MODEL, "fp32", backend, threads)),
-            labels,
-        )
-
     def update(
         self, frame: np.ndarray, tracks: Detections, timestamp: float
     ) -> list[AnalyticsEvent]:
-        """FACE events caused by this frame: early best shots and tracks that ended.
-
-        Payload: embedding (bytes), encoding, dimensions, embedder {name, version, sha256},
-        quality, quality_parts {size, sharpness, pose, score}, detector_score, face_box,
-        shot (aligned 112x112 BGR crop, read-only; stays on the box), reason
-        ("quality" | "track_lost" | "flush").
-        """
+        """`FaceShot` events caused by this frame: early best shots and tracks that ended."""
         _check_frame(frame)
         if not self.config.enabled:
             return []
@@ -184,7 +159,7 @@ class FaceAnalyzer:
         rows, regions = rows[usable], regions[usable]
         crops = [frame[y1:y2, x1:x2] for x1, y1, x2, y2 in regions.tolist()]
         self.crops_examined += len(crops)
-        found = self._choose(self.detector.detect(crops), rows, regions, tracks)
+        found = self._choose(self.models.detect(crops), rows, regions, tracks)
         return self._keep_best(frame, tracks, found, timestamp)
 
     def _choose(
@@ -249,9 +224,9 @@ class FaceAnalyzer:
         if not better:
             return []
         big = np.stack(
-            [align_face(frame, found.keypoints[keep[i]], self.embedder.size) for i in better]
+            [align_face(frame, found.keypoints[keep[i]], self.models.embed_size) for i in better]
         )
-        vectors = self.embedder.embed(big)
+        vectors = self.models.embed(big)
         self.faces_embedded += len(better)
         events = []
         for vector, i in zip(vectors, better, strict=True):
@@ -263,7 +238,12 @@ class FaceAnalyzer:
             shot = _Shot(
                 timestamp,
                 float(quality[i]),
-                {n: float(getattr(parts, n)[i]) for n in ("size", "sharpness", "pose", "score")},
+                QualityParts(
+                    float(parts.size[i]),
+                    float(parts.sharpness[i]),
+                    float(parts.pose[i]),
+                    float(parts.score[i]),
+                ),
                 float(found.scores[k]),
                 _box(found.boxes[k]),
                 _box(tracks.xyxy[row]),
@@ -295,28 +275,21 @@ class FaceAnalyzer:
                 events.append(self._event(tid, state.best, "track_lost"))
         return events
 
-    def _event(self, tid: int, shot: _Shot, reason: str) -> AnalyticsEvent:
-        payload: dict[str, Any] = {
-            "embedding": self._encode(shot.embedding[None]),
-            "encoding": self.config.encoding,
-            "dimensions": int(shot.embedding.shape[0]),
-            "embedder": dict(self._embedder_id),
-            "quality": shot.quality,
-            "quality_parts": dict(shot.parts),
-            "detector_score": shot.score,
-            "face_box": shot.face_box,
-            "shot": shot.crop,
-            "reason": reason,
-        }
+    def _event(self, tid: int, shot: _Shot, reason: FaceReason) -> AnalyticsEvent:
+        detail = FaceShot(
+            embedding=self._encode(shot.embedding[None]),
+            encoding=self.config.encoding,
+            dimensions=int(shot.embedding.shape[0]),
+            embedder=self._embedder_id,
+            quality=shot.quality,
+            quality_parts=shot.parts,
+            detector_score=shot.score,
+            face_box=shot.face_box,
+            shot=shot.crop,
+            reason=reason,
+        )
         return AnalyticsEvent(
-            EventKind.FACE,
-            RULE_ID,
-            shot.time,
-            tid,
-            PERSON,
-            shot.person_box,
-            shot.person_score,
-            payload,
+            detail, RULE_ID, shot.time, tid, PERSON, shot.person_box, shot.person_score
         )
 
 

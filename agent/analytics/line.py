@@ -16,19 +16,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
 from agent.analytics.common import class_ids, label_of, rule_rows
-from agent.analytics.events import AnalyticsEvent, EventKind, track_event
 from agent.analytics.geometry import Segment
 from agent.config.analytics import LineConfig
 from agent.detections import Detections
+from agent.events.types import AnalyticsEvent, Direction, LineCrossed, track_event
 
 log = logging.getLogger(__name__)
 
-IN, OUT = "in", "out"
+IN: Final = "in"
+OUT: Final = "out"
 # Per-track state of tracks unseen this long is dropped; ids are never reused, so this only
 # bounds memory.
 FORGET_SECONDS = 120.0
@@ -50,7 +52,7 @@ class Crossing:
 
     track_id: int
     label: str
-    direction: str  # IN or OUT
+    direction: Direction
     row: int  # row in the frame's detections
 
 
@@ -89,18 +91,17 @@ class LineCounter:
         return sum(c.get(OUT, 0) for c in self.counts.values())
 
     def update(self, detections: Detections, timestamp: float) -> list[AnalyticsEvent]:
-        """Count this frame's crossings; payload: direction ("in"/"out"), direction_name."""
+        """Count this frame's crossings, one `LineCrossed` event each."""
         events = []
         for c in self.crossings(detections, timestamp):
             name = self.config.in_name if c.direction == IN else self.config.out_name
             events.append(
                 track_event(
-                    EventKind.LINE_CROSSING,
+                    LineCrossed(c.direction, name),
                     self.config.id,
                     timestamp,
                     detections[c.row],
                     label=c.label,
-                    payload={"direction": c.direction, "direction_name": name},
                 )
             )
         return events
@@ -140,7 +141,7 @@ class LineCounter:
             if s != 0:
                 self._state[tid] = _TrackSide(s, foot, now)
 
-    def _observe(self, tid: int, point: np.ndarray, side: int, now: float) -> str | None:
+    def _observe(self, tid: int, point: np.ndarray, side: int, now: float) -> Direction | None:
         st = self._state.get(tid)
         if st is None:
             if side != 0:  # first sighting (birth unknown) fixes the side; never a crossing

@@ -26,17 +26,17 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.analytics.common import class_ids, rule_rows
-from agent.analytics.events import AnalyticsEvent, EventKind, track_event
 from agent.analytics.geometry import Segment, points_in_polygon
 from agent.analytics.line import LineCounter, Origins
 from agent.config.analytics import CalibrationConfig, LineConfig, TrafficConfig
 from agent.detections import Detections
 from agent.errors import ConfigError
+from agent.events.types import AnalyticsEvent, Congestion, TrafficInterval, WrongWay, track_event
 
 log = logging.getLogger(__name__)
 
 F64 = npt.NDArray[np.float64]
-CONGESTION = ("free", "moderate", "heavy", "jam")
+CONGESTION: tuple[Congestion, ...] = ("free", "moderate", "heavy", "jam")
 MS_TO_KMH = 3.6
 
 
@@ -128,10 +128,7 @@ class TrafficFlow:
         return math.hypot(x1 - x0, y1 - y0) / (t1 - t0) * MS_TO_KMH
 
     def update(self, detections: Detections, timestamp: float) -> list[AnalyticsEvent]:
-        """Wrong-way alerts for this frame, plus a TRAFFIC_FLOW event per closed interval.
-
-        Wrong-way payload: direction, speed_kmh (or None). Flow payload: see `_close`.
-        """
+        """`WrongWay` alerts for this frame, plus a `TrafficInterval` per closed interval."""
         events = self._roll(timestamp)
         iv = self._interval
         assert iv is not None
@@ -151,12 +148,11 @@ class TrafficFlow:
                 iv.wrong_way += 1
                 events.append(
                     track_event(
-                        EventKind.WRONG_WAY,
+                        WrongWay(c.direction, self.speed_kmh(c.track_id)),
                         self.config.line_id,
                         timestamp,
                         detections[c.row],
                         label=c.label,
-                        payload={"direction": c.direction, "speed_kmh": self.speed_kmh(c.track_id)},
                     )
                 )
                 log.info("line %s: wrong-way %s track %s", self.config.line_id, c.label, c.track_id)
@@ -205,9 +201,7 @@ class TrafficFlow:
                 self._interval.speeding += 1
 
     def _close(self, iv: _Interval, now: float) -> AnalyticsEvent:
-        """Flow payload: interval_start, interval_seconds, observed_seconds, counts (per
-        label), count_in, count_out, mean_speed_kmh (0 without samples), speed_samples,
-        density_per_km_lane, lanes, congestion (free|moderate|heavy|jam), wrong_way, speeding."""
+        """The interval's `TrafficInterval` event, stamped at its end (or now, if earlier)."""
         cfg = self.config
         density = (iv.occupancy_sum / max(iv.frames, 1)) / (self.region_length_m / 1000.0)
         density /= cfg.lanes
@@ -215,24 +209,19 @@ class TrafficFlow:
             np.searchsorted(np.asarray(cfg.congestion_density_per_km_lane), density, side="right")
         )
         start = iv.index * cfg.interval_seconds
-        payload = {
-            "interval_start": start,
-            "interval_seconds": cfg.interval_seconds,
-            "observed_seconds": iv.last - iv.first,
-            "counts": dict(iv.counts),
-            "count_in": iv.directions["in"],
-            "count_out": iv.directions["out"],
-            "mean_speed_kmh": float(np.mean(iv.speeds)) if iv.speeds else 0.0,
-            "speed_samples": len(iv.speeds),
-            "density_per_km_lane": density,
-            "lanes": cfg.lanes,
-            "congestion": CONGESTION[level],
-            "wrong_way": iv.wrong_way,
-            "speeding": iv.speeding,
-        }
-        return AnalyticsEvent(
-            EventKind.TRAFFIC_FLOW,
-            cfg.line_id,
-            min(start + cfg.interval_seconds, now),
-            payload=payload,
+        detail = TrafficInterval(
+            interval_start=start,
+            interval_seconds=cfg.interval_seconds,
+            observed_seconds=iv.last - iv.first,
+            counts=dict(iv.counts),
+            count_in=iv.directions["in"],
+            count_out=iv.directions["out"],
+            mean_speed_kmh=float(np.mean(iv.speeds)) if iv.speeds else 0.0,
+            speed_samples=len(iv.speeds),
+            density_per_km_lane=density,
+            lanes=cfg.lanes,
+            congestion=CONGESTION[level],
+            wrong_way=iv.wrong_way,
+            speeding=iv.speeding,
         )
+        return AnalyticsEvent(detail, cfg.line_id, min(start + cfg.interval_seconds, now))

@@ -14,10 +14,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from agent.analytics.common import class_ids, label_of, rule_rows
-from agent.analytics.events import AnalyticsEvent, EventKind, track_event
 from agent.analytics.geometry import points_in_polygon
 from agent.config.analytics import ZoneConfig
 from agent.detections import Detections
+from agent.events.types import (
+    AnalyticsEvent,
+    Loitering,
+    ZoneEnter,
+    ZoneExit,
+    track_event,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +60,7 @@ class PolygonZone:
         return None if v is None else now - v.entered
 
     def update(self, detections: Detections, timestamp: float) -> list[AnalyticsEvent]:
-        """Enter/exit/loitering events. Payload: dwell_seconds, occupancy (of that label).
+        """`ZoneEnter`, `ZoneExit` and `Loitering` events (dwell, occupancy of that label).
 
         Exits are reported first, then entries, then loitering, so occupancy in each event
         is the count right after it.
@@ -69,13 +75,13 @@ class PolygonZone:
             if visit is None:
                 label = label_of(self.labels, int(detections.class_id[row]))
                 visit = self._visits[tid] = _Visit(label, timestamp, timestamp)
-                events.append(self._event(EventKind.ZONE_ENTER, detections[row], visit, timestamp))
+                events.append(self._event(ZoneEnter, detections[row], visit, timestamp))
             visit.last_inside = timestamp
         for tid, row in seen.items():
             visit = self._visits[tid]
             if not visit.loitered and timestamp - visit.entered >= self.config.loiter_seconds:
                 visit.loitered = True
-                events.append(self._event(EventKind.LOITERING, detections[row], visit, timestamp))
+                events.append(self._event(Loitering, detections[row], visit, timestamp))
         return events
 
     def _exits(
@@ -91,30 +97,20 @@ class PolygonZone:
         for tid in gone:
             visit = self._visits.pop(tid)
             dwell = visit.last_inside - visit.entered
-            payload = {"dwell_seconds": dwell, "occupancy": self.occupancy.get(visit.label, 0)}
+            detail = ZoneExit(dwell, self.occupancy.get(visit.label, 0))
             if tid in present:  # walked out in view: report where it is now
                 events.append(
                     track_event(
-                        EventKind.ZONE_EXIT,
-                        self.config.id,
-                        now,
-                        detections[present[tid]],
-                        label=visit.label,
-                        payload=payload,
+                        detail, self.config.id, now, detections[present[tid]], label=visit.label
                     )
                 )
             else:  # vanished (occluded or out of frame): no box this frame
-                events.append(
-                    AnalyticsEvent(
-                        EventKind.ZONE_EXIT, self.config.id, now, tid, visit.label, payload=payload
-                    )
-                )
+                events.append(AnalyticsEvent(detail, self.config.id, now, tid, visit.label))
             log.debug("zone %s: track %s left after %.1f s", self.config.id, tid, dwell)
         return events
 
-    def _event(self, kind: EventKind, row: Detections, visit: _Visit, now: float) -> AnalyticsEvent:
-        payload = {
-            "dwell_seconds": now - visit.entered,
-            "occupancy": self.occupancy.get(visit.label, 0),
-        }
-        return track_event(kind, self.config.id, now, row, label=visit.label, payload=payload)
+    def _event(
+        self, kind: type[ZoneEnter | Loitering], row: Detections, visit: _Visit, now: float
+    ) -> AnalyticsEvent:
+        detail = kind(now - visit.entered, self.occupancy.get(visit.label, 0))
+        return track_event(detail, self.config.id, now, row, label=visit.label)

@@ -6,6 +6,12 @@ pending work; when the detector falls behind, a camera's newest frame replaces i
 pending one and the replaced frame is counted as skipped for that camera. The worker takes
 work round-robin across cameras and batches images from several cameras into one detector
 call, which is where batching pays on CPU backends.
+
+Other models of the box (the face detector and embedder) run on the same thread, so a
+2-core box never runs two models at once: `WorkerModel` registers one on the worker, and a
+camera thread calling it waits for its turn. Each (model, camera) pair has its own lane,
+batches hold one model's work only, and the round-robin over lanes serves every model and
+camera in turn.
 """
 
 from __future__ import annotations
@@ -13,20 +19,25 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 import numpy as np
 
 from agent.detections import Detections
+from agent.errors import ModelError
 
 log = logging.getLogger(__name__)
 
 DetectFn = Callable[[list[np.ndarray]], Sequence[Detections]]
+ModelFn = Callable[[list[np.ndarray]], Sequence[object]]
 ResultFn = Callable[["WorkResult"], None]
 LATENCY_WINDOW = 256
+DETECTOR = ""  # the worker's own model (the object detector): `WorkItem.model` default
+_WAIT_POLL_S = 0.1
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -35,7 +46,8 @@ class WorkItem:
 
     Items with no images (nothing to look at in that frame) still pass through the worker,
     so each camera's results come back in the order its frames were submitted. `reply`, if
-    given, receives this item's result instead of the worker's `on_result`.
+    given, receives this item's result instead of the worker's `on_result`. `model` names
+    a model registered with `InferenceWorker.add_model` (default: the worker's detector).
     """
 
     camera_id: str
@@ -43,11 +55,16 @@ class WorkItem:
     payload: Any = None
     reply: ResultFn | None = None
     submitted: float = field(default_factory=time.monotonic)
+    model: str = DETECTOR
 
 
 @dataclass(frozen=True)
 class WorkResult:
-    """Detections for a `WorkItem`: one `Detections` per image, or an error."""
+    """Detections for a `WorkItem`: one `Detections` per image, or an error.
+
+    For an item of another model (`WorkItem.model`), `detections` holds that model's
+    outputs, one per image; `WorkerModel` hands them back typed.
+    """
 
     item: WorkItem
     detections: list[Detections]
@@ -102,17 +119,25 @@ class InferenceWorker:
             raise ValueError(
                 f"max_batch and slots_per_camera must be >= 1, got {max_batch}, {slots_per_camera}"
             )
-        self._detect = detect
+        self._models: dict[str, ModelFn] = {DETECTOR: detect}
         self._on_result = on_result
         self.max_batch = max_batch
         self.slots_per_camera = slots_per_camera
-        self._lanes: dict[str, _Lane] = {}
-        self._order: list[str] = []
+        self._lanes: dict[tuple[str, str], _Lane] = {}  # (model, camera) -> lane
+        self._order: list[tuple[str, str]] = []
         self._next = 0
         self._cond = threading.Condition()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="inference", daemon=True)
         self.batches = 0  # detector calls made
+        self.model_batches: Counter[str] = Counter()  # calls of each added model
+
+    def add_model(self, name: str, run: ModelFn) -> None:
+        """Run `run(images)` (one output per image) for items naming `name`, on this thread."""
+        with self._cond:
+            if not name or name in self._models:
+                raise ValueError(f"model name {name!r} is empty or already added")
+            self._models[name] = run
 
     def start(self) -> InferenceWorker:
         self._thread.start()
@@ -143,10 +168,13 @@ class InferenceWorker:
         with self._cond:
             if self._stopping:
                 raise RuntimeError("inference worker is stopped")
-            lane = self._lanes.get(item.camera_id)
+            if item.model not in self._models:
+                raise ValueError(f"no model {item.model!r} on this inference worker")
+            key = (item.model, item.camera_id)
+            lane = self._lanes.get(key)
             if lane is None:
-                lane = self._lanes[item.camera_id] = _Lane(self.slots_per_camera)
-                self._order.append(item.camera_id)
+                lane = self._lanes[key] = _Lane(self.slots_per_camera)
+                self._order.append(key)
             lane.submitted += 1
             displaced = len(lane.pending) >= lane.capacity
             if displaced:
@@ -162,9 +190,19 @@ class InferenceWorker:
         """Whether the detector thread is running (for health checks)."""
         return self._thread.is_alive()
 
-    def stats(self) -> dict[str, CameraStats]:
+    @property
+    def stopped(self) -> bool:
+        """Whether `stop` was called: nothing more will be taken."""
+        return self._stopping
+
+    def stats(self, model: str = DETECTOR) -> dict[str, CameraStats]:
+        """Per-camera accounting of one model's work (default: the detector's)."""
         with self._cond:
-            return {cam: _snapshot(cam, lane) for cam, lane in self._lanes.items()}
+            return {
+                cam: _snapshot(cam, lane)
+                for (name, cam), lane in self._lanes.items()
+                if name == model
+            }
 
     # ----- worker thread ----------------------------------------------------------------
     def _run(self) -> None:
@@ -183,7 +221,8 @@ class InferenceWorker:
         """Oldest item of each camera in turn, from where the last batch stopped, until full.
 
         Rotating the starting camera is what makes shedding fair when a batch cannot take
-        every camera: the ones left out this time go first next time.
+        every camera: the ones left out this time go first next time. A batch holds one
+        model's items: the first lane served decides which.
         """
         batch: list[WorkItem] = []
         images = 0
@@ -192,9 +231,9 @@ class InferenceWorker:
         while progress:
             progress = False
             for step in range(count):
-                cam = self._order[(self._next + step) % count]
-                lane = self._lanes[cam]
-                if not lane.pending:
+                key = self._order[(self._next + step) % count]
+                lane = self._lanes[key]
+                if not lane.pending or (batch and key[0] != batch[0].model):
                     continue
                 size = len(lane.pending[0].images)
                 if batch and images + size > self.max_batch:
@@ -203,20 +242,22 @@ class InferenceWorker:
                 lane.in_flight += 1
                 images += size
                 progress = True
-                self._next = (self._order.index(cam) + 1) % count
+                self._next = (self._order.index(key) + 1) % count
         return batch
 
     def _process(self, batch: list[WorkItem]) -> None:
         """Detect for a batch; if it fails, retry item by item so one bad frame fails alone."""
         try:
-            found = self._run_detect([image for item in batch for image in item.images])
+            found = self._run_model(batch[0].model, [im for item in batch for im in item.images])
         except Exception as err:  # one bad batch must not end detection for the whole box
             if len(batch) > 1:
                 for item in batch:
                     self._process([item])
                 return
-            log.exception("detector failed for camera %s", batch[0].camera_id)
-            self._finish(batch[0], [], f"detector failed: {err!r}")
+            item = batch[0]
+            what = "detector" if item.model == DETECTOR else item.model
+            log.exception("%s failed for camera %s", what, item.camera_id)
+            self._finish(item, [], f"{what} failed: {err!r}")
             return
         offset = 0
         for item in batch:
@@ -224,20 +265,25 @@ class InferenceWorker:
             self._finish(item, found[offset : offset + n], None)
             offset += n
 
-    def _run_detect(self, images: list[np.ndarray]) -> list[Detections]:
-        found: list[Detections] = []
+    def _run_model(self, model: str, images: list[np.ndarray]) -> list[Any]:
+        run = self._models[model]
+        found: list[Any] = []
         for start in range(0, len(images), self.max_batch):
-            found.extend(self._detect(images[start : start + self.max_batch]))
+            found.extend(run(images[start : start + self.max_batch]))
         if len(found) != len(images):
-            raise ValueError(f"detector returned {len(found)} results for {len(images)} images")
+            what = "detector" if model == DETECTOR else model
+            raise ValueError(f"{what} returned {len(found)} results for {len(images)} images")
         if images:
-            self.batches += 1
+            if model == DETECTOR:
+                self.batches += 1
+            else:
+                self.model_batches[model] += 1
         return found
 
     def _finish(self, item: WorkItem, dets: list[Detections], error: str | None) -> None:
         result = WorkResult(item, dets, error, time.monotonic() - item.submitted)
         with self._cond:
-            lane = self._lanes[item.camera_id]
+            lane = self._lanes[(item.model, item.camera_id)]
             lane.in_flight -= 1
             lane.processed += 1
             lane.images += len(item.images)
@@ -270,3 +316,44 @@ def _snapshot(camera_id: str, lane: _Lane) -> CameraStats:
         latency_p50_s=round(float(p50), 4),
         latency_p95_s=round(float(p95), 4),
     )
+
+
+class WorkerModel(Generic[R]):
+    """Another model of the box, run on an `InferenceWorker`'s thread and waited for.
+
+    Calling it from a camera thread queues the images in that camera's lane for this model
+    and blocks until the worker has run them: the camera keeps its place in the
+    round-robin, and the model never runs beside the detector. `run(images)` must return
+    one output per image. Errors of the model come back as `ModelError`.
+    """
+
+    def __init__(
+        self, worker: InferenceWorker, name: str, run: Callable[[list[np.ndarray]], Sequence[R]]
+    ) -> None:
+        worker.add_model(name, run)
+        self.worker = worker
+        self.name = name
+
+    def __call__(self, camera_id: str, images: list[np.ndarray]) -> list[R]:
+        """Outputs for `images`; raises `ModelError` if the model failed or the worker stopped."""
+        if not images:
+            return []
+        done = threading.Event()
+        answer: list[WorkResult] = []
+
+        def reply(result: WorkResult) -> None:
+            answer.append(result)
+            done.set()
+
+        try:
+            self.worker.submit(WorkItem(camera_id, images, reply=reply, model=self.name))
+        except RuntimeError as err:  # stopped: the same answer as stopping while waiting
+            raise ModelError(f"{self.name}: {err}") from err
+        while not done.wait(_WAIT_POLL_S):
+            # Stopping finishes the batch in flight; once the thread is gone, no answer comes.
+            if self.worker.stopped and not self.worker.alive and not done.is_set():
+                raise ModelError(f"{self.name}: inference worker stopped before running it")
+        result = answer[0]
+        if result.error is not None:
+            raise ModelError(f"camera {camera_id}: {result.error}")
+        return cast(list[R], result.detections)

@@ -1,6 +1,5 @@
-"""Wire events: turning analytics results into `oko.v1.Event` messages with ids and sequence."""
+"""Analytics events: their types (`types`, pure) and their wire form (`convert`, ids, sequence).
 
-from agent.events.convert import EventMinter, ModelIdentity
-from agent.events.ids import UuidV7Generator
-
-__all__ = ["EventMinter", "ModelIdentity", "UuidV7Generator"]
+Import the submodule you need: `agent.events.types` loads no protobuf, so the rules that
+produce events stay free of the wire format.
+"""

@@ -13,12 +13,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol
+from typing import Protocol, assert_never
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from agent.analytics.events import AnalyticsEvent, EventKind
 from agent.events.ids import UuidV7Generator
+from agent.events.types import (
+    Abandoned,
+    AbandonedCleared,
+    AnalyticsEvent,
+    EventKind,
+    FaceShot,
+    LineCrossed,
+    Loitering,
+    TrafficInterval,
+    WrongWay,
+    ZoneEnter,
+    ZoneExit,
+)
 from proto.oko.v1 import events_pb2
 
 _ZONE_KIND = {
@@ -40,11 +52,19 @@ _CONGESTION = {
 
 
 class ModelIdentity(Protocol):
-    """Anything naming a model build, e.g. `agent.inference.manifest.ModelSpec`."""
+    """Anything naming a model build, e.g. `agent.inference.manifest.ModelSpec`.
 
-    name: str
-    version: str
-    sha256: str
+    Read-only members, so frozen dataclasses and properties qualify too.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def sha256(self) -> str: ...
 
 
 def timestamp(seconds: float) -> Timestamp:
@@ -58,7 +78,7 @@ def timestamp(seconds: float) -> Timestamp:
     return Timestamp(seconds=whole + nanos // 1_000_000_000, nanos=nanos % 1_000_000_000)
 
 
-def _finite(value: Any) -> float:
+def _finite(value: float | None) -> float:
     """Wire floats are NaN-free: a missing or non-finite figure is sent as 0."""
     v = float(value) if value is not None else 0.0
     return v if math.isfinite(v) else 0.0
@@ -124,91 +144,87 @@ class EventMinter:
 
 
 def _fill_body(msg: events_pb2.Event, e: AnalyticsEvent) -> None:
-    p = e.payload
-    if e.kind is EventKind.LINE_CROSSING:
-        msg.line_crossing.CopyFrom(
-            events_pb2.LineCrossing(
-                line_id=e.rule_id,
-                label=e.label,
-                direction=_DIRECTION[p["direction"]],
-                direction_name=p.get("direction_name", ""),
+    match e.detail:
+        case LineCrossed(direction=direction, direction_name=name):
+            msg.line_crossing.CopyFrom(
+                events_pb2.LineCrossing(
+                    line_id=e.rule_id,
+                    label=e.label,
+                    direction=_DIRECTION[direction],
+                    direction_name=name,
+                )
             )
-        )
-    elif e.kind in _ZONE_KIND:
-        msg.zone.CopyFrom(
-            events_pb2.ZoneEvent(
-                zone_id=e.rule_id,
-                label=e.label,
-                kind=_ZONE_KIND[e.kind],
-                dwell_seconds=_finite(p.get("dwell_seconds")),
-                occupancy=int(p["occupancy"]),
+        case ZoneEnter() | ZoneExit() | Loitering() as visit:
+            msg.zone.CopyFrom(
+                events_pb2.ZoneEvent(
+                    zone_id=e.rule_id,
+                    label=e.label,
+                    kind=_ZONE_KIND[visit.kind],
+                    dwell_seconds=_finite(visit.dwell_seconds),
+                    occupancy=int(visit.occupancy),
+                )
             )
-        )
-    elif e.kind is EventKind.TRAFFIC_FLOW:
-        _fill_traffic(msg, e)
-    elif e.kind is EventKind.WRONG_WAY:
-        msg.wrong_way.CopyFrom(events_pb2.WrongWay(line_id=e.rule_id, label=e.label))
-        if p.get("speed_kmh") is not None:
-            msg.wrong_way.speed_kmh = _finite(p["speed_kmh"])
-    elif e.kind in (EventKind.ABANDONED, EventKind.ABANDONED_CLEARED):
-        state = (
+        case TrafficInterval() as flow:
+            msg.traffic_flow.CopyFrom(_traffic(e.rule_id, flow))
+        case WrongWay(speed_kmh=speed):
+            msg.wrong_way.CopyFrom(events_pb2.WrongWay(line_id=e.rule_id, label=e.label))
+            if speed is not None:
+                msg.wrong_way.speed_kmh = _finite(speed)
+        case Abandoned() | AbandonedCleared() as item:
+            msg.abandoned_object.CopyFrom(_abandoned(e.label, item))
+        case FaceShot() as face:
+            msg.face.CopyFrom(_face(face))
+        case unknown:  # mypy proves this unreachable; a new detail type must be added above
+            assert_never(unknown)
+
+
+def _abandoned(label: str, item: Abandoned | AbandonedCleared) -> events_pb2.AbandonedObject:
+    cleared = item if isinstance(item, AbandonedCleared) else None
+    return events_pb2.AbandonedObject(
+        label=label,
+        state=(
             events_pb2.AbandonedObject.STATE_ALERT
-            if e.kind is EventKind.ABANDONED
+            if cleared is None
             else events_pb2.AbandonedObject.STATE_CLEARED
-        )
-        msg.abandoned_object.CopyFrom(
-            events_pb2.AbandonedObject(
-                label=e.label,
-                state=state,
-                owner_track_id=int(p["owner_track_id"]),
-                stationary_seconds=_finite(p.get("stationary_seconds")),
-                unattended_seconds=_finite(p.get("unattended_seconds")),
-                alerted_seconds=_finite(p.get("alerted_seconds")),
-            )
-        )
-    elif e.kind is EventKind.FACE:
-        _fill_face(msg, e)
-    else:  # pragma: no cover - every EventKind is handled above
-        raise ValueError(f"no wire form for event kind {e.kind!r}")
+        ),
+        owner_track_id=int(item.owner_track_id),
+        stationary_seconds=_finite(item.stationary_seconds),
+        unattended_seconds=_finite(item.unattended_seconds),
+        alerted_seconds=_finite(None if cleared is None else cleared.alerted_seconds),
+    )
 
 
-def _fill_traffic(msg: events_pb2.Event, e: AnalyticsEvent) -> None:
-    p = e.payload
-    lanes = int(p.get("lanes", 1))
-    flow = events_pb2.TrafficFlow(
-        line_id=e.rule_id,
-        interval_start=timestamp(float(p["interval_start"])),
-        interval_seconds=_finite(p["interval_seconds"]),
-        counts={str(k): int(v) for k, v in p["counts"].items()},
-        mean_speed_kmh=_finite(p["mean_speed_kmh"]),
-        speed_samples=int(p["speed_samples"]),
-        density_per_km=_finite(p["density_per_km_lane"]) * lanes,
-        congestion=_CONGESTION[p["congestion"]],
-        count_in=int(p["count_in"]),
-        count_out=int(p["count_out"]),
-        wrong_way_count=int(p["wrong_way"]),
-        speeding_count=int(p["speeding"]),
-        observed_seconds=_finite(p["observed_seconds"]),
+def _traffic(line_id: str, p: TrafficInterval) -> events_pb2.TrafficFlow:
+    lanes = int(p.lanes)
+    return events_pb2.TrafficFlow(
+        line_id=line_id,
+        interval_start=timestamp(float(p.interval_start)),
+        interval_seconds=_finite(p.interval_seconds),
+        counts={str(k): int(v) for k, v in p.counts.items()},
+        mean_speed_kmh=_finite(p.mean_speed_kmh),
+        speed_samples=int(p.speed_samples),
+        density_per_km=_finite(p.density_per_km_lane) * lanes,
+        congestion=_CONGESTION[p.congestion],
+        count_in=int(p.count_in),
+        count_out=int(p.count_out),
+        wrong_way_count=int(p.wrong_way),
+        speeding_count=int(p.speeding),
+        observed_seconds=_finite(p.observed_seconds),
         lanes=lanes,
     )
-    msg.traffic_flow.CopyFrom(flow)
 
 
-def _fill_face(msg: events_pb2.Event, e: AnalyticsEvent) -> None:
-    """Embedding and quality only: the payload's aligned shot image stays on the box."""
-    p = e.payload
-    embedder = p["embedder"]
-    x1, y1, x2, y2 = p["face_box"]
-    msg.face.CopyFrom(
-        events_pb2.Face(
-            embedding=bytes(p["embedding"]),
-            encoding=_ENCODING[p["encoding"]],
-            dimensions=int(p["dimensions"]),
-            embedder=events_pb2.ModelVersion(
-                name=embedder["name"], version=embedder["version"], sha256=embedder["sha256"]
-            ),
-            quality=_finite(p["quality"]),
-            detector_score=_finite(p["detector_score"]),
-            face_box=events_pb2.Box(x1=x1, y1=y1, x2=x2, y2=y2),
-        )
+def _face(p: FaceShot) -> events_pb2.Face:
+    """Embedding and quality only: the aligned shot image stays on the box."""
+    x1, y1, x2, y2 = p.face_box
+    return events_pb2.Face(
+        embedding=bytes(p.embedding),
+        encoding=_ENCODING[p.encoding],
+        dimensions=int(p.dimensions),
+        embedder=events_pb2.ModelVersion(
+            name=p.embedder.name, version=p.embedder.version, sha256=p.embedder.sha256
+        ),
+        quality=_finite(p.quality),
+        detector_score=_finite(p.detector_score),
+        face_box=events_pb2.Box(x1=x1, y1=y1, x2=x2, y2=y2),
     )

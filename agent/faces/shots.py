@@ -19,8 +19,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from agent.analytics.events import AnalyticsEvent, EventKind
 from agent.errors import OkoError
+from agent.events.types import AnalyticsEvent, FaceShot
 from proto.oko.v1 import events_pb2
 
 log = logging.getLogger(__name__)
@@ -63,9 +63,8 @@ class FaceShotStore:
             )
         written = []
         for event, msg in zip(events, wire, strict=True):
-            shot = event.payload.get("shot") if event.kind is EventKind.FACE else None
-            if shot is not None:
-                written.append(self._write(self.path_for(msg.event_id), shot))
+            if isinstance(event.detail, FaceShot):
+                written.append(self._write(self.path_for(msg.event_id), event.detail.shot))
         return written
 
     def _write(self, path: Path, shot: np.ndarray) -> Path:

@@ -366,18 +366,30 @@ def _revealed(
     if not static.any():
         return static
     pad = max(max(abs(dy), abs(dx)) for dy, dx, _ in NEIGHBOURS)
-    h, w = grey.shape
-    now_pad, before_pad = np.pad(grey, pad, mode="edge"), np.pad(long, pad, mode="edge")
-    clear = np.pad(~fg, pad, constant_values=False)
-    now = np.zeros((DIRECTIONS, h, w), bool)
-    before = np.zeros((DIRECTIONS, h, w), bool)
-    for dy, dx, direction in NEIGHBOURS:
-        window = (slice(pad + dy, pad + dy + h), slice(pad + dx, pad + dx + w))
-        now[direction] |= clear[window] & (np.abs(grey - now_pad[window]) <= threshold)
-        before[direction] |= clear[window] & (np.abs(long - before_pad[window]) <= threshold)
-    fits_now, fitted = now.sum(axis=0), before.sum(axis=0)
-    better = (fits_now >= FIT_DIRECTIONS) & (fits_now >= fitted + 2)
-    return np.asarray(static & (better | (fits_now >= SURROUNDED_DIRECTIONS)))
+    # Only around the static pixels (usually a small part of the picture).
+    ys, xs = np.nonzero(static)
+    y1, y2 = max(int(ys.min()) - pad, 0), min(int(ys.max()) + pad + 1, grey.shape[0])
+    x1, x2 = max(int(xs.min()) - pad, 0), min(int(xs.max()) + pad + 1, grey.shape[1])
+    region = (slice(y1, y2), slice(x1, x2))
+    g, bg, clear_px = grey[region], long[region], ~fg[region]
+    h, w = g.shape
+    now_pad, before_pad = np.pad(g, pad, mode="edge"), np.pad(bg, pad, mode="edge")
+    clear = np.pad(clear_px, pad, constant_values=False)
+    fits_now = np.zeros((h, w), np.uint8)
+    fitted = np.zeros((h, w), np.uint8)
+    for direction in range(DIRECTIONS):
+        now = np.zeros((h, w), bool)
+        before = np.zeros((h, w), bool)
+        for dy, dx, _ in NEIGHBOURS[direction::DIRECTIONS]:
+            window = (slice(pad + dy, pad + dy + h), slice(pad + dx, pad + dx + w))
+            now |= clear[window] & (np.abs(g - now_pad[window]) <= threshold)
+            before |= clear[window] & (np.abs(bg - before_pad[window]) <= threshold)
+        fits_now += now
+        fitted += before
+    better = (fits_now >= FIT_DIRECTIONS) & (fits_now.astype(np.int16) >= fitted + 2)
+    out = np.zeros_like(static)
+    out[region] = static[region] & (better | (fits_now >= SURROUNDED_DIRECTIONS))
+    return out
 
 
 def _changed_share(fg: npt.NDArray[np.bool_], ref: FloatImage) -> float:

@@ -39,7 +39,7 @@ from agent.errors import ConfigError
 from agent.events.convert import EventMinter
 from agent.identity import Identity
 from agent.pipeline.camera import CameraPipeline, FrameDetections
-from agent.pipeline.detector_setup import model_ref
+from agent.pipeline.detector_setup import model_ref, worker_face_models
 from agent.pipeline.observe import (
     CameraStatus,
     ObserveServer,
@@ -97,6 +97,7 @@ class EdgeBox:
             self._inference = inference_histogram(registry)
             registry.register(PipelineCollector(self.status))
             self.worker = InferenceWorker(self._detect, max_batch=max_batch)
+            self.faces = worker_face_models([c for c in config.cameras if c.enabled], self.worker)
             self.cameras = {
                 spec.id: self._camera(spec, identity) for spec in config.cameras if spec.enabled
             }
@@ -124,7 +125,7 @@ class EdgeBox:
             first_sequence=self.sequences.next_for(spec.id),
         )
         try:
-            stage = CameraStage(spec, self.detector.labels, minter)
+            stage = CameraStage(spec, self.detector.labels, minter, self.faces)
         except ConfigError as err:
             raise ConfigError(f"camera {spec.id}: {err}") from err
         pipeline = CameraPipeline(

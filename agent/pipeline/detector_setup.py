@@ -1,4 +1,5 @@
-"""The one detector of a box (or of an offline run), set up for the cameras it serves."""
+"""The models of a box (or of an offline run), loaded once for all the cameras they serve:
+the object detector, and the face model pair if any camera runs faces."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from dataclasses import dataclass
 
 from agent.config.analytics import CameraAnalyticsConfig
 from agent.detect.object_detector import ObjectDetector
+from agent.detect.worker import InferenceWorker
+from agent.faces.models import FaceModelPair, WorkerFaceModels
 from agent.inference.backend import load_model
 
 
@@ -52,3 +55,25 @@ def make_detector(
     """
     threshold = detector_threshold(specs) if score_threshold is None else score_threshold
     return ObjectDetector(load_model(model, precision, backend, threads), score_threshold=threshold)
+
+
+def runs_faces(spec: CameraAnalyticsConfig) -> bool:
+    return spec.faces is not None and spec.faces.enabled
+
+
+def load_face_models(
+    specs: Sequence[CameraAnalyticsConfig], *, backend: str = "auto", threads: int | None = None
+) -> FaceModelPair | None:
+    """The one face model pair for `specs`' cameras, or None if none of them runs faces.
+
+    Raises `ModelError` (model missing, tampered file, backend missing).
+    """
+    return FaceModelPair.load(backend, threads) if any(map(runs_faces, specs)) else None
+
+
+def worker_face_models(
+    specs: Sequence[CameraAnalyticsConfig], worker: InferenceWorker
+) -> WorkerFaceModels | None:
+    """`load_face_models`, registered on the box's inference worker (see `agent.faces.models`)."""
+    pair = load_face_models(specs)
+    return pair.on_worker(worker) if pair is not None else None

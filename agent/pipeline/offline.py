@@ -28,8 +28,9 @@ from agent.detect.object_detector import ObjectDetector
 from agent.detect.worker import InferenceWorker
 from agent.errors import OkoError, SourceError
 from agent.events.convert import EventMinter
+from agent.faces.models import FaceModelPair
 from agent.pipeline.camera import CameraPipeline, FrameDetections
-from agent.pipeline.detector_setup import model_ref
+from agent.pipeline.detector_setup import load_face_models, model_ref
 from agent.pipeline.stage import CameraStage, FrameResult
 from agent.pipeline.summary import Summary
 from proto.oko.v1 import events_pb2
@@ -64,7 +65,9 @@ class Analysis:
         sinks: Sequence[EventSink] = (),
         max_batch: int = 4,
         buffer_frames: int = 8,
+        face_models: FaceModelPair | None = None,
     ) -> None:
+        """`face_models`: the face pair to run if the camera runs faces (else loaded here)."""
         self.video = Path(video)
         self.spec = spec.model_copy(update={"source": str(video), "realtime": False})
         self.detector = detector
@@ -72,7 +75,11 @@ class Analysis:
         self.sinks = tuple(sinks)
         self.max_batch = max_batch
         minter = EventMinter(self.spec.id, models=[model_ref(detector)])
-        self.stage = CameraStage(self.spec, detector.labels, minter)
+        # Face models run on the same worker thread as the detector, as on a box.
+        self.worker = InferenceWorker(detector.detect, max_batch=max_batch)
+        pair = face_models or load_face_models([self.spec])
+        faces = pair.on_worker(self.worker) if pair is not None else None
+        self.stage = CameraStage(self.spec, detector.labels, minter, faces)
         self.summary = Summary(self.spec)
         self.events: list[events_pb2.Event] = []
         self._queue: queue.Queue[object] = queue.Queue(maxsize=buffer_frames)
@@ -122,7 +129,7 @@ class Analysis:
         if self._started:
             raise RuntimeError("an Analysis can be iterated only once")
         self._started = True
-        worker = InferenceWorker(self.detector.detect, max_batch=self.max_batch).start()
+        worker = self.worker.start()
         pipeline = CameraPipeline(
             self.spec,
             worker,
@@ -203,6 +210,7 @@ def analyze_video(
     cuts: Sequence[int] = (),
     sinks: Sequence[EventSink] = (),
     max_batch: int = 4,
+    face_models: FaceModelPair | None = None,
 ) -> Analysis:
     """Set up the analysis of `video` with camera `spec`'s pacing, gate and rules.
 
@@ -211,4 +219,6 @@ def analyze_video(
     class the detector lacks (at construction), `OkoError` for a sink that cannot write.
     """
     probe_video(video)
-    return Analysis(video, spec, detector, cuts=cuts, sinks=sinks, max_batch=max_batch)
+    return Analysis(
+        video, spec, detector, cuts=cuts, sinks=sinks, max_batch=max_batch, face_models=face_models
+    )

@@ -2,7 +2,9 @@
 
 It runs on the camera's own thread (the `on_detections` callback of `CameraPipeline`), so
 the tracker the motion gate asks for live boxes is never touched by two threads, and one
-slow camera delays only itself. It never writes anywhere: the caller decides whether wire
+slow camera delays only itself. The face analytic's models are the exception: they are the
+box's one pair and run on its inference worker, the stage waiting for its turn there
+(`agent.faces.models`). It never writes anywhere: the caller decides whether wire
 events go to the spool, a JSON Lines file or both, which keeps the pipeline one-way.
 """
 
@@ -18,12 +20,13 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.analytics.camera import CameraAnalytics
-from agent.analytics.events import AnalyticsEvent
 from agent.analytics.faces import FaceAnalyzer
 from agent.capture.frame import Frame
 from agent.config.camera import CameraSpec
 from agent.detections import Detections
 from agent.events.convert import EventMinter
+from agent.events.types import AnalyticsEvent
+from agent.faces.models import FaceModelSource
 from agent.faces.shots import FaceShotStore
 from agent.motion.gate import GatePlan
 from agent.pipeline.camera import FrameDetections
@@ -74,14 +77,26 @@ class StageStats:
 class CameraStage:
     """Tracker + rules + event minter of one camera."""
 
-    def __init__(self, spec: CameraSpec, labels: Sequence[str], minter: EventMinter) -> None:
-        """Raises `ConfigError` if a rule names a class the detector does not have."""
+    def __init__(
+        self,
+        spec: CameraSpec,
+        labels: Sequence[str],
+        minter: EventMinter,
+        face_models: FaceModelSource | None = None,
+    ) -> None:
+        """`face_models`: the box's face model pair, needed if the camera runs faces.
+
+        Raises `ConfigError` if a rule names a class the detector does not have.
+        """
         self.spec = spec
         self.camera_id = spec.id
         faces = spec.faces if spec.faces is not None and spec.faces.enabled else None
-        self.analytics = CameraAnalytics(
-            spec, labels, faces=FaceAnalyzer.load(faces, labels) if faces else None
-        )
+        analyzer = None
+        if faces is not None:
+            if face_models is None:
+                raise ValueError(f"camera {spec.id} runs faces but was given no face models")
+            analyzer = FaceAnalyzer(faces, face_models.for_camera(spec.id), labels)
+        self.analytics = CameraAnalytics(spec, labels, faces=analyzer)
         # Face images stay on the box: the one write this stage does, and only if asked.
         self.shots = (
             FaceShotStore(faces.best_shot_dir)

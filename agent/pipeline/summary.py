@@ -12,8 +12,21 @@ from dataclasses import dataclass, field
 
 from rich.table import Table
 
-from agent.analytics.events import AnalyticsEvent, EventKind
 from agent.config.analytics import CameraAnalyticsConfig
+from agent.events.types import (
+    Abandoned,
+    AbandonedCleared,
+    AnalyticsEvent,
+    Congestion,
+    EventKind,
+    LineCrossed,
+    Loitering,
+    TrafficInterval,
+    WrongWay,
+    ZoneEnter,
+    ZoneExit,
+    ZoneVisit,
+)
 
 ALERT_KINDS = (
     EventKind.ABANDONED,
@@ -21,7 +34,7 @@ ALERT_KINDS = (
     EventKind.WRONG_WAY,
     EventKind.LOITERING,
 )
-CONGESTION_ORDER = ("free", "moderate", "heavy", "jam")
+CONGESTION_ORDER: tuple[Congestion, ...] = ("free", "moderate", "heavy", "jam")
 
 
 @dataclass
@@ -43,7 +56,7 @@ class TrafficStats:
     speed_samples: int = 0
     wrong_way: int = 0
     speeding: int = 0
-    worst: str = "free"
+    worst: Congestion = "free"
 
 
 @dataclass(frozen=True)
@@ -76,13 +89,14 @@ class Summary:
 
     def add(self, events: Iterable[AnalyticsEvent]) -> None:
         for e in events:
-            if e.kind is EventKind.LINE_CROSSING:
-                per = self.lines.setdefault(e.rule_id, {}).setdefault(e.label, {"in": 0, "out": 0})
-                per[str(e.payload["direction"])] += 1
-            elif e.kind in (EventKind.ZONE_ENTER, EventKind.ZONE_EXIT, EventKind.LOITERING):
-                self._zone(e)
-            elif e.kind is EventKind.TRAFFIC_FLOW:
-                self._traffic(e)
+            match e.detail:
+                case LineCrossed(direction=direction):
+                    per = self.lines.setdefault(e.rule_id, {})
+                    per.setdefault(e.label, {"in": 0, "out": 0})[direction] += 1
+                case ZoneVisit() as visit:
+                    self._zone(e.rule_id, visit)
+                case TrafficInterval() as flow:
+                    self._traffic(e.rule_id, flow)
             if e.kind in ALERT_KINDS:
                 self.alerts.append(
                     Alert(
@@ -95,30 +109,30 @@ class Summary:
                     )
                 )
 
-    def _zone(self, e: AnalyticsEvent) -> None:
-        z = self.zones.setdefault(e.rule_id, ZoneStats())
-        z.max_occupancy = max(z.max_occupancy, int(e.payload.get("occupancy", 0)))
-        if e.kind is EventKind.ZONE_ENTER:
-            z.entries += 1
-        elif e.kind is EventKind.ZONE_EXIT:
-            z.exits += 1
-            z.dwell.append(float(e.payload.get("dwell_seconds", 0.0)))
-        else:
-            z.loitering += 1
+    def _zone(self, zone_id: str, visit: ZoneVisit) -> None:
+        z = self.zones.setdefault(zone_id, ZoneStats())
+        z.max_occupancy = max(z.max_occupancy, int(visit.occupancy))
+        match visit:
+            case ZoneEnter():
+                z.entries += 1
+            case ZoneExit():
+                z.exits += 1
+                z.dwell.append(float(visit.dwell_seconds))
+            case Loitering():
+                z.loitering += 1
 
-    def _traffic(self, e: AnalyticsEvent) -> None:
-        t = self.traffic.setdefault(e.rule_id, TrafficStats())
-        p = e.payload
+    def _traffic(self, line_id: str, p: TrafficInterval) -> None:
+        t = self.traffic.setdefault(line_id, TrafficStats())
         t.intervals += 1
-        t.vehicles += sum(int(v) for v in p["counts"].values())
-        t.count_in += int(p["count_in"])
-        t.count_out += int(p["count_out"])
-        t.speed_sum += float(p["mean_speed_kmh"]) * int(p["speed_samples"])
-        t.speed_samples += int(p["speed_samples"])
-        t.wrong_way += int(p["wrong_way"])
-        t.speeding += int(p["speeding"])
-        if CONGESTION_ORDER.index(p["congestion"]) > CONGESTION_ORDER.index(t.worst):
-            t.worst = str(p["congestion"])
+        t.vehicles += sum(int(v) for v in p.counts.values())
+        t.count_in += int(p.count_in)
+        t.count_out += int(p.count_out)
+        t.speed_sum += float(p.mean_speed_kmh) * int(p.speed_samples)
+        t.speed_samples += int(p.speed_samples)
+        t.wrong_way += int(p.wrong_way)
+        t.speeding += int(p.speeding)
+        if CONGESTION_ORDER.index(p.congestion) > CONGESTION_ORDER.index(t.worst):
+            t.worst = p.congestion
 
     def line_totals(self, line_id: str) -> dict[str, int]:
         """{"in": n, "out": n} over all classes of one line."""
@@ -127,18 +141,20 @@ class Summary:
 
 
 def _alert_detail(e: AnalyticsEvent) -> str:
-    p = e.payload
-    if e.kind is EventKind.ABANDONED:
-        return (
-            f"stationary {p['stationary_seconds']:.0f} s, unattended "
-            f"{p['unattended_seconds']:.0f} s, owner track {p['owner_track_id']}"
-        )
-    if e.kind is EventKind.ABANDONED_CLEARED:
-        return f"cleared after {p.get('alerted_seconds', 0.0):.0f} s"
-    if e.kind is EventKind.WRONG_WAY:
-        speed = p.get("speed_kmh")
-        return f"direction {p['direction']}" + ("" if speed is None else f", {speed:.0f} km/h")
-    return f"dwell {p.get('dwell_seconds', 0.0):.0f} s"
+    match e.detail:
+        case Abandoned() as p:
+            return (
+                f"stationary {p.stationary_seconds:.0f} s, unattended "
+                f"{p.unattended_seconds:.0f} s, owner track {p.owner_track_id}"
+            )
+        case AbandonedCleared(alerted_seconds=alerted):
+            return f"cleared after {alerted:.0f} s"
+        case WrongWay(direction=direction, speed_kmh=speed):
+            return f"direction {direction}" + ("" if speed is None else f", {speed:.0f} km/h")
+        case ZoneVisit(dwell_seconds=dwell):
+            return f"dwell {dwell:.0f} s"
+        case _:
+            return ""
 
 
 def _table(title: str, columns: Sequence[str]) -> Table:

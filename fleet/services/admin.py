@@ -8,10 +8,11 @@ import secrets
 import grpc
 from typing_extensions import override
 
-from fleet import __version__
+from fleet import __version__, desired, redaction
 from fleet.app import FleetApp, now_us
 from fleet.auth import MAX_ENROLL_TTL_S, Principal, Role, mint_api_token, mint_enrollment_token
 from fleet.errors import InvalidRequestError, NotFoundError
+from fleet.redaction import mask_url
 from fleet.services import convert
 from fleet.services.common import Context, Guarded, guarded
 from fleet.store.records import ApiToken, Device, EnrollmentToken, EventFilter, Webhook
@@ -27,6 +28,19 @@ def _bounded(value: str, field: str) -> str:
     if not 0 < len(value) <= MAX_FIELD_CHARS:
         raise InvalidRequestError(f"{field} must be 1..{MAX_FIELD_CHARS} characters")
     return value
+
+
+def _for_role(view: admin_pb2.ConfigView, who: Principal) -> admin_pb2.ConfigView:
+    """Below admin, every secret in the documents (and in the box's error) is masked."""
+    if who.role >= Role.ADMIN:
+        return view
+    for name in ("desired", "rendered"):
+        if view.HasField(name):
+            doc = getattr(view, name)
+            doc.document = redaction.mask_document(doc.document)
+    view.reported_document = redaction.mask_document(view.reported_document)
+    view.last_apply_error = redaction.mask_text(view.last_apply_error)
+    return view
 
 
 class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
@@ -100,6 +114,29 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
         )
         return admin_pb2.CreateApiTokenResponse(
             token=minted.text, token_id=minted.token_id, expires_at=convert.ts(expires)
+        )
+
+    @override
+    @guarded(Role.ADMIN)
+    async def RevokeApiToken(
+        self, request: admin_pb2.RevokeApiTokenRequest, context: Context, who: Principal
+    ) -> admin_pb2.RevokeApiTokenResponse:
+        """Refuse the token from now on and end its open streams at once."""
+        token = await self.app.store.delete_api_token(request.token_id)
+        if token is None:
+            raise NotFoundError(f"API token {request.token_id!r} not found")
+        reason = request.reason[:200] or "revoked"
+        ended = self.app.streams.end_token(
+            token.token_id, f"API token {token.name!r} was revoked: {reason}"
+        )
+        await self.app.audit(
+            who.name,
+            "token.api.revoke",
+            token.token_id,
+            f"{token.name}: {reason} ({ended} streams)",
+        )
+        return admin_pb2.RevokeApiTokenResponse(
+            token_id=token.token_id, name=token.name, streams_ended=ended
         )
 
     @override
@@ -200,7 +237,32 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
         device = await self._device(request.device_id)
         docs = await self.app.store.get_config_docs(device.device_id)
         rendered = await self.app.store.get_desired(device.device_id)
-        return convert.config_view(device, request.camera_id, docs.get(request.camera_id), rendered)
+        view = convert.config_view(device, request.camera_id, docs.get(request.camera_id), rendered)
+        return _for_role(view, who)
+
+    async def _keep_secrets(self, device_id: str, scope: str, text: str) -> str:
+        """A document read masked and sent back keeps the real secrets (see redaction).
+
+        The secrets come from the scope's current document or, for the box scope, from the
+        rendered one (what `okoctl config get DEVICE` shows, camera documents merged in).
+        """
+        if redaction.MARKER not in text:
+            return text
+        where = f"{device_id}/{scope}" if scope else device_id
+        docs = await self.app.store.get_config_docs(device_id)
+        sources = [docs[scope].document] if scope in docs else []
+        rendered = await self.app.store.get_desired(device_id) if not scope else None
+        if rendered is not None:
+            sources.append(rendered.document)
+        sent = desired.parse(text, where)
+        first_error = ""
+        for source in sources or [""]:
+            current = desired.parse(source, where) if source else {}
+            try:
+                return redaction.restore_document(text, sent, current, where)
+            except ValueError as err:
+                first_error = first_error or str(err)
+        raise InvalidRequestError(first_error)
 
     @override
     @guarded(Role.OPERATOR)
@@ -208,11 +270,12 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
         self, request: admin_pb2.SetConfigRequest, context: Context, who: Principal
     ) -> admin_pb2.ConfigView:
         device = await self._device(request.device_id)
+        document = await self._keep_secrets(device.device_id, request.camera_id, request.document)
         doc, rendered = await set_config(
             self.app.store,
             device.device_id,
             request.camera_id,
-            request.document,
+            document,
             expected_version=request.expected_version,
             author=who.name,
         )
@@ -225,7 +288,7 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
             f"{device.device_id}/{request.camera_id}",
             f"v{doc.version} sha256={doc.sha256}",
         )
-        return convert.config_view(device, request.camera_id, doc, rendered)
+        return _for_role(convert.config_view(device, request.camera_id, doc, rendered), who)
 
     @override
     @guarded(Role.OPERATOR)
@@ -270,7 +333,7 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
         )
         await self.app.store.add_webhook(hook)
         self.app.webhooks.start_hook(hook)
-        await self.app.audit(who.name, "webhook.create", hook.webhook_id, hook.url)
+        await self.app.audit(who.name, "webhook.create", hook.webhook_id, mask_url(hook.url))
         return convert.webhook_to_proto(hook, with_secret=True)
 
     @override
@@ -278,8 +341,11 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
     async def ListWebhooks(
         self, request: admin_pb2.ListWebhooksRequest, context: Context, who: Principal
     ) -> admin_pb2.ListWebhooksResponse:
-        hooks = await self.app.store.list_webhooks()
-        return admin_pb2.ListWebhooksResponse(webhooks=[convert.webhook_to_proto(h) for h in hooks])
+        hooks = [convert.webhook_to_proto(h) for h in await self.app.store.list_webhooks()]
+        if who.role < Role.ADMIN:  # keys often live in the URL (path or query)
+            for hook in hooks:
+                hook.url = mask_url(hook.url)
+        return admin_pb2.ListWebhooksResponse(webhooks=hooks)
 
     @override
     @guarded(Role.ADMIN)

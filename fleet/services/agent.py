@@ -22,6 +22,7 @@ from fleet.errors import (
     UnauthenticatedError,
 )
 from fleet.ingest import admit
+from fleet.redaction import mask_text
 from fleet.services import convert
 from fleet.services.common import Context, abort, status_for
 from fleet.sessions import Close, Session
@@ -293,5 +294,5 @@ class _Stream:
                 "%s failed to apply config v%s: %s",
                 self.device.device_id,
                 state.attempted_version,
-                state.error,
+                mask_text(state.error),  # the box may quote its camera URL, password and all
             )

@@ -20,6 +20,7 @@ from fleet.errors import (
     UnauthenticatedError,
     VersionConflictError,
 )
+from fleet.redaction import mask_text
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
@@ -46,7 +47,8 @@ def status_for(err: FleetError) -> grpc.StatusCode:
 async def abort(context: grpc.aio.ServicerContext[Any, Any], err: FleetError) -> NoReturn:
     """End the call with the error's status and message; never returns."""
     code = status_for(err)
-    log.info("refusing call: %s %s", code.name, err)
+    # The message may quote what the caller sent (a document with a password in a URL).
+    log.info("refusing call: %s %s", code.name, mask_text(str(err)))
     await context.abort(code, str(err))
     raise AssertionError("unreachable: context.abort raises")
 

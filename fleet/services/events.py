@@ -9,8 +9,9 @@ and `stream EventEnvelopeBatch`.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import aclosing
+from typing import Any, cast
 
 import grpc
 
@@ -51,26 +52,43 @@ class EventServicer(Guarded):
 
     async def _open(
         self, request: stream_pb2.SubscribeRequest, context: Context
-    ) -> tuple[EventFilter, int]:
+    ) -> tuple[Principal, EventFilter, int]:
         """Check the caller, the filter and where to start; abort the call if any is wrong."""
         try:
-            await self.app.access.check(context.invocation_metadata(), Role.VIEWER)
+            who = await self.app.access.check(context.invocation_metadata(), Role.VIEWER)
             flt = _filter(request.filter)
             after = request.resume_cursor
             if request.from_now and after == 0:
                 after = await self.app.store.last_cursor()
         except FleetError as err:
             await abort(context, err)
-        return flt, after
+        return who, flt, after
 
-    async def _follow(
-        self, request: stream_pb2.SubscribeRequest, context: Context
-    ) -> AsyncIterator[list[StoredEvent]]:
-        flt, after = await self._open(request, context)
+    async def _serve(
+        self,
+        request: stream_pb2.SubscribeRequest,
+        context: Context,
+        send: Callable[[list[StoredEvent]], Awaitable[None]],
+    ) -> None:
+        """Follow the store and the fan-out, handing each chunk to `send`.
+
+        Until the client leaves or the token expires or is revoked (then UNAUTHENTICATED,
+        whatever the stream was waiting for: the guard interrupts the write to a stalled
+        client too).
+        """
+        who, flt, after = await self._open(request, context)
         self.app.metrics.subscribers.inc()
         try:
-            async for chunk in follow(self.app.store, self.app.broadcaster, flt, after):
-                yield chunk
+            async with self.app.streams.guard(who):
+                # Closed at once on the way out, so the fan-out detaches it even when
+                # the stream ends during a write rather than inside `follow`.
+                chunks = cast(
+                    AsyncGenerator[list[StoredEvent], None],
+                    follow(self.app.store, self.app.broadcaster, flt, after),
+                )
+                async with aclosing(chunks):
+                    async for chunk in chunks:
+                        await send(chunk)
         except FleetError as err:
             await abort(context, err)
         finally:
@@ -80,18 +98,24 @@ class EventServicer(Guarded):
         self, request: stream_pb2.SubscribeRequest, context: Context
     ) -> None:
         """Stream matching events one envelope per message, from the requested cursor, live."""
-        async for chunk in self._follow(request, context):
+
+        async def send(chunk: list[StoredEvent]) -> None:
             for event in chunk:
                 await context.write(convert.encode_envelope(event))
+
+        await self._serve(request, context, send)
 
     async def SubscribeBatches(  # noqa: N802
         self, request: stream_pb2.SubscribeRequest, context: Context
     ) -> None:
         """Like Subscribe, but several envelopes per message, capped in count and bytes."""
         size = min(request.max_batch or MAX_BATCH, MAX_BATCH)
-        async for chunk in self._follow(request, context):
+
+        async def send(chunk: list[StoredEvent]) -> None:
             for message in convert.encode_envelope_batches(chunk, size, MAX_BATCH_BYTES):
                 await context.write(message)
+
+        await self._serve(request, context, send)
 
     @guarded(Role.VIEWER)
     async def Query(  # noqa: N802

@@ -72,6 +72,9 @@ class Store(Protocol):
     async def list_api_tokens(self) -> list[ApiToken]:
         """Every API token, for `okoctl token list` (hashes only, never secrets)."""
 
+    async def delete_api_token(self, token_id: str) -> ApiToken | None:
+        """Revoke: the token is refused from now on; returns what was removed, if any."""
+
     async def add_enrollment_token(self, token: EnrollmentToken) -> None:
         """Keep a one-use enrollment token (only its secret's hash)."""
 

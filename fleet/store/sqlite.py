@@ -228,6 +228,10 @@ class SqliteStore(Store):
         return await self._read(reg.list_api_tokens)
 
     @override
+    async def delete_api_token(self, token_id: str) -> ApiToken | None:
+        return await self._write(reg.delete_api_token, token_id)
+
+    @override
     async def add_enrollment_token(self, token: EnrollmentToken) -> None:
         await self._write(reg.add_enrollment_token, token)
 

@@ -239,6 +239,14 @@ def list_api_tokens(conn: sqlite3.Connection) -> list[ApiToken]:
     return _select(conn, ApiToken, "api_tokens")
 
 
+def delete_api_token(conn: sqlite3.Connection, token_id: str) -> ApiToken | None:
+    """Remove a token (revocation); the removed record, or None if there was none."""
+    found = get_api_token(conn, token_id)
+    if found is not None:
+        conn.execute("DELETE FROM api_tokens WHERE token_id = ?", (token_id,))
+    return found
+
+
 def add_enrollment_token(conn: sqlite3.Connection, token: EnrollmentToken) -> None:
     """Insert an enrollment token; a duplicate id raises sqlite3.IntegrityError."""
     _insert(conn, "enrollment_tokens", token)

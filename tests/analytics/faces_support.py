@@ -21,6 +21,7 @@ from agent.detect.object_detector import ObjectDetector
 from agent.detections import Detections
 from agent.faces.embedding import FaceEmbedder
 from agent.faces.face_detector import FaceDetector
+from agent.faces.models import FaceModelPair
 from agent.inference.backend import load_model
 from tests.test_face_models import KNOWN
 
@@ -35,16 +36,20 @@ def object_detector() -> ObjectDetector:
 
 
 @lru_cache(maxsize=1)
-def face_models() -> tuple[FaceDetector, FaceEmbedder]:
-    return (
+def face_pair() -> FaceModelPair:
+    return FaceModelPair(
         FaceDetector(load_model("blazeface-back", backend="onnxruntime")),
         FaceEmbedder(load_model("faceres", "fp32", backend="onnxruntime")),
     )
 
 
+def face_models() -> tuple[FaceDetector, FaceEmbedder]:
+    pair = face_pair()
+    return pair.detector, pair.embedder
+
+
 def analyzer(**overrides: object) -> FaceAnalyzer:
-    detector, embedder = face_models()
-    return FaceAnalyzer(FaceConfig(**overrides), detector, embedder, LABELS)
+    return FaceAnalyzer(FaceConfig(**overrides), face_pair(), LABELS)
 
 
 @cache

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from agent.analytics.abandoned import OBJECT_ID_BASE, AbandonedObjectDetector
-from agent.analytics.events import EventKind
 from agent.config.analytics import AbandonedConfig
 from agent.detections import Detections
+from agent.events.types import Abandoned, AbandonedCleared, EventKind
 from agent.motion.static_objects import EndedObject, EndReason, StaticObject, StaticScene
 from tests.analytics.scenes import LABELS, foot_box, frame
 
@@ -63,8 +63,11 @@ def test_alert_once_names_the_owner_after_both_clocks() -> None:
     assert t == pytest.approx(15.42, abs=0.25)
     assert e.track_id == OBJECT_ID_BASE + 7 and e.box == BAG_BOX
     assert e.label == "object" and e.confidence == pytest.approx(0.5)
-    assert e.payload["owner_track_id"] == OWNER
-    assert e.payload["stationary_seconds"] >= 10 and e.payload["unattended_seconds"] >= 5
+    assert e.detail_as(Abandoned).owner_track_id == OWNER
+    assert (
+        e.detail_as(Abandoned).stationary_seconds >= 10
+        and e.detail_as(Abandoned).unattended_seconds >= 5
+    )
     assert det.owner_of(OBJECT_ID_BASE + 7) == OWNER
 
 
@@ -88,7 +91,7 @@ def test_passers_by_do_not_attend_someone_elses_bag() -> None:
         return static, [*rows, (5, "person", foot_box(350, 400, 40, 110))]  # loiters near
 
     events, _ = play(scene, 30)
-    assert len(events) == 1 and events[0][1].payload["owner_track_id"] == OWNER
+    assert len(events) == 1 and events[0][1].detail_as(Abandoned).owner_track_id == OWNER
 
 
 def test_a_person_or_vehicle_standing_still_is_not_an_object() -> None:
@@ -108,7 +111,7 @@ def test_nobody_at_it_when_it_appeared_means_no_owner_and_no_alert() -> None:
     assert play(scene, 30)[0] == []
     cfg = CFG.model_copy(update={"require_owner": False})
     events, _ = play(scene, 30, cfg)
-    assert len(events) == 1 and events[0][1].payload["owner_track_id"] == -1
+    assert len(events) == 1 and events[0][1].detail_as(Abandoned).owner_track_id == -1
 
 
 def test_cleared_when_taken_away_and_no_second_alert_for_a_flicker() -> None:
@@ -127,8 +130,10 @@ def test_cleared_when_taken_away_and_no_second_alert_for_a_flicker() -> None:
     ]
     t_clear, cleared = events[1]
     assert t_clear == pytest.approx(30 + CFG.clear_seconds, abs=0.3)
-    assert cleared.payload["owner_track_id"] == OWNER
-    assert cleared.payload["alerted_seconds"] == pytest.approx(t_clear - events[0][0])
+    assert cleared.detail_as(AbandonedCleared).owner_track_id == OWNER
+    assert cleared.detail_as(AbandonedCleared).alerted_seconds == pytest.approx(
+        t_clear - events[0][0]
+    )
 
 
 def test_absorbed_or_relearnt_objects_are_dropped_without_a_clear() -> None:

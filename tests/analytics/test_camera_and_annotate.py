@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from agent.analytics.camera import CameraAnalytics
-from agent.analytics.events import EventKind
 from agent.annotate import LINE_COLOUR, colour_for, draw_line, draw_tracks, draw_zone
 from agent.config.analytics import CameraAnalyticsConfig
 from agent.detections import Detections
 from agent.errors import ConfigError
+from agent.events.types import EventKind, LineCrossed
 from tests.analytics.scenes import LABELS, foot_box
 
 CONFIG = {
@@ -50,7 +50,9 @@ def test_raw_detections_are_tracked_and_only_confirmed_tracks_reach_rules() -> N
     events = []
     for k, y in enumerate([330, 300, 270, 240]):
         events += cam.update(raw(y), 2.0 + k * 0.2).events
-    crossings = [e.payload["direction"] for e in events if e.kind is EventKind.LINE_CROSSING]
+    crossings = [
+        e.detail_as(LineCrossed).direction for e in events if e.kind is EventKind.LINE_CROSSING
+    ]
     assert crossings == ["out"]
 
 

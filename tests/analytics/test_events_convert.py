@@ -9,12 +9,12 @@ from dataclasses import dataclass
 import pytest
 
 from agent.analytics.abandoned import OBJECT_ID_BASE, AbandonedObjectDetector
-from agent.analytics.events import AnalyticsEvent, EventKind
 from agent.analytics.line import LineCounter
 from agent.analytics.zones import PolygonZone
 from agent.config.analytics import AbandonedConfig, LineConfig, ZoneConfig
-from agent.events import EventMinter, UuidV7Generator
-from agent.events.ids import uuid7_millis
+from agent.events.convert import EventMinter
+from agent.events.ids import UuidV7Generator, uuid7_millis
+from agent.events.types import AnalyticsEvent, LineCrossed, TrafficInterval, WrongWay
 from agent.motion.static_objects import StaticObject, StaticScene
 from proto.oko.v1 import events_pb2
 from tests.analytics.scenes import LABELS, foot_box, frame
@@ -109,35 +109,25 @@ def test_zone_and_abandoned_events_convert() -> None:
 
 def test_traffic_and_wrong_way_convert() -> None:
     flow = AnalyticsEvent(
-        EventKind.TRAFFIC_FLOW,
+        TrafficInterval(
+            interval_start=960.0,
+            interval_seconds=60.0,
+            observed_seconds=59.8,
+            counts={"car": 5, "bus": 1},
+            count_in=4,
+            count_out=2,
+            mean_speed_kmh=float("nan"),
+            speed_samples=0,
+            density_per_km_lane=12.5,
+            lanes=2,
+            congestion="moderate",
+            wrong_way=1,
+            speeding=0,
+        ),
         "lane",
         1020.0,
-        payload={
-            "interval_start": 960.0,
-            "interval_seconds": 60.0,
-            "observed_seconds": 59.8,
-            "counts": {"car": 5, "bus": 1},
-            "count_in": 4,
-            "count_out": 2,
-            "mean_speed_kmh": float("nan"),
-            "speed_samples": 0,
-            "density_per_km_lane": 12.5,
-            "lanes": 2,
-            "congestion": "moderate",
-            "wrong_way": 1,
-            "speeding": 0,
-        },
     )
-    wrong = AnalyticsEvent(
-        EventKind.WRONG_WAY,
-        "lane",
-        1000.0,
-        3,
-        "car",
-        (1, 2, 3, 4),
-        0.8,
-        {"direction": "out", "speed_kmh": None},
-    )
+    wrong = AnalyticsEvent(WrongWay("out", None), "lane", 1000.0, 3, "car", (1, 2, 3, 4), 0.8)
     f, w = EventMinter("c").mint_all([flow, wrong])
     tf = f.traffic_flow
     assert f.track_id == -1 and tf.interval_start.seconds == 960
@@ -151,7 +141,7 @@ def test_traffic_and_wrong_way_convert() -> None:
 
 def test_bad_event_spends_no_sequence() -> None:
     minter = EventMinter("cam", first_sequence=10)
-    bad = AnalyticsEvent(EventKind.LINE_CROSSING, "x", float("nan"), payload={"direction": "in"})
+    bad = AnalyticsEvent(LineCrossed("in"), "x", float("nan"))
     with pytest.raises(ValueError, match="capture time"):
         minter.mint(bad)
     assert minter.next_sequence == 10

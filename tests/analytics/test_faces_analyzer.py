@@ -13,9 +13,9 @@ import cv2
 import numpy as np
 import pytest
 
-from agent.analytics.events import AnalyticsEvent, EventKind
 from agent.analytics.faces import FaceAnalyzer
 from agent.detections import Detections, box_iou
+from agent.events.types import AnalyticsEvent, EventKind, FaceShot
 from agent.faces.align import align_face
 from agent.faces.embedding import cosine, decode_float16, decode_int8
 from agent.faces.quality import head_regions
@@ -60,9 +60,9 @@ def end_all(fa: FaceAnalyzer, at: float) -> list[AnalyticsEvent]:
 
 
 def vector(event: AnalyticsEvent) -> np.ndarray:
-    p = event.payload
-    decode = decode_float16 if p["encoding"] == "float16" else decode_int8
-    return decode(p["embedding"], p["dimensions"])[0]
+    p = event.detail_as(FaceShot)
+    decode = decode_float16 if p.encoding == "float16" else decode_int8
+    return decode(p.embedding, p.dimensions)[0]
 
 
 @pytest.fixture(scope="module")
@@ -85,16 +85,16 @@ def test_one_event_per_track_carrying_the_sharpest_largest_shot(
     tracks_a: dict[str, tuple[AnalyticsEvent, list[float]]],
 ) -> None:
     for name, (event, times) in tracks_a.items():
-        p = event.payload
+        p = event.detail_as(FaceShot)
         assert event.capture_time == times[TRACK.index(BEST)], f"{name}: not the best shot"
-        assert p["reason"] == "track_lost"
+        assert p.reason == "track_lost"
         truth = np.array(KNOWN[name], np.float32)
-        assert box_iou(truth[None], np.array(p["face_box"])[None])[0, 0] > 0.5, name
+        assert box_iou(truth[None], np.array(p.face_box)[None])[0, 0] > 0.5, name
         assert event.box == pytest.approx(person_box(name))
-        assert 0.4 <= p["quality"] <= 1.0 and p["detector_score"] >= 0.6
-        assert p["shot"].shape == (112, 112, 3) and not p["shot"].flags.writeable
-        assert p["dimensions"] == 1024 and len(p["embedding"]) == 2 * 1024
-        assert p["embedder"]["name"] == "faceres"
+        assert 0.4 <= p.quality <= 1.0 and p.detector_score >= 0.6
+        assert p.shot.shape == (112, 112, 3) and not p.shot.flags.writeable
+        assert p.dimensions == 1024 and len(p.embedding) == 2 * 1024
+        assert p.embedder.name == "faceres"
 
 
 def test_same_person_across_tracks_closer_than_different_people(
@@ -170,7 +170,9 @@ def test_emit_quality_reports_early_and_only_once() -> None:
         embedded.append(fa.faces_embedded)
     assert [len(e) for e in per_frame] == [0, 1, 0, 0, 0]
     (event,) = per_frame[1]
-    assert event.payload["reason"] == "quality" and event.payload["quality"] >= 0.9
+    assert (
+        event.detail_as(FaceShot).reason == "quality" and event.detail_as(FaceShot).quality >= 0.9
+    )
     assert embedded[1] == embedded[-1], "a reported track costs no more embeddings"
     assert end_all(fa, 50.0) == [] and fa.flush(60.0) == []
 

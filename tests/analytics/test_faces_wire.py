@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from google.protobuf import json_format
 
-from agent.analytics.events import AnalyticsEvent, EventKind
 from agent.config.analytics import CameraAnalyticsConfig, FaceConfig
 from agent.config.base import parse_document
 from agent.errors import ConfigError, OkoError
 from agent.events.convert import EventMinter
+from agent.events.types import AnalyticsEvent, FaceShot, ZoneEnter
 from agent.faces.embedding import cosine, decode_float16
 from agent.faces.shots import FaceShotStore
 from agent.inference.manifest import load_manifest
@@ -44,14 +44,20 @@ def test_face_event_becomes_an_oko_face_message_without_the_image(
         spec.version,
         spec.sha256,
     )
-    assert face.quality == pytest.approx(face_event.payload["quality"], abs=1e-6)
-    assert face.detector_score == pytest.approx(face_event.payload["detector_score"], abs=1e-6)
+    assert face.quality == pytest.approx(face_event.detail_as(FaceShot).quality, abs=1e-6)
+    assert face.detector_score == pytest.approx(
+        face_event.detail_as(FaceShot).detector_score, abs=1e-6
+    )
     assert (face.face_box.x1, face.face_box.y2) == pytest.approx(
-        (face_event.payload["face_box"][0], face_event.payload["face_box"][3]), abs=1e-3
+        (face_event.detail_as(FaceShot).face_box[0], face_event.detail_as(FaceShot).face_box[3]),
+        abs=1e-3,
     )
     wire = events_pb2.Event.FromString(msg.SerializeToString())
     vec = decode_float16(wire.face.embedding, wire.face.dimensions)
-    assert float(cosine(vec, decode_float16(face_event.payload["embedding"], 1024))[0, 0]) > 0.999
+    assert (
+        float(cosine(vec, decode_float16(face_event.detail_as(FaceShot).embedding, 1024))[0, 0])
+        > 0.999
+    )
     # The shot is never serialised: 1024-d float16 plus small fields, not a JPEG's worth.
     assert len(msg.SerializeToString()) < 2048 + 400
     assert "shot" not in json.dumps(json_format.MessageToDict(msg))
@@ -60,7 +66,7 @@ def test_face_event_becomes_an_oko_face_message_without_the_image(
 def test_shot_store_keeps_the_best_shot_named_by_event_id(
     face_event: AnalyticsEvent, tmp_path: Path
 ) -> None:
-    other = AnalyticsEvent(EventKind.ZONE_ENTER, "z", 1.0, 4, "person", payload={"occupancy": 1})
+    other = AnalyticsEvent(ZoneEnter(0.0, 1), "z", 1.0, 4, "person")
     events = [other, face_event]
     wire = EventMinter("cam-1").mint_all(events)
     store = FaceShotStore(tmp_path / "shots")
@@ -68,7 +74,7 @@ def test_shot_store_keeps_the_best_shot_named_by_event_id(
     assert path == tmp_path / "shots" / f"{wire[1].event_id}.jpg"
     image = cv2.imread(str(path))
     assert image is not None and image.shape == (112, 112, 3)
-    diff = np.abs(image.astype(int) - face_event.payload["shot"].astype(int)).mean()
+    diff = np.abs(image.astype(int) - face_event.detail_as(FaceShot).shot.astype(int)).mean()
     assert diff < 6, "JPEG should be a faithful copy of the aligned shot"
     assert sorted(p.name for p in (tmp_path / "shots").iterdir()) == [path.name]
 

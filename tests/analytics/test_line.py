@@ -5,10 +5,10 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from agent.analytics.events import EventKind
 from agent.analytics.line import LineCounter
 from agent.config.analytics import LineConfig
 from agent.errors import ConfigError
+from agent.events.types import EventKind, LineCrossed
 from tests.analytics.scenes import LABELS, foot_box, frame
 
 # Horizontal line y=300 from x=100 to x=500, pointing right: "in" = from above (left of the
@@ -37,14 +37,14 @@ def walk(
 def test_direction_is_correct_both_ways() -> None:
     lc = counter(in_name="southbound", out_name="northbound")
     ev = walk(lc, [200, 250, 290, 310, 350, 400])
-    assert [(e.kind, e.payload["direction"], e.payload["direction_name"]) for e in ev] == [
+    assert [(e.kind, e.detail.direction, e.detail.direction_name) for e in ev] == [
         (EventKind.LINE_CROSSING, "in", "southbound")
     ]
     assert ev[0].track_id == 1 and ev[0].label == "person" and ev[0].rule_id == "door"
     # 290 and 310 lie inside the 10 px band; the crossing counts when 350 leaves it.
     assert ev[0].capture_time == pytest.approx(0.8)
     ev = walk(lc, [400, 320, 280, 200], tid=2)
-    assert [e.payload["direction"] for e in ev] == ["out"]
+    assert [e.detail.direction for e in ev] == ["out"]
     assert (lc.in_count, lc.out_count) == (1, 1)
     assert lc.counts == {"person": {"in": 1, "out": 1}}
 
@@ -68,7 +68,7 @@ def test_flicker_beyond_band_is_suppressed_by_min_frames_without_reverse_count()
     # One frame seen across (a bad box), then back: no crossing, and no spurious "out".
     assert walk(lc, [250, 250, 330, 250, 250, 330, 250]) == []
     ev = walk(lc, [250, 330, 340, 350], tid=2)
-    assert [e.payload["direction"] for e in ev] == ["in"]
+    assert [e.detail.direction for e in ev] == ["in"]
     assert ev[0].capture_time == pytest.approx(0.4)  # counted on the second frame across
 
 
@@ -137,7 +137,7 @@ def test_crossing_made_while_tentative_counts_once_confirmed_from_birth_box() ->
     lc = LineCounter(LineConfig.model_validate(LINE), LABELS, origins=origins)
     # Born above the line, first confirmed below it: one "in", at confirmation.
     ev = lc.update(frame((1, "person", foot_box(300, 350))), 1.0)
-    assert [(e.track_id, e.payload["direction"]) for e in ev] == [(1, "in")]
+    assert [(e.track_id, e.detail_as(LineCrossed).direction) for e in ev] == [(1, "in")]
     assert walk(lc, [360, 380, 400], tid=1) == []  # and only once
     # Born inside the dead band: its birth says nothing; first sighting fixes the side.
     assert lc.update(frame((2, "person", foot_box(300, 350))), 1.0) == []

@@ -4,11 +4,11 @@ import cv2
 import numpy as np
 import pytest
 
-from agent.analytics.events import EventKind
 from agent.analytics.traffic import GroundPlane, TrafficFlow
 from agent.config.analytics import CalibrationConfig, LineConfig, TrafficConfig
 from agent.config.base import parse_document
 from agent.errors import ConfigError
+from agent.events.types import EventKind, TrafficInterval
 from tests.analytics.scenes import LABELS, foot_box, frame
 
 # A road receding from the camera: a 7 m wide, 40 m long stretch of ground seen as a
@@ -78,10 +78,13 @@ def test_speed_from_calibration_on_known_trajectory(speed_ms: float) -> None:
     drive(tf, 1, speed_ms, 0.0)
     (ev,) = tf.flush(100.0)
     # 10 m in 1 s = 36 km/h, wherever on the (perspective) image the car is.
-    assert ev.payload["mean_speed_kmh"] == pytest.approx(speed_ms * 3.6, rel=0.02)
-    assert ev.payload["speed_samples"] == 1
-    assert ev.payload["counts"] == {"car": 1}
-    assert (ev.payload["count_in"], ev.payload["count_out"]) == (1, 0)
+    assert ev.detail_as(TrafficInterval).mean_speed_kmh == pytest.approx(speed_ms * 3.6, rel=0.02)
+    assert ev.detail_as(TrafficInterval).speed_samples == 1
+    assert ev.detail_as(TrafficInterval).counts == {"car": 1}
+    assert (ev.detail_as(TrafficInterval).count_in, ev.detail_as(TrafficInterval).count_out) == (
+        1,
+        0,
+    )
 
 
 def test_intervals_align_to_clock_and_count_per_class() -> None:
@@ -92,11 +95,11 @@ def test_intervals_align_to_clock_and_count_per_class() -> None:
     closed += drive(tf, 3, 10.0, 1030.0)  # minute 17
     closed += tf.update(frame(), 1085.0)  # first frame of minute 18 closes 17
     flows = [e for e in closed if e.kind is EventKind.TRAFFIC_FLOW]
-    assert [e.payload["interval_start"] for e in flows] == [960.0, 1020.0]
+    assert [e.detail.interval_start for e in flows] == [960.0, 1020.0]
     assert flows[0].capture_time == 1020.0
-    assert [e.payload["counts"] for e in flows] == [{"car": 2}, {"car": 1}]
-    assert flows[0].payload["mean_speed_kmh"] == pytest.approx(54.0, rel=0.02)
-    assert [e.payload["speeding"] for e in flows] == [1, 0]
+    assert [e.detail.counts for e in flows] == [{"car": 2}, {"car": 1}]
+    assert flows[0].detail.mean_speed_kmh == pytest.approx(54.0, rel=0.02)
+    assert [e.detail.speeding for e in flows] == [1, 0]
 
 
 def test_wrong_way_alerts_once_per_track() -> None:
@@ -104,12 +107,12 @@ def test_wrong_way_alerts_once_per_track() -> None:
     assert [e.kind for e in drive(tf, 1, 10.0, 0.0)] == []  # towards the camera: "in"
     ev = drive(tf, 2, 10.0, 10.0, towards_camera=False)
     ev += drive(tf, 2, 10.0, 20.0, towards_camera=False)  # same track again
-    assert [(e.kind, e.track_id, e.payload["direction"]) for e in ev] == [
+    assert [(e.kind, e.track_id, e.detail.direction) for e in ev] == [
         (EventKind.WRONG_WAY, 2, "out")
     ]
-    assert ev[0].payload["speed_kmh"] == pytest.approx(36.0, rel=0.03)
+    assert ev[0].detail.speed_kmh == pytest.approx(36.0, rel=0.03)
     (flow_ev,) = tf.flush(60.0)
-    assert flow_ev.payload["wrong_way"] == 1
+    assert flow_ev.detail_as(TrafficInterval).wrong_way == 1
 
 
 def test_density_and_congestion_levels() -> None:
@@ -120,8 +123,8 @@ def test_density_and_congestion_levels() -> None:
         for k in range(10):
             tf.update(frame(*rows), k * 0.2)
         (ev,) = tf.flush(2.0)
-        assert ev.payload["density_per_km_lane"] == pytest.approx(n * 25.0)
-        assert ev.payload["congestion"] == expected
+        assert ev.detail_as(TrafficInterval).density_per_km_lane == pytest.approx(n * 25.0)
+        assert ev.detail_as(TrafficInterval).congestion == expected
 
 
 def test_unconfirmed_and_other_classes_are_ignored() -> None:
@@ -129,7 +132,10 @@ def test_unconfirmed_and_other_classes_are_ignored() -> None:
     drive(tf, -1, 10.0, 0.0)
     drive(tf, 5, 10.0, 10.0, label="person")
     (ev,) = tf.flush(30.0)
-    assert ev.payload["counts"] == {} and ev.payload["speed_samples"] == 0
+    assert (
+        ev.detail_as(TrafficInterval).counts == {}
+        and ev.detail_as(TrafficInterval).speed_samples == 0
+    )
 
 
 def test_config_errors_name_the_field() -> None:

@@ -5,6 +5,7 @@ import pytest
 from agent.analytics.geometry import points_in_polygon
 from agent.analytics.zones import PolygonZone
 from agent.config.analytics import ZoneConfig
+from agent.events.types import ZoneVisit
 from tests.analytics.scenes import LABELS, foot_box, frame
 
 SQUARE = [[100, 100], [300, 100], [300, 300], [100, 300]]
@@ -37,8 +38,8 @@ def test_enter_dwell_loiter_exit_timing() -> None:
                 (
                     round(t, 1),
                     e.kind.value,
-                    round(e.payload["dwell_seconds"], 1),
-                    e.payload["occupancy"],
+                    round(e.detail_as(ZoneVisit).dwell_seconds, 1),
+                    e.detail_as(ZoneVisit).occupancy,
                 )
             )
     assert log == [
@@ -76,7 +77,7 @@ def test_occupancy_per_label_and_class_filter() -> None:
     )
     assert sorted(kinds(ev)) == [("zone_enter", 1), ("zone_enter", 2), ("zone_enter", 3)]
     assert z.occupancy == {"person": 2, "car": 1}
-    assert [e.payload["occupancy"] for e in ev if e.label == "person"] == [1, 2]
+    assert [e.detail_as(ZoneVisit).occupancy for e in ev if e.label == "person"] == [1, 2]
     assert z.dwell_seconds(1, 4.0) == pytest.approx(4.0)
     assert z.dwell_seconds(4, 4.0) is None
 

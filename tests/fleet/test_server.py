@@ -77,6 +77,7 @@ async def test_prometheus_metrics_count_ingest_and_box_health(tmp_path: Path) ->
     assert _sample(text, "oko_fleet_events_duplicate_total") == 1
     assert _sample(text, "oko_fleet_batches_total") == 2
     assert _sample(text, "oko_fleet_devices_connected") == 1
-    assert _sample(text, f'oko_agent_spool_depth{{device_id="{ident.device_id}"}}') == 42
-    assert _sample(text, f'oko_camera_fps{{camera_id="cam-1",device_id="{ident.device_id}"}}') == 5
+    assert _sample(text, f'oko_fleet_device_spool_events{{device_id="{ident.device_id}"}}') == 42
+    fps = f'oko_fleet_camera_frames_per_second{{camera_id="cam-1",device_id="{ident.device_id}"}}'
+    assert _sample(text, fps) == 5
     assert _sample(text, "oko_fleet_ack_latency_seconds_count") == 2

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -82,13 +81,22 @@ def test_install_enrolls_with_the_fleet_once(installed: Installed, fleet: Fleet)
     assert len(boxes_at(fleet, "install-test")) == 1
 
 
-def _documented_backup(backup_dir: Path, data: Path) -> str:
-    """The backup commands of docs/operations.md, pointed at this test's directories."""
+def _documented_commands(data: Path, backup_dir: Path, restored: Path) -> str:
+    """The backup and restore commands of docs/operations.md, pointed at this test's dirs."""
     text = (REPO / "docs" / "operations.md").read_text()
     section = text[text.index("## Back up") :]
-    block = re.search(r"```bash\n(.*?)```", section, re.S)
-    assert block and "src.backup(dst)" in block.group(1), "backup commands not found"
-    return block.group(1).replace("/srv/oko-fleet", str(data)).replace("/backup", str(backup_dir))
+    blocks = re.findall(r"```bash\n(.*?)```", section, re.S)
+    lines = [line for block in blocks[:2] for line in block.splitlines()]
+    wanted = [line for line in lines if line.startswith(("oko-fleet backup", "oko-fleet restore"))]
+    assert len(wanted) == 2, f"backup and restore commands not found in {lines}"
+    script = "\n".join(wanted)
+    for doc_path, here in (
+        ("/srv/oko-fleet-restored", restored),
+        ("/srv/oko-fleet", data),
+        ("/backup", backup_dir),
+    ):
+        script = script.replace(doc_path, str(here))
+    return script.replace("oko-fleet ", f"{sys.executable} -m fleet.cli ")
 
 
 def test_documented_backup_restores_the_fleet(fleet: Fleet, tmp_path: Path) -> None:
@@ -115,20 +123,10 @@ def test_documented_backup_restores_the_fleet(fleet: Fleet, tmp_path: Path) -> N
     assert enrolled.returncode == 0, enrolled.stderr
     devices = {d["device_id"] for d in json.loads(fleet.ctl("--json", "device", "list"))}
 
-    backup = tmp_path / "backup"
-    backup.mkdir()
     data = fleet.ca_file.parent.parent
-    script = _documented_backup(backup, data)
-    subprocess.run(["bash", "-euo", "pipefail", "-c", script], check=True, timeout=120)
-
     restored = tmp_path / "restored"
-    restored.mkdir(mode=0o700)
-    shutil.copy(backup / "fleet.db", restored / "fleet.db")
-    subprocess.run(
-        ["tar", "-C", str(restored), "-xzf", str(backup / "oko-fleet-ca.tgz")],
-        check=True,
-        timeout=60,
-    )
+    script = _documented_commands(data, tmp_path / "backup", restored)
+    subprocess.run(["bash", "-euo", "pipefail", "-c", script], check=True, timeout=120, cwd=REPO)
     with running_fleet(restored, admin_token=fleet.admin_token) as again:
         assert again.ca_file.read_bytes() == fleet.ca_file.read_bytes()
         after = {d["device_id"] for d in json.loads(again.ctl("--json", "device", "list"))}

@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.analytics.events import AnalyticsEvent, EventKind
 from agent.config.camera import CameraSpec
 from agent.detect.object_detector import ObjectDetector
 from agent.detections import box_iou
+from agent.events.types import Abandoned, AnalyticsEvent, EventKind
 from agent.pipeline.offline import analyze_video
 from scripts import make_abandoned_clip as clips
 from tests.pipeline.conftest import REPO
@@ -94,9 +94,9 @@ def test_a_bag_left_behind_alerts_once_on_the_bag(
     assert box_iou(np.array([alert.box]), np.array([bag]))[0, 0] >= 0.3
     delay = (number - out.truth["put_frame"]) / 10.0
     assert RULE["stationary_seconds"] <= delay <= 25.0, delay
-    assert alert.payload["owner_track_id"] >= 0
-    assert alert.payload["stationary_seconds"] >= RULE["stationary_seconds"]
-    assert alert.payload["unattended_seconds"] >= RULE["unattended_seconds"]
+    assert alert.detail_as(Abandoned).owner_track_id >= 0
+    assert alert.detail_as(Abandoned).stationary_seconds >= RULE["stationary_seconds"]
+    assert alert.detail_as(Abandoned).unattended_seconds >= RULE["unattended_seconds"]
     assert out.cleared == []  # it stays there to the end of the clip
 
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.analytics.events import EventKind
 from agent.config.camera import CameraSpec
 from agent.detect.object_detector import ObjectDetector
+from agent.events.types import EventKind, LineCrossed
 from agent.pipeline.offline import AnalysisResult, analyze_video
 from tests.support.media import VTEST
 
@@ -67,7 +67,7 @@ def run(detector: ObjectDetector, truth: dict) -> Run:
         persons[frame.number] = len(people)
         tracks[frame.number] = set(frame.tracks.tracker_id.tolist())
         crossings += [
-            Counted(frame.number, e.payload["direction"], e.track_id)
+            Counted(frame.number, e.detail_as(LineCrossed).direction, e.track_id)
             for e in frame.events
             if e.kind is EventKind.LINE_CROSSING
         ]

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agent.analytics.events import AnalyticsEvent, EventKind
 from agent.config.agent import load_box_config
 from agent.config.camera import CameraSpec, load_camera_spec
 from agent.errors import ConfigError, SpoolError
 from agent.events.convert import EventMinter
+from agent.events.types import Abandoned, AnalyticsEvent, LineCrossed, ZoneEnter, ZoneExit
 from agent.pipeline.detector_setup import detector_threshold
 from agent.pipeline.sequences import SequenceStore
 from agent.pipeline.sinks import JsonlSink, read_jsonl
@@ -83,50 +83,19 @@ def test_sequence_store_persists_and_refuses_a_damaged_file(tmp_path: Path) -> N
 
 
 def _events() -> list[AnalyticsEvent]:
-    crossing = {"direction": "in", "direction_name": "north"}
     return [
+        AnalyticsEvent(LineCrossed("in", "north"), "gate", 100.0, 3, "person", (1, 2, 3, 4), 0.9),
+        AnalyticsEvent(LineCrossed("out", "north"), "gate", 101.0, 4, "bicycle", (1, 2, 3, 4), 0.8),
+        AnalyticsEvent(ZoneEnter(0.0, 2), "z", 101.0, 3, "person"),
+        AnalyticsEvent(ZoneExit(3.0, 1), "z", 104.0, 3, "person"),
         AnalyticsEvent(
-            EventKind.LINE_CROSSING, "gate", 100.0, 3, "person", (1, 2, 3, 4), 0.9, crossing
-        ),
-        AnalyticsEvent(
-            EventKind.LINE_CROSSING,
-            "gate",
-            101.0,
-            4,
-            "bicycle",
-            (1, 2, 3, 4),
-            0.8,
-            {**crossing, "direction": "out"},
-        ),
-        AnalyticsEvent(
-            EventKind.ZONE_ENTER,
-            "z",
-            101.0,
-            3,
-            "person",
-            None,
-            None,
-            {"dwell_seconds": 0.0, "occupancy": 2},
-        ),
-        AnalyticsEvent(
-            EventKind.ZONE_EXIT,
-            "z",
-            104.0,
-            3,
-            "person",
-            None,
-            None,
-            {"dwell_seconds": 3.0, "occupancy": 1},
-        ),
-        AnalyticsEvent(
-            EventKind.ABANDONED,
+            Abandoned(owner_track_id=3, stationary_seconds=30.0, unattended_seconds=21.0),
             "abandoned",
             130.0,
             9,
             "suitcase",
             (1, 2, 3, 4),
             0.7,
-            {"owner_track_id": 3, "stationary_seconds": 30.0, "unattended_seconds": 21.0},
         ),
     ]
 

@@ -21,6 +21,7 @@ from agent.config.analytics import CameraAnalyticsConfig
 from agent.config.tracking import TrackerConfig
 from agent.detect.object_detector import ObjectDetector
 from agent.detections import Detections, box_iou
+from agent.events.types import LineCrossed
 from agent.inference.backend import load_model
 from agent.media import read_media
 from agent.track.bytetrack import ByteTrack
@@ -174,7 +175,8 @@ def test_line_crossings_match_hand_labels(clip: tuple[Frames, tuple[str, ...]]) 
         camera = CameraAnalytics(config, clip[1])
         for i, d in part:
             counted += [
-                (i, e.payload["direction"], e.track_id) for e in camera.update(d, i / 10.0).events
+                (i, e.detail_as(LineCrossed).direction, e.track_id)
+                for e in camera.update(d, i / 10.0).events
             ]
     unmatched = list(counted)
     missed = []

@@ -63,6 +63,24 @@ class CreateApiTokenResponse(_message.Message):
     expires_at: _timestamp_pb2.Timestamp
     def __init__(self, token: _Optional[str] = ..., token_id: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class RevokeApiTokenRequest(_message.Message):
+    __slots__ = ("token_id", "reason")
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    token_id: str
+    reason: str
+    def __init__(self, token_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class RevokeApiTokenResponse(_message.Message):
+    __slots__ = ("token_id", "name", "streams_ended")
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STREAMS_ENDED_FIELD_NUMBER: _ClassVar[int]
+    token_id: str
+    name: str
+    streams_ended: int
+    def __init__(self, token_id: _Optional[str] = ..., name: _Optional[str] = ..., streams_ended: _Optional[int] = ...) -> None: ...
+
 class ListTokensRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

@@ -49,6 +49,11 @@ class AdminServiceStub:
                 request_serializer=proto_dot_oko_dot_v1_dot_admin__pb2.ListTokensRequest.SerializeToString,
                 response_deserializer=proto_dot_oko_dot_v1_dot_admin__pb2.ListTokensResponse.FromString,
                 _registered_method=True)
+        self.RevokeApiToken = channel.unary_unary(
+                '/oko.v1.AdminService/RevokeApiToken',
+                request_serializer=proto_dot_oko_dot_v1_dot_admin__pb2.RevokeApiTokenRequest.SerializeToString,
+                response_deserializer=proto_dot_oko_dot_v1_dot_admin__pb2.RevokeApiTokenResponse.FromString,
+                _registered_method=True)
         self.ListDevices = channel.unary_unary(
                 '/oko.v1.AdminService/ListDevices',
                 request_serializer=proto_dot_oko_dot_v1_dot_admin__pb2.ListDevicesRequest.SerializeToString,
@@ -126,6 +131,15 @@ class AdminServiceServicer:
 
     def ListTokens(self, request, context):
         """admin
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeApiToken(self, request, context):
+        """Revokes an API token: refused from now on, and its open Subscribe streams end at once
+        (UNAUTHENTICATED). NOT_FOUND for an unknown id.
+        admin
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -231,6 +245,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.ListTokens,
                     request_deserializer=proto_dot_oko_dot_v1_dot_admin__pb2.ListTokensRequest.FromString,
                     response_serializer=proto_dot_oko_dot_v1_dot_admin__pb2.ListTokensResponse.SerializeToString,
+            ),
+            'RevokeApiToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeApiToken,
+                    request_deserializer=proto_dot_oko_dot_v1_dot_admin__pb2.RevokeApiTokenRequest.FromString,
+                    response_serializer=proto_dot_oko_dot_v1_dot_admin__pb2.RevokeApiTokenResponse.SerializeToString,
             ),
             'ListDevices': grpc.unary_unary_rpc_method_handler(
                     servicer.ListDevices,
@@ -369,6 +388,33 @@ class AdminService:
             '/oko.v1.AdminService/ListTokens',
             proto_dot_oko_dot_v1_dot_admin__pb2.ListTokensRequest.SerializeToString,
             proto_dot_oko_dot_v1_dot_admin__pb2.ListTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeApiToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oko.v1.AdminService/RevokeApiToken',
+            proto_dot_oko_dot_v1_dot_admin__pb2.RevokeApiTokenRequest.SerializeToString,
+            proto_dot_oko_dot_v1_dot_admin__pb2.RevokeApiTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -42,6 +42,11 @@ class AdminServiceStub:
     """admin"""
     ListTokens: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListTokensRequest, _admin_pb2.ListTokensResponse]
     """admin"""
+    RevokeApiToken: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RevokeApiTokenRequest, _admin_pb2.RevokeApiTokenResponse]
+    """Revokes an API token: refused from now on, and its open Subscribe streams end at once
+    (UNAUTHENTICATED). NOT_FOUND for an unknown id.
+    admin
+    """
     ListDevices: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListDevicesRequest, _admin_pb2.ListDevicesResponse]
     """Devices and cameras.
     viewer
@@ -86,6 +91,11 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """admin"""
     ListTokens: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListTokensRequest, _admin_pb2.ListTokensResponse]  # type: ignore[assignment]
     """admin"""
+    RevokeApiToken: _aio.UnaryUnaryMultiCallable[_admin_pb2.RevokeApiTokenRequest, _admin_pb2.RevokeApiTokenResponse]  # type: ignore[assignment]
+    """Revokes an API token: refused from now on, and its open Subscribe streams end at once
+    (UNAUTHENTICATED). NOT_FOUND for an unknown id.
+    admin
+    """
     ListDevices: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListDevicesRequest, _admin_pb2.ListDevicesResponse]  # type: ignore[assignment]
     """Devices and cameras.
     viewer
@@ -145,6 +155,17 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.ListTokensResponse, _abc.Awaitable[_admin_pb2.ListTokensResponse]]:
         """admin"""
+
+    @_abc_1.abstractmethod
+    def RevokeApiToken(
+        self,
+        request: _admin_pb2.RevokeApiTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.RevokeApiTokenResponse, _abc.Awaitable[_admin_pb2.RevokeApiTokenResponse]]:
+        """Revokes an API token: refused from now on, and its open Subscribe streams end at once
+        (UNAUTHENTICATED). NOT_FOUND for an unknown id.
+        admin
+        """
 
     @_abc_1.abstractmethod
     def ListDevices(
