@@ -56,10 +56,10 @@ def analyse(video: Path, rule: dict, detector: ObjectDetector) -> Run:
     spent = [0.0]
     update: Callable[..., Any] = rule_obj.static.update
 
-    def timed(image: np.ndarray, timestamp: float) -> Any:
+    def timed(image: np.ndarray, timestamp: float, occupied: Any = None) -> Any:
         started = time.perf_counter()
         try:
-            return update(image, timestamp)
+            return update(image, timestamp, occupied)
         finally:
             spent[0] += time.perf_counter() - started
 

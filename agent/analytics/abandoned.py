@@ -108,7 +108,10 @@ class AbandonedObjectDetector:
         Details: `Abandoned`, `AbandonedCleared` (owner, stationary and unattended seconds;
         how long the alert stood).
         """
-        scene = self.static.update(frame, timestamp) if frame is not None else None
+        scene = None
+        if frame is not None:
+            blockers = rule_rows(detections, np.union1d(self._people, self._vehicles))
+            scene = self.static.update(frame, timestamp, detections.xyxy[blockers])
         return self.observe(scene, detections, timestamp, raw)
 
     def observe(

@@ -143,8 +143,15 @@ class StaticObjectDetector:
         """Forget everything: the next frame starts a new warm-up."""
         self._m = None
 
-    def update(self, image: np.ndarray, timestamp: float) -> StaticScene:
-        """Feed one frame (BGR or grey, any size) captured at `timestamp` (seconds)."""
+    def update(
+        self, image: np.ndarray, timestamp: float, occupied: np.ndarray | None = None
+    ) -> StaticScene:
+        """Feed one frame (BGR or grey, any size) captured at `timestamp` (seconds).
+
+        `occupied`: (n, 4) source-pixel boxes of people and vehicles in this frame. Nothing
+        under them is written into the background as "uncovered" (a person in dark clothes
+        standing on the litter on dark grass fits the grass better than the litter did).
+        """
         grey = self._small(image)
         m = self._m
         if m is None or m.long.shape != grey.shape or timestamp < m.last_t:
@@ -160,7 +167,9 @@ class StaticObjectDetector:
         still = np.abs(grey - m.short) <= self.config.diff_threshold
         m.since[fg & still & np.isnan(m.since)] = timestamp
         m.since[~fg] = np.nan
+        busy = self._busy(grey.shape, occupied)
         revealed = _revealed(grey, ref, fg, ~np.isnan(m.since), self.config.diff_threshold)
+        revealed &= ~busy
         m.long[revealed] = grey[revealed] / gain
         m.since[revealed] = np.nan
         _follow(m.short, grey, dt, self.config.short_term_seconds)
@@ -168,7 +177,18 @@ class StaticObjectDetector:
         absorbed = self._absorb_old(grey, gain, timestamp)
         if timestamp < m.learn_until:
             return StaticScene(learning=True)
-        return self._regions(grey, ref, gain, timestamp, absorbed)
+        return self._regions(grey, ref, gain, timestamp, absorbed, busy=busy)
+
+    def _busy(self, shape: tuple[int, ...], boxes: np.ndarray | None) -> npt.NDArray[np.bool_]:
+        busy = np.zeros(shape, bool)
+        if boxes is None:
+            return busy
+        sx, sy = self._scale
+        for x1, y1, x2, y2 in np.asarray(boxes, np.float64).reshape(-1, 4):
+            busy[
+                max(int(y1 / sy), 0) : int(y2 / sy) + 1, max(int(x1 / sx), 0) : int(x2 / sx) + 1
+            ] = True
+        return busy
 
     # ----- models --------------------------------------------------------------------
     def _small(self, image: np.ndarray) -> FloatImage:
@@ -226,6 +246,8 @@ class StaticObjectDetector:
         gain: float,
         t: float,
         absorbed: npt.NDArray[np.bool_],
+        *,
+        busy: npt.NDArray[np.bool_],
     ) -> StaticScene:
         assert self._m is not None
         m = self._m
@@ -246,7 +268,7 @@ class StaticObjectDetector:
             box = np.array([x, y, x + w, y + h], np.float64)
             mask = labels == k
             edges = edges or (_edges(grey), _edges(ref))
-            if _is_ghost(mask, *edges):
+            if busy[mask].mean() < 0.5 and _is_ghost(mask, *edges):
                 m.long[mask] = grey[mask] / gain
                 m.since[mask] = np.nan
                 continue
