@@ -12,8 +12,10 @@ import typer
 
 from agent import __version__
 from agent.commands.analyze import analyze
+from agent.commands.calibrate import calibrate
 from agent.commands.demo import demo
 from agent.commands.detect import detect
+from agent.commands.doctor import doctor
 from agent.commands.enroll import enroll
 from agent.commands.run import run
 
@@ -40,6 +42,8 @@ app.command()(enroll)
 app.command()(analyze)
 app.command()(run)
 app.command()(demo)
+app.command()(doctor)
+app.command()(calibrate)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,10 @@
-"""Faces: milliseconds per head crop for face detection + alignment + embedding.
+"""Faces: detector recall vs face size on labelled faces, and ms per head crop.
 
-    python -m bench.faces [--runs 20] [--threads 2] [--backend onnxruntime]
+    python -m bench.faces [--runs 20] [--threads 2] [--backend onnxruntime] [--no-recall]
+
+Recall and precision per face-width bin for CenterFace and BlazeFace-back on the labelled
+Solvay faces (`bench.face_recall`), usable faces found in real vtest.avi head crops, then
+timing.
 
 Head crops are real: NanoDet's person boxes on tests/data/{astronaut.png, grace_hopper.jpg,
 messi5.jpg}, cut with the analyzer's own head geometry (`agent.faces.quality.head_regions`),
@@ -26,6 +30,7 @@ from bench.machine import describe
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTOS = ("astronaut.png", "grace_hopper.jpg", "messi5.jpg")
+DETECTORS = ("centerface", "blazeface-back")
 
 
 def head_crops() -> list[np.ndarray]:
@@ -63,14 +68,20 @@ def median_ms(fn: Callable[[], Any], runs: int) -> float:
 
 
 def measure(
-    backend: str, threads: int, runs: int, batch: int, crops: list[np.ndarray]
+    backend: str,
+    threads: int,
+    runs: int,
+    batch: int,
+    crops: list[np.ndarray],
+    *,
+    detector_name: str = "centerface",
 ) -> dict[str, float]:
     from agent.faces.align import align_face
     from agent.faces.embedding import FaceEmbedder
     from agent.faces.face_detector import FaceDetector
     from agent.inference.backend import load_model
 
-    detector = FaceDetector(load_model("blazeface-back", "fp32", backend, threads))
+    detector = FaceDetector(load_model(detector_name, "fp32", backend, threads))
     embedder = FaceEmbedder(load_model("faceres", "fp32", backend, threads))
     chosen = (crops * batch)[:batch]
     faces = detector.detect(chosen)
@@ -103,21 +114,30 @@ def main(argv: list[str] | None = None) -> None:
         choices=available_backends(),
         help="repeatable; default: every installed backend",
     )
+    parser.add_argument("--no-recall", action="store_true", help="timing only")
     args = parser.parse_args(argv)
-    crops = head_crops()
     print(f"machine: {describe()}; load average {os.getloadavg()[0]:.1f}")
+    if not args.no_recall:
+        from bench.face_detectors import print_recall
+
+        print_recall(args.threads)
+    crops = head_crops()
     print(
         f"{len(crops)} real head crops, {args.runs} runs, {args.threads} threads, "
-        "FP32 blazeface-back + faceres; ms per head crop (median)"
+        "FP32 face detector + faceres; ms per head crop (median)"
     )
-    print(f"{'backend':12s} {'batch':>5s} {'detect':>8s} {'align':>8s} {'embed':>8s} {'total':>8s}")
-    for backend in args.backend or available_backends():
-        for batch in (1, 8):
-            r = measure(backend, args.threads, args.runs, batch, crops)
-            print(
-                f"{backend:12s} {batch:5d} {r['detect']:8.2f} {r['align']:8.2f} "
-                f"{r['embed']:8.2f} {r['total']:8.2f}"
-            )
+    print(
+        f"{'detector':15s} {'backend':12s} {'batch':>5s} {'detect':>8s} {'align':>8s} "
+        f"{'embed':>8s} {'total':>8s}"
+    )
+    for name in DETECTORS:
+        for backend in args.backend or available_backends():
+            for batch in (1, 8):
+                r = measure(backend, args.threads, args.runs, batch, crops, detector_name=name)
+                print(
+                    f"{name:15s} {backend:12s} {batch:5d} {r['detect']:8.2f} {r['align']:8.2f} "
+                    f"{r['embed']:8.2f} {r['total']:8.2f}"
+                )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Benchmark every shipped model on both backends and both precisions.
 
     python -m bench.models [--runs 50] [--batch 4] [--threads 2]
+    python -m bench.models --batch-sweep --models nanodet-m [--runs 20]
 
 For each model x backend x precision it prints p50/p95 ms per single-image inference,
 images/s when batching `--batch` real images per call, and the peak RSS of a process that
@@ -10,6 +11,10 @@ as ratios; RSS comes from a child process per configuration, so one model's memo
 inflates another's figure. Inputs are real frames of tests/data/vtest.avi,
 preprocessed exactly as the agent does. Figures are comparable within one run only: the
 machines are shared, so read them as ratios.
+
+`--batch-sweep` instead prints images/s at batch 1..8 for each backend x precision (calls
+interleaved over every batch size and configuration), and each batch's gain over batch 1:
+the figure that decides whether the shared worker should form batches on this CPU.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import numpy as np
 
 if TYPE_CHECKING:  # imported lazily at run time: RSS is measured before the runtimes load
     from agent.inference.backend import Model
+    from agent.inference.manifest import ModelSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIP = ROOT / "tests" / "data" / "vtest.avi"
@@ -114,12 +120,38 @@ def interleaved_latency(
     ]
 
 
+def batch_sweep(configs: Sequence[tuple[Model, np.ndarray]], runs: int) -> list[list[float]]:
+    """Images/s at batch 1..8 per configuration, interleaved (median time per call)."""
+    sizes = range(1, 9)
+    times: list[list[list[float]]] = [[[] for _ in sizes] for _ in configs]
+    for model, inputs in configs:
+        for b in sizes:
+            model.run(inputs[:b])
+    for _ in range(runs):
+        for k, (model, inputs) in enumerate(configs):
+            for j, b in enumerate(sizes):
+                t0 = time.perf_counter()
+                model.run(inputs[:b])
+                times[k][j].append(time.perf_counter() - t0)
+    return [[b / float(np.median(t)) for b, t in zip(sizes, row, strict=True)] for row in times]
+
+
+def _print_sweep(keys: Sequence[tuple[ModelSpec, str]], rates: list[list[float]]) -> None:
+    print("| model | precision | backend | " + " | ".join(f"b{b}" for b in range(1, 9)) + " |")
+    print("|---|---|---|" + "---:|" * 8)
+    for (spec, backend), row in zip(keys, rates, strict=True):
+        cells = " | ".join(f"{r:.0f} ({r / row[0]:.2f}x)" for r in row)
+        print(f"| {spec.name} | {spec.precision} | {backend} | {cells} |")
+    print("images/s (gain over batch 1); batching pays where the gain clearly exceeds 1.0")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--models", nargs="*", help="names (default: all in the manifest)")
+    parser.add_argument("--batch-sweep", action="store_true", help="images/s at batch 1..8")
     parser.add_argument(
         "--one", nargs=3, metavar=("NAME", "PRECISION", "BACKEND"), help=argparse.SUPPRESS
     )
@@ -149,6 +181,9 @@ def main() -> None:
             model = load_model(spec.name, spec.precision, backend, threads=args.threads)
             keys.append((spec, backend))
             configs.append((model, _real_inputs(spec, max(args.batch, 8))))
+    if args.batch_sweep:
+        _print_sweep(keys, batch_sweep(configs, args.runs))
+        return
     figures = interleaved_latency(configs, args.runs, args.batch)
     print(
         "| model | precision | backend | input | p50 ms | p95 ms | batched img/s | peak RSS MiB |"

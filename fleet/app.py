@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,6 +89,7 @@ class FleetApp:
     started_us: int = field(default_factory=now_us)
     bootstrap_token: str = ""  # set only on the very first start
     agent_port: int = 0  # bound agent port (known after bind; config may say 0)
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)  # run first
 
     @classmethod
     async def open(cls, settings: FleetSettings) -> FleetApp:
@@ -123,6 +125,8 @@ class FleetApp:
         return text
 
     async def close(self) -> None:
+        for closer in reversed(self.closers):
+            await closer()
         await self.webhooks.stop()
         await self.ingestor.stop()
         await self.store.close()

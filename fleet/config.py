@@ -13,6 +13,7 @@ from pydantic import Field, field_validator
 
 from agent.config import ConfigError, Section, parse_document, parse_yaml
 from fleet.errors import FleetError
+from fleet.limits import Limits
 from proto.transport import DEFAULT_AGENT_PORT, DEFAULT_API_PORT
 
 
@@ -90,6 +91,10 @@ class FleetSettings(Section):
     )
     webhook_batch: int = Field(
         default=100, ge=1, le=10_000, description="Events per webhook POST at most."
+    )
+    limits: Limits = Field(
+        default_factory=Limits,
+        description="Bounds on what boxes send, enforced on receipt (docs/operations.md, Limits).",
     )
 
     @field_validator("listen", "agent_listen")

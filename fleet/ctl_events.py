@@ -11,7 +11,7 @@ import typer
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from fleet.client import parse_duration
-from fleet.ctl_output import Ctl, cli_errors, print_json, table, to_dict
+from fleet.ctl_output import Ctl, cli_errors, clock, print_json, printable, table, to_dict
 from proto.oko.v1 import admin_pb2, stream_pb2
 
 app = typer.Typer(help="Events: live tail and queries.", no_args_is_help=True)
@@ -37,8 +37,8 @@ def _line(env: stream_pb2.EventEnvelope) -> str:
     e = env.event
     kind = e.WhichOneof("body") or "?"
     detail = to_dict(getattr(e, kind)) if kind != "face" else {"quality": round(e.face.quality, 2)}
-    stamp = dt.datetime.fromtimestamp(e.capture_time.seconds, dt.UTC).strftime("%H:%M:%S")
-    return (
+    stamp = clock(e.capture_time.seconds)
+    return printable(
         f"{env.cursor:>8} {stamp} {e.site}/{e.device_id}/{e.camera_id} {kind} "
         f"{json.dumps(detail, separators=(',', ':'))}"
     )

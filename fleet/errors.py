@@ -26,6 +26,11 @@ class InvalidRequestError(FleetError):
     """The request itself is wrong; the message names the field."""
 
 
+class StoreValueError(InvalidRequestError):
+    """The store cannot hold a value (an integer beyond 64 bits, ...): the data's fault,
+    not the store's, so retrying the same data will not help."""
+
+
 class ConfigRejectedError(InvalidRequestError):
     """A desired-state document failed validation; the previous version stays in force."""
 

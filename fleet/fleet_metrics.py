@@ -31,6 +31,11 @@ class FleetMetrics:
         self.rejected = Counter(
             "oko_fleet_events_rejected", "Malformed events rejected at ingest", registry=r
         )
+        self.ingest_failures = Counter(
+            "oko_fleet_ingest_failed_batches",
+            "Batches the store could not take for good (each logged once; the box got a reason)",
+            registry=r,
+        )
         self.batches = Counter("oko_fleet_batches", "Event batches acknowledged", registry=r)
         self.commit_seconds = Histogram(
             "oko_fleet_commit_seconds",
@@ -94,6 +99,7 @@ class FleetMetrics:
             "oko_fleet_webhook_dead_letters", "Events given up on after all retries", registry=r
         )
         self._recent: deque[tuple[float, int]] = deque()
+        self._camera_series: dict[str, set[str]] = {}
 
     def observe_commit(self, seconds: float, commit: IngestCommit, received_us: int) -> None:
         """Record one group commit: latency, new and duplicate events, capture-to-commit delay."""
@@ -116,9 +122,19 @@ class FleetMetrics:
         return sum(n for _, n in self._recent) / span
 
     def observe_health(self, device_id: str, health: DeviceHealth) -> None:
-        """Export a heartbeat's spool and camera figures, labelled by device and camera."""
+        """Export a heartbeat's spool and camera figures, labelled by device and camera.
+
+        Per-camera series are the cameras of the box's latest heartbeat (admission caps
+        them at limits.max_cameras_per_device): series of cameras it stopped naming are
+        removed, so renaming ids can never pile up series.
+        """
         self.spool_depth.labels(device_id).set(health.spool_depth)
         self.dropped.labels(device_id).set(health.dropped_events)
+        current = {cam.camera_id for cam in health.cameras}
+        for gone in self._camera_series.get(device_id, set()) - current:
+            self.camera_fps.remove(device_id, gone)
+            self.inference_seconds.remove(device_id, gone)
+        self._camera_series[device_id] = current
         for cam in health.cameras:
             self.camera_fps.labels(device_id, cam.camera_id).set(cam.fps)
             self.inference_seconds.labels(device_id, cam.camera_id).set(cam.inference_ms / 1000)

@@ -13,24 +13,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from fleet.admission import EventRules, event_problem
 from fleet.broadcast import Broadcaster
-from fleet.errors import StoreError
+from fleet.errors import StoreError, StoreValueError
 from fleet.fleet_metrics import FleetMetrics
+from fleet.limits import MAX_ID_CHARS, Limits
 from fleet.store.base import Store
-from fleet.store.records import BatchOutcome, NewEvent
+from fleet.store.records import BatchOutcome, NewEvent, StoredEvent
 from fleet.wire import length_delimited
 from proto.oko.v1 import events_pb2
 
 log = logging.getLogger(__name__)
 
 _new_event = tuple.__new__  # NamedTuple construction without the generated __new__'s cost
-MAX_ID_CHARS = 64
-MAX_CAMERA_ID_CHARS = 128
-MAX_EMBEDDING_DIMS = 4096
-_BYTES_PER_VALUE = {events_pb2.Face.ENCODING_FLOAT16: 2, events_pb2.Face.ENCODING_INT8: 1}
 
 
 @dataclass(frozen=True)
@@ -42,84 +40,47 @@ class Rejection:
     reason: str
 
 
-def _face_problem(face: events_pb2.Face) -> str:
-    width = _BYTES_PER_VALUE.get(face.encoding)
-    if width is None:
-        return "face.encoding unspecified"
-    if not 0 < face.dimensions <= MAX_EMBEDDING_DIMS:
-        return f"face.dimensions must be 1..{MAX_EMBEDDING_DIMS}"
-    if len(face.embedding) != face.dimensions * width:
-        size = len(face.embedding)
-        return f"face.embedding has {size} bytes, expected {face.dimensions} x {width}"
-    return ""
-
-
-def _problem(event: events_pb2.Event, device_id: str) -> str:
-    """Why this event can never be stored, or '' if it can."""
-    problem = ""
-    kind = event.WhichOneof("body")
-    if not event.event_id or len(event.event_id) > MAX_ID_CHARS:
-        problem = f"event_id must be 1..{MAX_ID_CHARS} characters"
-    elif not event.camera_id or len(event.camera_id) > MAX_CAMERA_ID_CHARS:
-        problem = f"camera_id must be 1..{MAX_CAMERA_ID_CHARS} characters"
-    elif event.device_id and event.device_id != device_id:
-        problem = f"device_id {event.device_id!r} is not this device's certificate ({device_id})"
-    elif not event.HasField("capture_time") or event.capture_time.seconds <= 0:
-        problem = "capture_time missing"
-    elif kind is None:
-        problem = "body missing (one of line_crossing, zone, traffic_flow, ...)"
-    elif kind == "face":
-        problem = _face_problem(event.face)
-    return problem
-
-
 def admit(
-    events: Sequence[events_pb2.Event], device_id: str, site: str
+    events: Sequence[events_pb2.Event],
+    device_id: str,
+    site: str,
+    limits: Limits,
+    now_us: int | None = None,
 ) -> tuple[list[NewEvent], list[Rejection]]:
-    """Split a batch into storable events and rejections with reasons.
+    """Split a batch into storable events and rejections with reasons (`fleet.admission`).
 
-    Admitted events are stamped with the authenticated device and its site, whatever the box
-    claimed. The input messages are not modified.
+    Admitted events are stamped with the authenticated device and its site; an event
+    claiming another is refused. The input messages are not modified.
     """
     admitted: list[NewEvent] = []
     rejected: list[Rejection] = []
+    now_us = time.time_ns() // 1000 if now_us is None else now_us
+    rules = EventRules.of(device_id, site, now_us, limits)
     # Stamping appends fields to the serialized event instead of copying the message: a
-    # parser keeps the last value of a repeated scalar field, and here the original value
-    # is empty anyway (a different device_id was rejected above), so nothing is duplicated.
+    # parser keeps the last value of a non-repeated field, and here the original value is
+    # empty or equal (a different device_id or site was rejected), so nothing is lost.
     device_field = length_delimited(2, device_id.encode())
     site_field = length_delimited(10, site.encode())
     for index, event in enumerate(events):
-        event_id, camera_id, kind = event.event_id, event.camera_id, event.WhichOneof("body")
-        sender, capture = event.device_id, event.capture_time
-        # One cheap test for the common case; `_problem` says exactly what is wrong.
-        plain = (
-            0 < len(event_id) <= MAX_ID_CHARS
-            and 0 < len(camera_id) <= MAX_CAMERA_ID_CHARS
-            and (not sender or sender == device_id)
-            and capture.seconds > 0
-            and kind is not None
-            and kind != "face"
-        )
-        problem = "" if plain else _problem(event, device_id)
-        if problem:
-            rejected.append(Rejection(index, event_id[:MAX_ID_CHARS], problem))
-            continue
         payload = event.SerializeToString()
-        if not sender:
+        problem = event_problem(event, len(payload), rules)
+        if problem:
+            rejected.append(Rejection(index, event.event_id[:MAX_ID_CHARS], problem))
+            continue
+        if not event.device_id:
             payload += device_field
-        event_site = event.site
-        if not event_site:
+        if not event.site:
             payload += site_field
-            event_site = site
+        capture = event.capture_time
         admitted.append(
             _new_event(
                 NewEvent,
                 (
-                    event_id,
+                    event.event_id,
                     device_id,
-                    camera_id,
-                    event_site,
-                    kind,
+                    event.camera_id,
+                    site,
+                    event.WhichOneof("body"),
                     capture.seconds * 1_000_000 + capture.nanos // 1000,
                     payload,
                 ),
@@ -135,7 +96,14 @@ class _Pending:
 
 
 class Ingestor:
-    """Group-committing writer in front of the store. One per server."""
+    """Group-committing writer in front of the store. One per server.
+
+    The single writer task must never die silently: a commit that fails is retried batch
+    by batch, so one box's batch that the store cannot take fails alone (with a reason in
+    its Ack, logged once and counted) while the others are stored; the task goes on. If
+    the task ends anyway, `on_stopped` is told (the server turns health NOT_SERVING) and
+    every batch submitted from then on fails with UNAVAILABLE instead of waiting forever.
+    """
 
     def __init__(
         self,
@@ -150,26 +118,49 @@ class Ingestor:
         self._max_group = max_group_events
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        #: Called with each commit's new events after it is durable (e.g. watchlist matching).
+        self.on_commit: list[Callable[[list[StoredEvent]], None]] = []
+        self._stopping = False
+        self.stopped_reason = ""
+        self.on_stopped: Callable[[str], None] | None = None
 
     def start(self) -> None:
         """Start the group-commit task; call from the running event loop."""
         self._task = asyncio.get_running_loop().create_task(self._run(), name="ingest")
+        self._task.add_done_callback(self._ended)
 
     async def stop(self) -> None:
         """Stop committing and fail every batch still waiting, so no box is acked for it."""
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        self._fail_queued(StoreError("fleet is shutting down"))
+
+    def _fail_queued(self, err: StoreError) -> None:
         while not self._queue.empty():
             pending = self._queue.get_nowait()
             if not pending.future.done():
-                pending.future.set_exception(StoreError("fleet is shutting down"))
+                pending.future.set_exception(err)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        if self._stopping:
+            return
+        error = None if task.cancelled() else task.exception()
+        self.stopped_reason = f"ingest task ended: {error!r}" if error else "ingest task cancelled"
+        log.critical("%s; no batch can be stored until the fleet restarts", self.stopped_reason)
+        self._fail_queued(StoreError(self.stopped_reason))
+        if self.on_stopped is not None:
+            self.on_stopped(self.stopped_reason)
 
     def submit(self, events: list[NewEvent]) -> asyncio.Future[BatchOutcome]:
         """Queue a batch; the future resolves after its durable commit (or fails)."""
         future: asyncio.Future[BatchOutcome] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(events, future))
+        if self.stopped_reason:
+            future.set_exception(StoreError(self.stopped_reason))
+        else:
+            self._queue.put_nowait(_Pending(events, future))
         return future
 
     def _take_group(self, first: _Pending) -> list[_Pending]:
@@ -191,15 +182,38 @@ class Ingestor:
         received_us = time.time_ns() // 1000
         try:
             commit = await self._store.ingest([p.events for p in group], received_us)
-        except StoreError as err:
-            log.error("ingest commit of %s batches failed: %s", len(group), err)
-            for pending in group:
-                if not pending.future.done():
-                    pending.future.set_exception(err)
+        except Exception as err:  # whatever it is, it must not end the task
+            if len(group) > 1:  # find the batch at fault: the others must not pay for it
+                for pending in group:
+                    await self._commit([pending])
+            else:
+                self._failed(group[0], err)
             return
         self._metrics.observe_commit(time.perf_counter() - started, commit, received_us)
         for pending, outcome in zip(group, commit.outcomes, strict=True):
             if not pending.future.done():
                 pending.future.set_result(replace(outcome, last_cursor=commit.last_cursor))
         if commit.stored:
-            self._broadcaster.publish(commit.stored)
+            try:
+                self._broadcaster.publish(commit.stored)
+            except Exception:  # a subscriber's bug must not stop ingest; they resume by cursor
+                log.exception("publishing %s committed event(s) failed", len(commit.stored))
+            for hook in self.on_commit:
+                hook(commit.stored)
+
+    def _failed(self, pending: _Pending, err: Exception) -> None:
+        """One batch the store did not take: operational (retry later) or for good."""
+        if pending.future.done():
+            return
+        if isinstance(err, StoreError):
+            log.error("ingest commit failed: %s", err)
+            pending.future.set_exception(err)
+            return
+        self._metrics.ingest_failures.inc()
+        if isinstance(err, StoreValueError):
+            reason = f"not stored: {err}"
+            log.error("ingest: batch of %s event(s) %s", len(pending.events), reason)
+        else:
+            reason = f"not stored: internal error ({type(err).__name__}), logged by the fleet"
+            log.error("ingest: batch of %s event(s) failed", len(pending.events), exc_info=err)
+        pending.future.set_result(BatchOutcome(accepted=0, duplicates=0, failed=reason))

@@ -6,10 +6,12 @@ checks its own credentials (see proto/README.md, "Two ports on one server").
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from wsgiref.simple_server import WSGIServer
 
@@ -23,6 +25,7 @@ from fleet.config import FleetSettings
 from fleet.decode_guard import DecodeGuard
 from fleet.errors import FleetError
 from fleet.services import events as event_service
+from fleet.services import watchlists as watchlist_service
 from fleet.services.admin import AdminServicer
 from fleet.services.agent import AgentServicer
 from proto.oko.v1 import admin_pb2, admin_pb2_grpc, agent_pb2, agent_pb2_grpc, stream_pb2
@@ -165,6 +168,21 @@ def _metrics(app: FleetApp) -> MetricsServer | None:
     return MetricsServer(host, bound, server, thread)
 
 
+def _not_serving(servicer: health.aio.HealthServicer) -> Callable[[str], None]:
+    """What the ingest task calls if it ever ends: health says so, for load balancers."""
+    pending: set[asyncio.Task[None]] = set()
+
+    def stopped(reason: str) -> None:
+        for name in ("", *SERVICE_NAMES):
+            task = asyncio.get_running_loop().create_task(
+                servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+            )
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+
+    return stopped
+
+
 async def start_server(settings: FleetSettings) -> FleetServer:
     """Open the app, bind both ports and start serving."""
     app = await FleetApp.open(settings)
@@ -175,6 +193,7 @@ async def start_server(settings: FleetSettings) -> FleetServer:
         agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentServicer(app), server)
         admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(app), server)
         event_service.add_to_server(event_service.EventServicer(app), server)
+        await watchlist_service.serve(app, server)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(
@@ -195,6 +214,7 @@ async def start_server(settings: FleetSettings) -> FleetServer:
         raise
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    app.ingestor.on_stopped = _not_serving(health_servicer)
     log.info(
         "fleet serving: API port %s, agent port %s, store %s",
         api_port,

@@ -18,6 +18,7 @@ import logging
 import time
 
 import httpx
+from google.protobuf import json_format
 from google.protobuf.json_format import MessageToDict
 
 from fleet.broadcast import Broadcaster, follow
@@ -31,6 +32,7 @@ from proto.oko.v1 import events_pb2
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Oko-Signature"
+MAX_RESTART_DELAY_S = 60.0
 TIMESTAMP_HEADER = "X-Oko-Timestamp"
 
 
@@ -40,25 +42,25 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + mac.hexdigest()
 
 
-def payload(hook_id: str, events: list[StoredEvent]) -> bytes:
-    """The JSON body of one delivery: events in cursor order, each as the Event message's JSON.
+def event_json(event: StoredEvent) -> dict[str, object]:
+    """One delivered event, as JSON-ready data.
+
+    Raises json_format.Error for an event JSON cannot carry (a time beyond year 9999,
+    stored before the fleet bounded capture times).
+    """
+    return {
+        "cursor": event.cursor,
+        "received_at_us": event.received_us,
+        "event": MessageToDict(events_pb2.Event.FromString(event.payload)),
+    }
+
+
+def payload(hook_id: str, events: list[dict[str, object]]) -> bytes:
+    """The JSON body of one delivery: events (`event_json`) in cursor order.
 
     The cursor lets a receiver drop the duplicates that at-least-once delivery can send.
     """
-    return json.dumps(
-        {
-            "webhook_id": hook_id,
-            "events": [
-                {
-                    "cursor": e.cursor,
-                    "received_at_us": e.received_us,
-                    "event": MessageToDict(events_pb2.Event.FromString(e.payload)),
-                }
-                for e in events
-            ],
-        },
-        separators=(",", ":"),
-    ).encode()
+    return json.dumps({"webhook_id": hook_id, "events": events}, separators=(",", ":")).encode()
 
 
 class WebhookManager:
@@ -102,16 +104,28 @@ class WebhookManager:
 
     async def _run(self, hook: Webhook) -> None:
         size = self._settings.webhook_batch
+        failures = 0  # in a row: the first is logged with its traceback, the rest in a line
         while True:
             try:
                 async for chunk in follow(self._store, self._broadcaster, hook.filter, hook.cursor):
                     for start in range(0, len(chunk), size):
                         await self._deliver(hook, chunk[start : start + size])
+                        failures = 0
             except StoreError as err:
                 log.warning("webhook %s paused, store unavailable: %s", hook.webhook_id, err)
-            except Exception:  # a bug must not silently end deliveries for good
-                log.exception("webhook %s delivery loop failed; restarting it", hook.webhook_id)
-            await asyncio.sleep(self._settings.webhook_backoff_s)
+            except Exception as err:  # a bug must not silently end deliveries for good
+                if not failures:
+                    log.exception("webhook %s delivery loop failed; restarting it", hook.webhook_id)
+                else:
+                    log.warning(
+                        "webhook %s failed again (%s in a row): %r",
+                        hook.webhook_id,
+                        failures + 1,
+                        err,
+                    )
+                failures += 1
+            delay = self._settings.webhook_backoff_s * 2 ** min(failures, 10)
+            await asyncio.sleep(min(delay, MAX_RESTART_DELAY_S))
             try:  # resume from the last cursor the store has for this hook
                 hook = next(
                     (
@@ -142,8 +156,40 @@ class WebhookManager:
             return ""
         return f"HTTP {response.status_code}"
 
-    async def _deliver(self, hook: Webhook, events: list[StoredEvent]) -> None:
-        body = payload(hook.webhook_id, events)
+    async def _encode(self, hook: Webhook, events: list[StoredEvent]) -> list[dict[str, object]]:
+        """The events JSON can carry; the others become dead letters at once.
+
+        Retrying cannot help them; each is recorded once, with the reason.
+        """
+        encoded: list[dict[str, object]] = []
+        for event in events:
+            try:
+                encoded.append(event_json(event))
+            except (ValueError, json_format.Error) as err:
+                reason = f"cannot encode event {event.event_id!r} as JSON: {err}"
+                log.warning("webhook %s: %s; dead-lettered", hook.webhook_id, reason)
+                self._metrics.webhook_dead.inc()
+                await self._store.webhook_progress(
+                    WebhookProgress(
+                        webhook_id=hook.webhook_id,
+                        cursor=0,  # the cursor moves with the batch's delivery below
+                        dead=(event.cursor,),
+                        error=reason,
+                        at_us=time.time_ns() // 1000,
+                    )
+                )
+        return encoded
+
+    async def _deliver(self, hook: Webhook, all_events: list[StoredEvent]) -> None:
+        encoded = await self._encode(hook, all_events)
+        kept = {item["cursor"] for item in encoded}
+        events = [e for e in all_events if e.cursor in kept]
+        if not events:
+            await self._store.webhook_progress(
+                WebhookProgress(hook.webhook_id, cursor=all_events[-1].cursor)
+            )
+            return
+        body = payload(hook.webhook_id, encoded)
         attempts = self._settings.webhook_attempts
         failed = 0
         error = ""
@@ -169,7 +215,7 @@ class WebhookManager:
         await self._store.webhook_progress(
             WebhookProgress(
                 webhook_id=hook.webhook_id,
-                cursor=events[-1].cursor,
+                cursor=all_events[-1].cursor,
                 delivered=0 if error else len(events),
                 failed=failed,
                 dead=dead,

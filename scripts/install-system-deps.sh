@@ -19,6 +19,9 @@ need python3-venv
 # /metrics endpoints. Debian ships promtool only inside the server package (19 MB download,
 # 96 MB installed, no recommends); the server itself is never started.
 need prometheus
+# tests/test_face_detectors.py, bench/faces.py: the 1927 Solvay conference photo (public
+# domain, 29 faces) at four resolutions, /usr/share/visp-images-data/ViSP-images/Solvay.
+need visp-images-data
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -17,7 +17,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("cv2", "numpy", "onnxruntime", "openvino", "agent.pipeline")
+# numpy is not here: the fleet matches face embeddings against watchlists with it.
+HEAVY = ("cv2", "onnxruntime", "openvino", "agent.pipeline")
+#: The one fleet module that may use the agent's face library (enrolment photos go through
+#: the boxes' own detector, quality gate, alignment and embedder), and what it may import.
+ENROLMENT_ADAPTER = "fleet/watchlists/enrol.py"
+ENROLMENT_IMPORTS = ("agent.faces.", "agent.inference.", "agent.errors")
 
 
 def _imports(package: str) -> list[tuple[str, str]]:
@@ -45,9 +50,21 @@ def test_the_fleet_imports_only_the_agents_config_package() -> None:
     wrong = [
         (f, m)
         for f, m in _imports("fleet")
-        if _top(m) == "agent" and m != "agent.config" and not m.startswith("agent.config.")
+        if _top(m) == "agent"
+        and m != "agent.config"
+        and not m.startswith("agent.config.")
+        and not (f == ENROLMENT_ADAPTER and m.startswith(ENROLMENT_IMPORTS))
     ]
     assert wrong == []
+
+
+def test_only_the_enrolment_path_loads_the_face_library() -> None:
+    """The adapter imports the face library inside functions, never at module level."""
+    tree = ast.parse((ROOT / ENROLMENT_ADAPTER).read_text(encoding="utf-8"))
+    top = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+    names = [a.name for n in top if isinstance(n, ast.Import) for a in n.names]
+    names += [n.module or "" for n in top if isinstance(n, ast.ImportFrom)]
+    assert [m for m in names if m.startswith((*ENROLMENT_IMPORTS, "cv2", "numpy"))] == []
 
 
 def test_the_wire_contract_imports_neither_side() -> None:

@@ -51,7 +51,7 @@ class CameraAnalytics:
         self.config = config
         self.faces = faces
         self.labels = tuple(labels)
-        self.tracker = ByteTrack(config.tracker)
+        self.tracker = ByteTrack(config.tracker, labels=self.labels)
         origins = self.tracker.birth_boxes
         self.lines = {c.id: LineCounter(c, self.labels, origins=origins) for c in config.lines}
         self.zones = {c.id: PolygonZone(c, self.labels) for c in config.zones}

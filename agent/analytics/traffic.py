@@ -19,7 +19,7 @@ import logging
 import math
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -31,7 +31,14 @@ from agent.analytics.line import LineCounter, Origins
 from agent.config.analytics import CalibrationConfig, LineConfig, TrafficConfig
 from agent.detections import Detections
 from agent.errors import ConfigError
-from agent.events.types import AnalyticsEvent, Congestion, TrafficInterval, WrongWay, track_event
+from agent.events.types import (
+    AnalyticsEvent,
+    Congestion,
+    Direction,
+    TrafficInterval,
+    WrongWay,
+    track_event,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +67,35 @@ class GroundPlane:
         h = np.concatenate([p, np.ones((p.shape[0], 1))], axis=1) @ self.matrix.T
         return np.asarray(h[:, :2] / h[:, 2:3])
 
+    def to_image(self, ground: npt.ArrayLike) -> F64:
+        """Ground metres (n, 2) -> image points (n, 2), the inverse mapping."""
+        g = np.asarray(ground, np.float64).reshape(-1, 2)
+        h = np.concatenate([g, np.ones((g.shape[0], 1))], axis=1) @ np.linalg.inv(self.matrix).T
+        return np.asarray(h[:, :2] / h[:, 2:3])
+
+    def distance_m(self, a: npt.ArrayLike, b: npt.ArrayLike) -> float:
+        """Ground distance between two image points."""
+        ga, gb = self.to_ground(np.concatenate([np.reshape(a, (1, 2)), np.reshape(b, (1, 2))]))
+        return float(np.linalg.norm(ga - gb))
+
     def contains(self, points: npt.ArrayLike) -> npt.NDArray[np.bool_]:
         """Which image points lie inside the calibrated quadrilateral."""
         return points_in_polygon(points, self.image_quad)
+
+
+PASSAGES_KEPT = 4096
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One counted vehicle: when and how it crossed, and its measured speed (if any)."""
+
+    track_id: int
+    label: str
+    time: float
+    direction: Direction
+    lane: int  # 1..lanes, lane 1 at the line's first point
+    speed_kmh: float | None
 
 
 @dataclass
@@ -72,6 +105,7 @@ class _Interval:
     last: float
     counts: dict[str, int] = field(default_factory=dict)
     directions: dict[str, int] = field(default_factory=lambda: {"in": 0, "out": 0})
+    lanes: dict[str, list[int]] = field(default_factory=dict)  # direction -> per-lane counts
     speeds: list[float] = field(default_factory=list)
     occupancy_sum: float = 0.0
     frames: int = 0
@@ -98,8 +132,15 @@ class TrafficFlow:
         self.ground = GroundPlane(config.calibration)
         self.counter = LineCounter(line, labels, classes=config.classes, origins=origins)
         self.region_length_m = config.region_length_m or self._measure_region(line)
+        self._line_ground = self.ground.to_ground(np.asarray(line.points, np.float64))
         self._history: dict[int, deque[tuple[float, float, float]]] = {}
-        self._awaiting_speed: dict[int, float] = {}  # track -> crossing time
+        self._awaiting_speed: dict[int, Passage] = {}  # track -> its crossing, speed unknown
+        self.passages: deque[Passage] = deque(maxlen=PASSAGES_KEPT)
+        if not config.calibration.surveyed:
+            log.warning(
+                "traffic[%s]: calibration not surveyed; its speeds are uncalibrated estimates",
+                line.id,
+            )
         self._wrong_way_reported: set[int] = set()
         self._interval: _Interval | None = None
 
@@ -115,6 +156,13 @@ class TrafficFlow:
                 "the line; set region_length_m"
             )
         return extent
+
+    def lane_of(self, ground_point: npt.ArrayLike) -> int:
+        """Lane (1..lanes) of a ground point: which equal slice of the line it is beside."""
+        a, b = self._line_ground
+        ab = b - a
+        t = float(np.dot(np.asarray(ground_point, np.float64) - a, ab) / np.dot(ab, ab))
+        return min(max(int(t * self.config.lanes) + 1, 1), self.config.lanes)
 
     def speed_kmh(self, track_id: int) -> float | None:
         """Current ground speed of a track, or None while its history is too short."""
@@ -139,25 +187,28 @@ class TrafficFlow:
         iv.frames += 1
         iv.last = timestamp
         for c in self.counter.crossings(detections, timestamp):
-            iv.counts[c.label] = iv.counts.get(c.label, 0) + 1
-            iv.directions[c.direction] += 1
-            self._awaiting_speed[c.track_id] = timestamp
+            foot = self.ground.to_ground(detections.bottom_center[c.row : c.row + 1])[0]
+            passage = Passage(c.track_id, c.label, timestamp, c.direction, self.lane_of(foot), None)
+            self._count(iv, passage)
+            self._awaiting_speed[c.track_id] = passage
             expected = self.config.expected_direction
             if expected and c.direction != expected and c.track_id not in self._wrong_way_reported:
                 self._wrong_way_reported.add(c.track_id)
                 iv.wrong_way += 1
+                wrong = WrongWay(c.direction, self.speed_kmh(c.track_id), passage.lane)
+                row = detections[c.row]
                 events.append(
-                    track_event(
-                        WrongWay(c.direction, self.speed_kmh(c.track_id)),
-                        self.config.line_id,
-                        timestamp,
-                        detections[c.row],
-                        label=c.label,
-                    )
+                    track_event(wrong, self.config.line_id, timestamp, row, label=c.label)
                 )
                 log.info("line %s: wrong-way %s track %s", self.config.line_id, c.label, c.track_id)
         self._sample_speeds(timestamp)
         return events
+
+    def _count(self, iv: _Interval, p: Passage) -> None:
+        iv.counts[p.label] = iv.counts.get(p.label, 0) + 1
+        iv.directions[p.direction] += 1
+        per_lane = iv.lanes.setdefault(p.direction, [0] * self.config.lanes)
+        per_lane[p.lane - 1] += 1
 
     def flush(self, timestamp: float) -> list[AnalyticsEvent]:
         """Report the open interval now (e.g. at shutdown), partial as it is."""
@@ -184,7 +235,9 @@ class TrafficFlow:
         stale = [t for t, h in self._history.items() if now - h[-1][0] > 10 * window + 5]
         for tid in stale:
             del self._history[tid]
-            self._awaiting_speed.pop(tid, None)
+            pending = self._awaiting_speed.pop(tid, None)
+            if pending is not None:
+                self.passages.append(pending)
 
     def _sample_speeds(self, now: float) -> None:
         assert self._interval is not None
@@ -192,10 +245,12 @@ class TrafficFlow:
         for tid, crossed in list(self._awaiting_speed.items()):
             speed = self.speed_kmh(tid)
             if speed is None:
-                if now - crossed > 2 * self.config.speed_window_seconds:
+                if now - crossed.time > 2 * self.config.speed_window_seconds:
                     del self._awaiting_speed[tid]  # never got enough history: no sample
+                    self.passages.append(crossed)
                 continue
             del self._awaiting_speed[tid]
+            self.passages.append(replace(crossed, speed_kmh=speed))
             self._interval.speeds.append(speed)
             if limit is not None and speed > limit:
                 self._interval.speeding += 1
@@ -223,5 +278,8 @@ class TrafficFlow:
             congestion=CONGESTION[level],
             wrong_way=iv.wrong_way,
             speeding=iv.speeding,
+            lane_in=tuple(iv.lanes.get("in", [0] * cfg.lanes)),
+            lane_out=tuple(iv.lanes.get("out", [0] * cfg.lanes)),
+            speed_calibrated=cfg.calibration.surveyed,
         )
         return AnalyticsEvent(detail, cfg.line_id, min(start + cfg.interval_seconds, now))

@@ -11,13 +11,28 @@ from typing import Annotated
 
 import typer
 
+from agent.analytics.camera import CameraAnalytics
 from agent.commands.exits import FAILURE, USAGE, fail
-from agent.config.agent import load_box_config
+from agent.config.agent import BoxConfig, load_box_config
 from agent.errors import ConfigError, OkoError
+from agent.inference.choice_metrics import BackendChoiceCollector
+from agent.inference.choice_store import detector_settings
+from agent.inference.manifest import load_manifest
 from agent.pipeline.box import EdgeBox
 from agent.pipeline.detector_setup import make_detector
 
 log = logging.getLogger(__name__)
+
+
+def _check_rules(box: BoxConfig, model: str, precision: str | None, path: Path) -> None:
+    """A rule naming a class the model lacks is a config error, found before measuring."""
+    labels = load_manifest().best(model, precision).labels
+    for spec in box.cameras:
+        if spec.enabled:
+            try:
+                CameraAnalytics(spec, labels)
+            except ConfigError as err:
+                raise ConfigError(f"{path}: camera {spec.id}: {err}") from err
 
 
 def run(
@@ -41,8 +56,14 @@ def run(
         typer.Option(min=1, max=64, help="Detector threads (default: the backend's choice)."),
     ] = None,
     max_batch: Annotated[
-        int, typer.Option(min=1, max=64, help="Most images in one detector call across cameras.")
-    ] = 8,
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Most images in one detector call across cameras [default: 8 where the "
+            "backend measurement found batching pays, else 1; 8 when not measured].",
+        ),
+    ] = None,
 ) -> None:
     """Run every camera of the box: detect, track, analyse, spool and send events."""
     stop = threading.Event()
@@ -53,13 +74,23 @@ def run(
 
     try:
         box_config = load_box_config(config)
+        _check_rules(box_config, model, precision, config)  # before any slow measurement
+        settings = detector_settings(box_config, model, backend, precision, threads)
         detector = make_detector(
-            box_config.cameras, model, precision=precision, backend=backend, threads=threads
+            box_config.cameras,
+            model,
+            precision=settings.precision,
+            backend=settings.backend,
+            threads=settings.threads,
         )
         try:
-            box = EdgeBox(box_config, detector, events_jsonl=events, max_batch=max_batch)
+            batch = max_batch or settings.max_batch or 8
+            box = EdgeBox(box_config, detector, events_jsonl=events, max_batch=batch)
         except ConfigError as err:  # a rule names a class this detector lacks
             raise ConfigError(f"{config}: {err}") from err
+        box.parts.metrics.registry.register(
+            BackendChoiceCollector(model, settings, detector.model.backend)
+        )
     except OkoError as err:
         fail(err, USAGE)
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}

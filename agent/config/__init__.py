@@ -6,6 +6,7 @@ for, so the fleet validates documents with these same models before storing them
 
 from agent.config.agent import DEFAULT_DATA_DIR, AgentConfig, BoxConfig, load_box_config
 from agent.config.base import (
+    ID_PATTERN,
     Section,
     format_validation_error,
     load_yaml,
@@ -17,6 +18,7 @@ from agent.errors import ConfigError
 
 __all__ = [
     "DEFAULT_DATA_DIR",
+    "ID_PATTERN",
     "AgentConfig",
     "BoxConfig",
     "CameraConfig",

@@ -148,6 +148,24 @@ class MetricsSection(Section):
     port: int = Field(default=9464, ge=0, le=65535, description="Port; 0 picks a free one.")
 
 
+class InferenceSection(Section):
+    """How the box chooses its detector's backend, precision and threads (`oko-agent doctor`)."""
+
+    measure: bool = Field(
+        default=True,
+        description="At first start, and whenever the CPU, a model or a backend version "
+        "changes, time every installed backend x precision x thread count on frames of "
+        "this box's cameras and run the fastest that agrees with FP32; false runs the "
+        "CPU vendor's default (OpenVINO on Intel, else ONNX Runtime) (restart).",
+    )
+    measure_seconds: float = Field(
+        default=2.0,
+        ge=0.5,
+        le=60.0,
+        description="Timing per candidate when measuring; 8 candidates take about 10x this.",
+    )
+
+
 class AgentConfig(Section):
     """The whole box configuration."""
 
@@ -159,6 +177,9 @@ class AgentConfig(Section):
     fleet: FleetSection = Field(default_factory=FleetSection, description="Fleet and uplink.")
     spool: SpoolSection = Field(default_factory=SpoolSection, description="Event spool.")
     metrics: MetricsSection = Field(default_factory=MetricsSection, description="Metrics.")
+    inference: InferenceSection = Field(
+        default_factory=InferenceSection, description="Detector backend choice."
+    )
     cameras: tuple[CameraSpec, ...] = Field(
         default=(),
         max_length=64,

@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from agent.config.base import Section
+from agent.config.base import ID_PATTERN, Section
 from agent.config.tracking import TrackerConfig
 
 Coordinate = Annotated[float, Field(ge=-100_000, le=100_000)]
@@ -24,7 +24,7 @@ Point = tuple[Coordinate, Coordinate]
 RuleId = Annotated[
     str,
     Field(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        pattern=ID_PATTERN,
         description="Identifier: letters, digits, '_', '.', '-'.",
     ),
 ]
@@ -146,6 +146,12 @@ class CalibrationConfig(Section):
     ground_points: tuple[Point, Point, Point, Point] = Field(
         description="The same four points in metres on a local flat ground frame."
     )
+    surveyed: bool = Field(
+        default=False,
+        description="True once the ground points were measured on site and the result "
+        "checked against a known length (`oko-agent calibrate VIDEO --check ...`). "
+        "Until then speeds are reported as uncalibrated estimates.",
+    )
 
     @field_validator("image_points", "ground_points")
     @classmethod
@@ -187,7 +193,14 @@ class TrafficConfig(Section):
         "crossings the other way raise wrong-way alerts. Unset: "
         "two-way traffic, no wrong-way alerts.",
     )
-    lanes: int = Field(default=1, ge=1, le=16, description="Lanes covered, for density.")
+    lanes: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="Lanes the line spans. The line is taken to run kerb to kerb across "
+        "the road: lanes are equal slices of its ground length, lane 1 at points[0], "
+        "and each crossing is counted in the lane where it crossed. Also divides density.",
+    )
     region_length_m: float | None = Field(
         default=None,
         gt=0.0,
@@ -400,6 +413,12 @@ class FaceConfig(Section):
     """
 
     enabled: bool = Field(default=True, description="Run the faces analytic on this camera.")
+    detector: Literal["centerface", "blazeface-back"] = Field(
+        default="centerface",
+        description="Face detector model. CenterFace (5 landmarks, mouth corners) found more "
+        "faces than BlazeFace-back at every face size measured (docs/faces.md). One box loads "
+        "one detector: all its face cameras must name the same one.",
+    )
     min_face_px: float = Field(
         default=20.0,
         ge=8.0,
@@ -412,9 +431,11 @@ class FaceConfig(Section):
         default=0.75,
         ge=0.0,
         le=1.0,
-        description="Face detector score a face needs. Above the model's 0.5 default: in "
+        description="Face detector score a face needs. Above the models' 0.5 default: in "
         "CCTV head crops BlazeFace scores hair, collars and signs at 0.5-0.72, "
-        "while real faces of 20 px and more score 0.77+ (models/README.md).",
+        "while real faces of 20 px and more score 0.77+ (models/README.md); "
+        "CenterFace's few false faces in vtest head crops score below 0.65 "
+        "(docs/faces.md).",
     )
     min_quality: float = Field(
         default=0.4,

@@ -16,6 +16,11 @@ from agent.errors import ConfigError
 
 T = TypeVar("T", bound=BaseModel)
 
+# Camera ids and rule ids (lines, zones...): they end up in events, metric labels, file
+# names and fleet terminals, so letters, digits, '_', '.', '-' only, 1..64 characters.
+# The fleet enforces the same pattern on everything a box sends (fleet/limits.py).
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
 
 class Section(BaseModel):
     """Base of every config section: unknown keys are errors, values are immutable."""

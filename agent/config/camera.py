@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 
 from agent.config.analytics import CameraAnalyticsConfig
-from agent.config.base import Section, parse_document, read_yaml
+from agent.config.base import ID_PATTERN, Section, parse_document, read_yaml
 from agent.config.source import parse_source
 from agent.errors import SourceError
 
@@ -64,6 +64,14 @@ class MotionConfig(Section):
         le=32,
         description="More crops than this in one frame becomes one full-frame pass instead.",
     )
+    skip_tracked_frames: int = Field(
+        default=0,
+        ge=0,
+        le=10,
+        description="Frames in a row the detector may skip while live tracks explain the "
+        "motion (the tracker predicts them meanwhile); 0 detects every frame with motion. "
+        "Experimental: skipped frames report no tracks yet (docs/benchmarks.md).",
+    )
     track_margin: float = Field(
         default=0.2,
         ge=0.0,
@@ -78,7 +86,7 @@ class CameraConfig(Section):
     id: str = Field(
         min_length=1,
         max_length=64,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        pattern=ID_PATTERN,
         description="Stable camera id; appears in every event and health report.",
     )
     source: str = Field(

@@ -10,6 +10,7 @@ outputs still decodes correctly.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -47,9 +48,13 @@ def _pair_heads(
     return heads
 
 
+@lru_cache(maxsize=32)
 def _grid(stride: int, side: int, offset: float) -> np.ndarray:
+    """Cell points (side*side, 2), row-major; cached and read-only (same every frame)."""
     ys, xs = np.mgrid[0:side, 0:side]
-    return ((np.stack([xs.ravel(), ys.ravel()], axis=1) + offset) * stride).astype(np.float32)
+    grid = ((np.stack([xs.ravel(), ys.ravel()], axis=1) + offset) * stride).astype(np.float32)
+    grid.flags.writeable = False
+    return grid
 
 
 def _expectation(dists: np.ndarray, reg_max: int) -> np.ndarray:
@@ -78,18 +83,20 @@ def decode_nanodet(
         parts_xyxy, parts_score, parts_cls = [], [], []
         for stride, scores, dists in heads:
             cls_scores = scores[b]
-            best = cls_scores.argmax(axis=1)
-            best_score = cls_scores[np.arange(len(best)), best]
-            keep = best_score >= score_threshold
-            if not keep.any():
+            # Only cells whose best class passes the cut are decoded (a few hundred of
+            # 3,549 at the tracker's 0.15): argmax, softmax and grid work on those alone.
+            keep = np.flatnonzero(cls_scores.max(axis=1) >= score_threshold)
+            if not keep.size:
                 continue
+            kept_scores = cls_scores[keep]
+            best = kept_scores.argmax(axis=1)
             side = round(cls_scores.shape[0] ** 0.5)
             centres = _grid(stride, side, center_offset)[keep]
             dist = _expectation(dists[b][keep], reg_max) * stride
             xyxy = np.concatenate([centres - dist[:, :2], centres + dist[:, 2:]], axis=1)
             parts_xyxy.append(xyxy)
-            parts_score.append(best_score[keep])
-            parts_cls.append(best[keep])
+            parts_score.append(kept_scores[np.arange(len(best)), best])
+            parts_cls.append(best)
         if parts_xyxy:
             results.append(
                 RawBoxes(

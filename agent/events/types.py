@@ -101,10 +101,18 @@ class TrafficInterval:
     congestion: Congestion
     wrong_way: int
     speeding: int
+    lane_in: tuple[int, ...] = ()  # crossings "in" per lane, lane 1 first
+    lane_out: tuple[int, ...] = ()
+    speed_calibrated: bool = False  # False: speeds rest on an unsurveyed (guessed) calibration
 
     def __post_init__(self) -> None:
         # Read-only view: an event handed to several sinks must not be edited by one of them.
         object.__setattr__(self, "counts", MappingProxyType(dict(self.counts)))
+
+    @property
+    def flow_per_min(self) -> float:
+        """Vehicles per minute over the whole interval, both directions."""
+        return (self.count_in + self.count_out) * 60.0 / self.interval_seconds
 
 
 @dataclass(frozen=True)
@@ -114,6 +122,7 @@ class WrongWay:
     kind: ClassVar[EventKind] = EventKind.WRONG_WAY
     direction: Direction
     speed_kmh: float | None = None
+    lane: int = 1
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@ Embedders are trained on crops whose eyes, nose and mouth sit at fixed template 
 feeding them unaligned boxes costs far more accuracy than INT8 ever does. The template below
 is the widely used 5-point ArcFace layout (eyes, nose tip, mouth corners) for 112x112.
 
-BlazeFace gives six points (eyes, nose tip, mouth centre, ears), not mouth corners. Rather
+CenterFace (the default detector) gives exactly these five points in this order, so its
+faces get a true 5-point fit. BlazeFace gives six points (eyes, nose tip, mouth centre, ears),
+not mouth corners. Rather
 than invent corners, we fit to four honest correspondences: both eyes, the nose tip, and the
 mouth centre matched to the midpoint of the template's mouth corners. Ears are not used:
 their template positions are undefined and they are often hidden.
@@ -38,7 +40,8 @@ class AlignmentError(OkoError):
 
 
 def template_points(keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pick the source points and matching template for 5-point or 6-point BlazeFace input."""
+    """Pick the source points and matching template: all 5 points (CenterFace), or the 4
+    honest ones of BlazeFace's 6 (eyes, nose tip, mouth centre)."""
     points = np.asarray(keypoints, np.float32)
     if points.ndim != 2 or points.shape[1] != 2:
         raise AlignmentError(f"keypoints must have shape (k, 2), got {points.shape}")

@@ -1,9 +1,9 @@
 """One `Model` interface, two real backends: ONNX Runtime and OpenVINO.
 
-Both read the same ONNX file named in the manifest. `auto` picks OpenVINO where it is
-installed and the CPU is Intel's (its kernels are tuned there), else ONNX Runtime, which
-runs everywhere. Each backend maps its own exceptions to `ModelError` so callers never
-import a backend's exception types.
+Both read the same ONNX file named in the manifest. `auto` here is only the fallback
+guess (OpenVINO on Intel CPUs, else ONNX Runtime): the box itself chooses by measurement
+(`agent.inference.selection`) and passes the winner in. Each backend maps its own
+exceptions to `ModelError` so callers never import a backend's exception types.
 """
 
 from __future__ import annotations
@@ -78,6 +78,10 @@ class OnnxRuntimeModel:
         opts.intra_op_num_threads = threads or 0
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
+        # Spinning intra-op threads burn the cores the box's reader, gate and tracker
+        # threads need between calls; measured on a loaded 2-core EPYC, 2 spinning threads
+        # took 132 ms a frame where 2 that sleep took 68 ms (docs/benchmarks.md, Pipeline).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._session = ort.InferenceSession(
                 str(spec.path), sess_options=opts, providers=["CPUExecutionProvider"]

@@ -54,6 +54,29 @@ def cluster_boxes(boxes: np.ndarray, side: int) -> list[np.ndarray]:
     return unions
 
 
+def cover_windows(
+    boxes: np.ndarray, frame_hw: tuple[int, int], side: int, budget: int, max_area: float
+) -> np.ndarray | None:
+    """At most `budget` windows covering every box, as close to native scale as that allows.
+
+    Tries `side`, then windows 25 % larger each step (each scaled down to the model input
+    by the detector), until the boxes fit the budget. None when that needs windows covering
+    `max_area` of the frame or more: one full-frame pass is then cheaper and sees as much.
+    """
+    h, w = frame_hw
+    size = float(side)
+    while True:
+        windows = plan_windows(boxes, frame_hw, round(size))
+        area = float(np.prod(windows[:, 2:] - windows[:, :2], axis=1).sum())
+        if area >= max_area * h * w:
+            return None
+        if len(windows) <= budget:
+            return windows
+        if size >= max(h, w):
+            return None
+        size *= 1.25
+
+
 def plan_windows(boxes: np.ndarray, frame_hw: tuple[int, int], side: int) -> np.ndarray:
     """Square detector windows (k, 4) int32 xyxy covering every box of `boxes` (n, 4).
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from agent.config.analytics import CameraAnalyticsConfig
 from agent.detect.object_detector import ObjectDetector
 from agent.detect.worker import InferenceWorker
+from agent.errors import ConfigError
 from agent.faces.models import FaceModelPair, WorkerFaceModels
 from agent.inference.backend import load_model
 
@@ -66,9 +67,17 @@ def load_face_models(
 ) -> FaceModelPair | None:
     """The one face model pair for `specs`' cameras, or None if none of them runs faces.
 
-    Raises `ModelError` (model missing, tampered file, backend missing).
+    Raises `ModelError` (model missing, tampered file, backend missing), `ConfigError` when
+    the cameras name different face detectors.
     """
-    return FaceModelPair.load(backend, threads) if any(map(runs_faces, specs)) else None
+    chosen = sorted({s.faces.detector for s in specs if s.faces is not None and runs_faces(s)})
+    if not chosen:
+        return None
+    if len(chosen) > 1:
+        raise ConfigError(
+            f"faces.detector: one box loads one face detector, cameras ask for {chosen}"
+        )
+    return FaceModelPair.load(backend, threads, detector=chosen[0])
 
 
 def worker_face_models(

@@ -16,6 +16,7 @@ Kalman update run once per frame for all tracks.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -103,14 +104,38 @@ def _assign(sim: F64, iou: F64, min_iou: float) -> tuple[IntArr, IntArr]:
     return rows[ok].astype(np.int64), cols[ok].astype(np.int64)
 
 
+# Labels the detector confuses on one and the same object: with `per_class`, a track may
+# take detections of any label of its family. Measured on the traffic clips
+# (docs/traffic.md): NanoDet labels one van "truck", then "bus", then "truck" again frame by
+# frame, and strict per-label association split every such vehicle into several tracks.
+CLASS_FAMILIES = (("car", "truck", "bus"),)
+DUPLICATE_IOU = 0.7  # boxes of one family overlapping this much are one object
+
+
+def class_families(labels: Sequence[str]) -> IntArr:
+    """Family id per class id: its own id, or the first member's id for CLASS_FAMILIES."""
+    family = np.arange(len(labels), dtype=np.int64)
+    index = {name: i for i, name in enumerate(labels)}
+    for names in CLASS_FAMILIES:
+        ids = [index[n] for n in names if n in index]
+        family[ids] = min(ids, default=0)
+    return family
+
+
 class ByteTrack:
     """Tracker for one camera. Call `update` once per processed frame, in time order."""
 
     def __init__(
-        self, config: TrackerConfig | None = None, kalman: KalmanBoxFilter | None = None
+        self,
+        config: TrackerConfig | None = None,
+        kalman: KalmanBoxFilter | None = None,
+        labels: Sequence[str] = (),
     ) -> None:
+        """`labels`: the detector's labels, so `per_class` can treat CLASS_FAMILIES as one
+        class; without them every class id is its own."""
         self.config = config or TrackerConfig()
         self.kalman = kalman or KalmanBoxFilter()
+        self._family = class_families(labels)
         self._tracks = _Tracks()
         self._time: float | None = None
         self._next_id = 1
@@ -194,10 +219,18 @@ class ByteTrack:
             boxes.astype(np.float32), _expand(dets.xyxy[det_idx], buffer).astype(np.float32)
         ).astype(np.float64)
         if self.config.per_class:
-            same = self._tracks.class_id[track_idx][:, None] == dets.class_id[det_idx][None, :]
-            iou = np.where(same, iou, 0.0)
+            a = self._family_of(self._tracks.class_id[track_idx])
+            b = self._family_of(dets.class_id[det_idx])
+            iou = np.where(a[:, None] == b[None, :], iou, 0.0)
         sim = iou * dets.confidence[det_idx][None, :] if fuse else iou
         return sim, iou
+
+    def _family_of(self, class_id: IntArr) -> IntArr:
+        """Family ids; class ids outside the known labels stay themselves."""
+        if self._family.size == 0:
+            return class_id
+        known = (class_id >= 0) & (class_id < self._family.size)
+        return np.where(known, self._family[np.clip(class_id, 0, self._family.size - 1)], class_id)
 
     def _match(
         self,
@@ -296,6 +329,27 @@ class ByteTrack:
         det_track[hit] = new_row[det_track[hit]]
         self._tracks = tr.keep(keep)
 
+    def _drop_family_duplicates(self, dets: Detections, det_track: IntArr, new: IntArr) -> IntArr:
+        """Candidates that are not a second label on an object already taken.
+
+        The detector suppresses overlaps per label only, so one van comes out as "truck"
+        and "bus" boxes on top of each other; with families both are the same object, and
+        the weaker one must not start a second track on it.
+        """
+        if new.size == 0 or not self.config.per_class or self._family.size == 0:
+            return new
+        family = self._family_of(dets.class_id)
+        kept: list[int] = []
+        taken = np.flatnonzero(det_track >= 0).tolist()
+        for i in new[np.argsort(-dets.confidence[new], kind="stable")].tolist():
+            others = [j for j in taken + kept if family[j] == family[i]]
+            if others:
+                iou = box_iou(dets.xyxy[i : i + 1], dets.xyxy[others])[0]
+                if float(iou.max()) >= DUPLICATE_IOU:
+                    continue
+            kept.append(i)
+        return np.asarray(sorted(kept), np.int64)
+
     def _spawn(self, dets: Detections, det_track: IntArr, timestamp: float) -> None:
         """Start tentative tracks from strong detections that matched nothing."""
         new = np.flatnonzero(
@@ -303,6 +357,7 @@ class ByteTrack:
             & (dets.confidence >= self.config.new_track_threshold)
             & (dets.confidence >= self.config.high_threshold)
         )
+        new = self._drop_family_duplicates(dets, det_track, new)
         if new.size == 0:
             return
         mean, cov = self.kalman.initiate(dets.xyxy[new])

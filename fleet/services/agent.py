@@ -11,6 +11,7 @@ from typing import Any
 
 import grpc
 
+from fleet import admission
 from fleet.app import FleetApp, now_us
 from fleet.auth import ENROLL_PREFIX, hash_secret, parse_token, secrets_match
 from fleet.ca import serial_from_pem
@@ -21,7 +22,7 @@ from fleet.errors import (
     StoreError,
     UnauthenticatedError,
 )
-from fleet.ingest import admit
+from fleet.ingest import Rejection, admit
 from fleet.redaction import mask_text
 from fleet.services import convert
 from fleet.services.common import Context, abort, status_for
@@ -34,7 +35,6 @@ from proto.transport import HEARTBEAT_INTERVAL_S, MAX_BATCH_EVENTS, MAX_MESSAGE_
 log = logging.getLogger(__name__)
 
 MAX_IN_FLIGHT = 16
-MAX_NAME_CHARS = 128
 
 
 def _new_device_id() -> str:
@@ -69,10 +69,9 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     async def _enroll(
         self, request: agent_pb2.EnrollRequest, context: Context
     ) -> agent_pb2.EnrollResponse:
+        admission.check_enroll(request, self.app.settings.limits)  # before the token is spent
         token_id, secret = await self._check_token(request.token)
         name = request.device_name.strip()
-        if not 0 < len(name) <= MAX_NAME_CHARS:
-            raise InvalidRequestError(f"device_name must be 1..{MAX_NAME_CHARS} characters")
         device_id = _new_device_id()
         issued = self.app.ca.sign_csr(request.csr_pem, device_id)
         device = await self.app.store.enroll_device(
@@ -85,13 +84,14 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
                 cert_serial=issued.serial_hex,
                 cert_not_after_us=issued.not_after_us,
                 enrolled_us=now_us(),
-                hostname=request.hostname[:MAX_NAME_CHARS],
-                agent_version=request.agent_version[:MAX_NAME_CHARS],
+                hostname=request.hostname,
+                agent_version=request.agent_version,
                 labels=dict(request.labels),
             ),
         )
         await self.app.audit(f"token:{token_id}", "device.enroll", device_id, name)
-        log.info("enrolled %s (%s) at site %s", device_id, name, device.site)
+        # %r for what a box or a caller sent: a log line can never be forged through it.
+        log.info("enrolled %s (%r) at site %r", device_id, name, device.site)
         return agent_pb2.EnrollResponse(
             device_id=device_id,
             certificate_pem=issued.pem,
@@ -154,6 +154,15 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             self.app.metrics.connected.dec()
 
 
+def _all_refused(batch: Any, rejected: list[Rejection], reason: str) -> list[Rejection]:
+    """The admission rejections plus every admitted event of the batch, refused for `reason`."""
+    refused = {r.index for r in rejected}
+    failed = [
+        Rejection(i, e.event_id, reason) for i, e in enumerate(batch.events) if i not in refused
+    ]
+    return sorted([*rejected, *failed], key=lambda r: r.index)
+
+
 class _Stream:
     """Reads one box's messages; acks its batches in order from a second task."""
 
@@ -161,7 +170,9 @@ class _Stream:
         self.app = app
         self.device = device
         self.session = session
-        self.acks: asyncio.Queue[tuple[int, asyncio.Future[BatchOutcome], list[Any], float] | None]
+        self.acks: asyncio.Queue[
+            tuple[Any, asyncio.Future[BatchOutcome], list[Rejection], float] | None
+        ]
         self.acks = asyncio.Queue(MAX_IN_FLIGHT)
 
     async def read(self, messages: AsyncIterator[agent_pb2.AgentMessage]) -> None:
@@ -172,6 +183,8 @@ class _Stream:
             await acker
             self.session.close()
         except FleetError as err:
+            # Reasons quote box-sent values escaped (fleet.admission), so one line each.
+            log.warning("%s: stream refused: %s", self.device.device_id, err)
             self.session.close(status_for(err), str(err))
         except (grpc.aio.AioRpcError, grpc.aio.AbortError):
             self.session.close()  # the stream is already gone (or being aborted)
@@ -195,21 +208,28 @@ class _Stream:
             if kind == "batch":
                 await self._batch(message.batch)
             elif kind == "heartbeat":
-                health = convert.health_from_proto(message.heartbeat, now_us())
-                await self.app.store.record_health(self.device.device_id, health)
-                self.app.metrics.observe_health(self.device.device_id, health)
+                await self._heartbeat(message.heartbeat)
             elif kind == "state":
                 await self._state(message.state)
             elif kind == "command_result":
                 r = message.command_result
+                admission.check_command_result(r, self.app.settings.limits)
                 await self.app.audit(
                     self.device.device_id, "command.result", r.command_id, f"ok={r.ok} {r.message}"
                 )
             else:
                 raise InvalidRequestError(f"unexpected message {kind!r} after Hello")
 
+    async def _heartbeat(self, beat: agent_pb2.Heartbeat) -> None:
+        at = now_us()
+        admission.check_heartbeat(beat, at, self.app.settings.limits)
+        health = convert.health_from_proto(beat, at)
+        await self.app.store.record_health(self.device.device_id, health)
+        self.app.metrics.observe_health(self.device.device_id, health)
+
     async def _hello(self, hello: agent_pb2.Hello) -> None:
         app, device = self.app, self.device
+        admission.check_hello(hello, app.settings.limits)
         await app.store.record_hello(device.device_id, hello.agent_version, now_us())
         self.session.send(
             agent_pb2.FleetMessage(
@@ -227,7 +247,7 @@ class _Stream:
         if desired is not None and desired.version != hello.applied_version:
             self.session.send(convert.desired_to_proto(desired))
         log.info(
-            "%s connected (agent %s, runs config v%s)",
+            "%s connected (agent %r, runs config v%s)",
             device.device_id,
             hello.agent_version,
             hello.applied_version,
@@ -239,7 +259,9 @@ class _Stream:
                 f"batch {batch.batch_id} has {len(batch.events)} events, limit {MAX_BATCH_EVENTS}"
             )
         started = time.perf_counter()
-        admitted, rejected = admit(batch.events, self.device.device_id, self.device.site)
+        admitted, rejected = admit(
+            batch.events, self.device.device_id, self.device.site, self.app.settings.limits
+        )
         if rejected:
             self.app.metrics.rejected.inc(len(rejected))
             log.warning(
@@ -250,20 +272,22 @@ class _Stream:
                 rejected[0].reason,
             )
         future = self.app.ingestor.submit(admitted)
-        await self.acks.put((batch.batch_id, future, rejected, started))
+        await self.acks.put((batch, future, rejected, started))
 
     async def _ack_in_order(self) -> None:
         while (item := await self.acks.get()) is not None:
-            batch_id, future, rejected, started = item
+            batch, future, rejected, started = item
             try:
                 outcome = await future
             except StoreError as err:
                 self.session.close(grpc.StatusCode.UNAVAILABLE, f"store unavailable: {err}")
                 return
+            if outcome.failed:  # the store refused the batch for good: every event, one reason
+                rejected = _all_refused(batch, rejected, outcome.failed)
             self.session.send(
                 agent_pb2.FleetMessage(
                     ack=agent_pb2.Ack(
-                        batch_id=batch_id,
+                        batch_id=batch.batch_id,
                         accepted=outcome.accepted,
                         duplicates=outcome.duplicates,
                         last_cursor=outcome.last_cursor,
@@ -280,6 +304,7 @@ class _Stream:
             self.app.metrics.ack_seconds.observe(time.perf_counter() - started)
 
     async def _state(self, state: agent_pb2.StateReport) -> None:
+        admission.check_state(state, self.app.settings.limits)
         report = StateReportRecord(
             at_us=now_us(),
             applied_version=state.applied_version,
@@ -291,7 +316,7 @@ class _Stream:
         await self.app.store.record_state(self.device.device_id, report)
         if not state.ok:
             log.warning(
-                "%s failed to apply config v%s: %s",
+                "%s failed to apply config v%s: %r",
                 self.device.device_id,
                 state.attempted_version,
                 mask_text(state.error),  # the box may quote its camera URL, password and all

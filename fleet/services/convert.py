@@ -60,11 +60,16 @@ _ENVELOPES = _key(stream_pb2.EventEnvelopeBatch.DESCRIPTOR, "envelopes")
 
 
 def ts(us: int) -> Timestamp | None:
-    """Timestamp from microseconds; None for 0 (unset) so the field stays absent."""
+    """Timestamp from microseconds; None for 0 (unset) so the field stays absent, and for a
+    time beyond what a Timestamp can hold (year 9999; stored before boxes' times were
+    bounded), so one box's absurd clock cannot fail a listing for everyone."""
     if not us:
         return None
     stamp = Timestamp()
-    stamp.FromMicroseconds(us)
+    try:
+        stamp.FromMicroseconds(us)
+    except ValueError:
+        return None
     return stamp
 
 

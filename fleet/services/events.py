@@ -19,21 +19,31 @@ from fleet.app import FleetApp
 from fleet.auth import Principal, Role
 from fleet.broadcast import follow
 from fleet.errors import FleetError, InvalidRequestError
+from fleet.limits import ENVELOPE_OVERHEAD_BYTES
 from fleet.services import convert
 from fleet.services.common import Context, Guarded, abort, guarded
 from fleet.store.records import EventFilter, EventQuery, StoredEvent
 from proto.oko.v1 import events_pb2, stream_pb2
+from proto.transport import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
 SERVICE = "oko.v1.EventService"
 EVENT_TYPES = frozenset(f.name for f in events_pb2.Event.DESCRIPTOR.oneofs_by_name["body"].fields)
 MAX_BATCH = 1000
-MAX_BATCH_BYTES = 1024 * 1024
 DEFAULT_LIMIT = 100
+# Larger payloads (only ever stored before admission bounded events) go out header-only.
+MAX_DELIVERED_PAYLOAD = MAX_MESSAGE_BYTES // 2
 MAX_LIMIT = 1000
+MAX_FILTER_VALUES = 1000
 
 
 def _filter(msg: stream_pb2.EventFilter) -> EventFilter:
+    for name in ("camera_ids", "sites", "types", "device_ids"):
+        values = getattr(msg, name)
+        if len(values) > MAX_FILTER_VALUES:  # each becomes an SQL parameter
+            raise InvalidRequestError(
+                f"filter.{name} has {len(values)} values, limit {MAX_FILTER_VALUES}"
+            )
     flt = convert.filter_from_proto(msg)
     unknown = flt.types - EVENT_TYPES
     if unknown:
@@ -41,6 +51,51 @@ def _filter(msg: stream_pb2.EventFilter) -> EventFilter:
             f"filter.types: unknown {sorted(unknown)}; known: {sorted(EVENT_TYPES)}"
         )
     return flt
+
+
+def _page(events: list[StoredEvent], max_bytes: int) -> list[StoredEvent]:
+    """The leading events that fit in `max_bytes`.
+
+    At least one: every stored event is below `limits.max_event_bytes`, itself far below
+    the message limit.
+    """
+    size = 0
+    for count, event in enumerate(events):
+        size += len(event.payload) + ENVELOPE_OVERHEAD_BYTES
+        if size > max_bytes and count:
+            return events[:count]
+    return events
+
+
+def _deliverable(events: list[StoredEvent]) -> list[StoredEvent]:
+    """`events`, with any too large for one message cut to its header.
+
+    Only an event stored before admission bounded sizes can be that large: it goes out
+    with its ids, camera, site and times but no body, so it never blocks a stream again.
+    """
+    if all(len(e.payload) <= MAX_DELIVERED_PAYLOAD for e in events):
+        return events
+    return [e if len(e.payload) <= MAX_DELIVERED_PAYLOAD else _header_only(e) for e in events]
+
+
+def _header_only(event: StoredEvent) -> StoredEvent:
+    full = events_pb2.Event.FromString(event.payload)
+    head = events_pb2.Event(
+        event_id=full.event_id,
+        device_id=full.device_id,
+        camera_id=full.camera_id,
+        sequence=full.sequence,
+        capture_time=full.capture_time,
+        track_id=full.track_id,
+        site=full.site,
+    )
+    log.warning(
+        "event %r (cursor %s) is %s bytes, too large for one message: delivering its header only",
+        event.event_id,
+        event.cursor,
+        len(event.payload),
+    )
+    return event._replace(payload=head.SerializeToString())
 
 
 class EventServicer(Guarded):
@@ -88,7 +143,7 @@ class EventServicer(Guarded):
                 )
                 async with aclosing(chunks):
                     async for chunk in chunks:
-                        await send(chunk)
+                        await send(_deliverable(chunk))
         except FleetError as err:
             await abort(context, err)
         finally:
@@ -112,7 +167,10 @@ class EventServicer(Guarded):
         size = min(request.max_batch or MAX_BATCH, MAX_BATCH)
 
         async def send(chunk: list[StoredEvent]) -> None:
-            for message in convert.encode_envelope_batches(chunk, size, MAX_BATCH_BYTES):
+            pages = convert.encode_envelope_batches(
+                chunk, size, self.app.settings.limits.max_page_bytes
+            )
+            for message in pages:
                 await context.write(message)
 
         await self._serve(request, context, send)
@@ -132,10 +190,12 @@ class EventServicer(Guarded):
             end_us=convert.us_of(request.end_time) if request.HasField("end_time") else None,
             limit=limit,
         )
-        events = await self.app.store.read_events(query)
+        events = _deliverable(await self.app.store.read_events(query))
+        page = _page(events, self.app.settings.limits.max_page_bytes)
+        more = len(page) < len(events) or len(events) == limit
         return stream_pb2.QueryResponse(
-            events=[convert.envelope(e) for e in events],
-            next_cursor=events[-1].cursor if len(events) == limit else 0,
+            events=[convert.envelope(e) for e in page],
+            next_cursor=page[-1].cursor if more and page else 0,
         )
 
 

@@ -33,6 +33,17 @@ from fleet.store.records import (
     Webhook,
     WebhookProgress,
 )
+from fleet.watchlists.records import (
+    AlertQuery,
+    AlertRecord,
+    AuditQuery,
+    AuditRow,
+    Checkpoint,
+    DecisionRecord,
+    GalleryRow,
+    SubjectRecord,
+    WatchlistRecord,
+)
 
 
 class Store(Protocol):
@@ -149,3 +160,59 @@ class Store(Protocol):
     # Audit.
     async def audit(self, entry: AuditEntry) -> None:
         """Append to the hash-chained audit log."""
+
+    # Watchlists (fleet/store/sqlite_watchlists.py). Names and ids unknown -> NotFoundError.
+    async def create_watchlist(self, watchlist: WatchlistRecord) -> None:
+        """Keep a new watchlist; an existing name is an InvalidRequestError."""
+
+    async def list_watchlists(self) -> list[WatchlistRecord]:
+        """Every watchlist, by name."""
+
+    async def get_watchlist(self, name: str) -> WatchlistRecord:
+        """The watchlist called `name`."""
+
+    async def delete_watchlist(self, name: str) -> WatchlistRecord:
+        """Delete a watchlist with its subjects, photos and templates (its alerts stay)."""
+
+    async def add_subject(self, subject: SubjectRecord) -> None:
+        """Keep a subject with its photos and templates, in one transaction."""
+
+    async def list_subjects(self, watchlist: str = "") -> list[SubjectRecord]:
+        """Subjects of one watchlist (all when empty) with their templates, without photos."""
+
+    async def get_subject(self, subject_id: str) -> SubjectRecord:
+        """One subject with its photos' quality (not their bytes) and templates."""
+
+    async def remove_subject(self, subject_id: str) -> SubjectRecord:
+        """Delete a subject with its photos and templates."""
+
+    async def gallery_rows(self) -> list[GalleryRow]:
+        """Every template with its subject and watchlist: what the matcher loads."""
+
+    async def add_alert(self, alert: AlertRecord) -> bool:
+        """Keep a new alert; False if its (device, camera, track, subject) already has one."""
+
+    async def get_alert(self, alert_id: str) -> AlertRecord:
+        """One alert with its decisions."""
+
+    async def list_alerts(self, query: AlertQuery) -> list[AlertRecord]:
+        """Alerts newest first, narrowed by state and watchlist."""
+
+    async def decide_alert(self, alert_id: str, decision: DecisionRecord) -> AlertRecord:
+        """Record one operator's decision and the alert's new state atomically.
+
+        Refused (VersionConflictError) when the alert is decided or the operator decided it.
+        """
+
+    # Audit log readers and checkpoints.
+    async def list_audit(self, query: AuditQuery) -> list[AuditRow]:
+        """Audit entries after `query.after_seq` in chain order, filtered, at most `limit`."""
+
+    async def audit_head(self) -> tuple[int, str]:
+        """(seq, hash) of the newest audit entry, (0, '') when there is none."""
+
+    async def add_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Keep a signed checkpoint of the audit chain."""
+
+    async def latest_checkpoint(self) -> Checkpoint | None:
+        """The newest signed checkpoint, or None."""

@@ -85,6 +85,7 @@ class BatchOutcome:
     accepted: int
     duplicates: int
     last_cursor: int = 0  # the store's cursor after the commit that took this batch
+    failed: str = ""  # set when the batch could not be stored: why (all its events refused)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from typing_extensions import override
 
-from fleet.errors import StoreError
+from fleet.errors import FleetError, StoreError, StoreValueError
 from fleet.store import sqlite_events as ev
 from fleet.store import sqlite_hooks as hooks
 from fleet.store import sqlite_registry as reg
@@ -44,6 +44,7 @@ from fleet.store.records import (
     WebhookProgress,
 )
 from fleet.store.sqlite_schema import DDL
+from fleet.store.sqlite_watchlist_store import WatchlistStoreMixin
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -66,7 +67,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class SqliteStore(Store):
+class SqliteStore(WatchlistStoreMixin, Store):
     """`fleet.store.base.Store` on SQLite. Create with `await SqliteStore.open(path)`.
 
     Methods marked `@override` keep the contract documented on `Store`.
@@ -106,7 +107,10 @@ class SqliteStore(Store):
                 except StoreError as err:
                     log.warning("checkpoint failed (will retry): %s", err)
         finally:
-            conn.close()
+            # On the checkpoint thread, after the checkpoint it may still be running: when
+            # this task is cancelled mid-checkpoint, closing the connection here, from the
+            # event loop's thread, freed it under that thread (a segfault in tests).
+            self._checkpointer.submit(conn.close)
 
     def _init(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -138,11 +142,20 @@ class SqliteStore(Store):
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(pool, fn, *args)
+        except FleetError:
+            raise
         except sqlite3.Error as err:
             log.error("store %s failed: %s", self.path, err)
             raise StoreError(f"store {self.path}: {err}") from err
         except RuntimeError as err:  # executor shut down: the server is stopping
             raise StoreError(f"store {self.path} is closed") from err
+        except (OverflowError, ValueError, TypeError) as err:
+            # sqlite3 raises these for values it cannot bind (an int beyond 64 bits): the
+            # data is at fault, so the caller learns which request, not "store failed".
+            raise StoreValueError(f"store cannot hold a value: {err}") from err
+        except Exception as err:
+            log.exception("store %s: unexpected error", self.path)
+            raise FleetError(f"store {self.path}: internal error {type(err).__name__}") from err
 
     def _in_transaction(self, fn: Callable[..., T], *args: Any) -> T:
         conn = self._conn

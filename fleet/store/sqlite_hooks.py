@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 from typing import Any
 
+from fleet.audit_chain import GENESIS, entry_hash
 from fleet.errors import NotFoundError
 from fleet.store.records import AuditEntry, EventFilter, Webhook, WebhookProgress
 
-_GENESIS = "0" * 64
+_GENESIS = GENESIS
 
 
 def _filter_json(flt: EventFilter) -> str:
@@ -112,8 +112,7 @@ def audit(conn: sqlite3.Connection, entry: AuditEntry) -> None:
 
 
 def _entry_hash(prev: str, e: AuditEntry) -> str:
-    body = json.dumps([prev, e.at_us, e.actor, e.action, e.target, e.detail], separators=(",", ":"))
-    return hashlib.sha256(body.encode()).hexdigest()
+    return entry_hash(prev, e.at_us, e.actor, e.action, e.target, e.detail)
 
 
 def verify_audit(conn: sqlite3.Connection) -> int:

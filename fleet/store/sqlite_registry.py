@@ -159,6 +159,14 @@ def record_health(conn: sqlite3.Connection, device_id: str, health: DeviceHealth
         "UPDATE devices SET health = ?, last_seen_us = ? WHERE device_id = ?",
         (json.dumps(data), health.at_us, device_id),
     )
+    # A heartbeat names all of the box's cameras: the ones it no longer names are gone, so
+    # a box's rows stay bounded by limits.max_cameras_per_device however its ids change.
+    names = sorted({cam.camera_id for cam in health.cameras})
+    marks = ",".join("?" * len(names))
+    conn.execute(
+        f"DELETE FROM cameras WHERE device_id = ? AND camera_id NOT IN ({marks})",
+        (device_id, *names),
+    )
     conn.executemany(
         "INSERT INTO cameras (device_id, camera_id, health, updated_us) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (device_id, camera_id) DO UPDATE SET health = excluded.health,"

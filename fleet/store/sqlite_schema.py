@@ -113,3 +113,87 @@ CREATE TABLE IF NOT EXISTS audit (
     hash TEXT NOT NULL
 );
 """
+
+# Watchlists, subjects, enrolment photos, templates per embedder, alerts with their
+# decisions, and signed audit checkpoints (queries in fleet/store/sqlite_watchlists.py).
+DDL += """
+CREATE TABLE IF NOT EXISTS watchlists (
+    name TEXT PRIMARY KEY,
+    site TEXT NOT NULL,
+    threshold REAL NOT NULL,
+    top_k INTEGER NOT NULL,
+    description TEXT NOT NULL,
+    created_us INTEGER NOT NULL,
+    created_by TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS subjects (
+    subject_id TEXT PRIMARY KEY,
+    watchlist TEXT NOT NULL REFERENCES watchlists (name),
+    name TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    expires_us INTEGER NOT NULL,
+    created_us INTEGER NOT NULL,
+    created_by TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS subjects_watchlist ON subjects (watchlist);
+
+CREATE TABLE IF NOT EXISTS subject_photos (
+    subject_id TEXT NOT NULL,
+    photo_index INTEGER NOT NULL,
+    filename TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    data BLOB NOT NULL,
+    quality REAL NOT NULL,
+    face_width_px REAL NOT NULL,
+    sharpness REAL NOT NULL,
+    pose REAL NOT NULL,
+    detector_score REAL NOT NULL,
+    PRIMARY KEY (subject_id, photo_index)
+);
+
+CREATE TABLE IF NOT EXISTS templates (
+    subject_id TEXT NOT NULL,
+    embedder_name TEXT NOT NULL,
+    embedder_version TEXT NOT NULL,
+    photo_index INTEGER NOT NULL,
+    dimensions INTEGER NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (subject_id, embedder_name, embedder_version, photo_index)
+);
+
+CREATE TABLE IF NOT EXISTS alerts (
+    alert_id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    watchlist TEXT NOT NULL,
+    subject_id TEXT NOT NULL,
+    subject_name TEXT NOT NULL,
+    score REAL NOT NULL,
+    face_event_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    camera_id TEXT NOT NULL,
+    site TEXT NOT NULL,
+    track_id INTEGER NOT NULL,
+    raised_us INTEGER NOT NULL,
+    UNIQUE (device_id, camera_id, track_id, subject_id)
+);
+CREATE INDEX IF NOT EXISTS alerts_raised ON alerts (raised_us);
+
+CREATE TABLE IF NOT EXISTS alert_decisions (
+    alert_id TEXT NOT NULL,
+    actor_token_id TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    note TEXT NOT NULL,
+    at_us INTEGER NOT NULL,
+    PRIMARY KEY (alert_id, actor_token_id)
+);
+
+CREATE TABLE IF NOT EXISTS audit_checkpoints (
+    seq INTEGER PRIMARY KEY,
+    head_hash TEXT NOT NULL,
+    at_us INTEGER NOT NULL,
+    signature BLOB NOT NULL,
+    public_key BLOB NOT NULL
+);
+"""

@@ -21,7 +21,7 @@ from agent.detect.object_detector import ObjectDetector
 from agent.detections import Detections
 from agent.faces.embedding import FaceEmbedder
 from agent.faces.face_detector import FaceDetector
-from agent.faces.models import FaceModelPair
+from agent.faces.models import DETECTOR_MODEL, FaceModelPair
 from agent.inference.backend import load_model
 from tests.test_face_models import KNOWN
 
@@ -35,10 +35,11 @@ def object_detector() -> ObjectDetector:
     return ObjectDetector(load_model("nanodet-m", backend="onnxruntime"))
 
 
-@lru_cache(maxsize=1)
-def face_pair() -> FaceModelPair:
+@lru_cache(maxsize=2)
+def face_pair(detector: str = DETECTOR_MODEL) -> FaceModelPair:
+    """The shipped pair with the default face detector (or ``detector``)."""
     return FaceModelPair(
-        FaceDetector(load_model("blazeface-back", backend="onnxruntime")),
+        FaceDetector(load_model(detector, backend="onnxruntime")),
         FaceEmbedder(load_model("faceres", "fp32", backend="onnxruntime")),
     )
 

@@ -8,7 +8,7 @@ from agent.analytics.traffic import GroundPlane, TrafficFlow
 from agent.config.analytics import CalibrationConfig, LineConfig, TrafficConfig
 from agent.config.base import parse_document
 from agent.errors import ConfigError
-from agent.events.types import EventKind, TrafficInterval
+from agent.events.types import AnalyticsEvent, EventKind, TrafficInterval, WrongWay
 from tests.analytics.scenes import LABELS, foot_box, frame
 
 # A road receding from the camera: a 7 m wide, 40 m long stretch of ground seen as a
@@ -36,6 +36,14 @@ LINE = LineConfig(
     in_name="inbound",
     out_name="outbound",
 )
+
+
+def interval(event: AnalyticsEvent) -> TrafficInterval:
+    return event.detail_as(TrafficInterval)
+
+
+def wrong(event: AnalyticsEvent) -> WrongWay:
+    return event.detail_as(WrongWay)
 
 
 def flow(**over: object) -> TrafficFlow:
@@ -78,13 +86,10 @@ def test_speed_from_calibration_on_known_trajectory(speed_ms: float) -> None:
     drive(tf, 1, speed_ms, 0.0)
     (ev,) = tf.flush(100.0)
     # 10 m in 1 s = 36 km/h, wherever on the (perspective) image the car is.
-    assert ev.detail_as(TrafficInterval).mean_speed_kmh == pytest.approx(speed_ms * 3.6, rel=0.02)
-    assert ev.detail_as(TrafficInterval).speed_samples == 1
-    assert ev.detail_as(TrafficInterval).counts == {"car": 1}
-    assert (ev.detail_as(TrafficInterval).count_in, ev.detail_as(TrafficInterval).count_out) == (
-        1,
-        0,
-    )
+    assert interval(ev).mean_speed_kmh == pytest.approx(speed_ms * 3.6, rel=0.02)
+    assert interval(ev).speed_samples == 1
+    assert interval(ev).counts == {"car": 1}
+    assert (interval(ev).count_in, interval(ev).count_out) == (1, 0)
 
 
 def test_intervals_align_to_clock_and_count_per_class() -> None:
@@ -95,11 +100,11 @@ def test_intervals_align_to_clock_and_count_per_class() -> None:
     closed += drive(tf, 3, 10.0, 1030.0)  # minute 17
     closed += tf.update(frame(), 1085.0)  # first frame of minute 18 closes 17
     flows = [e for e in closed if e.kind is EventKind.TRAFFIC_FLOW]
-    assert [e.detail.interval_start for e in flows] == [960.0, 1020.0]
+    assert [interval(e).interval_start for e in flows] == [960.0, 1020.0]
     assert flows[0].capture_time == 1020.0
-    assert [e.detail.counts for e in flows] == [{"car": 2}, {"car": 1}]
-    assert flows[0].detail.mean_speed_kmh == pytest.approx(54.0, rel=0.02)
-    assert [e.detail.speeding for e in flows] == [1, 0]
+    assert [interval(e).counts for e in flows] == [{"car": 2}, {"car": 1}]
+    assert interval(flows[0]).mean_speed_kmh == pytest.approx(54.0, rel=0.02)
+    assert [interval(e).speeding for e in flows] == [1, 0]
 
 
 def test_wrong_way_alerts_once_per_track() -> None:
@@ -107,12 +112,12 @@ def test_wrong_way_alerts_once_per_track() -> None:
     assert [e.kind for e in drive(tf, 1, 10.0, 0.0)] == []  # towards the camera: "in"
     ev = drive(tf, 2, 10.0, 10.0, towards_camera=False)
     ev += drive(tf, 2, 10.0, 20.0, towards_camera=False)  # same track again
-    assert [(e.kind, e.track_id, e.detail.direction) for e in ev] == [
+    assert [(e.kind, e.track_id, wrong(e).direction) for e in ev] == [
         (EventKind.WRONG_WAY, 2, "out")
     ]
-    assert ev[0].detail.speed_kmh == pytest.approx(36.0, rel=0.03)
+    assert wrong(ev[0]).speed_kmh == pytest.approx(36.0, rel=0.03)
     (flow_ev,) = tf.flush(60.0)
-    assert flow_ev.detail_as(TrafficInterval).wrong_way == 1
+    assert interval(flow_ev).wrong_way == 1
 
 
 def test_density_and_congestion_levels() -> None:
@@ -123,8 +128,8 @@ def test_density_and_congestion_levels() -> None:
         for k in range(10):
             tf.update(frame(*rows), k * 0.2)
         (ev,) = tf.flush(2.0)
-        assert ev.detail_as(TrafficInterval).density_per_km_lane == pytest.approx(n * 25.0)
-        assert ev.detail_as(TrafficInterval).congestion == expected
+        assert interval(ev).density_per_km_lane == pytest.approx(n * 25.0)
+        assert interval(ev).congestion == expected
 
 
 def test_unconfirmed_and_other_classes_are_ignored() -> None:
@@ -132,10 +137,7 @@ def test_unconfirmed_and_other_classes_are_ignored() -> None:
     drive(tf, -1, 10.0, 0.0)
     drive(tf, 5, 10.0, 10.0, label="person")
     (ev,) = tf.flush(30.0)
-    assert (
-        ev.detail_as(TrafficInterval).counts == {}
-        and ev.detail_as(TrafficInterval).speed_samples == 0
-    )
+    assert interval(ev).counts == {} and interval(ev).speed_samples == 0
 
 
 def test_config_errors_name_the_field() -> None:
@@ -153,3 +155,60 @@ def test_config_errors_name_the_field() -> None:
             TrafficConfig,
             {"line_id": "lane", "calibration": CAL, "congestion_density_per_km_lane": [30, 20, 40]},
         )
+
+
+KERB_LINE = LineConfig(
+    id="lane",
+    points=(image_point(0, 20), image_point(7, 20)),  # kerb to kerb, lane 1 at x = 0 m
+    classes=("car",),
+    hysteresis_px=2,
+)
+
+
+def drive_at(tf: TrafficFlow, tid: int, gx: float, t0: float, towards: bool = True) -> None:
+    for k in range(21):
+        gy = 40 - 2 * k if towards else 2 * k
+        x, y = image_point(gx, min(max(gy, 0.2), 39.8))
+        tf.update(frame((tid, "car", foot_box(x, y, 30, 20))), t0 + k / 5)
+
+
+def test_lanes_and_passages() -> None:
+    cfg = TrafficConfig.model_validate(
+        {"line_id": "lane", "calibration": CAL, "interval_seconds": 60, "lanes": 2}
+    )
+    tf = TrafficFlow(cfg, KERB_LINE, LABELS)
+    drive_at(tf, 1, 1.75, 0.0)  # lane 1, towards the camera
+    drive_at(tf, 2, 5.25, 10.0)  # lane 2, towards the camera
+    drive_at(tf, 3, 5.0, 20.0, towards=False)  # lane 2, away
+    (ev,) = tf.flush(60.0)
+    flow = interval(ev)
+    assert (flow.lane_in, flow.lane_out) == ((1, 1), (0, 1))
+    assert flow.flow_per_min == pytest.approx(3.0)
+    assert [(p.track_id, p.lane, p.direction) for p in tf.passages] == [
+        (1, 1, "in"),
+        (2, 2, "in"),
+        (3, 2, "out"),
+    ]
+    assert all(p.speed_kmh == pytest.approx(36.0, rel=0.02) for p in tf.passages)
+
+
+def test_speeds_are_uncalibrated_until_surveyed(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING"):
+        tf = flow()
+    assert "not surveyed" in caplog.text
+    drive(tf, 1, 10.0, 0.0)
+    (ev,) = tf.flush(30.0)
+    assert not interval(ev).speed_calibrated
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        tf = flow(calibration={**CAL, "surveyed": True})
+    assert "not surveyed" not in caplog.text
+    drive(tf, 1, 10.0, 0.0)
+    (ev,) = tf.flush(30.0)
+    assert interval(ev).speed_calibrated
+
+
+def test_ground_plane_round_trip_and_distance() -> None:
+    gp = GroundPlane(CalibrationConfig.model_validate(CAL))
+    np.testing.assert_allclose(gp.to_image(GROUND_QUAD), IMAGE_QUAD, atol=1e-3)
+    assert gp.distance_m(image_point(0, 10), image_point(7, 10)) == pytest.approx(7.0, rel=1e-4)

@@ -64,3 +64,38 @@ def test_nms_is_class_aware_and_keeps_highest_score() -> None:
     assert keep.tolist() == [1, 2, 3]
     assert nms(boxes, scores, 0.5).tolist() == [1, 3]
     assert nms(np.empty((0, 4)), np.empty(0), 0.5).tolist() == []
+
+
+def test_matrix_nms_keeps_exactly_what_the_one_row_at_a_time_rule_keeps() -> None:
+    """The IoU-matrix path and the loop used above MATRIX_LIMIT are the same greedy rule."""
+    from agent.detect.nms import _nms_loop
+
+    rng = np.random.default_rng(16)
+    for trial in range(60):
+        n = int(rng.integers(1, 300))
+        xy = rng.uniform(0, 400, (n, 2)).astype(np.float32)
+        boxes = np.concatenate([xy, xy + rng.uniform(1, 80, (n, 2)).astype(np.float32)], 1)
+        scores = rng.uniform(0, 1, n).astype(np.float32)
+        if trial % 3 == 0:
+            scores = np.round(scores, 1)  # ties: both must break them the same (stable) way
+        classes = rng.integers(0, 3, n)
+        offset = boxes + (boxes.max() + 1.0) * classes[:, None].astype(np.float32)
+        order = np.argsort(-scores, kind="stable")
+        expected = _nms_loop(offset, order, 0.5, 300)
+        assert nms(boxes, scores, 0.5, classes).tolist() == expected.tolist()
+        limited = _nms_loop(boxes, order, 0.6, 5)
+        assert nms(boxes, scores, 0.6, max_detections=5).tolist() == limited.tolist()
+
+
+def test_opencv_blob_path_matches_the_numpy_normalisation_to_one_ulp() -> None:
+    """NCHW stretch/letterbox go through cv2.dnn's one-pass blob; values match numpy's."""
+    from agent.inference.preprocess import normalise
+
+    rng = np.random.default_rng(3)
+    frame = rng.integers(0, 256, (576, 768, 3), dtype=np.uint8)
+    crop = frame[40:300, 100:517]  # a non-contiguous view, as the motion gate's crops are
+    for spec in (SPEC, replace(SPEC, color="RGB"), replace(SPEC, resize="letterbox")):
+        batch, _ = preprocess([frame, crop], spec)
+        resized = np.stack([resize_image(im, (416, 416), spec.resize)[0] for im in (frame, crop)])
+        assert batch.flags.c_contiguous and batch.dtype == np.float32
+        np.testing.assert_allclose(batch, normalise(resized, spec), rtol=0, atol=1e-5)

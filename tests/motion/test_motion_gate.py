@@ -138,3 +138,26 @@ def test_gate_never_writes_to_the_frame(enabled: bool) -> None:
         if not enabled:
             assert plan.full_frame and plan.reason == "disabled"
     assert all(np.array_equal(a, b) for a, b in zip(frames, before, strict=True))
+
+
+def test_skipping_needs_tracks_that_explain_the_motion_and_stops_after_the_budget() -> None:
+    frames = [f for _, f in _frames(limit=60)]
+    config = MotionConfig(skip_tracked_frames=2, full_frame_interval_s=3600)
+    everywhere = np.array([[0.0, 0.0, 768.0, 576.0]])  # a "track" over the whole picture
+    nowhere = np.array([[0.0, 0.0, 5.0, 5.0]])  # a track far from every walker
+    for tracks, expect_skips in ((nowhere, False), (everywhere, True)):
+        gate = MotionGate(config)
+        gate.update(frames[0], 0.0)
+        reasons = [gate.update(f, 0.2 * k, tracks).reason for k, f in enumerate(frames[1:], 1)]
+        assert ("tracked" in reasons) is expect_skips, reasons
+        # never more than `skip_tracked_frames` skips in a row: then the detector runs
+        run = longest = 0
+        for reason in reasons:
+            run = run + 1 if reason == "tracked" else 0
+            longest = max(longest, run)
+        assert longest <= 2
+    off = MotionGate(MotionConfig(full_frame_interval_s=3600))  # default 0: never skips
+    off.update(frames[0], 0.0)
+    assert all(
+        off.update(f, 0.2 * k, everywhere).reason != "tracked" for k, f in enumerate(frames[1:], 1)
+    )

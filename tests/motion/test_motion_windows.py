@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from agent.detections import Detections
-from agent.motion.windows import crop, merge_window_detections, plan_windows
+from agent.motion.windows import cover_windows, crop, merge_window_detections, plan_windows
 
 HW = (1080, 1920)
 
@@ -126,3 +126,16 @@ def test_merge_offsets_keypoints_and_rejects_mismatched_lengths() -> None:
     with pytest.raises(ValueError, match="2 windows but 1 detection sets"):
         merge_window_detections(np.zeros((2, 4)), [dets], HW)
     assert len(merge_window_detections(np.zeros((0, 4)), [], HW)) == 0
+
+
+def test_cover_windows_meets_the_call_budget_with_larger_windows() -> None:
+    # Five walkers spread over an HD frame: five native windows, or three larger ones.
+    xs = np.array([50, 450, 850, 1250, 1650], np.float32)
+    boxes = np.stack([xs, xs * 0 + 500, xs + 60, xs * 0 + 680], axis=1)
+    assert len(plan_windows(boxes, HW, 416)) == 5
+    windows = cover_windows(boxes, HW, 416, budget=3, max_area=0.7)
+    assert windows is not None and len(windows) <= 3
+    assert _contains(windows, boxes).all()
+    assert (windows[:, 2:] <= [1920, 1080]).all() and (windows >= 0).all()
+    # One call for all of them would need a window over most of the frame: give up.
+    assert cover_windows(boxes, HW, 416, budget=1, max_area=0.7) is None

@@ -63,6 +63,9 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "data_dir": str(root / "data"),
         "metrics": {"host": "127.0.0.1", "port": 0},
         "spool": {"synchronous": "NORMAL"},
+        # Backend measurement at first start is tested in tests/inference; here it would
+        # only add ~20 s of timing before the cameras start.
+        "inference": {"measure": False},
         "cameras": cameras,
     }
     path = root / "agent.yaml"

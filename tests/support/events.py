@@ -18,6 +18,8 @@ def make_event(
     kind: str = "line_crossing",
     device_id: str = "",
     embedding_bytes: int = 1024,
+    *,
+    site: str = "",
 ) -> events_pb2.Event:
     """One event of `kind` with fields filled the way the pipeline fills them."""
     stamp = Timestamp()
@@ -32,7 +34,7 @@ def make_event(
         box=events_pb2.Box(x1=10.5, y1=20.25, x2=110.0, y2=300.75),
         confidence=0.83,
         models=[events_pb2.ModelVersion(name="nanodet-m", version="1.0.0", sha256="ab" * 32)],
-        site="test-site",
+        site=site,  # the fleet refuses a site other than the box's enrolled one
     )
     if kind == "line_crossing":
         event.line_crossing.line_id = "gate-a"

@@ -234,3 +234,40 @@ def test_birth_boxes_are_the_first_detection_of_confirmed_tracks() -> None:
     np.testing.assert_allclose(births[0], walker(0, 100, 50, 0, 0.0))
     assert np.isnan(births[1:]).all()
     assert ByteTrack().birth_boxes([1]).shape == (1, 4)
+
+
+COCO = ("person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck")
+BUS, TRUCK = 5, 7
+
+
+def test_label_flips_within_the_vehicle_family_keep_one_track() -> None:
+    """NanoDet calls one van truck, bus, truck... frame by frame (docs/traffic.md)."""
+    labels = [TRUCK, BUS, TRUCK, BUS, CAR, TRUCK]
+    frames = [[(*walker(100, 200, 60, 0, i / 5, w=90, h=70), 0.6, c)] for i, c in enumerate(labels)]
+    family = run(ByteTrack(TrackerConfig(min_hits=2), labels=COCO), frames)
+    assert {int(t) for d in family for t in d.tracker_id} == {1}
+    assert sum(len(d) for d in family) == len(labels) - 1  # all but the tentative first frame
+    strict = run(ByteTrack(TrackerConfig(min_hits=2)), frames)  # no labels: every id its own
+    assert sum(len(d) for d in strict) < len(labels) - 1
+
+
+def test_vehicle_tracks_never_take_person_boxes() -> None:
+    frames = [[(*walker(100, 200, 10, 0, i / 5, w=90, h=70), 0.6, TRUCK)] for i in range(4)]
+    frames += [[(150, 205, 180, 270, 0.8, PERSON)] for _ in range(4)]
+    out = run(ByteTrack(TrackerConfig(min_hits=2), labels=COCO), frames)
+    ids = {(int(t), int(c)) for d in out for t, c in zip(d.tracker_id, d.class_id, strict=True)}
+    assert {c for t, c in ids if t == 1} == {TRUCK}
+
+
+def test_second_label_on_a_taken_vehicle_starts_no_track() -> None:
+    """Per-label NMS leaves a truck and a bus box on one van: one track, not two."""
+    frames = []
+    for i in range(5):
+        box = walker(100, 200, 50, 0, i / 5, w=90, h=70)
+        frames.append([(*box, 0.6, TRUCK), (box[0] + 2, box[1], box[2], box[3], 0.5, BUS)])
+    out = run(ByteTrack(TrackerConfig(min_hits=2), labels=COCO), frames)
+    assert {int(t) for d in out for t in d.tracker_id} == {1}
+    # Two different vehicles side by side still get two tracks.
+    frames = [[(100, 200, 190, 270, 0.6, TRUCK), (200, 200, 290, 270, 0.5, BUS)]] * 3
+    out = run(ByteTrack(TrackerConfig(min_hits=2), labels=COCO), frames)
+    assert {int(t) for d in out for t in d.tracker_id} == {1, 2}

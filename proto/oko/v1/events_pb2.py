@@ -23,9 +23,10 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from proto.oko.v1 import watchlists_pb2 as proto_dot_oko_dot_v1_dot_watchlists__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19proto/oko/v1/events.proto\x12\x06oko.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"=\n\x0cModelVersion\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"5\n\x03\x42ox\x12\n\n\x02x1\x18\x01 \x01(\x02\x12\n\n\x02y1\x18\x02 \x01(\x02\x12\n\n\x02x2\x18\x03 \x01(\x02\x12\n\n\x02y2\x18\x04 \x01(\x02\"\xc6\x01\n\x0cLineCrossing\x12\x0f\n\x07line_id\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x31\n\tdirection\x18\x03 \x01(\x0e\x32\x1e.oko.v1.LineCrossing.Direction\x12\x16\n\x0e\x64irection_name\x18\x04 \x01(\t\"K\n\tDirection\x12\x19\n\x15\x44IRECTION_UNSPECIFIED\x10\x00\x12\x10\n\x0c\x44IRECTION_IN\x10\x01\x12\x11\n\rDIRECTION_OUT\x10\x02\"\xcc\x01\n\tZoneEvent\x12\x0f\n\x07zone_id\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12$\n\x04kind\x18\x03 \x01(\x0e\x32\x16.oko.v1.ZoneEvent.Kind\x12\x15\n\rdwell_seconds\x18\x04 \x01(\x02\x12\x11\n\toccupancy\x18\x05 \x01(\r\"O\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0e\n\nKIND_ENTER\x10\x01\x12\r\n\tKIND_EXIT\x10\x02\x12\x12\n\x0eKIND_LOITERING\x10\x03\"\xc9\x04\n\x0bTrafficFlow\x12\x0f\n\x07line_id\x18\x01 \x01(\t\x12\x32\n\x0einterval_start\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10interval_seconds\x18\x03 \x01(\x02\x12/\n\x06\x63ounts\x18\x04 \x03(\x0b\x32\x1f.oko.v1.TrafficFlow.CountsEntry\x12\x16\n\x0emean_speed_kmh\x18\x05 \x01(\x02\x12\x15\n\rspeed_samples\x18\x06 \x01(\r\x12\x16\n\x0e\x64\x65nsity_per_km\x18\x07 \x01(\x02\x12\x32\n\ncongestion\x18\x08 \x01(\x0e\x32\x1e.oko.v1.TrafficFlow.Congestion\x12\x10\n\x08\x63ount_in\x18\t \x01(\r\x12\x11\n\tcount_out\x18\n \x01(\r\x12\x17\n\x0fwrong_way_count\x18\x0b \x01(\r\x12\x16\n\x0espeeding_count\x18\x0c \x01(\r\x12\x18\n\x10observed_seconds\x18\r \x01(\x02\x12\r\n\x05lanes\x18\x0e \x01(\r\x1a-\n\x0b\x43ountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x02\x38\x01\"\x80\x01\n\nCongestion\x12\x1a\n\x16\x43ONGESTION_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x43ONGESTION_FREE\x10\x01\x12\x17\n\x13\x43ONGESTION_MODERATE\x10\x02\x12\x14\n\x10\x43ONGESTION_HEAVY\x10\x03\x12\x12\n\x0e\x43ONGESTION_JAM\x10\x04\"P\n\x08WrongWay\x12\x0f\n\x07line_id\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x16\n\tspeed_kmh\x18\x03 \x01(\x02H\x00\x88\x01\x01\x42\x0c\n\n_speed_kmh\"\xfb\x01\n\x0f\x41\x62\x61ndonedObject\x12\r\n\x05label\x18\x01 \x01(\t\x12,\n\x05state\x18\x02 \x01(\x0e\x32\x1d.oko.v1.AbandonedObject.State\x12\x16\n\x0eowner_track_id\x18\x03 \x01(\x03\x12\x1a\n\x12stationary_seconds\x18\x04 \x01(\x02\x12\x1a\n\x12unattended_seconds\x18\x05 \x01(\x02\x12\x17\n\x0f\x61lerted_seconds\x18\x06 \x01(\x02\"B\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bSTATE_ALERT\x10\x01\x12\x11\n\rSTATE_CLEARED\x10\x02\"\x95\x02\n\x04\x46\x61\x63\x65\x12\x11\n\tembedding\x18\x01 \x01(\x0c\x12\'\n\x08\x65ncoding\x18\x02 \x01(\x0e\x32\x15.oko.v1.Face.Encoding\x12\x12\n\ndimensions\x18\x03 \x01(\r\x12&\n\x08\x65mbedder\x18\x04 \x01(\x0b\x32\x14.oko.v1.ModelVersion\x12\x0f\n\x07quality\x18\x05 \x01(\x02\x12\x16\n\x0e\x64\x65tector_score\x18\x06 \x01(\x02\x12\x1d\n\x08\x66\x61\x63\x65_box\x18\x07 \x01(\x0b\x32\x0b.oko.v1.Box\"M\n\x08\x45ncoding\x12\x18\n\x14\x45NCODING_UNSPECIFIED\x10\x00\x12\x14\n\x10\x45NCODING_FLOAT16\x10\x01\x12\x11\n\rENCODING_INT8\x10\x02\"\xf8\x03\n\x05\x45vent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x11\n\tcamera_id\x18\x03 \x01(\t\x12\x10\n\x08sequence\x18\x04 \x01(\x04\x12\x30\n\x0c\x63\x61pture_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08track_id\x18\x06 \x01(\x03\x12\x18\n\x03\x62ox\x18\x07 \x01(\x0b\x32\x0b.oko.v1.Box\x12\x12\n\nconfidence\x18\x08 \x01(\x02\x12$\n\x06models\x18\t \x03(\x0b\x32\x14.oko.v1.ModelVersion\x12\x0c\n\x04site\x18\n \x01(\t\x12-\n\rline_crossing\x18\x14 \x01(\x0b\x32\x14.oko.v1.LineCrossingH\x00\x12!\n\x04zone\x18\x15 \x01(\x0b\x32\x11.oko.v1.ZoneEventH\x00\x12+\n\x0ctraffic_flow\x18\x16 \x01(\x0b\x32\x13.oko.v1.TrafficFlowH\x00\x12%\n\twrong_way\x18\x17 \x01(\x0b\x32\x10.oko.v1.WrongWayH\x00\x12\x33\n\x10\x61\x62\x61ndoned_object\x18\x18 \x01(\x0b\x32\x17.oko.v1.AbandonedObjectH\x00\x12\x1c\n\x04\x66\x61\x63\x65\x18\x19 \x01(\x0b\x32\x0c.oko.v1.FaceH\x00\x42\x06\n\x04\x62ody\"=\n\nEventBatch\x12\x1d\n\x06\x65vents\x18\x01 \x03(\x0b\x32\r.oko.v1.Event\x12\x10\n\x08\x62\x61tch_id\x18\x02 \x01(\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19proto/oko/v1/events.proto\x12\x06oko.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dproto/oko/v1/watchlists.proto\"=\n\x0cModelVersion\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"5\n\x03\x42ox\x12\n\n\x02x1\x18\x01 \x01(\x02\x12\n\n\x02y1\x18\x02 \x01(\x02\x12\n\n\x02x2\x18\x03 \x01(\x02\x12\n\n\x02y2\x18\x04 \x01(\x02\"\xc6\x01\n\x0cLineCrossing\x12\x0f\n\x07line_id\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x31\n\tdirection\x18\x03 \x01(\x0e\x32\x1e.oko.v1.LineCrossing.Direction\x12\x16\n\x0e\x64irection_name\x18\x04 \x01(\t\"K\n\tDirection\x12\x19\n\x15\x44IRECTION_UNSPECIFIED\x10\x00\x12\x10\n\x0c\x44IRECTION_IN\x10\x01\x12\x11\n\rDIRECTION_OUT\x10\x02\"\xcc\x01\n\tZoneEvent\x12\x0f\n\x07zone_id\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12$\n\x04kind\x18\x03 \x01(\x0e\x32\x16.oko.v1.ZoneEvent.Kind\x12\x15\n\rdwell_seconds\x18\x04 \x01(\x02\x12\x11\n\toccupancy\x18\x05 \x01(\r\"O\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0e\n\nKIND_ENTER\x10\x01\x12\r\n\tKIND_EXIT\x10\x02\x12\x12\n\x0eKIND_LOITERING\x10\x03\"\xc9\x04\n\x0bTrafficFlow\x12\x0f\n\x07line_id\x18\x01 \x01(\t\x12\x32\n\x0einterval_start\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10interval_seconds\x18\x03 \x01(\x02\x12/\n\x06\x63ounts\x18\x04 \x03(\x0b\x32\x1f.oko.v1.TrafficFlow.CountsEntry\x12\x16\n\x0emean_speed_kmh\x18\x05 \x01(\x02\x12\x15\n\rspeed_samples\x18\x06 \x01(\r\x12\x16\n\x0e\x64\x65nsity_per_km\x18\x07 \x01(\x02\x12\x32\n\ncongestion\x18\x08 \x01(\x0e\x32\x1e.oko.v1.TrafficFlow.Congestion\x12\x10\n\x08\x63ount_in\x18\t \x01(\r\x12\x11\n\tcount_out\x18\n \x01(\r\x12\x17\n\x0fwrong_way_count\x18\x0b \x01(\r\x12\x16\n\x0espeeding_count\x18\x0c \x01(\r\x12\x18\n\x10observed_seconds\x18\r \x01(\x02\x12\r\n\x05lanes\x18\x0e \x01(\r\x1a-\n\x0b\x43ountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x02\x38\x01\"\x80\x01\n\nCongestion\x12\x1a\n\x16\x43ONGESTION_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x43ONGESTION_FREE\x10\x01\x12\x17\n\x13\x43ONGESTION_MODERATE\x10\x02\x12\x14\n\x10\x43ONGESTION_HEAVY\x10\x03\x12\x12\n\x0e\x43ONGESTION_JAM\x10\x04\"P\n\x08WrongWay\x12\x0f\n\x07line_id\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x16\n\tspeed_kmh\x18\x03 \x01(\x02H\x00\x88\x01\x01\x42\x0c\n\n_speed_kmh\"\xfb\x01\n\x0f\x41\x62\x61ndonedObject\x12\r\n\x05label\x18\x01 \x01(\t\x12,\n\x05state\x18\x02 \x01(\x0e\x32\x1d.oko.v1.AbandonedObject.State\x12\x16\n\x0eowner_track_id\x18\x03 \x01(\x03\x12\x1a\n\x12stationary_seconds\x18\x04 \x01(\x02\x12\x1a\n\x12unattended_seconds\x18\x05 \x01(\x02\x12\x17\n\x0f\x61lerted_seconds\x18\x06 \x01(\x02\"B\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bSTATE_ALERT\x10\x01\x12\x11\n\rSTATE_CLEARED\x10\x02\"\x95\x02\n\x04\x46\x61\x63\x65\x12\x11\n\tembedding\x18\x01 \x01(\x0c\x12\'\n\x08\x65ncoding\x18\x02 \x01(\x0e\x32\x15.oko.v1.Face.Encoding\x12\x12\n\ndimensions\x18\x03 \x01(\r\x12&\n\x08\x65mbedder\x18\x04 \x01(\x0b\x32\x14.oko.v1.ModelVersion\x12\x0f\n\x07quality\x18\x05 \x01(\x02\x12\x16\n\x0e\x64\x65tector_score\x18\x06 \x01(\x02\x12\x1d\n\x08\x66\x61\x63\x65_box\x18\x07 \x01(\x0b\x32\x0b.oko.v1.Box\"M\n\x08\x45ncoding\x12\x18\n\x14\x45NCODING_UNSPECIFIED\x10\x00\x12\x14\n\x10\x45NCODING_FLOAT16\x10\x01\x12\x11\n\rENCODING_INT8\x10\x02\"\xab\x04\n\x05\x45vent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x11\n\tcamera_id\x18\x03 \x01(\t\x12\x10\n\x08sequence\x18\x04 \x01(\x04\x12\x30\n\x0c\x63\x61pture_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08track_id\x18\x06 \x01(\x03\x12\x18\n\x03\x62ox\x18\x07 \x01(\x0b\x32\x0b.oko.v1.Box\x12\x12\n\nconfidence\x18\x08 \x01(\x02\x12$\n\x06models\x18\t \x03(\x0b\x32\x14.oko.v1.ModelVersion\x12\x0c\n\x04site\x18\n \x01(\t\x12-\n\rline_crossing\x18\x14 \x01(\x0b\x32\x14.oko.v1.LineCrossingH\x00\x12!\n\x04zone\x18\x15 \x01(\x0b\x32\x11.oko.v1.ZoneEventH\x00\x12+\n\x0ctraffic_flow\x18\x16 \x01(\x0b\x32\x13.oko.v1.TrafficFlowH\x00\x12%\n\twrong_way\x18\x17 \x01(\x0b\x32\x10.oko.v1.WrongWayH\x00\x12\x33\n\x10\x61\x62\x61ndoned_object\x18\x18 \x01(\x0b\x32\x17.oko.v1.AbandonedObjectH\x00\x12\x1c\n\x04\x66\x61\x63\x65\x18\x19 \x01(\x0b\x32\x0c.oko.v1.FaceH\x00\x12\x31\n\x0fwatchlist_alert\x18\x1a \x01(\x0b\x32\x16.oko.v1.WatchlistAlertH\x00\x42\x06\n\x04\x62ody\"=\n\nEventBatch\x12\x1d\n\x06\x65vents\x18\x01 \x03(\x0b\x32\r.oko.v1.Event\x12\x10\n\x08\x62\x61tch_id\x18\x02 \x01(\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,36 +35,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_TRAFFICFLOW_COUNTSENTRY']._loaded_options = None
   _globals['_TRAFFICFLOW_COUNTSENTRY']._serialized_options = b'8\001'
-  _globals['_MODELVERSION']._serialized_start=70
-  _globals['_MODELVERSION']._serialized_end=131
-  _globals['_BOX']._serialized_start=133
-  _globals['_BOX']._serialized_end=186
-  _globals['_LINECROSSING']._serialized_start=189
-  _globals['_LINECROSSING']._serialized_end=387
-  _globals['_LINECROSSING_DIRECTION']._serialized_start=312
-  _globals['_LINECROSSING_DIRECTION']._serialized_end=387
-  _globals['_ZONEEVENT']._serialized_start=390
-  _globals['_ZONEEVENT']._serialized_end=594
-  _globals['_ZONEEVENT_KIND']._serialized_start=515
-  _globals['_ZONEEVENT_KIND']._serialized_end=594
-  _globals['_TRAFFICFLOW']._serialized_start=597
-  _globals['_TRAFFICFLOW']._serialized_end=1182
-  _globals['_TRAFFICFLOW_COUNTSENTRY']._serialized_start=1006
-  _globals['_TRAFFICFLOW_COUNTSENTRY']._serialized_end=1051
-  _globals['_TRAFFICFLOW_CONGESTION']._serialized_start=1054
-  _globals['_TRAFFICFLOW_CONGESTION']._serialized_end=1182
-  _globals['_WRONGWAY']._serialized_start=1184
-  _globals['_WRONGWAY']._serialized_end=1264
-  _globals['_ABANDONEDOBJECT']._serialized_start=1267
-  _globals['_ABANDONEDOBJECT']._serialized_end=1518
-  _globals['_ABANDONEDOBJECT_STATE']._serialized_start=1452
-  _globals['_ABANDONEDOBJECT_STATE']._serialized_end=1518
-  _globals['_FACE']._serialized_start=1521
-  _globals['_FACE']._serialized_end=1798
-  _globals['_FACE_ENCODING']._serialized_start=1721
-  _globals['_FACE_ENCODING']._serialized_end=1798
-  _globals['_EVENT']._serialized_start=1801
-  _globals['_EVENT']._serialized_end=2305
-  _globals['_EVENTBATCH']._serialized_start=2307
-  _globals['_EVENTBATCH']._serialized_end=2368
+  _globals['_MODELVERSION']._serialized_start=101
+  _globals['_MODELVERSION']._serialized_end=162
+  _globals['_BOX']._serialized_start=164
+  _globals['_BOX']._serialized_end=217
+  _globals['_LINECROSSING']._serialized_start=220
+  _globals['_LINECROSSING']._serialized_end=418
+  _globals['_LINECROSSING_DIRECTION']._serialized_start=343
+  _globals['_LINECROSSING_DIRECTION']._serialized_end=418
+  _globals['_ZONEEVENT']._serialized_start=421
+  _globals['_ZONEEVENT']._serialized_end=625
+  _globals['_ZONEEVENT_KIND']._serialized_start=546
+  _globals['_ZONEEVENT_KIND']._serialized_end=625
+  _globals['_TRAFFICFLOW']._serialized_start=628
+  _globals['_TRAFFICFLOW']._serialized_end=1213
+  _globals['_TRAFFICFLOW_COUNTSENTRY']._serialized_start=1037
+  _globals['_TRAFFICFLOW_COUNTSENTRY']._serialized_end=1082
+  _globals['_TRAFFICFLOW_CONGESTION']._serialized_start=1085
+  _globals['_TRAFFICFLOW_CONGESTION']._serialized_end=1213
+  _globals['_WRONGWAY']._serialized_start=1215
+  _globals['_WRONGWAY']._serialized_end=1295
+  _globals['_ABANDONEDOBJECT']._serialized_start=1298
+  _globals['_ABANDONEDOBJECT']._serialized_end=1549
+  _globals['_ABANDONEDOBJECT_STATE']._serialized_start=1483
+  _globals['_ABANDONEDOBJECT_STATE']._serialized_end=1549
+  _globals['_FACE']._serialized_start=1552
+  _globals['_FACE']._serialized_end=1829
+  _globals['_FACE_ENCODING']._serialized_start=1752
+  _globals['_FACE_ENCODING']._serialized_end=1829
+  _globals['_EVENT']._serialized_start=1832
+  _globals['_EVENT']._serialized_end=2387
+  _globals['_EVENTBATCH']._serialized_start=2389
+  _globals['_EVENTBATCH']._serialized_end=2450
 # @@protoc_insertion_point(module_scope)

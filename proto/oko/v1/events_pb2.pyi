@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from proto.oko.v1 import watchlists_pb2 as _watchlists_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -188,7 +189,7 @@ class Face(_message.Message):
     def __init__(self, embedding: _Optional[bytes] = ..., encoding: _Optional[_Union[Face.Encoding, str]] = ..., dimensions: _Optional[int] = ..., embedder: _Optional[_Union[ModelVersion, _Mapping]] = ..., quality: _Optional[float] = ..., detector_score: _Optional[float] = ..., face_box: _Optional[_Union[Box, _Mapping]] = ...) -> None: ...
 
 class Event(_message.Message):
-    __slots__ = ("event_id", "device_id", "camera_id", "sequence", "capture_time", "track_id", "box", "confidence", "models", "site", "line_crossing", "zone", "traffic_flow", "wrong_way", "abandoned_object", "face")
+    __slots__ = ("event_id", "device_id", "camera_id", "sequence", "capture_time", "track_id", "box", "confidence", "models", "site", "line_crossing", "zone", "traffic_flow", "wrong_way", "abandoned_object", "face", "watchlist_alert")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
     CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
@@ -205,6 +206,7 @@ class Event(_message.Message):
     WRONG_WAY_FIELD_NUMBER: _ClassVar[int]
     ABANDONED_OBJECT_FIELD_NUMBER: _ClassVar[int]
     FACE_FIELD_NUMBER: _ClassVar[int]
+    WATCHLIST_ALERT_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     device_id: str
     camera_id: str
@@ -221,7 +223,8 @@ class Event(_message.Message):
     wrong_way: WrongWay
     abandoned_object: AbandonedObject
     face: Face
-    def __init__(self, event_id: _Optional[str] = ..., device_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., sequence: _Optional[int] = ..., capture_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., track_id: _Optional[int] = ..., box: _Optional[_Union[Box, _Mapping]] = ..., confidence: _Optional[float] = ..., models: _Optional[_Iterable[_Union[ModelVersion, _Mapping]]] = ..., site: _Optional[str] = ..., line_crossing: _Optional[_Union[LineCrossing, _Mapping]] = ..., zone: _Optional[_Union[ZoneEvent, _Mapping]] = ..., traffic_flow: _Optional[_Union[TrafficFlow, _Mapping]] = ..., wrong_way: _Optional[_Union[WrongWay, _Mapping]] = ..., abandoned_object: _Optional[_Union[AbandonedObject, _Mapping]] = ..., face: _Optional[_Union[Face, _Mapping]] = ...) -> None: ...
+    watchlist_alert: _watchlists_pb2.WatchlistAlert
+    def __init__(self, event_id: _Optional[str] = ..., device_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., sequence: _Optional[int] = ..., capture_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., track_id: _Optional[int] = ..., box: _Optional[_Union[Box, _Mapping]] = ..., confidence: _Optional[float] = ..., models: _Optional[_Iterable[_Union[ModelVersion, _Mapping]]] = ..., site: _Optional[str] = ..., line_crossing: _Optional[_Union[LineCrossing, _Mapping]] = ..., zone: _Optional[_Union[ZoneEvent, _Mapping]] = ..., traffic_flow: _Optional[_Union[TrafficFlow, _Mapping]] = ..., wrong_way: _Optional[_Union[WrongWay, _Mapping]] = ..., abandoned_object: _Optional[_Union[AbandonedObject, _Mapping]] = ..., face: _Optional[_Union[Face, _Mapping]] = ..., watchlist_alert: _Optional[_Union[_watchlists_pb2.WatchlistAlert, _Mapping]] = ...) -> None: ...
 
 class EventBatch(_message.Message):
     __slots__ = ("events", "batch_id")

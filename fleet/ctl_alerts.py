@@ -1,0 +1,137 @@
+"""`okoctl alert ...`: watchlist alerts and the two-operator decision on each.
+
+A candidate alert is only a hint: it is confirmed when two different operators confirm
+it, and rejected when one operator rejects it. Each decision is recorded with who and
+when, audited, and streamed to subscribers as a `watchlist_alert` event.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from fleet.ctl_output import Ctl, cli_errors, fields, print_json, table, when
+from proto.oko.v1 import watchlists_pb2 as pb
+
+app = typer.Typer(help="Watchlist alerts: list, show, confirm, reject.", no_args_is_help=True)
+STATES = {
+    "candidate": pb.WatchlistAlert.STATE_CANDIDATE,
+    "confirmed": pb.WatchlistAlert.STATE_CONFIRMED,
+    "rejected": pb.WatchlistAlert.STATE_REJECTED,
+}
+
+
+def register(root: typer.Typer) -> None:
+    """Add the `alert` command group to okoctl."""
+    root.add_typer(app, name="alert")
+
+
+def state_name(state: int) -> str:
+    """'candidate', 'confirmed' or 'rejected'."""
+    return pb.WatchlistAlert.State.Name(state).removeprefix("STATE_").lower()
+
+
+def _show(ctl: Ctl, alert: pb.WatchlistAlert) -> None:
+    if ctl.json:
+        print_json(alert)
+        return
+    fields(
+        f"alert {alert.alert_id}",
+        [
+            ("state", state_name(alert.state)),
+            ("subject", f"{alert.subject_name} ({alert.subject_id})"),
+            ("watchlist", alert.watchlist),
+            ("score", f"{alert.score:.3f}"),
+            ("where", f"{alert.site}/{alert.device_id}/{alert.camera_id} track {alert.track_id}"),
+            ("raised", when(alert.raised_at)),
+            ("face event", alert.face_event_id),
+            ("confirmations needed", alert.confirmations_needed),
+        ],
+    )
+    rows = [
+        (
+            pb.AlertDecision.Kind.Name(d.kind).removeprefix("KIND_").lower(),
+            d.actor,
+            when(d.at),
+            d.note,
+        )
+        for d in alert.decisions
+    ]
+    if rows:
+        table("decisions", ("decision", "operator", "at", "note"), rows)
+
+
+@app.command("list")
+@cli_errors
+def alert_list(
+    ctx: typer.Context,
+    state: Annotated[str, typer.Option(help="candidate, confirmed or rejected.")] = "",
+    watchlist: Annotated[str, typer.Option(help="Only this watchlist.")] = "",
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 100,
+) -> None:
+    """Alerts, newest first."""
+    ctl: Ctl = ctx.obj
+    if state and state not in STATES:
+        raise ValueError(f"--state {state!r}: one of {', '.join(STATES)}")
+    request = pb.ListAlertsRequest(
+        state=STATES.get(state, pb.WatchlistAlert.STATE_UNSPECIFIED),
+        watchlist=watchlist,
+        limit=limit,
+    )
+    with ctl.connection.open() as s:
+        reply = s.call(s.watchlists.ListAlerts, request)
+    if ctl.json:
+        print_json(list(reply.alerts))
+        return
+    rows = [
+        (
+            a.alert_id,
+            state_name(a.state),
+            a.watchlist,
+            a.subject_name,
+            f"{a.score:.3f}",
+            f"{a.device_id}/{a.camera_id}",
+            when(a.raised_at),
+        )
+        for a in reply.alerts
+    ]
+    table("alerts", ("id", "state", "watchlist", "subject", "score", "camera", "raised"), rows)
+
+
+@app.command("show")
+@cli_errors
+def alert_show(ctx: typer.Context, alert_id: str) -> None:
+    """One alert with its decisions (the view is audited)."""
+    ctl: Ctl = ctx.obj
+    with ctl.connection.open() as s:
+        _show(ctl, s.call(s.watchlists.GetAlert, pb.GetAlertRequest(alert_id=alert_id)))
+
+
+def _decide(ctx: typer.Context, alert_id: str, kind: int, note: str) -> None:
+    ctl: Ctl = ctx.obj
+    request = pb.DecideAlertRequest(alert_id=alert_id, kind=kind, note=note)  # type: ignore[arg-type]
+    with ctl.connection.open() as s:
+        _show(ctl, s.call(s.watchlists.DecideAlert, request))
+
+
+@app.command("confirm")
+@cli_errors
+def alert_confirm(
+    ctx: typer.Context,
+    alert_id: str,
+    note: Annotated[str, typer.Option(help="Why (kept with the decision).")] = "",
+) -> None:
+    """Confirm an alert (operator); a second operator's confirmation makes it confirmed."""
+    _decide(ctx, alert_id, pb.AlertDecision.KIND_CONFIRM, note)
+
+
+@app.command("reject")
+@cli_errors
+def alert_reject(
+    ctx: typer.Context,
+    alert_id: str,
+    note: Annotated[str, typer.Option(help="Why (kept with the decision).")] = "",
+) -> None:
+    """Reject an alert (operator): one rejection ends it."""
+    _decide(ctx, alert_id, pb.AlertDecision.KIND_REJECT, note)
