@@ -371,7 +371,9 @@ StartLimitBurst=10
 Type=simple
 User=$SERVICE_USER
 Group=$SERVICE_USER
-ExecStart=$OKO_HOME/bin/oko-agent run --config $CONFIG_FILE
+# --require-uplink: an enrolled box that cannot reach its uplink exits (and is restarted)
+# instead of quietly running with "uplink off".
+ExecStart=$OKO_HOME/bin/oko-agent run --config $CONFIG_FILE --require-uplink
 WorkingDirectory=$DATA_DIR
 Restart=on-failure
 RestartSec=5
@@ -412,7 +414,11 @@ start_service() {
   [ "$UNIT_CHANGED" = 0 ] || system systemctl daemon-reload
   system systemctl enable "$SERVICE"
   if ! is_enrolled; then
-    note "not started: enroll first (see below), then: systemctl start $SERVICE"
+    if [ "$DRY_RUN" = 1 ] && [ "$ENROLL" = 1 ]; then
+      note "would start $SERVICE once the enrollment above succeeds"
+    else
+      note "not started: enroll first (the command is printed below), then: systemctl start $SERVICE"
+    fi
   elif [ "$CHANGED" = 1 ]; then
     system systemctl restart "$SERVICE"
   else
@@ -420,8 +426,19 @@ start_service() {
   fi
 }
 
+print_enroll_hint() {
+  cat <<EOF
+  enroll:   sudo -u $SERVICE_USER $OKO_HOME/bin/oko-agent enroll --fleet HOST:PORT \\
+              --token TOKEN --data-dir $DATA_DIR && systemctl start $SERVICE
+EOF
+}
+
 print_next_steps() {
-  if [ "$DRY_RUN" = 1 ]; then say "dry run finished: nothing was changed"; return 0; fi
+  if [ "$DRY_RUN" = 1 ]; then
+    say "dry run finished: nothing was changed"
+    [ "$ENROLL" = 1 ] || print_enroll_hint
+    return 0
+  fi
   cat <<EOF
 
 Oko agent installed${ROOT:+ under $ROOT}.
@@ -431,12 +448,7 @@ Oko agent installed${ROOT:+ under $ROOT}.
   config:   $CONFIG_FILE (then: systemctl restart $SERVICE)
   version:  $OKO_HOME/bin/oko-agent version
 EOF
-  if ! is_enrolled; then
-    cat <<EOF
-  enroll:   sudo -u $SERVICE_USER $OKO_HOME/bin/oko-agent enroll --fleet HOST:PORT \\
-              --token TOKEN --data-dir $DATA_DIR && systemctl start $SERVICE
-EOF
-  fi
+  if ! is_enrolled; then print_enroll_hint; fi
 }
 
 uninstall() {

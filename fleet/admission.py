@@ -40,6 +40,8 @@ from fleet.limits import (
 from proto.oko.v1 import agent_pb2, events_pb2
 
 _BYTES_PER_VALUE = {events_pb2.Face.ENCODING_FLOAT16: 2, events_pb2.Face.ENCODING_INT8: 1}
+# More class labels than any detector we ship (COCO: 80) by far, still small to store.
+MAX_DETECTOR_LABELS = 1024
 # String fields inside events that are ids (strict pattern), not free text.
 _ID_FIELDS = frozenset({"event_id", "camera_id", "line_id", "zone_id"})
 # Checked by equality with the certificate's identity instead.
@@ -492,6 +494,15 @@ def check_state(state: agent_pb2.StateReport, limits: Limits) -> None:
         yield counter_problem("state.applied_version", state.applied_version)
         yield counter_problem("state.attempted_version", state.attempted_version)
         yield ANY_TIME.problem("state.reported_at", state.reported_at)
+        yield text_problem("state.detector_model", state.detector_model, MAX_ID_CHARS)
+        yield text_problem("state.detector_version", state.detector_version, MAX_VERSION_CHARS)
+        if len(state.detector_labels) > MAX_DETECTOR_LABELS:
+            yield (
+                f"state.detector_labels: {len(state.detector_labels)} labels, "
+                f"limit {MAX_DETECTOR_LABELS}"
+            )
+        for i, label in enumerate(state.detector_labels):
+            yield text_problem(f"state.detector_labels[{i}]", label, MAX_ID_CHARS)
 
     _require(first(problems()))
 

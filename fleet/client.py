@@ -60,6 +60,7 @@ class Connection:
 
     @contextmanager
     def open(self) -> Iterator[Session]:
+        """A session on a fresh TLS channel, closed when the block ends."""
         channel = grpc.secure_channel(self.address, self._credentials(), options=CLIENT_OPTIONS)
         try:
             yield Session(self, channel)
@@ -93,6 +94,7 @@ class Session:
 
 
 def as_client_error(err: grpc.RpcError) -> ClientError:
+    """Our error for a failed call; an `RpcError` without a status reads as UNKNOWN."""
     code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
     details = err.details() if hasattr(err, "details") else str(err)
     return ClientError(code.name, details or "")

@@ -14,6 +14,7 @@ from pydantic import Field, field_validator
 from agent.config import ConfigError, Section, parse_document, parse_yaml
 from fleet.errors import FleetError
 from fleet.limits import Limits
+from proto.oko.v1 import events_pb2
 from proto.transport import DEFAULT_AGENT_PORT, DEFAULT_API_PORT
 
 
@@ -22,6 +23,79 @@ def _check_address(value: str) -> str:
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ValueError(f"{value!r} is not HOST:PORT")
     return value
+
+
+FACE_TYPE = "face"
+# Alerts the fleet mints onto the event stream: kept as long as alerts (alerts_days).
+ALERT_TYPE = "watchlist_alert"
+EVENT_TYPES = frozenset(f.name for f in events_pb2.Event.DESCRIPTOR.oneofs_by_name["body"].fields)
+_MAX_DAYS = 3650.0
+
+
+class RetentionSettings(Section):
+    """How long the fleet keeps what boxes send; the purge task enforces it.
+
+    Ages count from when the fleet received a row (its own clock), not the box's capture
+    time. Face events are purged by their type, whatever else an override says.
+    """
+
+    face_hours: float = Field(
+        default=24.0,
+        gt=0,
+        le=24 * 90,
+        description="Face events (embeddings) that matched no watchlist are deleted this "
+        "many hours after receipt. A day covers the next shift's review of an incident "
+        "while keeping biometric data of passers-by for hours, not weeks.",
+    )
+    events_days: float = Field(
+        default=30.0,
+        gt=0,
+        le=_MAX_DAYS,
+        description="Every other event type is deleted this many days after receipt, "
+        "unless `type_days` names its type.",
+    )
+    type_days: dict[str, float] = Field(
+        default_factory=dict,
+        description="Days per event type instead of `events_days`, e.g. "
+        "{traffic_flow: 365}; keys are event body names except face (face_hours) and "
+        "watchlist_alert (alerts_days).",
+    )
+    alerts_days: float = Field(
+        default=90.0,
+        gt=0,
+        le=_MAX_DAYS,
+        description="Watchlist alerts (their events on the stream too), their decisions "
+        "and evidence images are deleted this many days after they were raised.",
+    )
+    interval_s: float = Field(
+        default=300.0,
+        ge=1,
+        le=86_400,
+        description="Seconds between purge passes (one also runs at start); a row lives "
+        "at most its retention plus this.",
+    )
+    batch_rows: int = Field(
+        default=1000,
+        ge=10,
+        le=100_000,
+        description="Rows one purge transaction reads at most; ingest commits run between "
+        "transactions, so this bounds how long a purge can hold up an acknowledgement.",
+    )
+
+    @field_validator("type_days")
+    @classmethod
+    def _known_types(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, days in value.items():
+            if name == FACE_TYPE:
+                raise ValueError("face is set by face_hours, not type_days")
+            if name == ALERT_TYPE:
+                raise ValueError(f"{ALERT_TYPE} is set by alerts_days, not type_days")
+            if name not in EVENT_TYPES:
+                known = ", ".join(sorted(EVENT_TYPES - {FACE_TYPE, ALERT_TYPE}))
+                raise ValueError(f"unknown event type {name!r} (known: {known})")
+            if not 0 < days <= _MAX_DAYS:
+                raise ValueError(f"{name}: days must be in (0, {_MAX_DAYS:g}], got {days}")
+        return value
 
 
 class FleetSettings(Section):
@@ -95,6 +169,11 @@ class FleetSettings(Section):
     limits: Limits = Field(
         default_factory=Limits,
         description="Bounds on what boxes send, enforced on receipt (docs/operations.md, Limits).",
+    )
+    retention: RetentionSettings = Field(
+        default_factory=RetentionSettings,
+        description="How long events, face embeddings and alerts are kept "
+        "(docs/operations.md, Retention).",
     )
 
     @field_validator("listen", "agent_listen")

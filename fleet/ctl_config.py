@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -70,26 +71,38 @@ def get(
 def set_(
     ctx: typer.Context,
     device_id: str,
+    *,
     file: Annotated[Path, typer.Option("-f", "--file", help="YAML document.")],
     camera: Annotated[str, typer.Option(help="Set this camera's document.")] = "",
     expected_version: Annotated[int, typer.Option(help="Refuse if not at this version.")] = 0,
+    dry_run: Annotated[bool, typer.Option(help="Validate only; store and push nothing.")] = False,
 ) -> None:
-    """Validate and store a new document; a connected box gets it at once."""
+    """Validate and store a new document; a connected box gets it at once.
+
+    The same content as stored (keys in any order) makes no new version: "unchanged".
+    """
     ctl: Ctl = ctx.obj
     request = admin_pb2.SetConfigRequest(
         device_id=device_id,
         camera_id=camera,
         document=_read(file),
         expected_version=expected_version,
+        dry_run=dry_run,
     )
     with ctl.connection.open() as s:
         view = s.call(s.admin.SetConfig, request)
     if ctl.json:
         print_json(view)
     else:
-        typer.echo(
-            f"{device_id}{'/' + camera if camera else ''}: now version {view.rendered.version}"
-        )
+        typer.echo(f"{device_id}{'/' + camera if camera else ''}: {_outcome(view, dry_run)}")
+
+
+def _outcome(view: admin_pb2.ConfigView, dry_run: bool) -> str:
+    if view.unchanged:
+        return f"unchanged (version {view.rendered.version})"
+    if dry_run:
+        return f"valid; would be version {view.rendered.version}"
+    return f"version {view.rendered.version}"
 
 
 def _entries(text: str, source: str) -> list[dict[str, Any]]:
@@ -111,11 +124,13 @@ def _entries(text: str, source: str) -> list[dict[str, Any]]:
 def apply(
     ctx: typer.Context,
     file: Annotated[Path, typer.Option("-f", "--file", help="YAML, one document per scope.")],
+    dry_run: Annotated[bool, typer.Option(help="Validate only; store and push nothing.")] = False,
 ) -> None:
     """Apply several documents from one YAML file, each validated by the fleet.
 
     Each document has `device: ID`, optional `camera: ID` and `config: {...}`; they are
-    separated by `---`. Failures are listed, exit code 1.
+    separated by `---`. Idempotent: a scope whose content is already stored prints
+    "unchanged" and keeps its version. Failures are listed, exit code 1.
     """
     ctl: Ctl = ctx.obj
     entries = _entries(_read(file), str(file))
@@ -128,10 +143,18 @@ def apply(
                 device_id=str(entry["device"]),
                 camera_id=str(entry.get("camera", "")),
                 document=yaml.safe_dump(entry["config"], sort_keys=False),
+                dry_run=dry_run,
             )
             try:
                 view = s.call(s.admin.SetConfig, request)
-                results.append({"scope": scope, "version": view.rendered.version})
+                results.append(
+                    {
+                        "scope": scope,
+                        "version": view.rendered.version,
+                        "unchanged": view.unchanged,
+                        "outcome": _outcome(view, dry_run),
+                    }
+                )
             except ClientError as err:
                 failed += 1
                 results.append({"scope": scope, "error": str(err)})
@@ -139,13 +162,52 @@ def apply(
         print_json({"results": results})
     else:
         for item in results:
-            typer.echo(
-                f"{item['scope']}: "
-                + (
-                    f"version {item['version']}"
-                    if "version" in item
-                    else f"REFUSED {item['error']}"
-                )
-            )
+            typer.echo(f"{item['scope']}: {item.get('outcome') or 'REFUSED ' + item['error']}")
     if failed:
+        raise typer.Exit(FAILURE)
+
+
+@app.command("diff")
+@cli_errors
+def diff(
+    ctx: typer.Context,
+    device_id: str,
+    file: Annotated[
+        Path | None,
+        typer.Option("-f", "--file", help="A scope document: diff what the box would receive."),
+    ] = None,
+    camera: Annotated[str, typer.Option(help="With --file: the file is this camera's.")] = "",
+) -> None:
+    """Show differences: desired vs what the box reports running, or desired vs a file.
+
+    With `--file`, the fleet validates the file (a dry run: nothing is stored) and the diff
+    is of the rendered box document now against the one the box would receive. Exit code 1
+    when there is a difference (like `diff`), 0 when there is none.
+    """
+    ctl: Ctl = ctx.obj
+    with ctl.connection.open() as s:
+        view = s.call(s.admin.GetConfig, admin_pb2.GetConfigRequest(device_id=device_id))
+        if file is None:
+            before, after = view.reported_document, view.rendered.document
+            names = (f"{device_id} reported v{view.reported_version}", "desired")
+        else:
+            request = admin_pb2.SetConfigRequest(
+                device_id=device_id, camera_id=camera, document=_read(file), dry_run=True
+            )
+            planned = s.call(s.admin.SetConfig, request)
+            before, after = view.rendered.document, planned.rendered.document
+            names = (f"{device_id} desired v{view.rendered.version}", str(file))
+    lines = list(
+        difflib.unified_diff(
+            before.splitlines(keepends=True),
+            after.splitlines(keepends=True),
+            fromfile=names[0],
+            tofile=names[1],
+        )
+    )
+    if ctl.json:
+        print_json({"differs": bool(lines), "diff": "".join(lines)})
+    else:
+        typer.echo("".join(lines).rstrip("\n") if lines else "no differences")
+    if lines:
         raise typer.Exit(FAILURE)

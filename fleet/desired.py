@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel
 
 from agent.config import AgentConfig, CameraSpec, ConfigError, parse_document, parse_yaml
+from agent.config.labels import label_errors
 from fleet.errors import ConfigRejectedError
 
 BOX_SCOPE = ""
@@ -26,6 +27,7 @@ MAX_DOCUMENT_BYTES = 256 * 1024
 
 
 def sha256_text(text: str) -> str:
+    """Hex digest of a document's UTF-8 text: the version check the box reports back."""
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -62,6 +64,16 @@ def validate_scope(scope: str, data: dict[str, Any], device_id: str) -> dict[str
     entry = {"id": scope, **{k: v for k, v in data.items() if k != "id"}}
     _check(CameraSpec, entry, f"{device_id}/{scope}")
     return entry
+
+
+def check_classes(
+    rendered: dict[str, Any], device_id: str, model: str, labels: tuple[str, ...]
+) -> None:
+    """Refuse rules naming classes `model` lacks, as the box would (`agent.config.labels`)."""
+    config = AgentConfig.model_validate(rendered)  # already validated: this cannot fail
+    errors = label_errors(config.cameras, labels, model)
+    if errors:
+        raise ConfigRejectedError(f"{device_id}: " + "; ".join(errors))
 
 
 def render(box: dict[str, Any], cameras: dict[str, dict[str, Any]]) -> str:

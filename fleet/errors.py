@@ -10,8 +10,11 @@ from __future__ import annotations
 
 
 class FleetError(Exception):
-    """Base of every error the fleet raises on purpose (its own root: the fleet does not
-    share the agent's hierarchy, it only validates the agent's config documents)."""
+    """Base of every error the fleet raises on purpose.
+
+    Its own root: the fleet does not share the agent's hierarchy, it only validates the
+    agent's config documents.
+    """
 
 
 class StoreError(FleetError):
@@ -27,8 +30,10 @@ class InvalidRequestError(FleetError):
 
 
 class StoreValueError(InvalidRequestError):
-    """The store cannot hold a value (an integer beyond 64 bits, ...): the data's fault,
-    not the store's, so retrying the same data will not help."""
+    """The store cannot hold a value (an integer beyond 64 bits, ...).
+
+    The data's fault, not the store's, so retrying the same data will not help.
+    """
 
 
 class ConfigRejectedError(InvalidRequestError):

@@ -24,6 +24,7 @@ from fleet.app import FleetApp
 from fleet.config import FleetSettings
 from fleet.decode_guard import DecodeGuard
 from fleet.errors import FleetError
+from fleet.retention import RetentionTask
 from fleet.services import events as event_service
 from fleet.services import watchlists as watchlist_service
 from fleet.services.admin import AdminServicer
@@ -94,6 +95,7 @@ class FleetServer:
     agent_port: int
     health: health.aio.HealthServicer
     metrics_server: MetricsServer | None
+    retention: RetentionTask
 
     @property
     def api_address(self) -> str:
@@ -109,6 +111,7 @@ class FleetServer:
         """Report NOT_SERVING, drain RPCs for `grace` s, then close metrics and the app."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+        await self.retention.stop()
         if self.metrics_server is not None:
             self.metrics_server.close()
         await self.app.close()
@@ -215,10 +218,16 @@ async def start_server(settings: FleetSettings) -> FleetServer:
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     app.ingestor.on_stopped = _not_serving(health_servicer)
+    retention = RetentionTask(
+        app.store, settings.retention, app.metrics.registry, alert_purge=app.store.purge_alerts
+    )
+    retention.start()
     log.info(
         "fleet serving: API port %s, agent port %s, store %s",
         api_port,
         agent_port,
         app.store.description,
     )
-    return FleetServer(app, server, api_port, agent_port, health_servicer, metrics_server)
+    return FleetServer(
+        app, server, api_port, agent_port, health_servicer, metrics_server, retention
+    )

@@ -6,17 +6,43 @@ nothing: the last good version stays the one the box runs.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from fleet import desired
 from fleet.app import now_us
+from fleet.errors import VersionConflictError
+from fleet.model_labels import DetectorLabels
 from fleet.store.base import Store
 from fleet.store.records import ConfigDoc
 from fleet.store.sqlite_registry import RENDERED_SCOPE
 
 
+@dataclass(frozen=True)
+class SetOutcome:
+    """The scope's document and the rendered box document, and whether anything changed."""
+
+    doc: ConfigDoc
+    rendered: ConfigDoc
+    unchanged: bool  # same content as stored: no new version (so `apply` is idempotent)
+
+
 async def set_config(
-    store: Store, device_id: str, scope: str, text: str, *, expected_version: int, author: str
-) -> tuple[ConfigDoc, ConfigDoc]:
-    """Store `text` as the document of `scope` ('' = box); returns (scope doc, rendered)."""
+    store: Store,
+    device_id: str,
+    scope: str,
+    text: str,
+    *,
+    expected_version: int,
+    author: str,
+    dry_run: bool = False,
+    detector: DetectorLabels | None = None,
+) -> SetOutcome:
+    """Store `text` as the document of `scope` ('' = box), unless its content is already there.
+
+    "Same content" compares the validated mappings, so re-ordered keys or comments do not
+    make a new version. `dry_run` validates and renders but stores nothing. `detector`
+    (what the box last reported running) has rule class names checked against its labels.
+    """
     where = f"{device_id}/{scope}" if scope else device_id
     validated = desired.validate_scope(scope, desired.parse(text, where), device_id)
     docs = await store.get_config_docs(device_id)
@@ -28,13 +54,27 @@ async def set_config(
         for s, d in docs.items()
         if s
     }
+    if expected_version and expected_version != current_version:
+        # Checked here too, so neither "unchanged" nor a dry run hides a stale read.
+        raise VersionConflictError(
+            f"{device_id}: config is at version {current_version}, not {expected_version}; "
+            "fetch it again and retry"
+        )
+    stored = docs.get(scope)
+    if stored is not None and current is not None:
+        before = cameras.get(scope) if scope else box
+        if before == validated:
+            return SetOutcome(stored, current, unchanged=True)
     if scope:
         cameras[scope] = validated
     else:
         box = validated
     rendered_text = desired.render(box, cameras)
     # The merged document must itself be valid (e.g. no camera twice).
-    desired.validate_scope("", desired.parse(rendered_text, device_id), device_id)
+    rendered_data = desired.parse(rendered_text, device_id)
+    desired.validate_scope("", rendered_data, device_id)
+    if detector is not None:
+        desired.check_classes(rendered_data, device_id, detector.model, detector.labels)
     version = current_version + 1
     at = now_us()
     doc = ConfigDoc(device_id, scope, version, text, desired.sha256_text(text), at, author)
@@ -47,5 +87,6 @@ async def set_config(
         at,
         author,
     )
-    await store.put_config(doc, rendered, expected_version or current_version)
-    return doc, rendered
+    if not dry_run:
+        await store.put_config(doc, rendered, expected_version or current_version)
+    return SetOutcome(doc, rendered, unchanged=False)

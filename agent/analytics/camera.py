@@ -27,7 +27,9 @@ from agent.track.bytetrack import ByteTrack
 class Rule(Protocol):
     """What every analytics object offers; the pipeline needs nothing else."""
 
-    def update(self, detections: Detections, timestamp: float) -> list[AnalyticsEvent]: ...
+    def update(self, detections: Detections, timestamp: float) -> list[AnalyticsEvent]:
+        """Events caused by this frame's confirmed tracks; `detections` is left as it was."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -36,4 +36,5 @@ def rule_rows(detections: Detections, classes: npt.NDArray[np.int64]) -> BoolArr
 
 
 def label_of(labels: Sequence[str], class_id: int) -> str:
+    """The class's name, or its number as text for an id the label list does not cover."""
     return labels[class_id] if 0 <= class_id < len(labels) else str(class_id)

@@ -91,8 +91,11 @@ class FaceAnalyzer:
     def __init__(
         self, config: FaceConfig, models: FaceModels, labels: Sequence[str] = (PERSON,)
     ) -> None:
-        """`models`: the face detector + embedder pair (`agent.faces.models`), shared by
-        the box's cameras; the analytic only decides what to crop, keep and report."""
+        """Set up the analytic over `models`, which it does not own.
+
+        `models`: the face detector + embedder pair (`agent.faces.models`), shared by the
+        box's cameras; the analytic only decides what to crop, keep and report.
+        """
         self.config = config
         self.models = models
         self._person = np.array([i for i, name in enumerate(labels) if name == PERSON], np.int64)

@@ -25,7 +25,8 @@ class Segment:
     def signed_distance(self, points: npt.ArrayLike) -> F64:
         """Pixels from the infinite line, > 0 on the right of start->end (image y down)."""
         p = np.asarray(points, np.float64).reshape(-1, 2)
-        return (p - self.start) @ self.normal
+        distance: F64 = (p - self.start) @ self.normal
+        return distance
 
     def along(self, points: npt.ArrayLike) -> F64:
         """Position of each point's projection: 0 at start, 1 at end."""

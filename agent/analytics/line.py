@@ -84,10 +84,12 @@ class LineCounter:
 
     @property
     def in_count(self) -> int:
+        """Crossings in the line's "in" direction so far, all labels together."""
         return sum(c.get(IN, 0) for c in self.counts.values())
 
     @property
     def out_count(self) -> int:
+        """Crossings in the line's "out" direction so far, all labels together."""
         return sum(c.get(OUT, 0) for c in self.counts.values())
 
     def update(self, detections: Detections, timestamp: float) -> list[AnalyticsEvent]:

@@ -28,6 +28,8 @@ MATCH_METRES = 2.5
 
 @dataclass(frozen=True)
 class TrueVehicle:
+    """One vehicle of a clip's truth document, as the scorer compares it with a `Passage`."""
+
     id: int
     label: str
     lane: int
@@ -50,30 +52,38 @@ class Interval:
 
 @dataclass(frozen=True)
 class SpeedError:
+    """A matched vehicle's measured speed against its true ground speed."""
+
     truth: TrueVehicle
     measured_kmh: float
 
     @property
     def kmh(self) -> float:
+        """Signed error, measured minus true: > 0 means the rule reads too fast."""
         return self.measured_kmh - self.truth.speed_kmh
 
     @property
     def pct(self) -> float:
+        """`kmh` as a percentage of the true speed."""
         return 100.0 * self.kmh / self.truth.speed_kmh
 
 
 @dataclass(frozen=True)
 class Score:
+    """One-to-one pairing of true vehicles with counted passages, and what is left over."""
+
     pairs: tuple[tuple[TrueVehicle, Passage], ...]
     missed: tuple[TrueVehicle, ...]
     extra: tuple[Passage, ...]
 
     @property
     def wrong_direction(self) -> tuple[TrueVehicle, ...]:
+        """Matched vehicles the rule counted in the opposite direction."""
         return tuple(t for t, p in self.pairs if p.direction != t.direction)
 
     @property
     def wrong_lane(self) -> tuple[TrueVehicle, ...]:
+        """Matched vehicles the rule put in another lane."""
         return tuple(t for t, p in self.pairs if p.lane != t.lane)
 
     @property
@@ -87,6 +97,7 @@ class Score:
 
 
 def true_vehicles(doc: Mapping[str, Any]) -> list[TrueVehicle]:
+    """The vehicles of a truth document (scripts/make_traffic_clip.py's JSON)."""
     return [
         TrueVehicle(
             v["id"],

@@ -22,8 +22,11 @@ from agent.pipeline.video import AnnotatedVideo
 
 
 def default_events_path(video: Path) -> Path:
-    """`./<video stem>.events.jsonl`: in the working directory, never beside the footage
-    (often read-only evidence storage), named after the video so runs do not collide."""
+    """`./<video stem>.events.jsonl`: in the working directory, never beside the footage.
+
+    Footage often sits on read-only evidence storage; naming the file after the video keeps
+    runs on different videos from colliding.
+    """
     return Path.cwd() / f"{video.stem}.events.jsonl"
 
 
@@ -35,8 +38,11 @@ def _expected_frames(video: Path, detect_fps: float) -> int | None:
 
 
 def _warn_if_short(video: Path, result: AnalysisResult, console: Console) -> None:
-    """A damaged or truncated file decodes fewer frames than its container announces; FFmpeg
-    skips the damage silently, so say it rather than present a partial count as whole."""
+    """Warn when the video decoded to noticeably fewer frames than its container announces.
+
+    FFmpeg skips a damaged or truncated stretch silently, so say it rather than present a
+    partial count as whole.
+    """
     announced, _ = video_info(video)
     decoded = result.camera.frames_decoded
     if announced > 0 and decoded < 0.98 * announced:

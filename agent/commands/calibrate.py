@@ -87,8 +87,11 @@ def ground_grid_frame(image: np.ndarray, plane: GroundPlane, ground: np.ndarray)
 
 
 def point_sensitivity(cal: CalibrationConfig, a: np.ndarray, b: np.ndarray) -> float:
-    """Largest relative change of the a-b ground length when one calibration point moves
-    1 px in x or y: how much a point misread by a pixel moves every speed."""
+    """Largest relative change of the a-b ground length when one calibration point moves 1 px.
+
+    Each point is moved in x and in y: this is how much a point misread by a pixel moves
+    every speed.
+    """
     base = GroundPlane(cal).distance_m(a, b)
     worst = 0.0
     for i in range(4):

@@ -60,8 +60,11 @@ def demo(
     ] = Path("oko-demo-data"),
     backend: Annotated[str, typer.Option(help="auto, onnxruntime or openvino.")] = "auto",
 ) -> None:
-    """Run a fleet, enroll a box, play the bundled real clip as its camera, and watch the
-    events arrive on the operations-centre stream. Needs no external server."""
+    """Run a fleet and a box on the bundled clip; watch its events reach an operations centre.
+
+    Starts a fleet, enrolls a box, plays the clip as its camera and shows the events as
+    they arrive on the operations-centre stream. Needs no external server.
+    """
     console = Console()
     if not clip.is_file():
         fail(f"{clip}: no such file (run from the repository root or pass --clip)", USAGE)

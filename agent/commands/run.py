@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from pathlib import Path
@@ -20,6 +21,8 @@ from agent.inference.choice_store import detector_settings
 from agent.inference.manifest import load_manifest
 from agent.pipeline.box import EdgeBox
 from agent.pipeline.detector_setup import make_detector
+from agent.pipeline.reconfigure import merge
+from agent.uplink.desired import stored_fleet_config
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +67,21 @@ def run(
             "backend measurement found batching pays, else 1; 8 when not measured].",
         ),
     ] = None,
+    require_uplink: Annotated[
+        bool,
+        typer.Option(
+            help="Exit 1 instead of running without an uplink (no fleet section, or the box "
+            "is not enrolled); the systemd unit install.sh writes uses it."
+        ),
+    ] = False,
 ) -> None:
-    """Run every camera of the box: detect, track, analyse, spool and send events."""
+    """Run every camera of the box: detect, track, analyse, spool and send events.
+
+    Logs at INFO unless OKO_LOG_LEVEL says otherwise (DEBUG, INFO, WARNING, ERROR).
+
+    Exits 1 when a part the box cannot run without dies (the uplink thread), so that a
+    supervisor (systemd's Restart=on-failure) starts it again.
+    """
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -76,8 +92,11 @@ def run(
         box_config = load_box_config(config)
         _check_rules(box_config, model, precision, config)  # before any slow measurement
         settings = detector_settings(box_config, model, backend, precision, threads)
+        # An enrolled box runs its last applied fleet document over this file (precedence:
+        # docs/operations.md); the detector is picked for the cameras that will really run.
+        fleet = stored_fleet_config(box_config.agent.data_dir) if box_config.has_fleet else None
         detector = make_detector(
-            box_config.cameras,
+            merge(box_config, fleet).cameras,
             model,
             precision=settings.precision,
             backend=settings.backend,
@@ -87,12 +106,19 @@ def run(
             batch = max_batch or settings.max_batch or 8
             box = EdgeBox(box_config, detector, events_jsonl=events, max_batch=batch)
         except ConfigError as err:  # a rule names a class this detector lacks
-            raise ConfigError(f"{config}: {err}") from err
+            where = f"{config} with the applied fleet config" if fleet else str(config)
+            raise ConfigError(f"{where}: {err}") from err
         box.parts.metrics.registry.register(
             BackendChoiceCollector(model, settings, detector.model.backend)
         )
     except OkoError as err:
         fail(err, USAGE)
+    if "OKO_LOG_LEVEL" not in os.environ:
+        # A service's log is its record: a camera ending or reconnecting, an applied
+        # config, the uplink's state are INFO and must be in the journal by default.
+        # Raised only now, so that a bad config still fails with one line on stderr.
+        logging.getLogger().setLevel(logging.INFO)
+    _check_uplink(box, config, require_uplink)
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         try:
@@ -106,10 +132,32 @@ def run(
             + (f"; events -> {box.jsonl.path}" if box.jsonl else "")
             + (f"; http://{box_config.agent.metrics.host}:{port}/metrics, /healthz" if port else "")
         )
-        while not stop.wait(1.0):
+        while not stop.wait(1.0) and not box.failed.is_set():
             pass
     finally:
         box.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if box.fatal:
+        fail(box.fatal, FAILURE)
     typer.echo("stopped")
+
+
+def _check_uplink(box: EdgeBox, config: Path, require: bool) -> None:
+    """Say loudly why events will not reach a fleet; refuse under --require-uplink."""
+    if not box.cameras:
+        log.warning("%s configures no cameras: the box runs but records nothing", config)
+    if box.uplink_enabled:
+        return
+    reason = box.uplink_state()["reason"]
+    if require:
+        box.stop()
+        fail(f"{config}: uplink off: {reason} (--require-uplink)", FAILURE)
+    if box.config.has_fleet:
+        log.warning(
+            "%s names a fleet but the uplink is off: %s; events are kept in the spool "
+            "and %s until then",
+            config,
+            reason,
+            box.jsonl.path if box.jsonl else "the spool",
+        )

@@ -475,6 +475,14 @@ class FaceConfig(Section):
         description="Folder on the box where each reported best shot is kept as "
         "<event id>.jpg; none kept if unset. Face images never leave the box.",
     )
+    shot_retention_hours: float = Field(
+        default=24.0,
+        gt=0.0,
+        le=24.0 * 30,
+        description="Best shots are deleted this long after they were written: as long "
+        "as the fleet keeps unmatched face embeddings by default (retention.face_hours), "
+        "so the fleet can ask for the shot of any alert it can still raise.",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> FaceConfig:

@@ -77,14 +77,31 @@ def parse_yaml(text: str, source: str) -> dict[str, Any]:
     return _mapping(data, source)
 
 
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML file into a mapping; every failure is a `ConfigError` naming the file."""
+def read_config_text(path: str | Path) -> str:
+    """A config file's text; unreadable or non-UTF-8 is one `ConfigError` naming the file.
+
+    YAML configs are UTF-8 (YAML 1.2 allows UTF-16/32 too, but with a BOM nobody writes
+    by hand); a Latin-1 camera name or a binary file copied by mistake must give one line
+    saying which file and where, never a `UnicodeDecodeError` traceback.
+    """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as err:
         raise ConfigError(f"{path}: cannot read config: {err.strerror or err}") from err
-    return parse_yaml(text, str(path))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte 0x{data[err.start]:02x} at line {line}, "
+            f"offset {err.start}); save the file as UTF-8"
+        ) from None
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML file into a mapping; every failure is a `ConfigError` naming the file."""
+    return parse_yaml(read_config_text(path), str(path))
 
 
 def load_yaml(model: type[T], path: str | Path) -> T:

@@ -1,5 +1,7 @@
-"""Config sections for one camera: its source, capture pacing, reconnects and motion gate,
-and `CameraSpec`, the whole camera entry (those plus the analytics rules).
+"""Config sections for one camera, and `CameraSpec`, the whole camera entry.
+
+The sections are its source, capture pacing, reconnects and motion gate; `CameraSpec` adds
+the analytics rules.
 
 Defaults suit a street camera on a 2-core box: 5 detections a second, retries that back off
 to half a minute so a dead camera costs nothing, and a full-frame pass every few seconds so

@@ -20,6 +20,8 @@ _NETWORK_SCHEMES = {"rtsp": "rtsp", "rtsps": "rtsp", "http": "http", "https": "h
 
 
 class SourceKind(StrEnum):
+    """Where frames come from; the reader picks retry policy and pacing by it."""
+
     RTSP = "rtsp"
     HTTP = "http"
     FILE = "file"

@@ -29,10 +29,12 @@ class FleetChild:
 
     @property
     def ca_file(self) -> Path:
+        """The CA the server creates on first start; clients pin it to trust the server."""
         return self.data_dir / "ca" / "ca.pem"
 
     @property
     def log_file(self) -> Path:
+        """The server's stdout and stderr, to read when it fails to start."""
         return self.data_dir / "fleet.log"
 
     def start(self, timeout_s: float = 60.0) -> FleetChild:

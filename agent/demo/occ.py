@@ -31,6 +31,7 @@ class Subscriber:
         self._thread = threading.Thread(target=self._run, name="occ-subscriber", daemon=True)
 
     def start(self) -> Subscriber:
+        """Subscribe from the first event; waits up to 10 s for the stream to open (or fail)."""
         self._thread.start()
         self._ready.wait(10)
         return self

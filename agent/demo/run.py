@@ -189,7 +189,7 @@ def run_demo(
         result = analysis.result()
         sent = (
             uplink.parts.metrics.registry.get_sample_value(
-                "oko_agent_uplink_event_bytes_sent_total", {"camera": spec.id}
+                "oko_agent_uplink_sent_bytes_total", {"camera": spec.id}
             )
             or 0.0
         )

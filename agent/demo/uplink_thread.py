@@ -34,6 +34,7 @@ class UplinkThread:
             self.error = err
 
     def start(self) -> UplinkThread:
+        """Run the uplink on its own event loop; a failure lands in `error`, never raised here."""
         self._thread.start()
         return self
 

@@ -68,6 +68,7 @@ class DemoView:
     started: float = field(default_factory=time.monotonic)
 
     def on_envelope(self, envelope: stream_pb2.EventEnvelope) -> None:
+        """Count an event the OCC received and its latency from the fleet's receive time."""
         event = envelope.event
         kind, detail = describe(event)
         self.delivered += 1
@@ -86,6 +87,7 @@ class DemoView:
         )
 
     def render(self) -> RenderableType:
+        """Progress, totals and the latest events, for rich's Live to draw."""
         done = self.frames / self.total_frames if self.total_frames else 0.0
         bar = "█" * int(30 * done) + "░" * (30 - int(30 * done))
         elapsed = time.monotonic() - self.started

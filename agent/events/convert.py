@@ -58,13 +58,16 @@ class ModelIdentity(Protocol):
     """
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The model's name as the manifest gives it."""
 
     @property
-    def version(self) -> str: ...
+    def version(self) -> str:
+        """The build's version string."""
 
     @property
-    def sha256(self) -> str: ...
+    def sha256(self) -> str:
+        """Hex digest of the model file: tells apart two builds with the same version."""
 
 
 def timestamp(seconds: float) -> Timestamp:
@@ -110,9 +113,11 @@ class EventMinter:
 
     @property
     def next_sequence(self) -> int:
+        """The sequence number the next minted event gets; persist it minus one."""
         return self._next
 
     def mint_all(self, events: Iterable[AnalyticsEvent]) -> list[events_pb2.Event]:
+        """`mint` each event in order, with the minter's default model list."""
         return [self.mint(e) for e in events]
 
     def mint(

@@ -28,6 +28,7 @@ class UuidV7Generator:
         self._counter = 0
 
     def __call__(self) -> uuid.UUID:
+        """The next id: later than every id given before, even if the wall clock stepped back."""
         with self._lock:
             ms = self._clock_ns() // 1_000_000
             if ms > self._last_ms:

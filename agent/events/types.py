@@ -27,6 +27,8 @@ from agent.detections import NO_TRACK, Detections
 
 
 class EventKind(StrEnum):
+    """Which rule outcome an event reports; the values are the names logs and summaries use."""
+
     LINE_CROSSING = "line_crossing"
     ZONE_ENTER = "zone_enter"
     ZONE_EXIT = "zone_exit"
@@ -57,8 +59,11 @@ class LineCrossed:
 
 @dataclass(frozen=True)
 class ZoneVisit:
-    """Facts of every zone event: the visit's dwell so far (or in all, on exit) and the
-    number of tracks of that label in the zone right after the event."""
+    """Facts of every zone event.
+
+    `dwell_seconds`: the visit's dwell so far (or in all, on exit); `occupancy`: tracks of
+    that label in the zone right after the event.
+    """
 
     dwell_seconds: float
     occupancy: int
@@ -66,16 +71,22 @@ class ZoneVisit:
 
 @dataclass(frozen=True)
 class ZoneEnter(ZoneVisit):
+    """A track entered a zone; `dwell_seconds` is 0."""
+
     kind: ClassVar[EventKind] = EventKind.ZONE_ENTER
 
 
 @dataclass(frozen=True)
 class ZoneExit(ZoneVisit):
+    """A track left a zone; `dwell_seconds` is the whole visit."""
+
     kind: ClassVar[EventKind] = EventKind.ZONE_EXIT
 
 
 @dataclass(frozen=True)
 class Loitering(ZoneVisit):
+    """A track has stayed in a zone past its loitering limit; reported once per visit."""
+
     kind: ClassVar[EventKind] = EventKind.LOITERING
 
 
@@ -127,8 +138,10 @@ class WrongWay:
 
 @dataclass(frozen=True)
 class AbandonedFacts:
-    """Facts of both abandoned-object events; `owner_track_id` is ``NO_TRACK`` if nobody
-    was near the object when it appeared."""
+    """Facts of both abandoned-object events.
+
+    `owner_track_id` is ``NO_TRACK`` if nobody was near the object when it appeared.
+    """
 
     owner_track_id: int
     stationary_seconds: float
@@ -137,6 +150,8 @@ class AbandonedFacts:
 
 @dataclass(frozen=True)
 class Abandoned(AbandonedFacts):
+    """An object has stood unattended past the alert time: the alert starts."""
+
     kind: ClassVar[EventKind] = EventKind.ABANDONED
 
 

@@ -40,8 +40,11 @@ class AlignmentError(OkoError):
 
 
 def template_points(keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pick the source points and matching template: all 5 points (CenterFace), or the 4
-    honest ones of BlazeFace's 6 (eyes, nose tip, mouth centre)."""
+    """Pick the source points and the matching template for the detector's landmarks.
+
+    All 5 points for CenterFace, or the 4 honest ones of BlazeFace's 6 (eyes, nose tip,
+    mouth centre).
+    """
     points = np.asarray(keypoints, np.float32)
     if points.ndim != 2 or points.shape[1] != 2:
         raise AlignmentError(f"keypoints must have shape (k, 2), got {points.shape}")

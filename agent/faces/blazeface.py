@@ -42,6 +42,7 @@ class BlazeFaceParams:
 
     @classmethod
     def from_decoder(cls, decoder: dict[str, Any]) -> BlazeFaceParams:
+        """Parameters from a manifest's decoder block; `ModelError` names a missing or bad key."""
         if decoder.get("kind") != "blazeface":
             raise ModelError(f"not a BlazeFace decoder block: kind={decoder.get('kind')!r}")
         try:

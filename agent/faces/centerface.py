@@ -32,6 +32,7 @@ class CenterFaceParams:
 
     @classmethod
     def from_decoder(cls, decoder: dict[str, Any]) -> CenterFaceParams:
+        """Parameters from a manifest's decoder block; `ModelError` names a bad block."""
         if decoder.get("kind") != "centerface":
             raise ModelError(f"not a CenterFace decoder block: kind={decoder.get('kind')!r}")
         try:

@@ -20,12 +20,14 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length; all-zero rows stay zero instead of becoming NaN."""
     v = np.asarray(vectors, np.float32)
     norms = np.linalg.norm(v, axis=-1, keepdims=True)
-    return (v / np.maximum(norms, _EPS)).astype(np.float32)
+    unit: np.ndarray = (v / np.maximum(norms, _EPS)).astype(np.float32)
+    return unit
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pairwise cosine similarity of rows: (n, d) x (m, d) -> (n, m)."""
-    return l2_normalise(np.atleast_2d(a)) @ l2_normalise(np.atleast_2d(b)).T
+    similarity: np.ndarray = l2_normalise(np.atleast_2d(a)) @ l2_normalise(np.atleast_2d(b)).T
+    return similarity
 
 
 class FaceEmbedder:
@@ -77,7 +79,8 @@ def encode_int8(vectors: np.ndarray) -> bytes:
     """
     unit = l2_normalise(vectors)
     peak = np.maximum(np.abs(unit).max(axis=-1, keepdims=True), _EPS)
-    return np.clip(np.rint(unit * (127.0 / peak)), -127, 127).astype(np.int8).tobytes()
+    quantised: np.ndarray = np.clip(np.rint(unit * (127.0 / peak)), -127, 127).astype(np.int8)
+    return quantised.tobytes()
 
 
 def decode_int8(data: bytes, dim: int) -> np.ndarray:

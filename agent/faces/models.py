@@ -58,7 +58,9 @@ class FaceModels(Protocol):
 class FaceModelSource(Protocol):
     """Hands each camera the face models it runs (a shared pair, a worker view)."""
 
-    def for_camera(self, camera_id: str) -> FaceModels: ...
+    def for_camera(self, camera_id: str) -> FaceModels:
+        """The models `camera_id`'s face analytic calls, from that camera's thread."""
+        ...
 
 
 class FaceModelPair:
@@ -89,16 +91,20 @@ class FaceModelPair:
 
     @property
     def embedder_id(self) -> EmbedderId:
+        """Identity of the loaded embedder, read once from its manifest entry."""
         return self._embedder_id
 
     @property
     def embed_size(self) -> int:
+        """Side of the aligned crops the loaded embedder takes."""
         return self.embedder.size
 
     def detect(self, crops: list[np.ndarray]) -> list[Detections]:
+        """See `FaceModels.detect`; runs on the calling thread."""
         return self.detector.detect(crops)
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
+        """See `FaceModels.embed`; runs on the calling thread."""
         return self.embedder.embed(crops)
 
     def embed_each(self, crops: list[np.ndarray]) -> list[np.ndarray]:
@@ -124,6 +130,7 @@ class WorkerFaceModels:
         self.embedder = WorkerModel(worker, "face-embedder", pair.embed_each)
 
     def for_camera(self, camera_id: str) -> CameraFaceModels:
+        """A view whose calls queue in `camera_id`'s lanes of the worker."""
         return CameraFaceModels(self, camera_id)
 
 
@@ -136,16 +143,20 @@ class CameraFaceModels:
 
     @property
     def embedder_id(self) -> EmbedderId:
+        """The shared pair's embedder identity."""
         return self.shared.pair.embedder_id
 
     @property
     def embed_size(self) -> int:
+        """The shared pair's aligned crop side."""
         return self.shared.pair.embed_size
 
     def detect(self, crops: list[np.ndarray]) -> list[Detections]:
+        """See `FaceModels.detect`; blocks until the worker has run this camera's batch."""
         return self.shared.detector(self.camera_id, list(crops))
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
+        """See `FaceModels.embed`; blocks until the worker has run this camera's batch."""
         crops = np.asarray(crops)
         if crops.ndim != 4 or len(crops) == 0:
             # Nothing to run (or a shape error the embedder words): no model call, no queue.

@@ -58,8 +58,10 @@ class QualityParts:
 
     @property
     def quality(self) -> F32:
+        """Weighted geometric mean of the parts (`WEIGHTS`): one poor part pulls it down."""
         logs = sum(w * np.log(np.clip(getattr(self, k), 1e-6, 1.0)) for k, w in WEIGHTS.items())
-        return np.exp(logs / sum(WEIGHTS.values())).astype(np.float32)
+        combined: F32 = np.exp(logs / sum(WEIGHTS.values())).astype(np.float32)
+        return combined
 
 
 def head_side(xyxy: npt.ArrayLike) -> F32:
@@ -95,10 +97,11 @@ def sharpness(crops: npt.ArrayLike) -> F32:
         return np.empty(0, np.float32)
     grey = arr.astype(np.float32) @ np.array([0.114, 0.587, 0.299], np.float32)
     lap = np.stack([cv2.Laplacian(g, cv2.CV_32F) for g in grey])
-    ratio = lap.reshape(len(arr), -1).var(axis=1) / np.maximum(
-        grey.reshape(len(arr), -1).var(axis=1), 1.0
-    )
-    return ratio.astype(np.float32)
+    ratio: F32 = (
+        lap.reshape(len(arr), -1).var(axis=1)
+        / np.maximum(grey.reshape(len(arr), -1).var(axis=1), 1.0)
+    ).astype(np.float32)
+    return ratio
 
 
 def pose_angles(keypoints: npt.ArrayLike) -> tuple[F32, F32]:

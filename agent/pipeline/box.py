@@ -18,6 +18,8 @@ each camera's rules report what is pending (partial traffic intervals), the spoo
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import functools
 import logging
 import threading
@@ -32,14 +34,15 @@ import numpy as np
 from agent.capture.reader import ReaderState
 from agent.config.agent import AgentConfig, BoxConfig
 from agent.config.camera import CameraSpec
+from agent.config.labels import check_labels
 from agent.detect.object_detector import ObjectDetector
 from agent.detect.worker import InferenceWorker
 from agent.detections import Detections
-from agent.errors import ConfigError
+from agent.errors import ConfigError, ModelError, OkoError
 from agent.events.convert import EventMinter
 from agent.identity import Identity
 from agent.pipeline.camera import CameraPipeline, FrameDetections
-from agent.pipeline.detector_setup import model_ref, worker_face_models
+from agent.pipeline.detector_setup import model_ref, runs_faces, worker_face_models
 from agent.pipeline.observe import (
     CameraStatus,
     ObserveServer,
@@ -48,14 +51,26 @@ from agent.pipeline.observe import (
     status_dict,
 )
 from agent.pipeline.parts import BoxParts
+from agent.pipeline.reconfigure import CameraChanges, diff_cameras, fleet_cameras, merge, running
 from agent.pipeline.sequences import SequenceStore
 from agent.pipeline.sinks import JsonlSink
 from agent.pipeline.stage import CameraStage
+from agent.spool import DROP_DISK_FULL, DROP_WRITE_FAILED, SpoolFullError
 from proto.oko.v1 import agent_pb2, events_pb2
 
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 10.0
+
+
+def _drop_reason(err: BaseException) -> str:
+    """`disk_full` when the disk ran out of room anywhere in `err`'s causes."""
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, SpoolFullError) or getattr(cause, "errno", None) == errno.ENOSPC:
+            return DROP_DISK_FULL
+        cause = cause.__cause__
+    return DROP_WRITE_FAILED
 
 
 @dataclass
@@ -78,15 +93,23 @@ class EdgeBox:
         events_jsonl: Path | None = None,
         max_batch: int = 8,
     ) -> None:
+        self.local = config  # the --config file: bootstrap, and cameras until the fleet names some
         self.config = config
         self.detector = detector
+        self.cameras: dict[str, _Camera] = {}
+        self._reconfigure = threading.Lock()
+        self._started = self._stopped = False
         self.parts = BoxParts.open(
             config.agent, camera_ids=self.camera_ids, camera_health=self._camera_health
         )
+        self.parts.applier.add_checker(self._check_desired)
+        model = detector.model.spec
+        self.parts.applier.describe_detector(model.name, model.version, detector.labels)
         self.parts.applier.add_listener(self._on_desired)
         self.jsonl: JsonlSink | None = None
         try:
             identity = self.parts.store.identity()
+            self.config = config = self._running_config(identity)
             self.uplink_enabled = config.has_fleet and identity is not None
             self.sequences = SequenceStore(config.agent.data_dir / "sequences.json")
             if not self.uplink_enabled or events_jsonl is not None:
@@ -112,9 +135,12 @@ class EdgeBox:
         self._uplink_loop: asyncio.AbstractEventLoop | None = None
         self._uplink_stop: asyncio.Event | None = None
         self._started_at = time.monotonic()
-        self._stopped = False
         self.spool_errors = self.events_lost = 0
         self.last_spool_error: str | None = None
+        # Set when a part the box cannot run without has died (the uplink thread):
+        # `oko-agent run` then exits non-zero so that systemd restarts the agent.
+        self.failed = threading.Event()
+        self.fatal: str | None = None
 
     def _camera(self, spec: CameraSpec, identity: Identity | None) -> _Camera:
         minter = EventMinter(
@@ -137,16 +163,90 @@ class EdgeBox:
         )
         return _Camera(spec, stage, pipeline)
 
+    def _running_config(self, identity: Identity | None) -> BoxConfig:
+        """The local file with the last applied fleet document on top, once enrolled."""
+        if identity is None or not self.local.has_fleet:
+            return self.local
+        applied = self.parts.applier.current()  # ConfigError names the stored version
+        if applied is None:
+            return self.local
+        merged = merge(self.local, applied)
+        # What the fleet tunes live (BoxParts) must also hold from the start.
+        self.parts.spool.max_bytes = merged.agent.spool.max_bytes
+        self.parts.spool.max_events = merged.agent.spool.max_events
+        self.parts.uplink.settings = merged.agent.fleet
+        log.info(
+            "running fleet config v%d (cameras from the %s)",
+            self.parts.applier.applied_version(),
+            "fleet" if merged.cameras is applied.cameras else "local file",
+        )
+        return merged
+
+    # ----- live reconfiguration ----------------------------------------------------------
+    def _check_desired(self, config: AgentConfig) -> None:
+        """Refuse (before it is stored) a document whose cameras this box cannot run."""
+        cameras = fleet_cameras(self.local, config)
+        check_labels(cameras, self.detector.labels, self.detector.model.spec.name)
+        wanted = [c for c in cameras if c.enabled]
+        if self.faces is None and any(map(runs_faces, wanted)):
+            try:  # loaded now, so the listener cannot fail on it after the report said "ok"
+                self.faces = worker_face_models(wanted, self.worker)
+            except ModelError as err:
+                raise ConfigError(f"cameras: face models cannot load: {err}") from err
+
     def _on_desired(self, config: AgentConfig, version: int) -> None:
-        """Cameras are built at start: a pushed change to them waits for a restart."""
-        if config.cameras != self.config.agent.cameras:
-            log.warning(
-                "config v%d changes the cameras; they take effect when the agent restarts", version
+        """A stored fleet document: rebuild exactly the cameras it changes."""
+        self.config = merge(self.local, config)
+        changes = self.apply_cameras(self.config.cameras)
+        if changes:
+            log.info(
+                "config v%d: cameras added %s, removed %s, rebuilt %s",
+                version,
+                list(changes.added),
+                list(changes.removed),
+                list(changes.changed),
             )
+
+    def apply_cameras(self, specs: Sequence[CameraSpec]) -> CameraChanges:
+        """Run `specs`: stop removed cameras, rebuild changed ones, start added ones.
+
+        Cameras whose spec is unchanged keep their reader, pipeline and stage (the same
+        objects); a rebuilt camera's stage flushes what is pending first, and its new minter
+        continues the camera's sequence from `SequenceStore`. Spooled events are not touched.
+        """
+        with self._reconfigure:
+            current = [cam.spec for cam in self.cameras.values()]
+            changes = diff_cameras(current, specs)
+            if not changes or self._stopped:
+                return changes
+            kept = dict(self.cameras)
+            for camera_id in changes.removed + changes.changed:
+                self._retire(camera_id, kept.pop(camera_id))
+            identity = self.parts.store.identity()
+            built = {}
+            for camera_id, spec in running(specs).items():
+                if camera_id not in kept:
+                    built[camera_id] = self._camera(spec, identity)
+            # One assignment: readers of `cameras` (health, the uplink) see old or new whole.
+            self.cameras = {i: kept.get(i) or built[i] for i in running(specs)}
+            if self._started:
+                for cam in built.values():
+                    cam.pipeline.start()
+            return changes
+
+    def _retire(self, camera_id: str, cam: _Camera) -> None:
+        """Stop one camera and deliver what its rules still hold (partial intervals)."""
+        cam.pipeline.stop(STOP_TIMEOUT_S)
+        with cam.lock:
+            try:
+                self._deliver(camera_id, cam.stage.flush()[1])
+            except Exception:  # the other cameras' reconfiguration must go on
+                log.exception("camera %s: flushing analytics failed", camera_id)
 
     # ----- running -----------------------------------------------------------------------
     def start(self) -> EdgeBox:
         self.worker.start()
+        self._started = True
         for cam in self.cameras.values():
             cam.pipeline.start()
         metrics = self.config.agent.metrics
@@ -182,8 +282,13 @@ class EdgeBox:
 
         try:
             asyncio.run(main())
-        except Exception:  # reported, and the spool keeps every event for the next start
-            log.exception("uplink stopped with an error")
+        except Exception as err:  # the spool keeps every event for the next start
+            if isinstance(err, OkoError):  # ours: the message says what is wrong
+                log.error("uplink stopped: %s; the agent exits to be restarted", err)
+            else:
+                log.exception("uplink stopped with an error; the agent exits to be restarted")
+            self.fatal = f"uplink stopped: {type(err).__name__}: {err}"
+            self.failed.set()
 
     def _detect(self, images: list[np.ndarray]) -> list[Detections]:
         started = time.perf_counter()
@@ -210,12 +315,23 @@ class EdgeBox:
             self.parts.spool.append(wire)
         except Exception as err:  # SpoolError, or anything the spool failed to map
             # A full or failing disk must not stop the cameras for good: the loss is
-            # counted, logged and shown in /healthz, and the next frame tries again.
+            # counted (as spool drops by reason, and here as write errors), logged once
+            # per outage and shown in /healthz, and the next event tries again.
+            if not isinstance(err, SpoolFullError):  # the spool counted those itself
+                self.parts.spool.count_unstored(wire, _drop_reason(err))
+            if self.last_spool_error is None:
+                log.error("camera %s: %d event(s) not spooled: %s", camera_id, len(wire), err)
             self.spool_errors += 1
             self.events_lost += len(wire)
             self.last_spool_error = str(err)
-            log.error("camera %s: %d event(s) not spooled: %s", camera_id, len(wire), err)
         else:
+            if self.last_spool_error is not None:
+                log.warning(
+                    "spool writable again after %d failed write(s), %d event(s) lost",
+                    self.spool_errors,
+                    self.events_lost,
+                )
+                self.last_spool_error = None
             if self.uplink_enabled:
                 self.parts.uplink.notify()
         if self.jsonl is not None:
@@ -225,7 +341,8 @@ class EdgeBox:
         """Graceful stop: cameras, worker, pending analytics, uplink, spool, endpoints."""
         if self._stopped:
             return
-        self._stopped = True
+        with self._reconfigure:  # no camera is rebuilt while the box stops
+            self._stopped = True
         for cam in self.cameras.values():
             cam.pipeline.stop(STOP_TIMEOUT_S)
         self.worker.stop(STOP_TIMEOUT_S)
@@ -238,7 +355,8 @@ class EdgeBox:
         if self._uplink_thread is not None and self._uplink_loop is not None:
             stop = self._uplink_stop
             assert stop is not None
-            self._uplink_loop.call_soon_threadsafe(stop.set)
+            with contextlib.suppress(RuntimeError):  # the loop ended already (uplink died)
+                self._uplink_loop.call_soon_threadsafe(stop.set)
             self._uplink_thread.join(STOP_TIMEOUT_S)
         if self._observe is not None:
             self._observe.close()
@@ -275,39 +393,83 @@ class EdgeBox:
         return out
 
     def health(self) -> tuple[int, dict[str, Any]]:
-        """(HTTP status, body) for /healthz: 503 only when the box itself cannot work."""
+        """(HTTP status, body) for /healthz: 503 only when the box itself cannot work.
+
+        "failing" (503): restarting may help - the detector or the uplink thread died, or
+        every camera failed. "degraded" (200): the box records what it can but something
+        needs a person - a camera down, the spool not writable, the fleet unreachable, no
+        cameras configured. A restart fixes none of those, so a probe must not restart
+        for them; `problems` says what is wrong in words.
+        """
         cams = self.status()
-        worker_alive = self.worker.alive
-        broken = [
-            c
-            for c in cams
-            if c.state == ReaderState.FAILED.value
-            or (c.error and c.error.startswith("pipeline crashed"))
-        ]
-        if not worker_alive or (cams and len(broken) == len(cams)):
-            status = "failing"
-        elif (
-            broken or self.spool_errors or any(c.state != ReaderState.STREAMING.value for c in cams)
-        ):
-            status = "degraded"
-        else:
-            status = "ok"
+        failing, degraded = self._problems(cams)
+        status = "failing" if failing else "degraded" if degraded else "ok"
         body = {
             "status": status,
+            "problems": failing + degraded,
             "uptime_s": round(time.monotonic() - self._started_at, 1),
             "inference": {
-                "alive": worker_alive,
+                "alive": self.worker.alive,
                 "batches": self.worker.batches,
                 "backend": self.detector.model.backend,
             },
             "spool": self._spool_health(),
-            "uplink": {
-                "enabled": self.uplink_enabled,
-                "connected": self.parts.uplink.connected.is_set(),
-            },
+            "uplink": self.uplink_state(),
             "cameras": {c.camera_id: status_dict(c) for c in cams},
         }
-        return (503 if status == "failing" else 200), body
+        return (503 if failing else 200), body
+
+    def _problems(self, cams: list[CameraStatus]) -> tuple[list[str], list[str]]:
+        failing: list[str] = []
+        degraded: list[str] = []
+        if not self.worker.alive:
+            failing.append("detector worker stopped")
+        if self.fatal:
+            failing.append(self.fatal)
+        broken = [
+            c.camera_id
+            for c in cams
+            if c.state == ReaderState.FAILED.value
+            or (c.error and c.error.startswith("pipeline crashed"))
+        ]
+        if cams and len(broken) == len(cams):
+            failing.append("every camera failed")
+        elif broken:
+            degraded.append(f"camera(s) failed: {', '.join(broken)}")
+        idle = [c.camera_id for c in cams if c.state != ReaderState.STREAMING.value]
+        if idle and len(broken) != len(cams):
+            degraded.append(f"camera(s) not streaming: {', '.join(idle)}")
+        if not cams:
+            degraded.append("no cameras configured")
+        if self.last_spool_error is not None:
+            degraded.append(f"spool not writable: {self.last_spool_error}")
+        uplink = self.uplink_state()
+        if uplink["state"] not in ("connected", "off"):
+            degraded.append(f"uplink {uplink['state']}: {uplink['reason']}")
+        elif uplink["state"] == "off" and self.config.has_fleet:
+            degraded.append(f"uplink off: {uplink['reason']}")
+        return failing, degraded
+
+    def uplink_state(self) -> dict[str, Any]:
+        """Whether events reach the fleet, and if not, why (for /healthz and the log)."""
+        uplink = self.parts.uplink
+        if not self.config.has_fleet:
+            state, reason = "off", "agent.yaml has no fleet section"
+        elif not self.uplink_enabled:
+            state, reason = "off", "this box is not enrolled (run `oko-agent enroll`)"
+        elif uplink.connected.is_set():
+            state, reason = "connected", ""
+        elif self.fatal:
+            state, reason = "stopped", self.fatal
+        else:
+            state, reason = "disconnected", uplink.last_error or "connecting"
+        return {
+            "enabled": self.uplink_enabled,
+            "connected": uplink.connected.is_set(),
+            "state": state,
+            "reason": reason,
+            "sessions": uplink.sessions,
+        }
 
     def _spool_health(self) -> dict[str, Any]:
         out: dict[str, Any] = {

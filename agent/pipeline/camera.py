@@ -90,11 +90,13 @@ class CameraPipeline:
         self._thread = threading.Thread(target=self._run, name=f"camera-{config.id}", daemon=True)
 
     def start(self) -> CameraPipeline:
+        """Start the reader and this camera's thread; results go to `on_detections`."""
         self.reader.start()
         self._thread.start()
         return self
 
     def stop(self, timeout: float | None = None) -> None:
+        """Stop reading and wait up to `timeout` for the thread; owed results are not delivered."""
         self._stop.set()
         self.reader.stop(timeout)
         if self._thread.is_alive():
@@ -105,6 +107,7 @@ class CameraPipeline:
         self._thread.join(timeout)
 
     def health(self) -> PipelineHealth:
+        """What heartbeats report for this camera: reader, worker share, gate plans, crash."""
         return PipelineHealth(
             self.reader.health(),
             self._worker.stats().get(self.camera_id),

@@ -1,5 +1,7 @@
-"""The models of a box (or of an offline run), loaded once for all the cameras they serve:
-the object detector, and the face model pair if any camera runs faces."""
+"""The models of a box (or of an offline run), loaded once for all the cameras they serve.
+
+That is the object detector, and the face model pair if any camera runs faces.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ class ModelRef:
 
 
 def model_ref(detector: ObjectDetector) -> ModelRef:
+    """The loaded detector's identity, read from its manifest entry, for event provenance."""
     spec = detector.model.spec
     return ModelRef(spec.name, spec.version, spec.sha256)
 
@@ -59,6 +62,7 @@ def make_detector(
 
 
 def runs_faces(spec: CameraAnalyticsConfig) -> bool:
+    """Whether this camera needs the face models: a faces section that is enabled."""
     return spec.faces is not None and spec.faces.enabled
 
 

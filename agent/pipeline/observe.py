@@ -3,7 +3,9 @@
 Camera figures are read from the readers, the worker and the stages at scrape time (like the
 spool's), so `/metrics` and `/healthz` can never disagree with what the pipeline counted.
 Both are served from one port (`metrics.host:metrics.port` of agent.yaml): `/metrics` for
-Prometheus, `/healthz` for container and systemd probes and for operators.
+Prometheus, `/healthz` for container and systemd probes and for operators. GET and HEAD
+(headers and status only) are answered; metric names follow Prometheus' conventions
+(`_seconds`, `_bytes`, counters ending `_total`) and pass `promtool check metrics`.
 """
 
 from __future__ import annotations
@@ -102,21 +104,28 @@ def _handler(
 ) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            self._answer(head=False)
+
+        def do_HEAD(self) -> None:  # probes and load balancers check with HEAD
+            self._answer(head=True)
+
+        def _answer(self, head: bool) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
-                self._send(200, CONTENT_TYPE_LATEST, generate_latest(registry))
+                self._send(200, CONTENT_TYPE_LATEST, generate_latest(registry), head)
             elif path == "/healthz":
                 code, body = health()
-                self._send(code, "application/json", json.dumps(body, indent=1).encode())
+                self._send(code, "application/json", json.dumps(body, indent=1).encode(), head)
             else:
-                self._send(404, "text/plain", b"not found: try /metrics or /healthz\n")
+                self._send(404, "text/plain", b"not found: try /metrics or /healthz\n", head)
 
-        def _send(self, code: int, ctype: str, body: bytes) -> None:
+        def _send(self, code: int, ctype: str, body: bytes, head: bool) -> None:
             self.send_response(code)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if not head:
+                self.wfile.write(body)
 
         def log_message(self, fmt: str, *args: Any) -> None:
             log.debug("http: " + fmt, *args)  # noqa: G003 - the server's own format string

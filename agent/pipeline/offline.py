@@ -183,6 +183,7 @@ class Analysis:
         return self.result()
 
     def result(self) -> AnalysisResult:
+        """Events, summary and final health of a finished run; `RuntimeError` before it ran."""
         if self._health is None:
             raise RuntimeError("the analysis has not run yet")
         return AnalysisResult(tuple(self.events), self.summary, self.summary.frames, self._health)

@@ -59,6 +59,7 @@ class JsonlSink:
         return len(lines)
 
     def close(self) -> None:
+        """Close the file (lines written so far are flushed); calling it again does nothing."""
         with self._lock:
             if not self._file.closed:
                 self._file.close()

@@ -99,7 +99,7 @@ class CameraStage:
         self.analytics = CameraAnalytics(spec, labels, faces=analyzer)
         # Face images stay on the box: the one write this stage does, and only if asked.
         self.shots = (
-            FaceShotStore(faces.best_shot_dir)
+            FaceShotStore(faces.best_shot_dir, retention_s=faces.shot_retention_hours * 3600)
             if faces is not None and faces.best_shot_dir
             else None
         )

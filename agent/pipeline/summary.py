@@ -39,6 +39,8 @@ CONGESTION_ORDER: tuple[Congestion, ...] = ("free", "moderate", "heavy", "jam")
 
 @dataclass
 class ZoneStats:
+    """One zone's visits over the run; `dwell` holds completed visits only."""
+
     entries: int = 0
     exits: int = 0
     loitering: int = 0
@@ -48,6 +50,8 @@ class ZoneStats:
 
 @dataclass
 class TrafficStats:
+    """One traffic line's closed intervals, summed; `worst`: its heaviest congestion level."""
+
     intervals: int = 0
     vehicles: int = 0
     count_in: int = 0
@@ -61,6 +65,8 @@ class TrafficStats:
 
 @dataclass(frozen=True)
 class Alert:
+    """An alert-kind event (`ALERT_KINDS`) as the summary lists it; `detail` is for people."""
+
     capture_time: float
     kind: str
     rule_id: str
@@ -83,11 +89,13 @@ class Summary:
         self.last_time: float | None = None
 
     def add_frame(self, capture_time: float) -> None:
+        """Count a processed frame; the first and last capture times span the run."""
         self.frames += 1
         self.first_time = capture_time if self.first_time is None else self.first_time
         self.last_time = capture_time
 
     def add(self, events: Iterable[AnalyticsEvent]) -> None:
+        """Fold events into the line, zone and traffic totals, and list the alerts."""
         for e in events:
             match e.detail:
                 case LineCrossed(direction=direction):

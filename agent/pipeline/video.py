@@ -47,6 +47,7 @@ class AnnotatedVideo:
         return img
 
     def write(self, result: FrameResult) -> None:
+        """Append the drawn frame; the file opens at the first frame's size (`OkoError` if not)."""
         img = self.draw(result)
         if self._writer is None:
             h, w = img.shape[:2]
@@ -58,6 +59,7 @@ class AnnotatedVideo:
         self.frames += 1
 
     def close(self) -> None:
+        """Finish the file so players can read it; calling it again does nothing."""
         if self._writer is not None:
             self._writer.release()
             self._writer = None

@@ -37,8 +37,18 @@ log = logging.getLogger(__name__)
 # Why an event left the spool without being delivered.
 DROP_FULL = "full"  # the drop policy made room
 DROP_REJECTED = "rejected"  # the fleet acknowledged it as malformed (never storable)
+DROP_DISK_FULL = "disk_full"  # the disk had no room to store it
+DROP_WRITE_FAILED = "write_failed"  # storing it failed otherwise (the box counted it)
 _BATCH_ID_BLOCK = 1024  # batch ids reserved per meta write
 MAX_EVENT_BYTES = 1 << 20  # a quarter of the wire limit: a face event is ~1.3 KB
+
+
+class SpoolFullError(SpoolError):
+    """The spool's disk is full: nothing can be written until space returns.
+
+    Recoverable: the connection keeps working, and the next write after space is freed
+    succeeds. Events that could not be stored are counted as drops (`DROP_DISK_FULL`).
+    """
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,9 @@ class Spool:
         self._conn = open_database(self.path, synchronous)
         self._rows, self._bytes = self._count()
         self._batch_next = self._batch_limit = 0
+        # Events a full disk kept out, not yet written to the drops table (which needs the
+        # disk too): (camera, size, reason), recorded by the next transaction that commits.
+        self._unrecorded: list[tuple[str, int, str]] = []
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Cursor]:
@@ -99,16 +112,26 @@ class Spool:
                 cur = self._conn.cursor()
             except sqlite3.Error as err:  # e.g. ProgrammingError: the spool was closed
                 raise SpoolError(explain(self.path, err)) from err
+            pending = self._unrecorded
             try:
                 cur.execute("BEGIN IMMEDIATE")
+                for reason in sorted({r for _, _, r in pending}):
+                    lost = [(cam, size) for cam, size, r in pending if r == reason]
+                    self._count_drops(cur, lost, reason)
                 yield cur
                 cur.execute("COMMIT")
+                if pending:
+                    self._unrecorded = []
             except sqlite3.Error as err:
                 self._rollback_and_recount(cur)
-                raise SpoolError(explain(self.path, err)) from err
+                raise _spool_error(self.path, err) from err
             except BaseException:
                 self._rollback_and_recount(cur)
                 raise
+            finally:
+                # A cursor kept alive by a traceback would keep its statement open, and
+                # close() would then leave the file (and its exclusive lock) held.
+                cur.close()
 
     def _rollback_and_recount(self, cur: sqlite3.Cursor) -> None:
         try:
@@ -158,6 +181,24 @@ class Spool:
             rows.append((event.event_id, event.camera_id, int(priority_of(event)), now, payload))
         if not rows:
             return AppendResult(0, 0, 0)
+        try:
+            return self._insert(rows)
+        except SpoolFullError:
+            with self._lock:
+                self._unrecorded.extend((row[1], len(row[4]), DROP_DISK_FULL) for row in rows)
+            raise
+
+    def count_unstored(self, events: Iterable[events_pb2.Event], reason: str) -> None:
+        """Count events the caller could not hand over (e.g. its own file hit the full disk).
+
+        They are drops like any other - per camera, in /metrics and heartbeats - recorded
+        in the drop table by the next commit (the disk may be full right now).
+        """
+        lost = [(e.camera_id, e.ByteSize(), reason) for e in events]
+        with self._lock:
+            self._unrecorded.extend(lost)
+
+    def _insert(self, rows: list[tuple[str, str, int, float, bytes]]) -> AppendResult:
         with self._transaction() as cur:
             before = self._conn.total_changes
             cur.executemany(
@@ -289,7 +330,9 @@ class Spool:
         except sqlite3.Error as err:
             if self._conn.in_transaction:
                 cur.execute("ROLLBACK")
-            raise SpoolError(explain(self.path, err)) from err
+            raise _spool_error(self.path, err) from err
+        finally:
+            cur.close()
         self._batch_next, self._batch_limit = start, limit
 
     # -- reading ---------------------------------------------------------------------------
@@ -338,19 +381,26 @@ class Spool:
 
     def drops(self) -> dict[str, DropCount]:
         """Every event ever dropped undelivered, per camera (persisted across restarts)."""
-        rows = self._query(
-            "SELECT camera_id, sum(events), sum(bytes) FROM drops GROUP BY camera_id"
-        )
-        return {str(cam): DropCount(int(n), int(b)) for cam, n, b in rows}
+        out: dict[str, DropCount] = {}
+        for (camera, _), count in self.drops_by_reason().items():
+            before = out.get(camera, DropCount(0, 0))
+            out[camera] = DropCount(before.events + count.events, before.bytes + count.bytes)
+        return out
 
     def drops_by_reason(self) -> dict[tuple[str, str], DropCount]:
-        """Drops per (camera, reason); reasons are `DROP_FULL` and `DROP_REJECTED`."""
+        """Drops per (camera, reason): `DROP_FULL`, `DROP_REJECTED`, `DROP_DISK_FULL`, ..."""
         rows = self._query("SELECT camera_id, reason, events, bytes FROM drops")
-        return {(str(c), str(r)): DropCount(int(n), int(b)) for c, r, n, b in rows}
+        out = {(str(c), str(r)): DropCount(int(n), int(b)) for c, r, n, b in rows}
+        for camera, size, reason in list(self._unrecorded):
+            key = (camera, reason)
+            before = out.get(key, DropCount(0, 0))
+            out[key] = DropCount(before.events + 1, before.bytes + size)
+        return out
 
     def dropped_total(self) -> int:
         """All events ever dropped on this box (the heartbeat's monotonic counter)."""
-        return int(self._query("SELECT coalesce(sum(events), 0) FROM drops")[0][0])
+        stored = int(self._query("SELECT coalesce(sum(events), 0) FROM drops")[0][0])
+        return stored + len(self._unrecorded)
 
     def oldest_created(self) -> float | None:
         """Wall-clock time the oldest waiting event was spooled (None when empty)."""
@@ -365,7 +415,17 @@ class Spool:
                 raise SpoolError(explain(self.path, err)) from err
 
     def close(self) -> None:
-        """Checkpoint the WAL and release the file lock."""
+        """Record pending drop counts, checkpoint the WAL and release the file lock."""
+        if self._unrecorded:
+            try:
+                with self._transaction():
+                    pass  # the transaction itself writes the pending drops
+            except SpoolError:
+                log.warning(
+                    "spool %s: %d dropped event(s) could not be recorded (disk still full?)",
+                    self.path,
+                    len(self._unrecorded),
+                )
         with self._lock:
             try:
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -378,3 +438,12 @@ class Spool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _spool_error(path: Path, err: sqlite3.Error) -> SpoolError:
+    """`SpoolFullError` for a full disk (recoverable), `SpoolError` for the rest."""
+    if getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return SpoolFullError(
+            f"{path}: disk full ({err}); events are counted as dropped until space returns"
+        )
+    return SpoolError(explain(path, err))

@@ -24,12 +24,14 @@ _MIN_SIZE = 1.0  # px; keeps noise positive for degenerate boxes
 
 
 def xyxy_to_cxcywh(xyxy: npt.ArrayLike) -> F64:
+    """Corner boxes (n, 4) to centre and size, the filter's measurement space."""
     b = np.asarray(xyxy, np.float64).reshape(-1, 4)
     wh = b[:, 2:] - b[:, :2]
     return np.concatenate([b[:, :2] + wh / 2, wh], axis=1)
 
 
 def cxcywh_to_xyxy(cxcywh: npt.ArrayLike) -> F64:
+    """Back to corner boxes (n, 4); a negative predicted size collapses to a point."""
     b = np.asarray(cxcywh, np.float64).reshape(-1, 4)
     half = np.clip(b[:, 2:], 0, None) / 2
     return np.concatenate([b[:, :2] - half, b[:, :2] + half], axis=1)

@@ -26,7 +26,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from agent import __version__
 from agent.capture.pacing import Backoff
 from agent.config.agent import FleetSection
-from agent.errors import UplinkError
+from agent.errors import SpoolError, UplinkError
 from agent.identity import AgentStore
 from agent.spool import Priority, Spool, SpooledEvent
 from agent.uplink.desired import DesiredStateApplier
@@ -77,6 +77,23 @@ def _now() -> Timestamp:
     return stamp
 
 
+def _stamp(event: events_pb2.Event, payload: bytes, welcome: agent_pb2.Welcome) -> None:
+    """Parse a spooled event and give it the identity this session authenticated as.
+
+    The spool outlives identities: events minted before enrollment carry no device id,
+    and after `oko-agent enroll --force` (certificate rotation) they carry the old one,
+    which the fleet rightly refuses from the new certificate - and a refused event is
+    deleted. Every spooled event is this box's own, so it is stamped at send time with
+    the device id and site of the Welcome: correct whenever the box was (re-)enrolled,
+    even while the agent was running, and the fleet keeps refusing foreign identities.
+    """
+    event.MergeFromString(payload)
+    if welcome.device_id:
+        event.device_id = welcome.device_id
+    if welcome.site:
+        event.site = welcome.site
+
+
 class UplinkClient:
     """Runs the stream until `stop` is set; create one per box."""
 
@@ -104,12 +121,20 @@ class UplinkClient:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started_at = _now()
         self.sessions = 0  # successful Welcomes, for status and tests
+        self.last_error: str | None = None  # why the last session ended, for /healthz
         self.connected = threading.Event()
 
     def notify(self) -> None:
-        """New events are in the spool: send them now. Safe to call from any thread."""
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
+        """New events are in the spool: send them now. Safe to call from any thread.
+
+        Never raises: once the uplink's loop has ended (stopped, or died - which the box
+        turns into a non-zero exit) there is nobody to wake, and the camera that called
+        must not pay for it.
+        """
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # closed between the check and the call
+                loop.call_soon_threadsafe(self._wake.set)
 
     def _target(self) -> tuple[str, grpc.ChannelCredentials]:
         identity = self._store.identity()
@@ -133,10 +158,19 @@ class UplinkClient:
                 await self._connect(target, creds, stop)
             except grpc.aio.AioRpcError as err:
                 code = err.code().name
+                self.last_error = f"{target}: {code} {err.details() or ''}".strip()
                 self._log_failure(target, err.code(), err.details())
             except (StreamEndedError, TimeoutError) as err:
                 code = type(err).__name__
+                self.last_error = f"{target}: {code} {err}".strip()
                 log.warning("uplink to %s ended: %s", target, err)
+            except SpoolError as err:
+                # A full or failing disk: an ack that could not be recorded is resent by the
+                # next session (the fleet deduplicates it), so retrying is always safe.
+                code = type(err).__name__
+                self.last_error = f"spool: {err}"
+                self._metrics.spool_errors.inc()
+                log.error("uplink paused: spool write failed: %s; retrying", err)
             finally:
                 self.connected.clear()
                 self._metrics.connected.set(0)
@@ -287,7 +321,7 @@ class UplinkClient:
             items = await self._next_batch(limit, after_seq)
             batch = events_pb2.EventBatch(batch_id=self._spool.next_batch_id())
             for item in items:
-                batch.events.add().MergeFromString(item.payload)
+                _stamp(batch.events.add(), item.payload, session.welcome)
             session.in_flight.append(
                 _InFlight(batch.batch_id, [i.event_id for i in items], time.monotonic())
             )

@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -50,6 +51,11 @@ class DesiredStateApplier:
         self._store = store
         self._checkers: list[Checker] = []
         self._listeners: list[Listener] = []
+        self._detector: tuple[str, str, tuple[str, ...]] = ("", "", ())
+
+    def describe_detector(self, name: str, version: str, labels: Sequence[str]) -> None:
+        """Report the detector this box runs, so the fleet checks rule classes against it."""
+        self._detector = (name, version, tuple(labels))
 
     def add_checker(self, checker: Checker) -> None:
         """Register an extra validation step (runs before anything is stored)."""
@@ -129,7 +135,27 @@ class DesiredStateApplier:
             ok=error is None,
             error=error or "",
             reported_at=stamp,
+            detector_model=self._detector[0],
+            detector_version=self._detector[1],
+            detector_labels=self._detector[2],
         )
+
+
+def stored_fleet_config(data_dir: Path) -> AgentConfig | None:
+    """The fleet document an enrolled box applied last (None: not enrolled, or none yet).
+
+    Read at start, before the box is built, so the detector is chosen for the cameras the
+    box will really run; raises `ConfigError` naming the stored version if it no longer parses.
+    """
+    if not (data_dir / "agent.json").exists():  # never enrolled: create nothing
+        return None
+    store = AgentStore(data_dir)
+    try:
+        if store.identity() is None:
+            return None
+        return DesiredStateApplier(store).current()
+    finally:
+        store.close()
 
 
 def _sha256(document: str) -> str:

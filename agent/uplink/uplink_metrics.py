@@ -75,7 +75,7 @@ class AgentMetrics:
             registry=r,
         )
         self.bytes_sent = Counter(
-            "oko_agent_uplink_event_bytes_sent",
+            "oko_agent_uplink_sent_bytes",
             "Serialized event bytes sent, before gRPC compression (resends included).",
             ["camera"],
             registry=r,
@@ -99,6 +99,12 @@ class AgentMetrics:
             "oko_agent_uplink_connect_failures",
             "Stream attempts that failed or broke.",
             ["code"],
+            registry=r,
+        )
+        self.spool_errors = Counter(
+            "oko_agent_uplink_spool_errors",
+            "Stream sessions ended because the spool could not be read or written "
+            "(a full disk); the uplink retries with backoff.",
             registry=r,
         )
         self.applied_version = Gauge(

@@ -12,6 +12,7 @@ from fleet import __version__, desired, redaction
 from fleet.app import FleetApp, now_us
 from fleet.auth import MAX_ENROLL_TTL_S, Principal, Role, mint_api_token, mint_enrollment_token
 from fleet.errors import InvalidRequestError, NotFoundError
+from fleet.model_labels import reported_detector
 from fleet.redaction import mask_url
 from fleet.services import convert
 from fleet.services.common import Context, Guarded, guarded
@@ -271,24 +272,30 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
     ) -> admin_pb2.ConfigView:
         device = await self._device(request.device_id)
         document = await self._keep_secrets(device.device_id, request.camera_id, request.document)
-        doc, rendered = await set_config(
+        outcome = await set_config(
             self.app.store,
             device.device_id,
             request.camera_id,
             document,
             expected_version=request.expected_version,
             author=who.name,
+            dry_run=request.dry_run,
+            detector=reported_detector(device.reported),
         )
-        session = self.app.sessions.get(device.device_id)
-        if session is not None:
-            session.send(convert.desired_to_proto(rendered))
-        await self.app.audit(
-            who.name,
-            "config.set",
-            f"{device.device_id}/{request.camera_id}",
-            f"v{doc.version} sha256={doc.sha256}",
-        )
-        return _for_role(convert.config_view(device, request.camera_id, doc, rendered), who)
+        doc, rendered = outcome.doc, outcome.rendered
+        if not (request.dry_run or outcome.unchanged):
+            session = self.app.sessions.get(device.device_id)
+            if session is not None:
+                session.send(convert.desired_to_proto(rendered))
+            await self.app.audit(
+                who.name,
+                "config.set",
+                f"{device.device_id}/{request.camera_id}",
+                f"v{doc.version} sha256={doc.sha256}",
+            )
+        view = convert.config_view(device, request.camera_id, doc, rendered)
+        view.unchanged = outcome.unchanged
+        return _for_role(view, who)
 
     @override
     @guarded(Role.OPERATOR)

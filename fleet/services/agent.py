@@ -312,6 +312,9 @@ class _Stream:
             attempted_version=state.attempted_version,
             ok=state.ok,
             error=state.error,
+            detector_model=state.detector_model,
+            detector_version=state.detector_version,
+            detector_labels=tuple(state.detector_labels),
         )
         await self.app.store.record_state(self.device.device_id, report)
         if not state.ok:

@@ -60,9 +60,11 @@ _ENVELOPES = _key(stream_pb2.EventEnvelopeBatch.DESCRIPTOR, "envelopes")
 
 
 def ts(us: int) -> Timestamp | None:
-    """Timestamp from microseconds; None for 0 (unset) so the field stays absent, and for a
-    time beyond what a Timestamp can hold (year 9999; stored before boxes' times were
-    bounded), so one box's absurd clock cannot fail a listing for everyone."""
+    """Timestamp from microseconds; None for 0 (unset), so the field stays absent.
+
+    Also None for a time beyond what a Timestamp can hold (year 9999; stored before boxes'
+    times were bounded), so one box's absurd clock cannot fail a listing for everyone.
+    """
     if not us:
         return None
     stamp = Timestamp()
@@ -74,10 +76,12 @@ def ts(us: int) -> Timestamp | None:
 
 
 def us_of(stamp: Timestamp) -> int:
+    """Microseconds since the epoch, the store's unit; an unset stamp gives 0."""
     return stamp.seconds * 1_000_000 + stamp.nanos // 1000
 
 
 def filter_from_proto(msg: stream_pb2.EventFilter) -> EventFilter:
+    """The store's filter; empty lists in `msg` match everything."""
     return EventFilter.of(msg.camera_ids, msg.sites, msg.types, msg.device_ids)
 
 
@@ -93,8 +97,11 @@ def _received_field(received_us: int) -> bytes:
 
 
 def encode_envelope(event: StoredEvent, received: bytes | None = None) -> bytes:
-    """Wire bytes of EventEnvelope{cursor, event, received_at}. `received` may pass the
-    precomputed received_at field, which all events of one commit share."""
+    """Wire bytes of EventEnvelope{cursor, event, received_at}.
+
+    `received` may pass the precomputed received_at field, which all events of one commit
+    share.
+    """
     if received is None:
         received = _received_field(event.received_us)
     payload = event.payload
@@ -106,8 +113,10 @@ def encode_envelope(event: StoredEvent, received: bytes | None = None) -> bytes:
 def encode_envelope_batches(
     events: list[StoredEvent], max_events: int, max_bytes: int
 ) -> Iterator[bytes]:
-    """EventEnvelopeBatch wire bytes, split by event count and size (one oversized event
-    still goes alone: it was accepted under the same message limit)."""
+    """EventEnvelopeBatch wire bytes, split by event count and size.
+
+    One oversized event still goes alone: it was accepted under the same message limit.
+    """
     parts: list[bytes] = []
     size = 0
     stamp_us, received = -1, b""
@@ -135,6 +144,7 @@ def envelope(event: StoredEvent) -> stream_pb2.EventEnvelope:
 
 
 def health_from_proto(msg: agent_pb2.Heartbeat, at_us: int) -> DeviceHealth:
+    """A heartbeat as the store keeps it, stamped with the fleet's receive time `at_us`."""
     return DeviceHealth(
         at_us=at_us,
         spool_depth=msg.spool_depth,
@@ -157,6 +167,7 @@ def health_from_proto(msg: agent_pb2.Heartbeat, at_us: int) -> DeviceHealth:
 
 
 def camera_to_proto(cam: CameraStatus) -> admin_pb2.CameraStatus:
+    """A camera's last reported health, with its box and site, for admin listings."""
     h = cam.health
     return admin_pb2.CameraStatus(
         camera_id=h.camera_id,
@@ -172,16 +183,24 @@ def camera_to_proto(cam: CameraStatus) -> admin_pb2.CameraStatus:
 
 
 def device_status(device: Device, connected: bool, now_us: int) -> str:
+    """'revoked', or 'online' only if connected and heard from within the offline window."""
     if device.status == "revoked":
         return "revoked"
     fresh = now_us - device.last_seen_us < DEVICE_OFFLINE_AFTER_US
     return "online" if connected and fresh else "offline"
 
 
-def drift(desired_version: int, device: Device) -> bool:
+def drift(desired_version: int, device: Device, desired_document: str | None = None) -> bool:
+    """True if the box does not run what is desired.
+
+    That is another version, a failed apply, or (when the desired document is given) the
+    same version number with other content.
+    """
     reported = device.reported
     if reported is None:
         return desired_version > 0
+    if desired_document is not None and reported.document != desired_document:
+        return True
     return reported.applied_version != desired_version or not reported.ok
 
 
@@ -192,6 +211,7 @@ def device_to_proto(
     desired_version: int,
     cameras: list[CameraStatus] | None = None,
 ) -> admin_pb2.Device:
+    """A device for admin listings: status, drift and last health (zeros before any)."""
     health = device.health
     reported = device.reported
     return admin_pb2.Device(
@@ -219,6 +239,7 @@ def device_to_proto(
 
 
 def config_doc_to_proto(doc: ConfigDoc | None) -> admin_pb2.ConfigDocument | None:
+    """None for a scope that has no document yet, so the field stays absent."""
     if doc is None:
         return None
     return admin_pb2.ConfigDocument(
@@ -231,6 +252,7 @@ def config_doc_to_proto(doc: ConfigDoc | None) -> admin_pb2.ConfigDocument | Non
 
 
 def desired_to_proto(doc: ConfigDoc) -> agent_pb2.FleetMessage:
+    """The stream message that pushes a rendered desired-state document to its box."""
     return agent_pb2.FleetMessage(
         desired=agent_pb2.DesiredState(
             version=doc.version,
@@ -246,6 +268,7 @@ def desired_to_proto(doc: ConfigDoc) -> agent_pb2.FleetMessage:
 def config_view(
     device: Device, scope: str, doc: ConfigDoc | None, rendered: ConfigDoc | None
 ) -> admin_pb2.ConfigView:
+    """One scope's document ('' = box) beside the rendered whole and what the box reports."""
     reported = device.reported
     return admin_pb2.ConfigView(
         device_id=device.device_id,
@@ -254,13 +277,16 @@ def config_view(
         rendered=config_doc_to_proto(rendered),
         reported_version=reported.applied_version if reported else 0,
         reported_document=reported.document if reported else "",
-        drift=drift(rendered.version if rendered else 0, device),
+        drift=drift(
+            rendered.version if rendered else 0, device, rendered.document if rendered else None
+        ),
         last_apply_error="" if reported is None or reported.ok else reported.error,
         reported_at=ts(reported.at_us) if reported else None,
     )
 
 
 def webhook_to_proto(hook: Webhook, with_secret: bool = False) -> admin_pb2.Webhook:
+    """A webhook and its delivery counters; the secret only when asked (on creation)."""
     flt = hook.filter
     return admin_pb2.Webhook(
         webhook_id=hook.webhook_id,

@@ -27,6 +27,8 @@ from fleet.store.records import (
     EventQuery,
     IngestCommit,
     NewEvent,
+    PurgeRule,
+    PurgeStep,
     StateReportRecord,
     StoredEvent,
     StoreStats,
@@ -69,6 +71,20 @@ class Store(Protocol):
 
     async def last_cursor(self) -> int:
         """Cursor of the newest committed event (0 if none ever)."""
+
+    async def purge_events(self, rule: PurgeRule, before_us: int, limit: int) -> PurgeStep:
+        """Delete up to `limit` events of `rule`'s types received before `before_us`.
+
+        One short transaction: the retention task repeats it until `done`, so ingest
+        commits run between the steps. Cursors of what remains never change, and
+        deleted cursors are never handed out again.
+        """
+
+    async def purge_alerts(self, before_us: int, limit: int) -> int:
+        """Delete up to `limit` alerts raised before `before_us`, with their decisions.
+
+        One transaction; returns how many. Fewer than `limit` means none older is left.
+        """
 
     # Tokens.
     async def add_api_token(self, token: ApiToken) -> None:

@@ -154,6 +154,9 @@ class StateReportRecord:
     attempted_version: int
     ok: bool
     error: str
+    detector_model: str = ""  # what the box runs: rule classes are checked against it
+    detector_version: str = ""
+    detector_labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -264,3 +267,32 @@ class AuditEntry:
     target: str
     detail: str
     at_us: int
+
+
+@dataclass(frozen=True)
+class PurgeRule:
+    """The event types one retention rule covers (`exclude`: every type but these).
+
+    `key` names the rule's purge progress in the store, so a rule whose types change
+    (an override added or removed) starts its walk over instead of skipping old rows.
+    """
+
+    types: frozenset[str]
+    exclude: bool = False
+
+    @property
+    def key(self) -> str:
+        """The `meta` key holding how far this rule's walk got."""
+        return "purged:" + ("-" if self.exclude else "") + ",".join(sorted(self.types))
+
+    def covers(self, event_type: str) -> bool:
+        """Whether events of this type fall under the rule."""
+        return (event_type in self.types) != self.exclude
+
+
+@dataclass(frozen=True)
+class PurgeStep:
+    """One bounded purge transaction: rows deleted, and whether the rule is caught up."""
+
+    deleted: int
+    done: bool

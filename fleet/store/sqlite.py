@@ -25,6 +25,7 @@ from fleet.errors import FleetError, StoreError, StoreValueError
 from fleet.store import sqlite_events as ev
 from fleet.store import sqlite_hooks as hooks
 from fleet.store import sqlite_registry as reg
+from fleet.store import sqlite_retention as retention
 from fleet.store.base import Store
 from fleet.store.records import (
     ApiToken,
@@ -37,6 +38,8 @@ from fleet.store.records import (
     EventQuery,
     IngestCommit,
     NewEvent,
+    PurgeRule,
+    PurgeStep,
     StateReportRecord,
     StoredEvent,
     StoreStats,
@@ -116,6 +119,9 @@ class SqliteStore(WatchlistStoreMixin, Store):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = _connect(self.path)
         self._conn.executescript(DDL)
+        # Purged face embeddings must not linger in free pages of the file: deletes
+        # overwrite the freed content (only the purge deletes events, so ingest pays nothing).
+        self._conn.execute("PRAGMA secure_delete=ON")
         self._last_cursor = ev.read_last_cursor(self._conn)
 
     @override
@@ -206,6 +212,14 @@ class SqliteStore(WatchlistStoreMixin, Store):
     @override
     async def last_cursor(self) -> int:
         return await self._read(ev.read_last_cursor)
+
+    @override
+    async def purge_events(self, rule: PurgeRule, before_us: int, limit: int) -> PurgeStep:
+        return await self._write(retention.purge_events, rule, before_us, limit)
+
+    @override
+    async def purge_alerts(self, before_us: int, limit: int) -> int:
+        return await self._write(retention.purge_alerts, before_us, limit)
 
     @override
     async def stats(self) -> StoreStats:

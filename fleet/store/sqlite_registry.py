@@ -59,7 +59,7 @@ def _device_from_row(row: tuple[Any, ...]) -> Device:
         revoked_us=row[11],
         last_seen_us=row[12],
         health=_health_from_json(row[13]),
-        reported=StateReportRecord(**reported) if reported else None,
+        reported=_report(reported) if reported else None,
     )
 
 
@@ -176,6 +176,11 @@ def record_health(conn: sqlite3.Connection, device_id: str, health: DeviceHealth
             for cam in health.cameras
         ],
     )
+
+
+def _report(stored: dict[str, Any]) -> StateReportRecord:
+    labels = tuple(stored.pop("detector_labels", ()))  # JSON gives a list
+    return StateReportRecord(**stored, detector_labels=labels)
 
 
 def record_state(conn: sqlite3.Connection, device_id: str, report: StateReportRecord) -> None:

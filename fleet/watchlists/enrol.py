@@ -24,8 +24,10 @@ from fleet.watchlists.records import EmbedderKey
 
 log = logging.getLogger(__name__)
 
-#: The models a box's faces analytic runs (agent/analytics/faces.py), in the same precision.
-DETECTOR_MODEL = "blazeface-back"
+#: The models a box's faces analytic runs by default (agent/analytics/faces.py, the faces
+#: section's `detector` default), in the same precision: a gallery must be made the way
+#: the probes it is searched with are.
+DETECTOR_MODEL: str = FaceConfig.model_fields["detector"].default
 EMBEDDER_MODEL = "faceres"
 PRECISION = "fp32"
 #: Aligned size for the sharpness measure: the boxes measure it on their 112 px shots.
@@ -37,6 +39,7 @@ MIN_POSE_PART = 0.5
 #: A second face counts only if it is at least this share of the largest face's width, so
 #: a tiny face in a poster behind the subject does not refuse a good portrait.
 OTHER_FACE_SHARE = 0.5
+OTHER_FACE_SCORE = 0.4
 
 
 class PhotoRefusedError(FleetError):
@@ -101,16 +104,22 @@ class FaceEnroller:
     def _one_face(self, image: Any) -> tuple[Any, Any, float]:
         (faces,) = self._detector.detect([image])
         cfg = self.config
-        keep = faces.confidence >= cfg.score_threshold
-        if not keep.any() or faces.keypoints is None:
+        # Other people count at the looser OTHER_FACE_SCORE: a face too weak to be enrolled
+        # is still someone else in the photo (CenterFace scores a second, smaller face at ~0.5).
+        seen = faces.confidence >= min(OTHER_FACE_SCORE, cfg.score_threshold)
+        if not seen.any() or faces.keypoints is None:
             raise PhotoRefusedError("no face found")
-        boxes, points, scores = faces.xyxy[keep], faces.keypoints[keep], faces.confidence[keep]
+        boxes, points, scores = faces.xyxy[seen], faces.keypoints[seen], faces.confidence[seen]
         widths = boxes[:, 2] - boxes[:, 0]
         big = int(widths.argmax())
         others = int((widths >= OTHER_FACE_SHARE * widths[big]).sum()) - 1
         if others:
             raise PhotoRefusedError(
                 f"{others + 1} faces found; an enrolment photo must show exactly one person"
+            )
+        if scores[big] < cfg.score_threshold:
+            raise PhotoRefusedError(
+                f"no face found (best score {scores[big]:.2f}, {cfg.score_threshold:.2f} needed)"
             )
         if widths[big] < cfg.min_face_px:
             raise PhotoRefusedError(

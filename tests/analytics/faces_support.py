@@ -19,6 +19,7 @@ from agent.analytics.faces import FaceAnalyzer
 from agent.config.analytics import FaceConfig
 from agent.detect.object_detector import ObjectDetector
 from agent.detections import Detections
+from agent.events.types import AnalyticsEvent
 from agent.faces.embedding import FaceEmbedder
 from agent.faces.face_detector import FaceDetector
 from agent.faces.models import DETECTOR_MODEL, FaceModelPair
@@ -105,3 +106,12 @@ class View:
 
 def empty_frame() -> tuple[np.ndarray, Detections]:
     return np.zeros((120, 160, 3), np.uint8), Detections.empty()
+
+
+def hopper_face_event() -> AnalyticsEvent:
+    """One real face event (Grace Hopper's best shot, track 3), for the shot-store tests."""
+    fa = analyzer(emit_quality=1.0)
+    frame, tracks = View(1.0).render("grace_hopper.jpg", 3)
+    fa.update(frame, tracks, 1_700_000_000.5)
+    (event,) = fa.flush(1_700_000_001.0)
+    return event

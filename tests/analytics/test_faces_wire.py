@@ -19,16 +19,12 @@ from agent.faces.embedding import cosine, decode_float16
 from agent.faces.shots import FaceShotStore
 from agent.inference.manifest import load_manifest
 from proto.oko.v1 import events_pb2
-from tests.analytics.faces_support import View, analyzer
+from tests.analytics.faces_support import hopper_face_event
 
 
 @pytest.fixture(scope="module")
 def face_event() -> AnalyticsEvent:
-    fa = analyzer(emit_quality=1.0)
-    frame, tracks = View(1.0).render("grace_hopper.jpg", 3)
-    fa.update(frame, tracks, 1_700_000_000.5)
-    (event,) = fa.flush(1_700_000_001.0)
-    return event
+    return hopper_face_event()
 
 
 def test_face_event_becomes_an_oko_face_message_without_the_image(

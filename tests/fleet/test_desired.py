@@ -131,3 +131,26 @@ async def test_config_for_unknown_device_is_not_found(fleet: Fleet) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await _set(fleet, "dev-nope", BOX)
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_same_version_with_other_content_is_drift(fleet: Fleet) -> None:
+    ident = await new_device(fleet.server, fleet.admin, fleet.ca)
+    view = await _set(fleet, ident.device_id, BOX)
+    async with ident.channel(fleet.server.agent_port) as channel:
+        stream = AgentStream(channel)
+        await stream.next("welcome")
+        for document, drifts in ((view.rendered.document + "# edited\n", True), (None, False)):
+            stream.send(
+                agent_pb2.AgentMessage(
+                    state=agent_pb2.StateReport(
+                        applied_version=1,
+                        attempted_version=1,
+                        ok=True,
+                        document=view.rendered.document if document is None else document,
+                    )
+                )
+            )
+            stream.send_batch([])
+            await stream.next("ack")
+            assert (await _get(fleet, ident.device_id)).drift is drifts
+        stream.close()

@@ -73,7 +73,9 @@ async def test_enrol_list_show_remove_a_subject_from_a_real_photo(fleet: Fleet) 
         (wh.no_face, "no face found"),
         (wh.two_faces, "2 faces found"),
         (wh.blurred, "blurred"),
-        (wh.profile, "profile"),
+        # CenterFace (the boxes' detector) finds no face on its side at all; the pose
+        # gate refuses the turned faces it does find. Either way the photo is refused.
+        (wh.profile, "profile|no face found"),
         (wh.too_small, "too small"),
         (lambda: b"GIF89a not really", "not a readable JPEG or PNG"),
     ],
@@ -90,7 +92,8 @@ async def test_a_refused_photo_says_why_and_stores_nothing(
     details = await _refused(
         s.AddSubject(request, metadata=admin, timeout=120), grpc.StatusCode.INVALID_ARGUMENT
     )
-    assert "bad.png" in details and reason in details and "good.png" not in details
+    assert "bad.png" in details and "good.png" not in details
+    assert any(r in details for r in reason.split("|")), details
     listed = await s.ListSubjects(pb.ListSubjectsRequest(), metadata=admin)
     assert list(listed.subjects) == []
 

@@ -84,7 +84,7 @@ def test_unit_restarts_limits_and_sandboxes(installed: Installed) -> None:
     assert service["ReadWritePaths"] == "/var/lib/oko"
     exec_start = service["ExecStart"].split()
     assert exec_start[:2] == ["/opt/oko/bin/oko-agent", "run"]
-    assert exec_start[2:] == ["--config", CONFIG]
+    assert exec_start[2:] == ["--config", CONFIG, "--require-uplink"]
     assert os.access(installed.path(exec_start[0]), os.X_OK)
     assert unit["Install"]["WantedBy"] == "multi-user.target"
 
@@ -176,6 +176,16 @@ def test_dry_run_on_a_fresh_root_writes_nothing(tmp_path: Path) -> None:
     assert "enroll --fleet fleet.example:7443 --token <token>" in out
     assert token not in out
     assert "nothing was changed" in out
+    assert "see below" not in out and "would start oko-agent.service once the enrollment" in out
+
+
+def test_dry_run_without_enrolling_prints_the_enroll_command_it_refers_to(tmp_path: Path) -> None:
+    result = run_script("--root", tmp_path, "--dry-run", "--no-enroll")
+    out = output_of(result)
+    assert result.returncode == 0, out
+    assert "the command is printed below" in out
+    below = out.split("the command is printed below", 1)[1]
+    assert "oko-agent enroll --fleet HOST:PORT" in below, out
 
 
 # -- upgrade and uninstall ---------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from agent.config.agent import AgentConfig, BoxConfig
+from agent.config.agent import AgentConfig, BoxConfig, load_box_config
 from agent.config.camera import CameraSpec
 from agent.detect.object_detector import ObjectDetector
 from agent.pipeline.box import EdgeBox
@@ -53,3 +53,24 @@ def test_a_spool_that_fails_is_reported_and_the_cameras_keep_going(
     assert [e.sequence for e in read_jsonl(tmp_path / "data" / "events.jsonl")] == list(
         range(1, minted + 1)
     )
+
+
+def test_a_box_with_no_cameras_says_so_in_its_health(
+    detector: ObjectDetector, tmp_path: Path
+) -> None:
+    """An empty agent.yaml is what install.sh writes before cameras are added: the box
+    runs (the fleet may push cameras), but never reports "ok" while it records nothing."""
+    path = tmp_path / "agent.yaml"
+    path.write_text("")
+    config = load_box_config(path)
+    box = EdgeBox(
+        BoxConfig(config.agent.model_copy(update={"data_dir": tmp_path / "d"}), (), False),
+        detector,
+    ).start()
+    try:
+        code, health = box.health()
+    finally:
+        box.stop()
+    assert code == 200 and health["status"] == "degraded"
+    assert "no cameras configured" in health["problems"]
+    assert health["uplink"]["state"] == "off"

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,7 +31,9 @@ from agent.pipeline.sinks import read_jsonl
 from agent.spool import Spool
 from proto.oko.v1 import events_pb2
 from tests.pipeline.conftest import EXAMPLES, REPO, excerpt
+from tests.support.fleet import FleetHandle
 from tests.support.net import free_port
+from tests.uplink.conftest import enrolled, fleet  # noqa: F401  (pytest fixtures)
 
 FILES = {"file-a": 250, "file-b": 650}  # first frames of 5 s excerpts with walkers
 LINE = {"id": "road", "points": [[330, 400], [330, 190]]}
@@ -155,10 +159,11 @@ def test_run_spools_events_serves_health_and_stops_on_sigterm(agent: Any, config
     box = agent()
     health = box.wait_files_done()
     assert health["status"] == "degraded"  # files ended, one camera dead
-    assert health["inference"]["alive"] and health["uplink"] == {
-        "enabled": False,
-        "connected": False,
-    }
+    assert health["inference"]["alive"]
+    uplink = health["uplink"]
+    assert uplink["state"] == "off" and not uplink["enabled"] and not uplink["connected"]
+    assert uplink["reason"] == "agent.yaml has no fleet section"
+    assert any("dead" in p for p in health["problems"]), health["problems"]
     for cam in FILES:
         assert health["cameras"][cam]["skipped_inference"] == 0
     dead = health["cameras"]["dead"]
@@ -239,3 +244,115 @@ def test_rule_class_unknown_to_the_detector_names_camera_and_field(tmp_path: Pat
     assert result.stderr.startswith(
         f"error: {path}: camera gate-north: zones[entrance].classes: 'persn'"
     ), result.stderr
+
+
+def _run_cli(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agent.cli", "run", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, "OKO_LOG_LEVEL": "WARNING"},
+    )
+
+
+def _fleet_config(tmp_path: Path, data_dir: Path, fleet_api: str) -> Path:
+    doc = {
+        "data_dir": str(data_dir),
+        "metrics": {"port": 0},
+        "fleet": {"api": fleet_api, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5},
+        "cameras": [],
+    }
+    path = tmp_path / "fleet-agent.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def test_unenrolled_box_naming_a_fleet_says_why_and_require_uplink_refuses(
+    tmp_path: Path,
+) -> None:
+    config = _fleet_config(tmp_path, tmp_path / "data", f"127.0.0.1:{free_port()}")
+    refused = _run_cli("--config", str(config), "--require-uplink")
+    assert refused.returncode == 1, refused.stderr
+    assert refused.stderr.strip().splitlines()[-1] == (
+        f"error: {config}: uplink off: this box is not enrolled (run `oko-agent enroll`) "
+        "(--require-uplink)"
+    )
+    assert "Traceback" not in refused.stderr
+
+
+def test_an_uplink_that_dies_makes_run_exit_non_zero(
+    fleet: FleetHandle,  # noqa: F811
+    enrolled: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    agent_config = enrolled()
+    key = agent_config.data_dir / "identity" / "device.key"
+    key.chmod(0o644)  # the uplink refuses to present a key others can read: unrecoverable
+    config = _fleet_config(tmp_path, agent_config.data_dir, fleet.api)
+    result = _run_cli("--config", str(config), "--require-uplink")
+    assert result.returncode == 1, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: uplink stopped: IdentityError: ") and "chmod 600" in last, last
+    assert "Traceback" not in result.stderr
+
+
+def _request(base: str, path: str, method: str) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(f"http://{base}{path}", method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
+def test_live_metrics_pass_promtool_and_head_is_answered(agent: Any) -> None:
+    box = agent()
+    box.wait_files_done()
+    code, metrics = box.get("/metrics")
+    assert code == 200 and "oko_agent_camera_frames_processed_total" in metrics
+    checked = subprocess.run(
+        ["promtool", "check", "metrics"],
+        input=metrics,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    for path, status in (("/metrics", 200), ("/healthz", 200), ("/nowhere", 404)):
+        head = _request(box.base, path, "HEAD")
+        get = _request(box.base, path, "GET")
+        assert head[0] == get[0] == status, path
+        assert head[2] == b"" and int(head[1]["Content-Length"]) > 0, path
+        assert head[1]["Content-Type"] == get[1]["Content-Type"], path
+    assert box.terminate()[0] == 0
+
+
+def test_run_logs_camera_endings_at_the_default_level(config: Path, tmp_path: Path) -> None:
+    """Without OKO_LOG_LEVEL, a service's journal shows a camera ending and its state."""
+    env = {k: v for k, v in os.environ.items() if k != "OKO_LOG_LEVEL"}
+    log_file = tmp_path / "stderr.log"
+    with log_file.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "agent.cli", "run", "--config", str(config)],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            text=True,
+            env=env,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and log_file.read_text().count("-> ended") < 2:
+                time.sleep(0.5)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+    text = log_file.read_text()
+    for cam in FILES:
+        assert re.search(rf"INFO agent\.capture\.reader: camera {cam}: .* -> ended", text), text
+    assert "INFO agent.pipeline.box: box running: 3 camera(s)" in text, text

@@ -10,7 +10,7 @@ import pytest
 from agent.config.agent import AgentConfig, parse_endpoint
 from agent.errors import ConfigError
 from agent.identity import AgentStore
-from agent.uplink.desired import DesiredStateApplier
+from agent.uplink.desired import DesiredStateApplier, stored_fleet_config
 from proto.oko.v1 import agent_pb2
 
 GOOD = """
@@ -109,3 +109,13 @@ def test_endpoint_parsing() -> None:
     for bad in ("fleet", "fleet:0", "fleet:http", "bad_host!:80", ":80"):
         with pytest.raises(ValueError, match=r"port|host"):
             parse_endpoint(bad)
+
+
+def test_stored_fleet_config_is_read_only_for_an_enrolled_box(tmp_path: Path) -> None:
+    assert stored_fleet_config(tmp_path / "fresh") is None
+    assert not (tmp_path / "fresh").exists()  # looking created nothing
+    store = AgentStore(tmp_path)
+    DesiredStateApplier(store).apply(_desired(4, GOOD))
+    store.close()
+    # A document stored without an identity (never enrolled) is not run.
+    assert stored_fleet_config(tmp_path) is None

@@ -61,7 +61,7 @@ def test_events_arrive_once_in_per_camera_order_and_leave_the_spool(
         assert sequences == sorted(sequences) and len(sequences) == 150
     device_id = _device_id(parts)
     assert {e.event.device_id for e in stored} == {device_id}
-    assert 'oko_agent_uplink_event_bytes_sent_total{camera="cam-0"}' in metrics
+    assert 'oko_agent_uplink_sent_bytes_total{camera="cam-0"}' in metrics
     assert "oko_agent_uplink_ack_latency_seconds_count" in metrics
     assert "oko_agent_spool_depth_events 0.0" in metrics
     seen = fleet.device(device_id)
@@ -115,9 +115,9 @@ def test_events_the_fleet_rejects_are_deleted_and_counted_as_drops(
     config = enrolled()
     with running(config) as parts:
         good = make_events("cam-0", 5)
-        forged = make_event("cam-1", 1)
-        forged.device_id = "someone-else"  # the fleet trusts only the certificate
-        parts.spool.append([*good, forged])
+        malformed = make_event("cam-1", 1)
+        malformed.ClearField("capture_time")  # the fleet can never store it
+        parts.spool.append([*good, malformed])
         parts.uplink.notify()
         wait_until(lambda: parts.spool.depth() == 0, 15, "the spool to drain")
         assert parts.spool.drops_by_reason()[("cam-1", DROP_REJECTED)].events == 1

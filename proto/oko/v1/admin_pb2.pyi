@@ -249,7 +249,7 @@ class ConfigDocument(_message.Message):
     def __init__(self, version: _Optional[int] = ..., document: _Optional[str] = ..., sha256: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., author: _Optional[str] = ...) -> None: ...
 
 class ConfigView(_message.Message):
-    __slots__ = ("device_id", "camera_id", "desired", "rendered", "reported_version", "reported_document", "drift", "last_apply_error", "reported_at")
+    __slots__ = ("device_id", "camera_id", "desired", "rendered", "reported_version", "reported_document", "drift", "last_apply_error", "reported_at", "unchanged")
     DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
     CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
     DESIRED_FIELD_NUMBER: _ClassVar[int]
@@ -259,6 +259,7 @@ class ConfigView(_message.Message):
     DRIFT_FIELD_NUMBER: _ClassVar[int]
     LAST_APPLY_ERROR_FIELD_NUMBER: _ClassVar[int]
     REPORTED_AT_FIELD_NUMBER: _ClassVar[int]
+    UNCHANGED_FIELD_NUMBER: _ClassVar[int]
     device_id: str
     camera_id: str
     desired: ConfigDocument
@@ -268,19 +269,22 @@ class ConfigView(_message.Message):
     drift: bool
     last_apply_error: str
     reported_at: _timestamp_pb2.Timestamp
-    def __init__(self, device_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., desired: _Optional[_Union[ConfigDocument, _Mapping]] = ..., rendered: _Optional[_Union[ConfigDocument, _Mapping]] = ..., reported_version: _Optional[int] = ..., reported_document: _Optional[str] = ..., drift: _Optional[bool] = ..., last_apply_error: _Optional[str] = ..., reported_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    unchanged: bool
+    def __init__(self, device_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., desired: _Optional[_Union[ConfigDocument, _Mapping]] = ..., rendered: _Optional[_Union[ConfigDocument, _Mapping]] = ..., reported_version: _Optional[int] = ..., reported_document: _Optional[str] = ..., drift: _Optional[bool] = ..., last_apply_error: _Optional[str] = ..., reported_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., unchanged: _Optional[bool] = ...) -> None: ...
 
 class SetConfigRequest(_message.Message):
-    __slots__ = ("device_id", "camera_id", "document", "expected_version")
+    __slots__ = ("device_id", "camera_id", "document", "expected_version", "dry_run")
     DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
     CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
     DOCUMENT_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
     device_id: str
     camera_id: str
     document: str
     expected_version: int
-    def __init__(self, device_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., document: _Optional[str] = ..., expected_version: _Optional[int] = ...) -> None: ...
+    dry_run: bool
+    def __init__(self, device_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., document: _Optional[str] = ..., expected_version: _Optional[int] = ..., dry_run: _Optional[bool] = ...) -> None: ...
 
 class SendCommandRequest(_message.Message):
     __slots__ = ("device_id", "kind", "args")

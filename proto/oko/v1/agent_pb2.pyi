@@ -112,20 +112,26 @@ class Heartbeat(_message.Message):
     def __init__(self, sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., spool_depth: _Optional[int] = ..., spool_bytes: _Optional[int] = ..., dropped_events: _Optional[int] = ..., cameras: _Optional[_Iterable[_Union[CameraHealth, _Mapping]]] = ..., cpu_percent: _Optional[float] = ..., memory_percent: _Optional[float] = ...) -> None: ...
 
 class StateReport(_message.Message):
-    __slots__ = ("applied_version", "document", "attempted_version", "ok", "error", "reported_at")
+    __slots__ = ("applied_version", "document", "attempted_version", "ok", "error", "reported_at", "detector_model", "detector_version", "detector_labels")
     APPLIED_VERSION_FIELD_NUMBER: _ClassVar[int]
     DOCUMENT_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTED_VERSION_FIELD_NUMBER: _ClassVar[int]
     OK_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     REPORTED_AT_FIELD_NUMBER: _ClassVar[int]
+    DETECTOR_MODEL_FIELD_NUMBER: _ClassVar[int]
+    DETECTOR_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DETECTOR_LABELS_FIELD_NUMBER: _ClassVar[int]
     applied_version: int
     document: str
     attempted_version: int
     ok: bool
     error: str
     reported_at: _timestamp_pb2.Timestamp
-    def __init__(self, applied_version: _Optional[int] = ..., document: _Optional[str] = ..., attempted_version: _Optional[int] = ..., ok: _Optional[bool] = ..., error: _Optional[str] = ..., reported_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    detector_model: str
+    detector_version: str
+    detector_labels: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, applied_version: _Optional[int] = ..., document: _Optional[str] = ..., attempted_version: _Optional[int] = ..., ok: _Optional[bool] = ..., error: _Optional[str] = ..., reported_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detector_model: _Optional[str] = ..., detector_version: _Optional[str] = ..., detector_labels: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CommandResult(_message.Message):
     __slots__ = ("command_id", "ok", "message")
