@@ -73,7 +73,7 @@ def doctor(
     data_dir: Annotated[
         Path | None, typer.Option(help="Data dir holding inference.json [default: config's].")
     ] = None,
-    model: Annotated[str, typer.Option(help="Detector from models/manifest.json.")] = "nanodet-m",
+    model: Annotated[str, typer.Option(help="Detector from models/manifest.json.")] = "nanodet-g",
     measure: Annotated[
         bool, typer.Option("--measure", help="Measure every backend now and store the choice.")
     ] = False,

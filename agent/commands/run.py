@@ -49,7 +49,7 @@ def run(
             "<data_dir>/events.jsonl]."
         ),
     ] = None,
-    model: Annotated[str, typer.Option(help="Detector from models/manifest.json.")] = "nanodet-m",
+    model: Annotated[str, typer.Option(help="Detector from models/manifest.json.")] = "nanodet-g",
     precision: Annotated[
         str | None, typer.Option(help="int8 or fp32 (default: int8 where shipped).")
     ] = None,

@@ -179,7 +179,7 @@ def candidates(
 
 def model_specs(manifest: Manifest, model: str, precision: str | None = None) -> list[ModelSpec]:
     """The shipped precisions of `model` (or just `precision`); `ModelError` if none."""
-    specs = [s for s in manifest.specs if s.name == model]
+    specs = [s for s in manifest.specs if s.name == manifest.canonical(model)]
     if precision is not None:
         specs = [s for s in specs if s.precision == precision]
     if not specs:

@@ -43,6 +43,7 @@ class ModelSpec:
     labels: tuple[str, ...] = ()
     defaults: dict[str, Any] = field(default_factory=dict)
     upstream: dict[str, Any] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()  # former names that still resolve to this model
 
     @property
     def key(self) -> str:
@@ -99,6 +100,7 @@ def _spec_from_entry(entry: dict[str, Any], base: Path) -> ModelSpec:
         labels=tuple(str(label) for label in entry.get("labels", ())),
         defaults=dict(entry.get("defaults", {})),
         upstream=dict(entry.get("upstream", {})),
+        aliases=tuple(str(a) for a in entry.get("aliases", ())),
     )
 
 
@@ -113,8 +115,16 @@ class Manifest:
         """Distinct model names in the manifest, sorted."""
         return sorted({s.name for s in self.specs})
 
+    def canonical(self, name: str) -> str:
+        """The model's name for `name`, which may be a former name (an alias)."""
+        for spec in self.specs:
+            if name == spec.name or name in spec.aliases:
+                return spec.name
+        return name
+
     def get(self, name: str, precision: str = "int8") -> ModelSpec:
-        """The spec of `name` at `precision`; a ModelError listing what there is if absent."""
+        """The spec of `name` (or a former name) at `precision`; a ModelError if absent."""
+        name = self.canonical(name)
         for spec in self.specs:
             if spec.name == name and spec.precision == precision:
                 return spec
@@ -123,6 +133,7 @@ class Manifest:
 
     def best(self, name: str, precision: str | None = None) -> ModelSpec:
         """The requested precision, else INT8 if shipped, else FP32."""
+        name = self.canonical(name)
         if precision:
             return self.get(name, precision)
         for p in PRECISIONS:

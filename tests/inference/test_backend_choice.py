@@ -28,7 +28,7 @@ from agent.detect.backend_choice_store import (
 from agent.inference.manifest import load_manifest
 from tests.support.media import VTEST
 
-MODEL = "nanodet-m"
+MODEL = "nanodet-g"
 FAST: dict[str, Any] = {"seconds": 0.3, "backend": "onnxruntime", "precision": "int8"}
 
 
