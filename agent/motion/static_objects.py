@@ -73,6 +73,8 @@ SURROUNDED_DIRECTIONS = 6  # fits in this many: uncovered background whatever it
 
 
 class EndReason(StrEnum):
+    """Why a static object stopped being reported (said on the stream as the alert's clearing)."""
+
     REMOVED = "removed"  # its pixels match the background again: taken away
     ABSORBED = "absorbed"  # static so long it became background
     RELEARNT = "relearnt"  # the whole scene changed; nothing is known any more
@@ -97,6 +99,8 @@ class StaticObject:
 
 @dataclass(frozen=True)
 class EndedObject:
+    """A static object that is gone from the scene, and why: the rule clears its alert."""
+
     object_id: int
     reason: EndReason
 
@@ -219,7 +223,7 @@ class StaticObjectDetector:
 
     def _foreground(self, grey: FloatImage, ref: FloatImage) -> npt.NDArray[np.bool_]:
         """Pixels unlike the (exposure-corrected) long-term background, shadows excepted."""
-        differs = np.abs(grey - ref) > self.config.diff_threshold
+        differs: npt.NDArray[np.bool_] = np.abs(grey - ref) > self.config.diff_threshold
         low, high = self.config.shadow_ratio
         ratio = (grey / np.maximum(ref, 1.0)).astype(np.float32)
         darker = differs & (ratio >= low) & (ratio <= high)
@@ -323,8 +327,10 @@ class StaticObjectDetector:
         return StaticScene(objects, tuple(ended))
 
     def _source_box(self, box: npt.NDArray[np.float64]) -> Box:
-        """Work-pixel box -> source pixels, one work pixel wider on each side: the blur and
-        the opening eat about that much of an object's rim."""
+        """Work-pixel box -> source pixels, one work pixel wider on each side.
+
+        The blur and the opening eat about that much of an object's rim.
+        """
         assert self._m is not None
         h, w = self._m.long.shape
         x1, y1 = max(box[0] - 1, 0), max(box[1] - 1, 0)
@@ -356,8 +362,10 @@ def _gain(grey: FloatImage, long: FloatImage) -> float:
 
 
 def _texture_kept(grey: FloatImage, ref: FloatImage, ratio: FloatImage) -> npt.NDArray[np.bool_]:
-    """Where 5x5 patches of frame and background correlate, or are both plain and only a
-    little darker (on a plain floor a soft shadow and a dark object differ only in depth).
+    """Where 5x5 patches of frame and background correlate, or are both plain and darker.
+
+    On a plain floor a soft shadow and a dark object differ only in depth, so plain patches
+    that are only a little darker count as shadow too.
     """
     size = (5, 5)
     mg, mr = cv2.blur(grey, size), cv2.blur(ref, size)
