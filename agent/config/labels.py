@@ -2,7 +2,7 @@
 
 Pure logic over validated models, shared by the box (before it applies a pushed document)
 and the fleet (before it stores one), so both refuse the same mistake with the same words:
-``cameras[0].lines[0].classes[0]: 'persn' is not a label of nanodet-m``.
+``cameras[0].lines[0].classes[0]: 'persn' is not a label of nanodet-g``.
 """
 
 from __future__ import annotations

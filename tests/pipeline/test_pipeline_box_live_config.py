@@ -93,7 +93,7 @@ def test_pushed_cameras_are_applied_live_and_survive_a_restart(
         with pytest.raises(grpc.RpcError) as refused:
             _push(fleet, device, [steady, typo])
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert "cameras[1].lines[0].classes[0]: 'persn' is not a label of nanodet-m" in (
+        assert "cameras[1].lines[0].classes[0]: 'persn' is not a label of nanodet-g" in (
             refused.value.details() or ""
         )
         wait_until(lambda: box.status()[1].frames >= 10, 120, "the new camera to be analysed")
@@ -153,7 +153,7 @@ def test_a_document_naming_an_unknown_class_is_refused_by_the_box(
             )
         )
         assert not outcome.report.ok
-        assert "cameras[0].lines[0].classes[1]: 'persn' is not a label of nanodet-m" in (
+        assert "cameras[0].lines[0].classes[1]: 'persn' is not a label of nanodet-g" in (
             outcome.report.error
         )
         assert box.parts.applier.applied_version() == 0 and box.cameras == {"a": before}
