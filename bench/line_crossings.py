@@ -100,7 +100,7 @@ def main() -> None:
     args = parser.parse_args()
     truth = json.loads(TRUTH.read_text())
     print(f"machine: {describe()}")
-    print(f"labelled crossings: {len(truth['crossings'])}; nanodet-m {args.precision}")
+    print(f"labelled crossings: {len(truth['crossings'])}; nanodet-g {args.precision}")
     print(
         f"{'fps':>3} {'setting':<18} {'matched':>7} {'missed':>6} {'extra':>5} {'ids':>4} "
         f"{'ms/frame':>8}"

@@ -33,12 +33,15 @@ BOOTSTRAP_TOKEN_NAME = "bootstrap-admin"
 
 
 def now_us() -> int:
+    """Wall-clock time in microseconds, the unit of every timestamp in the store."""
     return time.time_ns() // 1000
 
 
 async def mint_admin_token(store: Store, detail: str) -> str:
-    """A new admin token named BOOTSTRAP_TOKEN_NAME; earlier tokens of that name are
-    revoked first, so a reset leaves exactly one. The text is returned, only its hash kept."""
+    """A new admin token named BOOTSTRAP_TOKEN_NAME; its text is returned, only its hash kept.
+
+    Earlier tokens of that name are revoked first, so a reset leaves exactly one.
+    """
     for old in await store.list_api_tokens():
         if old.name == BOOTSTRAP_TOKEN_NAME:
             await store.delete_api_token(old.token_id)
@@ -61,8 +64,11 @@ async def mint_admin_token(store: Store, detail: str) -> str:
 
 
 async def reset_admin_token(data_dir: Path) -> str:
-    """`oko-fleet admin-token reset`: a new admin token for an existing fleet (the first
-    one was lost, or leaked). Works while the fleet runs: tokens are read per call."""
+    """`oko-fleet admin-token reset`: a new admin token for an existing fleet.
+
+    For when the first one was lost, or leaked. Works while the fleet runs: tokens are
+    read per call.
+    """
     path = data_dir / STORE_FILE
     if not path.is_file():
         raise FleetError(f"no fleet store at {path}: run `oko-fleet serve` on it first")
@@ -75,6 +81,8 @@ async def reset_admin_token(data_dir: Path) -> str:
 
 @dataclass
 class FleetApp:
+    """The fleet's shared state: settings, store, CA and the services built on them."""
+
     settings: FleetSettings
     store: Store
     ca: CertificateAuthority
@@ -117,7 +125,9 @@ class FleetApp:
 
     async def bootstrap(self) -> str:
         """First start only: one admin token, returned so the CLI can print it once.
-        Called by the server after it bound its ports (a failed start mints nothing)."""
+
+        Called by the server after it bound its ports (a failed start mints nothing).
+        """
         if await self.store.count_api_tokens():
             return ""
         text = await mint_admin_token(self.store, "bootstrap admin token")
@@ -125,6 +135,7 @@ class FleetApp:
         return text
 
     async def close(self) -> None:
+        """Run the closers (newest first), stop webhooks and ingest, then close the store."""
         for closer in reversed(self.closers):
             await closer()
         await self.webhooks.stop()
@@ -132,4 +143,5 @@ class FleetApp:
         await self.store.close()
 
     async def audit(self, actor: str, action: str, target: str, detail: str = "") -> None:
+        """Append an entry to the store's audit log, stamped now."""
         await self.store.audit(AuditEntry(actor, action, target, detail, now_us()))

@@ -38,6 +38,7 @@ class Role(enum.IntEnum):
 
     @classmethod
     def parse(cls, name: str) -> Role:
+        """The role named `name` (any case); a ValueError listing the roles otherwise."""
         try:
             return cls[name.strip().upper()]
         except KeyError as err:
@@ -65,10 +66,12 @@ class MintedToken:
 
 
 def hash_secret(secret: str) -> str:
+    """Hex SHA-256 of a token secret: what the store keeps instead of the secret."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def secrets_match(secret: str, stored_hash: str) -> bool:
+    """Whether `secret` hashes to `stored_hash`, compared in constant time."""
     return hmac.compare_digest(hash_secret(secret), stored_hash)
 
 
@@ -81,6 +84,7 @@ def _mint(prefix: str, ca_pin: str = "") -> MintedToken:
 
 
 def mint_api_token() -> MintedToken:
+    """A new API token; the caller stores its hash and shows its text once."""
     return _mint(API_PREFIX)
 
 
@@ -115,6 +119,7 @@ def bearer_from_metadata(metadata: tuple[tuple[str, str | bytes], ...] | None) -
 
 
 def require_role(principal: Principal, needed: Role) -> None:
+    """Raise PermissionDeniedError unless the principal's role is at least `needed`."""
     if principal.role < needed:
         raise PermissionDeniedError(
             f"token {principal.name!r} has role {principal.role.name.lower()}, "

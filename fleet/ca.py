@@ -186,8 +186,11 @@ class CertificateAuthority:
         )
 
     def server_credentials_files(self, directory: Path, hostnames: list[str]) -> tuple[Path, Path]:
-        """(key, chain) files for the fleet's TLS server certificate, re-issued when the
-        wanted host names change. The chain includes the CA so a box can pin it."""
+        """(key, chain) files for the fleet's TLS server certificate.
+
+        Re-issued when the wanted host names change. The chain includes the CA so a box
+        can pin it.
+        """
         key_path, chain_path = directory / "server.key", directory / "server.pem"
         names = sorted(set(hostnames) | {"localhost", "127.0.0.1"})
         names_path = directory / "server.names"
@@ -285,6 +288,7 @@ class RevocationSet:
         self._serials: set[str] = set(serials or ())
 
     def add(self, serial: str) -> None:
+        """Mark a serial as revoked (serials compare case-insensitively)."""
         self._serials.add(serial.lower())
 
     def __contains__(self, serial: object) -> bool:

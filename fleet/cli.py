@@ -188,7 +188,8 @@ def admin_token_reset(
     """Mint a new admin token (printed once) and revoke the previous bootstrap one.
 
     For a lost or leaked first token; run as the user that owns the data directory. Works
-    while the fleet is serving."""
+    while the fleet is serving.
+    """
     try:
         text = asyncio.run(reset_admin_token(data_dir))
     except FleetError as err:

@@ -1,19 +1,30 @@
 """Make abandoned-object evaluation clips from real footage, deterministically.
 
-    python scripts/make_abandoned_clip.py SCENARIO OUT.avi [--scale 1.25]
+    python scripts/make_abandoned_clip.py SCENARIO OUT.avi [--scale S]
+    python scripts/make_abandoned_clip.py labels tests/data/labels/abandoned.json
 
 There is no public left-luggage clip on these machines, so the clips are built from
 tests/data/vtest.avi (real CCTV) and a real bag cut out of the same footage: the black
 holdall lying on the gravel island behind the traffic cone (frame 160, 38x26 pixels around
 x=396..434, y=160..186), separated from the gravel by its dark pixels (grey < 70, dilated
-1 px, feathered). It is pasted, at `--scale`, into a stretch of frames:
+1 px, feathered). It is pasted, at the scenario's scale (1.25: ~40 % of the height of the
+people beside it), into a stretch of frames (`SCENARIOS` below, frame numbers of vtest):
 
-    left       frames 100-299: put down at frame 110 beside the man waiting behind the sign
-               (x~400), who walks off at ~150; the bag stays -> an alert is expected
-    picked_up  frames 100-199: put down at 110, gone at 140 while the man still stands
-               there (he picked it up) -> no alert
-    carried    frames 224-291: carried at knee height beside the man in black walking left
-               along the road (his foot path, read off the tracker's boxes) -> no alert
+    left          0-299: put down at 110 beside the man waiting behind the sign, who walks
+                  off at ~150; the bag stays -> one alert
+    picked_up     0-199: put down at 110, gone at 140 while the man still stands there
+                  -> no alert
+    carried       224-291: carried at knee height beside the man in black walking left
+                  along the road (his foot path, read off the tracker's boxes) -> no alert
+    elsewhere     150-399: dropped on the road at 250 by that walker, who walks on -> one
+                  alert (a different spot, a different owner)
+    near_vehicle  0-339: left at 140 on the pavement beside the parked van by one of the
+                  people walking past it -> one alert, for the bag, not the van
+    sitting       0-699: frame 0's man standing on the road is frozen in place from 100 on
+                  (a person keeping still for a minute) -> no alert
+    lighting      0-299: no bag; 60-110 darken to 75 %, at 180 exposure steps up 30 %
+                  -> no alert
+    splice        330-479: no bag, across vtest's cut at frame 404 -> no alert
 
 Everything is computed from the source frames and constants below: the same vtest.avi
 gives byte-identical clips. Output is MJPEG (quality 95) at the source's 10 fps, and a
@@ -52,26 +63,68 @@ WALKER = (
 
 @dataclass(frozen=True)
 class Scenario:
+    """One clip: source frames, where the bag is when, and what must happen."""
+
     first: int
     last: int  # inclusive
     expect_alert: bool
+    put: int | None = None  # frame the bag is put down (None: no bag at rest)
+    gone: int | None = None  # frame it is picked up (None: stays)
+    rest: tuple[float, float] = REST_FOOT
+    scale: float = 1.25
+    carried: bool = False
+    freeze: bool = False  # the person of frame 0 stays put from FREEZE_FROM on
+    lighting: bool = False  # a cloud (slow darkening) then an exposure step
+    note: str = ""
 
-    def bag_foot(self, name: str, frame: int) -> tuple[float, float] | None:
+    def bag_foot(self, frame: int) -> tuple[float, float] | None:
         """Where the bag's bottom centre is in `frame`, or None if it is not in view."""
-        if name == "carried":
+        if self.carried:
             fs, xs, ys = (np.array(v, np.float64) for v in zip(*WALKER, strict=True))
             if not fs[0] <= frame <= fs[-1]:
                 return None
             # Beside the walker's trailing hand: a little behind him, above his feet.
             return float(np.interp(frame, fs, xs)) + 14.0, float(np.interp(frame, fs, ys)) - 12.0
-        put, gone = 110, (140 if name == "picked_up" else self.last + 1)
-        return REST_FOOT if put <= frame < gone else None
+        if self.put is None or frame < self.put:
+            return None
+        return self.rest if self.gone is None or frame < self.gone else None
 
+    def gain(self, frame: int) -> float:
+        """Brightness factor of `frame` (1 unless the scenario changes the lighting)."""
+        if not self.lighting:
+            return 1.0
+        cloud = float(np.interp(frame, (60, 110), (1.0, 0.75)))
+        return cloud * (1.3 if frame >= 180 else 1.0)
+
+
+# Frame 0's man standing on the road at the left (his box, padded), frozen in place from
+# FREEZE_FROM on: a person keeping still for a minute.
+FREEZE_BOX = (240, 212, 302, 316)
+FREEZE_FROM = 100
 
 SCENARIOS = {
-    "left": Scenario(100, 299, True),
-    "picked_up": Scenario(100, 199, False),
-    "carried": Scenario(224, 291, False),
+    "left": Scenario(0, 299, True, put=110, note="put down beside the man waiting by the sign"),
+    "picked_up": Scenario(0, 199, False, put=110, gone=140, note="picked up by the same man"),
+    "carried": Scenario(224, 291, False, carried=True, note="carried by a walker"),
+    "elsewhere": Scenario(
+        150,
+        399,
+        True,
+        put=250,
+        rest=(552.0, 262.0),
+        note="dropped on the road by the man in black walking left, who walks on",
+    ),
+    "near_vehicle": Scenario(
+        0,
+        339,
+        True,
+        put=140,
+        rest=(640.0, 121.0),
+        note="left beside the parked white van by a passer-by",
+    ),
+    "sitting": Scenario(0, 699, False, freeze=True, note="a person keeping still for 60 s"),
+    "lighting": Scenario(0, 299, False, lighting=True, note="darkens 25 %, then exposure +30 %"),
+    "splice": Scenario(330, 479, False, note="vtest's cut at frame 404"),
 }
 
 
@@ -83,7 +136,7 @@ def read_frames(first: int, last: int) -> dict[int, np.ndarray]:
         ok, frame = cap.read()
         if not ok:
             raise SystemExit(f"{VTEST}: ended at frame {index}")
-        if first <= index <= last or index == BAG_FRAME:
+        if first <= index <= last or index in (0, BAG_FRAME):
             out[index] = frame
         index += 1
     cap.release()
@@ -110,45 +163,112 @@ def paste(
     out = frame.astype(np.float32)
     region = out[y1 : y1 + h, x1 : x1 + w]
     out[y1 : y1 + h, x1 : x1 + w] = region * (1 - mask) + patch * mask
-    return np.clip(out, 0, 255).astype(np.uint8), [x1, y1, x1 + w, y1 + h]
+    # The label is the bag as seen: the box of its pixels at least half opaque.
+    ys, xs = np.nonzero(mask[..., 0] >= 0.5)
+    visible = [
+        x1 + int(xs.min()),
+        y1 + int(ys.min()),
+        x1 + int(xs.max()) + 1,
+        y1 + int(ys.max()) + 1,
+    ]
+    return np.clip(out, 0, 255).astype(np.uint8), visible
 
 
-def make_clip(name: str, out: Path, scale: float = 1.25) -> dict:
+def make_clip(name: str, out: Path, scale: float | None = None) -> dict:
     """Write the clip and its ground-truth JSON; returns the JSON document."""
     scenario = SCENARIOS[name]
+    scale = scenario.scale if scale is None else scale
     frames = read_frames(scenario.first, scenario.last)
     patch, mask = cut_bag(frames[BAG_FRAME], scale)
+    still = frames[0][FREEZE_BOX[1] : FREEZE_BOX[3], FREEZE_BOX[0] : FREEZE_BOX[2]].copy()
     h, w = frames[scenario.first].shape[:2]
     writer = cv2.VideoWriter(str(out), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (w, h))
     writer.set(cv2.VIDEOWRITER_PROP_QUALITY, 95)
     boxes: dict[str, list[int]] = {}
     for k, index in enumerate(range(scenario.first, scenario.last + 1)):
         image = frames[index]
-        foot = scenario.bag_foot(name, index)
+        if scenario.freeze and index >= FREEZE_FROM:
+            image = freeze(image, still)
+        foot = scenario.bag_foot(index)
         if foot is not None:
             image, box = paste(image, patch, mask, foot)
             boxes[str(k)] = box
+        if scenario.gain(index) != 1.0:
+            image = np.clip(image.astype(np.float32) * scenario.gain(index), 0, 255)
+            image = image.astype(np.uint8)
         writer.write(image)
     writer.release()
     truth = {
         "scenario": name,
+        "note": scenario.note,
         "source": "tests/data/vtest.avi",
         "source_frames": [scenario.first, scenario.last],
         "scale": scale,
         "bag": {"from_frame": BAG_FRAME, "box": list(BAG_BOX)},
         "expect_alert": scenario.expect_alert,
+        "put_frame": None if scenario.put is None else scenario.put - scenario.first,
+        "gone_frame": None if scenario.gone is None else scenario.gone - scenario.first,
+        "rest_box": None if scenario.put is None else rest_box(scenario, patch, mask),
         "bag_boxes": boxes,
     }
     out.with_suffix(".json").write_text(json.dumps(truth, indent=1))
     return truth
 
 
+def rest_box(scenario: Scenario, patch: np.ndarray, mask: np.ndarray) -> list[int]:
+    """The visible box of the bag where it rests (clip frame numbers are in bag_boxes)."""
+    blank = np.zeros((576, 768, 3), np.uint8)
+    return paste(blank, patch, mask, scenario.rest)[1]
+
+
+def freeze(frame: np.ndarray, still: np.ndarray) -> np.ndarray:
+    """`still` (frame 0's pixels in FREEZE_BOX) blended in with a feathered border."""
+    x1, y1, x2, y2 = FREEZE_BOX
+    core = np.zeros(still.shape[:2], np.float32)
+    core[4:-4, 4:-4] = 1.0
+    alpha = np.asarray(cv2.GaussianBlur(core, (9, 9), 0))[..., None]
+    out = frame.copy()
+    region = out[y1:y2, x1:x2].astype(np.float32)
+    out[y1:y2, x1:x2] = np.clip(region * (1 - alpha) + still * alpha, 0, 255).astype(np.uint8)
+    return out
+
+
+LABELS = ROOT / "tests" / "data" / "labels" / "abandoned.json"
+LABEL_METHOD = (
+    "Bag position and timing by construction (this script pastes the bag: bag_boxes, "
+    "put_frame, gone_frame, rest_box are exact). Checked by eye on the rendered clips: the "
+    "owner (the person at the bag when it appears), that nothing else is left behind in "
+    "any clip, and that vtest's own holdall, litter and parked cars are there from frame 0."
+)
+
+
+def write_labels(out: Path, tmp: Path) -> dict:
+    """Every scenario's ground truth without the per-frame boxes (tests rebuild those)."""
+    scenarios = {}
+    for name in sorted(SCENARIOS):
+        truth = make_clip(name, tmp / f"{name}.avi")
+        scenarios[name] = {k: v for k, v in truth.items() if k != "bag_boxes"}
+        scenarios[name]["frames_with_bag"] = len(truth["bag_boxes"])
+    doc = {"method": LABEL_METHOD, "fps": 10.0, "frames": "clip frames", "scenarios": scenarios}
+    out.write_text(json.dumps(doc, indent=1) + "\n")
+    return doc
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("scenario", choices=sorted(SCENARIOS))
-    parser.add_argument("out", type=Path)
-    parser.add_argument("--scale", type=float, default=1.25)
+    parser.add_argument("scenario", choices=[*sorted(SCENARIOS), "labels"])
+    parser.add_argument("out", type=Path, help="clip (.avi), or the labels JSON for 'labels'")
+    parser.add_argument(
+        "--scale", type=float, default=None, help="bag scale (default: per scenario)"
+    )
     args = parser.parse_args()
+    if args.scenario == "labels":
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            doc = write_labels(args.out, Path(tmp))
+        print(f"{args.out}: {len(doc['scenarios'])} scenarios")
+        return
     truth = make_clip(args.scenario, args.out, args.scale)
     print(f"{args.out}: {args.scenario}, {len(truth['bag_boxes'])} frames with the bag")
 

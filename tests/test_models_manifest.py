@@ -67,13 +67,25 @@ def _nanodet_input(frame: np.ndarray, entry: dict) -> np.ndarray:
 def test_manifest_schema_and_totals() -> None:
     assert MANIFEST["schema_version"] == 1
     names = {e["name"] for e in ENTRIES}
-    assert "nanodet-m" in names
+    assert "nanodet-g" in names
     for entry in ENTRIES:
         assert entry.keys() >= REQUIRED, f"{entry['name']} lacks {REQUIRED - entry.keys()}"
         assert entry["precision"] in {"fp32", "int8"}
         assert entry["upstream"]["licence"], f"{entry['name']} has no licence"
     total = sum((MODELS_DIR / e["file"]).stat().st_size for e in ENTRIES)
     assert total < 45 * 2**20, f"shipped models total {total} bytes"
+
+
+def test_the_former_detector_name_still_loads_the_same_model() -> None:
+    """'nanodet-m' was NanoDet-g's name until issue 12; configs that say so keep working."""
+    from agent.inference.manifest import load_manifest
+
+    manifest = load_manifest(MODELS_DIR / "manifest.json")
+    for precision in ("fp32", "int8"):
+        old, new = manifest.get("nanodet-m", precision), manifest.get("nanodet-g", precision)
+        assert old == new and old.name == "nanodet-g" and "nanodet-m" in old.aliases
+    assert manifest.best("nanodet-m") == manifest.best("nanodet-g")
+    assert "nanodet-m" not in manifest.names()
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
@@ -100,7 +112,7 @@ def test_graph_io_matches_manifest(entry: dict) -> None:
 
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
 def test_nanodet_batch_of_two_frames_equals_single_runs(precision: str) -> None:
-    entry = _entry("nanodet-m", precision)
+    entry = _entry("nanodet-g", precision)
     session = _session(entry)
     batch = np.concatenate([_nanodet_input(_frame(i), entry) for i in (100, 300)])
     together = session.run(None, {entry["input"]["name"]: batch})
@@ -115,7 +127,7 @@ def test_nanodet_sees_people_in_real_frame_and_int8_agrees() -> None:
     frame = _frame(300)
     scores = {}
     for precision in ("fp32", "int8"):
-        entry = _entry("nanodet-m", precision)
+        entry = _entry("nanodet-g", precision)
         outs = _session(entry).run(None, {entry["input"]["name"]: _nanodet_input(frame, entry)})
         cls = np.concatenate([outs[0][0], outs[2][0], outs[4][0]])
         assert cls.shape[1] == len(entry["labels"]) == 80

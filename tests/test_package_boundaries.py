@@ -166,12 +166,9 @@ def _cycles(graph: dict[str, dict[str, str]]) -> list[list[str]]:
     return found
 
 
-# TEMPORARY: known circles, each to be deleted here by the change that breaks it (the test
-# fails once it is gone, so the entry cannot outlive the circle).
-# agent/inference/selection.py (issue 16) measures `agent.detect.ObjectDetector`s to pick a
-# backend, while agent/detect loads models through agent/inference: the measurement belongs
-# above both (e.g. agent/detect/) or must take a detector factory.
-KNOWN_CIRCLES = [frozenset({"agent.detect", "agent.inference"})]
+# Known circles, each to be deleted here by the change that breaks it (the test fails once
+# it is gone, so an entry cannot outlive its circle). None today.
+KNOWN_CIRCLES: list[frozenset[str]] = []
 
 
 def test_the_agents_packages_import_each_other_without_a_circle() -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from agent.uplink.enroll import parse_token as box_parse_token
-from fleet.auth import ENROLL_PREFIX, mint_enrollment_token, parse_token
+from fleet.auth import mint_enrollment_token, parse_token
 from proto import tokens
+from proto.tokens import ENROLL_PREFIX
 from proto.transport import DEFAULT_AGENT_PORT
 
 

@@ -1,219 +1,283 @@
-"""`AbandonedObjectDetector`: a bag that stands still while nobody is near it.
+"""`AbandonedObjectDetector`: something new stays put while whoever left it is away.
 
-Per watched object (a confirmed backpack/handbag/suitcase track) two clocks run:
+Objects come from the class-agnostic static-object model (`agent.motion.static_objects`),
+because no detector available here recognises a bag at CCTV scale. On top of it:
 
-* stationary: since its centre last moved more than ``movement_tolerance`` box diagonals;
-* unattended: since a person's box was last within ``radius_scale`` x the object's larger
-  side of its centre (so the radius follows perspective: a bag far away is small, and so is
-  the distance that counts as "next to it").
-
-When both pass their thresholds the object raises one alert naming the person track that
-was nearest when it first appeared (who probably brought it). It never alerts again under
-that identity. An alerted object that stays away from its resting point (moved, or no
-longer detected) for ``clear_seconds`` is reported cleared.
-
-Small objects drop out of detection, and a person standing in front hides them long enough
-for the tracker to give them a new id. A new object track that appears on the resting point
-of a missing one of the same label therefore inherits its state (clocks, owner, alert).
+* a static region covered by a person or vehicle track is that person or vehicle standing
+  still: it cannot alert, and being covered counts as being attended;
+* the owner is the person track nearest the object when its pixels first stood still
+  (looked up in a short history of person boxes, within ``owner_radius_scale`` object
+  sides). Something that appeared with nobody at it - barrier tape the wind moved, a
+  puddle, a shadow - has no owner and, by default (``require_owner``), never alerts;
+* the object is unattended while its owner is farther than ``radius_scale`` object sides
+  (the radius follows perspective) or has no track; passers-by do not attend it. A tracker
+  id switch on an owner standing by the bag therefore starts the clock (the price of not
+  letting every passer-by reset it);
+* it alerts once when static for ``stationary_seconds`` and unattended for
+  ``unattended_seconds``; never again for the same object, even if the static model loses
+  it for a moment and finds it again under a new id at the same place;
+* an alerted object gone for ``clear_seconds`` is reported cleared (taken away);
+* a detection of one of ``classes`` (backpack, ...) on the object names it and raises the
+  alert's confidence; without one the label is "object".
 """
 
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from agent.analytics.common import class_ids, label_of, rule_rows
 from agent.analytics.geometry import point_box_distance
 from agent.config.analytics import AbandonedConfig
-from agent.detections import NO_TRACK, Detections
-from agent.events.types import Abandoned, AbandonedCleared, AnalyticsEvent, track_event
+from agent.detections import NO_TRACK, Detections, box_iou
+from agent.events.types import Abandoned, AbandonedCleared, AnalyticsEvent, Box, EventKind
+from agent.motion.static_objects import EndReason, StaticObject, StaticObjectDetector, StaticScene
 
 log = logging.getLogger(__name__)
 
 RULE_ID = "abandoned"
-# Unalerted objects missing this long are forgotten (memory bound, and a bag gone that long
-# is not "the same bag standing there" any more).
-FORGET_SECONDS = 60.0
+UNNAMED = "object"
+# Static-object ids are their own sequence; offset so they never look like person tracks.
+OBJECT_ID_BASE = 1_000_000_000
+# Confidence of a class-agnostic alert, and how much a bag-class detection adds (x score).
+BASE_CONFIDENCE = 0.5
+LABEL_WEIGHT = 0.5
+LABEL_IOU = 0.3  # a detection this much overlapping the object names it
+SAME_PLACE_IOU = 0.3  # a new static region here continues a missing object
+HISTORY_SECONDS = 30.0  # person boxes kept to find who was there when an object appeared
+OWNER_LOOKBACK_S, OWNER_LOOKAHEAD_S = 3.0, 1.0  # around the first-seen time
 
 
 @dataclass
 class _Item:
-    label: str
+    box: Box
+    first_seen: float
     owner: int
-    anchor: np.ndarray  # resting centre
-    diagonal: float
-    rest_since: float
     last_attended: float
     last_seen: float
+    label: str = UNNAMED
+    label_score: float = 0.0
     alerted_at: float | None = None
-    away_since: float | None = None  # alerted and off its resting point (or unseen) since
-    done: bool = False  # alerted and cleared: ignored for as long as it is seen
 
 
 @dataclass(frozen=True)
-class _Frame:
-    """Per-frame vectorised facts about the watched objects (row-aligned with `rows`)."""
+class _People:
+    """Person and vehicle tracks of one frame."""
 
-    rows: np.ndarray
-    centres: np.ndarray
-    diagonals: np.ndarray
-    attended: np.ndarray
-    owners: np.ndarray
+    ids: npt.NDArray[np.int64]
+    boxes: npt.NDArray[np.float64]  # persons (n, 4)
+    blockers: npt.NDArray[np.float64]  # persons and vehicles (m, 4)
 
 
 class AbandonedObjectDetector:
-    """Alerts on unattended stationary objects; clears them when taken away."""
+    """Alerts on new static objects left unattended; clears them when taken away."""
 
     def __init__(self, config: AbandonedConfig, labels: Sequence[str]) -> None:
         self.config = config
         self.labels = tuple(labels)
-        self._objects = class_ids(config.classes, self.labels, "abandoned.classes")
+        self._named = class_ids(config.classes, self.labels, "abandoned.classes")
         self._people = class_ids(config.person_classes, self.labels, "abandoned.person_classes")
+        self._vehicles = class_ids(config.vehicle_classes, self.labels, "abandoned.vehicle_classes")
+        self.static = StaticObjectDetector(config.background)
         self._items: dict[int, _Item] = {}
+        self._live: set[int] = set()  # ids the static model reports this frame
+        self._history: deque[tuple[float, npt.NDArray[np.int64], npt.NDArray[np.float64]]] = deque()
 
-    def owner_of(self, track_id: int) -> int | None:
-        """Person track remembered as having brought the object (NO_TRACK if none)."""
-        item = self._items.get(track_id)
+    def owner_of(self, object_id: int) -> int | None:
+        """Person track remembered as having left the object (NO_TRACK if none)."""
+        item = self._items.get(object_id)
         return None if item is None else item.owner
 
-    def update(self, detections: Detections, timestamp: float) -> list[AnalyticsEvent]:
-        """Events with an `Abandoned` or `AbandonedCleared` detail."""
-        f = self._measure(detections)
+    def update(
+        self,
+        detections: Detections,
+        timestamp: float,
+        frame: np.ndarray | None = None,
+        raw: Detections | None = None,
+    ) -> list[AnalyticsEvent]:
+        """ABANDONED / ABANDONED_CLEARED events for this frame.
+
+        `detections` are the confirmed tracks; `frame` (BGR) feeds the static-object model
+        (without it no object is seen this frame); `raw`, the detector's output before
+        tracking, names objects (bag classes rarely score high enough to become tracks).
+        Details: `Abandoned`, `AbandonedCleared` (owner, stationary and unattended seconds;
+        how long the alert stood).
+        """
+        scene = None
+        if frame is not None:
+            blockers = rule_rows(detections, np.union1d(self._people, self._vehicles))
+            scene = self.static.update(frame, timestamp, detections.xyxy[blockers])
+        return self.observe(scene, detections, timestamp, raw)
+
+    def observe(
+        self,
+        scene: StaticScene | None,
+        detections: Detections,
+        timestamp: float,
+        raw: Detections | None = None,
+    ) -> list[AnalyticsEvent]:
+        """The rule itself, on a static scene already computed (None: no frame this time)."""
+        people = self._tracks(detections, timestamp)
         events: list[AnalyticsEvent] = []
-        seen: set[int] = set()
-        for k, row in enumerate(f.rows.tolist()):
-            tid = int(detections.tracker_id[row])
-            seen.add(tid)
-            item = self._items.get(tid) or self._adopt(tid, f.centres[k], row, detections)
-            if item is None:
-                item = self._items[tid] = _Item(
-                    label_of(self.labels, int(detections.class_id[row])),
-                    int(f.owners[k]),
-                    f.centres[k],
-                    float(f.diagonals[k]),
-                    timestamp,
-                    timestamp,
-                    timestamp,
-                )
-            event = self._step(
-                item,
-                tid,
-                detections[row],
-                timestamp,
-                centre=f.centres[k],
-                attended=bool(f.attended[k]),
-            )
-            if event is not None:
-                events.append(event)
-        events += self._missing(seen, timestamp)
+        if scene is not None:
+            self._forget_ended(scene)
+            for obj in scene.objects:
+                event = self._step(obj, people, raw, timestamp)
+                if event is not None:
+                    events.append(event)
+        events += self._missing(scene, timestamp)
         return events
 
-    def _measure(self, detections: Detections) -> _Frame:
-        rows = np.flatnonzero(rule_rows(detections, self._objects))
-        boxes = detections.xyxy[rows].astype(np.float64)
-        centres = (boxes[:, :2] + boxes[:, 2:]) / 2
-        wh = np.clip(boxes[:, 2:] - boxes[:, :2], 1.0, None)
-        side, diagonal = wh.max(axis=1), np.hypot(wh[:, 0], wh[:, 1])
-        people = np.flatnonzero(rule_rows(detections, self._people))
-        dist = point_box_distance(centres, detections.xyxy[people])  # (bags, people)
-        attended = (dist <= self.config.radius_scale * side[:, None]).any(axis=1)
-        owners = np.full(rows.size, NO_TRACK, np.int64)
-        if people.size:
-            nearest = dist.argmin(axis=1)
-            near_enough = dist[np.arange(rows.size), nearest] <= (
-                self.config.owner_radius_scale * side
-            )
-            owners = np.where(near_enough, detections.tracker_id[people][nearest], NO_TRACK)
-        return _Frame(rows, centres, diagonal, attended, owners)
+    # ----- people --------------------------------------------------------------------
+    def _tracks(self, detections: Detections, now: float) -> _People:
+        persons = np.flatnonzero(rule_rows(detections, self._people))
+        blockers = np.flatnonzero(rule_rows(detections, np.union1d(self._people, self._vehicles)))
+        people = _People(
+            detections.tracker_id[persons].astype(np.int64),
+            detections.xyxy[persons].astype(np.float64),
+            detections.xyxy[blockers].astype(np.float64),
+        )
+        self._history.append((now, people.ids, people.boxes))
+        while self._history and now - self._history[0][0] > HISTORY_SECONDS:
+            self._history.popleft()
+        return people
 
-    def _adopt(
-        self, tid: int, centre: np.ndarray, row: int, detections: Detections
-    ) -> _Item | None:
-        """Hand a missing object's state to a new track found on its resting point."""
-        label = label_of(self.labels, int(detections.class_id[row]))
-        present = set(detections.tracker_id.tolist())
-        for old, item in self._items.items():
-            if old in present or item.label != label or item.done:
+    def _owner_at(self, box: Box, when: float) -> int:
+        """The person nearest the object around the time it appeared, if close enough.
+
+        Whoever puts a bag down touches it just before its pixels stand still, so the
+        window looks a little back; someone merely passing at a distance is not an owner.
+        """
+        centre, side = _centre_side(box)
+        best, owner = self.config.owner_radius_scale * side, NO_TRACK
+        for t, ids, boxes in self._history:
+            if not ids.size or not when - OWNER_LOOKBACK_S <= t <= when + OWNER_LOOKAHEAD_S:
                 continue
-            if np.hypot(*(centre - item.anchor)) <= self.config.movement_tolerance * item.diagonal:
-                log.debug("abandoned: track %s continues object track %s", tid, old)
-                self._items[tid] = self._items.pop(old)
-                return self._items[tid]
-        return None
+            dist = point_box_distance(centre, boxes)[0]
+            k = int(dist.argmin())
+            if dist[k] <= best:
+                best, owner = float(dist[k]), int(ids[k])
+        return owner
 
+    # ----- objects -------------------------------------------------------------------
     def _step(
-        self,
-        item: _Item,
-        tid: int,
-        row: Detections,
-        now: float,
-        *,
-        centre: np.ndarray,
-        attended: bool,
+        self, obj: StaticObject, people: _People, raw: Detections | None, now: float
     ) -> AnalyticsEvent | None:
         cfg = self.config
-        item.last_seen = now
-        if item.done:
-            return None
-        moved = np.hypot(*(centre - item.anchor)) > cfg.movement_tolerance * item.diagonal
-        if item.alerted_at is not None:
-            # After an alert the resting point stays fixed: being away from it is what
-            # "taken away" means, and it must last clear_seconds to rule out a bad box.
-            if not moved:
-                item.away_since = None
-                return None
-            item.away_since = now if item.away_since is None else item.away_since
-            return self._cleared(tid, item, now, row) if self._gone_long(item, now) else None
-        if moved:
-            item.anchor, item.rest_since = centre, now
-        if attended:
+        oid = OBJECT_ID_BASE + obj.object_id
+        item = self._items.get(oid) or self._continue(oid, obj)
+        if item is None:
+            owner = self._owner_at(obj.box, obj.first_seen)
+            item = self._items[oid] = _Item(obj.box, obj.first_seen, owner, now, now)
+            log.debug("abandoned: object %s at %s, owner %s", oid, obj.box, owner)
+        item.box, item.last_seen = obj.box, now
+        self._name(item, raw)
+        covered = _covered(obj.box, people.blockers) >= cfg.cover_fraction
+        if covered or self._attended(item, people):
             item.last_attended = now
-        if now - item.rest_since >= cfg.stationary_seconds and (
-            now - item.last_attended >= cfg.unattended_seconds
-        ):
-            item.alerted_at = now
-            log.info("abandoned %s (track %s, owner %s)", item.label, tid, item.owner)
-            return track_event(self._alert(item, now), RULE_ID, now, row, label=item.label)
+        if item.alerted_at is not None or covered:
+            return None
+        if cfg.require_owner and item.owner == NO_TRACK:
+            return None
+        if now - item.first_seen < cfg.stationary_seconds:
+            return None
+        if now - item.last_attended < cfg.unattended_seconds:
+            return None
+        item.alerted_at = now
+        log.info("abandoned %s (object %s, owner %s) at %s", item.label, oid, item.owner, item.box)
+        return self._event(EventKind.ABANDONED, oid, item, now)
+
+    def _continue(self, oid: int, obj: StaticObject) -> _Item | None:
+        """A region found again where a missing object stood is that object."""
+        for old, item in self._items.items():
+            if old in self._live:
+                continue
+            if box_iou(np.array([obj.box]), np.array([item.box]))[0, 0] >= SAME_PLACE_IOU:
+                log.debug("abandoned: object %s continues %s", oid, old)
+                self._items[oid] = self._items.pop(old)
+                return self._items[oid]
         return None
 
-    def _missing(self, seen: set[int], now: float) -> list[AnalyticsEvent]:
+    def _attended(self, item: _Item, people: _People) -> bool:
+        """The owner is within the radius (passers-by do not attend someone's bag)."""
+        mine = people.ids == item.owner
+        if item.owner == NO_TRACK or not mine.any():
+            return False
+        centre, side = _centre_side(item.box)
+        dist = point_box_distance(centre, people.boxes[mine])[0]
+        return bool((dist <= self.config.radius_scale * side).any())
+
+    def _name(self, item: _Item, raw: Detections | None) -> None:
+        if raw is None or not len(raw) or not self._named.size:
+            return
+        rows = np.flatnonzero(np.isin(raw.class_id, self._named))
+        if not rows.size:
+            return
+        iou = box_iou(raw.xyxy[rows], np.array([item.box]))[:, 0]
+        on = rows[iou >= LABEL_IOU]
+        if on.size:
+            best = on[int(raw.confidence[on].argmax())]
+            score = float(raw.confidence[best])
+            if score > item.label_score:
+                item.label = label_of(self.labels, int(raw.class_id[best]))
+                item.label_score = score
+
+    # ----- ending --------------------------------------------------------------------
+    def _forget_ended(self, scene: StaticScene) -> None:
+        """Objects the static model stopped watching for good (absorbed, re-learnt)."""
+        self._live = {OBJECT_ID_BASE + o.object_id for o in scene.objects}
+        for end in scene.ended:
+            oid = OBJECT_ID_BASE + end.object_id
+            if end.reason is EndReason.REMOVED or oid not in self._items:
+                continue
+            item = self._items.pop(oid)
+            if item.alerted_at is not None:
+                log.warning(
+                    "abandoned: alerted object %s no longer watched (%s)", oid, end.reason.value
+                )
+
+    def _missing(self, scene: StaticScene | None, now: float) -> list[AnalyticsEvent]:
+        if scene is None:
+            return []
         events = []
-        for tid in [t for t in self._items if t not in seen]:
-            item = self._items[tid]
-            if item.done:
-                del self._items[tid]
+        for oid in [k for k, it in self._items.items() if it.last_seen < now]:
+            item = self._items[oid]
+            if now - item.last_seen < self.config.clear_seconds:
                 continue
-            if item.alerted_at is None:
-                if now - item.last_seen > FORGET_SECONDS:
-                    del self._items[tid]
-                continue
-            item.away_since = item.last_seen if item.away_since is None else item.away_since
-            if self._gone_long(item, now):
-                events.append(self._cleared(tid, item, now, None))
+            del self._items[oid]
+            if item.alerted_at is not None:
+                log.info("abandoned %s (object %s) cleared", item.label, oid)
+                events.append(self._event(EventKind.ABANDONED_CLEARED, oid, item, now))
         return events
 
-    def _gone_long(self, item: _Item, now: float) -> bool:
-        return item.away_since is not None and now - item.away_since >= self.config.clear_seconds
-
-    def _cleared(self, tid: int, item: _Item, now: float, row: Detections | None) -> AnalyticsEvent:
-        """Report the alert as over. The track stays remembered (done) while it is still
-        seen, so the same object never alerts twice; once unseen it is dropped."""
-        alert = self._alert(item, now)
-        detail = AbandonedCleared(
-            alert.owner_track_id,
-            alert.stationary_seconds,
-            alert.unattended_seconds,
-            alerted_seconds=now - (item.alerted_at or now),
+    def _event(self, kind: EventKind, oid: int, item: _Item, now: float) -> AnalyticsEvent:
+        facts = (item.owner, now - item.first_seen, now - item.last_attended)
+        detail: Abandoned | AbandonedCleared = (
+            AbandonedCleared(*facts, alerted_seconds=now - (item.alerted_at or now))
+            if kind is EventKind.ABANDONED_CLEARED
+            else Abandoned(*facts)
         )
-        if row is None:
-            del self._items[tid]
-            return AnalyticsEvent(detail, RULE_ID, now, tid, item.label)
-        item.done = True
-        return track_event(detail, RULE_ID, now, row, label=item.label)
+        confidence = BASE_CONFIDENCE + LABEL_WEIGHT * item.label_score
+        return AnalyticsEvent(detail, RULE_ID, now, oid, item.label, item.box, confidence)
 
-    @staticmethod
-    def _alert(item: _Item, now: float) -> Abandoned:
-        return Abandoned(item.owner, now - item.rest_since, now - item.last_attended)
+
+def _centre_side(box: Box) -> tuple[npt.NDArray[np.float64], float]:
+    x1, y1, x2, y2 = box
+    return np.array([[(x1 + x2) / 2, (y1 + y2) / 2]]), max(x2 - x1, y2 - y1, 1.0)
+
+
+def _covered(box: Box, blockers: npt.NDArray[np.float64]) -> float:
+    """Largest share of `box` inside any one of `blockers` (0 if none)."""
+    if not blockers.size:
+        return 0.0
+    b = np.asarray(box, np.float64)
+    tl = np.maximum(blockers[:, :2], b[:2])
+    br = np.minimum(blockers[:, 2:], b[2:])
+    inter = np.prod(np.clip(br - tl, 0, None), axis=1)
+    area = max((b[2] - b[0]) * (b[3] - b[1]), 1.0)
+    return float(inter.max() / area)

@@ -79,12 +79,16 @@ class CameraAnalytics:
     ) -> FrameAnalytics:
         """Track this frame's detections and run every rule on the confirmed tracks.
 
-        `frame` (BGR) feeds the face analytic, the one rule that looks at pixels.
+        `frame` (BGR) feeds the rules that look at pixels: faces, abandoned objects.
         """
         tracks = self.tracker.update(detections, timestamp)
         events: list[AnalyticsEvent] = []
         for rule in self.rules:
-            events += rule.update(tracks, timestamp)
+            if rule is not self.abandoned:
+                events += rule.update(tracks, timestamp)
+        if self.abandoned is not None:
+            # The one rule that finds its objects in pixels; raw detections name them.
+            events += self.abandoned.update(tracks, timestamp, frame, detections)
         if self.faces is not None and frame is not None:
             events += self.faces.update(frame, tracks, timestamp)
         return FrameAnalytics(tracks, events)

@@ -99,7 +99,7 @@ def analyze(
             "track continues across it (repeatable).",
         ),
     ] = None,
-    model: Annotated[str, typer.Option(help="Detector from models/manifest.json.")] = "nanodet-m",
+    model: Annotated[str, typer.Option(help="Detector from models/manifest.json.")] = "nanodet-g",
     precision: Annotated[
         str | None, typer.Option(help="int8 or fp32 (default: int8 where shipped).")
     ] = None,

@@ -46,7 +46,7 @@ def _table(source: str, frame: int, objects: list[dict[str, object]]) -> Table:
 
 def detect(
     paths: Annotated[list[Path], typer.Argument(help="Image or video files.", show_default=False)],
-    model: Annotated[str, typer.Option(help="Model name from models/manifest.json.")] = "nanodet-m",
+    model: Annotated[str, typer.Option(help="Model name from models/manifest.json.")] = "nanodet-g",
     precision: Annotated[
         str | None, typer.Option(help="int8 or fp32 (default: int8 where shipped).")
     ] = None,

@@ -14,16 +14,7 @@ from rich.table import Table
 from agent.commands.exits import FAILURE, USAGE, fail
 from agent.config.agent import load_box_config
 from agent.cpuinfo import cpu_model
-from agent.errors import ConfigError, OkoError
-from agent.inference.backend import available_backends
-from agent.inference.choice_store import (
-    ChoiceStore,
-    choose_settings,
-    is_current,
-    sample_frames,
-)
-from agent.inference.manifest import load_manifest
-from agent.inference.selection import (
+from agent.detect.backend_choice import (
     AGREEMENT_BAR,
     PERSONS_BAR,
     BackendChoice,
@@ -31,6 +22,15 @@ from agent.inference.selection import (
     model_specs,
     usable_cores,
 )
+from agent.detect.backend_choice_store import (
+    ChoiceStore,
+    choose_settings,
+    is_current,
+    sample_frames,
+)
+from agent.errors import ConfigError, OkoError
+from agent.inference.backend import available_backends
+from agent.inference.manifest import load_manifest
 
 
 def _choice_table(choice: BackendChoice) -> Table:
@@ -73,7 +73,7 @@ def doctor(
     data_dir: Annotated[
         Path | None, typer.Option(help="Data dir holding inference.json [default: config's].")
     ] = None,
-    model: Annotated[str, typer.Option(help="Detector from models/manifest.json.")] = "nanodet-m",
+    model: Annotated[str, typer.Option(help="Detector from models/manifest.json.")] = "nanodet-g",
     measure: Annotated[
         bool, typer.Option("--measure", help="Measure every backend now and store the choice.")
     ] = False,

@@ -15,9 +15,9 @@ import typer
 from agent.analytics.camera import CameraAnalytics
 from agent.commands.exits import FAILURE, USAGE, fail
 from agent.config.agent import BoxConfig, load_box_config
+from agent.detect.backend_choice_metrics import BackendChoiceCollector
+from agent.detect.backend_choice_store import detector_settings
 from agent.errors import ConfigError, OkoError
-from agent.inference.choice_metrics import BackendChoiceCollector
-from agent.inference.choice_store import detector_settings
 from agent.inference.manifest import load_manifest
 from agent.pipeline.box import EdgeBox
 from agent.pipeline.detector_setup import make_detector
@@ -49,7 +49,7 @@ def run(
             "<data_dir>/events.jsonl]."
         ),
     ] = None,
-    model: Annotated[str, typer.Option(help="Detector from models/manifest.json.")] = "nanodet-m",
+    model: Annotated[str, typer.Option(help="Detector from models/manifest.json.")] = "nanodet-g",
     precision: Annotated[
         str | None, typer.Option(help="int8 or fp32 (default: int8 where shipped).")
     ] = None,

@@ -222,17 +222,130 @@ class TrafficConfig(Section):
         return v
 
 
+class StaticBackgroundConfig(Section):
+    """The two backgrounds that find new static objects, whatever their class.
+
+    A long-term background (what the scene normally looks like) and a short-term one (what
+    it looked like a moment ago) are kept on a small grey copy of each frame. Pixels that
+    differ from the long-term one but not from the short-term one belong to something that
+    arrived and stopped. Global changes (exposure, a cut, a bumped camera) re-learn both.
+    """
+
+    work_width: int = Field(
+        default=256,
+        ge=64,
+        le=1280,
+        description="Width (pixels) the frame is shrunk to for the background models.",
+    )
+    diff_threshold: int = Field(
+        default=22,
+        ge=2,
+        le=200,
+        description="Grey-level difference from a background that counts as different.",
+    )
+    short_term_seconds: float = Field(
+        default=1.5,
+        ge=0.1,
+        le=60.0,
+        description="Time constant of the short-term background: something still for about "
+        "this long stops differing from it.",
+    )
+    settle_seconds: float = Field(
+        default=2.0,
+        ge=0.0,
+        le=600.0,
+        description="A pixel must have been static this long before it counts, so people "
+        "pausing mid-stride are not reported.",
+    )
+    long_term_seconds: float = Field(
+        default=120.0,
+        ge=1.0,
+        le=86_400.0,
+        description="Time constant with which the long-term background follows slow lighting "
+        "drift where nothing stands in front of it.",
+    )
+    absorb_seconds: float = Field(
+        default=900.0,
+        ge=10.0,
+        le=604_800.0,
+        description="An object static this long becomes background (it stays alerted; it "
+        "is no longer watched).",
+    )
+    warmup_seconds: float = Field(
+        default=3.0,
+        ge=0.0,
+        le=600.0,
+        description="After the camera starts or the scene re-learns, nothing is reported for "
+        "this long: what is there then is background.",
+    )
+    relearn_fraction: float = Field(
+        default=0.3,
+        gt=0.0,
+        le=1.0,
+        description="When more than this share of the picture differs from the long-term "
+        "background after exposure correction, the scene changed (cut, bumped camera): both "
+        "backgrounds are re-learnt and no object is reported.",
+    )
+    shadow_ratio: tuple[float, float] = Field(
+        default=(0.55, 0.95),
+        description="A pixel darkened to between these fractions of the background, with "
+        "the background's texture still visible, is a shadow, not an object.",
+    )
+    min_contrast: float = Field(
+        default=50.0,
+        ge=0.0,
+        le=255.0,
+        description="Mean grey-level difference from the background a static region needs "
+        "to be reported: a bag stands out from the floor (~100 for a dark bag on a road); "
+        "barrier tape moved by the wind, damp patches and blur at edges (~35) do not.",
+    )
+    min_area_px: int = Field(
+        default=150,
+        ge=1,
+        le=10_000_000,
+        description="Smallest static object reported (source pixels, area of its mask).",
+    )
+    max_area_fraction: float = Field(
+        default=0.05,
+        gt=0.0,
+        le=1.0,
+        description="Static regions larger than this share of the picture are not objects "
+        "left behind (a parked car, a changed scene).",
+    )
+
+    @field_validator("shadow_ratio")
+    @classmethod
+    def _ratio_order(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not 0.0 < v[0] < v[1] <= 1.0:
+            raise ValueError("must be two fractions with 0 < low < high <= 1")
+        return v
+
+
 class AbandonedConfig(Section):
-    """Abandoned object: a bag standing still with nobody near it."""
+    """Abandoned object: something new that stays put while whoever left it is away.
+
+    Objects come from the static-object model (`background`), so any class counts; the
+    detector's bag labels (`classes`), when one covers the object, name it and raise the
+    alert's confidence. People and vehicles standing still are not objects left behind.
+    """
 
     classes: tuple[ClassName, ...] = Field(
-        default=BAGS, min_length=1, max_length=80, description="Labels of objects watched."
+        default=BAGS,
+        max_length=80,
+        description="Detector labels that name a static object when a detection of one "
+        "covers it (and raise the alert's confidence); objects are found without them.",
     )
     person_classes: tuple[ClassName, ...] = Field(
         default=("person",),
         min_length=1,
         max_length=8,
-        description="Labels whose presence attends an object.",
+        description="Labels of the people who own and attend objects.",
+    )
+    vehicle_classes: tuple[ClassName, ...] = Field(
+        default=VEHICLES,
+        max_length=16,
+        description="Labels whose tracks, when they cover a static region, make it a "
+        "stopped vehicle rather than an object left behind.",
     )
     stationary_seconds: float = Field(
         default=30.0, gt=0.0, le=86_400.0, description="T: the object must not move for this long."
@@ -241,7 +354,8 @@ class AbandonedConfig(Section):
         default=20.0,
         ge=0.0,
         le=86_400.0,
-        description="T2: nobody may be within the radius for this long.",
+        description="T2: the owner must be beyond the radius (and nobody on the object) for "
+        "this long.",
     )
     radius_scale: float = Field(
         default=3.0,
@@ -251,26 +365,44 @@ class AbandonedConfig(Section):
         "the radius shrinks with distance from the camera.",
     )
     owner_radius_scale: float = Field(
-        default=6.0,
+        default=1.5,
         gt=0.0,
         le=200.0,
-        description="When the object first appears, the nearest person within this many "
-        "box sides is remembered as who brought it.",
+        description="The person nearest the object when it appeared (from 3 s before to 1 s "
+        "after), if within this many object sides, is remembered as its owner.",
     )
-    movement_tolerance: float = Field(
+    require_owner: bool = Field(
+        default=True,
+        description="Only objects someone was at when they appeared can alert; things that "
+        "change with nobody near (tape in the wind, puddles) then never do.",
+    )
+    cover_fraction: float = Field(
         default=0.5,
         gt=0.0,
-        le=10.0,
-        description="The object counts as moved when its centre leaves its resting point by "
-        "this many box diagonals.",
+        le=1.0,
+        description="A static region this much covered by a person or vehicle track's box is "
+        "that person or vehicle standing still; it cannot alert while covered.",
     )
     clear_seconds: float = Field(
         default=5.0,
         gt=0.0,
         le=3_600.0,
-        description="An alerted object that has moved or been undetected this long is "
-        "reported as cleared (taken away).",
+        description="An alerted object no longer seen for this long is reported as cleared "
+        "(taken away).",
     )
+    background: StaticBackgroundConfig = Field(
+        default_factory=StaticBackgroundConfig,
+        description="The static-object model that finds the objects.",
+    )
+
+    @model_validator(mode="after")
+    def _absorb_after_alert(self) -> AbandonedConfig:
+        if self.background.absorb_seconds <= self.stationary_seconds + self.unattended_seconds:
+            raise ValueError(
+                "background.absorb_seconds must exceed stationary_seconds + unattended_seconds: "
+                "an object absorbed into the background before it could alert never would"
+            )
+        return self
 
 
 class FaceConfig(Section):

@@ -70,6 +70,7 @@ def score_class(
 def detect_all(
     detect: Callable[[list[np.ndarray]], list[Detections]], frames: Sequence[LabelledFrame]
 ) -> list[Detections]:
+    """Run `detect` on each frame alone; one result per frame, in order."""
     return [detect([f.image])[0] for f in frames]
 
 
@@ -84,10 +85,12 @@ class PrecisionAgreement:
 
     @property
     def persons(self) -> float:
+        """Share of persons matched one-to-one; 1.0 when neither side saw any."""
         return self.persons_matched / self.persons_total if self.persons_total else 1.0
 
     @property
     def all_classes(self) -> float:
+        """Share of detections of every class that agree; 1.0 when there were none."""
         return self.agreed / self.total if self.total else 1.0
 
 

@@ -63,7 +63,8 @@ def _expectation(dists: np.ndarray, reg_max: int) -> np.ndarray:
     logits = logits - logits.max(axis=2, keepdims=True)
     prob = np.exp(logits)
     prob /= prob.sum(axis=2, keepdims=True)
-    return (prob * np.arange(reg_max + 1, dtype=np.float32)).sum(axis=2)
+    expected: np.ndarray = (prob * np.arange(reg_max + 1, dtype=np.float32)).sum(axis=2)
+    return expected
 
 
 def decode_nanodet(

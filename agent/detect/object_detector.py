@@ -75,4 +75,5 @@ class ObjectDetector:
         return results
 
     def label(self, class_id: int) -> str:
+        """Display name of a class id; the id itself when the labels do not cover it."""
         return self.labels[class_id] if 0 <= class_id < len(self.labels) else str(class_id)

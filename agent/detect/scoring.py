@@ -34,11 +34,13 @@ class MatchCounts:
 
     @property
     def precision(self) -> float:
+        """Share of predictions that matched ground truth; 1.0 when nothing was predicted."""
         found = self.true_positives + self.false_positives
         return self.true_positives / found if found else 1.0
 
     @property
     def recall(self) -> float:
+        """Share of ground truth that was found; 1.0 when there was none."""
         wanted = self.true_positives + self.false_negatives
         return self.true_positives / wanted if wanted else 1.0
 

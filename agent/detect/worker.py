@@ -140,6 +140,7 @@ class InferenceWorker:
             self._models[name] = run
 
     def start(self) -> InferenceWorker:
+        """Start the inference thread; returns self so construction can chain."""
         self._thread.start()
         return self
 

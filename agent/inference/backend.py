@@ -2,7 +2,7 @@
 
 Both read the same ONNX file named in the manifest. `auto` here is only the fallback
 guess (OpenVINO on Intel CPUs, else ONNX Runtime): the box itself chooses by measurement
-(`agent.inference.selection`) and passes the winner in. Each backend maps its own
+(`agent.detect.backend_choice`) and passes the winner in. Each backend maps its own
 exceptions to `ModelError` so callers never import a backend's exception types.
 """
 
@@ -32,10 +32,13 @@ class Model(Protocol):
     spec: ModelSpec
     backend: str
 
-    def run(self, batch: np.ndarray) -> list[np.ndarray]: ...
+    def run(self, batch: np.ndarray) -> list[np.ndarray]:
+        """Raw model outputs for a preprocessed batch, in the model's output order."""
+        ...
 
 
 def available_backends() -> list[str]:
+    """Backends of BACKENDS whose runtime package is installed, in preference order."""
     return [b for b in BACKENDS if importlib.util.find_spec(b) is not None]
 
 
@@ -102,6 +105,7 @@ class OnnxRuntimeModel:
         return [np.asarray(o) for o in out]
 
     def run(self, batch: np.ndarray) -> list[np.ndarray]:
+        """Raw outputs for the batch; split into single images if the model has a fixed batch."""
         if batch.shape[0] > 1 and not self.spec.dynamic_batch:
             return _split_run(self, batch, self._run_one)
         return self._run_one(batch)
@@ -166,6 +170,7 @@ class OpenVinoModel:
             raise ModelError(f"openvino failed on {self.spec.key}: {err}") from err
 
     def run(self, batch: np.ndarray) -> list[np.ndarray]:
+        """Raw outputs for the batch; split into single images if the model has a fixed batch."""
         if batch.shape[0] > 1 and not self.spec.dynamic_batch:
             return _split_run(self, batch, self._run_one)
         return self._run_one(batch)

@@ -43,9 +43,11 @@ class ModelSpec:
     labels: tuple[str, ...] = ()
     defaults: dict[str, Any] = field(default_factory=dict)
     upstream: dict[str, Any] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()  # former names that still resolve to this model
 
     @property
     def key(self) -> str:
+        """`name:precision`, unique within a manifest."""
         return f"{self.name}:{self.precision}"
 
     @property
@@ -68,6 +70,7 @@ class ModelSpec:
 
 
 def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks so big models need little memory."""
     h = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -97,6 +100,7 @@ def _spec_from_entry(entry: dict[str, Any], base: Path) -> ModelSpec:
         labels=tuple(str(label) for label in entry.get("labels", ())),
         defaults=dict(entry.get("defaults", {})),
         upstream=dict(entry.get("upstream", {})),
+        aliases=tuple(str(a) for a in entry.get("aliases", ())),
     )
 
 
@@ -108,9 +112,19 @@ class Manifest:
     specs: tuple[ModelSpec, ...]
 
     def names(self) -> list[str]:
+        """Distinct model names in the manifest, sorted."""
         return sorted({s.name for s in self.specs})
 
+    def canonical(self, name: str) -> str:
+        """The model's name for `name`, which may be a former name (an alias)."""
+        for spec in self.specs:
+            if name == spec.name or name in spec.aliases:
+                return spec.name
+        return name
+
     def get(self, name: str, precision: str = "int8") -> ModelSpec:
+        """The spec of `name` (or a former name) at `precision`; a ModelError if absent."""
+        name = self.canonical(name)
         for spec in self.specs:
             if spec.name == name and spec.precision == precision:
                 return spec
@@ -119,6 +133,7 @@ class Manifest:
 
     def best(self, name: str, precision: str | None = None) -> ModelSpec:
         """The requested precision, else INT8 if shipped, else FP32."""
+        name = self.canonical(name)
         if precision:
             return self.get(name, precision)
         for p in PRECISIONS:

@@ -112,7 +112,8 @@ def _drop_contained(windows: np.ndarray) -> np.ndarray:
     same = (windows[:, None, :] == windows[None, :, :]).all(axis=2)
     later_duplicate = same & np.tri(len(windows), k=-1, dtype=bool)
     drop = (inside & ~same).any(axis=1) | later_duplicate.any(axis=1)
-    return windows[~drop]
+    kept: np.ndarray = windows[~drop]
+    return kept
 
 
 def crop(image: np.ndarray, windows: np.ndarray) -> list[np.ndarray]:
@@ -175,4 +176,5 @@ def _covered_fragments(dets: Detections, cut: np.ndarray) -> np.ndarray:
     covered = inter / np.maximum(areas[:, None], 1e-6) >= CUT_COVERED
     same_class = dets.class_id[:, None] == dets.class_id[None, :]
     by_whole = covered & same_class & ~cut[None, :]
-    return cut & by_whole.any(axis=1)
+    fragments: np.ndarray = cut & by_whole.any(axis=1)
+    return fragments

@@ -245,6 +245,7 @@ class EdgeBox:
 
     # ----- running -----------------------------------------------------------------------
     def start(self) -> EdgeBox:
+        """Start the worker, the cameras and (if enabled) metrics and uplink; returns self."""
         self.worker.start()
         self._started = True
         for cam in self.cameras.values():
@@ -271,6 +272,7 @@ class EdgeBox:
 
     @property
     def observe_port(self) -> int | None:
+        """Port the metrics and health server bound, or None when it is off."""
         return self._observe.port if self._observe else None
 
     def _run_uplink(self, ready: threading.Event) -> None:
@@ -367,9 +369,11 @@ class EdgeBox:
 
     # ----- state -------------------------------------------------------------------------
     def camera_ids(self) -> list[str]:
+        """Ids of the configured cameras, in config order."""
         return list(self.cameras)
 
     def status(self) -> list[CameraStatus]:
+        """A status snapshot per camera, read from its pipeline and stage counters."""
         out = []
         for camera_id, cam in self.cameras.items():
             health = cam.pipeline.health()

@@ -44,7 +44,7 @@ def detector_threshold(specs: Sequence[CameraAnalyticsConfig]) -> float:
 
 def make_detector(
     specs: Sequence[CameraAnalyticsConfig],
-    model: str = "nanodet-m",
+    model: str = "nanodet-g",
     *,
     precision: str | None = None,
     backend: str = "auto",

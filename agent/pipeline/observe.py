@@ -54,6 +54,7 @@ class PipelineCollector(Collector):
         self._status = status
 
     def collect(self) -> Iterator[Metric]:
+        """Yield the per-camera metrics, read from the status function at scrape time."""
         cams = self._status()
         fps = GaugeMetricFamily(
             "oko_agent_camera_fps",
@@ -91,6 +92,7 @@ class PipelineCollector(Collector):
 
 
 def inference_histogram(registry: CollectorRegistry) -> Histogram:
+    """Histogram of detector call times, registered in `registry`."""
     return Histogram(
         "oko_agent_inference_seconds",
         "Wall time of one detector call (a batch of crops from all cameras).",
@@ -154,10 +156,12 @@ class ObserveServer:
         log.info("metrics and health on http://%s:%s/", host, self.port)
 
     def close(self) -> None:
+        """Stop serving, release the port and wait (up to 5 s) for the server thread."""
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(5)
 
 
 def status_dict(status: CameraStatus) -> dict[str, Any]:
+    """The status as a JSON-able dict, for the health endpoint."""
     return asdict(status)

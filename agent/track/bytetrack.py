@@ -52,7 +52,8 @@ class _Tracks:
 
     @property
     def confirmed(self) -> BoolArr:
-        return self.public_id != NO_TRACK
+        confirmed: BoolArr = self.public_id != NO_TRACK
+        return confirmed
 
     def boxes(self) -> F64:
         return cxcywh_to_xyxy(self.mean[:, :4])
@@ -131,8 +132,11 @@ class ByteTrack:
         kalman: KalmanBoxFilter | None = None,
         labels: Sequence[str] = (),
     ) -> None:
-        """`labels`: the detector's labels, so `per_class` can treat CLASS_FAMILIES as one
-        class; without them every class id is its own."""
+        """Track with `config` and `kalman` (defaults when None).
+
+        `labels`: the detector's labels, so `per_class` can treat CLASS_FAMILIES as one
+        class; without them every class id is its own.
+        """
         self.config = config or TrackerConfig()
         self.kalman = kalman or KalmanBoxFilter()
         self._family = class_families(labels)

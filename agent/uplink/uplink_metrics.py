@@ -42,6 +42,7 @@ class SpoolCollector(Collector):
         self._spool = spool
 
     def collect(self) -> Iterator[Metric]:
+        """Yield the spool's depth, size and drop counters at scrape time."""
         depth = GaugeMetricFamily(
             "oko_agent_spool_depth_events", "Events waiting for the fleet's acknowledgement."
         )

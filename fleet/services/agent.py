@@ -13,7 +13,7 @@ import grpc
 
 from fleet import admission
 from fleet.app import FleetApp, now_us
-from fleet.auth import ENROLL_PREFIX, hash_secret, parse_token, secrets_match
+from fleet.auth import hash_secret, parse_token, secrets_match
 from fleet.ca import serial_from_pem
 from fleet.errors import (
     FleetError,
@@ -29,7 +29,7 @@ from fleet.services.common import Context, abort, status_for
 from fleet.sessions import Close, Session
 from fleet.store.records import REVOKED, BatchOutcome, Device, StateReportRecord
 from proto.oko.v1 import agent_pb2, agent_pb2_grpc
-from proto.tokens import advertised_agent_port
+from proto.tokens import ENROLL_PREFIX, advertised_agent_port
 from proto.transport import HEARTBEAT_INTERVAL_S, MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,8 @@ def _new_device_id() -> str:
 
 
 class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
+    """The gRPC service boxes call: enrollment with a token, then one mTLS stream per box."""
+
     def __init__(self, app: FleetApp) -> None:
         self.app = app
 
@@ -49,6 +51,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     async def Enroll(  # noqa: N802
         self, request: agent_pb2.EnrollRequest, context: Context
     ) -> agent_pb2.EnrollResponse:
+        """Exchange a one-use enrollment token and a CSR for a device certificate."""
         try:
             return await self._enroll(request, context)
         except FleetError as err:
@@ -130,6 +133,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     async def Connect(  # type: ignore[override]  # noqa: N802
         self, request_iterator: AsyncIterator[agent_pb2.AgentMessage], context: Context
     ) -> None:
+        """The box's long-lived stream: events up, configs and models down, until it hangs up."""
         try:
             device = await self._identify(context)
         except FleetError as err:

@@ -77,7 +77,7 @@ def faceboxes_detector(spec: ModelSpec, threshold: float = 0.5) -> eval_detect.D
 def vtest_head_regions(frames: int = 8) -> list[np.ndarray]:
     """Head regions of NanoDet's confident person boxes over the clip (shipped INT8 model)."""
     detector = ObjectDetector(
-        load_model("nanodet-m", "int8", "onnxruntime"), score_threshold=0.5, classes=["person"]
+        load_model("nanodet-g", "int8", "onnxruntime"), score_threshold=0.5, classes=["person"]
     )
     images = read_frames(VTEST, frames)
     regions: list[np.ndarray] = []

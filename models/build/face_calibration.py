@@ -40,7 +40,7 @@ def photo_head_crops() -> dict[str, list[np.ndarray]]:
 def walker_head_crops(manifest: Path, frames: int = 6) -> list[np.ndarray]:
     """Head regions of people the INT8 detector finds in vtest.avi: CCTV-like faces."""
     detector = ObjectDetector(
-        load_model("nanodet-m", "int8", "onnxruntime", manifest=manifest),
+        load_model("nanodet-g", "int8", "onnxruntime", manifest=manifest),
         score_threshold=0.5,
         classes=["person"],
     )

@@ -34,6 +34,7 @@ def entry(
     spec = recipe.input
     item: dict[str, Any] = {
         "name": recipe.name,
+        **({"aliases": list(recipe.aliases)} if recipe.aliases else {}),
         "task": recipe.task,
         "version": recipe.version,
         "precision": precision,

@@ -1,157 +1,169 @@
-"""AbandonedObjectDetector on scripted scenes: who brought the bag, when it alerts, clears."""
+"""The abandoned rule's owner logic on constructed static objects and person tracks.
+
+The static-object model is exercised on real frames in tests/motion/test_static_objects.py
+and end to end in tests/pipeline/test_pipeline_abandoned.py; here the scene is exact, so
+the clocks, owner, covering, clearing and naming can be checked to the frame.
+"""
 
 from collections.abc import Callable
 
+import numpy as np
 import pytest
 
-from agent.analytics.abandoned import AbandonedObjectDetector
+from agent.analytics.abandoned import OBJECT_ID_BASE, AbandonedObjectDetector
 from agent.config.analytics import AbandonedConfig
-from agent.events.types import EventKind
+from agent.detections import Detections
+from agent.events.types import Abandoned, AbandonedCleared, EventKind
+from agent.motion.static_objects import EndedObject, EndReason, StaticObject, StaticScene
 from tests.analytics.scenes import LABELS, foot_box, frame
 
 FPS = 5.0
 CFG = AbandonedConfig(stationary_seconds=10, unattended_seconds=5, radius_scale=3, clear_seconds=2)
-BAG = 10  # bag track id
 OWNER = 1
-BAG_SIZE = 30  # px: attending radius 90 px from the bag's centre
+BAG_BOX = (300.0, 370.0, 330.0, 400.0)  # 30 px: attending radius 90 px
+PUT = 5.0  # the bag's pixels stand still from here
 
 
-def bag_box(x: float, y: float) -> tuple[float, float, float, float]:
-    return foot_box(x, y, BAG_SIZE, BAG_SIZE)
+def bag(t: float, object_id: int = 7, box: tuple = BAG_BOX) -> StaticScene:
+    return (
+        StaticScene((StaticObject(object_id, box, PUT, 900.0),)) if t >= PUT + 2 else StaticScene()
+    )
 
 
-Scene = Callable[[float], list[tuple[int, str, tuple[float, float, float, float]]]]
+Scene = Callable[[float], tuple[StaticScene, list]]
 
 
-def play(
-    scene: Scene, seconds: float, det: AbandonedObjectDetector | None = None, start: float = 0.0
-) -> tuple[list, AbandonedObjectDetector]:
-    det = det or AbandonedObjectDetector(CFG, LABELS)
+def play(scene: Scene, seconds: float, cfg: AbandonedConfig = CFG, raw: Callable | None = None):
+    det = AbandonedObjectDetector(cfg, LABELS)
     events = []
     for k in range(int(seconds * FPS)):
-        t = start + k / FPS
-        for e in det.update(frame(*scene(t)), t):
+        t = k / FPS
+        static, rows = scene(t)
+        for e in det.observe(static, frame(*rows), t, raw(t) if raw else None):
             events.append((round(t, 1), e))
     return events, det
 
 
-def owner_drops_bag_and_leaves(t: float) -> list:
-    """Owner walks in carrying the bag, puts it down at t=5 at x=300, walks off right."""
-    x = min(50 + 50 * t, 300) if t < 5 else 300 + 60 * (t - 5)
-    rows = [(OWNER, "person", foot_box(x, 400, 50, 120))] if x < 760 else []
-    bag_x = x + 20 if t < 5 else 320
-    rows.append((BAG, "backpack", bag_box(bag_x, 400)))
-    # A bystander, farther from the bag than the owner when it first appears.
-    rows.append((2, "person", foot_box(700, 150, 40, 100)))
-    return rows
+def owner_leaves_at(leave: float, walk: float = 60.0):
+    def scene(t: float) -> tuple[StaticScene, list]:
+        x = 280 if t < leave else 280 + walk * (t - leave)
+        rows = [(OWNER, "person", foot_box(x, 400, 40, 110))]
+        rows.append((2, "person", foot_box(700, 150, 40, 100)))  # a bystander far away
+        return bag(t), rows
+
+    return scene
 
 
-def test_alert_names_owner_once_with_timings() -> None:
-    events, det = play(owner_drops_bag_and_leaves, 60)
-    alerts = [(t, e) for t, e in events if e.kind is EventKind.ABANDONED]
-    assert len(alerts) == 1 and len(events) == 1  # no re-alert during 45 s more
-    t, e = alerts[0]
-    # At rest from t=5 -> stationary at 15. The owner is beyond 90 px from t~6.3, so
-    # unattended long enough by ~11.3; the later of the two decides.
-    assert t == pytest.approx(15.0, abs=0.3)
-    assert e.track_id == BAG and e.label == "backpack" and e.box is not None
-    assert e.detail.owner_track_id == OWNER
-    assert e.detail.stationary_seconds >= 10
-    assert e.detail.unattended_seconds >= 5
-    assert det.owner_of(BAG) == OWNER
+def test_alert_once_names_the_owner_after_both_clocks() -> None:
+    events, det = play(owner_leaves_at(8.0), 60)
+    assert [e.kind for _, e in events] == [EventKind.ABANDONED]  # no re-alert in 45 s more
+    t, e = events[0]
+    # Static from 5 -> 15. The owner's box (x +- 20) walks over the bag (centre x 315) and
+    # is beyond 90 px once x > 425, at 8 + 145 / 60 = 10.42 -> unattended 5 s at 15.42.
+    assert t == pytest.approx(15.42, abs=0.25)
+    assert e.track_id == OBJECT_ID_BASE + 7 and e.box == BAG_BOX
+    assert e.label == "object" and e.confidence == pytest.approx(0.5)
+    assert e.detail_as(Abandoned).owner_track_id == OWNER
+    assert (
+        e.detail_as(Abandoned).stationary_seconds >= 10
+        and e.detail_as(Abandoned).unattended_seconds >= 5
+    )
+    assert det.owner_of(OBJECT_ID_BASE + 7) == OWNER
 
 
-def test_bag_carried_through_never_alerts() -> None:
-    def scene(t: float) -> list:
-        x = 20 + 15 * t  # slow walk across the whole view in ~50 s
-        return [
-            (OWNER, "person", foot_box(x, 400, 50, 120)),
-            (BAG, "suitcase", bag_box(x + 30, 400)),
-        ]
-
-    events, _ = play(scene, 50)
-    assert events == []
+def test_late_owner_departure_decides_the_time() -> None:
+    events, _ = play(owner_leaves_at(20.0), 40)
+    assert len(events) == 1
+    assert events[0][0] == pytest.approx(22.42 + 5, abs=0.25)  # as above, 12 s later
 
 
-def test_put_down_then_picked_up_never_alerts() -> None:
-    def scene(t: float) -> list:
-        # Sets the bag down for 40 s, stands beside it (phone call), then leaves with it.
-        x = 300 if t < 45 else 300 + 40 * (t - 45)
-        bag_x = 330 if t < 45 else x + 30
-        return [(OWNER, "person", foot_box(x, 400, 50, 120)), (BAG, "handbag", bag_box(bag_x, 400))]
+def test_owner_standing_by_it_or_a_short_absence_never_alerts() -> None:
+    def scene(t: float) -> tuple[StaticScene, list]:
+        away = 12 <= t < 15  # 3 s away, under the 5 s threshold
+        return bag(t), [] if away else [(OWNER, "person", foot_box(280, 400, 40, 110))]
 
-    events, _ = play(scene, 60)
-    assert events == []
+    assert play(scene, 40)[0] == []
 
 
-def test_short_absence_of_owner_does_not_alert() -> None:
-    def scene(t: float) -> list:
-        away = 12 <= t < 15  # 3 s away, less than the 5 s unattended threshold
-        rows = [(BAG, "backpack", bag_box(330, 400))]
-        if not away:
-            rows.append((OWNER, "person", foot_box(300, 400, 50, 120)))
-        return rows
-
-    events, _ = play(scene, 40)
-    assert events == []
-
-
-def test_clear_after_taken_away_and_no_second_alert() -> None:
-    def scene(t: float) -> list:
-        rows = owner_drops_bag_and_leaves(t)
-        if t >= 30:  # someone else picks it up and walks away with it
-            thief_x = 320 + 50 * (t - 30)
-            rows = [r for r in rows if r[0] != BAG]
-            rows += [
-                (3, "person", foot_box(thief_x, 400, 50, 120)),
-                (BAG, "backpack", bag_box(thief_x + 20, 400)),
-            ]
-        return rows
-
-    events, _ = play(scene, 45)
-    kinds = [(e.kind, e.track_id) for _, e in events]
-    assert kinds == [(EventKind.ABANDONED, BAG), (EventKind.ABANDONED_CLEARED, BAG)]
-    t_clear, cleared = events[1]
-    assert t_clear == pytest.approx(30 + CFG.clear_seconds, abs=0.5)
-    assert cleared.detail.owner_track_id == OWNER
-    assert cleared.detail.alerted_seconds == pytest.approx(t_clear - events[0][0])
-
-
-def test_clear_when_no_longer_detected_but_not_on_a_short_dropout() -> None:
-    def scene(t: float) -> list:
-        rows = owner_drops_bag_and_leaves(t)
-        hidden = 20 <= t < 21 or t >= 30  # a 1 s dropout, then gone for good at 30
-        return [r for r in rows if r[0] != BAG] if hidden else rows
-
-    events, _ = play(scene, 40)
-    assert [e.kind for _, e in events] == [EventKind.ABANDONED, EventKind.ABANDONED_CLEARED]
-    assert events[1][0] == pytest.approx(30 + CFG.clear_seconds, abs=0.5)
-    assert events[1][1].box is None
-
-
-def test_new_track_id_on_the_same_spot_does_not_re_alert() -> None:
-    def scene(t: float) -> list:
-        rows = owner_drops_bag_and_leaves(t)
-        if t >= 25:  # occluded, then the tracker gives the same bag a new id
-            rows = [(11 if r[0] == BAG else r[0], r[1], r[2]) for r in rows]
-        return rows
-
-    events, det = play(scene, 50)
-    assert [(e.kind, e.track_id) for _, e in events] == [(EventKind.ABANDONED, BAG)]
-    assert det.owner_of(11) == OWNER
-
-
-def test_unconfirmed_objects_never_alert() -> None:
-    def scene(t: float) -> list:
-        return [(-1, "suitcase", bag_box(330, 400))]
+def test_passers_by_do_not_attend_someone_elses_bag() -> None:
+    def scene(t: float) -> tuple[StaticScene, list]:
+        static, rows = owner_leaves_at(8.0)(t)
+        return static, [*rows, (5, "person", foot_box(350, 400, 40, 110))]  # loiters near
 
     events, _ = play(scene, 30)
-    assert events == []
+    assert len(events) == 1 and events[0][1].detail_as(Abandoned).owner_track_id == OWNER
 
 
-def test_no_person_near_when_it_appears_means_no_owner() -> None:
-    def scene(t: float) -> list:
-        return [(BAG, "suitcase", bag_box(330, 400)), (2, "person", foot_box(700, 100))]
+def test_a_person_or_vehicle_standing_still_is_not_an_object() -> None:
+    def scene(t: float) -> tuple[StaticScene, list]:
+        # The static region is the person's own pixels (and later a car's): covered.
+        person = (OWNER, "person", foot_box(315, 400, 40, 110))
+        car = (9, "car", (250.0, 340.0, 380.0, 420.0))
+        return bag(t), [person] if t < 30 else [car]
 
-    events, _ = play(scene, 20)
-    assert len(events) == 1 and events[0][1].detail.owner_track_id == -1
+    assert play(scene, 60)[0] == []
+
+
+def test_nobody_at_it_when_it_appeared_means_no_owner_and_no_alert() -> None:
+    def scene(t: float) -> tuple[StaticScene, list]:
+        return bag(t), [(2, "person", foot_box(700, 150, 40, 100))]
+
+    assert play(scene, 30)[0] == []
+    cfg = CFG.model_copy(update={"require_owner": False})
+    events, _ = play(scene, 30, cfg)
+    assert len(events) == 1 and events[0][1].detail_as(Abandoned).owner_track_id == -1
+
+
+def test_cleared_when_taken_away_and_no_second_alert_for_a_flicker() -> None:
+    def scene(t: float) -> tuple[StaticScene, list]:
+        static, rows = owner_leaves_at(8.0)(t)
+        if 20 <= t < 21:  # a 1 s dropout, then found again under a new id
+            return StaticScene(), rows
+        if 21 <= t < 30:
+            return bag(t, object_id=8), rows
+        return (StaticScene(), rows) if t >= 30 else (static, rows)
+
+    events, _ = play(scene, 40)
+    assert [(e.kind, e.track_id) for _, e in events] == [
+        (EventKind.ABANDONED, OBJECT_ID_BASE + 7),
+        (EventKind.ABANDONED_CLEARED, OBJECT_ID_BASE + 8),
+    ]
+    t_clear, cleared = events[1]
+    assert t_clear == pytest.approx(30 + CFG.clear_seconds, abs=0.3)
+    assert cleared.detail_as(AbandonedCleared).owner_track_id == OWNER
+    assert cleared.detail_as(AbandonedCleared).alerted_seconds == pytest.approx(
+        t_clear - events[0][0]
+    )
+
+
+def test_absorbed_or_relearnt_objects_are_dropped_without_a_clear() -> None:
+    def scene(t: float) -> tuple[StaticScene, list]:
+        static, rows = owner_leaves_at(8.0)(t)
+        if t >= 20:
+            ended = (EndedObject(7, EndReason.RELEARNT),) if t < 20.1 else ()
+            return StaticScene(ended=ended, relearnt=t < 20.1), rows
+        return static, rows
+
+    events, _ = play(scene, 30)
+    assert [e.kind for _, e in events] == [EventKind.ABANDONED]
+
+
+def test_a_bag_detection_on_it_names_it_and_raises_confidence() -> None:
+    def raw(t: float) -> Detections:
+        box = np.array([[302, 372, 331, 401], [600, 100, 640, 200]], np.float32)
+        labels = [LABELS.index("suitcase"), LABELS.index("person")]
+        return Detections(box, np.array([0.3, 0.9], np.float32), np.array(labels), np.full(2, -1))
+
+    events, _ = play(owner_leaves_at(8.0), 20, raw=raw)
+    assert len(events) == 1 and events[0][1].label == "suitcase"
+    assert events[0][1].confidence == pytest.approx(0.5 + 0.5 * 0.3, abs=1e-6)
+
+
+def test_config_rejects_absorbing_before_the_alert_could_fire() -> None:
+    with pytest.raises(ValueError, match="absorb_seconds"):
+        AbandonedConfig(
+            stationary_seconds=60, unattended_seconds=60, background={"absorb_seconds": 100}
+        )
+    with pytest.raises(ValueError, match="shadow_ratio"):
+        AbandonedConfig(background={"shadow_ratio": (0.9, 0.5)})
+    assert AbandonedConfig(classes=()).classes == ()  # works without a classes list

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 
 import pytest
 
-from agent.analytics.abandoned import AbandonedObjectDetector
+from agent.analytics.abandoned import OBJECT_ID_BASE, AbandonedObjectDetector
 from agent.analytics.line import LineCounter
 from agent.analytics.zones import PolygonZone
 from agent.config.analytics import AbandonedConfig, LineConfig, ZoneConfig
 from agent.events.convert import EventMinter
 from agent.events.ids import UuidV7Generator, uuid7_millis
 from agent.events.types import AnalyticsEvent, LineCrossed, TrafficInterval, WrongWay
+from agent.motion.static_objects import StaticObject, StaticScene
 from proto.oko.v1 import events_pb2
 from tests.analytics.scenes import LABELS, foot_box, frame
 
@@ -84,10 +85,12 @@ def test_zone_and_abandoned_events_convert() -> None:
     evs += z.update(frame((1, "person", foot_box(100, 100))), 2.0)
     evs += z.update(frame(), 5.0)
     ab = AbandonedObjectDetector(
-        AbandonedConfig(stationary_seconds=1, unattended_seconds=1), LABELS
+        AbandonedConfig(stationary_seconds=1, unattended_seconds=1, require_owner=False), LABELS
     )
+    bag = StaticScene((StaticObject(9, foot_box(300, 300, 30, 30), 10.0, 900.0),))
+    suitcase = frame((-1, "suitcase", foot_box(300, 300, 30, 30)))
     for k in range(12):
-        evs += ab.update(frame((9, "suitcase", foot_box(300, 300, 30, 30))), 10 + k * 0.2)
+        evs += ab.observe(bag, frame(), 10 + k * 0.2, raw=suitcase)
     minter = EventMinter("cam-1")
     msgs = minter.mint_all(evs)
     assert [m.sequence for m in msgs] == [1, 2, 3, 4]
@@ -101,7 +104,7 @@ def test_zone_and_abandoned_events_convert() -> None:
     alert = msgs[3].abandoned_object
     assert alert.state == events_pb2.AbandonedObject.STATE_ALERT
     assert alert.owner_track_id == -1 and alert.label == "suitcase"
-    assert msgs[3].track_id == 9
+    assert msgs[3].track_id == OBJECT_ID_BASE + 9
 
 
 def test_traffic_and_wrong_way_convert() -> None:

@@ -17,18 +17,18 @@ from prometheus_client import CollectorRegistry, generate_latest
 from typer.testing import CliRunner
 
 from agent.cli import app
-from agent.inference.choice_metrics import BackendChoiceCollector
-from agent.inference.choice_store import (
+from agent.detect.backend_choice import BackendChoice, Candidate, measure_backends
+from agent.detect.backend_choice_metrics import BackendChoiceCollector
+from agent.detect.backend_choice_store import (
     CHOICE_FILE,
     ChoiceStore,
     choose_settings,
     sample_frames,
 )
 from agent.inference.manifest import load_manifest
-from agent.inference.selection import BackendChoice, Candidate, measure_backends
 from tests.support.media import VTEST
 
-MODEL = "nanodet-m"
+MODEL = "nanodet-g"
 FAST: dict[str, Any] = {"seconds": 0.3, "backend": "onnxruntime", "precision": "int8"}
 
 

@@ -15,7 +15,7 @@ from agent.inference.manifest import file_sha256, load_manifest
 from agent.media import read_media
 
 CLIP = Path("tests/data/vtest.avi")
-DETECTOR = "nanodet-m"
+DETECTOR = "nanodet-g"
 
 
 @pytest.fixture(scope="module")

@@ -1,19 +1,20 @@
-"""Abandoned object through the real detector + tracker + rule, on clips built from real
-footage by scripts/make_abandoned_clip.py (how, and what was measured: docs/abandoned-eval.md).
+"""Abandoned objects through the real reader, motion gate, detector, tracker, static-object
+model and rule, on clips built from real footage by scripts/make_abandoned_clip.py (how,
+the labels and what was measured: docs/abandoned-eval.md, bench/abandoned.py).
 
-The bag is the black holdall of vtest.avi itself. The shipped detector does not see it as a
-bag at CCTV scale (it is pasted at 1.25x, the size a bag has beside the people there), so
-the alert case is a strict expected failure: it documents the gap and will fail loudly,
-asking for this file to be updated, the day the detector starts to find the bag.
+Asserted is what is true of each scene, with tolerances that hold on any CPU (INT8 scores
+differ in the third decimal between AVX2, VNNI and AMX kernels, which moves borderline
+person boxes and so the owner's exact departure): a bag left behind raises exactly one
+alert, on the bag, within a window after it was put down, naming an owner; in the other
+scenes nothing alerts - not the parked van and car, the holdall and litter there since the
+start, a person keeping still, a lighting change or vtest's cut at frame 404.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+import json
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
@@ -21,111 +22,100 @@ import pytest
 from agent.config.camera import CameraSpec
 from agent.detect.object_detector import ObjectDetector
 from agent.detections import box_iou
-from agent.events.types import Abandoned, EventKind
+from agent.events.types import Abandoned, AnalyticsEvent, EventKind
 from agent.pipeline.offline import analyze_video
-from tests.pipeline.conftest import REPO, excerpt
+from scripts import make_abandoned_clip as clips
+from tests.pipeline.conftest import REPO
 
-BAGS = ("backpack", "handbag", "suitcase")
-RULE = {"stationary_seconds": 8, "unattended_seconds": 6, "radius_scale": 2.0, "clear_seconds": 3}
-
-
-def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "make_abandoned_clip", REPO / "scripts" / "make_abandoned_clip.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+LABELS = REPO / "tests" / "data" / "labels" / "abandoned.json"
+# Shortened from the 30 s / 20 s defaults so the clips stay short.
+RULE = {"stationary_seconds": 8, "unattended_seconds": 6, "clear_seconds": 3}
+ALERTING = (
+    "left",
+    pytest.param(
+        "elsewhere",
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="walkers passing over the bag on the road count as attending it and "
+            "merge with its region (docs/abandoned-eval.md, 'What is not solved')",
+        ),
+    ),
+)
+QUIET = ("picked_up", "carried", "sitting", "lighting", "splice")
 
 
 @dataclass(frozen=True)
 class Outcome:
-    alerts: int
-    frames_with_bag: int
-    bag_found: int  # frames where a bag-class detection covers the pasted bag
-    best_bag_score: float
-    best_any: tuple[str, float]  # strongest detection of any class on the bag
+    alerts: list[tuple[int, AnalyticsEvent]]  # (clip frame, event)
+    cleared: list[tuple[int, AnalyticsEvent]]
+    truth: dict
 
 
 def run_scenario(name: str, detector: ObjectDetector, tmp: Path) -> Outcome:
     clip = tmp / f"{name}.avi"
-    truth = _script().make_clip(name, clip)
+    truth = clips.make_clip(name, clip)
     spec = CameraSpec(id=name, source=str(clip), abandoned=RULE)
-    bag_ids = [detector.labels.index(b) for b in BAGS]
-    alerts = found = with_bag = 0
-    best, best_any = 0.0, ("-", 0.0)
+    alerts, cleared = [], []
     for frame in analyze_video(clip, spec, detector):
-        alerts += sum(e.kind is EventKind.ABANDONED for e in frame.events)
-        box = truth["bag_boxes"].get(str(frame.number))
-        if box is None:
-            continue
-        with_bag += 1
-        dets = frame.detections
-        on_bag = box_iou(dets.xyxy, np.asarray([box], np.float32))[:, 0] >= 0.3
-        bag = on_bag & np.isin(dets.class_id, bag_ids)
-        found += bool(bag.any())
-        best = max([best, *dets.confidence[bag].tolist()])
-        for score, cls in zip(
-            dets.confidence[on_bag].tolist(), dets.class_id[on_bag].tolist(), strict=True
-        ):
-            if score > best_any[1]:
-                best_any = (detector.labels[cls], round(score, 2))
-    out = Outcome(alerts, with_bag, found, round(best, 2), best_any)
-    print(f"\n{name}: {out}")
-    return out
+        alerts += [(frame.number, e) for e in frame.events if e.kind is EventKind.ABANDONED]
+        cleared += [
+            (frame.number, e) for e in frame.events if e.kind is EventKind.ABANDONED_CLEARED
+        ]
+    print(f"\n{name}: alerts {[(n, e.label, e.box) for n, e in alerts]}")
+    return Outcome(alerts, cleared, truth)
 
 
-def test_clips_are_deterministic(tmp_path: Path) -> None:
-    make = _script().make_clip
+def test_clips_are_deterministic_and_match_the_committed_labels(tmp_path: Path) -> None:
+    make = clips.make_clip
     a, b = tmp_path / "a.avi", tmp_path / "b.avi"
     make("picked_up", a)
     make("picked_up", b)
     assert a.read_bytes() == b.read_bytes()
+    labels = json.loads(LABELS.read_text())["scenarios"]
+    assert set(labels) == set(clips.SCENARIOS)
+    for name in ("carried", "near_vehicle"):
+        truth = make(name, tmp_path / f"{name}.avi")
+        assert labels[name]["expect_alert"] == truth["expect_alert"]
+        assert labels[name]["put_frame"] == truth["put_frame"]
+        assert labels[name]["rest_box"] == truth["rest_box"]
     assert len(make("carried", tmp_path / "c.avi")["bag_boxes"]) == 67
 
 
-@pytest.mark.parametrize("name", ["carried", "picked_up"])
-def test_no_alert_for_a_bag_carried_through_or_picked_up(
+@pytest.mark.parametrize("name", ALERTING)
+def test_a_bag_left_behind_alerts_once_on_the_bag(
     name: str, detector: ObjectDetector, tmp_path: Path
 ) -> None:
-    outcome = run_scenario(name, detector, tmp_path)
-    assert outcome.frames_with_bag > 0
-    assert outcome.alerts == 0
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="the shipped NanoDet-m does not detect the real "
-    "holdall as a bag at CCTV scale (docs/abandoned-eval.md)",
-)
-def test_alert_for_a_bag_left_behind(detector: ObjectDetector, tmp_path: Path) -> None:
-    outcome = run_scenario("left", detector, tmp_path)
-    assert outcome.bag_found >= 0.8 * outcome.frames_with_bag
-    assert outcome.alerts == 1
-
-
-def test_alert_path_end_to_end_on_a_real_stationary_object(
-    detector: ObjectDetector, tmp_path: Path
-) -> None:
-    """What the bag cannot show yet, a real parked vehicle can: with the rule watching
-    vehicles, the white van parked at the top right of vtest.avi (detected as a truck) is a
-    stationary object nobody attends, and must raise exactly one alert once both clocks
-    have run - through the same reader, gate, detector, tracker and rule."""
-    clip = excerpt(tmp_path / "van.avi", 0, 150)
-    spec = CameraSpec(
-        id="van",
-        source=str(clip),
-        abandoned={**RULE, "classes": ["car", "truck"], "radius_scale": 1.0},
-    )
-    alerts = []
-    for frame in analyze_video(clip, spec, detector):
-        alerts += [(frame.number, e) for e in frame.events if e.kind is EventKind.ABANDONED]
-    assert len(alerts) == 1, alerts
-    number, alert = alerts[0]
-    x1, y1, x2, y2 = alert.box or (0, 0, 0, 0)
-    assert 620 < (x1 + x2) / 2 < 750 and 30 < (y1 + y2) / 2 < 110  # the van, not a car
+    out = run_scenario(name, detector, tmp_path)
+    assert len(out.alerts) == 1, out.alerts
+    number, alert = out.alerts[0]
+    assert alert.box is not None
+    bag = out.truth["bag_boxes"][str(number)]
+    assert box_iou(np.array([alert.box]), np.array([bag]))[0, 0] >= 0.3
+    delay = (number - out.truth["put_frame"]) / 10.0
+    assert RULE["stationary_seconds"] <= delay <= 25.0, delay
+    assert alert.detail_as(Abandoned).owner_track_id >= 0
     assert alert.detail_as(Abandoned).stationary_seconds >= RULE["stationary_seconds"]
     assert alert.detail_as(Abandoned).unattended_seconds >= RULE["unattended_seconds"]
-    print(f"\nvan: one alert at frame {number} ({alert.label}, track {alert.track_id})")
+    assert out.cleared == []  # it stays there to the end of the clip
+
+
+def test_near_a_parked_vehicle_only_the_bag_can_alert(
+    detector: ObjectDetector, tmp_path: Path
+) -> None:
+    """The bag's owner is a passer-by who is tracked at the moment it appears or not,
+    depending on borderline person scores (ONNX Runtime here: one alert; OpenVINO: none,
+    no owner). What holds on every CPU: the van and the car parked since frame 0 never
+    alert, and an alert, if any, is the bag's."""
+    out = run_scenario("near_vehicle", detector, tmp_path)
+    assert len(out.alerts) <= 1
+    for number, alert in out.alerts:
+        bag = out.truth["bag_boxes"][str(number)]
+        assert box_iou(np.array([alert.box]), np.array([bag]))[0, 0] >= 0.3
+
+
+@pytest.mark.parametrize("name", QUIET)
+def test_nothing_alerts_when_nothing_was_left(
+    name: str, detector: ObjectDetector, tmp_path: Path
+) -> None:
+    out = run_scenario(name, detector, tmp_path)
+    assert out.alerts == []

@@ -195,4 +195,4 @@ def test_events_are_minted_in_sequence(run: Run) -> None:
     assert len({e.event_id for e in events}) == len(events)
     crossings = [e for e in events if e.WhichOneof("body") == "line_crossing"]
     assert len(crossings) == len(run.crossings)
-    assert all(e.camera_id == "vtest" and e.models[0].name == "nanodet-m" for e in events)
+    assert all(e.camera_id == "vtest" and e.models[0].name == "nanodet-g" for e in events)

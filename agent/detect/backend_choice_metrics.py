@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from agent.inference.choice_store import DetectorSettings
+from agent.detect.backend_choice_store import DetectorSettings
 
 _LABELS = ["backend", "precision", "threads"]
 
@@ -21,6 +21,7 @@ class BackendChoiceCollector(Collector):
         self._backend = loaded_backend
 
     def collect(self) -> Iterator[Metric]:
+        """Yield the info gauge and the measured candidates' gauges at scrape time."""
         s = self._settings
         info = GaugeMetricFamily(
             "oko_agent_detector_backend_info",

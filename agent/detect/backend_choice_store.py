@@ -23,11 +23,7 @@ from tinydb import Query, TinyDB
 
 from agent.capture.source import open_capture
 from agent.config.source import SourceSpec, parse_source, redact
-from agent.errors import IdentityError, ModelError, OkoError
-from agent.identity import AtomicJSONStorage
-from agent.inference.backend import resolve_backend
-from agent.inference.manifest import Manifest, load_manifest
-from agent.inference.selection import (
+from agent.detect.backend_choice import (
     BackendChoice,
     Candidate,
     Progress,
@@ -36,6 +32,10 @@ from agent.inference.selection import (
     measure_backends,
     model_specs,
 )
+from agent.errors import IdentityError, ModelError, OkoError
+from agent.identity import AtomicJSONStorage
+from agent.inference.backend import resolve_backend
+from agent.inference.manifest import Manifest, load_manifest
 
 if TYPE_CHECKING:  # the box's config type only; inference does not depend on the pipeline
     from agent.config.agent import BoxConfig

@@ -60,6 +60,7 @@ class Candidate:
 
     @property
     def label(self) -> str:
+        """Short `backend/precision/Nt` form for logs and metric labels."""
         return f"{self.backend}/{self.precision}/{self.threads}t"
 
 
@@ -76,6 +77,7 @@ class Trial:
 
     @property
     def passed(self) -> bool:
+        """Ran without error and agreed with the reference at least as well as the bars."""
         return (
             self.error is None
             and self.persons_agreement >= PERSONS_BAR
@@ -103,6 +105,7 @@ class BackendChoice:
         return BATCHED if self.batch_gain >= BATCH_PAYS else 1
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able form; `from_dict` reads it back."""
         return asdict(self)
 
     @classmethod
@@ -176,7 +179,7 @@ def candidates(
 
 def model_specs(manifest: Manifest, model: str, precision: str | None = None) -> list[ModelSpec]:
     """The shipped precisions of `model` (or just `precision`); `ModelError` if none."""
-    specs = [s for s in manifest.specs if s.name == model]
+    specs = [s for s in manifest.specs if s.name == manifest.canonical(model)]
     if precision is not None:
         specs = [s for s in specs if s.precision == precision]
     if not specs:

@@ -1,0 +1,449 @@
+"""`StaticObjectDetector`: new things that arrived and stopped, whatever their class.
+
+A detector trained on COCO does not call a holdall on CCTV a bag, so objects left behind
+are found from pixels: two backgrounds of a small grey copy of the frame, a long-term one
+(what the scene normally looks like) and a short-term one (what it looked like a second
+ago). A pixel that differs from the long-term background but not from the short-term one
+belongs to something that arrived and stopped; its first-seen time is when that began.
+Connected regions of such pixels are reported as static objects with stable ids.
+
+What is not an object left behind, and how it is kept out:
+
+* what was there when the camera started (or re-learnt): it is the long-term background;
+* lighting drift and auto exposure: the long-term background is compared after a global
+  gain correction and follows slow drift wherever nothing stands in front of it;
+* shadows: darker by a bounded factor with the background's texture still visible;
+* a cut, a bumped camera, a sudden lighting change: too much of the picture differs, so
+  both backgrounds are re-learnt and every object ends (`EndReason.RELEARNT`);
+* ghosts (something that was in the background and left, e.g. a person standing at
+  start-up who walked off): the region's outline has the edges in the background, not in
+  the frame; it is written into the background at once;
+* people and vehicles standing still: this module does not know; the abandoned rule drops
+  regions covered by their tracks.
+
+Pure: frames and capture times in, `StaticScene` out; no I/O, no detector.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from agent.config.analytics import StaticBackgroundConfig
+from agent.detections import box_iou
+
+log = logging.getLogger(__name__)
+
+Box = tuple[float, float, float, float]
+FloatImage = npt.NDArray[np.float32]
+
+# A region is a ghost when the edges along its outline in the frame are weaker than this
+# share of the edges there in the background (a real object brings its own outline).
+GHOST_EDGE_RATIO = 0.7
+# Local normalised correlation above which a darkened patch still shows the background's
+# texture (a shadow), and the variance under which both patches count as plain.
+SHADOW_TEXTURE_NCC = 0.6
+PLAIN_VARIANCE = 6.0
+PLAIN_SHADOW_RATIO = 0.75
+# Objects missing this long end; shorter gaps (a flicker, a passer-by) keep their id.
+MISSING_GRACE_S = 1.0
+MATCH_IOU = 0.3
+LEARN_TAU_S = 0.5
+# Ghost test: neighbours (dy, dx, direction) a static pixel is compared with, in work
+# pixels (8 directions, two distances), and in how many directions it must fit in.
+DIRECTIONS = 8
+NEIGHBOURS = tuple(
+    (round(r * math.sin(a)), round(r * math.cos(a)), k)
+    for r in (4, 7)
+    for k, a in enumerate(np.linspace(0, 2 * math.pi, DIRECTIONS, endpoint=False))
+)
+FIT_DIRECTIONS = 3
+# Scene-change test: background pixels with an edge this strong (Sobel |gx|+|gy|), and the
+# weight that puts "share of edges changed" on the scale of "share of the picture changed"
+# (people walking cover a tenth of the edges at most; a bump moves nearly all).
+EDGE_STRENGTH = 120.0
+EDGE_SHARE_WEIGHT = 0.8
+SURROUNDED_DIRECTIONS = 6  # fits in this many: uncovered background whatever it was before
+
+
+class EndReason(StrEnum):
+    """Why a static object stopped being reported (said on the stream as the alert's clearing)."""
+
+    REMOVED = "removed"  # its pixels match the background again: taken away
+    ABSORBED = "absorbed"  # static so long it became background
+    RELEARNT = "relearnt"  # the whole scene changed; nothing is known any more
+
+
+@dataclass(frozen=True)
+class StaticObject:
+    """A region that differs from the long-term background and has stopped changing.
+
+    Attributes:
+        object_id: stable while the region is seen (ids are never reused).
+        box: x1, y1, x2, y2 in source pixels.
+        first_seen: capture time its pixels first stood still.
+        area_px: area of its pixel mask, in source pixels.
+    """
+
+    object_id: int
+    box: Box
+    first_seen: float
+    area_px: float
+
+
+@dataclass(frozen=True)
+class EndedObject:
+    """A static object that is gone from the scene, and why: the rule clears its alert."""
+
+    object_id: int
+    reason: EndReason
+
+
+@dataclass(frozen=True)
+class StaticScene:
+    """One frame's static objects, and those that ended in it."""
+
+    objects: tuple[StaticObject, ...] = ()
+    ended: tuple[EndedObject, ...] = ()
+    learning: bool = False  # warming up: nothing is reported
+    relearnt: bool = False  # this frame re-learnt the scene
+
+
+@dataclass
+class _Tracked:
+    box: npt.NDArray[np.float64]  # work pixels
+    first_seen: float
+    area: float  # work pixels
+    last_seen: float
+
+
+@dataclass
+class _Models:
+    long: FloatImage
+    short: FloatImage
+    since: npt.NDArray[np.float64]  # NaN: not static
+    learn_until: float
+    last_t: float
+    objects: dict[int, _Tracked] = field(default_factory=dict)
+
+
+class StaticObjectDetector:
+    """Dual-background static-object model of one camera (not thread-safe)."""
+
+    def __init__(self, config: StaticBackgroundConfig) -> None:
+        self.config = config
+        self._m: _Models | None = None
+        self._next_id = 1
+        self._scale = (1.0, 1.0)  # source pixels per work pixel, x and y
+        self._kernel = np.ones((3, 3), np.uint8)
+
+    def reset(self) -> None:
+        """Forget everything: the next frame starts a new warm-up."""
+        self._m = None
+
+    def update(
+        self, image: np.ndarray, timestamp: float, occupied: np.ndarray | None = None
+    ) -> StaticScene:
+        """Feed one frame (BGR or grey, any size) captured at `timestamp` (seconds).
+
+        `occupied`: (n, 4) source-pixel boxes of people and vehicles in this frame. Nothing
+        under them is written into the background as "uncovered" (a person in dark clothes
+        standing on the litter on dark grass fits the grass better than the litter did).
+        """
+        grey = self._small(image)
+        m = self._m
+        if m is None or m.long.shape != grey.shape or timestamp < m.last_t:
+            self._m = self._fresh(grey, timestamp)
+            return StaticScene(learning=True)
+        dt, m.last_t = timestamp - m.last_t, timestamp
+        gain = _gain(grey, m.long)
+        ref = m.long * gain
+        fg = self._foreground(grey, ref)
+        changed = _changed_share(fg, ref)
+        if changed > self.config.relearn_fraction:
+            return self._relearn(grey, timestamp, changed)
+        still = np.abs(grey - m.short) <= self.config.diff_threshold
+        m.since[fg & still & np.isnan(m.since)] = timestamp
+        m.since[~fg] = np.nan
+        busy = self._busy(grey.shape, occupied)
+        revealed = _revealed(grey, ref, fg, ~np.isnan(m.since), self.config.diff_threshold)
+        revealed &= ~busy
+        m.long[revealed] = grey[revealed] / gain
+        m.since[revealed] = np.nan
+        _follow(m.short, grey, dt, self.config.short_term_seconds)
+        _follow(m.long, grey, dt, self.config.long_term_seconds, where=~fg)
+        absorbed = self._absorb_old(grey, gain, timestamp)
+        if timestamp < m.learn_until:
+            return StaticScene(learning=True)
+        return self._regions(grey, ref, gain, timestamp, absorbed, busy=busy)
+
+    def _busy(self, shape: tuple[int, ...], boxes: np.ndarray | None) -> npt.NDArray[np.bool_]:
+        busy = np.zeros(shape, bool)
+        if boxes is None:
+            return busy
+        sx, sy = self._scale
+        for x1, y1, x2, y2 in np.asarray(boxes, np.float64).reshape(-1, 4):
+            busy[
+                max(int(y1 / sy), 0) : int(y2 / sy) + 1, max(int(x1 / sx), 0) : int(x2 / sx) + 1
+            ] = True
+        return busy
+
+    # ----- models --------------------------------------------------------------------
+    def _small(self, image: np.ndarray) -> FloatImage:
+        if image.ndim == 3:
+            image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        h, w = image.shape[:2]
+        width = min(self.config.work_width, w)
+        height = max(1, round(h * width / w))
+        self._scale = (w / width, h / height)
+        small = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+        return np.asarray(cv2.GaussianBlur(small, (3, 3), 0), np.float32)
+
+    def _fresh(self, grey: FloatImage, t: float) -> _Models:
+        return _Models(
+            grey.copy(),
+            grey.copy(),
+            np.full(grey.shape, np.nan),
+            t + self.config.warmup_seconds,
+            t,
+        )
+
+    def _relearn(self, grey: FloatImage, t: float, share: float) -> StaticScene:
+        assert self._m is not None
+        ended = tuple(EndedObject(i, EndReason.RELEARNT) for i in self._m.objects)
+        log.info("static objects: %.0f%% of the picture changed; re-learning", 100 * share)
+        self._m = self._fresh(grey, t)
+        return StaticScene(ended=ended, learning=True, relearnt=True)
+
+    def _foreground(self, grey: FloatImage, ref: FloatImage) -> npt.NDArray[np.bool_]:
+        """Pixels unlike the (exposure-corrected) long-term background, shadows excepted."""
+        differs: npt.NDArray[np.bool_] = np.abs(grey - ref) > self.config.diff_threshold
+        low, high = self.config.shadow_ratio
+        ratio = (grey / np.maximum(ref, 1.0)).astype(np.float32)
+        darker = differs & (ratio >= low) & (ratio <= high)
+        if darker.any():
+            differs &= ~(darker & _texture_kept(grey, ref, ratio))
+        return differs
+
+    def _absorb_old(self, grey: FloatImage, gain: float, t: float) -> npt.NDArray[np.bool_]:
+        """Pixels static for `absorb_seconds` become background."""
+        assert self._m is not None
+        m = self._m
+        with np.errstate(invalid="ignore"):
+            old = (t - m.since) >= self.config.absorb_seconds
+        if old.any():
+            m.long[old] = grey[old] / gain
+            m.since[old] = np.nan
+        return old
+
+    # ----- regions -------------------------------------------------------------------
+    def _regions(
+        self,
+        grey: FloatImage,
+        ref: FloatImage,
+        gain: float,
+        t: float,
+        absorbed: npt.NDArray[np.bool_],
+        *,
+        busy: npt.NDArray[np.bool_],
+    ) -> StaticScene:
+        assert self._m is not None
+        m = self._m
+        with np.errstate(invalid="ignore"):
+            settled = ((t - m.since) >= self.config.settle_seconds).astype(np.uint8)
+        closed = cv2.morphologyEx(settled, cv2.MORPH_CLOSE, self._kernel)
+        static = cv2.morphologyEx(closed, cv2.MORPH_OPEN, self._kernel)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(static, connectivity=8)
+        px = self._scale[0] * self._scale[1]
+        limit = self.config.max_area_fraction * grey.size
+        seen: dict[int, _Tracked] = {}
+        edges: tuple[FloatImage, FloatImage] | None = None
+        for k in range(1, count):
+            area = float(stats[k, cv2.CC_STAT_AREA])
+            if area * px < self.config.min_area_px or area > limit:
+                continue
+            x, y, w, h = (int(v) for v in stats[k, :4])
+            box = np.array([x, y, x + w, y + h], np.float64)
+            mask = labels == k
+            edges = edges or (_edges(grey), _edges(ref))
+            if busy[mask].mean() < 0.5 and _is_ghost(mask, *edges):
+                m.long[mask] = grey[mask] / gain
+                m.since[mask] = np.nan
+                continue
+            if float(np.abs(grey - ref)[mask].mean()) < self.config.min_contrast:
+                continue  # faint: barrier tape in the wind, a damp patch, blur at an edge
+            match = self._match(box, seen)
+            if match is None:
+                first = float(np.nanpercentile(m.since[mask], 10))
+                seen[self._new_id()] = _Tracked(box, first, area, t)
+            else:
+                item = m.objects[match]
+                item.box, item.area, item.last_seen = box, area, t
+                seen[match] = item
+        return self._scene(seen, t, absorbed)
+
+    def _match(self, box: npt.NDArray[np.float64], taken: dict[int, _Tracked]) -> int | None:
+        assert self._m is not None
+        free = [i for i in self._m.objects if i not in taken]
+        if not free:
+            return None
+        boxes = np.array([self._m.objects[i].box for i in free], np.float32)
+        iou = box_iou(box[None, :].astype(np.float32), boxes)[0]
+        best = int(iou.argmax())
+        return free[best] if iou[best] >= MATCH_IOU else None
+
+    def _new_id(self) -> int:
+        self._next_id += 1
+        return self._next_id - 1
+
+    def _scene(
+        self, seen: dict[int, _Tracked], t: float, absorbed: npt.NDArray[np.bool_]
+    ) -> StaticScene:
+        assert self._m is not None
+        m = self._m
+        ended = []
+        for i, item in m.objects.items():
+            if i in seen:
+                continue
+            if t - item.last_seen <= MISSING_GRACE_S:
+                seen[i] = item
+                continue
+            x1, y1, x2, y2 = item.box.astype(int)
+            gone_into_bg = absorbed[y1:y2, x1:x2].mean() > 0.5 if absorbed.any() else False
+            ended.append(EndedObject(i, EndReason.ABSORBED if gone_into_bg else EndReason.REMOVED))
+        m.objects = dict(sorted(seen.items()))
+        px = self._scale[0] * self._scale[1]
+        objects = tuple(
+            StaticObject(i, self._source_box(item.box), item.first_seen, item.area * px)
+            for i, item in m.objects.items()
+            if item.last_seen == t
+        )
+        return StaticScene(objects, tuple(ended))
+
+    def _source_box(self, box: npt.NDArray[np.float64]) -> Box:
+        """Work-pixel box -> source pixels, one work pixel wider on each side.
+
+        The blur and the opening eat about that much of an object's rim.
+        """
+        assert self._m is not None
+        h, w = self._m.long.shape
+        x1, y1 = max(box[0] - 1, 0), max(box[1] - 1, 0)
+        x2, y2 = min(box[2] + 1, w), min(box[3] + 1, h)
+        sx, sy = self._scale
+        return (float(x1 * sx), float(y1 * sy), float(x2 * sx), float(y2 * sy))
+
+
+def _follow(
+    model: FloatImage,
+    grey: FloatImage,
+    dt: float,
+    tau: float,
+    where: npt.NDArray[np.bool_] | None = None,
+) -> None:
+    """Move `model` towards `grey` with time constant `tau` (in place)."""
+    alpha = 1.0 - math.exp(-max(dt, 0.0) / tau)
+    if where is None:
+        model += alpha * (grey - model)
+    else:
+        model[where] += alpha * (grey[where] - model[where])
+
+
+def _gain(grey: FloatImage, long: FloatImage) -> float:
+    """Global exposure ratio frame / background (robust: most of the picture is background)."""
+    sample = (slice(None, None, 2), slice(None, None, 2))
+    ratio = grey[sample] / np.maximum(long[sample], 1.0)
+    return float(np.clip(np.median(ratio), 0.2, 5.0))
+
+
+def _texture_kept(grey: FloatImage, ref: FloatImage, ratio: FloatImage) -> npt.NDArray[np.bool_]:
+    """Where 5x5 patches of frame and background correlate, or are both plain and darker.
+
+    On a plain floor a soft shadow and a dark object differ only in depth, so plain patches
+    that are only a little darker count as shadow too.
+    """
+    size = (5, 5)
+    mg, mr = cv2.blur(grey, size), cv2.blur(ref, size)
+    vg = cv2.blur(grey * grey, size) - mg * mg
+    vr = cv2.blur(ref * ref, size) - mr * mr
+    cov = cv2.blur(grey * ref, size) - mg * mr
+    ncc = cov / np.sqrt(np.maximum(vg * vr, 1e-6))
+    plain = (vg < PLAIN_VARIANCE) & (vr < PLAIN_VARIANCE) & (ratio >= PLAIN_SHADOW_RATIO)
+    return np.asarray((ncc >= SHADOW_TEXTURE_NCC) | plain)
+
+
+def _revealed(
+    grey: FloatImage,
+    long: FloatImage,
+    fg: npt.NDArray[np.bool_],
+    static: npt.NDArray[np.bool_],
+    threshold: float,
+) -> npt.NDArray[np.bool_]:
+    """Static pixels that fit their surroundings now better than they did in the background.
+
+    That is background uncovered by something that stood there when the model learnt it
+    (a ghost): the uncovered road looks like the road around it, while the person the model
+    remembers did not. An object left there is the other way round. Neighbours are compared
+    one by one (8 directions, two distances, only where the frame matches the background)
+    rather than by their mean, so kerbs, gravel and a dark van's shadow next to a black bag
+    do not fool it; pixel-wise, so a ghost touching a real object goes without taking it.
+    """
+    if not static.any():
+        return static
+    pad = max(max(abs(dy), abs(dx)) for dy, dx, _ in NEIGHBOURS)
+    # Only around the static pixels (usually a small part of the picture).
+    ys, xs = np.nonzero(static)
+    y1, y2 = max(int(ys.min()) - pad, 0), min(int(ys.max()) + pad + 1, grey.shape[0])
+    x1, x2 = max(int(xs.min()) - pad, 0), min(int(xs.max()) + pad + 1, grey.shape[1])
+    region = (slice(y1, y2), slice(x1, x2))
+    g, bg, clear_px = grey[region], long[region], ~fg[region]
+    h, w = g.shape
+    now_pad, before_pad = np.pad(g, pad, mode="edge"), np.pad(bg, pad, mode="edge")
+    clear = np.pad(clear_px, pad, constant_values=False)
+    fits_now = np.zeros((h, w), np.uint8)
+    fitted = np.zeros((h, w), np.uint8)
+    for direction in range(DIRECTIONS):
+        now = np.zeros((h, w), bool)
+        before = np.zeros((h, w), bool)
+        for dy, dx, _ in NEIGHBOURS[direction::DIRECTIONS]:
+            window = (slice(pad + dy, pad + dy + h), slice(pad + dx, pad + dx + w))
+            now |= clear[window] & (np.abs(g - now_pad[window]) <= threshold)
+            before |= clear[window] & (np.abs(bg - before_pad[window]) <= threshold)
+        fits_now += now
+        fitted += before
+    better = (fits_now >= FIT_DIRECTIONS) & (fits_now.astype(np.int16) >= fitted + 2)
+    out = np.zeros_like(static)
+    out[region] = static[region] & (better | (fits_now >= SURROUNDED_DIRECTIONS))
+    return out
+
+
+def _changed_share(fg: npt.NDArray[np.bool_], ref: FloatImage) -> float:
+    """How much of the scene changed: of the whole picture, or of its edges if more.
+
+    A bumped camera moves every edge while plain road and grass still match, so the
+    share of the background's edge pixels now foreground is what gives a bump away.
+    """
+    edges = _edges(ref)
+    strong = edges > EDGE_STRENGTH
+    on_edges = float(fg[strong].mean()) if strong.sum() > 0.01 * fg.size else 0.0
+    return max(float(fg.mean()), on_edges * EDGE_SHARE_WEIGHT)
+
+
+def _edges(image: FloatImage) -> FloatImage:
+    gx = cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3)
+    return np.asarray(np.abs(gx) + np.abs(gy), np.float32)
+
+
+def _is_ghost(mask: npt.NDArray[np.bool_], frame_edges: FloatImage, bg_edges: FloatImage) -> bool:
+    """True if the region's outline is drawn in the background, not in the frame."""
+    m8 = mask.astype(np.uint8)
+    kernel = np.ones((3, 3), np.uint8)
+    outline = (cv2.dilate(m8, kernel) - cv2.erode(m8, kernel)).astype(bool)
+    now, before = float(frame_edges[outline].sum()), float(bg_edges[outline].sum())
+    return now < GHOST_EDGE_RATIO * before
