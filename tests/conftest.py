@@ -19,38 +19,25 @@ import pytest
 from agent.inference import backend as inference_backend
 from agent.inference.manifest import Manifest, ModelSpec
 
-_SWITCH = "OKO_TEST_BACKEND"
-_PRECISION = "OKO_TEST_PRECISION"
-
 
 @pytest.fixture(scope="session", autouse=True)
-def _test_backend() -> Iterator[None]:
-    chosen = os.environ.get(_SWITCH, "").strip()
-    if not chosen:
-        yield
-        return
-    original = inference_backend.resolve_backend
-    original(chosen)  # an unknown or uninstalled backend fails the run here, by name
+def _test_kernels() -> Iterator[None]:
+    """Apply OKO_TEST_BACKEND / OKO_TEST_PRECISION for the whole session (unset: no change)."""
+    backend = os.environ.get("OKO_TEST_BACKEND", "").strip()
+    precision = os.environ.get("OKO_TEST_PRECISION", "").strip()
+    resolve_original, best_original = inference_backend.resolve_backend, Manifest.best
+    if backend:
+        resolve_original(backend)  # an unknown or uninstalled backend fails the run, by name
 
     def resolve(name: str) -> str:
-        return original(chosen if name == "auto" else name)
+        return resolve_original(backend if name == "auto" else name)
+
+    def best(self: Manifest, name: str, wanted: str | None = None) -> ModelSpec:
+        return best_original(self, name, wanted or precision)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(inference_backend, "resolve_backend", resolve)
-        yield
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _test_precision() -> Iterator[None]:
-    chosen = os.environ.get(_PRECISION, "").strip()
-    if not chosen:
-        yield
-        return
-    original = Manifest.best
-
-    def best(self: Manifest, name: str, precision: str | None = None) -> ModelSpec:
-        return original(self, name, precision or chosen)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Manifest, "best", best)
+        if backend:
+            patch.setattr(inference_backend, "resolve_backend", resolve)
+        if precision:
+            patch.setattr(Manifest, "best", best)
         yield
