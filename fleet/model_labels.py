@@ -27,14 +27,15 @@ class DetectorLabels:
 
 
 def manifest_labels(model: str, path: Path = MANIFEST_PATH) -> tuple[str, ...]:
-    """Labels of `model` in the manifest (any precision: they share labels); () if absent."""
+    """Labels of `model` (name or former name) in the manifest, any precision; () if absent."""
     try:
         entries = json.loads(path.read_text(encoding="utf-8")).get("models", [])
     except (OSError, ValueError, AttributeError) as err:
         log.warning("%s: cannot read model labels: %s", path, err)
         return ()
     for entry in entries:
-        if isinstance(entry, dict) and entry.get("name") == model:
+        # A box that still runs the detector under a former name (an alias) gets its labels.
+        if isinstance(entry, dict) and model in (entry.get("name"), *entry.get("aliases", ())):
             return tuple(str(label) for label in entry.get("labels") or ())
     return ()
 
