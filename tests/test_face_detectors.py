@@ -26,7 +26,7 @@ PUBLISHED = [s for s in SOLVAY if s.scale == 1.0]
 
 @pytest.fixture(scope="module")
 def centerface() -> FaceDetector:
-    return FaceDetector(load_model("centerface", "fp32", "onnxruntime"))
+    return FaceDetector(load_model("centerface", "fp32"))
 
 
 def _native(detector: FaceDetector, image: np.ndarray) -> FaceDetector:

@@ -56,12 +56,12 @@ def _head_crop(image: np.ndarray, box: tuple[int, ...], context: float = 1.6) ->
 
 @pytest.fixture(scope="module")
 def detector() -> FaceDetector:
-    return FaceDetector(load_model(DETECTOR, backend="onnxruntime"))
+    return FaceDetector(load_model(DETECTOR))
 
 
 @pytest.fixture(scope="module")
 def embedder() -> FaceEmbedder:
-    return FaceEmbedder(load_model(EMBEDDER, "fp32", backend="onnxruntime"))
+    return FaceEmbedder(load_model(EMBEDDER, "fp32"))
 
 
 @pytest.mark.parametrize("backend", available_backends())

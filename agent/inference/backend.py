@@ -111,6 +111,21 @@ class OnnxRuntimeModel:
         return self._run_one(batch)
 
 
+def _openvino_shape(spec: ModelSpec) -> list[int] | None:
+    """Input shape to compile for, -1 where the model takes any size (None: as in the file).
+
+    Freezing height and width to the manifest's nominal size would make a model that takes
+    any multiple of its stride (CenterFace on whole frames) refuse every other size.
+    """
+    if not spec.dynamic_batch and not spec.decoder.get("dynamic_hw_multiple"):
+        return None
+    shape = [-1 if spec.dynamic_batch else spec.input_shape[0], *spec.input_shape[1:]]
+    if spec.decoder.get("dynamic_hw_multiple"):
+        h, w = (2, 3) if spec.layout == "NCHW" else (1, 2)
+        shape[h] = shape[w] = -1
+    return shape
+
+
 class OpenVinoModel:
     """OpenVINO on the CPU plugin, reading the same ONNX file."""
 
@@ -129,8 +144,9 @@ class OpenVinoModel:
         try:
             core = ov.Core()
             model = core.read_model(str(spec.path))
-            if spec.dynamic_batch:
-                model.reshape({spec.input_name: [-1, *spec.input_shape[1:]]})
+            shape = _openvino_shape(spec)
+            if shape is not None:
+                model.reshape({spec.input_name: shape})
             self._compiled = core.compile_model(model, "CPU", config)
         except Exception as err:  # OpenVINO raises RuntimeError subclasses of its own
             raise ModelError(f"openvino cannot load {spec.key} ({spec.path}): {err}") from err

@@ -33,15 +33,15 @@ LABELS = ("person",)
 
 @lru_cache(maxsize=1)
 def object_detector() -> ObjectDetector:
-    return ObjectDetector(load_model("nanodet-m", backend="onnxruntime"))
+    return ObjectDetector(load_model("nanodet-m"))
 
 
 @lru_cache(maxsize=2)
 def face_pair(detector: str = DETECTOR_MODEL) -> FaceModelPair:
     """The shipped pair with the default face detector (or ``detector``)."""
     return FaceModelPair(
-        FaceDetector(load_model(detector, backend="onnxruntime")),
-        FaceEmbedder(load_model("faceres", "fp32", backend="onnxruntime")),
+        FaceDetector(load_model(detector)),
+        FaceEmbedder(load_model("faceres", "fp32")),
     )
 
 

@@ -72,8 +72,8 @@ def no_face() -> bytes:
 @functools.cache
 def _models() -> tuple[FaceDetector, FaceEmbedder]:
     return (
-        FaceDetector(load_model("blazeface-back", "fp32", "onnxruntime")),
-        FaceEmbedder(load_model("faceres", "fp32", "onnxruntime")),
+        FaceDetector(load_model("blazeface-back", "fp32")),
+        FaceEmbedder(load_model("faceres", "fp32")),
     )
 
 

@@ -99,3 +99,23 @@ def test_batch_equals_single(frame: np.ndarray) -> None:
     for s, b in zip(single, batched, strict=True):
         np.testing.assert_allclose(s.xyxy, b.xyxy, atol=0.5)
         np.testing.assert_array_equal(s.class_id, b.class_id)
+
+
+def test_openvino_runs_a_size_free_model_at_any_multiple_of_its_stride() -> None:
+    """CenterFace takes any multiple of 32 (whole frames at native scale); OpenVINO must
+    not freeze it to the manifest's nominal 160x160, and must agree with ONNX Runtime."""
+    if len(available_backends()) < 2:
+        pytest.skip("needs both onnxruntime and openvino")
+    from agent.faces.face_detector import FaceDetector
+
+    portrait = next(img for _, img in read_media(Path("tests/data/grace_hopper.jpg")))
+    whole = (608, 512)  # the portrait's own size, padded to multiples of 32
+    found = {
+        backend: FaceDetector(load_model("centerface", "fp32", backend), input_hw=whole).detect(
+            [portrait]
+        )[0]
+        for backend in ("onnxruntime", "openvino")
+    }
+    ort, ov = found["onnxruntime"], found["openvino"]
+    assert len(ort) >= 1 and len(ov) == len(ort), (ort.xyxy, ov.xyxy)
+    np.testing.assert_allclose(ov.xyxy, ort.xyxy, atol=2.0)

@@ -28,7 +28,7 @@ PHOTO = Path(__file__).resolve().parents[1] / "data" / "astronaut.png"
 
 @pytest.fixture(scope="module")
 def faces() -> FaceDetector:
-    return FaceDetector(load_model("blazeface-back", backend="onnxruntime"))
+    return FaceDetector(load_model("blazeface-back"))
 
 
 @pytest.fixture(scope="module")
