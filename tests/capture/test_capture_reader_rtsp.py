@@ -110,6 +110,9 @@ def test_broken_cameras_never_stop_a_good_one(
         reader.start()
     try:
         frames = collect(readers["good"], 15, timeout=20)
+        # The refused camera keeps retrying with backoff: wait for a second attempt instead of
+        # assuming one fits into the time the good camera took (it did not on a loaded box).
+        wait_until(lambda: readers["refused"].health().reconnects >= 2, 30, "a second reconnect")
         health = {name: r.health() for name, r in readers.items()}
     finally:
         for reader in readers.values():
