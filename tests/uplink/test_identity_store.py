@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import stat
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from agent.errors import IdentityError
 from agent.identity import AgentStore, AppliedConfig, Credentials, Identity
@@ -20,7 +25,30 @@ IDENTITY = Identity(
     enrolled_at=1_700_000_000.0,
     cert_sha256="ab" * 32,
 )
-CREDS = Credentials(b"KEY PEM", b"CERT PEM", b"CA PEM")
+
+
+def _pair() -> tuple[bytes, bytes]:
+    """A real key and a self-signed certificate for it: the store checks they match."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dev-1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return key_pem, cert.public_bytes(serialization.Encoding.PEM)
+
+
+CREDS = Credentials(*_pair(), b"CA PEM")
 
 
 def _mode(path: Path) -> int:
