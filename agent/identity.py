@@ -230,29 +230,44 @@ class AgentStore:
         )
 
     def _recover(self) -> None:
-        """Finish or discard a key pair installation a crash interrupted (module docstring)."""
+        """Finish or discard a key pair installation a crash interrupted (module docstring).
+
+        Then make the identity document describe the certificate on disk, which a crash
+        between promoting the pair and writing the document leaves stale.
+        """
         key, cert = self._staged(KEY_FILE), self._staged(CERT_FILE)
         try:
-            if not cert.exists():
+            if cert.exists():
+                self._finish(key, cert)
+            else:
                 key.unlink(missing_ok=True)  # staging never completed: the old pair stands
-                return
-            key_pem = (key if key.exists() else self.identity_dir / KEY_FILE).read_bytes()
-            if not pair_matches(key_pem, cert.read_bytes()):
-                log.error("%s: staged certificate does not match its key; discarded", cert)
-                key.unlink(missing_ok=True)
-                cert.unlink()
-                return
-            self._promote()
-            identity = self.identity()
-            if identity is not None:
-                not_after, sha = cert_facts((self.identity_dir / CERT_FILE).read_bytes())
-                self._save_document(
-                    dataclasses.replace(identity, not_after=not_after, cert_sha256=sha)
-                )
+            self._sync_document()
         except OSError as err:
             message = f"{self.identity_dir}: cannot finish key installation: {err}"
             raise IdentityError(message) from err
+
+    def _finish(self, key: Path, cert: Path) -> None:
+        key_pem = (key if key.exists() else self.identity_dir / KEY_FILE).read_bytes()
+        if not pair_matches(key_pem, cert.read_bytes()):
+            log.error("%s: staged certificate does not match its key; discarded", cert)
+            key.unlink(missing_ok=True)
+            cert.unlink()
+            return
+        self._promote()
         log.warning("finished installing a key pair that a crash interrupted (%s)", cert)
+
+    def _sync_document(self) -> None:
+        cert_path = self.identity_dir / CERT_FILE
+        try:
+            identity = self.identity()
+            if identity is None or not cert_path.exists():
+                return
+            not_after, sha = cert_facts(cert_path.read_bytes())
+        except (IdentityError, ValueError):
+            return  # reported, with the file named, where the identity is used
+        if (not_after, sha) != (identity.not_after, identity.cert_sha256):
+            self._save_document(dataclasses.replace(identity, not_after=not_after, cert_sha256=sha))
+            log.warning("identity document updated to the certificate in %s", cert_path)
 
     def credentials(self) -> Credentials:
         """Read the PEM files, refusing a key that others could read."""

@@ -107,11 +107,11 @@ class CertificateSettings(Section):
 
     device_days: float = Field(
         default=365.0,
-        ge=30 / 86_400,
+        ge=10 / 86_400,
         le=3650,
         description="Lifetime of every device certificate issued from now on (enrollment, "
-        "renewal, reissue), in days; fractions allowed (0.01 = 14.4 minutes, for tests; at "
-        "least 30 seconds). Certificates already issued keep theirs.",
+        "renewal, reissue), in days; fractions allowed (0.01 = 14.4 minutes; at least 10 "
+        "seconds, for tests). Certificates already issued keep theirs.",
     )
     renewals_per_hour: int = Field(
         default=6,

@@ -179,7 +179,7 @@ def fill_certificate_fields(
     out: admin_pb2.Device, device: Device, summary: CertSummary | None, at_us: int
 ) -> admin_pb2.Device:
     """Device fields 30-39: days left, last renewal, renewals, pending serial."""
-    out.certificate_days_left = round(days_left(device.cert_not_after_us, at_us), 3)
+    out.certificate_days_left = days_left(device.cert_not_after_us, at_us)
     summary = summary or CertSummary()
     renewed = convert.ts(summary.last_issued_us)
     if renewed is not None:

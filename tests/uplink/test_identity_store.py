@@ -14,17 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from agent.errors import IdentityError
-from agent.identity import AgentStore, AppliedConfig, Credentials, Identity
-
-IDENTITY = Identity(
-    device_id="dev-1",
-    site="north",
-    fleet_api="127.0.0.1:7440",
-    agent_endpoint="127.0.0.1:7443",
-    not_after=2_000_000_000.0,
-    enrolled_at=1_700_000_000.0,
-    cert_sha256="ab" * 32,
-)
+from agent.identity import AgentStore, AppliedConfig, Credentials, Identity, cert_facts
 
 
 def _pair() -> tuple[bytes, bytes]:
@@ -49,6 +39,16 @@ def _pair() -> tuple[bytes, bytes]:
 
 
 CREDS = Credentials(*_pair(), b"CA PEM")
+NOT_AFTER, CERT_SHA256 = cert_facts(CREDS.certificate)
+IDENTITY = Identity(
+    device_id="dev-1",
+    site="north",
+    fleet_api="127.0.0.1:7440",
+    agent_endpoint="127.0.0.1:7443",
+    not_after=NOT_AFTER,
+    enrolled_at=1_700_000_000.0,
+    cert_sha256=CERT_SHA256,
+)
 
 
 def _mode(path: Path) -> int:
