@@ -62,7 +62,7 @@ def register(device_app: typer.Typer) -> None:
 @cli_errors
 def device_reissue(
     ctx: typer.Context,
-    device_id: str,
+    device_id: Annotated[str, typer.Argument(help="The device, as `okoctl device list` names it.")],
     ttl: Annotated[str, typer.Option(help="Token validity, e.g. 30m, 1h, 7d.")] = "1h",
     note: Annotated[str, typer.Option(help="Kept with the token and in the audit log.")] = "",
 ) -> None:

@@ -108,3 +108,32 @@ def test_applied_config_and_refusals_are_kept_apart(tmp_path: Path) -> None:
     assert reopened.applied_config() == applied
     assert reopened.last_refused() == (4, "cameras[0].id: missing")
     assert reopened.identity() == IDENTITY
+
+
+def test_a_staged_pair_that_does_not_match_is_discarded_and_the_old_pair_kept(
+    tmp_path: Path,
+) -> None:
+    store = AgentStore(tmp_path)
+    store.save_identity(IDENTITY, CREDS)
+    store.close()
+    other_key, _ = _pair()
+    identity_dir = tmp_path / "identity"
+    (identity_dir / "device.key.new").write_bytes(other_key)
+    (identity_dir / "device.crt.new").write_bytes(CREDS.certificate)  # not other_key's
+    reopened = AgentStore(tmp_path)
+    assert reopened.credentials() == CREDS
+    assert reopened.identity() == IDENTITY
+    assert sorted(p.name for p in identity_dir.iterdir()) == [
+        "device.crt",
+        "device.key",
+        "fleet-ca.pem",
+    ]
+
+
+def test_install_refuses_a_certificate_for_another_key(tmp_path: Path) -> None:
+    store = AgentStore(tmp_path)
+    store.save_identity(IDENTITY, CREDS)
+    other_key, _ = _pair()
+    with pytest.raises(IdentityError, match="does not match the new key"):
+        store.install_certificate(other_key, CREDS.certificate)
+    assert store.credentials() == CREDS
