@@ -196,6 +196,7 @@ CREATE TABLE IF NOT EXISTS audit_checkpoints (
     signature BLOB NOT NULL,
     public_key BLOB NOT NULL
 );
+
 -- Model registry (fleet/store/sqlite_models.py). Artifact files live on disk, named by
 -- sha256 (fleet/models/blobs.py); these rows describe them and who may run them.
 CREATE TABLE IF NOT EXISTS model_signing_keys (
@@ -241,6 +242,7 @@ CREATE TABLE IF NOT EXISTS model_reports (
     slot TEXT NOT NULL,
     report TEXT NOT NULL,
     PRIMARY KEY (device_id, slot)
+);
 
 -- Device certificates after enrollment (fleet/store/sqlite_certs.py). devices.cert_serial
 -- stays the newest; every certificate issued by renewal or reissue is kept here.
