@@ -25,6 +25,7 @@ from fleet.store.base import Store
 from fleet.store.records import ApiToken, AuditEntry
 from fleet.store.sqlite import SqliteStore
 from fleet.webhooks import WebhookManager
+from proto.oko.v1 import console_pb2
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,8 @@ class FleetApp:
     bootstrap_token: str = ""  # set only on the very first start
     agent_port: int = 0  # bound agent port (known after bind; config may say 0)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)  # run first
+    # Where boxes' live-view frames go (the console's LiveViews); None: no console, refused.
+    live_frames: Callable[[str, console_pb2.LiveFrame], str] | None = None
 
     @classmethod
     async def open(cls, settings: FleetSettings) -> FleetApp:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from agent.capture.reader import ReaderState
 from agent.config.agent import AgentConfig, BoxConfig
@@ -43,6 +44,7 @@ from agent.events.convert import EventMinter
 from agent.identity import Identity
 from agent.pipeline.camera import CameraPipeline, FrameDetections
 from agent.pipeline.detector_setup import model_ref, runs_faces, worker_face_models
+from agent.pipeline.live import annotated, encode
 from agent.pipeline.observe import (
     CameraStatus,
     ObserveServer,
@@ -54,9 +56,9 @@ from agent.pipeline.parts import BoxParts
 from agent.pipeline.reconfigure import CameraChanges, diff_cameras, fleet_cameras, merge, running
 from agent.pipeline.sequences import SequenceStore
 from agent.pipeline.sinks import JsonlSink
-from agent.pipeline.stage import CameraStage
+from agent.pipeline.stage import CameraStage, FrameResult
 from agent.spool import DROP_DISK_FULL, DROP_WRITE_FAILED, SpoolFullError
-from proto.oko.v1 import agent_pb2, events_pb2
+from proto.oko.v1 import agent_pb2, console_pb2, events_pb2
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,7 @@ class _Camera:
     pipeline: CameraPipeline
     reconnects: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    last: FrameResult | None = None  # the newest processed frame, for live views
 
 
 class EdgeBox:
@@ -100,7 +103,10 @@ class EdgeBox:
         self._reconfigure = threading.Lock()
         self._started = self._stopped = False
         self.parts = BoxParts.open(
-            config.agent, camera_ids=self.camera_ids, camera_health=self._camera_health
+            config.agent,
+            camera_ids=self.camera_ids,
+            camera_health=self._camera_health,
+            live_source=self.live_frame,
         )
         self.parts.applier.add_checker(self._check_desired)
         model = detector.model.spec
@@ -307,6 +313,7 @@ class EdgeBox:
         cam.reconnects = reconnects
         with cam.lock:
             result = cam.stage.process(found, restart=restart)
+            cam.last = result
             self._deliver(camera_id, result.wire)
 
     def _deliver(self, camera_id: str, wire: Sequence[events_pb2.Event]) -> None:
@@ -488,9 +495,31 @@ class EdgeBox:
             out["last_error"] = str(err)
         return out
 
+    def live_frame(self, camera_id: str, max_width: int, max_bytes: int) -> console_pb2.LiveFrame:
+        """The camera's newest analysed frame, drawn on, for a console live view.
+
+        Called on an uplink worker thread only while the fleet holds a view open; the
+        drawing runs under the camera's lock (it reads the rules' state), the encoding not.
+        """
+        cam = self.cameras.get(camera_id)
+        if cam is None:
+            return console_pb2.LiveFrame(error=f"this box has no camera {camera_id[:64]!r}")
+        with cam.lock:
+            result = cam.last
+            if result is None:
+                return console_pb2.LiveFrame(error="no frame analysed yet on this camera")
+            img = annotated(result, cam.stage)
+        return encode(img, result.frame.capture_time, len(result.tracks), max_width, max_bytes)
+
     def _camera_health(self) -> list[agent_pb2.CameraHealth]:
         out = []
         for c in self.status():
+            cam = self.cameras.get(c.camera_id)
+            last = cam.last if cam is not None else None
+            stamp = None
+            if last is not None:
+                stamp = Timestamp()
+                stamp.FromNanoseconds(int(last.frame.capture_time * 1e9))
             out.append(
                 agent_pb2.CameraHealth(
                     camera_id=c.camera_id,
@@ -498,6 +527,7 @@ class EdgeBox:
                     fps=c.fps,
                     inference_ms=c.latency_p50_s * 1000.0,
                     error=c.error or "",
+                    last_frame_at=stamp,
                 )
             )
         return out

@@ -26,6 +26,7 @@ from agent.identity import AgentStore
 from agent.spool import Spool
 from agent.uplink.client import CommandHandler, HealthProvider, UplinkClient
 from agent.uplink.desired import DesiredStateApplier
+from agent.uplink.live import LiveSource
 from agent.uplink.uplink_metrics import AgentMetrics
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class BoxParts:
         camera_ids: Callable[[], list[str]] = list,
         camera_health: HealthProvider = list,
         command_handler: CommandHandler | None = None,
+        live_source: LiveSource | None = None,
     ) -> BoxParts:
         """Open the store and spool of `config.data_dir` and wire the rest to them.
 
@@ -77,6 +79,7 @@ class BoxParts:
             camera_ids=camera_ids,
             camera_health=camera_health,
             command_handler=command_handler,
+            live_source=live_source,
         )
         parts = cls(store, spool, metrics, applier, uplink)
         applier.add_listener(parts._on_config)

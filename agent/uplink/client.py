@@ -31,9 +31,10 @@ from agent.identity import AgentStore
 from agent.spool import Priority, Spool, SpooledEvent
 from agent.uplink.desired import DesiredStateApplier
 from agent.uplink.hostinfo import cpu_percent, memory_percent
+from agent.uplink.live import LiveLease, LiveSource, LiveViewer
 from agent.uplink.uplink_metrics import AgentMetrics
 from proto import transport
-from proto.oko.v1 import agent_pb2, agent_pb2_grpc, events_pb2
+from proto.oko.v1 import agent_pb2, agent_pb2_grpc, console_pb2, events_pb2
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class _Session:
     window: asyncio.Semaphore
     in_flight: deque[_InFlight] = field(default_factory=deque)
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    live: LiveViewer = field(default_factory=LiveViewer)
 
     async def write(self, message: agent_pb2.AgentMessage) -> None:
         async with self.write_lock:  # grpc.aio allows one outstanding write per call
@@ -108,6 +110,7 @@ class UplinkClient:
         camera_ids: Callable[[], list[str]] = list,
         camera_health: HealthProvider = list,
         command_handler: CommandHandler | None = None,
+        live_source: LiveSource | None = None,
     ) -> None:
         self._store = store
         self._spool = spool
@@ -117,6 +120,7 @@ class UplinkClient:
         self._camera_ids = camera_ids
         self._camera_health = camera_health
         self._command_handler = command_handler
+        self._live_source = live_source
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started_at = _now()
@@ -237,6 +241,7 @@ class UplinkClient:
             asyncio.create_task(self._receive(session), name="uplink-receive"),
             asyncio.create_task(self._send_batches(session), name="uplink-send"),
             asyncio.create_task(self._heartbeats(session), name="uplink-heartbeat"),
+            asyncio.create_task(self._live_frames(session), name="uplink-live"),
             asyncio.create_task(stop.wait(), name="uplink-stop"),
         ]
         try:
@@ -263,6 +268,9 @@ class UplinkClient:
                 await self._on_desired(session, message.desired)
             elif kind == "command":
                 await self._on_command(session, message.command)
+            elif kind == "live_view":
+                session.live.request(message.live_view)
+                self._metrics.live_views.set(len(session.live.views))
             else:
                 log.debug("ignoring fleet message %s", kind)
 
@@ -357,6 +365,42 @@ class UplinkClient:
             # notify() ends the wait early: more events may fill the batch or be an alert.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
+
+    async def _live_frames(self, session: _Session) -> None:
+        """Frames for the live views the fleet holds open, each at its own rate.
+
+        Idle (waiting for a request) while no view is open: nothing is drawn, encoded or
+        sent unless the fleet asked for it and keeps renewing the lease.
+        """
+        viewer = session.live
+        try:
+            while True:
+                due, wait = viewer.due()
+                self._metrics.live_views.set(len(viewer.views))
+                for view in due:
+                    frame = await asyncio.to_thread(self._live_frame, view)
+                    if viewer.fresh(view, frame):
+                        await session.write(agent_pb2.AgentMessage(live_frame=frame))
+                        self._metrics.live_frames.inc()
+                viewer.changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(viewer.changed.wait(), wait)
+        finally:
+            self._metrics.live_views.set(0)
+
+    def _live_frame(self, view: LiveLease) -> console_pb2.LiveFrame:
+        """One annotated frame of the view's camera (on a worker thread: drawing is CPU)."""
+        if self._live_source is None:
+            frame = console_pb2.LiveFrame(error="this agent has no cameras to show")
+        else:
+            try:
+                frame = self._live_source(view.camera_id, view.max_width, view.max_bytes)
+            except Exception as err:  # a drawing bug must not end the stream with the events
+                log.exception("live view %s: drawing failed", view.view_id)
+                frame = console_pb2.LiveFrame(error=f"drawing failed: {type(err).__name__}")
+        frame.view_id = view.view_id
+        frame.camera_id = view.camera_id
+        return frame
 
     async def _heartbeats(self, session: _Session) -> None:
         interval = session.welcome.heartbeat_interval_seconds or transport.HEARTBEAT_INTERVAL_S

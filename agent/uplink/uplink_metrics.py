@@ -114,6 +114,14 @@ class AgentMetrics:
         self.config_refused = Counter(
             "oko_agent_config_refused", "Desired-state documents refused as invalid.", registry=r
         )
+        self.live_frames = Counter(
+            "oko_agent_live_frames_sent",
+            "Live-view JPEGs sent to the fleet (only while an operator's page shows them).",
+            registry=r,
+        )
+        self.live_views = Gauge(
+            "oko_agent_live_views", "Live views the fleet has open on this box.", registry=r
+        )
 
     def watch_spool(self, spool: Spool) -> None:
         """Export `spool`'s figures (call once per spool)."""

@@ -28,7 +28,7 @@ from fleet.services import convert
 from fleet.services.common import Context, abort, status_for
 from fleet.sessions import Close, Session
 from fleet.store.records import REVOKED, BatchOutcome, Device, StateReportRecord
-from proto.oko.v1 import agent_pb2, agent_pb2_grpc
+from proto.oko.v1 import agent_pb2, agent_pb2_grpc, console_pb2
 from proto.tokens import ENROLL_PREFIX, advertised_agent_port
 from proto.transport import HEARTBEAT_INTERVAL_S, MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES
 
@@ -221,8 +221,22 @@ class _Stream:
                 await self.app.audit(
                     self.device.device_id, "command.result", r.command_id, f"ok={r.ok} {r.message}"
                 )
+            elif kind == "live_frame":
+                self._live_frame(message.live_frame)
             else:
                 raise InvalidRequestError(f"unexpected message {kind!r} after Hello")
+
+    def _live_frame(self, frame: console_pb2.LiveFrame) -> None:
+        """A console live-view frame: checked and handed on, or dropped; never ends the stream.
+
+        Live frames are best effort by design (the next one follows within a second), so a
+        bad one costs only itself (counted by the console, `oko_fleet_console_live_frames`).
+        """
+        take = self.app.live_frames
+        if take is None:
+            log.debug("%s: live frame but no console runs; dropped", self.device.device_id)
+            return
+        take(self.device.device_id, frame)
 
     async def _heartbeat(self, beat: agent_pb2.Heartbeat) -> None:
         at = now_us()

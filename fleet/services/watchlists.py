@@ -24,6 +24,7 @@ from fleet.watchlists import wire
 from fleet.watchlists.enrol import PhotoRefusedError
 from fleet.watchlists.records import (
     AlertQuery,
+    AlertRecord,
     AuditQuery,
     DecisionRecord,
     EnrolPhoto,
@@ -264,13 +265,9 @@ class WatchlistServicer(Guarded, watchlists_pb2_grpc.WatchlistServiceServicer):
         kind = wire.DECISION_NAMES.get(request.kind)
         if kind is None:
             raise InvalidRequestError("kind must be KIND_CONFIRM or KIND_REJECT")
-        decision = DecisionRecord(
-            kind, who.name, who.token_id, _text(request.note, "note", required=False), _now_us()
+        alert = await decide_alert(
+            self.app, self.wl, who, alert_id=request.alert_id, kind=kind, note=request.note
         )
-        alert = await self.app.store.decide_alert(request.alert_id, decision)
-        self.wl.metrics.decisions.labels(kind).inc()
-        await self._audit(who, f"alert.{kind}", alert.alert_id, f"now {alert.state}")
-        await self.wl.publish_alert(alert, pb.WatchlistAlert.CHANGE_DECIDED)
         return wire.alert(alert)
 
     # Audit ----------------------------------------------------------------------------
@@ -307,7 +304,27 @@ class WatchlistServicer(Guarded, watchlists_pb2_grpc.WatchlistServiceServicer):
         return wire.checkpoint(checkpoint, self.wl.signer.key_id)
 
 
-async def serve(app: FleetApp, server: grpc.aio.Server) -> None:
+async def decide_alert(
+    app: FleetApp, wl: Watchlists, who: Principal, *, alert_id: str, kind: str, note: str
+) -> AlertRecord:
+    """One operator's confirm or reject: durable, counted, audited, then on the event stream.
+
+    The one way an alert is decided, for DecideAlert and the web console alike. Raises
+    VersionConflictError when the alert is decided already or `who` decided it before.
+    """
+    decision = DecisionRecord(
+        kind, who.name, who.token_id, _text(note, "note", required=False), _now_us()
+    )
+    alert = await app.store.decide_alert(alert_id, decision)
+    wl.metrics.decisions.labels(kind).inc()
+    await app.audit(who.name, f"alert.{kind}", alert.alert_id, f"now {alert.state}")
+    await wl.publish_alert(alert, pb.WatchlistAlert.CHANGE_DECIDED)
+    return alert
+
+
+async def serve(app: FleetApp, server: grpc.aio.Server) -> Watchlists:
     """Start the watchlist runtime and register WatchlistService on `server`."""
-    servicer = WatchlistServicer(app, await Watchlists.start(app))
+    watchlists = await Watchlists.start(app)
+    servicer = WatchlistServicer(app, watchlists)
     watchlists_pb2_grpc.add_WatchlistServiceServicer_to_server(servicer, server)
+    return watchlists
