@@ -18,12 +18,14 @@ from fleet.auth import Role
 from fleet.console.context import Console
 from fleet.console.filters import site_param
 from fleet.services.convert import DEVICE_OFFLINE_AFTER_US, device_status
-from fleet.store.records import CameraStatus, Device
+from fleet.store.base import Store
+from fleet.store.records import CameraStatus, Device, EventFilter, EventQuery
+from proto.oko.v1 import events_pb2
 
 REFRESH_S = 5
 
 
-@dataclass(frozen=True)
+@dataclass
 class CameraRow:
     """One camera as the table shows it."""
 
@@ -31,14 +33,35 @@ class CameraRow:
     box_status: str  # online | offline | revoked
     camera: CameraStatus
     online: bool
+    models: tuple[str, ...] = ()  # as the camera's newest event names them
 
     @property
     def model(self) -> str:
-        """The detector the box reports running, name and version."""
+        """Model names and versions: from the newest event, else what the box reported."""
+        if self.models:
+            return ", ".join(self.models)
         reported = self.device.reported
         if reported is None or not reported.detector_model:
             return "-"
         return f"{reported.detector_model} {reported.detector_version}".strip()
+
+
+async def newest_models(store: Store, row: CameraRow) -> tuple[str, ...]:
+    """The models named by the camera's newest event (one indexed read; () if none)."""
+    at = row.camera.last_event_us
+    if not at:
+        return ()
+    flt = EventFilter.of(
+        camera_ids=[row.camera.health.camera_id], device_ids=[row.device.device_id]
+    )
+    page = await store.read_events(EventQuery(filter=flt, start_us=at, limit=1))
+    if not page:
+        return ()
+    try:
+        event = events_pb2.Event.FromString(page[0].payload)
+    except Exception:  # unreadable stored bytes: show what the box reported instead
+        return ()
+    return tuple(f"{m.name} {m.version}".strip() for m in event.models[:4])
 
 
 def camera_rows(
@@ -85,6 +108,8 @@ class CameraPages:
         cameras = await store.list_cameras(site=site)
         connected = {d.device_id for d in devices if self.c.app.sessions.connected(d.device_id)}
         rows = camera_rows(devices, cameras, connected)
+        for row in rows:
+            row.models = await newest_models(store, row)
         silent = [d for d in devices if not any(r.device.device_id == d.device_id for r in rows)]
         can_view = caller.may(Role.OPERATOR)
         if fragment:

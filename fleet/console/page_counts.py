@@ -38,7 +38,7 @@ def build_charts(counts: Counts) -> list[Chart]:
     starts = w.starts()
     out: list[Chart] = []
     for (camera, line), s in sorted(counts.lines.items()):
-        labels = ", ".join(f"{n} {k}" for k, n in sorted(s.labels.items()))
+        labels = "crossings by class: " + ", ".join(f"{k} {n}" for k, n in sorted(s.labels.items()))
         out.append(
             Chart(
                 f"{camera} · line {line}",
@@ -138,27 +138,32 @@ class CountPages:
         counts.truncated = True
 
     async def index(self, request: Request) -> Response:
-        """Charts of the last `hours` (default 6) in intervals of `minutes` (default auto)."""
+        """Charts of the last `minutes` (default 360) in intervals of `step` s (default auto).
+
+        At most MAX_BUCKETS intervals: a finer step for a long window is widened.
+        """
         caller = await self.c.guard.caller(request, Role.VIEWER, "counts")
         q = request.query_params
         site = site_param(q.get("site", ""))
         camera = id_param(q.get("camera", ""), "camera id")
-        hours = int_param(request, "hours", 6, 1, 24 * 31)
-        minutes = int_param(request, "minutes", 0, 0, 24 * 60)
-        if not minutes:
-            minutes = max(1, hours * 60 // 48)
-        if hours * 60 // minutes > MAX_BUCKETS:
-            minutes = -(-hours * 60 // MAX_BUCKETS)
+        minutes = int_param(request, "minutes", 360, 1, 31 * 24 * 60)
+        step_s = int_param(request, "step", 0, 0, 24 * 3600)
+        if not step_s:
+            step_s = max(10, minutes * 60 // 48)
+        step_s = max(step_s, -(-minutes * 60 // MAX_BUCKETS))
         now_us = time.time_ns() // 1000
-        step = minutes * 60_000_000
+        step = step_s * 1_000_000
         end = (now_us // step + 1) * step
-        window = Window(end - hours * 3_600_000_000, end, step)
+        window = Window(end - minutes * 60_000_000, end, step)
         flt = EventFilter.of(
             camera_ids=[camera] if camera else [], sites=[site] if site else [], types=COUNT_TYPES
         )
         query = {k: v for k, v in (("site", site), ("camera", camera)) if v}
         await self.c.audit(
-            caller.name, "console.view", "counts", f"{urllib.parse.urlencode(query)} hours={hours}"
+            caller.name,
+            "console.view",
+            "counts",
+            f"{urllib.parse.urlencode(query)} minutes={minutes} step={step_s}",
         )
         counts = Counts(window)
         await self._read(flt, window, counts)
@@ -171,6 +176,6 @@ class CountPages:
             counts=counts,
             site=site,
             camera=camera,
-            hours=hours,
             minutes=minutes,
+            step=step_s,
         )

@@ -26,7 +26,9 @@ SECURITY_HEADERS = {
         "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
+    # same-origin, not no-referrer: with no-referrer browsers send "Origin: null" on our own
+    # form posts, and the origin check (fleet.console.guard) needs the real one.
+    "referrer-policy": "same-origin",
     "x-frame-options": "DENY",
     "strict-transport-security": "max-age=31536000",
     "cache-control": "no-store",
