@@ -254,7 +254,8 @@ class LiveViews:
             view.first_problem = problem
             log.warning("%s: live frame refused: %s", device_id, problem)
         if view.refused >= MAX_REFUSED:
-            self.stop(view, f"the box sent {view.refused} invalid frames (first: {problem})")
+            first = view.first_problem
+            self.stop(view, f"the box sent {view.refused} invalid frames (first: {first})")
         view.changed.set()
         return problem
 

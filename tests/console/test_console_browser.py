@@ -222,7 +222,9 @@ def test_a_post_without_the_csrf_token_is_refused(
     assert "candidate" in page.inner_text(f"#alert-{alert_id} .state")
 
 
-def test_an_expired_session_goes_back_to_the_login(stack: Stack, new_page: Callable[[], Page]) -> None:
+def test_an_expired_session_goes_back_to_the_login(
+    stack: Stack, new_page: Callable[[], Page]
+) -> None:
     """The session ends with its token: a token valid for 8 s, then a page after that."""
     created = time.monotonic()
     token = stack.token("shortlived", admin_pb2.ROLE_OPERATOR, ttl_seconds=8)
