@@ -96,7 +96,7 @@ def serve(
     metrics_listen: Annotated[str, typer.Option(help="Prometheus HOST:PORT; '' = off.")] = _default(
         "metrics_listen"
     ),
-    console: Annotated[
+    console_listen: Annotated[
         str,
         typer.Option(
             "--console",
@@ -116,9 +116,9 @@ def serve(
         "advertise_agent": advertise_agent,
         "hostnames": tuple(hostname or ()),
         "metrics_listen": metrics_listen,
-        "console_listen": console,
+        "console_listen": console_listen,
     }
-    param = {"hostnames": "hostname", "console_listen": "console"}
+    param = {"hostnames": "hostname"}
     given = {  # only what was given (command line or environment) overrides the file
         key: value
         for key, value in options.items()

@@ -53,7 +53,7 @@ CONFIG_ROOTS: list[tuple[str, str, str]] = [
         "the YAML file of `oko-fleet serve --config FILE`, or `serve` options",
         "The fleet server's settings. Every key can be set in the file; {serve_options} "
         "are also `oko-fleet serve` options (`--data-dir` for `data_dir`, repeatable "
-        "`--hostname` for `hostnames`), which win over the file.",
+        "`--hostname` for `hostnames`, `--console` for `console_listen`), which win over the file.",
     ),
 ]
 # The command lines, as (program name, typer app).
