@@ -379,7 +379,8 @@ class UplinkClient:
                 self._metrics.live_views.set(len(viewer.views))
                 for view in due:
                     frame = await asyncio.to_thread(self._live_frame, view)
-                    if viewer.fresh(view, frame):
+                    # STOP may have come while it was drawn: then it is not sent.
+                    if viewer.views.get(view.view_id) is view and viewer.fresh(view, frame):
                         await session.write(agent_pb2.AgentMessage(live_frame=frame))
                         self._metrics.live_frames.inc()
                 viewer.changed.clear()

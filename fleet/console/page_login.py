@@ -11,6 +11,9 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -24,6 +27,42 @@ from fleet.errors import FleetError
 
 log = logging.getLogger(__name__)
 MAX_TOKEN_CHARS = 512
+#: Failed logins one address may make per window before it is told to wait.
+MAX_FAILURES = 10
+FAILURE_WINDOW_S = 60.0
+MAX_ADDRESSES = 10_000
+
+
+class LoginThrottle:
+    """Failed logins per client address in a sliding minute, bounded in memory.
+
+    Tokens are 256-bit secrets, so guessing is hopeless anyway; this keeps a script that
+    hammers the form from costing the store a read per attempt for ever.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._failures: OrderedDict[str, list[float]] = OrderedDict()
+
+    def _recent(self, address: str) -> list[float]:
+        now = self._clock()
+        times = [t for t in self._failures.get(address, []) if now - t < FAILURE_WINDOW_S]
+        if times:
+            self._failures[address] = times
+        else:
+            self._failures.pop(address, None)
+        return times
+
+    def blocked(self, address: str) -> bool:
+        """Whether the address used up its failures for now."""
+        return len(self._recent(address)) >= MAX_FAILURES
+
+    def failed(self, address: str) -> None:
+        """Count one failed login."""
+        self._failures[address] = [*self._recent(address), self._clock()]
+        self._failures.move_to_end(address)
+        while len(self._failures) > MAX_ADDRESSES:
+            self._failures.popitem(last=False)
 
 
 def _cookie(response: Response, name: str, value: str, max_age: int | None) -> None:
@@ -37,6 +76,7 @@ class LoginPages:
 
     def __init__(self, console: Console) -> None:
         self.c = console
+        self.throttle = LoginThrottle()
 
     def routes(self) -> list[Route]:
         """The routes of this module."""
@@ -61,6 +101,10 @@ class LoginPages:
 
     async def login(self, request: Request) -> Response:
         """Check the token like the gRPC API does; on success a new session cookie."""
+        address = request.client.host if request.client else "?"
+        if self.throttle.blocked(address):
+            self.c.metrics.logins.labels("throttled").inc()
+            return self._form("Too many failed logins from this address; wait a minute.", 429, True)
         fields = await read_form(request)
         nonce = request.cookies.get(LOGIN_COOKIE, "")
         sent = fields.get("nonce", "")
@@ -73,6 +117,7 @@ class LoginPages:
                 (("authorization", f"Bearer {token}"),), Role.VIEWER
             )
         except FleetError as err:
+            self.throttle.failed(address)
             self.c.metrics.logins.labels("refused").inc()
             log.info("console login refused: %s", err)
             return self._form(f"Login refused: {err}.", 401, True)

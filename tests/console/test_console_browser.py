@@ -32,8 +32,11 @@ def login(page: Page, stack: Stack, token: str) -> None:
 
 
 def post_form(page: Page, action: str, fields: dict[str, str]) -> Any:
-    """Submit a form the page did not offer (what a forged or tampered post looks like)."""
-    with page.expect_navigation() as nav:
+    """Submit a form the page did not offer (what a forged or tampered post looks like).
+
+    Waits for the DOM only: a live page's picture is a stream that may never "load".
+    """
+    with page.expect_navigation(wait_until="domcontentloaded") as nav:
         page.evaluate(
             """([action, fields]) => {
                 const form = document.createElement("form");
@@ -130,7 +133,7 @@ def test_cameras_show_the_box_and_a_live_view_streams_only_while_open(
     assert page.inner_text("[data-field=size]").startswith("768×576")
     assert stack.agent.metric("oko_agent_live_views") == 1
     page.set_viewport_size({"width": 800, "height": 450})  # a small picture for the docs
-    shoot(page, "live")
+    shoot(page, "live", photo=True)
     page.close()  # the page goes: the box must stop at once (and within a lease at worst)
     wait_until(lambda: stack.agent.metric("oko_agent_live_views") == 0, 10, "the box to stop")
     after = stack.agent.metric("oko_agent_live_frames_sent_total")
@@ -256,6 +259,12 @@ def test_markup_in_a_camera_id_is_refused_and_shown_as_text(
     )
     assert reply.status == 400 and "<script>" in page.inner_text("#refusal")
     assert page.title() != "1"
+    page.goto(stack.url + "/cameras")
+    post_form(page, "/live", {"csrf": csrf_of(page), "device": stack.device_id, "camera": "nocam"})
+    page.wait_for_function(  # a well-formed id the box does not have: the box says so
+        "() => document.querySelector('[data-field=box_error]').textContent.includes('nocam')"
+    )
+    assert "this box has no camera 'nocam'" in page.inner_text("[data-field=box_error]")
 
 
 def test_counts_and_audit_pages(stack: Stack, new_page: Callable[[], Page]) -> None:

@@ -239,3 +239,16 @@ def test_frames_are_scaled_and_fit_their_byte_limit() -> None:
     assert 36_000 < len(small.jpeg) <= 40_000 and not small.error  # quality lowered to fit
     none = encode(img, 1.0, 0, 960, 1000)
     assert none.error.startswith("a 768x576 frame does not fit in 1000 bytes") and not none.jpeg
+
+
+def test_failed_logins_are_throttled_per_address_for_a_minute() -> None:
+    from fleet.console.page_login import MAX_FAILURES, LoginThrottle
+
+    clock = Clock()
+    throttle = LoginThrottle(clock)
+    for _ in range(MAX_FAILURES):
+        assert not throttle.blocked("10.0.0.1")
+        throttle.failed("10.0.0.1")
+    assert throttle.blocked("10.0.0.1") and not throttle.blocked("10.0.0.2")
+    clock.now += 61
+    assert not throttle.blocked("10.0.0.1")

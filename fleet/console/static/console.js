@@ -69,7 +69,8 @@ function liveStatus(box) {
       data = await reply.json();
     } catch (err) { window.setTimeout(tick, 2000); return; }
     show("frames", String(data.frames));
-    show("captured", data.capture_us ? new Date(data.capture_us / 1000).toISOString() : "-");
+    show("captured", data.capture_us
+      ? new Date(data.capture_us / 1000).toISOString().slice(11, 23) + " UTC" : "-");
     show("size", data.width ? data.width + "×" + data.height : "-");
     show("tracks", String(data.tracks));
     show("seconds_left", data.seconds_left + " s");
