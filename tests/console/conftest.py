@@ -245,4 +245,5 @@ def shoot(page: Any, name: str, photo: bool = False) -> None:
         import cv2
 
         img = cv2.imread(str(path))
+        assert img is not None
         cv2.imwrite(str(path), (img // 16) * 16 + 8, [cv2.IMWRITE_PNG_COMPRESSION, 9])
