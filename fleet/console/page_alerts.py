@@ -65,18 +65,17 @@ class AlertPages:
         ]
 
     async def _rows(self, caller: Caller, alerts: list[AlertRecord]) -> list[dict[str, object]]:
-        rows = []
-        for alert in alerts:
-            found = await self.c.evidence(alert.alert_id)
-            rows.append(
-                {
-                    "alert": alert,
-                    "evidence": found is not None,
-                    "needed": confirmations_needed(alert),
-                    "can_decide": caller.may(Role.OPERATOR),
-                }
-            )
-        return rows
+        states = await self.c.evidence_states([a.alert_id for a in alerts])
+        return [
+            {
+                "alert": alert,
+                "evidence": states.get(alert.alert_id, ("", ""))[0],
+                "evidence_reason": states.get(alert.alert_id, ("", ""))[1],
+                "needed": confirmations_needed(alert),
+                "can_decide": caller.may(Role.OPERATOR),
+            }
+            for alert in alerts
+        ]
 
     async def _page(
         self, request: Request, caller: Caller, status: int = 200, error: str = ""
@@ -143,7 +142,10 @@ class AlertPages:
         found = await self.c.evidence(alert_id)
         if found is None:
             raise RefusedError(404, f"alert {alert_id} has no evidence image")
-        await self.c.audit(caller.name, "alert.evidence.view", alert_id, "console")
+        sha256 = getattr(found[1], "sha256", "")
+        await self.c.audit(
+            caller.name, "evidence.view", alert_id, f"present sha256 {sha256} (console)"
+        )
         headers = {**SECURITY_HEADERS, "content-disposition": "inline"}
         return Response(found[0], media_type="image/jpeg", headers=headers)
 
