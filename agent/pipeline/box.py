@@ -83,6 +83,7 @@ class _Camera:
     reconnects: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     last: FrameResult | None = None  # the newest processed frame, for live views
+    last_wall: float = 0.0  # when it was processed (wall clock), for heartbeats
 
 
 class EdgeBox:
@@ -313,7 +314,7 @@ class EdgeBox:
         cam.reconnects = reconnects
         with cam.lock:
             result = cam.stage.process(found, restart=restart)
-            cam.last = result
+            cam.last, cam.last_wall = result, time.time()
             self._deliver(camera_id, result.wire)
 
     def _deliver(self, camera_id: str, wire: Sequence[events_pb2.Event]) -> None:
@@ -515,11 +516,12 @@ class EdgeBox:
         out = []
         for c in self.status():
             cam = self.cameras.get(c.camera_id)
-            last = cam.last if cam is not None else None
             stamp = None
-            if last is not None:
+            # When the box last processed a frame, by its own clock: a file read faster
+            # than real time carries capture times ahead of it, which the fleet refuses.
+            if cam is not None and cam.last_wall:
                 stamp = Timestamp()
-                stamp.FromNanoseconds(int(last.frame.capture_time * 1e9))
+                stamp.FromNanoseconds(int(cam.last_wall * 1e9))
             out.append(
                 agent_pb2.CameraHealth(
                     camera_id=c.camera_id,
