@@ -7,6 +7,7 @@ whole chain from the store page by page and checks the newest signed checkpoint,
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from starlette.requests import Request
@@ -48,7 +49,7 @@ class AuditPages:
         verifier = ChainVerifier([checkpoint] if checkpoint else [])
         after = 0
         while rows := await store.list_audit(AuditQuery(after_seq=after, limit=VERIFY_PAGE)):
-            verifier.feed(rows)
+            await asyncio.to_thread(verifier.feed, rows)  # hashing: off the event loop
             after = rows[-1].seq
         return verifier.verdict()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import urllib.parse
 from dataclasses import dataclass
@@ -130,8 +131,8 @@ class CountPages:
                     limit=PAGE,
                 )
             )
-            for stored in page:
-                counts.add(stored)
+            # Parsing is CPU work: a worker thread, so ingest and other pages go on meanwhile.
+            await asyncio.to_thread(counts.add_all, page)
             if len(page) < PAGE:
                 return
             after = page[-1].cursor

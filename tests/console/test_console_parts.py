@@ -16,6 +16,7 @@ from fleet.auth import Principal, Role
 from fleet.console import charts
 from fleet.console.counts import Window, aggregate
 from fleet.console.jpeg import JpegError, check_jpeg
+from fleet.console.page_counts import build_charts
 from fleet.console.sessions import ConsoleSessions
 from fleet.store.records import StoredEvent
 from proto.oko.v1 import console_pb2, events_pb2
@@ -176,6 +177,17 @@ def test_counts_bucket_crossings_sum_zone_occupancy_and_sort_traffic() -> None:
     traffic = counts.traffic[("cam2", "road")]
     assert [p.count_in for p in traffic.points] == [1, 4]  # sorted by interval start
     assert counts.unreadable == 1 and counts.events == 9
+    drawn = build_charts(counts)
+    assert [c.heading for c in drawn] == [
+        "cam · line l1",
+        "cam2 · traffic on road",
+        "cam2 · speed and density on road",
+        "cam2 · congestion on road",
+        "cam · zone z occupancy",
+        "cam · zone z entries",
+    ]
+    assert drawn[0].note == "crossings by class: bicycle 1, person 2"
+    assert drawn[3].note == "latest: free" and "<polyline" in drawn[2].svg
 
 
 def test_chart_text_is_escaped_and_axes_are_round() -> None:
