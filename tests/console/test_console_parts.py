@@ -9,6 +9,8 @@ import cv2
 import numpy as np
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent.pipeline.live import encode
 from agent.uplink.live import MAX_FPS, MAX_VIEWS, LiveViewer
@@ -264,3 +266,23 @@ def test_failed_logins_are_throttled_per_address_for_a_minute() -> None:
     assert throttle.blocked("10.0.0.1") and not throttle.blocked("10.0.0.2")
     clock.now += 61
     assert not throttle.blocked("10.0.0.1")
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=2048), cut=st.integers(0, 4096), flip=st.integers(0, 255))
+def test_the_jpeg_check_refuses_anything_but_well_formed_jpegs_and_never_crashes(
+    data: bytes, cut: int, flip: int
+) -> None:
+    real = _REAL_JPEG[:]
+    mangled = bytearray(real[: max(4, cut)] + data + real[-2:])
+    mangled[min(len(mangled) - 1, cut)] ^= flip
+    for candidate in (bytes(data), bytes(mangled)):
+        try:
+            info = check_jpeg(candidate, 960, 1920)
+        except JpegError:
+            continue
+        assert 0 < info.width <= 960 and 0 < info.height <= 1920
+        assert candidate.startswith(b"\xff\xd8") and candidate.endswith(b"\xff\xd9")
+
+
+_REAL_JPEG = jpeg(frame())
