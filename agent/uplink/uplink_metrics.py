@@ -114,6 +114,13 @@ class AgentMetrics:
         self.config_refused = Counter(
             "oko_agent_config_refused", "Desired-state documents refused as invalid.", registry=r
         )
+        self.evidence = Counter(
+            "oko_agent_evidence_answers",
+            "The fleet's requests for an alert's face shot, by answer: sent (the JPEG left "
+            "the box), unavailable (deleted after retention, never kept, too large).",
+            ["outcome"],
+            registry=r,
+        )
 
     def watch_spool(self, spool: Spool) -> None:
         """Export `spool`'s figures (call once per spool)."""
