@@ -6,8 +6,9 @@ Acks, desired state, commands and evidence requests (the fleet asking for the fa
 of an alert; the box's evidence handler answers each from its shot stores). Events leave
 the spool only when their batch's Ack arrives, and the fleet acks only after a durable
 commit; after any failure the next session starts again from the oldest unacknowledged
-event, and the fleet's dedup by event id turns those resends into exactly-once storage. Sessions are retried forever with exponential backoff
-and jitter (`agent.capture.pacing.Backoff`), so a fleet outage only makes the spool grow.
+event, and the fleet's dedup by event id turns those resends into exactly-once storage.
+Sessions are retried forever with exponential backoff and jitter
+(`agent.capture.pacing.Backoff`), so a fleet outage only makes the spool grow.
 """
 
 from __future__ import annotations

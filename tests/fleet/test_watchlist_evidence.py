@@ -262,7 +262,9 @@ def _too_big() -> bytes:
 
 
 def _png() -> bytes:
-    ok, data = cv2.imencode(".png", cv2.imdecode(np.frombuffer(shot_jpeg(), np.uint8), 1))
+    image = cv2.imdecode(np.frombuffer(shot_jpeg(), np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None
+    ok, data = cv2.imencode(".png", image)
     assert ok
     return data.tobytes()
 
