@@ -211,7 +211,10 @@ class Store(Protocol):
         """Every template with its subject and watchlist: what the matcher loads."""
 
     async def add_alert(self, alert: AlertRecord) -> bool:
-        """Keep a new alert; False if its (device, camera, track, subject) already has one."""
+        """Keep a new alert and its pending evidence request, in one transaction.
+
+        False (nothing written) if its (device, camera, track, subject) already has one.
+        """
 
     async def get_alert(self, alert_id: str) -> AlertRecord:
         """One alert with its decisions."""
@@ -238,10 +241,8 @@ class Store(Protocol):
     async def latest_checkpoint(self) -> Checkpoint | None:
         """The newest signed checkpoint, or None."""
 
-    # Alert evidence (fleet/store/sqlite_evidence.py): one row per alert, purged with it.
-    async def add_evidence_requests(self, requests: Sequence[EvidenceRequestRecord]) -> int:
-        """Keep pending requests (an alert that has one keeps it); how many are new."""
-
+    # Alert evidence (fleet/store/sqlite_evidence.py): one row per alert, made with it by
+    # `add_alert`, purged with it.
     async def request_missing_evidence(self, now_us: int) -> int:
         """A pending request for every alert that has none; how many were added."""
 

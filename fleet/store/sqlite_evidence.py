@@ -1,6 +1,7 @@
 """SQLite queries and the `SqliteStore` mixin for alert evidence (table `alert_evidence`).
 
-One row per alert: created pending when the alert is raised, answered once by the box
+One row per alert: created pending with the alert (`add_alert` calls `add_requests` in its
+transaction), answered once by the box
 (PRESENT with the JPEG, or UNAVAILABLE with the reason), deleted with its alert by
 retention. Functions take a connection and run inside the caller's transaction (writes)
 or on a reader connection (reads), like the other `sqlite_*` modules.
@@ -59,8 +60,8 @@ def add_requests(conn: sqlite3.Connection, requests: Sequence[EvidenceRequestRec
 def request_missing(conn: sqlite3.Connection, now_us: int) -> int:
     """A pending request for every alert that has none; how many were added.
 
-    For alerts raised before a crash between the alert and its request, or before the
-    fleet asked for evidence at all.
+    For alerts stored before the fleet asked for evidence at all (new alerts get theirs
+    in `add_alert`'s transaction).
     """
     cursor = conn.execute(
         f"INSERT INTO alert_evidence ({_REQUEST}, state, reason, received_us, captured_us,"
@@ -148,10 +149,6 @@ class EvidenceStoreMixin(Store):
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(conn, *args)` on a reader connection (the host class's)."""
         raise NotImplementedError
-
-    @override
-    async def add_evidence_requests(self, requests: Sequence[EvidenceRequestRecord]) -> int:
-        return await self._write(add_requests, requests)
 
     @override
     async def request_missing_evidence(self, now_us: int) -> int:

@@ -1,7 +1,7 @@
 """Evidence on demand: the fleet asks a box for the best shot of an alert's track.
 
-Face images stay on the boxes. Only when an alert is raised does the fleet want one: it
-records a pending request with the alert (durably, before the alert is streamed), and
+Face images stay on the boxes. Only when an alert is raised does the fleet want one: the
+store keeps a pending request with every new alert (same transaction), and the fleet
 sends it as `FleetMessage.evidence_request` on the box's Connect stream - now if the box
 is connected, else when it next says Hello. Requests wait as long as their alert is kept:
 retention deletes an alert together with its request and image.
@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 import weakref
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -117,26 +116,17 @@ class EvidenceBroker:
         self.app.on_agent_connect.append(self.pump)
         self.app.agent_messages["evidence"] = self.on_answer
         added = await self.app.store.request_missing_evidence(_now_us())
-        if added:
+        if added:  # raised before the fleet asked for evidence at all
             log.info("evidence: requested the best shot of %d earlier alert(s)", added)
 
     async def stop(self) -> None:
         """Release the checking thread."""
         self._pool.shutdown(wait=True)
 
-    async def add(self, alert: AlertRecord) -> None:
-        """Record a pending request for a new alert (durable before the alert is streamed)."""
-        request = EvidenceRequestRecord(
-            request_id=uuid.uuid4().hex,
-            alert_id=alert.alert_id,
-            device_id=alert.device_id,
-            camera_id=alert.camera_id,
-            track_id=alert.track_id,
-            face_event_id=alert.face_event_id,
-            requested_us=_now_us(),
-        )
-        if await self.app.store.add_evidence_requests([request]):
-            self.metrics.requested.inc()
+    async def raised(self, alert: AlertRecord) -> None:
+        """A new alert is on the stream: send its request (the store made it with the alert)."""
+        self.metrics.requested.inc()
+        await self.pump(alert.device_id)
 
     async def pump(self, device_id: str) -> None:
         """Send the device's pending requests, up to `WINDOW` unanswered, if it is connected."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
+
+from fleet.watchlists.records import AlertRecord
 
 #: Evidence states (the store's text; the wire enum is `EvidenceState`).
 PENDING = "pending"  # asked for, or waiting for the box to reconnect
@@ -21,6 +24,19 @@ class EvidenceRequestRecord:
     track_id: int
     face_event_id: str
     requested_us: int
+
+
+def request_for(alert: AlertRecord) -> EvidenceRequestRecord:
+    """A new alert's request for the best shot of its track (kept with it, atomically)."""
+    return EvidenceRequestRecord(
+        request_id=uuid.uuid4().hex,
+        alert_id=alert.alert_id,
+        device_id=alert.device_id,
+        camera_id=alert.camera_id,
+        track_id=alert.track_id,
+        face_event_id=alert.face_event_id,
+        requested_us=alert.raised_us,
+    )
 
 
 @dataclass(frozen=True)

@@ -88,13 +88,10 @@ class Watchlists:
     async def publish_alert(self, alert: AlertRecord, change: int) -> None:
         """Put an alert's change on the event stream, durably (through the ingest writer).
 
-        A raised alert first gets its evidence request recorded, and the request goes to
-        the box only after the alert is on the stream, so subscribers always see the
-        raise before the box's answer.
+        A raised alert's evidence request (kept with it by the store) goes to the box only
+        after the alert is on the stream, so subscribers always see the raise before the
+        box's answer.
         """
-        raised = change == pb.WatchlistAlert.CHANGE_RAISED
-        if raised:
-            await self.evidence.add(alert)
         evidence = (await self.app.store.evidence_meta([alert.alert_id])).get(alert.alert_id)
         now_us = time.time_ns() // 1000
         event = events_pb2.Event(
@@ -116,5 +113,5 @@ class Watchlists:
             event.SerializeToString(),
         )
         await self.app.ingestor.submit([new])
-        if raised:
-            await self.evidence.pump(alert.device_id)
+        if change == pb.WatchlistAlert.CHANGE_RAISED:
+            await self.evidence.raised(alert)

@@ -279,7 +279,7 @@ def _huge_header() -> bytes:
 
 # (what the box sends instead of a good answer, the reason recorded for it)
 BAD_ANSWERS: list[tuple[dict[str, object], str]] = [
-    ({"track_id": 99, "jpeg": b"x"}, "evidence.track_id '99' is not the requested 1"),
+    ({"track_id": 99, "jpeg": b"x"}, "evidence.track_id '99' is not the requested {track}"),
     ({"camera_id": "cam-9"}, "evidence.camera_id 'cam-9' is not the requested 'cam-1'"),
     ({"jpeg": b"", "status": pb.Evidence.STATUS_OK}, "status OK without an image"),
     ({"status": pb.Evidence.STATUS_UNSPECIFIED}, "evidence.status unspecified"),
@@ -353,7 +353,7 @@ async def test_answers_that_do_not_fit_their_request_are_refused_and_nothing_is_
         size = len(_too_big()) if fields.get("jpeg") == "TOO_BIG" else 0
         assert got.state == pb.EVIDENCE_STATE_UNAVAILABLE and not got.jpeg, (track, got)
         assert got.reason.startswith("invalid answer from the box: "), got.reason
-        assert reason.format(size=size) in got.reason, (reason, got.reason)
+        assert reason.format(size=size, track=track) in got.reason, (reason, got.reason)
     good = await settled(fleet, by_track[last.track_id].alert_id)
     assert good.state == pb.EVIDENCE_STATE_PRESENT and good.jpeg == shot_jpeg()
     assert sample(fleet, "oko_fleet_evidence_answers_total", outcome="invalid") == len(BAD_ANSWERS)

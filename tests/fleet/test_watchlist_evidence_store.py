@@ -6,6 +6,7 @@ Retention runs with an injected clock, as in test_retention.py: no test waits fo
 from __future__ import annotations
 
 import itertools
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from fleet.config import RetentionSettings
 from fleet.retention import RetentionTask
 from fleet.store.sqlite import SqliteStore
 from fleet.watchlists.evidence_records import (
+    PENDING,
     PRESENT,
     UNAVAILABLE,
     EvidenceAnswer,
@@ -63,32 +65,37 @@ def _alert(raised_us: int, device_id: str = "box-1") -> AlertRecord:
     )
 
 
-def _request(alert: AlertRecord, at_us: int) -> EvidenceRequestRecord:
-    return EvidenceRequestRecord(
-        uuid.uuid4().hex,
-        alert.alert_id,
-        alert.device_id,
-        alert.camera_id,
-        alert.track_id,
-        alert.face_event_id,
-        at_us,
-    )
-
-
 def _present(at_us: int) -> EvidenceAnswer:
     return EvidenceAnswer(PRESENT, "", at_us, JPEG, "ab" * 32, 112, 112, at_us - 5)
 
 
-async def test_a_request_is_answered_once_and_only_the_image_is_returned(
-    store: SqliteStore,
-) -> None:
-    a, b, c = (_alert(NOW - i) for i in range(3))
-    for alert in (a, b, c):
+async def _requests(store: SqliteStore, *alerts: AlertRecord) -> list[EvidenceRequestRecord]:
+    for alert in alerts:
         assert await store.add_alert(alert)
-    ra, rb = _request(a, NOW), _request(b, NOW + 1)
-    assert await store.add_evidence_requests([ra, rb]) == 2
-    assert await store.add_evidence_requests([_request(a, NOW + 2)]) == 0  # one per alert
+    pending = {r.alert_id: r for r in await store.pending_evidence(alerts[0].device_id, 100)}
+    return [pending[a.alert_id] for a in alerts]
+
+
+async def test_every_alert_comes_with_a_request_answered_once(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    a, b, c = (_alert(NOW - 10 + i) for i in range(3))
+    ra, rb, rc = await _requests(store, a, b, c)
+    assert (ra.camera_id, ra.track_id, ra.face_event_id) == (
+        a.camera_id,
+        a.track_id,
+        a.face_event_id,
+    )
+    assert (
+        ra.requested_us == a.raised_us and len({ra.request_id, rb.request_id, rc.request_id}) == 3
+    )
+    assert not await store.add_alert(a)  # the same track and subject again: nothing new
     assert [r.alert_id for r in await store.pending_evidence("box-1", 10)] == [
+        a.alert_id,
+        b.alert_id,
+        c.alert_id,
+    ]
+    assert [r.alert_id for r in await store.pending_evidence("box-1", 2)] == [
         a.alert_id,
         b.alert_id,
     ]
@@ -106,13 +113,19 @@ async def test_a_request_is_answered_once_and_only_the_image_is_returned(
     assert jpeg == JPEG and meta.state == PRESENT and meta.request == ra
     assert (meta.width, meta.height, meta.size_bytes) == (112, 112, len(JPEG))
     assert await store.get_alert_evidence(b.alert_id) is None  # no image: unavailable
-    assert await store.get_alert_evidence(c.alert_id) is None  # no image: never requested
-    metas = await store.evidence_meta([a.alert_id, b.alert_id, c.alert_id])
-    assert {k: v.state for k, v in metas.items()} == {a.alert_id: PRESENT, b.alert_id: UNAVAILABLE}
+    assert await store.get_alert_evidence(c.alert_id) is None  # no image: still pending
+    metas = await store.evidence_meta([a.alert_id, b.alert_id, c.alert_id, "other"])
+    assert {k: v.state for k, v in metas.items()} == {
+        a.alert_id: PRESENT,
+        b.alert_id: UNAVAILABLE,
+        c.alert_id: PENDING,
+    }
     assert metas[b.alert_id].reason == "deleted after retention"
-    assert await store.pending_evidence("box-1", 10) == []
+    assert [r.alert_id for r in await store.pending_evidence("box-1", 10)] == [c.alert_id]
 
-    # Alerts that have no request (raised before a crash, or before evidence) get one.
+    # An alert stored by a fleet that predates evidence has no row: the next start adds one.
+    with sqlite3.connect(tmp_path / "fleet.db") as db:
+        db.execute("DELETE FROM alert_evidence WHERE alert_id = ?", (c.alert_id,))
     assert await store.request_missing_evidence(NOW + 20) == 1
     assert await store.request_missing_evidence(NOW + 21) == 0
     (late,) = await store.pending_evidence("box-1", 10)
@@ -121,17 +134,14 @@ async def test_a_request_is_answered_once_and_only_the_image_is_returned(
         c.face_event_id,
         NOW + 20,
     )
-    assert (await store.get_evidence_request(late.request_id)) is not None
+    assert await store.get_evidence_request(late.request_id) is not None
 
 
 async def test_retention_deletes_evidence_with_its_alert_pending_or_present(
     store: SqliteStore,
 ) -> None:
     old_kept, old_pending, young = _alert(NOW - 91 * DAY), _alert(NOW - 95 * DAY), _alert(NOW - DAY)
-    requests = [_request(a, a.raised_us) for a in (old_kept, old_pending, young)]
-    for alert in (old_kept, old_pending, young):
-        assert await store.add_alert(alert)
-    await store.add_evidence_requests(requests)
+    requests = await _requests(store, old_kept, old_pending, young)
     assert await store.answer_evidence(requests[0].request_id, _present(NOW - 90 * DAY))
     assert await store.answer_evidence(requests[2].request_id, _present(NOW - DAY))
 
