@@ -18,6 +18,7 @@ from fleet.console.live import LiveViews
 from fleet.console.render import Pages
 from fleet.console.sessions import ConsoleSessions
 from fleet.console.settings import ConsoleSettings
+from fleet.watchlists.evidence_records import EvidenceMeta
 from fleet.watchlists.runtime import Watchlists
 
 log = logging.getLogger(__name__)
@@ -69,28 +70,19 @@ class Console:
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
 
-    async def evidence(self, alert_id: str) -> tuple[bytes, Any] | None:
-        """The alert's evidence JPEG and its metadata, if the store keeps one.
-
-        `get_alert_evidence` is the store method of the evidence feature (docs/watchlists.md);
-        a store without it has no evidence for any alert.
-        """
-        getter = getattr(self.app.store, "get_alert_evidence", None)
-        if getter is None:
-            return None
-        found: tuple[bytes, Any] | None = await getter(alert_id)
-        return found
+    async def evidence(self, alert_id: str) -> tuple[bytes, EvidenceMeta] | None:
+        """The alert's evidence JPEG and its metadata, if the fleet has the image."""
+        return await self.app.store.get_alert_evidence(alert_id)
 
     async def evidence_states(self, alert_ids: list[str]) -> dict[str, tuple[str, str]]:
         """(state, reason) of each alert's evidence that has any: present, pending, unavailable.
 
         Metadata only (`evidence_meta`), never the images, so a list of alerts costs one read.
         """
-        getter = getattr(self.app.store, "evidence_meta", None)
-        if getter is None or not alert_ids:
+        if not alert_ids:
             return {}
-        metas: dict[str, Any] = await getter(alert_ids)
-        return {k: (str(m.state), str(getattr(m, "reason", ""))) for k, m in metas.items()}
+        metas = await self.app.store.evidence_meta(alert_ids)
+        return {k: (m.state, m.reason) for k, m in metas.items()}
 
     def page(
         self, request: Request, caller: Caller, template: str, *, status: int = 200, **context: Any

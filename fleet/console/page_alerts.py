@@ -142,7 +142,7 @@ class AlertPages:
         found = await self.c.evidence(alert_id)
         if found is None:
             raise RefusedError(404, f"alert {alert_id} has no evidence image")
-        sha256 = getattr(found[1], "sha256", "")
+        sha256 = found[1].sha256
         await self.c.audit(
             caller.name, "evidence.view", alert_id, f"present sha256 {sha256} (console)"
         )

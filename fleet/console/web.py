@@ -25,7 +25,9 @@ from fleet.console.page_live import LivePages
 from fleet.console.page_login import LoginPages
 from fleet.console.render import SECURITY_HEADERS, STATIC, Pages
 from fleet.console.sessions import ConsoleSessions
+from fleet.store.records import Device
 from fleet.watchlists.runtime import Watchlists
+from proto.oko.v1 import console_pb2
 
 log = logging.getLogger(__name__)
 #: Paths read by scripts, not shown as pages: refusals are plain text there.
@@ -40,7 +42,11 @@ def make_console(app: FleetApp, watchlists: Watchlists) -> Console:
         settings.session_max_s, settings.session_idle_s, settings.max_sessions
     )
     live = LiveViews(app.sessions, settings, registry)
-    app.live_frames = live.on_frame
+
+    async def take(device: Device, frame: console_pb2.LiveFrame) -> None:
+        live.on_frame(device.device_id, frame)  # checked and counted there; never raises
+
+    app.agent_messages["live_frame"] = take
     metrics = ConsoleMetrics(
         logins=Counter(
             "oko_fleet_console_logins", "Console logins by outcome", ["outcome"], registry=registry

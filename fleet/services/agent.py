@@ -27,7 +27,7 @@ from fleet.services import certs, convert
 from fleet.services.common import Context, abort, status_for
 from fleet.sessions import Close, Session
 from fleet.store.records import BatchOutcome, Device, StateReportRecord
-from proto.oko.v1 import agent_pb2, agent_pb2_grpc, certs_pb2, console_pb2
+from proto.oko.v1 import agent_pb2, agent_pb2_grpc, certs_pb2
 from proto.tokens import ENROLL_PREFIX, advertised_agent_port
 from proto.transport import HEARTBEAT_INTERVAL_S, MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES
 
@@ -224,22 +224,14 @@ class _Stream:
                 await self.app.audit(
                     self.device.device_id, "command.result", r.command_id, f"ok={r.ok} {r.message}"
                 )
-            elif kind == "live_frame":
-                self._live_frame(message.live_frame)
+            elif kind == "live_frame" and kind not in self.app.agent_messages:
+                # No console runs (it registers the handler): live frames are best effort
+                # and dropped, never a reason to end the box's stream.
+                log.debug("%s: live frame but no console runs; dropped", self.device.device_id)
+            elif kind is not None and kind in self.app.agent_messages:
+                await self.app.agent_messages[kind](self.device, getattr(message, kind))
             else:
                 raise InvalidRequestError(f"unexpected message {kind!r} after Hello")
-
-    def _live_frame(self, frame: console_pb2.LiveFrame) -> None:
-        """A console live-view frame: checked and handed on, or dropped; never ends the stream.
-
-        Live frames are best effort by design (the next one follows within a second), so a
-        bad one costs only itself (counted by the console, `oko_fleet_console_live_frames`).
-        """
-        take = self.app.live_frames
-        if take is None:
-            log.debug("%s: live frame but no console runs; dropped", self.device.device_id)
-            return
-        take(self.device.device_id, frame)
 
     async def _heartbeat(self, beat: agent_pb2.Heartbeat) -> None:
         at = now_us()
@@ -267,6 +259,8 @@ class _Stream:
         desired = await app.store.get_desired(device.device_id)
         if desired is not None and desired.version != hello.applied_version:
             self.session.send(convert.desired_to_proto(desired))
+        for hook in app.on_agent_connect:
+            await hook(device.device_id)
         log.info(
             "%s connected (agent %r, runs config v%s)",
             device.device_id,

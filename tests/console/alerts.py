@@ -8,10 +8,14 @@ alert, exactly as for a camera.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 
+import cv2
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from proto.oko.v1 import agent_pb2, watchlists_pb2_grpc
 from proto.oko.v1 import watchlists_pb2 as pb
-from proto.oko.v1 import watchlists_pb2_grpc
 from proto.transport import bearer_metadata
 from tests.console.conftest import SITE, Stack, in_thread
 from tests.fleet import watchlist_helpers as wh
@@ -43,8 +47,19 @@ def _subject(stack: Stack) -> None:
     )
 
 
-def raise_alert(stack: Stack) -> str:
-    """A new candidate alert (its own test box and track); its id."""
+def shot() -> bytes:
+    """The best shot a box keeps of a face: a 112x112 baseline JPEG of the real photo."""
+    img = wh.image("astronaut.png")[20:220, 140:340]
+    ok, buf = cv2.imencode(".jpg", cv2.resize(img, (112, 112)), [cv2.IMWRITE_JPEG_QUALITY, 92])
+    assert ok
+    return buf.tobytes()
+
+
+def raise_alert(stack: Stack, answer: bool = False) -> str:
+    """A new candidate alert (its own test box and track); its id.
+
+    With `answer` the test box answers the fleet's evidence request with its best shot.
+    """
     _subject(stack)
     track = next(_tracks)
     vector = wh.box_embedding(wh.image("astronaut.png")[::2, ::2].copy())
@@ -59,6 +74,21 @@ def raise_alert(stack: Stack) -> str:
             stream.send_batch([wh.face_event("door", track, vector)])
             ack = (await stream.next("ack")).ack
             assert ack.accepted == 1, ack
+            if answer:
+                request = (await stream.next("evidence_request", timeout=60)).evidence_request
+                stamp = Timestamp()
+                stamp.GetCurrentTime()
+                evidence = pb.Evidence(
+                    request_id=request.request_id,
+                    camera_id=request.camera_id,
+                    track_id=request.track_id,
+                    face_event_id=request.face_event_id,
+                    status=pb.Evidence.STATUS_OK,
+                    jpeg=shot(),
+                    captured_at=stamp,
+                )
+                stream.send(agent_pb2.AgentMessage(evidence=evidence))
+                await asyncio.sleep(1)  # let the fleet take it before the stream ends
             stream.close()
 
     in_thread(send)

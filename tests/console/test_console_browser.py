@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from fleet.store.sqlite import SqliteStore
 from proto.oko.v1 import admin_pb2, watchlists_pb2_grpc
 from proto.oko.v1 import watchlists_pb2 as pb
 from proto.transport import bearer_metadata
@@ -154,15 +153,17 @@ def test_two_operators_confirm_an_alert_and_one_cannot_confirm_twice(
     alice, bob = new_page(), new_page()
     login(alice, stack, stack.tokens["alice"])
     alice.wait_for_selector("[data-live-state].on")
-    alert_id = raise_alert(stack)
+    alert_id = raise_alert(stack, answer=True)
     row = alice.locator(f"#alert-{alert_id}")
     row.wait_for(timeout=30_000)  # arrived live, without a reload
     assert "Eileen Collins" in row.inner_text() and "candidate" in row.inner_text()
-    # With the evidence feature the fleet asks the (test) box for the image, which never
-    # answers; without it there is none.
-    evidence = row.locator("td.evidence").inner_text()
-    asked = hasattr(SqliteStore, "evidence_meta")
-    assert evidence == ("evidence asked of the box" if asked else "no evidence"), evidence
+    # The box's best shot arrives after the alert: the row shows it, live too.
+    alice.wait_for_function(
+        """id => { const img = document.querySelector(`#alert-${id} td.evidence img`);
+                   return img && img.complete && img.naturalWidth === 112; }""",
+        arg=alert_id,
+        timeout=60_000,
+    )
     with alice.expect_navigation():
         row.locator("button.confirm").click()
     assert "1 more confirmation needed" in alice.inner_text(".flash")
@@ -183,6 +184,7 @@ def test_two_operators_confirm_an_alert_and_one_cannot_confirm_twice(
     assert "confirmed by alice" in decisions and "confirmed by bob" in decisions
     actions = audit_actions(stack, "alice")
     assert ("alert.confirm", alert_id, "now candidate") in actions
+    assert any(a[0] == "evidence.view" and a[1] == alert_id for a in actions)
     assert any(a[0] == "console.refused" and alert_id in a[1] for a in actions)
 
 
@@ -194,6 +196,8 @@ def test_a_viewer_sees_alerts_but_is_refused_decisions_live_views_and_the_audit(
     login(page, stack, stack.tokens["victor"])
     page.locator(f"#alert-{alert_id}").wait_for()
     assert page.locator("button.confirm").count() == 0
+    evidence = page.locator(f"#alert-{alert_id} td.evidence").inner_text()
+    assert evidence == "evidence asked of the box"  # this test box never answers
     reply = post_form(
         page, f"/alerts/{alert_id}/decide", {"csrf": csrf_of(page), "kind": "confirm"}
     )
