@@ -27,6 +27,7 @@ from fleet.errors import FleetError
 from fleet.retention import RetentionTask
 from fleet.services import events as event_service
 from fleet.services import watchlists as watchlist_service
+from fleet.services import webhooks as webhook_service
 from fleet.services.admin import AdminServicer
 from fleet.services.agent import AgentServicer
 from proto.oko.v1 import admin_pb2, admin_pb2_grpc, agent_pb2, agent_pb2_grpc, stream_pb2
@@ -61,6 +62,7 @@ SERVICE_NAMES = (
     agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
     admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
     stream_pb2.DESCRIPTOR.services_by_name["EventService"].full_name,
+    webhook_service.SERVICE,
 )
 
 
@@ -197,6 +199,7 @@ async def start_server(settings: FleetSettings) -> FleetServer:
         admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(app), server)
         event_service.add_to_server(event_service.EventServicer(app), server)
         await watchlist_service.serve(app, server)
+        webhook_service.add_to_server(app, server)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(
