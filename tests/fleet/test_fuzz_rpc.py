@@ -32,6 +32,7 @@ from proto.oko.v1 import (
     events_pb2,
     stream_pb2,
     stream_pb2_grpc,
+    webhooks_pb2,
 )
 from proto.transport import CLIENT_OPTIONS, bearer_metadata
 from tests.fleet import helpers
@@ -62,6 +63,7 @@ SERVICES = [
     agent_pb2.DESCRIPTOR.services_by_name["AgentService"],
     admin_pb2.DESCRIPTOR.services_by_name["AdminService"],
     stream_pb2.DESCRIPTOR.services_by_name["EventService"],
+    webhooks_pb2.DESCRIPTOR.services_by_name["WebhookService"],
 ]
 METHODS = [m for service in SERVICES for m in service.methods]
 UNARY = [m for m in METHODS if not m.client_streaming and not m.server_streaming]

@@ -124,7 +124,9 @@ class FleetHandle:
 class FleetCli:
     """`oko-fleet serve` on fixed ports, so boxes and subscribers find it after a restart."""
 
-    def __init__(self, data_dir: Path, api_port: int, agent_port: int) -> None:
+    def __init__(
+        self, data_dir: Path, api_port: int, agent_port: int, extra: tuple[str, ...] = ()
+    ) -> None:
         self.data_dir = data_dir
         self.args = [
             sys.executable,
@@ -139,6 +141,7 @@ class FleetCli:
             f"127.0.0.1:{agent_port}",
             "--metrics-listen",
             "",
+            *extra,  # e.g. ("--config", "fleet.yaml")
         ]
         self.api = f"localhost:{api_port}"
         self.api_port = api_port
