@@ -119,7 +119,9 @@ def _main(
     ctx: typer.Context,
     fleet: Annotated[
         str | None,
-        typer.Option(envvar="OKO_FLEET", help="API HOST:PORT (default: the context's, else localhost:7440)."),
+        typer.Option(
+            envvar="OKO_FLEET", help="API HOST:PORT (default: the context's, else localhost:7440)."
+        ),
     ] = None,
     token: Annotated[
         str | None, typer.Option(envvar="OKO_TOKEN", help="API token (default: the context's).")
@@ -130,7 +132,9 @@ def _main(
     ] = None,
     ca_file: Annotated[
         Path | None,
-        typer.Option(envvar="OKO_CA_FILE", help="Fleet CA certificate, PEM (default: the context's)."),
+        typer.Option(
+            envvar="OKO_CA_FILE", help="Fleet CA certificate, PEM (default: the context's)."
+        ),
     ] = None,
     context: Annotated[
         str | None,
