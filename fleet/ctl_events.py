@@ -12,7 +12,6 @@ import typer
 
 from fleet.ctl_output import Column, Ctl, Stream, cli_errors, listing, when
 from fleet.ctl_time import parse_moment
-from fleet.exits import FAILURE
 from fleet.tail import follow, start_cursor
 from proto.event_text import describe
 from proto.oko.v1 import stream_pb2
@@ -149,6 +148,3 @@ def query(
         newest_first=not oldest_first,
     )
     listing(ctl, "event", _pages(ctl, request, limit), EVENT_COLUMNS, key=_event_id)
-
-
-__all__ = ["FAILURE", "app", "event_filter"]

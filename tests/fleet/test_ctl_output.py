@@ -238,3 +238,12 @@ def test_shell_completion_is_installed_by_typer_and_completes(config: Path) -> N
     assert "device" in complete("okoctl dev")
     assert complete("okoctl device list -o ") == ["table", "wide", "json", "yaml", "name"]
     assert complete("okoctl context use p") == ["prod"]
+
+
+def test_a_broken_config_file_is_an_error_naming_the_field(config: Path) -> None:
+    config.write_text("current_context: prod\ncontexts:\n  prod:\n    fleet: x:1\n    tokn: y\n")
+    code, _, err = _run("context", "list")
+    assert code == 2 and "contexts.prod.tokn" in err
+    config.write_text("contexts: [unclosed\n")
+    code, _, err = _run("context", "list")
+    assert code == 2 and "not valid YAML" in err
