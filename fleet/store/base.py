@@ -67,6 +67,7 @@ class Store(Protocol):
         """Events after `query.after_cursor` that match it, in cursor order, at most `limit`.
 
         Subscribers page with this: the last cursor returned is the next call's start.
+        With `newest_first` the order is descending and `before_cursor` bounds it above.
         """
 
     async def stats(self) -> StoreStats:
