@@ -40,9 +40,11 @@ from agent.detect.worker import InferenceWorker
 from agent.detections import Detections
 from agent.errors import ConfigError, ModelError, OkoError
 from agent.events.convert import EventMinter
+from agent.faces.shots import FaceShotStore
 from agent.identity import Identity
 from agent.pipeline.camera import CameraPipeline, FrameDetections
 from agent.pipeline.detector_setup import model_ref, runs_faces, worker_face_models
+from agent.pipeline.evidence import EvidenceResponder
 from agent.pipeline.observe import (
     CameraStatus,
     ObserveServer,
@@ -57,6 +59,7 @@ from agent.pipeline.sinks import JsonlSink
 from agent.pipeline.stage import CameraStage
 from agent.spool import DROP_DISK_FULL, DROP_WRITE_FAILED, SpoolFullError
 from proto.oko.v1 import agent_pb2, events_pb2
+from proto.oko.v1 import watchlists_pb2 as wl_pb2
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +103,12 @@ class EdgeBox:
         self._reconfigure = threading.Lock()
         self._started = self._stopped = False
         self.parts = BoxParts.open(
-            config.agent, camera_ids=self.camera_ids, camera_health=self._camera_health
+            config.agent,
+            camera_ids=self.camera_ids,
+            camera_health=self._camera_health,
+            evidence_handler=self._answer_evidence,
         )
+        self._evidence = EvidenceResponder(self._shots_of, self.parts.metrics)
         self.parts.applier.add_checker(self._check_desired)
         model = detector.model.spec
         self.parts.applier.describe_detector(model.name, model.version, detector.labels)
@@ -368,6 +375,14 @@ class EdgeBox:
         log.info("box stopped")
 
     # ----- state -------------------------------------------------------------------------
+    def _shots_of(self, camera_id: str) -> FaceShotStore | None:
+        cam = self.cameras.get(camera_id)
+        return cam.stage.shots if cam is not None else None
+
+    def _answer_evidence(self, request: wl_pb2.EvidenceRequest) -> wl_pb2.Evidence:
+        """The uplink's evidence handler: the camera's kept shot, or why there is none."""
+        return self._evidence.answer(request)
+
     def camera_ids(self) -> list[str]:
         """Ids of the configured cameras, in config order."""
         return list(self.cameras)

@@ -1,12 +1,14 @@
 """The box's one long-lived mTLS stream to the fleet (`AgentService.Connect`).
 
 Up: Hello, then event batches from the spool (a bounded window of unacknowledged
-batches), heartbeats, state reports and command results. Down: Welcome, Acks, desired
-state and commands. Events leave the spool only when their batch's Ack arrives, and the
-fleet acks only after a durable commit; after any failure the next session starts again
-from the oldest unacknowledged event, and the fleet's dedup by event id turns those
-resends into exactly-once storage. Sessions are retried forever with exponential backoff
-and jitter (`agent.capture.pacing.Backoff`), so a fleet outage only makes the spool grow.
+batches), heartbeats, state reports, command results and evidence answers. Down: Welcome,
+Acks, desired state, commands and evidence requests (the fleet asking for the face shot
+of an alert; the box's evidence handler answers each from its shot stores). Events leave
+the spool only when their batch's Ack arrives, and the fleet acks only after a durable
+commit; after any failure the next session starts again from the oldest unacknowledged
+event, and the fleet's dedup by event id turns those resends into exactly-once storage.
+Sessions are retried forever with exponential backoff and jitter
+(`agent.capture.pacing.Backoff`), so a fleet outage only makes the spool grow.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from agent.uplink.renewal import RenewalError, Renewer, expired_message
 from agent.uplink.uplink_metrics import AgentMetrics
 from proto import transport
 from proto.oko.v1 import agent_pb2, agent_pb2_grpc, events_pb2
+from proto.oko.v1 import watchlists_pb2 as wl_pb2
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +46,24 @@ Stream = grpc.aio.StreamStreamCall[agent_pb2.AgentMessage, agent_pb2.FleetMessag
 
 CommandHandler = Callable[[agent_pb2.Command], agent_pb2.CommandResult]
 HealthProvider = Callable[[], list[agent_pb2.CameraHealth]]
+#: Answers one evidence request (runs on a worker thread; must not raise).
+EvidenceHandler = Callable[[wl_pb2.EvidenceRequest], wl_pb2.Evidence]
 _POLL_S = 1.0  # re-check the spool this often even when nobody calls notify()
 _DRAIN_S = 10.0  # after a renewal, wait this long at most for in-flight batches' acks
 _EXPIRED_LOG_EVERY_S = 600.0
 RENEWED = "RENEWED"
+
+
+def no_shots(request: wl_pb2.EvidenceRequest) -> wl_pb2.Evidence:
+    """The answer of a box without cameras that keep face shots (tools, the offline demo)."""
+    return wl_pb2.Evidence(
+        request_id=request.request_id,
+        camera_id=request.camera_id,
+        track_id=request.track_id,
+        face_event_id=request.face_event_id,
+        status=wl_pb2.Evidence.STATUS_UNAVAILABLE,
+        reason="this box keeps no face shots",
+    )
 
 
 class StreamEndedError(UplinkError):
@@ -122,6 +139,7 @@ class UplinkClient:
         camera_ids: Callable[[], list[str]] = list,
         camera_health: HealthProvider = list,
         command_handler: CommandHandler | None = None,
+        evidence_handler: EvidenceHandler = no_shots,
     ) -> None:
         self._store = store
         self._spool = spool
@@ -131,6 +149,7 @@ class UplinkClient:
         self._camera_ids = camera_ids
         self._camera_health = camera_health
         self._command_handler = command_handler
+        self._evidence_handler = evidence_handler
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started_at = _now()
@@ -349,6 +368,8 @@ class UplinkClient:
                 await self._on_desired(session, message.desired)
             elif kind == "command":
                 await self._on_command(session, message.command)
+            elif kind == "evidence_request":
+                await self._on_evidence(session, message.evidence_request)
             else:
                 log.debug("ignoring fleet message %s", kind)
 
@@ -394,6 +415,10 @@ class UplinkClient:
                 message=f"unsupported command kind {command.kind!r}",
             )
         await session.write(agent_pb2.AgentMessage(command_result=result))
+
+    async def _on_evidence(self, session: _Session, request: wl_pb2.EvidenceRequest) -> None:
+        answer = await asyncio.to_thread(self._evidence_handler, request)
+        await session.write(agent_pb2.AgentMessage(evidence=answer))
 
     # -- up --------------------------------------------------------------------------------
 

@@ -244,8 +244,11 @@ class WatchlistServicer(Guarded, watchlists_pb2_grpc.WatchlistServiceServicer):
         state = wire.STATE_NAMES.get(request.state, "")
         query = AlertQuery(state=state, watchlist=request.watchlist, limit=limit)
         alerts = await self.app.store.list_alerts(query)
+        evidence = await self.app.store.evidence_meta([a.alert_id for a in alerts])
         await self._audit(who, "alert.list", request.watchlist or "*", f"state={state or 'any'}")
-        return pb.ListAlertsResponse(alerts=[wire.alert(a) for a in alerts])
+        return pb.ListAlertsResponse(
+            alerts=[wire.alert(a, evidence=evidence.get(a.alert_id)) for a in alerts]
+        )
 
     @guarded(Role.VIEWER)
     async def GetAlert(  # noqa: N802
@@ -253,8 +256,26 @@ class WatchlistServicer(Guarded, watchlists_pb2_grpc.WatchlistServiceServicer):
     ) -> pb.WatchlistAlert:
         """One alert with its decisions; the view is audited."""
         alert = await self.app.store.get_alert(request.alert_id)
+        evidence = await self.app.store.evidence_meta([alert.alert_id])
         await self._audit(who, "alert.view", request.alert_id)
-        return wire.alert(alert)
+        return wire.alert(alert, evidence=evidence.get(alert.alert_id))
+
+    @guarded(Role.VIEWER)
+    async def GetAlertEvidence(  # noqa: N802
+        self, request: pb.GetAlertEvidenceRequest, context: Context, who: Principal
+    ) -> pb.AlertEvidence:
+        """The box's image of an alert's face, if the fleet has it; every call is audited."""
+        alert = await self.app.store.get_alert(request.alert_id)  # unknown -> NOT_FOUND
+        found = await self.app.store.get_alert_evidence(alert.alert_id)
+        jpeg, meta = found or (
+            b"",
+            (await self.app.store.evidence_meta([alert.alert_id])).get(alert.alert_id),
+        )
+        state = meta.state if meta is not None else "none"
+        detail = f"present sha256 {meta.sha256}" if found and meta else state
+        self.wl.evidence.metrics.views.labels(state).inc()
+        await self._audit(who, "evidence.view", alert.alert_id, detail)
+        return wire.alert_evidence(alert.alert_id, meta, jpeg)
 
     @guarded(Role.OPERATOR)
     async def DecideAlert(  # noqa: N802
@@ -271,7 +292,8 @@ class WatchlistServicer(Guarded, watchlists_pb2_grpc.WatchlistServiceServicer):
         self.wl.metrics.decisions.labels(kind).inc()
         await self._audit(who, f"alert.{kind}", alert.alert_id, f"now {alert.state}")
         await self.wl.publish_alert(alert, pb.WatchlistAlert.CHANGE_DECIDED)
-        return wire.alert(alert)
+        evidence = await self.app.store.evidence_meta([alert.alert_id])
+        return wire.alert(alert, evidence=evidence.get(alert.alert_id))
 
     # Audit ----------------------------------------------------------------------------
     @guarded(Role.ADMIN)

@@ -39,6 +39,11 @@ from fleet.store.records import (
     Webhook,
     WebhookProgress,
 )
+from fleet.watchlists.evidence_records import (
+    EvidenceAnswer,
+    EvidenceMeta,
+    EvidenceRequestRecord,
+)
 from fleet.watchlists.records import (
     AlertQuery,
     AlertRecord,
@@ -86,7 +91,7 @@ class Store(Protocol):
         """
 
     async def purge_alerts(self, before_us: int, limit: int) -> int:
-        """Delete up to `limit` alerts raised before `before_us`, with their decisions.
+        """Delete up to `limit` alerts raised before `before_us`, with decisions and evidence.
 
         One transaction; returns how many. Fewer than `limit` means none older is left.
         """
@@ -258,7 +263,10 @@ class Store(Protocol):
         """Every template with its subject and watchlist: what the matcher loads."""
 
     async def add_alert(self, alert: AlertRecord) -> bool:
-        """Keep a new alert; False if its (device, camera, track, subject) already has one."""
+        """Keep a new alert and its pending evidence request, in one transaction.
+
+        False (nothing written) if its (device, camera, track, subject) already has one.
+        """
 
     async def get_alert(self, alert_id: str) -> AlertRecord:
         """One alert with its decisions."""
@@ -284,3 +292,23 @@ class Store(Protocol):
 
     async def latest_checkpoint(self) -> Checkpoint | None:
         """The newest signed checkpoint, or None."""
+
+    # Alert evidence (fleet/store/sqlite_evidence.py): one row per alert, made with it by
+    # `add_alert`, purged with it.
+    async def request_missing_evidence(self, now_us: int) -> int:
+        """A pending request for every alert that has none; how many were added."""
+
+    async def pending_evidence(self, device_id: str, limit: int) -> list[EvidenceRequestRecord]:
+        """The device's unanswered requests, oldest first, at most `limit`."""
+
+    async def get_evidence_request(self, request_id: str) -> EvidenceMeta | None:
+        """The request with this id and its state, or None (unknown, or purged)."""
+
+    async def answer_evidence(self, request_id: str, answer: EvidenceAnswer) -> bool:
+        """Record the box's answer; False (nothing written) unless the request was pending."""
+
+    async def evidence_meta(self, alert_ids: Sequence[str]) -> dict[str, EvidenceMeta]:
+        """Evidence state and metadata (never the image) of those alerts that have a row."""
+
+    async def get_alert_evidence(self, alert_id: str) -> tuple[bytes, EvidenceMeta] | None:
+        """The alert's JPEG and its metadata; None unless the image is present."""
