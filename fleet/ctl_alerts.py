@@ -13,7 +13,19 @@ from typing import Annotated
 
 import typer
 
-from fleet.ctl_output import Ctl, cli_errors, fields, print_json, printable, table, to_dict, when
+from fleet.ctl_output import (
+    Column,
+    Ctl,
+    cli_errors,
+    fields,
+    listing,
+    machine_output,
+    print_json,
+    printable,
+    table,
+    to_dict,
+    when,
+)
 from fleet.exits import FAILURE, fail
 from proto.oko.v1 import watchlists_pb2 as pb
 
@@ -51,8 +63,7 @@ def _evidence_line(alert: pb.WatchlistAlert) -> str:
 
 
 def _show(ctl: Ctl, alert: pb.WatchlistAlert) -> None:
-    if ctl.json:
-        print_json(alert)
+    if machine_output(ctl, alert, "alert", alert.alert_id):
         return
     fields(
         f"alert {alert.alert_id}",
@@ -100,22 +111,22 @@ def alert_list(
     )
     with ctl.connection.open() as s:
         reply = s.call(s.watchlists.ListAlerts, request)
-    if ctl.json:
-        print_json(list(reply.alerts))
-        return
-    rows = [
-        (
-            a.alert_id,
-            state_name(a.state),
-            a.watchlist,
-            a.subject_name,
-            f"{a.score:.3f}",
-            f"{a.device_id}/{a.camera_id}",
-            when(a.raised_at),
-        )
-        for a in reply.alerts
-    ]
-    table("alerts", ("id", "state", "watchlist", "subject", "score", "camera", "raised"), rows)
+    listing(ctl, "alert", reply.alerts, ALERT_COLUMNS)
+
+
+ALERT_COLUMNS: tuple[Column[pb.WatchlistAlert], ...] = (
+    Column("id", lambda a: a.alert_id),
+    Column("state", lambda a: state_name(a.state)),
+    Column("watchlist", lambda a: a.watchlist),
+    Column("subject", lambda a: a.subject_name),
+    Column("score", lambda a: f"{a.score:.3f}"),
+    Column("camera", lambda a: f"{a.device_id}/{a.camera_id}"),
+    Column("raised", lambda a: when(a.raised_at)),
+    Column("site", lambda a: a.site, wide=True),
+    Column("track", lambda a: a.track_id, wide=True),
+    Column("face event", lambda a: a.face_event_id, wide=True),
+    Column("decisions", lambda a: len(a.decisions), wide=True),
+)
 
 
 def save_image(evidence: pb.AlertEvidence, path: Path) -> None:

@@ -28,6 +28,7 @@ from fleet.errors import FleetError
 from fleet.retention import RetentionTask
 from fleet.services import events as event_service
 from fleet.services import watchlists as watchlist_service
+from fleet.services import webhooks as webhook_service
 from fleet.services.admin import AdminServicer
 from fleet.services.agent import AgentServicer
 from fleet.services.certs import CertificateServicer
@@ -75,6 +76,7 @@ SERVICE_NAMES = (
     agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
     admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
     stream_pb2.DESCRIPTOR.services_by_name["EventService"].full_name,
+    webhook_service.SERVICE,
     certs_pb2.DESCRIPTOR.services_by_name["CertificateService"].full_name,
 )
 
@@ -227,6 +229,7 @@ async def start_server(settings: FleetSettings) -> FleetServer:
         certs_pb2_grpc.add_CertificateServiceServicer_to_server(CertificateServicer(app), server)
         event_service.add_to_server(event_service.EventServicer(app), server)
         watchlists = await watchlist_service.serve(app, server)
+        webhook_service.add_to_server(app, server)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(

@@ -22,6 +22,8 @@ from fleet.store.records import (
     AuditEntry,
     CameraStatus,
     ConfigDoc,
+    DeadLetter,
+    DeadLetterQuery,
     Device,
     DeviceHealth,
     EnrollmentToken,
@@ -30,6 +32,7 @@ from fleet.store.records import (
     NewEvent,
     PurgeRule,
     PurgeStep,
+    ReplayRecord,
     StateReportRecord,
     StoredEvent,
     StoreStats,
@@ -70,6 +73,7 @@ class Store(Protocol):
         """Events after `query.after_cursor` that match it, in cursor order, at most `limit`.
 
         Subscribers page with this: the last cursor returned is the next call's start.
+        With `newest_first` the order is descending and `before_cursor` bounds it above.
         """
 
     async def stats(self) -> StoreStats:
@@ -215,6 +219,16 @@ class Store(Protocol):
 
     async def webhook_progress(self, progress: WebhookProgress) -> None:
         """Advance a webhook's cursor, add to its counters, record dead-lettered cursors."""
+
+    # Webhook dead letters (fleet/store/sqlite_dead_letters.py).
+    async def list_dead_letters(self, query: DeadLetterQuery) -> list[DeadLetter]:
+        """A page of dead letters in (cursor, webhook) order with their state and replays."""
+
+    async def events_at(self, cursors: Sequence[int]) -> list[StoredEvent]:
+        """The stored events with these cursors, in cursor order (deleted ones are absent)."""
+
+    async def record_replays(self, records: Sequence[ReplayRecord]) -> None:
+        """Append replay attempts of dead letters (their outcome decides the state)."""
 
     # Audit.
     async def audit(self, entry: AuditEntry) -> None:

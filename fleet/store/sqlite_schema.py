@@ -226,6 +226,22 @@ CREATE TABLE IF NOT EXISTS reissue_tokens (
 );
 """
 
+# Replays of webhook dead letters (fleet/store/sqlite_dead_letters.py): one row per
+# attempt; a dead letter whose latest replay was delivered is done. The index makes the
+# dead-letter listing a range scan in (cursor, webhook) order.
+DDL += """
+CREATE TABLE IF NOT EXISTS webhook_replays (
+    webhook_id TEXT NOT NULL,
+    cursor INTEGER NOT NULL,
+    at_us INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    error TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhook_replays_key ON webhook_replays (webhook_id, cursor);
+CREATE INDEX IF NOT EXISTS webhook_dead_letters_key ON webhook_dead_letters (cursor, webhook_id);
+"""
+
 # Evidence on demand: one row per alert, from the request to the fleet's box until the
 # box's answer (the image itself or why there is none). Deleted with its alert by
 # retention (fleet/store/sqlite_retention.py); queries in fleet/store/sqlite_evidence.py.

@@ -147,7 +147,7 @@ class FleetCli:
             f"127.0.0.1:{agent_port}",
             "--metrics-listen",
             "",
-            *extra,
+            *extra,  # e.g. ("--config", "fleet.yaml")
         ]
         self.api = f"localhost:{api_port}"
         self.api_port = api_port
