@@ -22,7 +22,6 @@ from fleet.errors import (
     UnauthenticatedError,
 )
 from fleet.ingest import Rejection, admit
-from fleet.models import assign as model_assign
 from fleet.models import fetch as model_fetch
 from fleet.models import wire as model_wire
 from fleet.redaction import mask_text
@@ -234,16 +233,18 @@ class _Stream:
                 await self._heartbeat(message.heartbeat)
             elif kind == "state":
                 await self._state(message.state)
-            elif kind == "model_report":
-                model_wire.check_report(message.model_report)
-                record = model_wire.report_from_proto(message.model_report, now_us())
-                await model_assign.record_report(self.app, self.device.device_id, record)
             elif kind == "command_result":
                 r = message.command_result
                 admission.check_command_result(r, self.app.settings.limits)
                 await self.app.audit(
                     self.device.device_id, "command.result", r.command_id, f"ok={r.ok} {r.message}"
                 )
+            elif kind == "live_frame" and kind not in self.app.agent_messages:
+                # No console runs (it registers the handler): live frames are best effort
+                # and dropped, never a reason to end the box's stream.
+                log.debug("%s: live frame but no console runs; dropped", self.device.device_id)
+            elif kind is not None and kind in self.app.agent_messages:
+                await self.app.agent_messages[kind](self.device, getattr(message, kind))
             else:
                 raise InvalidRequestError(f"unexpected message {kind!r} after Hello")
 
@@ -273,7 +274,8 @@ class _Stream:
         desired = await app.store.get_desired(device.device_id)
         if desired is not None and desired.version != hello.applied_version:
             self.session.send(convert.desired_to_proto(desired))
-        await model_assign.send_current(app, device.device_id)
+        for hook in app.on_agent_connect:
+            await hook(device.device_id)
         log.info(
             "%s connected (agent %r, runs config v%s)",
             device.device_id,
