@@ -23,12 +23,11 @@ from fleet.ingest import Ingestor
 from fleet.sessions import SessionRegistry, TokenStreams
 from fleet.store.base import Store
 from fleet.store.records import ApiToken, AuditEntry
-from fleet.store.sqlite import SqliteStore
+from fleet.store.select import STORE_FILE, open_store
 from fleet.webhooks import WebhookManager
 
 log = logging.getLogger(__name__)
 
-STORE_FILE = "fleet.db"
 BOOTSTRAP_TOKEN_NAME = "bootstrap-admin"
 
 
@@ -63,16 +62,16 @@ async def mint_admin_token(store: Store, detail: str) -> str:
     return minted.text
 
 
-async def reset_admin_token(data_dir: Path) -> str:
+async def reset_admin_token(data_dir: Path, store_url: str = "") -> str:
     """`oko-fleet admin-token reset`: a new admin token for an existing fleet.
 
     For when the first one was lost, or leaked. Works while the fleet runs: tokens are
     read per call.
     """
     path = data_dir / STORE_FILE
-    if not path.is_file():
+    if not store_url and not path.is_file():
         raise FleetError(f"no fleet store at {path}: run `oko-fleet serve` on it first")
-    store = await SqliteStore.open(path)
+    store = await open_store(store_url, data_dir)
     try:
         return await mint_admin_token(store, "admin token reset (oko-fleet admin-token reset)")
     finally:
@@ -105,7 +104,7 @@ class FleetApp:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         settings.data_dir.chmod(0o700)
         ca = CertificateAuthority.load_or_create(settings.data_dir / "ca")
-        store = await SqliteStore.open(settings.data_dir / STORE_FILE)
+        store = await open_store(settings.store, settings.data_dir)
         metrics = FleetMetrics()
         broadcaster = Broadcaster(settings.subscriber_queue_events)
         app = cls(
