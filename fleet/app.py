@@ -7,6 +7,8 @@ around a temporary directory. Nothing here talks gRPC.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -15,14 +17,18 @@ from pathlib import Path
 from fleet.access import AccessControl
 from fleet.auth import Role, mint_api_token
 from fleet.broadcast import Broadcaster
+from fleet.bus import Bus, LocalBus
 from fleet.ca import CertificateAuthority, RevocationSet
 from fleet.config import FleetSettings
 from fleet.errors import FleetError
 from fleet.fleet_metrics import FleetMetrics
 from fleet.ingest import Ingestor
+from fleet.leases import Change, Lease
+from fleet.replicas import Replication
+from fleet.sequencer import Sequencer
 from fleet.sessions import SessionRegistry, TokenStreams
 from fleet.store.base import Store
-from fleet.store.records import ApiToken, AuditEntry
+from fleet.store.records import ApiToken, AuditEntry, StoredEvent
 from fleet.store.select import STORE_FILE, open_store
 from fleet.webhooks import WebhookManager
 
@@ -78,6 +84,19 @@ async def reset_admin_token(data_dir: Path, store_url: str = "") -> str:
         await store.close()
 
 
+def _bus(settings: FleetSettings) -> Bus:
+    replica_id = settings.replica_id or f"{socket.gethostname()}-{os.getpid()}"
+    if not settings.nats:
+        return LocalBus(replica_id)
+    from fleet.nats_bus import NatsBus  # needs the scale extra
+
+    return NatsBus(settings.nats, replica_id)
+
+
+def _nowhere(events: list[StoredEvent]) -> None:
+    """Other replicas' events, without a shared store: there are none."""
+
+
 @dataclass
 class FleetApp:
     """The fleet's shared state: settings, store, CA and the services built on them."""
@@ -91,6 +110,9 @@ class FleetApp:
     ingestor: Ingestor
     access: AccessControl
     webhooks: WebhookManager
+    replication: Replication = field(init=False)
+    sequencer: Sequencer | None = None  # set on a shared store: merges replicas' commits
+    leases: list[Lease] = field(default_factory=list)
     sessions: SessionRegistry = field(default_factory=SessionRegistry)
     streams: TokenStreams = field(default_factory=TokenStreams)
     started_us: int = field(default_factory=now_us)
@@ -107,6 +129,10 @@ class FleetApp:
         store = await open_store(settings.store, settings.data_dir)
         metrics = FleetMetrics()
         broadcaster = Broadcaster(settings.subscriber_queue_events)
+        bus = _bus(settings)
+        # A shared store: other replicas commit too, so live events are merged in cursor
+        # order (fleet/sequencer.py); alone on SQLite, commits go straight to subscribers.
+        sequencer = Sequencer(store, broadcaster, bus) if settings.store else None
         app = cls(
             settings=settings,
             store=store,
@@ -114,13 +140,34 @@ class FleetApp:
             revocations=RevocationSet(await store.revoked_serials()),
             metrics=metrics,
             broadcaster=broadcaster,
-            ingestor=Ingestor(store, broadcaster, metrics, settings.max_group_events),
+            ingestor=Ingestor(store, sequencer or broadcaster, metrics, settings.max_group_events),
             access=AccessControl(store, metrics),
             webhooks=WebhookManager(store, broadcaster, metrics, settings),
+            sequencer=sequencer,
         )
+        app.replication = Replication(app, bus)
+        if sequencer is not None:
+            await sequencer.start()
+        await bus.start(app.replication.handle, sequencer.offer if sequencer else _nowhere)
         app.ingestor.start()
         await app.webhooks.start()
+        await app.hold_lease("webhooks", app.webhooks.set_active)
         return app
+
+    @property
+    def replica_id(self) -> str:
+        """This replica's name (leases, notices, logs)."""
+        return self.replication.replica_id
+
+    async def hold_lease(self, name: str, on_change: Change) -> Lease:
+        """Run a once-per-fleet job only while this replica holds lease `name` (fleet/leases.py).
+
+        On SQLite the lease is always held; `close` releases it for the next replica.
+        """
+        lease = Lease(self.store, name, self.replica_id, on_change)
+        await lease.start()
+        self.leases.append(lease)
+        return lease
 
     async def bootstrap(self) -> str:
         """First start only: one admin token, returned so the CLI can print it once.
@@ -137,8 +184,13 @@ class FleetApp:
         """Run the closers (newest first), stop webhooks and ingest, then close the store."""
         for closer in reversed(self.closers):
             await closer()
+        for lease in reversed(self.leases):
+            await lease.stop()
         await self.webhooks.stop()
         await self.ingestor.stop()
+        await self.replication.bus.stop()
+        if self.sequencer is not None:
+            await self.sequencer.stop()
         await self.store.close()
 
     async def audit(self, actor: str, action: str, target: str, detail: str = "") -> None:

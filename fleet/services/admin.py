@@ -8,7 +8,7 @@ import secrets
 import grpc
 from typing_extensions import override
 
-from fleet import __version__, desired, redaction
+from fleet import __version__, bus, desired, redaction
 from fleet.app import FleetApp, now_us
 from fleet.auth import MAX_ENROLL_TTL_S, Principal, Role, mint_api_token, mint_enrollment_token
 from fleet.errors import InvalidRequestError, NotFoundError
@@ -127,9 +127,9 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
         if token is None:
             raise NotFoundError(f"API token {request.token_id!r} not found")
         reason = request.reason[:200] or "revoked"
-        ended = self.app.streams.end_token(
-            token.token_id, f"API token {token.name!r} was revoked: {reason}"
-        )
+        detail = f"API token {token.name!r} was revoked: {reason}"
+        ended = self.app.streams.end_token(token.token_id, detail)
+        await self.app.replication.notify(bus.TOKEN_REVOKED, token_id=token.token_id, reason=detail)
         await self.app.audit(
             who.name,
             "token.api.revoke",
@@ -216,6 +216,9 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
         cut = self.app.sessions.cut(
             device.device_id, grpc.StatusCode.PERMISSION_DENIED, "device revoked"
         )
+        await self.app.replication.notify(
+            bus.REVOKE, device_id=device.device_id, serial=device.cert_serial
+        )
         await self.app.audit(
             who.name, "device.revoke", device.device_id, f"{request.reason} (was connected: {cut})"
         )
@@ -287,6 +290,7 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
             session = self.app.sessions.get(device.device_id)
             if session is not None:
                 session.send(convert.desired_to_proto(rendered))
+            await self.app.replication.notify(bus.CONFIG, device_id=device.device_id)
             await self.app.audit(
                 who.name,
                 "config.set",
@@ -340,6 +344,7 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
         )
         await self.app.store.add_webhook(hook)
         self.app.webhooks.start_hook(hook)
+        await self.app.replication.notify(bus.WEBHOOKS)
         await self.app.audit(who.name, "webhook.create", hook.webhook_id, mask_url(hook.url))
         return convert.webhook_to_proto(hook, with_secret=True)
 
@@ -361,6 +366,7 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
     ) -> admin_pb2.DeleteWebhookResponse:
         await self.app.store.delete_webhook(request.webhook_id)
         await self.app.webhooks.stop_hook(request.webhook_id)
+        await self.app.replication.notify(bus.WEBHOOKS)
         await self.app.audit(who.name, "webhook.delete", request.webhook_id)
         return admin_pb2.DeleteWebhookResponse()
 

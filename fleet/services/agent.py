@@ -11,7 +11,7 @@ from typing import Any
 
 import grpc
 
-from fleet import admission
+from fleet import admission, bus
 from fleet.app import FleetApp, now_us
 from fleet.auth import hash_secret, parse_token, secrets_match
 from fleet.ca import serial_from_pem
@@ -140,6 +140,9 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             await abort(context, err)
         session = Session(device.device_id)
         self.app.sessions.add(session)
+        await self.app.replication.notify(
+            bus.SESSION, device_id=device.device_id, started_us=str(session.started_us)
+        )
         self.app.metrics.connected.inc()
         stream = _Stream(self.app, device, session)
         reader = asyncio.create_task(stream.read(request_iterator), name=f"read-{device.device_id}")

@@ -1,0 +1,97 @@
+"""What a replica does when another replica tells it something (fleet/bus.py notices).
+
+Each action here is also done by the replica where the change was made, at the place it
+was made (fleet/services/admin.py); this module repeats it for boxes and streams that are
+connected to *this* replica. Features register their own kinds with `on` (the watchlist
+matcher reloads its galleries on `watchlists`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import grpc
+
+from fleet import bus
+from fleet.bus import Bus, Notice
+from fleet.errors import FleetError
+from fleet.services import convert
+
+if TYPE_CHECKING:
+    from fleet.app import FleetApp
+
+log = logging.getLogger(__name__)
+Handler = Callable[[Notice], Awaitable[None]]
+
+
+class Replication:
+    """Notices out (`notify`) and in (`handle`), with the fleet's own handlers registered."""
+
+    def __init__(self, app: FleetApp, bus_: Bus) -> None:
+        self.app = app
+        self.bus = bus_
+        self._handlers: dict[str, list[Handler]] = {}
+        self.on(bus.CONFIG, self._config)
+        self.on(bus.REVOKE, self._revoke)
+        self.on(bus.TOKEN_REVOKED, self._token_revoked)
+        self.on(bus.SESSION, self._session)
+        self.on(bus.WEBHOOKS, self._webhooks)
+
+    @property
+    def replica_id(self) -> str:
+        """This replica's name."""
+        return self.bus.replica_id
+
+    def on(self, kind: str, handler: Handler) -> None:
+        """Run `handler` for every notice of `kind` from another replica."""
+        self._handlers.setdefault(kind, []).append(handler)
+
+    async def notify(self, kind: str, **data: str) -> None:
+        """Tell the other replicas (this one has already acted)."""
+        await self.bus.notify(Notice(kind, data))
+
+    async def handle(self, notice: Notice) -> None:
+        """Dispatch one notice from another replica."""
+        for handler in self._handlers.get(notice.kind, ()):
+            try:
+                await handler(notice)
+            except FleetError as err:
+                log.warning("notice %s %s: %s", notice.kind, notice.data, err)
+
+    async def _config(self, notice: Notice) -> None:
+        device_id = notice.data.get("device_id", "")
+        session = self.app.sessions.get(device_id)
+        if session is None:
+            return
+        rendered = await self.app.store.get_desired(device_id)
+        if rendered is not None:
+            session.send(convert.desired_to_proto(rendered))
+
+    async def _revoke(self, notice: Notice) -> None:
+        serial = notice.data.get("serial", "")
+        if serial:
+            self.app.revocations.add(serial)
+        self.app.sessions.cut(
+            notice.data.get("device_id", ""), grpc.StatusCode.PERMISSION_DENIED, "device revoked"
+        )
+
+    async def _token_revoked(self, notice: Notice) -> None:
+        self.app.streams.end_token(
+            notice.data.get("token_id", ""), notice.data.get("reason", "API token revoked")
+        )
+
+    async def _session(self, notice: Notice) -> None:
+        try:
+            since = int(notice.data.get("started_us", "0"))
+        except ValueError:
+            return
+        self.app.sessions.cut_older(
+            notice.data.get("device_id", ""),
+            since,
+            f"superseded by a newer connection of this device (replica {notice.origin})",
+        )
+
+    async def _webhooks(self, notice: Notice) -> None:
+        await self.app.webhooks.resync()
