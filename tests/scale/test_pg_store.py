@@ -169,7 +169,7 @@ async def test_one_lease_holder_at_a_time_and_a_released_lease_moves_at_once(
 ) -> None:
     states: dict[str, list[bool]] = {"r1": [], "r2": []}
 
-    def recorder(name: str):  # type: ignore[no-untyped-def]
+    def recorder(name: str):
         async def changed(held: bool) -> None:
             states[name].append(held)
 

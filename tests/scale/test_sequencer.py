@@ -44,15 +44,14 @@ async def test_out_of_order_and_missing_commits_come_out_in_cursor_order() -> No
             sequencer.offer(chunk)
         got: list[StoredEvent] = []
         while len(got) < 60:
-            chunk = await asyncio.wait_for(sub.take(), 5)
-            assert chunk is not None
-            got += chunk
+            taken = await asyncio.wait_for(sub.take(), 5)
+            assert taken is not None
+            got += taken
         assert [e.cursor for e in got] == list(range(1, 61))
         assert sequencer.filled == 10  # commit 2, read from the store
         # Nothing offered at all (NATS down): the poll finds new commits by itself.
         late = (await store.ingest([[_new(100)]], 1)).stored
-        chunk = await asyncio.wait_for(sub.take(), 5)
-        assert chunk == late
+        assert await asyncio.wait_for(sub.take(), 5) == late
     finally:
         await sequencer.stop()
         await store.close()
