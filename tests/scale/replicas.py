@@ -18,9 +18,11 @@ SHARED_FILES = ("ca/ca.key", "ca/ca.pem", "audit-checkpoint-key.pem")
 class Replicas:
     """`count` replicas named r0, r1, ...; r0 starts first (CA, bootstrap admin token)."""
 
-    def __init__(self, root: Path, count: int = 2, nats: NatsServer | None = None) -> None:
+    def __init__(
+        self, root: Path, count: int = 2, nats: NatsServer | None = None, store: str = ""
+    ) -> None:
         self.root = root
-        self.store = store_url_for(str(root))
+        self.store = store or store_url_for(str(root))
         self.nats = nats or NatsServer().start()
         self._own_nats = nats is None
         self.fleets = [self._replica(i) for i in range(count)]
@@ -30,6 +32,11 @@ class Replicas:
         fleet = FleetCli(self.root / f"r{index}", free_port(), free_port())
         fleet.args += ["--store", self.store, "--nats", self.nats.url, "--replica-id", f"r{index}"]
         return fleet
+
+    def advertise(self, agent_address: str) -> None:
+        """Tell boxes (at enrollment) to connect to `agent_address`, e.g. a balancer."""
+        for fleet in self.fleets:
+            fleet.args += ["--advertise-agent", agent_address]
 
     def start(self) -> Replicas:
         """Start r0, give the others its keys, start them; keep r0's admin token."""
