@@ -28,8 +28,9 @@ REVOKE = "revoke"  # {device_id, serial}: deny the certificate, cut the device's
 TOKEN_REVOKED = "token_revoked"  # {token_id, reason}: end that API token's streams
 WATCHLISTS = "watchlists"  # {}: galleries changed, reload them
 WEBHOOKS = "webhooks"  # {}: webhooks added or deleted, the deliverer re-reads them
-SESSION = "session"  # {device_id}: the device connected here, end its streams elsewhere
-KINDS = frozenset({CONFIG, REVOKE, TOKEN_REVOKED, WATCHLISTS, WEBHOOKS, SESSION})
+SESSION = "session"  # {device_id, started_us}: connected here, end its streams elsewhere
+SESSION_END = "session_end"  # {device_id, started_us}: that stream ended
+KINDS = frozenset({CONFIG, REVOKE, TOKEN_REVOKED, WATCHLISTS, WEBHOOKS, SESSION, SESSION_END})
 _MAX_NOTICE_BYTES = 64 * 1024
 
 

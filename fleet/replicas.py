@@ -33,16 +33,27 @@ class Replication:
         self.app = app
         self.bus = bus_
         self._handlers: dict[str, list[Handler]] = {}
+        # Boxes connected to other replicas: device -> start of that stream (for `online`).
+        self._remote: dict[str, int] = {}
         self.on(bus.CONFIG, self._config)
         self.on(bus.REVOKE, self._revoke)
         self.on(bus.TOKEN_REVOKED, self._token_revoked)
         self.on(bus.SESSION, self._session)
+        self.on(bus.SESSION_END, self._session_end)
         self.on(bus.WEBHOOKS, self._webhooks)
 
     @property
     def replica_id(self) -> str:
         """This replica's name."""
         return self.bus.replica_id
+
+    def connected(self, device_id: str) -> bool:
+        """Whether the device has a live stream on this replica or, by notices, another.
+
+        A replica that died sent no `session_end`; `online` also needs a recent heartbeat
+        (services/convert.device_status), so such a box shows offline within that window.
+        """
+        return self.app.sessions.connected(device_id) or device_id in self._remote
 
     def on(self, kind: str, handler: Handler) -> None:
         """Run `handler` for every notice of `kind` from another replica."""
@@ -83,15 +94,22 @@ class Replication:
         )
 
     async def _session(self, notice: Notice) -> None:
-        try:
-            since = int(notice.data.get("started_us", "0"))
-        except ValueError:
-            return
+        device_id, since = _stream_of(notice)
+        self._remote[device_id] = since
         self.app.sessions.cut_older(
-            notice.data.get("device_id", ""),
-            since,
-            f"superseded by a newer connection of this device (replica {notice.origin})",
+            device_id, since, f"superseded by a newer connection of this device ({notice.origin})"
         )
+
+    async def _session_end(self, notice: Notice) -> None:
+        device_id, since = _stream_of(notice)
+        if self._remote.get(device_id) == since:
+            del self._remote[device_id]
 
     async def _webhooks(self, notice: Notice) -> None:
         await self.app.webhooks.resync()
+
+
+def _stream_of(notice: Notice) -> tuple[str, int]:
+    """(device id, stream start) of a session notice; start 0 when it is not a number."""
+    started = notice.data.get("started_us", "0")
+    return notice.data.get("device_id", ""), int(started) if started.isdigit() else 0

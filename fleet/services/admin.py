@@ -177,7 +177,7 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
         cameras = await self.app.store.list_cameras(device.device_id) if with_cameras else None
         return convert.device_to_proto(
             device,
-            self.app.sessions.connected(device.device_id),
+            self.app.replication.connected(device.device_id),
             now_us(),
             rendered.version if rendered else 0,
             cameras,

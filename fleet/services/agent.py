@@ -159,6 +159,9 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             await asyncio.gather(reader, return_exceptions=True)
             self.app.sessions.remove(session)
             self.app.metrics.connected.dec()
+            await self.app.replication.notify(
+                bus.SESSION_END, device_id=device.device_id, started_us=str(session.started_us)
+            )
 
 
 def _all_refused(batch: Any, rejected: list[Rejection], reason: str) -> list[Rejection]:

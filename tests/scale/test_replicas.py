@@ -148,6 +148,11 @@ async def test_config_push_and_revocation_reach_a_box_on_another_replica(
         stream.send_batch([event("cam-control", 0)])
         await stream.next("ack")
         meta = bearer_metadata(replicas.admin)
+        # The box is on replica 1; replica 0 answers for it (presence through notices).
+        shown = await admin_stub(api).GetDevice(
+            admin_pb2.GetDeviceRequest(device_id=box.device_id), metadata=meta
+        )
+        assert shown.status == "online"
         started = time.monotonic()
         await admin_stub(api).SetConfig(
             admin_pb2.SetConfigRequest(
