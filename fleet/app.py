@@ -19,6 +19,13 @@ from fleet.auth import Role, mint_api_token
 from fleet.broadcast import Broadcaster
 from fleet.bus import Bus, LocalBus
 from fleet.ca import CertificateAuthority, RevocationSet
+from fleet.cert_lifecycle import (
+    CertLifecycle,
+    ExpiryCollector,
+    ExpiryRefresher,
+    RenewalCounters,
+    RenewalLimiter,
+)
 from fleet.config import FleetSettings
 from fleet.errors import FleetError
 from fleet.fleet_metrics import FleetMetrics
@@ -110,6 +117,7 @@ class FleetApp:
     ingestor: Ingestor
     access: AccessControl
     webhooks: WebhookManager
+    certs: CertLifecycle
     replication: Replication = field(init=False)
     sequencer: Sequencer | None = None  # set on a shared store: merges replicas' commits
     leases: list[Lease] = field(default_factory=list)
@@ -129,6 +137,13 @@ class FleetApp:
         store = await open_store(settings.store, settings.data_dir)
         metrics = FleetMetrics()
         broadcaster = Broadcaster(settings.subscriber_queue_events)
+        expiry = ExpiryCollector()
+        metrics.registry.register(expiry)
+        certs = CertLifecycle(
+            RenewalLimiter(settings.certificates.renewals_per_hour),
+            RenewalCounters(metrics.registry),
+            ExpiryRefresher(store.active_certificate_expiries, expiry),
+        )
         bus = _bus(settings)
         # A shared store: other replicas commit too, so live events are merged in cursor
         # order (fleet/sequencer.py); alone on SQLite, commits go straight to subscribers.
@@ -143,6 +158,7 @@ class FleetApp:
             ingestor=Ingestor(store, sequencer or broadcaster, metrics, settings.max_group_events),
             access=AccessControl(store, metrics),
             webhooks=WebhookManager(store, broadcaster, metrics, settings),
+            certs=certs,
             sequencer=sequencer,
         )
         app.replication = Replication(app, bus)
@@ -151,6 +167,8 @@ class FleetApp:
         await bus.start(app.replication.handle, sequencer.offer if sequencer else _nowhere)
         app.ingestor.start()
         await app.webhooks.start()
+        certs.refresher.start()
+        app.closers.append(certs.refresher.stop)
         await app.hold_lease("webhooks", app.webhooks.set_active)
         return app
 

@@ -30,7 +30,10 @@ WATCHLISTS = "watchlists"  # {}: galleries changed, reload them
 WEBHOOKS = "webhooks"  # {}: webhooks added or deleted, the deliverer re-reads them
 SESSION = "session"  # {device_id, started_us}: connected here, end its streams elsewhere
 SESSION_END = "session_end"  # {device_id, started_us}: that stream ended
-KINDS = frozenset({CONFIG, REVOKE, TOKEN_REVOKED, WATCHLISTS, WEBHOOKS, SESSION, SESSION_END})
+REISSUED = "reissued"  # {device_id, at_us}: end streams opened before with older certificates
+KINDS = frozenset(
+    {CONFIG, REVOKE, TOKEN_REVOKED, WATCHLISTS, WEBHOOKS, SESSION, SESSION_END, REISSUED}
+)
 _MAX_NOTICE_BYTES = 64 * 1024
 
 

@@ -40,6 +40,7 @@ class Replication:
         self.on(bus.TOKEN_REVOKED, self._token_revoked)
         self.on(bus.SESSION, self._session)
         self.on(bus.SESSION_END, self._session_end)
+        self.on(bus.REISSUED, self._reissued)
         self.on(bus.WEBHOOKS, self._webhooks)
 
     @property
@@ -104,6 +105,15 @@ class Replication:
         device_id, since = _stream_of(notice)
         if self._remote.get(device_id) == since:
             del self._remote[device_id]
+
+    async def _reissued(self, notice: Notice) -> None:
+        at = notice.data.get("at_us", "0")
+        self.app.sessions.cut_older(
+            notice.data.get("device_id", ""),
+            int(at) if at.isdigit() else 0,
+            "device certificate reissued",
+            grpc.StatusCode.UNAUTHENTICATED,
+        )
 
     async def _webhooks(self, notice: Notice) -> None:
         await self.app.webhooks.resync()

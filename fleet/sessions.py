@@ -87,12 +87,18 @@ class SessionRegistry:
         session.close(code, detail)
         return True
 
-    def cut_older(self, device_id: str, than_us: int, detail: str) -> bool:
-        """End the device's stream if it began before `than_us` (it reconnected elsewhere)."""
+    def cut_older(
+        self,
+        device_id: str,
+        than_us: int,
+        detail: str,
+        code: grpc.StatusCode = grpc.StatusCode.CANCELLED,
+    ) -> bool:
+        """End the device's stream if it began before `than_us` (news from another replica)."""
         session = self._by_device.get(device_id)
         if session is None or session.started_us >= than_us:
             return False
-        return self.cut(device_id, grpc.StatusCode.CANCELLED, detail)
+        return self.cut(device_id, code, detail)
 
     def connected(self, device_id: str) -> bool:
         """Whether the device has a live stream now (shown as online)."""
