@@ -41,6 +41,7 @@ from proto.oko.v1 import admin_pb2, admin_pb2_grpc, agent_pb2
 from proto.transport import CLIENT_OPTIONS, bearer_metadata
 from tests.fleet.helpers import Identity, api_channel, enroll, enrollment_token
 from tests.scale.replicas import Replicas
+from tests.support.fleet import FleetCli
 from tests.support.nats import NatsServer
 from tests.support.pg import PostgresServer
 
@@ -68,7 +69,9 @@ async def _enroll_all(port: int, ca: bytes, admin: str, boxes: int) -> list[Iden
     return out
 
 
-async def _box(ident: Identity, port: int, plan: dict[str, Any], out: dict[str, list]) -> None:
+async def _box(
+    ident: Identity, port: int, plan: dict[str, Any], go: Any, out: dict[str, list]
+) -> None:
     creds = grpc.ssl_channel_credentials(ident.ca_pem, ident.key_pem, ident.cert_pem)
     async with grpc.aio.secure_channel(f"localhost:{port}", creds, options=CLIENT_OPTIONS) as ch:
         connect: grpc.aio.StreamStreamMultiCallable[bytes, agent_pb2.FleetMessage]
@@ -81,11 +84,13 @@ async def _box(ident: Identity, port: int, plan: dict[str, Any], out: dict[str, 
         hello = agent_pb2.AgentMessage(hello=agent_pb2.Hello(agent_version="city", protocol=1))
         await call.write(hello.SerializeToString())
         sent: dict[int, float] = {}
+        welcomed = asyncio.Event()
 
         async def reader() -> None:
             while isinstance(msg := await call.read(), agent_pb2.FleetMessage):
                 kind = msg.WhichOneof("body")
-                if kind == "ack":
+                welcomed.set()
+                if kind == "ack" and msg.ack.batch_id:  # 0: the probe at connect
                     now = time.time()
                     out["acked"].append((now, msg.ack.accepted))
                     out["ack_latency"].append(now - sent.pop(msg.ack.batch_id, now))
@@ -93,13 +98,22 @@ async def _box(ident: Identity, port: int, plan: dict[str, Any], out: dict[str, 
                     out["desired"].append(time.time())
 
         read_task = asyncio.create_task(reader())
+        # Connected = the fleet answered something (a probe batch's Ack): the stream is up.
+        probe = _batch_message(plan["bodies"][:1], 0, time.time_ns())
+        sent[0] = time.time()
+        await call.write(probe)
+        await asyncio.wait_for(welcomed.wait(), 300)
         out["connected"].append(time.time())
+        while not go.value:
+            await asyncio.sleep(0.1)
+        start = go.value
         bodies: list[bytes] = plan["bodies"]
-        offset, batch_id = 0, 0
-        tick = plan["start"] + plan["phase"]
-        while tick < plan["end"] and offset < len(bodies):
+        offset, batch_id = 1, 0
+        tick = start + plan["phase"]
+        end = start + plan["duration"]
+        while tick < end and offset < len(bodies):
             await asyncio.sleep(max(0.0, tick - time.time()))
-            second = int(tick - plan["start"])
+            second = int(tick - start)
             bursting = plan["bursty"] and second % plan["burst_every"] == 0 and second > 0
             n = max(1, round(plan["rate"] * BATCH_INTERVAL_S * (plan["burst"] if bursting else 1)))
             chunk, offset = bodies[offset : offset + n], offset + n
@@ -107,27 +121,58 @@ async def _box(ident: Identity, port: int, plan: dict[str, Any], out: dict[str, 
             sent[batch_id] = time.time()
             await call.write(_batch_message(chunk, batch_id, time.time_ns()))
             tick += BATCH_INTERVAL_S
-        await asyncio.sleep(max(0.0, plan["hold_until"] - time.time()))  # config push phase
+        await asyncio.sleep(max(0.0, end + plan["hold"] - time.time()))  # config push phase
         await call.done_writing()
         read_task.cancel()
 
 
-def _worker(jobs: list[tuple[Identity, int, dict[str, Any]]], queue: Any) -> None:
+def _worker(
+    jobs: list[tuple[int, Identity, int]], settings: dict[str, Any], go: Any, queue: Any
+) -> None:
     """Own process: its share of the boxes, each on its own channel and stream."""
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     out: dict[str, list] = {"acked": [], "ack_latency": [], "desired": [], "connected": []}
-    cpu0 = time.process_time()
+    plans = {index: _plan(index, settings) for index, _, _ in jobs}
 
     async def run() -> None:
+        async def reporter() -> None:
+            while len(out["connected"]) < len(jobs):
+                await asyncio.sleep(0.5)
+            queue.put(("connected", len(jobs)))
+
+        report = asyncio.create_task(reporter())
         results = await asyncio.gather(
-            *(_box(ident, port, plan, out) for ident, port, plan in jobs), return_exceptions=True
+            *(_box(ident, port, plans[i], go, out) for i, ident, port in jobs),
+            return_exceptions=True,
         )
-        out["errors"] = [repr(r) for r in results if isinstance(r, BaseException)][:5]
+        report.cancel()
+        out["errors"] = [repr(r)[:200] for r in results if isinstance(r, BaseException)][:5]
 
     asyncio.run(run())
-    out["cpu"] = [time.process_time() - cpu0]
-    queue.put(out)
+    queue.put(("done", out))
+
+
+def _plan(index: int, settings: dict[str, Any]) -> dict[str, Any]:
+    rate, duration = settings["rate_per_box"], settings["duration"]
+    per_box = int(rate * duration * 1.6) + 10
+    return {
+        "bodies": make_bodies(
+            index,
+            per_box,
+            face_share=settings["face_share"],
+            seed=index,
+            per_second=rate,
+            start_ns=time.time_ns(),
+        ),
+        "rate": rate,
+        "phase": (index / settings["boxes"]) * BATCH_INTERVAL_S,
+        "duration": duration,
+        "bursty": index % 10 == 0,
+        "burst": settings["burst"],
+        "burst_every": settings["burst_every"],
+        "hold": settings["hold"],
+    }
 
 
 async def _push_config(port: int, ca: bytes, admin: str, devices: list[str], run: int) -> float:
@@ -152,34 +197,6 @@ async def _push_config(port: int, ca: bytes, admin: str, devices: list[str], run
     return time.time()
 
 
-def _plans(args: argparse.Namespace, start: float) -> list[dict[str, Any]]:
-    end = start + args.warmup + args.seconds
-    per_box = int(args.rate_per_box * (args.warmup + args.seconds) * 1.5) + 10
-    plans = []
-    for i in range(args.boxes):
-        plans.append(
-            {
-                "bodies": make_bodies(
-                    i,
-                    per_box,
-                    face_share=args.face_share,
-                    seed=i,
-                    per_second=args.rate_per_box,
-                    start_ns=int(start * 1e9),
-                ),
-                "rate": args.rate_per_box,
-                "start": start,
-                "phase": (i / args.boxes) * BATCH_INTERVAL_S,
-                "end": end,
-                "bursty": i % 10 == 0,
-                "burst": args.burst,
-                "burst_every": args.burst_every,
-                "hold_until": end + args.push_window,
-            }
-        )
-    return plans
-
-
 def run(args: argparse.Namespace, replicas: Replicas, idents: list[Identity], count: int) -> dict:
     live = replicas.fleets[:count]
     for fleet in live:
@@ -192,18 +209,31 @@ def run(args: argparse.Namespace, replicas: Replicas, idents: list[Identity], co
     sub = ctx.Process(target=subscriber, args=(live[0].api, live[0].ca, replicas.admin, ipc))
     sub.start()
     ipc.ready.wait(60)
-    connect_s = args.boxes / 150 + 10  # boxes connect before sending starts
-    start = time.time() + connect_s
-    plans = _plans(args, start)
-    queue = ctx.Queue()
-    jobs: list[list[tuple[Identity, int, dict[str, Any]]]] = [[] for _ in range(WORKERS)]
+    settings = {
+        "rate_per_box": args.rate_per_box,
+        "duration": args.warmup + args.seconds,
+        "face_share": args.face_share,
+        "boxes": args.boxes,
+        "burst": args.burst,
+        "burst_every": args.burst_every,
+        "hold": args.push_window,
+    }
+    go, queue = ctx.Value("d", 0.0), ctx.Queue()
+    jobs: list[list[tuple[int, Identity, int]]] = [[] for _ in range(WORKERS)]
     for i, ident in enumerate(idents):
-        jobs[i % WORKERS].append((ident, live[i % count].agent_port, plans[i]))
-    workers = [ctx.Process(target=_worker, args=(j, queue)) for j in jobs]
+        jobs[i % WORKERS].append((i, ident, live[i % count].agent_port))
+    workers = [ctx.Process(target=_worker, args=(j, settings, go, queue)) for j in jobs]
+    began = time.time()
     for w in workers:
         w.start()
-    time.sleep(max(0.0, start - time.time() - 1.0))
-    rss1 = [_rss_kib(p) for p in pids]  # every box connected, none sent yet
+    for _ in workers:  # every box's stream is up (its probe batch acknowledged)
+        kind, _n = queue.get(timeout=900)
+        assert kind == "connected", kind
+    connect_s = time.time() - began
+    time.sleep(2.0)
+    rss1 = [_rss_kib(p) for p in pids]  # every box connected, idle
+    start = time.time() + 1.0
+    go.value = start
     ipc.window_start.value = start + args.warmup
     time.sleep(max(0.0, start + args.warmup - time.time()))
     cpu0 = [_cpu_seconds(p) for p in pids]
@@ -211,11 +241,15 @@ def run(args: argparse.Namespace, replicas: Replicas, idents: list[Identity], co
     time.sleep(max(0.0, start + args.warmup + args.seconds - time.time()))
     cpu = [_cpu_seconds(p) - c for p, c in zip(pids, cpu0, strict=True)]
     t1 = time.time()
-    time.sleep(2.0)  # the last batches are acknowledged
+    time.sleep(3.0)  # the last batches are acknowledged
     push_start = time.time()
     devices = [i.device_id for i in idents]
     asyncio.run(_push_config(live[0].api_port, live[0].ca, replicas.admin, devices, count))
-    outs = [queue.get(timeout=args.push_window + 600) for _ in workers]
+    outs = []
+    for _ in workers:
+        kind, out = queue.get(timeout=args.push_window + 600)
+        assert kind == "done", kind
+        outs.append(out)
     for w in workers:
         w.join(30)
     ipc.stop.set()
@@ -230,6 +264,8 @@ def run(args: argparse.Namespace, replicas: Replicas, idents: list[Identity], co
     return {
         "replicas": count,
         "connected": sum(len(o["connected"]) for o in outs),
+        "connect_s": connect_s,
+        "offered": args.boxes * args.rate_per_box * (1 + 0.1 * (args.burst - 1) / args.burst_every),
         "ingest": ingest,
         "ack_p99": _pct([x for o in outs for x in o["ack_latency"]], 99),
         "sub_p99": _pct(latencies, 99),
@@ -260,11 +296,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         pg = PostgresServer().init()
         nats = NatsServer().start()
+        started: list[FleetCli] = []
         try:
             migrate(pg.dsn)
             replicas = Replicas(
                 Path(tmp) / "city", count=max(args.replicas), nats=nats, store=pg.dsn
             )
+            started = replicas.fleets
             first = replicas.fleets[0]
             replicas.start()
             began = time.time()
@@ -275,7 +313,9 @@ def main() -> None:
             for count in args.replicas:
                 r = run(args, replicas, idents, count)
                 print(
-                    f"replicas={r['replicas']} boxes={r['connected']} stored/s={r['ingest']:.0f}"
+                    f"replicas={r['replicas']} boxes={r['connected']}"
+                    f" (up in {r['connect_s']:.0f} s)"
+                    f" offered/s={r['offered']:.0f} stored/s={r['ingest']:.0f}"
                     f" ack_p99={r['ack_p99']:.0f}ms sub_p99={r['sub_p99']:.0f}ms"
                     f" cpu/1k ev/s={r['cpu_per_1k']:.2f} cores"
                     f" (per replica {', '.join(f'{c:.2f}' for c in r['cpu_cores'])})"
@@ -285,6 +325,8 @@ def main() -> None:
                     flush=True,
                 )
         finally:
+            for fleet in started:
+                fleet.stop()
             nats.close()
             pg.close()
 

@@ -31,6 +31,7 @@ from fleet.errors import FleetError
 from fleet.fleet_metrics import FleetMetrics
 from fleet.ingest import Ingestor
 from fleet.leases import Change, Lease
+from fleet.replica_metrics import ReplicaCollector
 from fleet.replicas import Replication
 from fleet.sequencer import Sequencer
 from fleet.sessions import SessionRegistry, TokenStreams
@@ -164,6 +165,7 @@ class FleetApp:
         app.replication = Replication(app, bus)
         if sequencer is not None:
             await sequencer.start()
+            metrics.registry.register(ReplicaCollector(sequencer, bus))
         await bus.start(app.replication.handle, sequencer.offer if sequencer else _nowhere)
         app.ingestor.start()
         await app.webhooks.start()

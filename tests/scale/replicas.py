@@ -10,7 +10,7 @@ from pathlib import Path
 from tests.support.fleet import FleetCli
 from tests.support.nats import NatsServer
 from tests.support.net import free_port
-from tests.support.pg import pg_bin, shared_cluster, store_url_for
+from tests.support.pg import pg_bin, store_url_for
 
 SHARED_FILES = ("ca/ca.key", "ca/ca.pem", "audit-checkpoint-key.pem")
 
@@ -93,4 +93,3 @@ class Replicas:
             fleet.stop()
         if self._own_nats:
             self.nats.close()
-        shared_cluster()  # the database goes with the session's cluster
