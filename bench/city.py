@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import multiprocessing as mp
 import os
+import random
 import resource
 import tempfile
 import time
@@ -72,6 +73,22 @@ async def _enroll_all(port: int, ca: bytes, admin: str, boxes: int) -> list[Iden
 async def _box(
     ident: Identity, port: int, plan: dict[str, Any], go: Any, out: dict[str, list]
 ) -> None:
+    """One box; like the agent, it reconnects (with backoff) if its stream fails to come up."""
+    for attempt in range(8):
+        try:
+            await _stream(ident, port, plan, go, out)
+            return
+        except (grpc.aio.AioRpcError, TimeoutError) as err:
+            if "up" in plan:
+                raise  # failed after it was counted connected: report it
+            out["retries"].append(repr(err)[:120])
+            await asyncio.sleep(min(5.0, 0.5 * 2**attempt) * (0.5 + random.random()))
+    out["failed"].append(ident.device_id)
+
+
+async def _stream(
+    ident: Identity, port: int, plan: dict[str, Any], go: Any, out: dict[str, list]
+) -> None:
     creds = grpc.ssl_channel_credentials(ident.ca_pem, ident.key_pem, ident.cert_pem)
     async with grpc.aio.secure_channel(f"localhost:{port}", creds, options=CLIENT_OPTIONS) as ch:
         connect: grpc.aio.StreamStreamMultiCallable[bytes, agent_pb2.FleetMessage]
@@ -102,7 +119,8 @@ async def _box(
         probe = _batch_message(plan["bodies"][:1], 0, time.time_ns())
         sent[0] = time.time()
         await call.write(probe)
-        await asyncio.wait_for(welcomed.wait(), 300)
+        await asyncio.wait_for(welcomed.wait(), 60)
+        plan["up"] = True
         out["connected"].append(time.time())
         while not go.value:
             await asyncio.sleep(0.1)
@@ -132,14 +150,21 @@ def _worker(
     """Own process: its share of the boxes, each on its own channel and stream."""
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    out: dict[str, list] = {"acked": [], "ack_latency": [], "desired": [], "connected": []}
+    out: dict[str, list] = {
+        "acked": [],
+        "ack_latency": [],
+        "desired": [],
+        "connected": [],
+        "failed": [],
+        "retries": [],
+    }
     plans = {index: _plan(index, settings) for index, _, _ in jobs}
 
     async def run() -> None:
         async def reporter() -> None:
-            while len(out["connected"]) < len(jobs):
+            while len(out["connected"]) + len(out["failed"]) < len(jobs):
                 await asyncio.sleep(0.5)
-            queue.put(("connected", len(jobs)))
+            queue.put(("connected", len(out["connected"])))
 
         report = asyncio.create_task(reporter())
         results = await asyncio.gather(
@@ -230,6 +255,7 @@ def run(args: argparse.Namespace, replicas: Replicas, idents: list[Identity], co
         kind, _n = queue.get(timeout=900)
         assert kind == "connected", kind
     connect_s = time.time() - began
+    print(f"  {count} replica(s): {args.boxes} streams up in {connect_s:.0f} s", flush=True)
     time.sleep(2.0)
     rss1 = [_rss_kib(p) for p in pids]  # every box connected, idle
     start = time.time() + 1.0
@@ -242,6 +268,7 @@ def run(args: argparse.Namespace, replicas: Replicas, idents: list[Identity], co
     cpu = [_cpu_seconds(p) - c for p, c in zip(pids, cpu0, strict=True)]
     t1 = time.time()
     time.sleep(3.0)  # the last batches are acknowledged
+    print(f"  {count} replica(s): window done, pushing config to every box", flush=True)
     push_start = time.time()
     devices = [i.device_id for i in idents]
     asyncio.run(_push_config(live[0].api_port, live[0].ca, replicas.admin, devices, count))
@@ -276,6 +303,8 @@ def run(args: argparse.Namespace, replicas: Replicas, idents: list[Identity], co
         "pushed": len(desired),
         "push_s": (max(desired) - push_start) if desired else float("nan"),
         "errors": [e for o in outs for e in o.get("errors", [])][:3],
+        "retries": sum(len(o["retries"]) for o in outs),
+        "failed": sum(len(o["failed"]) for o in outs),
         "load": os.getloadavg(),
     }
 
@@ -321,6 +350,7 @@ def main() -> None:
                     f" (per replica {', '.join(f'{c:.2f}' for c in r['cpu_cores'])})"
                     f" mem/box={r['kib_per_box']:.0f} KiB"
                     f" config push {r['pushed']}/{args.boxes} boxes in {r['push_s']:.1f} s"
+                    f" connect retries={r['retries']} failed={r['failed']}"
                     f" load={r['load'][0]:.1f} errors={r['errors']}",
                     flush=True,
                 )

@@ -52,8 +52,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Conn = asyncpg.Connection
 _RETRIES = 5
-_POOL_MAX = 8
-_ACQUIRE_TIMEOUT_S = 10.0
+_POOL_MAX = 16
+# Generous: after a replica restart thousands of boxes reconnect at once, each with a
+# store write; they queue for a connection rather than fail and come back again.
+_ACQUIRE_TIMEOUT_S = 30.0
 _COMMAND_TIMEOUT_S = 60.0
 _CONNECTION_ERRORS = (
     OSError,
