@@ -200,26 +200,34 @@ def _plan(index: int, settings: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _push_config(port: int, ca: bytes, admin: str, devices: list[str], run: int) -> float:
-    """SetConfig for every device (64 at a time); returns when the last call was answered."""
+async def _push_config(port: int, ca: bytes, admin: str, devices: list[str], run: int) -> list[str]:
+    """SetConfig for every device (32 at a time, each retried twice); the errors left."""
     meta = bearer_metadata(admin)
+    errors: list[str] = []
     async with api_channel(port, ca) as api:
         stub = admin_pb2_grpc.AdminServiceStub(api)
-        gate = asyncio.Semaphore(64)
+        gate = asyncio.Semaphore(32)
 
         async def one(device_id: str) -> None:
-            async with gate:
-                await stub.SetConfig(
-                    admin_pb2.SetConfigRequest(
-                        device_id=device_id,
-                        document=f"device:\n  name: city-run-{run}\ncameras: []\n",
-                    ),
-                    metadata=meta,
-                    timeout=60,
-                )
+            for attempt in range(3):
+                try:
+                    async with gate:
+                        await stub.SetConfig(
+                            admin_pb2.SetConfigRequest(
+                                device_id=device_id,
+                                document=f"device:\n  name: city-run-{run}\ncameras: []\n",
+                            ),
+                            metadata=meta,
+                            timeout=120,
+                        )
+                    return
+                except grpc.aio.AioRpcError as err:
+                    if attempt == 2:
+                        errors.append(f"{err.code().name}: {err.details()}"[:160])
+                    await asyncio.sleep(1.0)
 
         await asyncio.gather(*(one(d) for d in devices))
-    return time.time()
+    return errors
 
 
 def run(args: argparse.Namespace, replicas: Replicas, idents: list[Identity], count: int) -> dict:
@@ -271,7 +279,9 @@ def run(args: argparse.Namespace, replicas: Replicas, idents: list[Identity], co
     print(f"  {count} replica(s): window done, pushing config to every box", flush=True)
     push_start = time.time()
     devices = [i.device_id for i in idents]
-    asyncio.run(_push_config(live[0].api_port, live[0].ca, replicas.admin, devices, count))
+    push_errors = asyncio.run(
+        _push_config(live[0].api_port, live[0].ca, replicas.admin, devices, count)
+    )
     outs = []
     for _ in workers:
         kind, out = queue.get(timeout=args.push_window + 600)
@@ -302,7 +312,8 @@ def run(args: argparse.Namespace, replicas: Replicas, idents: list[Identity], co
         "kib_per_box": (sum(rss1) - sum(rss0)) / max(1, args.boxes),
         "pushed": len(desired),
         "push_s": (max(desired) - push_start) if desired else float("nan"),
-        "errors": [e for o in outs for e in o.get("errors", [])][:3],
+        "errors": [e for o in outs for e in o.get("errors", [])][:3] + push_errors[:3],
+        "push_failed": len(push_errors),
         "retries": sum(len(o["retries"]) for o in outs),
         "failed": sum(len(o["failed"]) for o in outs),
         "load": os.getloadavg(),
@@ -350,6 +361,7 @@ def main() -> None:
                     f" (per replica {', '.join(f'{c:.2f}' for c in r['cpu_cores'])})"
                     f" mem/box={r['kib_per_box']:.0f} KiB"
                     f" config push {r['pushed']}/{args.boxes} boxes in {r['push_s']:.1f} s"
+                    f" ({r['push_failed']} SetConfig calls failed)"
                     f" connect retries={r['retries']} failed={r['failed']}"
                     f" load={r['load'][0]:.1f} errors={r['errors']}",
                     flush=True,

@@ -31,8 +31,9 @@ WEBHOOKS = "webhooks"  # {}: webhooks added or deleted, the deliverer re-reads t
 SESSION = "session"  # {device_id, started_us}: connected here, end its streams elsewhere
 SESSION_END = "session_end"  # {device_id, started_us}: that stream ended
 REISSUED = "reissued"  # {device_id, at_us}: end streams opened before with older certificates
+COMMAND = "command"  # {device_id, command}: send this Command (base64 protobuf) if connected here
 KINDS = frozenset(
-    {CONFIG, REVOKE, TOKEN_REVOKED, WATCHLISTS, WEBHOOKS, SESSION, SESSION_END, REISSUED}
+    {CONFIG, REVOKE, TOKEN_REVOKED, WATCHLISTS, WEBHOOKS, SESSION, SESSION_END, REISSUED, COMMAND}
 )
 _MAX_NOTICE_BYTES = 64 * 1024
 

@@ -8,16 +8,19 @@ matcher reloads its galleries on `watchlists`).
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from fleet import bus
 from fleet.bus import Bus, Notice
 from fleet.errors import FleetError
 from fleet.services import convert
+from proto.oko.v1 import agent_pb2
 
 if TYPE_CHECKING:
     from fleet.app import FleetApp
@@ -41,6 +44,7 @@ class Replication:
         self.on(bus.SESSION, self._session)
         self.on(bus.SESSION_END, self._session_end)
         self.on(bus.REISSUED, self._reissued)
+        self.on(bus.COMMAND, self._command)
         self.on(bus.WEBHOOKS, self._webhooks)
 
     @property
@@ -114,6 +118,32 @@ class Replication:
             "device certificate reissued",
             grpc.StatusCode.UNAUTHENTICATED,
         )
+
+    async def send_command(self, device_id: str, command: agent_pb2.Command) -> bool:
+        """Send to the device's stream here, or through the replica it is connected to.
+
+        True when it went to a stream here or to a replica that had one a moment ago.
+        """
+        session = self.app.sessions.get(device_id)
+        if session is not None:
+            session.send(agent_pb2.FleetMessage(command=command))
+            return True
+        if device_id not in self._remote:
+            return False
+        encoded = base64.b64encode(command.SerializeToString()).decode()
+        await self.notify(bus.COMMAND, device_id=device_id, command=encoded)
+        return True
+
+    async def _command(self, notice: Notice) -> None:
+        session = self.app.sessions.get(notice.data.get("device_id", ""))
+        if session is None:
+            return
+        try:
+            command = agent_pb2.Command.FromString(base64.b64decode(notice.data["command"]))
+        except (KeyError, ValueError, DecodeError) as err:
+            log.warning("ignored a command notice that does not parse: %s", err)
+            return
+        session.send(agent_pb2.FleetMessage(command=command))
 
     async def _webhooks(self, notice: Notice) -> None:
         await self.app.webhooks.resync()

@@ -323,19 +323,10 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
         device = await self._device(request.device_id)
         kind = _bounded(request.kind, "kind")
         command_id = "cmd-" + secrets.token_hex(6)
-        session = self.app.sessions.get(device.device_id)
-        if session is not None:
-            session.send(
-                agent_pb2.FleetMessage(
-                    command=agent_pb2.Command(
-                        command_id=command_id,
-                        kind=kind,
-                        args=dict(request.args),
-                    )
-                )
-            )
+        command = agent_pb2.Command(command_id=command_id, kind=kind, args=dict(request.args))
+        delivered = await self.app.replication.send_command(device.device_id, command)
         await self.app.audit(who.name, "command.send", device.device_id, f"{command_id} {kind}")
-        return admin_pb2.SendCommandResponse(command_id=command_id, delivered=session is not None)
+        return admin_pb2.SendCommandResponse(command_id=command_id, delivered=delivered)
 
     # Webhooks -------------------------------------------------------------------------
     @override

@@ -135,7 +135,7 @@ async def test_a_subscriber_resumes_on_another_replica_after_one_is_killed(
     _check_order(every)
 
 
-async def test_config_push_and_revocation_reach_a_box_on_another_replica(
+async def test_config_push_command_and_revocation_reach_a_box_on_another_replica(
     replicas: Replicas,
 ) -> None:
     box = await _device(replicas, "box-control")
@@ -163,6 +163,12 @@ async def test_config_push_and_revocation_reach_a_box_on_another_replica(
         desired = (await stream.next("desired", timeout=10)).desired
         pushed_s = time.monotonic() - started
         assert desired.version == 1
+        sent = await admin_stub(api).SendCommand(
+            admin_pb2.SendCommandRequest(device_id=box.device_id, kind="snapshot"), metadata=meta
+        )
+        assert sent.delivered
+        command = (await stream.next("command", timeout=10)).command
+        assert (command.command_id, command.kind) == (sent.command_id, "snapshot")
         started = time.monotonic()
         await admin_stub(api).RevokeDevice(
             admin_pb2.RevokeDeviceRequest(device_id=box.device_id, reason="stolen"), metadata=meta
