@@ -230,6 +230,12 @@ class _Stream:
                 await self.app.audit(
                     self.device.device_id, "command.result", r.command_id, f"ok={r.ok} {r.message}"
                 )
+            elif kind == "live_frame" and kind not in self.app.agent_messages:
+                # No console runs (it registers the handler): live frames are best effort
+                # and dropped, never a reason to end the box's stream.
+                log.debug("%s: live frame but no console runs; dropped", self.device.device_id)
+            elif kind is not None and kind in self.app.agent_messages:
+                await self.app.agent_messages[kind](self.device, getattr(message, kind))
             else:
                 raise InvalidRequestError(f"unexpected message {kind!r} after Hello")
 
@@ -259,6 +265,8 @@ class _Stream:
         desired = await app.store.get_desired(device.device_id)
         if desired is not None and desired.version != hello.applied_version:
             self.session.send(convert.desired_to_proto(desired))
+        for hook in app.on_agent_connect:
+            await hook(device.device_id)
         log.info(
             "%s connected (agent %r, runs config v%s)",
             device.device_id,

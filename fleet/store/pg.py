@@ -4,7 +4,8 @@ Driver: asyncpg (bench/pg_drivers.py measured its COPY at ~1.2x psycopg 3's bina
 in events/s with ~0.7x the client CPU per event, on this machine; docs/scale.md). One
 connection pool per process; every method is one transaction (`_tx`) or one read
 (`_read`). Each area's queries live in their own module (`pg_events`, `pg_registry`,
-`pg_hooks`, `pg_retention`, `pg_watchlists`, `pg_certs`), like the `sqlite_*` modules.
+`pg_hooks`, `pg_retention`, `pg_watchlists`, `pg_certs`,
+`pg_dead_letters`, `pg_evidence`), like the `sqlite_*` modules.
 
 Concurrency between replicas is the database's: row locks where a read decides a write
 (enrollment tokens, alert decisions), transaction-scoped advisory locks where a decision
@@ -31,6 +32,8 @@ from fleet.store import pg_hooks as hooks
 from fleet.store import pg_retention as retention
 from fleet.store.base import Store
 from fleet.store.pg_certs import CertMixin
+from fleet.store.pg_dead_letters import DeadLetterMixin
+from fleet.store.pg_evidence import EvidenceMixin
 from fleet.store.pg_migrate import head_revision
 from fleet.store.pg_registry import RegistryMixin
 from fleet.store.pg_url import redact
@@ -68,7 +71,9 @@ _CONNECTION_ERRORS = (
 )
 
 
-class PostgresStore(RegistryMixin, WatchlistMixin, CertMixin, Store):
+class PostgresStore(
+    RegistryMixin, WatchlistMixin, CertMixin, DeadLetterMixin, EvidenceMixin, Store
+):
     """`fleet.store.base.Store` on PostgreSQL. Create with `await PostgresStore.open(url)`."""
 
     def __init__(self, url: str, pool: asyncpg.Pool) -> None:

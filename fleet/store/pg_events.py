@@ -44,7 +44,7 @@ _COLUMNS = (
     "received_us",
     "payload",
 )
-_SELECT = ", ".join(_COLUMNS)
+SELECT_COLUMNS = ", ".join(_COLUMNS)
 _new_stored = tuple.__new__  # NamedTuple construction without the generated __new__'s cost
 # Serialises partition creation between replicas (CREATE TABLE IF NOT EXISTS can race).
 _PARTITION_LOCK = 0x6F6B6F01
@@ -150,9 +150,15 @@ def _filter_sql(flt: EventFilter, where: list[str], args: list[object]) -> None:
 
 
 async def read_events(conn: Conn, query: EventQuery) -> list[StoredEvent]:
-    """Events after `query.after_cursor` matching the filter and time range, cursor order."""
+    """Events after `query.after_cursor` matching the filter and time range, cursor order.
+
+    Below `before_cursor` too when it is set; highest cursor first with `newest_first`.
+    """
     args: list[object] = [query.after_cursor]
     where = ["cursor > $1"]
+    if query.before_cursor:
+        args.append(query.before_cursor)
+        where.append(f"cursor < ${len(args)}")
     _filter_sql(query.filter, where, args)
     if query.start_us is not None:
         args.append(query.start_us)
@@ -161,9 +167,10 @@ async def read_events(conn: Conn, query: EventQuery) -> list[StoredEvent]:
         args.append(query.end_us)
         where.append(f"capture_us < ${len(args)}")
     args.append(query.limit)
+    order = "cursor DESC" if query.newest_first else "cursor"
     sql = (
-        f"SELECT {_SELECT} FROM events WHERE {' AND '.join(where)}"
-        f" ORDER BY cursor LIMIT ${len(args)}"
+        f"SELECT {SELECT_COLUMNS} FROM events WHERE {' AND '.join(where)}"
+        f" ORDER BY {order} LIMIT ${len(args)}"
     )
     return [StoredEvent._make(row) for row in await conn.fetch(sql, *args)]
 

@@ -75,7 +75,7 @@ async def drop_empty_partitions(conn: Conn, before_us: int) -> list[int]:
 
 
 async def purge_alerts(conn: Conn, before_us: int, limit: int) -> int:
-    """Delete up to `limit` alerts raised before `before_us`, with their decisions."""
+    """Delete up to `limit` alerts raised before `before_us`, with decisions and evidence."""
     doomed = [
         row[0]
         for row in await conn.fetch(
@@ -86,5 +86,6 @@ async def purge_alerts(conn: Conn, before_us: int, limit: int) -> int:
     ]
     if doomed:
         await conn.execute("DELETE FROM alert_decisions WHERE alert_id = ANY($1::text[])", doomed)
+        await conn.execute("DELETE FROM alert_evidence WHERE alert_id = ANY($1::text[])", doomed)
         await conn.execute("DELETE FROM alerts WHERE alert_id = ANY($1::text[])", doomed)
     return len(doomed)

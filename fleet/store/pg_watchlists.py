@@ -15,6 +15,7 @@ import asyncpg
 from typing_extensions import override
 
 from fleet.errors import InvalidRequestError, NotFoundError
+from fleet.store import pg_evidence
 from fleet.store.base import Store
 from fleet.store.sqlite_watchlists import (
     _ALERT_COLUMNS,
@@ -24,6 +25,7 @@ from fleet.store.sqlite_watchlists import (
     _photo_row,
 )
 from fleet.watchlists.decisions import decide
+from fleet.watchlists.evidence_records import request_for
 from fleet.watchlists.records import (
     AlertQuery,
     AlertRecord,
@@ -199,12 +201,15 @@ async def gallery_rows(conn: Conn) -> list[GalleryRow]:
 
 
 async def add_alert(conn: Conn, alert: AlertRecord) -> bool:
-    """Insert a new alert; False (and nothing written) if this track already alerted it."""
+    """Insert a new alert and its pending evidence request; False if the track alerted it."""
     status = await conn.execute(
         f"INSERT INTO alerts ({_ALERT_COLUMNS}) VALUES ({_marks(12)}) ON CONFLICT DO NOTHING",
         *_alert_row(alert),
     )
-    return bool(status == "INSERT 0 1")
+    if status != "INSERT 0 1":
+        return False
+    await pg_evidence.add_requests(conn, [request_for(alert)])
+    return True
 
 
 async def _decisions(conn: Conn, alert_id: str) -> tuple[DecisionRecord, ...]:
