@@ -32,8 +32,20 @@ SESSION = "session"  # {device_id, started_us}: connected here, end its streams 
 SESSION_END = "session_end"  # {device_id, started_us}: that stream ended
 REISSUED = "reissued"  # {device_id, at_us}: end streams opened before with older certificates
 COMMAND = "command"  # {device_id, command}: send this Command (base64 protobuf) if connected here
+MODELS = "models"  # {device_id, slot}: send the device that slot's current model assignment
 KINDS = frozenset(
-    {CONFIG, REVOKE, TOKEN_REVOKED, WATCHLISTS, WEBHOOKS, SESSION, SESSION_END, REISSUED, COMMAND}
+    {
+        CONFIG,
+        REVOKE,
+        TOKEN_REVOKED,
+        WATCHLISTS,
+        WEBHOOKS,
+        SESSION,
+        SESSION_END,
+        REISSUED,
+        COMMAND,
+        MODELS,
+    }
 )
 _MAX_NOTICE_BYTES = 64 * 1024
 

@@ -20,6 +20,7 @@ from fleet.errors import FleetError
 from proto.oko.v1 import (
     admin_pb2_grpc,
     certs_pb2_grpc,
+    models_pb2_grpc,
     stream_pb2_grpc,
     watchlists_pb2_grpc,
     webhooks_pb2_grpc,
@@ -85,6 +86,7 @@ class Session:
         self.admin = admin_pb2_grpc.AdminServiceStub(channel)
         self.events = stream_pb2_grpc.EventServiceStub(channel)
         self.watchlists = watchlists_pb2_grpc.WatchlistServiceStub(channel)
+        self.models = models_pb2_grpc.ModelServiceStub(channel)
         self.webhooks = webhooks_pb2_grpc.WebhookServiceStub(channel)
         self.certs = certs_pb2_grpc.CertificateServiceStub(channel)
         self.metadata = bearer_metadata(connection.token) if connection.token else ()

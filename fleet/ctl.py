@@ -23,6 +23,7 @@ from fleet import (
     ctl_config,
     ctl_events,
     ctl_login,
+    ctl_models,
     ctl_watchlists,
     ctl_webhooks,
 )
@@ -112,6 +113,7 @@ ctl_webhooks.register(app)
 ctl_watchlists.register(app)
 ctl_alerts.register(app)
 ctl_audit.register(app)
+ctl_models.register(app)
 ctl_login.register(app)
 ctl_certs.register(device_app)
 

@@ -45,6 +45,7 @@ class Replication:
         self.on(bus.SESSION_END, self._session_end)
         self.on(bus.REISSUED, self._reissued)
         self.on(bus.COMMAND, self._command)
+        self.on(bus.MODELS, self._models)
         self.on(bus.WEBHOOKS, self._webhooks)
 
     @property
@@ -144,6 +145,26 @@ class Replication:
             log.warning("ignored a command notice that does not parse: %s", err)
             return
         session.send(agent_pb2.FleetMessage(command=command))
+
+    async def models_changed(self, device_id: str, slot: str) -> bool:
+        """A model assignment for a device not connected here: tell the replica that has it.
+
+        Whether the device is connected to another replica (as far as notices say).
+        """
+        if device_id not in self._remote:
+            return False
+        await self.notify(bus.MODELS, device_id=device_id, slot=slot)
+        return True
+
+    async def _models(self, notice: Notice) -> None:
+        from fleet.models import wire  # the model registry's wire format (no cycle at import)
+
+        session = self.app.sessions.get(notice.data.get("device_id", ""))
+        if session is None:
+            return
+        for assignment in await self.app.store.get_assignments(session.device_id):
+            if assignment.slot == notice.data.get("slot", ""):
+                session.send(await wire.assignment_message(self.app.store, assignment))
 
     async def _webhooks(self, notice: Notice) -> None:
         await self.app.webhooks.resync()

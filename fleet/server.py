@@ -27,6 +27,7 @@ from fleet.decode_guard import DecodeGuard
 from fleet.errors import FleetError
 from fleet.retention import RetentionTask
 from fleet.services import events as event_service
+from fleet.services import models as model_service
 from fleet.services import watchlists as watchlist_service
 from fleet.services import webhooks as webhook_service
 from fleet.services.admin import AdminServicer
@@ -40,6 +41,7 @@ from proto.oko.v1 import (
     agent_pb2_grpc,
     certs_pb2,
     certs_pb2_grpc,
+    models_pb2,
     stream_pb2,
 )
 from proto.transport import SERVER_OPTIONS
@@ -76,6 +78,7 @@ SERVICE_NAMES = (
     agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
     admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
     stream_pb2.DESCRIPTOR.services_by_name["EventService"].full_name,
+    models_pb2.DESCRIPTOR.services_by_name["ModelService"].full_name,
     webhook_service.SERVICE,
     certs_pb2.DESCRIPTOR.services_by_name["CertificateService"].full_name,
 )
@@ -228,6 +231,7 @@ async def start_server(settings: FleetSettings) -> FleetServer:
         admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(app), server)
         certs_pb2_grpc.add_CertificateServiceServicer_to_server(CertificateServicer(app), server)
         event_service.add_to_server(event_service.EventServicer(app), server)
+        model_service.add_to_server(app, server)
         watchlists = await watchlist_service.serve(app, server)
         webhook_service.add_to_server(app, server)
         health_servicer = health.aio.HealthServicer()

@@ -5,7 +5,7 @@ in events/s with ~0.7x the client CPU per event, on this machine; docs/scale.md)
 connection pool per process; every method is one transaction (`_tx`) or one read
 (`_read`). Each area's queries live in their own module (`pg_events`, `pg_registry`,
 `pg_hooks`, `pg_retention`, `pg_watchlists`, `pg_certs`,
-`pg_dead_letters`, `pg_evidence`), like the `sqlite_*` modules.
+`pg_dead_letters`, `pg_evidence`, `pg_models`), like the `sqlite_*` modules.
 
 Concurrency between replicas is the database's: row locks where a read decides a write
 (enrollment tokens, alert decisions), transaction-scoped advisory locks where a decision
@@ -35,6 +35,7 @@ from fleet.store.pg_certs import CertMixin
 from fleet.store.pg_dead_letters import DeadLetterMixin
 from fleet.store.pg_evidence import EvidenceMixin
 from fleet.store.pg_migrate import head_revision
+from fleet.store.pg_models import ModelMixin
 from fleet.store.pg_registry import RegistryMixin
 from fleet.store.pg_url import redact
 from fleet.store.pg_watchlists import WatchlistMixin
@@ -72,7 +73,13 @@ _CONNECTION_ERRORS = (
 
 
 class PostgresStore(
-    RegistryMixin, WatchlistMixin, CertMixin, DeadLetterMixin, EvidenceMixin, Store
+    RegistryMixin,
+    WatchlistMixin,
+    CertMixin,
+    DeadLetterMixin,
+    EvidenceMixin,
+    ModelMixin,
+    Store,
 ):
     """`fleet.store.base.Store` on PostgreSQL. Create with `await PostgresStore.open(url)`."""
 

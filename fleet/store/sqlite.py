@@ -49,6 +49,7 @@ from fleet.store.records import (
 from fleet.store.sqlite_cert_store import CertStoreMixin
 from fleet.store.sqlite_dead_letters import DeadLetterStoreMixin
 from fleet.store.sqlite_evidence import EvidenceStoreMixin
+from fleet.store.sqlite_model_store import ModelStoreMixin
 from fleet.store.sqlite_schema import DDL
 from fleet.store.sqlite_watchlist_store import WatchlistStoreMixin
 
@@ -74,7 +75,12 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 class SqliteStore(
-    WatchlistStoreMixin, EvidenceStoreMixin, CertStoreMixin, DeadLetterStoreMixin, Store
+    WatchlistStoreMixin,
+    EvidenceStoreMixin,
+    CertStoreMixin,
+    DeadLetterStoreMixin,
+    ModelStoreMixin,
+    Store,
 ):
     """`fleet.store.base.Store` on SQLite. Create with `await SqliteStore.open(path)`.
 
