@@ -23,12 +23,15 @@ from fleet.errors import (
     UnauthenticatedError,
 )
 from fleet.ingest import Rejection, admit
+from fleet.models import assign as model_assign
+from fleet.models import fetch as model_fetch
+from fleet.models import wire as model_wire
 from fleet.redaction import mask_text
 from fleet.services import convert
 from fleet.services.common import Context, abort, status_for
 from fleet.sessions import Close, Session
 from fleet.store.records import REVOKED, BatchOutcome, Device, StateReportRecord
-from proto.oko.v1 import agent_pb2, agent_pb2_grpc
+from proto.oko.v1 import agent_pb2, agent_pb2_grpc, models_pb2
 from proto.tokens import ENROLL_PREFIX, advertised_agent_port
 from proto.transport import HEARTBEAT_INTERVAL_S, MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES
 
@@ -157,6 +160,17 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             self.app.sessions.remove(session)
             self.app.metrics.connected.dec()
 
+    async def FetchModel(  # noqa: N802
+        self, request: models_pb2.FetchModelRequest, context: Context
+    ) -> AsyncIterator[models_pb2.ModelChunk]:
+        """One file of a model version assigned to this box, from the offset it asks for."""
+        try:
+            device = await self._identify(context)
+            async for chunk in model_fetch.chunks(self.app, device.device_id, request):
+                yield chunk
+        except FleetError as err:
+            await abort(context, err)
+
 
 def _all_refused(batch: Any, rejected: list[Rejection], reason: str) -> list[Rejection]:
     """The admission rejections plus every admitted event of the batch, refused for `reason`."""
@@ -215,6 +229,10 @@ class _Stream:
                 await self._heartbeat(message.heartbeat)
             elif kind == "state":
                 await self._state(message.state)
+            elif kind == "model_report":
+                model_wire.check_report(message.model_report)
+                record = model_wire.report_from_proto(message.model_report, now_us())
+                await model_assign.record_report(self.app, self.device.device_id, record)
             elif kind == "command_result":
                 r = message.command_result
                 admission.check_command_result(r, self.app.settings.limits)
@@ -250,6 +268,7 @@ class _Stream:
         desired = await app.store.get_desired(device.device_id)
         if desired is not None and desired.version != hello.applied_version:
             self.session.send(convert.desired_to_proto(desired))
+        await model_assign.send_current(app, device.device_id)
         log.info(
             "%s connected (agent %r, runs config v%s)",
             device.device_id,

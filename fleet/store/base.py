@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from fleet.models.records import Assignment, ModelReportRecord, ModelVersion, SigningKeyRecord
 from fleet.rollouts.records import LatencySample, Rollout, RolloutDevice
 from fleet.store.records import (
     ApiToken,
@@ -233,6 +234,40 @@ class Store(Protocol):
 
     async def latest_checkpoint(self) -> Checkpoint | None:
         """The newest signed checkpoint, or None."""
+
+    # Model registry (fleet/store/sqlite_models.py).
+    async def add_signing_key(self, key: SigningKeyRecord) -> None:
+        """Trust a public model-signing key; a known key id is an AlreadyExistsError."""
+
+    async def list_signing_keys(self) -> list[SigningKeyRecord]:
+        """Every trusted key, oldest first (endorsers before the keys they endorse)."""
+
+    async def add_model_version(self, version: ModelVersion) -> None:
+        """Keep a new model version; name@version stored before is an AlreadyExistsError."""
+
+    async def get_model_version(self, name: str, version: str) -> ModelVersion | None:
+        """One stored version, or None."""
+
+    async def list_model_versions(self, name: str = "") -> list[ModelVersion]:
+        """Versions of `name` (all when empty), by name then push time."""
+
+    async def count_assigned(self, name: str, version: str) -> int:
+        """How many devices are assigned name@version now."""
+
+    async def put_assignments(self, wanted: Sequence[Assignment]) -> list[Assignment]:
+        """Replace each (device, slot)'s assignment in one transaction; returns them numbered.
+
+        Each stored `assignment_id` is the slot's previous id + 1 (the given one is ignored).
+        """
+
+    async def get_assignments(self, device_id: str = "") -> list[Assignment]:
+        """Current assignments of one device (all devices when empty)."""
+
+    async def record_model_report(self, device_id: str, report: ModelReportRecord) -> None:
+        """Replace the device's last report for `report.slot`."""
+
+    async def get_model_reports(self, device_id: str = "") -> list[tuple[str, ModelReportRecord]]:
+        """(device_id, last report) per slot of one device (all devices when empty)."""
 
     # Rollouts (fleet/store/sqlite_rollouts.py). Unknown rollout ids -> NotFoundError.
     async def create_rollout(self, rollout: Rollout, devices: Sequence[RolloutDevice]) -> None:

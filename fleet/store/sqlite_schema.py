@@ -196,6 +196,52 @@ CREATE TABLE IF NOT EXISTS audit_checkpoints (
     signature BLOB NOT NULL,
     public_key BLOB NOT NULL
 );
+-- Model registry (fleet/store/sqlite_models.py). Artifact files live on disk, named by
+-- sha256 (fleet/models/blobs.py); these rows describe them and who may run them.
+CREATE TABLE IF NOT EXISTS model_signing_keys (
+    key_id TEXT PRIMARY KEY,
+    public_key BLOB NOT NULL,
+    name TEXT NOT NULL,
+    added_us INTEGER NOT NULL,
+    added_by TEXT NOT NULL,
+    endorsed_by TEXT NOT NULL,
+    endorsement BLOB NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS model_versions (
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    manifest TEXT NOT NULL,
+    signature BLOB NOT NULL,
+    key_id TEXT NOT NULL,
+    pushed_us INTEGER NOT NULL,
+    pushed_by TEXT NOT NULL,
+    frames TEXT NOT NULL,
+    PRIMARY KEY (name, version)
+);
+
+CREATE TABLE IF NOT EXISTS model_assignments (
+    device_id TEXT NOT NULL,
+    slot TEXT NOT NULL,
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    assignment_id INTEGER NOT NULL,
+    assigned_us INTEGER NOT NULL,
+    assigned_by TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    rollback INTEGER NOT NULL,
+    PRIMARY KEY (device_id, slot)
+);
+CREATE INDEX IF NOT EXISTS model_assignments_version ON model_assignments (name, version);
+
+CREATE TABLE IF NOT EXISTS model_reports (
+    device_id TEXT NOT NULL,
+    slot TEXT NOT NULL,
+    report TEXT NOT NULL,
+    PRIMARY KEY (device_id, slot)
+);
 """
 
 # Staged rollouts (queries in fleet/store/sqlite_rollouts.py): the rollout's state machine,

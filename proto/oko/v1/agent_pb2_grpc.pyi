@@ -8,6 +8,7 @@ The edge box <-> fleet contract. See proto/README.md for the design decisions
 from collections import abc as _abc
 from grpc import aio as _aio
 from proto.oko.v1 import agent_pb2 as _agent_pb2
+from proto.oko.v1 import models_pb2 as _models_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys
@@ -47,6 +48,13 @@ class AgentServiceStub:
     is revoked while connected), INVALID_ARGUMENT (first message not Hello),
     RESOURCE_EXHAUSTED (message larger than the limit), UNAVAILABLE (store down: retry).
     """
+    FetchModel: _grpc.UnaryStreamMultiCallable[_models_pb2.FetchModelRequest, _models_pb2.ModelChunk]
+    """Agent port (mutual TLS). One file of a model version assigned to this device (the ONNX
+    file, or a reference frame by its sha256), streamed from `offset` so a cut download
+    resumes where it stopped. Chunks are at most 256 KiB. Errors: NOT_FOUND (not assigned
+    to this device, or no such file), OUT_OF_RANGE (offset beyond the file), plus
+    Connect's identity errors.
+    """
 
 @_typing.type_check_only
 class AgentServiceAsyncStub(AgentServiceStub):
@@ -64,6 +72,13 @@ class AgentServiceAsyncStub(AgentServiceStub):
     certificate), PERMISSION_DENIED (device revoked; the stream is also cut when a device
     is revoked while connected), INVALID_ARGUMENT (first message not Hello),
     RESOURCE_EXHAUSTED (message larger than the limit), UNAVAILABLE (store down: retry).
+    """
+    FetchModel: _aio.UnaryStreamMultiCallable[_models_pb2.FetchModelRequest, _models_pb2.ModelChunk]  # type: ignore[assignment]
+    """Agent port (mutual TLS). One file of a model version assigned to this device (the ONNX
+    file, or a reference frame by its sha256), streamed from `offset` so a cut download
+    resumes where it stopped. Chunks are at most 256 KiB. Errors: NOT_FOUND (not assigned
+    to this device, or no such file), OUT_OF_RANGE (offset beyond the file), plus
+    Connect's identity errors.
     """
 
 class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -91,6 +106,19 @@ class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
         certificate), PERMISSION_DENIED (device revoked; the stream is also cut when a device
         is revoked while connected), INVALID_ARGUMENT (first message not Hello),
         RESOURCE_EXHAUSTED (message larger than the limit), UNAVAILABLE (store down: retry).
+        """
+
+    @_abc_1.abstractmethod
+    def FetchModel(
+        self,
+        request: _models_pb2.FetchModelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_models_pb2.ModelChunk], _abc.AsyncIterator[_models_pb2.ModelChunk]]:
+        """Agent port (mutual TLS). One file of a model version assigned to this device (the ONNX
+        file, or a reference frame by its sha256), streamed from `offset` so a cut download
+        resumes where it stopped. Chunks are at most 256 KiB. Errors: NOT_FOUND (not assigned
+        to this device, or no such file), OUT_OF_RANGE (offset beyond the file), plus
+        Connect's identity errors.
         """
 
 def add_AgentServiceServicer_to_server(servicer: AgentServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
