@@ -14,6 +14,7 @@ from pydantic import Field, field_validator
 from agent.config import ConfigError, Section, parse_document, parse_yaml
 from fleet.errors import FleetError
 from fleet.limits import Limits
+from fleet.rollouts.settings import RolloutSettings
 from proto.oko.v1 import events_pb2
 from proto.transport import DEFAULT_AGENT_PORT, DEFAULT_API_PORT
 
@@ -174,6 +175,10 @@ class FleetSettings(Section):
         default_factory=RetentionSettings,
         description="How long events, face embeddings and alerts are kept "
         "(docs/operations.md, Retention).",
+    )
+    rollouts: RolloutSettings = Field(
+        default_factory=RolloutSettings,
+        description="How staged model rollouts run (docs/operations.md, Rollouts).",
     )
 
     @field_validator("listen", "agent_listen")

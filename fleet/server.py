@@ -26,6 +26,7 @@ from fleet.decode_guard import DecodeGuard
 from fleet.errors import FleetError
 from fleet.retention import RetentionTask
 from fleet.services import events as event_service
+from fleet.services import rollouts as rollout_service
 from fleet.services import watchlists as watchlist_service
 from fleet.services.admin import AdminServicer
 from fleet.services.agent import AgentServicer
@@ -197,6 +198,7 @@ async def start_server(settings: FleetSettings) -> FleetServer:
         admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(app), server)
         event_service.add_to_server(event_service.EventServicer(app), server)
         await watchlist_service.serve(app, server)
+        await rollout_service.serve(app, server)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(

@@ -235,3 +235,7 @@ class RolloutSettings(Section):
         description="Most boxes one rollout may cover.",
     )
     max_active: int = Field(default=20, ge=1, le=1000, description="Most rollouts running at once.")
+    gates: GateSettings = Field(
+        default_factory=GateSettings,
+        description="Thresholds a rollout gets for every gate it does not set itself.",
+    )

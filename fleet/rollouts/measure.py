@@ -1,0 +1,166 @@
+"""Measurements for the gates, read from the store: events, heartbeats, process starts.
+
+Detections come from the stored events, split by the model that made them (every event
+carries its detector's name and version): events of the new model are "after"; events
+of another model captured in the baseline window before the box's update are "before".
+Counted are events about a track that the detector found, i.e. line crossings, zone
+entries and loitering, wrong-way and abandoned-object events; not zone exits (a model
+that stops seeing makes every track leave at once, a burst that says nothing about what
+it sees), traffic-flow intervals (made whatever is seen) or faces (another detector).
+Their `confidence` is the detector's score of the track's box.
+
+`EventTally` reads each box's new events incrementally (cursor order), so a tick costs
+what arrived since the last one; after a fleet restart the tallies are rebuilt.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from google.protobuf.message import DecodeError
+
+from fleet.rollouts.gates import CameraCounts
+from fleet.rollouts.records import LatencySample
+from fleet.store.base import Store
+from fleet.store.records import Device, EventFilter, EventQuery, StoredEvent
+from proto.oko.v1 import events_pb2
+
+_US = 1_000_000
+PAGE = 1000
+MAX_PAGES_PER_TICK = 20
+MAX_SCORES = 5000  # per camera and side: enough for the KS test, bounded memory
+_NOT_DETECTIONS = frozenset({"traffic_flow", "face", "watchlist_alert"})
+
+
+def is_detection(event: events_pb2.Event) -> bool:
+    """Whether an event reports a track the detector found (see the module docstring)."""
+    body = event.WhichOneof("body")
+    if body is None or body in _NOT_DETECTIONS or event.track_id < 0:
+        return False
+    return not (body == "zone" and event.zone.kind == events_pb2.ZoneEvent.KIND_EXIT)
+
+
+def made_by(event: events_pb2.Event, name: str, version: str) -> bool:
+    """Whether the event names name@version among the models that made it."""
+    return any(m.name == name and m.version == version for m in event.models)
+
+
+@dataclass
+class _Side:
+    count: int = 0
+    scores: list[float] = field(default_factory=list)
+
+    def add(self, score: float) -> None:
+        self.count += 1
+        if len(self.scores) < MAX_SCORES:
+            self.scores.append(score)
+
+
+@dataclass
+class EventTally:
+    """Before/after detections per camera of one box in one rollout."""
+
+    device_id: str
+    model_name: str
+    model_version: str
+    assigned_us: int
+    window_start_us: int
+    cursor: int = 0
+    before: dict[str, _Side] = field(default_factory=lambda: defaultdict(_Side))
+    after: dict[str, _Side] = field(default_factory=lambda: defaultdict(_Side))
+    undecodable: int = 0
+
+    def add(self, stored: StoredEvent) -> None:
+        """Count one stored event of this box."""
+        self.cursor = max(self.cursor, stored.cursor)
+        try:
+            event = events_pb2.Event.FromString(stored.payload)
+        except DecodeError:
+            self.undecodable += 1
+            return
+        if not is_detection(event):
+            return
+        if made_by(event, self.model_name, self.model_version):
+            self.after[stored.camera_id].add(event.confidence)
+        elif self.window_start_us <= stored.capture_us < self.assigned_us:
+            self.before[stored.camera_id].add(event.confidence)
+
+    async def catch_up(self, store: Store) -> int:
+        """Read the box's events stored since the last call; how many were read."""
+        read = 0
+        for _ in range(MAX_PAGES_PER_TICK):
+            query = EventQuery(
+                filter=EventFilter.of(device_ids=[self.device_id]),
+                after_cursor=self.cursor,
+                start_us=self.window_start_us,
+                limit=PAGE,
+            )
+            page = await store.read_events(query)
+            for stored in page:
+                self.add(stored)
+            read += len(page)
+            if len(page) < PAGE:
+                break
+        return read
+
+    def cameras(self) -> tuple[CameraCounts, ...]:
+        """Counts and scores per camera seen on either side."""
+        names = sorted(set(self.before) | set(self.after))
+        empty = _Side()
+        return tuple(
+            CameraCounts(
+                name,
+                self.before.get(name, empty).count,
+                self.after.get(name, empty).count,
+                tuple(self.before.get(name, empty).scores),
+                tuple(self.after.get(name, empty).scores),
+            )
+            for name in names
+        )
+
+
+def baseline_seconds(
+    assigned_us: int, window_s: float, starts: Sequence[int], enrolled_us: int
+) -> float:
+    """The baseline window: `window_s` before the update, cut at the agent's last start.
+
+    Before its last start the box's cameras may not have run at all, so counting that
+    time would make the old model look blinder than it was.
+    """
+    begin = assigned_us - int(window_s * _US)
+    earlier = [s for s in starts if s <= assigned_us]
+    if earlier:
+        begin = max(begin, earlier[-1])
+    begin = max(begin, enrolled_us)
+    return max(0.0, (assigned_us - begin) / _US)
+
+
+def latency_sample(device: Device) -> LatencySample | None:
+    """The device's last heartbeat as a latency sample (mean over cameras that ran)."""
+    health = device.health
+    if health is None:
+        return None
+    values = [c.inference_ms for c in health.cameras if c.inference_ms > 0]
+    if not values:
+        return None
+    return LatencySample(device.device_id, health.at_us, sum(values) / len(values))
+
+
+def split_latency(
+    samples: Iterable[LatencySample], assigned_us: int, running_us: int
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(before, after) latencies of one box: before its update, after the swap.
+
+    The first heartbeat after the swap averages over both models, so it is left out.
+    """
+    ordered = sorted(samples, key=lambda s: s.at_us)
+    before = tuple(s.inference_ms for s in ordered if s.at_us < assigned_us)
+    after_all = [s.inference_ms for s in ordered if running_us and s.at_us > running_us]
+    return before, tuple(after_all[1:])
+
+
+def restarts_after(starts: Sequence[int], assigned_us: int) -> int:
+    """Agent process starts after the update."""
+    return sum(1 for s in starts if s > assigned_us)
