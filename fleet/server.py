@@ -26,11 +26,19 @@ from fleet.decode_guard import DecodeGuard
 from fleet.errors import FleetError
 from fleet.retention import RetentionTask
 from fleet.services import events as event_service
+from fleet.services import models as model_service
 from fleet.services import rollouts as rollout_service
 from fleet.services import watchlists as watchlist_service
 from fleet.services.admin import AdminServicer
 from fleet.services.agent import AgentServicer
-from proto.oko.v1 import admin_pb2, admin_pb2_grpc, agent_pb2, agent_pb2_grpc, stream_pb2
+from proto.oko.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    agent_pb2,
+    agent_pb2_grpc,
+    models_pb2,
+    stream_pb2,
+)
 from proto.transport import SERVER_OPTIONS
 
 log = logging.getLogger(__name__)
@@ -62,6 +70,7 @@ SERVICE_NAMES = (
     agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
     admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
     stream_pb2.DESCRIPTOR.services_by_name["EventService"].full_name,
+    models_pb2.DESCRIPTOR.services_by_name["ModelService"].full_name,
 )
 
 
@@ -197,6 +206,7 @@ async def start_server(settings: FleetSettings) -> FleetServer:
         agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentServicer(app), server)
         admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(app), server)
         event_service.add_to_server(event_service.EventServicer(app), server)
+        model_service.add_to_server(app, server)
         await watchlist_service.serve(app, server)
         await rollout_service.serve(app, server)
         health_servicer = health.aio.HealthServicer()

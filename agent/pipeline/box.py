@@ -36,11 +36,14 @@ from agent.config.agent import AgentConfig, BoxConfig
 from agent.config.camera import CameraSpec
 from agent.config.labels import check_labels
 from agent.detect.object_detector import ObjectDetector
-from agent.detect.worker import InferenceWorker
+from agent.detect.worker import DetectFn, InferenceWorker
 from agent.detections import Detections
 from agent.errors import ConfigError, ModelError, OkoError
 from agent.events.convert import EventMinter
 from agent.identity import Identity
+from agent.models_update.inventory import Inventory, ModelTag
+from agent.models_update.keys import PinnedKeys
+from agent.models_update.updater import ModelUpdater
 from agent.pipeline.camera import CameraPipeline, FrameDetections
 from agent.pipeline.detector_setup import model_ref, runs_faces, worker_face_models
 from agent.pipeline.observe import (
@@ -119,7 +122,23 @@ class EdgeBox:
             registry = self.parts.metrics.registry
             self._inference = inference_histogram(registry)
             registry.register(PipelineCollector(self.status))
-            self.worker = InferenceWorker(self._detect, max_batch=max_batch)
+            spec = detector.model.spec
+            self.worker = InferenceWorker(
+                self._detect_with(detector),
+                max_batch=max_batch,
+                tag=ModelTag(spec.name, spec.version, spec.sha256),
+            )
+            self.models = ModelUpdater(
+                Inventory(config.agent.data_dir),
+                PinnedKeys(self.parts.store.identity_dir),
+                self.worker,
+                detector,
+                make_detect=self._detect_with,
+                on_swap=self._on_model_swap,
+                settings=lambda: self.config.agent.models,
+            )
+            self.models.connect = self.parts.uplink.open_channel
+            self.parts.uplink.models = self.models
             self.faces = worker_face_models([c for c in config.cameras if c.enabled], self.worker)
             self.cameras = {
                 spec.id: self._camera(spec, identity) for spec in config.cameras if spec.enabled
@@ -292,12 +311,29 @@ class EdgeBox:
             self.fatal = f"uplink stopped: {type(err).__name__}: {err}"
             self.failed.set()
 
-    def _detect(self, images: list[np.ndarray]) -> list[Detections]:
-        started = time.perf_counter()
-        try:
-            return self.detector.detect(images)
-        finally:
-            self._inference.observe(time.perf_counter() - started)
+    def _detect_with(self, detector: ObjectDetector) -> DetectFn:
+        """The worker's detect function for `detector`: timed, and watched after a swap."""
+
+        def detect(images: list[np.ndarray]) -> list[Detections]:
+            started = time.perf_counter()
+            try:
+                found = detector.detect(images)
+            except Exception:
+                self.models.detector_result(False)
+                raise
+            finally:
+                self._inference.observe(time.perf_counter() - started)
+            self.models.detector_result(True)
+            return found
+
+        return detect
+
+    def _on_model_swap(self, detector: ObjectDetector) -> None:
+        """The worker now runs `detector`: health, reports and new cameras follow it."""
+        self.detector = detector
+        spec = detector.model.spec
+        self.parts.applier.describe_detector(spec.name, spec.version, detector.labels)
+        log.info("detector is now %s %s (%s)", spec.name, spec.version, detector.model.backend)
 
     def _on_detections(self, camera_id: str, found: FrameDetections) -> None:
         """On the camera's thread: track, analyse, mint, then hand events forward."""

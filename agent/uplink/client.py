@@ -19,6 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -33,7 +34,7 @@ from agent.uplink.desired import DesiredStateApplier
 from agent.uplink.hostinfo import cpu_percent, memory_percent
 from agent.uplink.uplink_metrics import AgentMetrics
 from proto import transport
-from proto.oko.v1 import agent_pb2, agent_pb2_grpc, events_pb2
+from proto.oko.v1 import agent_pb2, agent_pb2_grpc, events_pb2, models_pb2
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,19 @@ Stream = grpc.aio.StreamStreamCall[agent_pb2.AgentMessage, agent_pb2.FleetMessag
 CommandHandler = Callable[[agent_pb2.Command], agent_pb2.CommandResult]
 HealthProvider = Callable[[], list[agent_pb2.CameraHealth]]
 _POLL_S = 1.0  # re-check the spool this often even when nobody calls notify()
+
+
+class ModelHandler(Protocol):
+    """What carries out the fleet's model assignments (`agent.models_update.ModelUpdater`)."""
+
+    def assign(self, message: models_pb2.ModelAssignment) -> None:
+        """Start on an assignment (on the uplink's loop; must not block)."""
+
+    def report(self) -> models_pb2.ModelReport:
+        """The slot's current report."""
+
+    def set_reporter(self, reporter: Callable[[models_pb2.ModelReport], None] | None) -> None:
+        """Where to send reports from now on (None: not connected)."""
 
 
 class StreamEndedError(UplinkError):
@@ -120,6 +134,7 @@ class UplinkClient:
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started_at = _now()
+        self.models: ModelHandler | None = None  # set by the box that runs a detector
         self.sessions = 0  # successful Welcomes, for status and tests
         self.last_error: str | None = None  # why the last session ended, for /healthz
         self.connected = threading.Event()
@@ -135,6 +150,11 @@ class UplinkClient:
         if loop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):  # closed between the check and the call
                 loop.call_soon_threadsafe(self._wake.set)
+
+    def open_channel(self) -> grpc.aio.Channel:
+        """A new mTLS channel to the agent port (model downloads use their own)."""
+        target, creds = self._target()
+        return grpc.aio.secure_channel(target, creds, options=transport.CLIENT_OPTIONS)
 
     def _target(self) -> tuple[str, grpc.ChannelCredentials]:
         identity = self._store.identity()
@@ -204,8 +224,11 @@ class UplinkClient:
             call = agent_pb2_grpc.AgentServiceStub(channel).Connect()
             try:
                 session = await self._handshake(call)
+                self._attach_models(session)
                 await self._stream(session, stop)
             finally:
+                if self.models is not None:
+                    self.models.set_reporter(None)
                 call.cancel()
                 # Let grpc's own status task finish before the channel closes under it.
                 with contextlib.suppress(grpc.aio.AioRpcError, asyncio.CancelledError):
@@ -249,6 +272,27 @@ class UplinkClient:
             if not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
 
+    def _attach_models(self, session: _Session) -> None:
+        """Send the model slot's report now and every later one on this session."""
+        if self.models is None:
+            return
+        loop = asyncio.get_running_loop()
+
+        def send(report: models_pb2.ModelReport) -> None:
+            message = agent_pb2.AgentMessage(model_report=report)
+            loop.call_soon_threadsafe(
+                lambda: loop.create_task(self._write_quietly(session, message))
+            )
+
+        send(self.models.report())
+        self.models.set_reporter(send)
+
+    @staticmethod
+    async def _write_quietly(session: _Session, message: agent_pb2.AgentMessage) -> None:
+        """A report lost with its session is sent again (current) by the next one."""
+        with contextlib.suppress(grpc.aio.AioRpcError, grpc.aio.UsageError, RuntimeError):
+            await session.write(message)
+
     # -- down ------------------------------------------------------------------------------
 
     async def _receive(self, session: _Session) -> None:
@@ -263,6 +307,8 @@ class UplinkClient:
                 await self._on_desired(session, message.desired)
             elif kind == "command":
                 await self._on_command(session, message.command)
+            elif kind == "models" and self.models is not None:
+                self.models.assign(message.models)
             else:
                 log.debug("ignoring fleet message %s", kind)
 

@@ -105,6 +105,9 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             site=device.site,
             agent_endpoint=self._agent_endpoint(context),
             not_after=convert.ts(issued.not_after_us),
+            model_signing_keys=[
+                model_wire.key_to_proto(k) for k in await self.app.store.list_signing_keys()
+            ],
         )
 
     def _agent_endpoint(self, context: Context) -> str:
