@@ -20,6 +20,7 @@ from fleet import (
     ctl_config,
     ctl_events,
     ctl_models,
+    ctl_rollouts,
     ctl_watchlists,
 )
 from fleet.auth import Role
@@ -85,6 +86,7 @@ ctl_watchlists.register(app)
 ctl_alerts.register(app)
 ctl_audit.register(app)
 ctl_models.register(app)
+ctl_rollouts.register(app)
 
 
 @app.callback()
