@@ -98,7 +98,7 @@ def run(
         fleet = stored_fleet_config(box_config.agent.data_dir) if box_config.has_fleet else None
         # A model the fleet delivered and the box swapped in earlier (verified again now).
         data_dir = box_config.agent.data_dir
-        chosen = startup_spec(data_dir, data_dir / "identity") if fleet is not None else None
+        chosen = startup_spec(data_dir, data_dir / "identity") if box_config.has_fleet else None
         detector = make_detector(
             merge(box_config, fleet).cameras,
             chosen or model,

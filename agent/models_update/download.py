@@ -20,6 +20,7 @@ from pathlib import Path
 import grpc
 
 from agent.capture.pacing import Backoff
+from agent.models_update.metrics import ModelMetrics
 from agent.models_update.verify import ArtifactRefusedError
 from proto.oko.v1 import agent_pb2_grpc, models_pb2
 
@@ -69,12 +70,14 @@ class Downloader:
         rate_bytes_s: Callable[[], int] = lambda: 0,
         backoff: Backoff | None = None,
         max_attempts: int = 30,
+        metrics: ModelMetrics | None = None,
     ) -> None:
         self._connect = connect
         self._rate = rate_bytes_s
         self._backoff = backoff or Backoff(0.5, 30.0)
         self._max_attempts = max_attempts
         self.stats = DownloadStats()
+        self._metrics = metrics
 
     async def fetch(self, want: FileRequest, progress: Progress | None = None) -> Path:
         """Complete `want.partial` to `want.size` bytes; ArtifactRefusedError if it cannot."""
@@ -85,6 +88,8 @@ class Downloader:
                 return want.partial
             if held:
                 self.stats.resumes += 1
+                if self._metrics is not None:
+                    self._metrics.download_resumes.inc()
                 log.info("resuming %s download at byte %d of %d", want.name, held, want.size)
             try:
                 added = await self._attempt(want, held, progress)
@@ -122,6 +127,8 @@ class Downloader:
                         added += len(chunk.data)
                         unsynced += len(chunk.data)
                         self.stats.bytes_received += len(chunk.data)
+                        if self._metrics is not None:
+                            self._metrics.download_bytes.inc(len(chunk.data))
                         if unsynced >= _FSYNC_EVERY:
                             out.flush()
                             os.fsync(out.fileno())

@@ -17,7 +17,14 @@ from agent.detect.object_detector import ObjectDetector
 from agent.errors import ModelError
 from agent.inference.backend import Model, load_spec
 from agent.inference.manifest import ModelSpec, load_manifest, spec_for_file
-from agent.models_update.inventory import FLEET, SHIPPED, Installed, Inventory, ModelTag
+from agent.models_update.inventory import (
+    FLEET,
+    SHIPPED,
+    STATE_FILE,
+    Installed,
+    Inventory,
+    ModelTag,
+)
 from agent.models_update.keys import PinnedKeys
 from agent.models_update.verify import check_entry, check_file
 
@@ -69,6 +76,8 @@ def startup_spec(data_dir: Path, identity_dir: Path, slot: str = "detector") -> 
     None means "no fleet choice": run the model named on the command line. When the chosen
     model fails its checks the previous one is tried, then None; each failure is logged.
     """
+    if not (data_dir / "models" / STATE_FILE).is_file():
+        return None  # never took a model from the fleet
     inventory = Inventory(data_dir)
     state = inventory.load(slot)
     pinned = PinnedKeys(identity_dir).load()

@@ -34,6 +34,7 @@ from agent.models_update.download import Downloader
 from agent.models_update.inventory import FLEET, Installed, Inventory, SlotState
 from agent.models_update.keys import PinnedKeys
 from agent.models_update.loading import detector_like, installed_from_spec, load_installed, tag_of
+from agent.models_update.metrics import ModelMetrics
 from agent.models_update.verify import ArtifactRefusedError
 from agent.models_update.warmup import WarmupOutcome
 from models.signing import PublicKey
@@ -72,6 +73,7 @@ class ModelUpdater:
         make_detect: Callable[[ObjectDetector], DetectFn],
         on_swap: Callable[[ObjectDetector], None],
         settings: Callable[[], ModelsSection] = ModelsSection,
+        metrics: ModelMetrics | None = None,
     ) -> None:
         self.inventory = inventory
         self.keys = keys
@@ -80,6 +82,7 @@ class ModelUpdater:
         self._make_detect = make_detect
         self._on_swap = on_swap
         self._settings = settings
+        self.metrics = metrics
         self._reporter: Reporter | None = None
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -165,6 +168,10 @@ class ModelUpdater:
                     self.state, assignment_id=self.attempt.assignment_id, last=last
                 )
                 self.inventory.save(self.state, SLOT)
+        if self.metrics is not None:
+            self.metrics.state.set(self.attempt.state)
+            if changes.get("state") == models_pb2.MODEL_STATE_FAILED:
+                self.metrics.refused.inc()
         reporter = self._reporter
         if reporter is not None:
             reporter(self.report())
@@ -259,7 +266,9 @@ class ModelUpdater:
             if self.connect is None:
                 raise ModelError("no fleet channel to download from (not enrolled?)")
             self.downloader = Downloader(
-                self.connect, rate_bytes_s=lambda: self._settings().download_bytes_per_s
+                self.connect,
+                rate_bytes_s=lambda: self._settings().download_bytes_per_s,
+                metrics=self.metrics,
             )
         return self.downloader
 
@@ -277,6 +286,10 @@ class ModelUpdater:
             self._probation = PROBATION_BATCHES if probation else 0
             self._failures = 0
         self._on_swap(detector)
+        if self.metrics is not None:
+            self.metrics.swaps.inc()
+            if not probation:
+                self.metrics.rollbacks.inc()
         self.inventory.prune(steps.files_of(target, previous))
 
     async def _back_to_previous(self, why: str, error: str = "") -> None:

@@ -43,6 +43,7 @@ from agent.events.convert import EventMinter
 from agent.identity import Identity
 from agent.models_update.inventory import Inventory, ModelTag
 from agent.models_update.keys import PinnedKeys
+from agent.models_update.metrics import ModelMetrics
 from agent.models_update.updater import ModelUpdater
 from agent.pipeline.camera import CameraPipeline, FrameDetections
 from agent.pipeline.detector_setup import model_ref, runs_faces, worker_face_models
@@ -136,6 +137,7 @@ class EdgeBox:
                 make_detect=self._detect_with,
                 on_swap=self._on_model_swap,
                 settings=lambda: self.config.agent.models,
+                metrics=ModelMetrics(self.parts.metrics.registry),
             )
             self.models.connect = self.parts.uplink.open_channel
             self.parts.uplink.models = self.models
