@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -81,7 +82,7 @@ def stub(handle: FleetHandle) -> rollouts_pb2_grpc.RolloutServiceStub:
     return rollouts_pb2_grpc.RolloutServiceStub(handle.channel())
 
 
-def call(handle: FleetHandle, method: str, request: object, token: str = "") -> pb.Rollout:
+def call(handle: FleetHandle, method: str, request: object, token: str = "") -> Any:
     """One RolloutService call as the admin (or `token`)."""
     metadata = transport.bearer_metadata(token or handle.admin_token)
     return getattr(stub(handle), method)(request, metadata=metadata, timeout=30)
@@ -125,4 +126,4 @@ async def wait_state(
 
 
 def code_of(err: grpc.RpcError) -> grpc.StatusCode:
-    return err.code()  # type: ignore[attr-defined, no-any-return]
+    return err.code()
