@@ -232,18 +232,17 @@ class RolloutController:
         self, rollout: Rollout, box: RolloutDevice, device: Device, status: ModelStatus, seen: _Seen
     ) -> gates.Observation:
         now = seen.now
-        running_us = box.running_us
-        if not running_us and status.state == RUNNING:
-            received = status.report.received_us if status.report else 0
-            running_us = received if box.assigned_us <= received <= now else now
-        mine = [s for s in seen.samples if s.device_id == box.device_id]
-        before, after = measure.split_latency(mine, box.assigned_us, running_us)
         cfg = rollout.spec.gates
+        tally = None
         cameras: tuple[gates.CameraCounts, ...] = ()
         if not any(g.gate == "quality" and g.verdict == "pass" for g in box.gates):
             tally = self._tally(rollout, box)
             await tally.catch_up(self.app.store)
             cameras = tally.cameras()
+        running_us = _swapped_at(box, status, tally, now)
+        heartbeat = device.health.at_us if device.health else 0
+        mine = [s for s in seen.samples if s.device_id == box.device_id]
+        before, after = measure.split_latency(mine, box.assigned_us, running_us)
         starts = seen.starts.get(box.device_id, [])
         return gates.Observation(
             model=rollout.spec.model,
@@ -253,7 +252,8 @@ class RolloutController:
             model_state=status.state,
             model_error=status.error,
             running_us=running_us,
-            last_heartbeat_us=device.health.at_us if device.health else 0,
+            seen_until_us=max(heartbeat, tally.last_after_us if tally else 0),
+            last_heartbeat_us=heartbeat,
             watch_from_us=max(box.assigned_us, self.started_us),
             restarts=measure.restarts_after(starts, box.assigned_us),
             latency_before=before,
@@ -284,6 +284,26 @@ class RolloutController:
         }
         for key in [k for k in self._tallies if k[0] == rollout.rollout_id and k not in live]:
             del self._tallies[key]
+
+
+def _swapped_at(
+    box: RolloutDevice, status: ModelStatus, tally: measure.EventTally | None, now: int
+) -> int:
+    """When the box started running the new model (0: not yet), as early as known.
+
+    The first sighting of its "running" report can be late (reported while the fleet was
+    down, sent again on reconnect): the report's own time and the capture time of the new
+    model's first detection say when it really happened.
+    """
+    if status.state != RUNNING and not box.running_us:
+        return 0
+    known = [t for t in (box.running_us, tally.first_after_us if tally else 0) if t]
+    report = status.report
+    if report is not None and box.assigned_us <= report.at_us <= now:
+        known.append(report.at_us)
+    if report is not None and box.assigned_us <= report.received_us <= now:
+        known.append(report.received_us)
+    return min(known) if known else now
 
 
 def _skip_reason(

@@ -57,7 +57,8 @@ class Observation:
     soak_s: float
     model_state: str  # the model slot's state (fleet.models.records)
     model_error: str = ""
-    running_us: int = 0  # first seen running the new model; 0 = not yet
+    running_us: int = 0  # when the box swapped the new model in; 0 = not yet
+    seen_until_us: int = 0  # what the fleet has heard of the box reaches this far (0 = now)
     last_heartbeat_us: int = 0
     watch_from_us: int = 0  # the offline clock starts here: max(assigned, fleet start)
     restarts: int = 0  # process starts (Hello.started_at) after the assignment
@@ -68,8 +69,15 @@ class Observation:
 
     @property
     def after_s(self) -> float:
-        """Seconds the box has run the new model (0 before it runs)."""
-        return max(0.0, (self.now_us - self.running_us) / _US) if self.running_us else 0.0
+        """Seconds of the new model the fleet has heard about (0 before it runs).
+
+        Up to `seen_until_us`, not now: a box whose link stalls spools its events, and
+        counting time the fleet has not heard about yet would make it look blind.
+        """
+        if not self.running_us:
+            return 0.0
+        end = min(self.now_us, self.seen_until_us or self.now_us)
+        return max(0.0, (end - self.running_us) / _US)
 
     @property
     def soaked(self) -> bool:

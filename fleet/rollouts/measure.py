@@ -68,6 +68,8 @@ class EventTally:
     assigned_us: int
     window_start_us: int
     cursor: int = 0
+    first_after_us: int = 0  # capture time of the new model's first and last detection
+    last_after_us: int = 0
     before: dict[str, _Side] = field(default_factory=lambda: defaultdict(_Side))
     after: dict[str, _Side] = field(default_factory=lambda: defaultdict(_Side))
     undecodable: int = 0
@@ -84,6 +86,9 @@ class EventTally:
             return
         if made_by(event, self.model_name, self.model_version):
             self.after[stored.camera_id].add(event.confidence)
+            first = self.first_after_us or stored.capture_us
+            self.first_after_us = min(first, stored.capture_us)
+            self.last_after_us = max(self.last_after_us, stored.capture_us)
         elif self.window_start_us <= stored.capture_us < self.assigned_us:
             self.before[stored.camera_id].add(event.confidence)
 

@@ -178,3 +178,17 @@ def test_gates_never_raise_on_edge_counts(after: int) -> None:
     cam = CameraCounts("cam", 0, after, (), (0.5,) * after)
     for gate in gates.standard_gates(CFG):
         assert gate.evaluate(obs(cameras=(cam,))).verdict in (PASS, FAIL, WAIT)
+
+
+def test_time_the_fleet_has_not_heard_about_yet_is_not_counted() -> None:
+    """A box whose link stalled 40 s ago spools its events: it is not blind."""
+    stalled = obs(
+        now_us=T0 + 100 * S,
+        seen_until_us=T0 + 60 * S,
+        before_s=60,
+        cameras=(CameraCounts("cam", before=60, after=40),),
+    )
+    assert stalled.after_s == 40 and not stalled.soaked
+    assert gates.QualityGate(CFG).evaluate(stalled).verdict == WAIT
+    # Counting up to now instead would have seen 40 in 80 s against 60 in 60 s.
+    assert gates.QualityGate(CFG).evaluate(replace(stalled, seen_until_us=0)).verdict == PASS

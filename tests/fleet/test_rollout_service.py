@@ -10,6 +10,7 @@ the audit chain; refusals name the field.
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import grpc
@@ -93,15 +94,20 @@ async def test_a_good_version_goes_to_done_and_a_blind_one_is_rolled_back(
             assert blind.state == "pending" and blind.boxes == 4
             assert [p.boxes for p in blind.progress] == [2, 4]
             ended = await wait_state(fleet, blind.rollout_id, ["rolled_back"])
-            assert ended.reason.startswith("2 of 2 updated boxes failed (limit 0%)")
+            # Both canaries go blind; whichever fails first already breaks the 0 % budget.
+            assert re.match(r"[12] of 2 updated boxes failed \(limit 0%\)", ended.reason)
             assert "quality:" in ended.reason and "detection rate x0.00" in ended.reason
             canary = {d.device_id for d in ended.devices if d.step == 0}
             assert len(canary) == 2 and canary <= north
             assert ended.updated == 2 and ended.given_back == 2
+            failed = [d for d in ended.devices if d.verdict == "failed"]
+            assert failed and all(
+                any(g.gate == "quality" and g.verdict == "fail" for g in d.gates) for d in failed
+            )
             for d in ended.devices:
                 if d.device_id in canary:
-                    assert d.verdict == "failed" and d.previous_model == "nanodet-g@1.0.0"
-                    assert any(g.gate == "quality" and g.verdict == "fail" for g in d.gates)
+                    assert d.verdict in ("failed", "updating") and d.rolled_back_at.seconds
+                    assert d.previous_model == "nanodet-g@1.0.0"
                 else:
                     assert d.verdict == "waiting" and not d.assigned_at.seconds
             back = await wait_state_back(fleet, blind.rollout_id, 2)
@@ -136,7 +142,7 @@ async def test_a_good_version_goes_to_done_and_a_blind_one_is_rolled_back(
     actor = f"rollout:{blind.rollout_id}"
     assert (actor, "model.assign") in actions and (actor, "model.rollback") in actions
     notes = [r.detail for r in rows if r.actor == actor and r.action == "rollout.progress"]
-    assert notes[0] == "canary started" and notes[-1].startswith("rolled back: 2 of 2")
+    assert notes[0] == "canary started" and notes[-1].startswith("rolled back: ")
 
 
 async def wait_state_back(fleet, rollout_id: str, count: int) -> rollouts_pb2.Rollout:

@@ -36,6 +36,7 @@ from models.signing import SigningError, verify_manifest
 from proto.oko.v1 import agent_pb2, agent_pb2_grpc, events_pb2, models_pb2
 from proto.transport import CLIENT_OPTIONS
 
+MAX_UNACKED = 10_000  # batches kept for resending, like a bounded spool
 SHIPPED = models_pb2.ModelRef(name="nanodet-g", version="1.0.0", sha256="0" * 64, origin="shipped")
 
 
@@ -111,10 +112,10 @@ class SimBox:
     running: models_pb2.ModelRef = field(default_factory=models_pb2.ModelRef)
     previous: models_pb2.ModelRef = field(default_factory=models_pb2.ModelRef)
     bytes_fetched: int = 0
+    dropped: int = 0  # batches the bounded spool gave up on
     started_at: Timestamp = field(default_factory=_now)
     reports: list[models_pb2.ModelReport] = field(default_factory=list)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
-    _outbox: asyncio.Queue[agent_pb2.AgentMessage | None] = field(default_factory=asyncio.Queue)
     _sequence: int = 0
     _batch: int = 0
     _files: dict[str, bytes] = field(default_factory=dict)  # sha256 -> model bytes kept
@@ -125,6 +126,8 @@ class SimBox:
         self._rng = random.Random(self.seed)
         self._channel: grpc.aio.Channel | None = None
         self._last_report: models_pb2.ModelReport | None = None
+        self._outbox = _Outbox([])
+        self._unacked: dict[int, events_pb2.EventBatch] = {}
 
     @property
     def device_id(self) -> str:
@@ -139,45 +142,55 @@ class SimBox:
         creds = grpc.ssl_channel_credentials(ident.ca_pem, ident.key_pem, ident.cert_pem)
         return grpc.aio.secure_channel(self.agent_address, creds, options=CLIENT_OPTIONS)
 
-    async def _requests(self) -> AsyncIterator[agent_pb2.AgentMessage]:
+    def _opening(self) -> list[agent_pb2.AgentMessage]:
+        """Hello, the last model report, then every batch not yet acknowledged (the spool)."""
         hello = agent_pb2.Hello(
             agent_version="sim",
             started_at=self.started_at,
             camera_ids=list(self.cameras),
             protocol=1,
         )
-        yield agent_pb2.AgentMessage(hello=hello)
-        if self._last_report is not None:
-            yield agent_pb2.AgentMessage(model_report=self._last_report)
-        else:
-            yield agent_pb2.AgentMessage(model_report=self._report(0, "running"))
-        while (msg := await self._outbox.get()) is not None:
-            yield msg
+        report = self._last_report or self._report(0, "running")
+        return [
+            agent_pb2.AgentMessage(hello=hello),
+            agent_pb2.AgentMessage(model_report=report),
+            *(agent_pb2.AgentMessage(batch=b) for b in self._unacked.values()),
+        ]
 
     async def run(self) -> None:
-        """Stay connected (reconnecting after a fleet restart) until `stop()`."""
-        while not self._stop.is_set():
-            self._outbox = asyncio.Queue()
-            self._channel = self._open_channel()
-            try:
-                await self._session(self._channel)
-            except grpc.aio.AioRpcError:
-                pass
-            finally:
-                await self._channel.close()
-            if not self._stop.is_set():
-                await asyncio.sleep(0.2)
+        """Stay connected (reconnecting after a fleet restart) until `stop()`.
+
+        Events are made all along and kept until acknowledged, like a box's spool, so a
+        fleet outage delays them but loses none.
+        """
+        producer = asyncio.create_task(self._events())
+        try:
+            while not self._stop.is_set():
+                self._outbox = _Outbox(self._opening())
+                self._channel = self._open_channel()
+                try:
+                    await self._session(self._channel)
+                except grpc.aio.AioRpcError:
+                    pass
+                finally:
+                    self._outbox.close()
+                    await self._channel.close()
+                if not self._stop.is_set():
+                    await asyncio.sleep(0.2)
+        finally:
+            producer.cancel()
+            await asyncio.gather(producer, return_exceptions=True)
 
     async def _session(self, channel: grpc.aio.Channel) -> None:
-        call = agent_pb2_grpc.AgentServiceStub(channel).Connect(self._requests())
-        tasks = [
-            asyncio.create_task(self._heartbeats()),
-            asyncio.create_task(self._events()),
-        ]
+        call = agent_pb2_grpc.AgentServiceStub(channel).Connect(self._outbox)
+        tasks = [asyncio.create_task(self._heartbeats())]
         try:
             async for message in call:
-                if message.WhichOneof("body") == "models":
+                kind = message.WhichOneof("body")
+                if kind == "models":
                     tasks.append(asyncio.create_task(self._assigned(channel, message.models)))
+                elif kind == "ack":
+                    self._unacked.pop(message.ack.batch_id, None)
                 if self._stop.is_set():
                     break
         finally:
@@ -188,12 +201,12 @@ class SimBox:
 
     def stop(self) -> None:
         self._stop.set()
-        self._outbox.put_nowait(None)
+        self._outbox.close()
 
     def restart(self) -> None:
         """A new agent process: a new start time, the stream reconnects."""
         self.started_at = _now()
-        self._outbox.put_nowait(None)
+        self._outbox.close()
 
     # Traffic ----------------------------------------------------------------------------
     async def _heartbeats(self) -> None:
@@ -245,6 +258,10 @@ class SimBox:
             if events:
                 self._batch += 1
                 batch = events_pb2.EventBatch(events=events, batch_id=self._batch)
+                self._unacked[self._batch] = batch
+                while len(self._unacked) > MAX_UNACKED:
+                    self._unacked.pop(next(iter(self._unacked)))
+                    self.dropped += 1
                 self._outbox.put_nowait(agent_pb2.AgentMessage(batch=batch))
 
     # Models -----------------------------------------------------------------------------
@@ -334,6 +351,34 @@ class SimBox:
             return
         self.previous, self.running = self.running, target
         self._send_report(self._report(a.assignment_id, "running", target))
+
+
+class _Outbox:
+    """The request stream of one Connect call: what is queued, until closed."""
+
+    def __init__(self, first: list[agent_pb2.AgentMessage]) -> None:
+        self._queue: asyncio.Queue[agent_pb2.AgentMessage | None] = asyncio.Queue()
+        for message in first:
+            self._queue.put_nowait(message)
+        self._closed = False
+
+    def put_nowait(self, message: agent_pb2.AgentMessage) -> None:
+        if not self._closed:
+            self._queue.put_nowait(message)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._queue.put_nowait(None)
+
+    def __aiter__(self) -> _Outbox:
+        return self
+
+    async def __anext__(self) -> agent_pb2.AgentMessage:
+        message = await self._queue.get()
+        if message is None:
+            raise StopAsyncIteration
+        return message
 
 
 def _poisson(rng: random.Random, mean: float) -> int:
