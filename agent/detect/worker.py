@@ -12,6 +12,11 @@ Other models of the box (the face detector and embedder) run on the same thread,
 camera thread calling it waits for its turn. Each (model, camera) pair has its own lane,
 batches hold one model's work only, and the round-robin over lanes serves every model and
 camera in turn.
+
+The detector can be swapped while cameras run (`swap_detector`, a model update): the swap
+happens on the worker thread between two batches, and every result carries the tag of the
+detector that made it, so events are stamped with the right model version. Warm-up of a
+new model runs there too (`run_between`), never beside the live detector.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ Everything after detection runs on each camera's own thread; the spool is the si
 durable hand-over to the uplink, which runs its own asyncio loop on another thread.
 The box owns its durable parts (`BoxParts`: identity store, spool, metrics, desired state,
 uplink client) and hands each what it needs; nothing reaches through one part to another.
+Model assignments from the fleet go to its `ModelUpdater` (`agent.models_update`), which
+swaps the worker's detector between two frames; results carry the detector that made them.
 
 Without a fleet (no `fleet:` section in agent.yaml, or the box not enrolled) events are
 still spooled (so enrolling later delivers them) and also written to a JSON Lines file.
@@ -454,6 +456,7 @@ class EdgeBox:
                 "alive": self.worker.alive,
                 "batches": self.worker.batches,
                 "backend": self.detector.model.backend,
+                "model": f"{self.detector.model.spec.name}@{self.detector.model.spec.version}",
             },
             "spool": self._spool_health(),
             "uplink": self.uplink_state(),

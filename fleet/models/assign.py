@@ -96,6 +96,7 @@ async def _store_and_send(
     app: FleetApp, wanted: list[Assignment], actor: str
 ) -> list[AssignResult]:
     stored = await app.store.put_assignments(wanted)
+    app.metrics.models.assigned.inc(len(stored))
     results = []
     for item in stored:
         await app.audit(
@@ -205,6 +206,7 @@ async def model_statuses(
 async def record_report(app: FleetApp, device_id: str, report: ModelReportRecord) -> None:
     """Store a box's validated report (the last one per slot wins) and log refusals."""
     await app.store.record_model_report(device_id, report)
+    app.metrics.models.reports.labels(state=report.state).inc()
     if report.state in (FAILED, ROLLED_BACK):
         log.warning(
             "%s %s %s: %s (running %s)",

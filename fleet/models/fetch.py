@@ -62,3 +62,4 @@ async def chunks(
     while (data := await asyncio.to_thread(next, reader, b"")) != b"":
         yield models_pb2.ModelChunk(offset=offset, data=data, total=total)
         offset += len(data)
+        app.metrics.models.served_bytes.inc(len(data))

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from fleet.app import FleetApp, now_us
-from fleet.errors import AlreadyExistsError, InvalidRequestError
+from fleet.errors import AlreadyExistsError, FleetError, InvalidRequestError
 from fleet.models.blobs import BlobStore, BlobWriter
 from fleet.models.fetch import blob_store
 from fleet.models.records import ModelVersion, SigningKeyRecord
@@ -199,7 +199,11 @@ async def push_model(
     app: FleetApp, requests: AsyncIterator[models_pb2.PushModelRequest], actor: str
 ) -> ModelVersion:
     """Check and store one pushed version (see the module docstring)."""
-    push = await _receive(app, requests)
+    try:
+        push = await _receive(app, requests)
+    except FleetError:
+        app.metrics.models.push_refused.inc()
+        raise
     entry = push.entry
     assert entry.warmup is not None
     version = ModelVersion(
@@ -215,6 +219,7 @@ async def push_model(
         frames=tuple(f.sha256 for f in entry.warmup.frames),
     )
     await app.store.add_model_version(version)
+    app.metrics.models.pushed.inc()
     await app.audit(
         actor,
         "model.push",

@@ -10,6 +10,9 @@ the variants that must be refused or caught by a quality gate.
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +21,14 @@ import cv2
 from agent.models_update.package import package
 from fleet.models import bundle
 from models import MODELS_DIR
-from models.signing import generate_private_key, key_id, public_pem
+from models.signing import (
+    endorse,
+    generate_private_key,
+    key_id,
+    load_private_key,
+    parse_public_key,
+    public_pem,
+)
 from proto import transport
 from proto.oko.v1 import models_pb2, models_pb2_grpc
 from tests.support.fleet import FleetHandle
@@ -103,9 +113,18 @@ def _stub(fleet: FleetHandle) -> models_pb2_grpc.ModelServiceStub:
     return models_pb2_grpc.ModelServiceStub(fleet.channel())
 
 
-def trust(fleet: FleetHandle, key: SigningKey, name: str = "test key") -> models_pb2.SigningKey:
-    """`okoctl model key add` for `key`."""
+def trust(
+    fleet: FleetHandle,
+    key: SigningKey,
+    name: str = "test key",
+    endorsed_with: SigningKey | None = None,
+) -> models_pb2.SigningKey:
+    """`okoctl model key add` for `key` (`--endorse-with` the older key, for rotation)."""
     request = models_pb2.AddSigningKeyRequest(public_key=key.public.read_bytes(), name=name)
+    if endorsed_with is not None:
+        old = load_private_key(endorsed_with.private)
+        request.endorsed_by = endorsed_with.key_id
+        request.endorsement = endorse(old, parse_public_key(key.public.read_bytes()))
     return _stub(fleet).AddSigningKey(
         request, metadata=transport.bearer_metadata(fleet.admin_token), timeout=30
     )
@@ -139,3 +158,30 @@ def status(fleet: FleetHandle, device_id: str) -> models_pb2.ModelSlotStatus:
         timeout=30,
     )
     return reply.slots[0]
+
+
+def repackaged(
+    base_manifest: Path, model: Path, version: str, *, out: Path, key: SigningKey
+) -> Path:
+    """`model` under `base_manifest`'s entry (warm-up and all), as `version`, signed.
+
+    For artifacts the packager could not have recorded a warm-up for (a wrong input shape)
+    or whose warm-up is deliberately another model's (a model that sees nothing).
+    """
+    entry = json.loads(base_manifest.read_text())
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / model.name
+    shutil.copyfile(model, target)
+    for frame in entry["warmup"]["frames"]:
+        shutil.copyfile(base_manifest.parent / frame["name"], out / frame["name"])
+    entry.update(
+        version=version,
+        file=target.name,
+        sha256=hashlib.sha256(target.read_bytes()).hexdigest(),
+        bytes=target.stat().st_size,
+    )
+    manifest = bundle.manifest_path(target)
+    manifest.write_text(json.dumps(entry, indent=2))
+    signature = bundle.sign(target, manifest, key.private)
+    bundle.signature_path(target).write_bytes(base64.b64encode(signature) + b"\n")
+    return target
