@@ -52,6 +52,7 @@ class _Seen:
     now: int
     samples: list[LatencySample]
     starts: dict[str, list[int]]
+    changes: dict[str, list[int]]  # earlier rollouts' assignments and rollbacks per box
 
 
 class RolloutController:
@@ -194,6 +195,7 @@ class RolloutController:
                 rollout.spec.model_version,
                 box.assigned_us,
                 box.assigned_us - window,
+                previous=(box.previous.name, box.previous.version),
             )
             self._tallies[key] = tally
         return tally
@@ -207,12 +209,12 @@ class RolloutController:
         now: int,
     ) -> list[RolloutDevice]:
         """Boxes with fresh verdicts: skip revoked or re-assigned ones, gate updated ones."""
+        judged = [b.device_id for b in boxes if b.verdict in (UPDATING, HEALTHY)]
         seen = _Seen(
             now,
             await self.app.store.latency_samples(rollout.rollout_id),
-            await self.app.store.device_starts(
-                [b.device_id for b in boxes if b.verdict in (UPDATING, HEALTHY)]
-            ),
+            await self.app.store.device_starts(judged),
+            await self.app.store.model_changes(judged, rollout.rollout_id),
         )
         out = []
         for box in boxes:
@@ -233,17 +235,20 @@ class RolloutController:
     ) -> gates.Observation:
         now = seen.now
         cfg = rollout.spec.gates
+        starts = seen.starts.get(box.device_id, [])
+        cuts = [*starts, *seen.changes.get(box.device_id, [])]
         tally = None
-        cameras: tuple[gates.CameraCounts, ...] = ()
         if not any(g.gate == "quality" and g.verdict == "pass" for g in box.gates):
             tally = self._tally(rollout, box)
             await tally.catch_up(self.app.store)
-            cameras = tally.cameras()
+            cuts.append(tally.other_until_us)
+        begin = measure.baseline_start(
+            box.assigned_us, cfg.baseline_events_seconds, cuts, device.enrolled_us
+        )
         running_us = _swapped_at(box, status, tally, now)
         heartbeat = device.health.at_us if device.health else 0
         mine = [s for s in seen.samples if s.device_id == box.device_id]
         before, after = measure.split_latency(mine, box.assigned_us, running_us)
-        starts = seen.starts.get(box.device_id, [])
         return gates.Observation(
             model=rollout.spec.model,
             now_us=now,
@@ -258,10 +263,8 @@ class RolloutController:
             restarts=measure.restarts_after(starts, box.assigned_us),
             latency_before=before,
             latency_after=after,
-            before_s=measure.baseline_seconds(
-                box.assigned_us, cfg.baseline_events_seconds, starts, device.enrolled_us
-            ),
-            cameras=cameras,
+            before_s=max(0.0, (box.assigned_us - begin) / 1_000_000),
+            cameras=tally.cameras(begin) if tally else (),
         )
 
     def _gate(self, rollout: Rollout, box: RolloutDevice, obs: gates.Observation) -> RolloutDevice:

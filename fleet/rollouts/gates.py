@@ -247,7 +247,7 @@ class QualityGate:
 
     def evaluate(self, obs: Observation) -> GateResult:
         """Interim: fail only at interim_alpha. End of soak: fail at alpha, else pass."""
-        if not obs.running_us or obs.after_s <= 0:
+        if not obs.running_us or obs.after_s < min(obs.soak_s, self.config.min_quality_seconds):
             return _soaking(self.name, obs)
         if obs.before_s <= 0:
             if obs.soaked:

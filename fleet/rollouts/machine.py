@@ -76,7 +76,8 @@ def _give_back(
     for device_id in ids:
         d = devices[device_id]
         if d.updated and not d.rollback_us and d.verdict != SKIPPED:
-            devices[device_id] = replace(d, rollback_us=now_us)
+            reason = "stopped before its gates decided" if d.verdict == UPDATING else d.reason
+            devices[device_id] = replace(d, rollback_us=now_us, reason=reason)
             out.append(device_id)
     return tuple(out)
 

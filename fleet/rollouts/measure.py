@@ -31,6 +31,7 @@ _US = 1_000_000
 PAGE = 1000
 MAX_PAGES_PER_TICK = 20
 MAX_SCORES = 5000  # per camera and side: enough for the KS test, bounded memory
+MAX_BEFORE = 50_000  # baseline detections kept per box (capture time, camera, score)
 _NOT_DETECTIONS = frozenset({"traffic_flow", "face", "watchlist_alert"})
 
 
@@ -60,19 +61,33 @@ class _Side:
 
 @dataclass
 class EventTally:
-    """Before/after detections per camera of one box in one rollout."""
+    """Before/after detections per camera of one box in one rollout.
+
+    "Before" is what the model the box ran before its update (`previous`; any model but
+    the new one when unknown) detected during its own uninterrupted run up to the update:
+    the run starts after the last event of any third model (a model tried and rolled
+    back in between saw differently, or nothing), see `baseline_start`.
+    """
 
     device_id: str
     model_name: str
     model_version: str
     assigned_us: int
     window_start_us: int
+    previous: tuple[str, str] = ("", "")  # name, version the box ran before
     cursor: int = 0
     first_after_us: int = 0  # capture time of the new model's first and last detection
     last_after_us: int = 0
-    before: dict[str, _Side] = field(default_factory=lambda: defaultdict(_Side))
+    other_until_us: int = 0  # latest capture before the update by a third model
+    before: list[tuple[int, str, float]] = field(default_factory=list)  # capture, camera, score
     after: dict[str, _Side] = field(default_factory=lambda: defaultdict(_Side))
     undecodable: int = 0
+
+    def _by_previous(self, event: events_pb2.Event) -> bool:
+        name, version = self.previous
+        if not name:
+            return True
+        return made_by(event, name, version)
 
     def add(self, stored: StoredEvent) -> None:
         """Count one stored event of this box."""
@@ -82,15 +97,19 @@ class EventTally:
         except DecodeError:
             self.undecodable += 1
             return
-        if not is_detection(event):
-            return
         if made_by(event, self.model_name, self.model_version):
-            self.after[stored.camera_id].add(event.confidence)
-            first = self.first_after_us or stored.capture_us
-            self.first_after_us = min(first, stored.capture_us)
-            self.last_after_us = max(self.last_after_us, stored.capture_us)
-        elif self.window_start_us <= stored.capture_us < self.assigned_us:
-            self.before[stored.camera_id].add(event.confidence)
+            if is_detection(event):
+                self.after[stored.camera_id].add(event.confidence)
+                first = self.first_after_us or stored.capture_us
+                self.first_after_us = min(first, stored.capture_us)
+                self.last_after_us = max(self.last_after_us, stored.capture_us)
+            return
+        if not self.window_start_us <= stored.capture_us < self.assigned_us:
+            return
+        if not self._by_previous(event):
+            self.other_until_us = max(self.other_until_us, stored.capture_us)
+        elif is_detection(event) and len(self.before) < MAX_BEFORE:
+            self.before.append((stored.capture_us, stored.camera_id, event.confidence))
 
     async def catch_up(self, store: Store) -> int:
         """Read the box's events stored since the last call; how many were read."""
@@ -110,36 +129,38 @@ class EventTally:
                 break
         return read
 
-    def cameras(self) -> tuple[CameraCounts, ...]:
-        """Counts and scores per camera seen on either side."""
-        names = sorted(set(self.before) | set(self.after))
+    def cameras(self, begin_us: int) -> tuple[CameraCounts, ...]:
+        """Counts and scores per camera seen on either side; "before" from `begin_us`."""
+        before: dict[str, _Side] = defaultdict(_Side)
+        for capture_us, camera, score in self.before:
+            if capture_us >= begin_us:
+                before[camera].add(score)
+        names = sorted(set(before) | set(self.after))
         empty = _Side()
         return tuple(
             CameraCounts(
                 name,
-                self.before.get(name, empty).count,
+                before.get(name, empty).count,
                 self.after.get(name, empty).count,
-                tuple(self.before.get(name, empty).scores),
+                tuple(before.get(name, empty).scores),
                 tuple(self.after.get(name, empty).scores),
             )
             for name in names
         )
 
 
-def baseline_seconds(
-    assigned_us: int, window_s: float, starts: Sequence[int], enrolled_us: int
-) -> float:
-    """The baseline window: `window_s` before the update, cut at the agent's last start.
+def baseline_start(assigned_us: int, window_s: float, cuts: Sequence[int], enrolled_us: int) -> int:
+    """Where the baseline window begins: `window_s` before the update, or later.
 
-    Before its last start the box's cameras may not have run at all, so counting that
-    time would make the old model look blinder than it was.
+    `cuts` are times before which the previous model's run cannot be trusted to have
+    lasted: the agent's process starts (its cameras may not have run before), earlier
+    model changes the fleet made (assignments and rollbacks of other rollouts), the last
+    detection of a third model. Counting such time would make the old model look blinder
+    than it was.
     """
-    begin = assigned_us - int(window_s * _US)
-    earlier = [s for s in starts if s <= assigned_us]
-    if earlier:
-        begin = max(begin, earlier[-1])
-    begin = max(begin, enrolled_us)
-    return max(0.0, (assigned_us - begin) / _US)
+    begin = max(assigned_us - int(window_s * _US), enrolled_us)
+    earlier = [c for c in cuts if c <= assigned_us]
+    return max(begin, *earlier) if earlier else begin
 
 
 def latency_sample(device: Device) -> LatencySample | None:

@@ -73,6 +73,14 @@ class GateSettings(Section):
         description="Quality gate: how far back before its update a box's events form "
         "the baseline (cut at the agent's last start).",
     )
+    min_quality_seconds: float = Field(
+        default=20.0,
+        ge=0,
+        le=86_400,
+        description="Quality gate: no decision before the box has run the new model this "
+        "long (or the whole soak, if shorter). Detections come in bursts (a group walks "
+        "in; tracks may restart at the swap), so a count over a few seconds says nothing.",
+    )
     min_rate_ratio: float = Field(
         default=0.25,
         gt=0,

@@ -298,6 +298,11 @@ class Store(Protocol):
     async def device_starts(self, device_ids: Sequence[str]) -> dict[str, list[int]]:
         """Recent process start times per device, oldest first."""
 
+    async def model_changes(
+        self, device_ids: Sequence[str], except_rollout: str = ""
+    ) -> dict[str, list[int]]:
+        """Times other rollouts assigned these boxes a model or gave one back, per box."""
+
     async def add_latency(self, rollout_id: str, samples: Sequence[LatencySample]) -> None:
         """Keep heartbeat latency samples for a rollout's latency gate (bounded per box)."""
 

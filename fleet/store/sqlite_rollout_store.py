@@ -64,3 +64,9 @@ class RolloutStoreMixin(Store):
     @override
     async def latency_samples(self, rollout_id: str) -> list[LatencySample]:
         return await self._read(ro.latency_samples, rollout_id)
+
+    @override
+    async def model_changes(
+        self, device_ids: Sequence[str], except_rollout: str = ""
+    ) -> dict[str, list[int]]:
+        return await self._read(ro.model_changes, list(device_ids), except_rollout)

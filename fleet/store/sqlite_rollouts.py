@@ -263,3 +263,18 @@ def latency_samples(conn: sqlite3.Connection, rollout_id: str) -> list[LatencySa
         (rollout_id,),
     )
     return [LatencySample(row[0], int(row[1]), float(row[2])) for row in rows]
+
+
+def model_changes(
+    conn: sqlite3.Connection, device_ids: Sequence[str], except_rollout: str
+) -> dict[str, list[int]]:
+    """When other rollouts assigned these boxes a model or gave one back, oldest first."""
+    out: dict[str, list[int]] = {d: [] for d in device_ids}
+    for device_id in out:
+        rows = conn.execute(
+            "SELECT assigned_us, rollback_us FROM rollout_devices WHERE device_id = ?"
+            " AND rollout_id != ?",
+            (device_id, except_rollout),
+        )
+        out[device_id] = sorted(t for row in rows for t in row if t)
+    return out

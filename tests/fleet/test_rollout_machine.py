@@ -32,7 +32,8 @@ from fleet.rollouts.records import (
     RolloutDevice,
 )
 from fleet.rollouts.selector import parse_selector
-from fleet.rollouts.settings import RolloutSpec
+from fleet.rollouts.settings import GateSettings, RolloutSpec
+from proto.oko.v1 import rollouts_pb2
 
 S = 1_000_000
 T0 = 1_800_000_000 * S
@@ -285,3 +286,9 @@ def test_spec_defaults_and_percents() -> None:
     s = spec(canary_percent=5, steps=(25, 50, 100))
     assert s.percents == (5, 25, 50, 100) and s.model == "nanodet-g@2"
     assert s.gates.alpha == 0.01 and s.max_failure == pytest.approx(0.1)
+
+
+def test_the_wire_gate_settings_carry_every_threshold() -> None:
+    """Each pydantic threshold has its protobuf field, so no request or view drops one."""
+    wire = set(rollouts_pb2.GateSettings.DESCRIPTOR.fields_by_name)
+    assert wire == set(GateSettings.model_fields)

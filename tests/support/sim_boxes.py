@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import math
 import random
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -96,6 +97,12 @@ async def enroll(
 def _now() -> Timestamp:
     stamp = Timestamp()
     stamp.GetCurrentTime()
+    return stamp
+
+
+def _ago(seconds: float) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromNanoseconds(time.time_ns() - int(seconds * 1e9))
     return stamp
 
 
@@ -225,14 +232,14 @@ class SimBox:
             self._outbox.put_nowait(agent_pb2.AgentMessage(heartbeat=beat))
             await asyncio.sleep(self.heartbeat_s)
 
-    def _event(self, camera: str) -> events_pb2.Event:
+    def _event(self, camera: str, ago_s: float) -> events_pb2.Event:
         b = self.behaviour()
         self._sequence += 1
         event = events_pb2.Event(
             event_id=str(uuid.uuid4()),
             camera_id=camera,
             sequence=self._sequence,
-            capture_time=_now(),
+            capture_time=_ago(ago_s),
             track_id=self._sequence,
             confidence=min(1.0, max(0.05, self._rng.gauss(b.score_mean, b.score_sd))),
             box=events_pb2.Box(x1=10, y1=20, x2=60, y2=180),
@@ -252,9 +259,10 @@ class SimBox:
         while True:
             await asyncio.sleep(period)
             rate = self.behaviour().rate_hz * period
-            events = [
-                self._event(c) for c in self.cameras for _ in range(_poisson(self._rng, rate))
-            ]
+            events = []
+            for camera in self.cameras:  # spread over the period, in capture order
+                ages = [self._rng.uniform(0, period) for _ in range(_poisson(self._rng, rate))]
+                events += [self._event(camera, age) for age in sorted(ages, reverse=True)]
             if events:
                 self._batch += 1
                 batch = events_pb2.EventBatch(events=events, batch_id=self._batch)
