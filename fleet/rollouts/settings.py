@@ -102,7 +102,7 @@ class GateSettings(Section):
         description="Quality gate: a Kolmogorov-Smirnov distance between the confidence "
         "distributions above this (and significant) fails. Measured on vtest.avi "
         "(bench/rollout_gates.py): two stretches of the same scene and model differ by "
-        "~0.12, the INT8 and FP32 builds of nanodet-g on the same frames by ~0.25; a "
+        "~0.15, the INT8 and FP32 builds of nanodet-g on the same frames by ~0.23; a "
         "model that saturates or collapses its scores approaches 1.",
     )
     min_scores: int = Field(

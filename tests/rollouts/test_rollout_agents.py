@@ -178,7 +178,15 @@ def test_a_blind_detector_is_rolled_back_fleet_wide_and_a_good_one_goes_to_done(
             assert not _detections(fleet, camera_of[d], ZEROED)
             assert status(fleet, d).report.previous.version == ZEROED
 
-        good = _create(fleet, GOOD, canary_percent=34, interval_seconds=30)
+        # FP32 is ~2.6x slower than INT8 on these 2-core machines (docs/benchmarks.md,
+        # Models): this fleet accepts that (the latency gate would fail it at 1.5).
+        good = _create(
+            fleet,
+            GOOD,
+            canary_percent=34,
+            interval_seconds=30,
+            gates=pb.GateSettings(max_latency_ratio=5),
+        )
         done = _until_state(fleet, good.rollout_id, "done", 420)
         assert done.healthy == BOXES and done.failed == 0, done
         for box_view in done.devices:

@@ -4,11 +4,13 @@ A `SimBox` is what the fleet sees of an edge box, without cameras or a detector:
 enrolls with its own key (CSR) and pins the fleet's model-signing keys, holds one
 `AgentService.Connect` stream (Hello with its process start time, heartbeats with
 per-camera detector latency), and answers every `ModelAssignment` the way a box does:
-downloads the file with `FetchModel` (resuming from the bytes it holds), checks the size,
-sha256 and the manifest's Ed25519 signature by a pinned key, then reports running (or
-failed, with the reason) in `ModelReport`s. It mints detection events (zone entries with
-a confidence) stamped with the model it runs, at the rate and score distribution its
-`Behaviour` for that model version says: so a "blind" version makes none.
+downloads the file with `FetchModel` (hashing it as it streams, keeping nothing in memory),
+checks the manifest's Ed25519 signature by a pinned key, and the size and sha256 against
+the signed entry, then reports running (or failed, with the reason) in `ModelReport`s. It
+mints detection events (zone entries with a confidence) stamped with the model it runs,
+at the rate and score distribution its `Behaviour` for that model version says: so a
+"blind" version makes none. Unacknowledged event batches are kept and sent again after a
+reconnect, like a spool.
 
 Real agent processes cost ~150 MB and a core share each; these cost a coroutine, so a
 rollout bench can run 20+ boxes on a 2-core machine. Used by the rollout tests and
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import math
 import random
 import time
@@ -125,7 +128,6 @@ class SimBox:
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _sequence: int = 0
     _batch: int = 0
-    _files: dict[str, bytes] = field(default_factory=dict)  # sha256 -> model bytes kept
 
     def __post_init__(self) -> None:
         if not self.running.name:
@@ -303,16 +305,19 @@ class SimBox:
         self.reports.append(report)
         self._outbox.put_nowait(agent_pb2.AgentMessage(model_report=report))
 
-    async def _fetch(self, channel: grpc.aio.Channel, art: models_pb2.ModelArtifact) -> bytes:
-        held = bytearray(self._files.get(art.sha256, b""))
+    async def _fetch(self, channel: grpc.aio.Channel, art: models_pb2.ModelArtifact) -> _Fetched:
+        """Stream the ONNX file, hashing as it comes (nothing is kept in memory)."""
+        digest = hashlib.sha256()
+        size = 0
         stub = agent_pb2_grpc.AgentServiceStub(channel)
-        request = models_pb2.FetchModelRequest(name=art.name, version=art.version, offset=len(held))
-        async for chunk in stub.FetchModel(request, timeout=120):
-            held += chunk.data
+        request = models_pb2.FetchModelRequest(name=art.name, version=art.version, offset=0)
+        async for chunk in stub.FetchModel(request, timeout=300):
+            digest.update(chunk.data)
+            size += len(chunk.data)
             self.bytes_fetched += len(chunk.data)
-        return bytes(held)
+        return _Fetched(size, digest.hexdigest())
 
-    def _check(self, a: models_pb2.ModelAssignment, data: bytes) -> str:
+    def _check(self, a: models_pb2.ModelAssignment, got: _Fetched) -> str:
         art = a.artifact
         raw = self.identity.pinned.get(art.key_id)
         if raw is None:
@@ -321,9 +326,12 @@ class SimBox:
             verify_manifest(raw, art.manifest, art.signature)
         except SigningError as err:
             return str(err)
-        if len(data) != art.size:
-            return f"truncated: {len(data)} of {art.size} bytes"
-        if hashlib.sha256(data).hexdigest() != art.sha256:
+        signed = json.loads(art.manifest)
+        if (signed.get("sha256"), signed.get("bytes")) != (art.sha256, art.size):
+            return "the artifact's sha256 or size differs from its signed manifest entry"
+        if got.size != art.size:
+            return f"truncated: {got.size} of {art.size} bytes"
+        if got.sha256 != art.sha256:
             return "sha256 mismatch (tampered)"
         return ""
 
@@ -345,20 +353,25 @@ class SimBox:
             return
         self._send_report(self._report(a.assignment_id, "downloading", target, total=art.size))
         try:
-            data = await self._fetch(channel, art)
+            got = await self._fetch(channel, art)
         except grpc.aio.AioRpcError as err:
             self._send_report(
                 self._report(a.assignment_id, "failed", target, f"download: {err.details()}")
             )
             return
-        self._files[art.sha256] = data
-        self._send_report(self._report(a.assignment_id, "verifying", target, done=len(data)))
-        problem = self._check(a, data)
+        self._send_report(self._report(a.assignment_id, "verifying", target, done=got.size))
+        problem = self._check(a, got)
         if problem:
             self._send_report(self._report(a.assignment_id, "failed", target, problem))
             return
         self.previous, self.running = self.running, target
         self._send_report(self._report(a.assignment_id, "running", target))
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    size: int
+    sha256: str
 
 
 class _Outbox:
