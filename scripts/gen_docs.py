@@ -55,6 +55,12 @@ CONFIG_ROOTS: list[tuple[str, str, str]] = [
         "are also `oko-fleet serve` options (`--data-dir` for `data_dir`, repeatable "
         "`--hostname` for `hostnames`), which win over the file.",
     ),
+    (
+        "fleet.rollouts.settings:RolloutSpec",
+        "`okoctl rollout create` options (RolloutService.CreateRollout request fields)",
+        "A staged rollout as the fleet validates and stores it; a refusal names the field "
+        "(docs/operations.md, Rollouts).",
+    ),
 ]
 # The command lines, as (program name, typer app).
 CLI_APPS: list[tuple[str, str]] = [

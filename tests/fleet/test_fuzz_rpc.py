@@ -30,6 +30,7 @@ from proto.oko.v1 import (
     admin_pb2_grpc,
     agent_pb2,
     events_pb2,
+    rollouts_pb2,
     stream_pb2,
     stream_pb2_grpc,
 )
@@ -62,6 +63,7 @@ SERVICES = [
     agent_pb2.DESCRIPTOR.services_by_name["AgentService"],
     admin_pb2.DESCRIPTOR.services_by_name["AdminService"],
     stream_pb2.DESCRIPTOR.services_by_name["EventService"],
+    rollouts_pb2.DESCRIPTOR.services_by_name["RolloutService"],
 ]
 METHODS = [m for service in SERVICES for m in service.methods]
 UNARY = [m for m in METHODS if not m.client_streaming and not m.server_streaming]
