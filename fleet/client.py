@@ -19,6 +19,7 @@ import grpc
 from fleet.errors import FleetError
 from proto.oko.v1 import (
     admin_pb2_grpc,
+    certs_pb2_grpc,
     models_pb2_grpc,
     rollouts_pb2_grpc,
     stream_pb2_grpc,
@@ -83,6 +84,7 @@ class Session:
         self.events = stream_pb2_grpc.EventServiceStub(channel)
         self.watchlists = watchlists_pb2_grpc.WatchlistServiceStub(channel)
         self.models = models_pb2_grpc.ModelServiceStub(channel)
+        self.certs = certs_pb2_grpc.CertificateServiceStub(channel)
         self.rollouts = rollouts_pb2_grpc.RolloutServiceStub(channel)
         self.metadata = bearer_metadata(connection.token) if connection.token else ()
 

@@ -28,7 +28,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from agent.config.agent import ModelsSection
 from agent.detect.object_detector import ObjectDetector
 from agent.detect.worker import DetectFn, InferenceWorker
-from agent.errors import ModelError
+from agent.errors import ModelError, OkoError
 from agent.models_update import steps
 from agent.models_update.download import Downloader
 from agent.models_update.inventory import FLEET, Installed, Inventory, SlotState
@@ -183,9 +183,10 @@ class ModelUpdater:
         if message.slot != SLOT:
             log.warning("ignoring assignment for unknown slot %r", message.slot)
             return
-        added = self.keys.extend(_offered_keys(message))
-        if added:
-            log.info("now trusting model-signing keys %s", added)
+        try:
+            self.keys.extend(_offered_keys(message))
+        except OkoError as err:  # the pinned set stays as it was; the check below refuses
+            log.error("cannot extend the pinned model-signing keys: %s", err)
         same = message.assignment_id == self.attempt.assignment_id
         if same and (self.attempt.state in steps.SETTLED or self._busy()):
             self._publish()  # already done (or on it): say so again
@@ -214,7 +215,7 @@ class ModelUpdater:
             await self._dispatch(message, target)
         except asyncio.CancelledError:
             raise
-        except (ModelError, OSError) as err:
+        except (OkoError, OSError) as err:
             log.error("model %s refused: %s", target.label, err)
             self._publish(state=models_pb2.MODEL_STATE_FAILED, error=str(err))
         except Exception as err:  # a bug must not cost the running model or the uplink

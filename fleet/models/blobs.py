@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 
 from fleet.errors import InvalidRequestError, NotFoundError, StoreError
@@ -104,7 +104,7 @@ class BlobStore:
         self.path(sha256)  # validates the digest before it becomes a file name
         return BlobWriter(self, sha256, size)
 
-    def read(self, sha256: str, offset: int, chunk: int) -> Iterator[bytes]:
+    def read(self, sha256: str, offset: int, chunk: int) -> Generator[bytes, None, None]:
         """The file's bytes from `offset` in chunks of at most `chunk` bytes.
 
         Reads what is on disk: if the file was damaged after it was stored, the box's own

@@ -59,7 +59,10 @@ async def chunks(
         raise InvalidRequestError(f"offset {request.offset} is beyond the file's {total} bytes")
     reader = blobs.read(wanted, request.offset, CHUNK_BYTES)
     offset = request.offset
-    while (data := await asyncio.to_thread(next, reader, b"")) != b"":
-        yield models_pb2.ModelChunk(offset=offset, data=data, total=total)
-        offset += len(data)
-        app.metrics.models.served_bytes.inc(len(data))
+    try:
+        while (data := await asyncio.to_thread(next, reader, b"")) != b"":
+            yield models_pb2.ModelChunk(offset=offset, data=data, total=total)
+            offset += len(data)
+            app.metrics.models.served_bytes.inc(len(data))
+    finally:
+        reader.close()  # the box may hang up mid-file: close the file now, not at GC

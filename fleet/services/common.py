@@ -17,6 +17,7 @@ from fleet.errors import (
     InvalidRequestError,
     NotFoundError,
     PermissionDeniedError,
+    RateLimitedError,
     StoreError,
     UnauthenticatedError,
     VersionConflictError,
@@ -35,6 +36,7 @@ _CODES: list[tuple[type[FleetError], grpc.StatusCode]] = [
     (VersionConflictError, grpc.StatusCode.FAILED_PRECONDITION),
     (AlreadyExistsError, grpc.StatusCode.ALREADY_EXISTS),
     (StoreError, grpc.StatusCode.UNAVAILABLE),
+    (RateLimitedError, grpc.StatusCode.RESOURCE_EXHAUSTED),
 ]
 
 

@@ -46,6 +46,7 @@ from fleet.store.records import (
     Webhook,
     WebhookProgress,
 )
+from fleet.store.sqlite_cert_store import CertStoreMixin
 from fleet.store.sqlite_model_store import ModelStoreMixin
 from fleet.store.sqlite_rollout_store import RolloutStoreMixin
 from fleet.store.sqlite_schema import DDL
@@ -72,7 +73,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class SqliteStore(WatchlistStoreMixin, ModelStoreMixin, RolloutStoreMixin, Store):
+class SqliteStore(WatchlistStoreMixin, CertStoreMixin, ModelStoreMixin, RolloutStoreMixin, Store):
     """`fleet.store.base.Store` on SQLite. Create with `await SqliteStore.open(path)`.
 
     Methods marked `@override` keep the contract documented on `Store`.

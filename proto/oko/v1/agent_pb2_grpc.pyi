@@ -8,6 +8,7 @@ The edge box <-> fleet contract. See proto/README.md for the design decisions
 from collections import abc as _abc
 from grpc import aio as _aio
 from proto.oko.v1 import agent_pb2 as _agent_pb2
+from proto.oko.v1 import certs_pb2 as _certs_pb2
 from proto.oko.v1 import models_pb2 as _models_pb2
 import abc as _abc_1
 import grpc as _grpc
@@ -55,6 +56,15 @@ class AgentServiceStub:
     to this device, or no such file), OUT_OF_RANGE (offset beyond the file), plus
     Connect's identity errors.
     """
+    RenewCertificate: _grpc.UnaryUnaryMultiCallable[_certs_pb2.RenewCertificateRequest, _certs_pb2.RenewCertificateResponse]
+    """Served on the agent port (mutual TLS): the client certificate identifies the device;
+    the fleet signs the CSR (certs.proto) for the same device id. The device's previous
+    certificate stays accepted until the new one is first used or it expires, so a lost
+    reply or a crash of the box mid-renewal never strands it. Errors: UNAUTHENTICATED (no
+    or unknown certificate), PERMISSION_DENIED (device revoked; audited),
+    INVALID_ARGUMENT (bad CSR, the field and the problem named), RESOURCE_EXHAUSTED (too
+    many renewals of this device; the message says when to retry), UNAVAILABLE (store).
+    """
 
 @_typing.type_check_only
 class AgentServiceAsyncStub(AgentServiceStub):
@@ -79,6 +89,15 @@ class AgentServiceAsyncStub(AgentServiceStub):
     resumes where it stopped. Chunks are at most 256 KiB. Errors: NOT_FOUND (not assigned
     to this device, or no such file), OUT_OF_RANGE (offset beyond the file), plus
     Connect's identity errors.
+    """
+    RenewCertificate: _aio.UnaryUnaryMultiCallable[_certs_pb2.RenewCertificateRequest, _certs_pb2.RenewCertificateResponse]  # type: ignore[assignment]
+    """Served on the agent port (mutual TLS): the client certificate identifies the device;
+    the fleet signs the CSR (certs.proto) for the same device id. The device's previous
+    certificate stays accepted until the new one is first used or it expires, so a lost
+    reply or a crash of the box mid-renewal never strands it. Errors: UNAUTHENTICATED (no
+    or unknown certificate), PERMISSION_DENIED (device revoked; audited),
+    INVALID_ARGUMENT (bad CSR, the field and the problem named), RESOURCE_EXHAUSTED (too
+    many renewals of this device; the message says when to retry), UNAVAILABLE (store).
     """
 
 class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -119,6 +138,21 @@ class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
         resumes where it stopped. Chunks are at most 256 KiB. Errors: NOT_FOUND (not assigned
         to this device, or no such file), OUT_OF_RANGE (offset beyond the file), plus
         Connect's identity errors.
+        """
+
+    @_abc_1.abstractmethod
+    def RenewCertificate(
+        self,
+        request: _certs_pb2.RenewCertificateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_certs_pb2.RenewCertificateResponse, _abc.Awaitable[_certs_pb2.RenewCertificateResponse]]:
+        """Served on the agent port (mutual TLS): the client certificate identifies the device;
+        the fleet signs the CSR (certs.proto) for the same device id. The device's previous
+        certificate stays accepted until the new one is first used or it expires, so a lost
+        reply or a crash of the box mid-renewal never strands it. Errors: UNAUTHENTICATED (no
+        or unknown certificate), PERMISSION_DENIED (device revoked; audited),
+        INVALID_ARGUMENT (bad CSR, the field and the problem named), RESOURCE_EXHAUSTED (too
+        many renewals of this device; the message says when to retry), UNAVAILABLE (store).
         """
 
 def add_AgentServiceServicer_to_server(servicer: AgentServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
