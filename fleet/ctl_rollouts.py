@@ -7,17 +7,29 @@ gates, rollback. `watch` follows one until it ends and exits 0 only if it is don
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Annotated, Any
 
 import typer
-from rich.console import Group
+from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
 from fleet.client import parse_duration
-from fleet.ctl_output import Ctl, cli_errors, console, fields, print_json, printable, table, when
+from fleet.ctl_output import (
+    Column,
+    Ctl,
+    cli_errors,
+    fields,
+    listing,
+    machine_output,
+    print_json,
+    printable,
+    table,
+    when,
+)
 from fleet.exits import FAILURE
 from proto.oko.v1 import rollouts_pb2 as pb
 
@@ -25,6 +37,19 @@ app = typer.Typer(help="Staged model rollouts.", no_args_is_help=True)
 TERMINAL = ("done", "aborted", "rolled_back")
 _GATE_TYPES = {f.name: f for f in pb.GateSettings.DESCRIPTOR.fields}
 MAX_SHOWN_BOXES = 40
+ROLLOUT_COLUMNS: tuple[Column[pb.Rollout], ...] = (
+    Column("id", lambda r: r.rollout_id),
+    Column("model", lambda r: f"{r.model_name}@{r.model_version}"),
+    Column("selector", lambda r: r.selector),
+    Column("state", lambda r: r.state),
+    Column("step", lambda r: _step_label(r)),  # noqa: PLW0108 (defined below)
+    Column("updated", lambda r: f"{r.updated}/{r.boxes}"),
+    Column("healthy", lambda r: r.healthy),
+    Column("failed", lambda r: r.failed),
+    Column("created", lambda r: when(r.created_at)),
+    Column("created by", lambda r: r.created_by, wide=True),
+    Column("reason", lambda r: r.reason),
+)
 
 
 def register(root: typer.Typer) -> None:
@@ -114,8 +139,7 @@ def create(
     )
     with ctl.connection.open() as s:
         reply = s.call(s.rollouts.CreateRollout, request)
-    if ctl.json:
-        print_json(reply)
+    if machine_output(ctl, reply, "rollout", reply.rollout_id):
         return
     _show(reply)
     if reply.dry_run:
@@ -133,40 +157,7 @@ def list_(
     ctl: Ctl = ctx.obj
     with ctl.connection.open() as s:
         reply = s.call(s.rollouts.ListRollouts, pb.ListRolloutsRequest(state=state, limit=limit))
-    if ctl.json:
-        print_json(list(reply.rollouts))
-        return
-    rows = [
-        (
-            r.rollout_id,
-            f"{r.model_name}@{r.model_version}",
-            r.selector,
-            r.state,
-            _step_label(r),
-            f"{r.updated}/{r.boxes}",
-            r.healthy,
-            r.failed,
-            when(r.created_at),
-            r.reason,
-        )
-        for r in reply.rollouts
-    ]
-    table(
-        "rollouts",
-        (
-            "id",
-            "model",
-            "selector",
-            "state",
-            "step",
-            "updated",
-            "healthy",
-            "failed",
-            "created",
-            "reason",
-        ),
-        rows,
-    )
+    listing(ctl, "rollout", reply.rollouts, ROLLOUT_COLUMNS)
 
 
 @app.command("show")
@@ -176,9 +167,7 @@ def show(ctx: typer.Context, rollout_id: str) -> None:
     ctl: Ctl = ctx.obj
     with ctl.connection.open() as s:
         reply = s.call(s.rollouts.GetRollout, pb.GetRolloutRequest(rollout_id=rollout_id))
-    if ctl.json:
-        print_json(reply)
-    else:
+    if not machine_output(ctl, reply, "rollout", reply.rollout_id):
         _show(reply)
 
 
@@ -188,12 +177,14 @@ def _step_label(r: pb.Rollout) -> str:
     return "canary" if r.step == 0 else f"{r.step}/{len(r.steps)}"
 
 
-def _steps_table(r: pb.Rollout) -> Table:
-    out = Table(title="steps", title_justify="left")
-    for column in ("step", "share", "boxes", "updating", "healthy", "failed", "skipped", ""):
-        out.add_column(column)
-    for p in r.progress:
-        out.add_row(
+STEP_HEADERS = ("step", "share", "boxes", "updating", "healthy", "failed", "skipped", "")
+BOX_HEADERS = ("device", "verdict", "model", "state", "gates", "reason")
+_RANK = {"failed": 0, "updating": 1, "skipped": 2, "healthy": 3, "waiting": 4}
+
+
+def _step_rows(r: pb.Rollout) -> list[tuple[str, ...]]:
+    return [
+        (
             p.name,
             f"{p.percent:g}%",
             str(p.boxes),
@@ -203,22 +194,32 @@ def _steps_table(r: pb.Rollout) -> Table:
             str(p.skipped),
             "<- now" if p.current else "",
         )
-    return out
+        for p in r.progress
+    ]
 
 
-def _boxes_table(r: pb.Rollout) -> Table:
+def _box_rows(r: pb.Rollout) -> list[tuple[str, ...]]:
     """Failed and updating boxes first; at most MAX_SHOWN_BOXES rows."""
-    rank = {"failed": 0, "updating": 1, "skipped": 2, "healthy": 3, "waiting": 4}
-    boxes = sorted(r.devices, key=lambda d: (rank.get(d.verdict, 5), d.position))
-    out = Table(title=f"boxes ({len(boxes)})", title_justify="left")
-    for column in ("device", "verdict", "model", "state", "gates", "reason"):
-        out.add_column(column)
-    for d in boxes[:MAX_SHOWN_BOXES]:
-        gates = " ".join(f"{g.gate}:{g.verdict}" for g in d.gates)
-        cells = (d.name or d.device_id, d.verdict, d.running_model, d.model_state, gates, d.reason)
-        out.add_row(*(Text(printable(str(c))) for c in cells))
-    if len(boxes) > MAX_SHOWN_BOXES:
-        out.caption = f"{len(boxes) - MAX_SHOWN_BOXES} more: okoctl rollout show --json"
+    boxes = sorted(r.devices, key=lambda d: (_RANK.get(d.verdict, 5), d.position))
+    return [
+        (
+            d.name or d.device_id,
+            d.verdict,
+            d.running_model,
+            d.model_state,
+            " ".join(f"{g.gate}:{g.verdict}" for g in d.gates),
+            d.reason,
+        )
+        for d in boxes[:MAX_SHOWN_BOXES]
+    ]
+
+
+def _rich(title: str, headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> Table:
+    out = Table(title=title, title_justify="left")
+    for header in headers:
+        out.add_column(header)
+    for row in rows:
+        out.add_row(*(Text(printable(c)) for c in row))
     return out
 
 
@@ -238,16 +239,22 @@ def _summary(r: pb.Rollout) -> list[tuple[str, Any]]:
 
 def _show(r: pb.Rollout) -> None:
     fields(f"rollout {r.rollout_id}", _summary(r))
-    console.print(_steps_table(r))
+    table("steps", STEP_HEADERS, _step_rows(r))
     if r.devices:
-        console.print(_boxes_table(r))
+        table(f"boxes ({len(r.devices)})", BOX_HEADERS, _box_rows(r))
+        if len(r.devices) > MAX_SHOWN_BOXES:
+            typer.echo(f"{len(r.devices) - MAX_SHOWN_BOXES} more: okoctl rollout show -o json")
 
 
 def _render(r: pb.Rollout) -> Group:
     head = Table.grid(padding=(0, 2))
     for name, value in _summary(r):
         head.add_row(Text(name, style="bold"), Text(printable(str(value))))
-    return Group(head, _steps_table(r), _boxes_table(r))
+    return Group(
+        head,
+        _rich("steps", STEP_HEADERS, _step_rows(r)),
+        _rich(f"boxes ({len(r.devices)})", BOX_HEADERS, _box_rows(r)),
+    )
 
 
 def _line(r: pb.Rollout) -> str:
@@ -273,38 +280,43 @@ def watch(
     with ctl.connection.open() as s:
         stub = s.rollouts
         r = s.call(stub.GetRollout, request)
-        if console.is_terminal and not ctl.json:
-            with Live(_render(r), console=console, refresh_per_second=4) as live:
+        terminal = sys.stdout.isatty() and not ctl.json
+        if terminal:
+            with Live(_render(r), console=Console(), refresh_per_second=4) as live:
                 while r.state not in TERMINAL:
                     time.sleep(period)
                     r = s.call(stub.GetRollout, request)
                     live.update(_render(r))
         else:
-            last = ""
-            while True:
-                line = _line(r)
-                if line.split(" ", 1)[1] != last and not ctl.json:
-                    typer.echo(line)
-                    last = line.split(" ", 1)[1]
-                if r.state in TERMINAL:
-                    break
-                time.sleep(period)
-                r = s.call(stub.GetRollout, request)
+            r = _follow(ctl, lambda: s.call(stub.GetRollout, request), r, period)
     if ctl.json:
         print_json(r)
-    elif not console.is_terminal:
+    elif not terminal:
         _show(r)
     if r.state != "done":
         raise typer.Exit(FAILURE)
+
+
+def _follow(ctl: Ctl, read: Any, r: pb.Rollout, period: float) -> pb.Rollout:
+    """Not a terminal: one line whenever the progress changes, until the rollout ends."""
+    last = ""
+    while True:
+        line = _line(r)
+        said = line.split(" ", 1)[1]
+        if said != last and not ctl.json:
+            typer.echo(line)
+            last = said
+        if r.state in TERMINAL:
+            return r
+        time.sleep(period)
+        r = read()
 
 
 def _act(ctx: typer.Context, method: str, request: Any, verb: str) -> None:
     ctl: Ctl = ctx.obj
     with ctl.connection.open() as s:
         reply = s.call(getattr(s.rollouts, method), request)
-    if ctl.json:
-        print_json(reply)
-    else:
+    if not machine_output(ctl, reply, "rollout", reply.rollout_id):
         typer.echo(printable(f"{reply.rollout_id} {verb}: {reply.state} ({reply.reason})"))
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from agent.capture.reader import ReaderState
 from agent.config.agent import AgentConfig, BoxConfig
@@ -42,6 +43,7 @@ from agent.detect.worker import DetectFn, InferenceWorker
 from agent.detections import Detections
 from agent.errors import ConfigError, ModelError, OkoError
 from agent.events.convert import EventMinter
+from agent.faces.shots import FaceShotStore
 from agent.identity import Identity
 from agent.models_update.inventory import Inventory, ModelTag
 from agent.models_update.keys import PinnedKeys
@@ -49,6 +51,8 @@ from agent.models_update.metrics import ModelMetrics
 from agent.models_update.updater import ModelUpdater
 from agent.pipeline.camera import CameraPipeline, FrameDetections
 from agent.pipeline.detector_setup import model_ref, runs_faces, worker_face_models
+from agent.pipeline.evidence import EvidenceResponder
+from agent.pipeline.live import annotated, encode
 from agent.pipeline.observe import (
     CameraStatus,
     ObserveServer,
@@ -60,9 +64,10 @@ from agent.pipeline.parts import BoxParts
 from agent.pipeline.reconfigure import CameraChanges, diff_cameras, fleet_cameras, merge, running
 from agent.pipeline.sequences import SequenceStore
 from agent.pipeline.sinks import JsonlSink
-from agent.pipeline.stage import CameraStage
+from agent.pipeline.stage import CameraStage, FrameResult
 from agent.spool import DROP_DISK_FULL, DROP_WRITE_FAILED, SpoolFullError
-from proto.oko.v1 import agent_pb2, events_pb2
+from proto.oko.v1 import agent_pb2, console_pb2, events_pb2
+from proto.oko.v1 import watchlists_pb2 as wl_pb2
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +91,8 @@ class _Camera:
     pipeline: CameraPipeline
     reconnects: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    last: FrameResult | None = None  # the newest processed frame, for live views
+    last_wall: float = 0.0  # when it was processed (wall clock), for heartbeats
 
 
 class EdgeBox:
@@ -106,8 +113,13 @@ class EdgeBox:
         self._reconfigure = threading.Lock()
         self._started = self._stopped = False
         self.parts = BoxParts.open(
-            config.agent, camera_ids=self.camera_ids, camera_health=self._camera_health
+            config.agent,
+            camera_ids=self.camera_ids,
+            camera_health=self._camera_health,
+            evidence_handler=self._answer_evidence,
+            live_source=self.live_frame,
         )
+        self._evidence = EvidenceResponder(self._shots_of, self.parts.metrics)
         self.parts.applier.add_checker(self._check_desired)
         model = detector.model.spec
         self.parts.applier.describe_detector(model.name, model.version, detector.labels)
@@ -347,6 +359,7 @@ class EdgeBox:
         cam.reconnects = reconnects
         with cam.lock:
             result = cam.stage.process(found, restart=restart)
+            cam.last, cam.last_wall = result, time.time()
             self._deliver(camera_id, result.wire)
 
     def _deliver(self, camera_id: str, wire: Sequence[events_pb2.Event]) -> None:
@@ -408,6 +421,14 @@ class EdgeBox:
         log.info("box stopped")
 
     # ----- state -------------------------------------------------------------------------
+    def _shots_of(self, camera_id: str) -> FaceShotStore | None:
+        cam = self.cameras.get(camera_id)
+        return cam.stage.shots if cam is not None else None
+
+    def _answer_evidence(self, request: wl_pb2.EvidenceRequest) -> wl_pb2.Evidence:
+        """The uplink's evidence handler: the camera's kept shot, or why there is none."""
+        return self._evidence.answer(request)
+
     def camera_ids(self) -> list[str]:
         """Ids of the configured cameras, in config order."""
         return list(self.cameras)
@@ -529,9 +550,32 @@ class EdgeBox:
             out["last_error"] = str(err)
         return out
 
+    def live_frame(self, camera_id: str, max_width: int, max_bytes: int) -> console_pb2.LiveFrame:
+        """The camera's newest analysed frame, drawn on, for a console live view.
+
+        Called on an uplink worker thread only while the fleet holds a view open; the
+        drawing runs under the camera's lock (it reads the rules' state), the encoding not.
+        """
+        cam = self.cameras.get(camera_id)
+        if cam is None:
+            return console_pb2.LiveFrame(error=f"this box has no camera {camera_id[:64]!r}")
+        with cam.lock:
+            result = cam.last
+            if result is None:
+                return console_pb2.LiveFrame(error="no frame analysed yet on this camera")
+            img = annotated(result, cam.stage)
+        return encode(img, result.frame.capture_time, len(result.tracks), max_width, max_bytes)
+
     def _camera_health(self) -> list[agent_pb2.CameraHealth]:
         out = []
         for c in self.status():
+            cam = self.cameras.get(c.camera_id)
+            stamp = None
+            # When the box last processed a frame, by its own clock: a file read faster
+            # than real time carries capture times ahead of it, which the fleet refuses.
+            if cam is not None and cam.last_wall:
+                stamp = Timestamp()
+                stamp.FromNanoseconds(int(cam.last_wall * 1e9))
             out.append(
                 agent_pb2.CameraHealth(
                     camera_id=c.camera_id,
@@ -539,6 +583,7 @@ class EdgeBox:
                     fps=c.fps,
                     inference_ms=c.latency_p50_s * 1000.0,
                     error=c.error or "",
+                    last_frame_at=stamp,
                 )
             )
         return out

@@ -47,6 +47,8 @@ from fleet.store.records import (
     WebhookProgress,
 )
 from fleet.store.sqlite_cert_store import CertStoreMixin
+from fleet.store.sqlite_dead_letters import DeadLetterStoreMixin
+from fleet.store.sqlite_evidence import EvidenceStoreMixin
 from fleet.store.sqlite_model_store import ModelStoreMixin
 from fleet.store.sqlite_rollout_store import RolloutStoreMixin
 from fleet.store.sqlite_schema import DDL
@@ -73,7 +75,15 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class SqliteStore(WatchlistStoreMixin, CertStoreMixin, ModelStoreMixin, RolloutStoreMixin, Store):
+class SqliteStore(
+    WatchlistStoreMixin,
+    EvidenceStoreMixin,
+    CertStoreMixin,
+    DeadLetterStoreMixin,
+    ModelStoreMixin,
+    RolloutStoreMixin,
+    Store,
+):
     """`fleet.store.base.Store` on SQLite. Create with `await SqliteStore.open(path)`.
 
     Methods marked `@override` keep the contract documented on `Store`.

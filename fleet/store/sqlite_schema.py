@@ -329,3 +329,45 @@ CREATE TABLE IF NOT EXISTS device_starts (
     PRIMARY KEY (device_id, started_us)
 );
 """
+
+# Replays of webhook dead letters (fleet/store/sqlite_dead_letters.py): one row per
+# attempt; a dead letter whose latest replay was delivered is done. The index makes the
+# dead-letter listing a range scan in (cursor, webhook) order.
+DDL += """
+CREATE TABLE IF NOT EXISTS webhook_replays (
+    webhook_id TEXT NOT NULL,
+    cursor INTEGER NOT NULL,
+    at_us INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    error TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhook_replays_key ON webhook_replays (webhook_id, cursor);
+CREATE INDEX IF NOT EXISTS webhook_dead_letters_key ON webhook_dead_letters (cursor, webhook_id);
+"""
+
+# Evidence on demand: one row per alert, from the request to the fleet's box until the
+# box's answer (the image itself or why there is none). Deleted with its alert by
+# retention (fleet/store/sqlite_retention.py); queries in fleet/store/sqlite_evidence.py.
+DDL += """
+CREATE TABLE IF NOT EXISTS alert_evidence (
+    alert_id TEXT PRIMARY KEY,
+    request_id TEXT NOT NULL UNIQUE,
+    device_id TEXT NOT NULL,
+    camera_id TEXT NOT NULL,
+    track_id INTEGER NOT NULL,
+    face_event_id TEXT NOT NULL,
+    requested_us INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    received_us INTEGER NOT NULL,
+    captured_us INTEGER NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    jpeg BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alert_evidence_pending
+    ON alert_evidence (device_id, state, requested_us);
+"""

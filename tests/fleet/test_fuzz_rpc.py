@@ -35,6 +35,7 @@ from proto.oko.v1 import (
     rollouts_pb2,
     stream_pb2,
     stream_pb2_grpc,
+    webhooks_pb2,
 )
 from proto.transport import CLIENT_OPTIONS, bearer_metadata
 from tests.fleet import helpers
@@ -65,6 +66,7 @@ SERVICES = [
     agent_pb2.DESCRIPTOR.services_by_name["AgentService"],
     admin_pb2.DESCRIPTOR.services_by_name["AdminService"],
     stream_pb2.DESCRIPTOR.services_by_name["EventService"],
+    webhooks_pb2.DESCRIPTOR.services_by_name["WebhookService"],
     certs_pb2.DESCRIPTOR.services_by_name["CertificateService"],
     models_pb2.DESCRIPTOR.services_by_name["ModelService"],
     rollouts_pb2.DESCRIPTOR.services_by_name["RolloutService"],

@@ -16,7 +16,7 @@ the detector that made them.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -121,6 +121,10 @@ def _until_state(fleet: FleetHandle, rollout_id: str, state: str, timeout: float
     return wait_until(reached, timeout, f"rollout {rollout_id} to be {state}", every=1.0)
 
 
+def _runs(fleet: FleetHandle, device: str, version: str) -> Callable[[], bool]:
+    return lambda: status(fleet, device).report.running.version == version
+
+
 def _detections(fleet: FleetHandle, camera: str, version: str) -> list[events_pb2.Event]:
     """Events of `camera` that report a found track, made by `version` of the detector."""
     from fleet.rollouts.measure import is_detection
@@ -163,11 +167,7 @@ def test_a_blind_detector_is_rolled_back_fleet_wide_and_a_good_one_goes_to_done(
         untouched = next(d for d in ids if d not in canary)
         assert not status(fleet, untouched).assignment_id  # never assigned the broken model
         for d in canary:
-            wait_until(
-                lambda d=d: status(fleet, d).report.running.version == SHIPPED,
-                120,
-                f"{d} to run the shipped model again",
-            )
+            wait_until(_runs(fleet, d, SHIPPED), 120, f"{d} to run the shipped model again")
         back = wait_until(
             lambda: (r := get(fleet, blind.rollout_id)).back_on_previous == 2 and r,
             60,
