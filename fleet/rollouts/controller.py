@@ -101,7 +101,7 @@ class RolloutController:
         """One pass over every active rollout."""
         started = time.perf_counter()
         active = await self.app.store.list_rollouts(ACTIVE, limit=self.settings.max_active)
-        devices = {d.device_id: d for d in await self.app.store.list_devices()}
+        devices = {d.device_id: d for d in await self.app.store.list_devices()} if active else {}
         for rollout in active:
             async with self.lock:
                 try:
@@ -243,7 +243,11 @@ class RolloutController:
             await tally.catch_up(self.app.store)
             cuts.append(tally.other_until_us)
         begin = measure.baseline_start(
-            box.assigned_us, cfg.baseline_events_seconds, cuts, device.enrolled_us
+            box.assigned_us,
+            cfg.baseline_events_seconds,
+            cuts,
+            device.enrolled_us,
+            cfg.settle_seconds,
         )
         running_us = _swapped_at(box, status, tally, now)
         heartbeat = device.health.at_us if device.health else 0
@@ -264,7 +268,11 @@ class RolloutController:
             latency_before=before,
             latency_after=after,
             before_s=max(0.0, (box.assigned_us - begin) / 1_000_000),
-            cameras=tally.cameras(begin) if tally else (),
+            cameras=(
+                tally.cameras(begin, running_us + int(cfg.settle_seconds * 1_000_000))
+                if tally and running_us
+                else ()
+            ),
         )
 
     def _gate(self, rollout: Rollout, box: RolloutDevice, obs: gates.Observation) -> RolloutDevice:

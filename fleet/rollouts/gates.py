@@ -64,8 +64,8 @@ class Observation:
     restarts: int = 0  # process starts (Hello.started_at) after the assignment
     latency_before: tuple[float, ...] = ()
     latency_after: tuple[float, ...] = ()
-    before_s: float = 0.0  # length of the baseline event window
-    cameras: tuple[CameraCounts, ...] = ()
+    before_s: float = 0.0  # length of the baseline event window (settle time left out)
+    cameras: tuple[CameraCounts, ...] = ()  # "after" counts from running_us + settle_seconds
 
     @property
     def after_s(self) -> float:
@@ -245,22 +245,37 @@ class QualityGate:
     name: str = "quality"
     continuous: bool = False
 
+    def _not_ready(self, obs: Observation, after_s: float) -> GateResult | None:
+        """Why nothing can be decided yet (or only "inconclusive"); None to go on."""
+        cfg = self.config
+        need = min(obs.soak_s, cfg.min_quality_seconds)
+        if not obs.running_us:
+            return _soaking(self.name, obs)
+        if after_s < need:
+            return GateResult(
+                self.name,
+                WAIT,
+                f"collecting: {max(0.0, after_s):.0f} of {need:.0f} s of detections"
+                f" (the first {cfg.settle_seconds:g} s after the swap are left out)",
+            )
+        if obs.before_s < need:
+            if obs.soaked:
+                why = f"inconclusive: the previous model's baseline is only {obs.before_s:.0f} s"
+                return GateResult(self.name, PASS, why)
+            return _soaking(self.name, obs)
+        return None
+
     def evaluate(self, obs: Observation) -> GateResult:
         """Interim: fail only at interim_alpha. End of soak: fail at alpha, else pass."""
-        if not obs.running_us or obs.after_s < min(obs.soak_s, self.config.min_quality_seconds):
-            return _soaking(self.name, obs)
-        if obs.before_s <= 0:
-            if obs.soaked:
-                return GateResult(self.name, PASS, "inconclusive: no baseline window")
-            return _soaking(self.name, obs)
-        alpha = self.config.alpha if obs.soaked else self.config.interim_alpha
+        cfg = self.config
+        after_s = obs.after_s - cfg.settle_seconds  # the burst right after the swap is left out
+        early = self._not_ready(obs, after_s)
+        if early is not None:
+            return early
+        alpha = cfg.alpha if obs.soaked else cfg.interim_alpha
         seen = [c for c in obs.cameras if c.before or c.after]
-        failing = [
-            why
-            for c in seen
-            if (why := judge_camera(c, obs.before_s, obs.after_s, self.config, alpha))
-        ]
-        needed = max(1, math.ceil(self.config.camera_fail_fraction * len(seen)))
+        failing = [why for c in seen if (why := judge_camera(c, obs.before_s, after_s, cfg, alpha))]
+        needed = max(1, math.ceil(cfg.camera_fail_fraction * len(seen)))
         if seen and len(failing) >= needed:
             return GateResult(
                 self.name, FAIL, f"{len(failing)}/{len(seen)} cameras: " + "; ".join(failing)
@@ -272,7 +287,7 @@ class QualityGate:
         return GateResult(
             self.name,
             PASS,
-            f"{len(seen)} cameras, {after} detections in {obs.after_s:.0f} s"
+            f"{len(seen)} cameras, {after} detections in {after_s:.0f} s"
             f" vs {before} in {obs.before_s:.0f} s before",
         )
 

@@ -80,7 +80,7 @@ class EventTally:
     last_after_us: int = 0
     other_until_us: int = 0  # latest capture before the update by a third model
     before: list[tuple[int, str, float]] = field(default_factory=list)  # capture, camera, score
-    after: dict[str, _Side] = field(default_factory=lambda: defaultdict(_Side))
+    after: list[tuple[int, str, float]] = field(default_factory=list)
     undecodable: int = 0
 
     def _by_previous(self, event: events_pb2.Event) -> bool:
@@ -99,7 +99,8 @@ class EventTally:
             return
         if made_by(event, self.model_name, self.model_version):
             if is_detection(event):
-                self.after[stored.camera_id].add(event.confidence)
+                if len(self.after) < MAX_BEFORE:
+                    self.after.append((stored.capture_us, stored.camera_id, event.confidence))
                 first = self.first_after_us or stored.capture_us
                 self.first_after_us = min(first, stored.capture_us)
                 self.last_after_us = max(self.last_after_us, stored.capture_us)
@@ -129,38 +130,46 @@ class EventTally:
                 break
         return read
 
-    def cameras(self, begin_us: int) -> tuple[CameraCounts, ...]:
-        """Counts and scores per camera seen on either side; "before" from `begin_us`."""
+    def cameras(self, begin_us: int, after_us: int = 0) -> tuple[CameraCounts, ...]:
+        """Counts and scores per camera: "before" from `begin_us`, "after" from `after_us`."""
         before: dict[str, _Side] = defaultdict(_Side)
+        after: dict[str, _Side] = defaultdict(_Side)
         for capture_us, camera, score in self.before:
             if capture_us >= begin_us:
                 before[camera].add(score)
-        names = sorted(set(before) | set(self.after))
+        for capture_us, camera, score in self.after:
+            if capture_us >= after_us:
+                after[camera].add(score)
         empty = _Side()
         return tuple(
             CameraCounts(
                 name,
                 before.get(name, empty).count,
-                self.after.get(name, empty).count,
+                after.get(name, empty).count,
                 tuple(before.get(name, empty).scores),
-                tuple(self.after.get(name, empty).scores),
+                tuple(after.get(name, empty).scores),
             )
-            for name in names
+            for name in sorted(set(before) | set(after))
         )
 
 
-def baseline_start(assigned_us: int, window_s: float, cuts: Sequence[int], enrolled_us: int) -> int:
+def baseline_start(
+    assigned_us: int, window_s: float, cuts: Sequence[int], enrolled_us: int, settle_s: float = 0
+) -> int:
     """Where the baseline window begins: `window_s` before the update, or later.
 
     `cuts` are times before which the previous model's run cannot be trusted to have
     lasted: the agent's process starts (its cameras may not have run before), earlier
     model changes the fleet made (assignments and rollbacks of other rollouts), the last
     detection of a third model. Counting such time would make the old model look blinder
-    than it was.
+    than it was. The window starts `settle_s` after the latest cut: right after a start or
+    a swap the tracker finds everyone in view again at once.
     """
     begin = max(assigned_us - int(window_s * _US), enrolled_us)
-    earlier = [c for c in cuts if c <= assigned_us]
-    return max(begin, *earlier) if earlier else begin
+    earlier = [c for c in cuts if 0 < c <= assigned_us]
+    if earlier:
+        begin = max(begin, max(earlier) + int(settle_s * _US))
+    return min(begin, assigned_us)
 
 
 def latency_sample(device: Device) -> LatencySample | None:

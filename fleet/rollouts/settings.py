@@ -81,6 +81,14 @@ class GateSettings(Section):
         "long (or the whole soak, if shorter). Detections come in bursts (a group walks "
         "in; tracks may restart at the swap), so a count over a few seconds says nothing.",
     )
+    settle_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        le=600,
+        description="Quality gate: detections in the first seconds after a model swap or "
+        "an agent start are left out on both sides: the tracker finds everyone in view "
+        "again at once then (a burst of entries that is not a detection rate).",
+    )
     min_rate_ratio: float = Field(
         default=0.25,
         gt=0,

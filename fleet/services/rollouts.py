@@ -8,6 +8,7 @@ never undo each other.
 
 from __future__ import annotations
 
+import re
 import secrets
 
 import grpc
@@ -32,6 +33,16 @@ from proto.oko.v1 import rollouts_pb2_grpc
 
 MAX_LIST = 1000
 MAX_REASON = 200
+ROLLOUT_ID = re.compile(r"^ro-[0-9a-f]{12}$")
+
+
+def _rollout_id(text: str) -> str:
+    """The id as `rollout create` printed it; InvalidRequestError naming the field otherwise."""
+    if not ROLLOUT_ID.match(text):
+        raise InvalidRequestError(
+            "rollout_id must be 'ro-' and 12 hex digits (okoctl rollout list)"
+        )
+    return text
 
 
 class RolloutServicer(Guarded, rollouts_pb2_grpc.RolloutServiceServicer):
@@ -72,8 +83,10 @@ class RolloutServicer(Guarded, rollouts_pb2_grpc.RolloutServiceServicer):
     async def _view(self, rollout: Rollout, with_devices: bool = True) -> pb.Rollout:
         devices = await self.app.store.rollout_devices(rollout.rollout_id)
         ids = [d.device_id for d in devices]
-        names = {d.device_id: d for d in await self.app.store.list_devices()}
-        statuses = await delivery.statuses(self.app, ids) if with_devices else {}
+        names = (
+            {d.device_id: d for d in await self.app.store.list_devices()} if with_devices else {}
+        )
+        statuses = await delivery.statuses(self.app, ids)
         online = frozenset(i for i in ids if self.app.sessions.connected(i))
         return rollout_wire.rollout_to_proto(
             rollout,
@@ -142,9 +155,10 @@ class RolloutServicer(Guarded, rollouts_pb2_grpc.RolloutServiceServicer):
         self, request: pb.GetRolloutRequest, context: Context, who: Principal
     ) -> pb.Rollout:
         """One rollout with every box's verdict, gate results and model state."""
-        return await self._view(await self.app.store.get_rollout(request.rollout_id))
+        return await self._view(await self.app.store.get_rollout(_rollout_id(request.rollout_id)))
 
     async def _change(self, rollout_id: str, action: str, who: Principal, why: str) -> Rollout:
+        _rollout_id(rollout_id)
         async with self.controller.lock:
             rollout = await self.app.store.get_rollout(rollout_id)
             now = self.controller.clock()
@@ -177,6 +191,7 @@ class RolloutServicer(Guarded, rollouts_pb2_grpc.RolloutServiceServicer):
         self, request: pb.AbortRolloutRequest, context: Context, who: Principal
     ) -> pb.Rollout:
         """Stop for good, giving updated boxes their previous model back unless kept."""
+        _rollout_id(request.rollout_id)
         async with self.controller.lock:
             rollout = await self.app.store.get_rollout(request.rollout_id)
             devices = await self.app.store.rollout_devices(request.rollout_id)

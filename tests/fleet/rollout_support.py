@@ -89,6 +89,8 @@ def call(handle: FleetHandle, method: str, request: object, token: str = "") -> 
 
 
 def create(handle: FleetHandle, version: str, **fields: object) -> pb.Rollout:
+    """CreateRollout with quick test defaults. Simulated boxes have no tracker, so no burst
+    of re-found tracks after a swap: a 2 s settle time is enough for them."""
     values: dict[str, object] = {
         "model_name": "nanodet-g",
         "model_version": version,
@@ -99,7 +101,8 @@ def create(handle: FleetHandle, version: str, **fields: object) -> pb.Rollout:
         "max_failure_percent": 0,
         "baseline_seconds": 1,
     }
-    values.update(fields)
+    gates = {"settle_seconds": 2, **dict(fields.pop("gates", None) or {})}  # type: ignore[call-overload]
+    values.update(fields, gates=gates)
     return call(handle, "CreateRollout", pb.CreateRolloutRequest(**values))  # type: ignore[arg-type]
 
 

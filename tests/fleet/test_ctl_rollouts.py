@@ -43,7 +43,18 @@ async def test_rollout_commands(tmp_path: Path) -> None:
         ca.write_bytes(fleet.ca_pem)
         boxes = await sim_fleet(fleet, ["north"] * 3, BEHAVIOURS)
         run = ("--selector", "site=north", "--canary", "34%", "--steps", "100")
-        quick = (*run, "--interval", "3s", "--max-failure", "0%", "--baseline", "1s")
+        # Simulated boxes have no tracker: no burst of re-found tracks to settle after a swap.
+        quick = (
+            *run,
+            "--interval",
+            "3s",
+            "--max-failure",
+            "0%",
+            "--baseline",
+            "1s",
+            "--gate",
+            "settle_seconds=2",
+        )
         async with sim_boxes.running(boxes):
             code, out, err = await okoctl(
                 fleet, ca, "rollout", "create", "--model", f"nanodet-g@{GOOD}", *quick, "--dry-run"
@@ -124,5 +135,7 @@ async def test_rollout_commands(tmp_path: Path) -> None:
             assert code == 0 and "resumed: pending" in out
             code, out, _ = await okoctl(fleet, ca, "rollout", "abort", slow, "--keep-updated")
             assert code == 0 and "aborted: aborted (aborted by bootstrap-admin" in out
-            code, _, err = await okoctl(fleet, ca, "rollout", "show", "ro-missing")
-            assert code == 1 and "error: NOT_FOUND: rollout 'ro-missing' not found" in err
+            code, _, err = await okoctl(fleet, ca, "rollout", "show", "ro-000000000000")
+            assert code == 1 and "error: NOT_FOUND: rollout 'ro-000000000000' not found" in err
+            code, _, err = await okoctl(fleet, ca, "rollout", "pause", "x" * 5000)
+            assert code == 1 and "INVALID_ARGUMENT: rollout_id must be 'ro-' and 12 hex" in err

@@ -14,7 +14,7 @@ from fleet.rollouts.settings import GateSettings
 
 S = 1_000_000
 T0 = 1_800_000_000 * S  # assignment time
-CFG = GateSettings()
+CFG = GateSettings(settle_seconds=0)  # the settle time has its own test below
 
 
 def obs(**over: object) -> Observation:
@@ -144,7 +144,8 @@ def test_one_odd_camera_of_three_does_not_fail_the_box() -> None:
 
 def test_quality_gate_without_data_is_inconclusive_only_after_the_soak() -> None:
     gate = gates.QualityGate(CFG)
-    assert gate.evaluate(obs(before_s=0)).reason == "inconclusive: no baseline window"
+    short = "inconclusive: the previous model's baseline is only 0 s"
+    assert gate.evaluate(obs(before_s=0)).reason == short
     assert gate.evaluate(obs(before_s=0, now_us=T0 + 30 * S)).verdict == WAIT
     assert gate.evaluate(obs(running_us=0)).verdict == WAIT
     assert gate.evaluate(obs()).verdict == PASS  # no camera saw anything on either side
@@ -192,3 +193,19 @@ def test_time_the_fleet_has_not_heard_about_yet_is_not_counted() -> None:
     assert gates.QualityGate(CFG).evaluate(stalled).verdict == WAIT
     # Counting up to now instead would have seen 40 in 80 s against 60 in 60 s.
     assert gates.QualityGate(CFG).evaluate(replace(stalled, seen_until_us=0)).verdict == PASS
+
+
+def test_the_settle_time_is_left_out_and_a_short_baseline_is_inconclusive() -> None:
+    """After a swap the tracker re-finds everyone at once: that burst is not a rate."""
+    gate = gates.QualityGate(GateSettings(settle_seconds=10))
+    cam = CameraCounts("cam", before=60, after=70)  # counted from running_us + 10 s
+    result = gate.evaluate(obs(before_s=60, cameras=(cam,)))
+    assert result.verdict == PASS and "70 detections in 70 s vs 60 in 60 s" in result.reason
+    # 25 s after the swap: 15 s of counted time, under min_quality_seconds (20): no decision.
+    early = obs(now_us=T0 + 45 * S, before_s=60, cameras=(CameraCounts("cam", 60, 0),))
+    assert gate.evaluate(early).verdict == WAIT
+    # A baseline shorter than min_quality_seconds decides nothing, whatever the counts.
+    tiny = obs(before_s=1, cameras=(CameraCounts("cam", before=8, after=28),))
+    verdict = gate.evaluate(tiny)
+    assert verdict.verdict == PASS and "baseline is only 1 s" in verdict.reason
+    assert gate.evaluate(replace(tiny, now_us=T0 + 50 * S)).verdict == WAIT

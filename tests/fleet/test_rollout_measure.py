@@ -106,3 +106,14 @@ def test_undecodable_payloads_are_counted_not_fatal() -> None:
     t = tally()
     t.add(StoredEvent(1, "x", "dev", "cam", "s", "zone", T0, T0, b"\xff\xff\xff"))
     assert t.undecodable == 1 and t.cameras(0) == ()
+
+
+def test_the_baseline_starts_a_settle_time_after_the_latest_cut() -> None:
+    cuts = [T0 - 100 * S]
+    assert measure.baseline_start(T0, 600, cuts, 0, settle_s=10) == T0 - 90 * S
+    assert measure.baseline_start(T0, 600, [T0 - 5 * S], 0, settle_s=10) == T0  # no window
+    t = tally()
+    for i, at in enumerate((5.0, 12.0, 30.0)):
+        t.add(stored(i + 1, at, NEW))
+    (cam,) = t.cameras(0, after_us=T0 + 10 * S)
+    assert cam.after == 2  # the detection in the first 10 s after the swap is left out

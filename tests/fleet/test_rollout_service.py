@@ -218,7 +218,7 @@ async def test_refusals_name_the_field_and_roles_are_enforced(
         refused(
             bad,
             "gates.max_ks: Input should be less than or equal to 1",
-            gates=rollouts_pb2.GateSettings(max_ks=3),
+            gates={"max_ks": 3},
         )
         refused(bad, "selector term 1 ('site'): expected key=value", selector="site")
         refused(bad, "selector: no enrolled device matches 'site=mars'", selector="site=mars")
@@ -254,8 +254,12 @@ async def test_refusals_name_the_field_and_roles_are_enforced(
                 call(fleet, method, request, token=viewer)
             assert code_of(denied.value) == grpc.StatusCode.PERMISSION_DENIED, method
         with pytest.raises(grpc.RpcError) as missing:
-            call(fleet, "GetRollout", rollouts_pb2.GetRolloutRequest(rollout_id="ro-nope"))
+            call(fleet, "GetRollout", rollouts_pb2.GetRolloutRequest(rollout_id="ro-0123456789ab"))
         assert code_of(missing.value) == grpc.StatusCode.NOT_FOUND
+        with pytest.raises(grpc.RpcError) as bad_id:
+            call(fleet, "GetRollout", rollouts_pb2.GetRolloutRequest(rollout_id="ro-" + "x" * 4000))
+        assert code_of(bad_id.value) == grpc.StatusCode.INVALID_ARGUMENT
+        assert len(bad_id.value.details() or "") < 200  # the caller's text is not echoed
 
         kept = call(
             fleet,

@@ -185,6 +185,7 @@ def test_a_blind_detector_is_rolled_back_fleet_wide_and_a_good_one_goes_to_done(
             GOOD,
             canary_percent=34,
             interval_seconds=30,
+            baseline_seconds=30,  # the canaries of the blind rollout just swapped back
             gates=pb.GateSettings(max_latency_ratio=5),
         )
         done = _until_state(fleet, good.rollout_id, "done", 420)
@@ -192,6 +193,8 @@ def test_a_blind_detector_is_rolled_back_fleet_wide_and_a_good_one_goes_to_done(
         for box_view in done.devices:
             verdicts = {g.gate: g.verdict for g in box_view.gates}
             assert set(verdicts.values()) == {"pass"}, box_view
+            quality = next(g for g in box_view.gates if g.gate == "quality")
+            assert not quality.reason.startswith("inconclusive"), quality  # really judged
         for d in ids:
             assert status(fleet, d).report.running.version == GOOD
             assert _detections(fleet, camera_of[d], GOOD), d

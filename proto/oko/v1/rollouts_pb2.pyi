@@ -10,7 +10,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class GateSettings(_message.Message):
-    __slots__ = ("apply_timeout_seconds", "offline_seconds", "max_restarts", "max_latency_ratio", "min_latency_increase_ms", "min_latency_samples", "baseline_events_seconds", "min_rate_ratio", "max_rate_ratio", "max_ks", "min_scores", "alpha", "interim_alpha", "camera_fail_fraction", "min_quality_seconds")
+    __slots__ = ("apply_timeout_seconds", "offline_seconds", "max_restarts", "max_latency_ratio", "min_latency_increase_ms", "min_latency_samples", "baseline_events_seconds", "min_rate_ratio", "max_rate_ratio", "max_ks", "min_scores", "alpha", "interim_alpha", "camera_fail_fraction", "min_quality_seconds", "settle_seconds")
     APPLY_TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     OFFLINE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     MAX_RESTARTS_FIELD_NUMBER: _ClassVar[int]
@@ -26,6 +26,7 @@ class GateSettings(_message.Message):
     INTERIM_ALPHA_FIELD_NUMBER: _ClassVar[int]
     CAMERA_FAIL_FRACTION_FIELD_NUMBER: _ClassVar[int]
     MIN_QUALITY_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    SETTLE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     apply_timeout_seconds: float
     offline_seconds: float
     max_restarts: int
@@ -41,7 +42,8 @@ class GateSettings(_message.Message):
     interim_alpha: float
     camera_fail_fraction: float
     min_quality_seconds: float
-    def __init__(self, apply_timeout_seconds: _Optional[float] = ..., offline_seconds: _Optional[float] = ..., max_restarts: _Optional[int] = ..., max_latency_ratio: _Optional[float] = ..., min_latency_increase_ms: _Optional[float] = ..., min_latency_samples: _Optional[int] = ..., baseline_events_seconds: _Optional[float] = ..., min_rate_ratio: _Optional[float] = ..., max_rate_ratio: _Optional[float] = ..., max_ks: _Optional[float] = ..., min_scores: _Optional[int] = ..., alpha: _Optional[float] = ..., interim_alpha: _Optional[float] = ..., camera_fail_fraction: _Optional[float] = ..., min_quality_seconds: _Optional[float] = ...) -> None: ...
+    settle_seconds: float
+    def __init__(self, apply_timeout_seconds: _Optional[float] = ..., offline_seconds: _Optional[float] = ..., max_restarts: _Optional[int] = ..., max_latency_ratio: _Optional[float] = ..., min_latency_increase_ms: _Optional[float] = ..., min_latency_samples: _Optional[int] = ..., baseline_events_seconds: _Optional[float] = ..., min_rate_ratio: _Optional[float] = ..., max_rate_ratio: _Optional[float] = ..., max_ks: _Optional[float] = ..., min_scores: _Optional[int] = ..., alpha: _Optional[float] = ..., interim_alpha: _Optional[float] = ..., camera_fail_fraction: _Optional[float] = ..., min_quality_seconds: _Optional[float] = ..., settle_seconds: _Optional[float] = ...) -> None: ...
 
 class CreateRolloutRequest(_message.Message):
     __slots__ = ("model_name", "model_version", "selector", "canary_percent", "steps", "interval_seconds", "max_failure_percent", "baseline_seconds", "gates", "note", "dry_run")
