@@ -45,7 +45,8 @@ from fleet.models.records import (
 )
 from fleet.redaction import mask_text
 from fleet.store.base import Store
-from fleet.store.records import REVOKED
+from fleet.store.records import REVOKED, Device
+from proto.oko.v1 import models_pb2
 
 log = logging.getLogger(__name__)
 
@@ -234,3 +235,22 @@ async def send_current(app: FleetApp, device_id: str) -> int:
     for assignment in assignments:
         await send_assignment(app, assignment)
     return len(assignments)
+
+
+def attach(app: FleetApp) -> None:
+    """Hook the model slot into every box's stream (`fleet.services.agent`).
+
+    After each Welcome the device's current assignments are sent; each `model_report`
+    a box sends is checked (`wire.check_report`: an out-of-bounds field ends that box's
+    stream naming it) and recorded.
+    """
+
+    async def on_connect(device_id: str) -> None:
+        await send_current(app, device_id)
+
+    async def on_report(device: Device, report: models_pb2.ModelReport) -> None:
+        wire.check_report(report)
+        await record_report(app, device.device_id, wire.report_from_proto(report, now_us()))
+
+    app.on_agent_connect.append(on_connect)
+    app.agent_messages["model_report"] = on_report

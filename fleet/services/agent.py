@@ -6,7 +6,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -22,7 +22,6 @@ from fleet.errors import (
     UnauthenticatedError,
 )
 from fleet.ingest import Rejection, admit
-from fleet.models import assign as model_assign
 from fleet.models import fetch as model_fetch
 from fleet.models import wire as model_wire
 from fleet.redaction import mask_text
@@ -226,18 +225,20 @@ class _Stream:
             kind = first.WhichOneof("body")
             raise InvalidRequestError(f"first message must be Hello, got {kind}")
         await self._hello(first.hello)
-        own: dict[str, Callable[[Any], Awaitable[None]]] = {
-            "batch": self._batch,
-            "heartbeat": self._heartbeat,
-            "state": self._state,
-            "model_report": self._model_report,
-            "command_result": self._command_result,
-        }
         async for message in messages:
             kind = message.WhichOneof("body")
-            handler = own.get(kind) if kind is not None else None
-            if handler is not None:
-                await handler(getattr(message, str(kind)))
+            if kind == "batch":
+                await self._batch(message.batch)
+            elif kind == "heartbeat":
+                await self._heartbeat(message.heartbeat)
+            elif kind == "state":
+                await self._state(message.state)
+            elif kind == "command_result":
+                r = message.command_result
+                admission.check_command_result(r, self.app.settings.limits)
+                await self.app.audit(
+                    self.device.device_id, "command.result", r.command_id, f"ok={r.ok} {r.message}"
+                )
             elif kind == "live_frame" and kind not in self.app.agent_messages:
                 # No console runs (it registers the handler): live frames are best effort
                 # and dropped, never a reason to end the box's stream.
@@ -246,17 +247,6 @@ class _Stream:
                 await self.app.agent_messages[kind](self.device, getattr(message, kind))
             else:
                 raise InvalidRequestError(f"unexpected message {kind!r} after Hello")
-
-    async def _model_report(self, report: models_pb2.ModelReport) -> None:
-        model_wire.check_report(report)
-        record = model_wire.report_from_proto(report, now_us())
-        await model_assign.record_report(self.app, self.device.device_id, record)
-
-    async def _command_result(self, r: agent_pb2.CommandResult) -> None:
-        admission.check_command_result(r, self.app.settings.limits)
-        await self.app.audit(
-            self.device.device_id, "command.result", r.command_id, f"ok={r.ok} {r.message}"
-        )
 
     async def _heartbeat(self, beat: agent_pb2.Heartbeat) -> None:
         at = now_us()
@@ -290,7 +280,6 @@ class _Stream:
             self.session.send(convert.desired_to_proto(desired))
         for hook in app.on_agent_connect:
             await hook(device.device_id)
-        await model_assign.send_current(app, device.device_id)
         log.info(
             "%s connected (agent %r, runs config v%s)",
             device.device_id,

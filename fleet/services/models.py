@@ -139,5 +139,6 @@ class ModelServicer(Guarded, models_pb2_grpc.ModelServiceServicer):
 
 
 def add_to_server(app: FleetApp, server: grpc.aio.Server) -> None:
-    """Serve ModelService on `server` (both ports, like every service)."""
+    """Serve ModelService on `server` (both ports, like every service); hook the streams."""
     models_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(app), server)
+    assign.attach(app)

@@ -87,7 +87,7 @@ class AgentServiceServicer:
         """Agent port (mutual TLS). One file of a model version assigned to this device (the ONNX
         file, or a reference frame by its sha256), streamed from `offset` so a cut download
         resumes where it stopped. Chunks are at most 256 KiB. Errors: NOT_FOUND (not assigned
-        to this device, or no such file), OUT_OF_RANGE (offset beyond the file), plus
+        to this device, or no such file), INVALID_ARGUMENT (offset beyond the file), plus
         Connect's identity errors.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

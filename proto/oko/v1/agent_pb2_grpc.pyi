@@ -53,7 +53,7 @@ class AgentServiceStub:
     """Agent port (mutual TLS). One file of a model version assigned to this device (the ONNX
     file, or a reference frame by its sha256), streamed from `offset` so a cut download
     resumes where it stopped. Chunks are at most 256 KiB. Errors: NOT_FOUND (not assigned
-    to this device, or no such file), OUT_OF_RANGE (offset beyond the file), plus
+    to this device, or no such file), INVALID_ARGUMENT (offset beyond the file), plus
     Connect's identity errors.
     """
     RenewCertificate: _grpc.UnaryUnaryMultiCallable[_certs_pb2.RenewCertificateRequest, _certs_pb2.RenewCertificateResponse]
@@ -87,7 +87,7 @@ class AgentServiceAsyncStub(AgentServiceStub):
     """Agent port (mutual TLS). One file of a model version assigned to this device (the ONNX
     file, or a reference frame by its sha256), streamed from `offset` so a cut download
     resumes where it stopped. Chunks are at most 256 KiB. Errors: NOT_FOUND (not assigned
-    to this device, or no such file), OUT_OF_RANGE (offset beyond the file), plus
+    to this device, or no such file), INVALID_ARGUMENT (offset beyond the file), plus
     Connect's identity errors.
     """
     RenewCertificate: _aio.UnaryUnaryMultiCallable[_certs_pb2.RenewCertificateRequest, _certs_pb2.RenewCertificateResponse]  # type: ignore[assignment]
@@ -136,7 +136,7 @@ class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
         """Agent port (mutual TLS). One file of a model version assigned to this device (the ONNX
         file, or a reference frame by its sha256), streamed from `offset` so a cut download
         resumes where it stopped. Chunks are at most 256 KiB. Errors: NOT_FOUND (not assigned
-        to this device, or no such file), OUT_OF_RANGE (offset beyond the file), plus
+        to this device, or no such file), INVALID_ARGUMENT (offset beyond the file), plus
         Connect's identity errors.
         """
 
