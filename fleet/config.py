@@ -15,6 +15,7 @@ from agent.config import ConfigError, Section, parse_document, parse_yaml
 from fleet.console.settings import ConsoleSettings
 from fleet.errors import FleetError
 from fleet.limits import Limits
+from fleet.rollouts.settings import RolloutSettings
 from fleet.store.select import check_store_url
 from proto.oko.v1 import events_pb2
 from proto.transport import DEFAULT_AGENT_PORT, DEFAULT_API_PORT
@@ -235,6 +236,10 @@ class FleetSettings(Section):
         default_factory=CertificateSettings,
         description="Device certificate lifetime and renewal limits "
         "(docs/operations.md, Certificate renewal).",
+    )
+    rollouts: RolloutSettings = Field(
+        default_factory=RolloutSettings,
+        description="How staged model rollouts run (docs/operations.md, Rollouts).",
     )
 
     @field_validator("store")

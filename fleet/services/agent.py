@@ -265,6 +265,10 @@ class _Stream:
         app, device = self.app, self.device
         admission.check_hello(hello, app.settings.limits)
         await app.store.record_hello(device.device_id, hello.agent_version, now_us())
+        if hello.HasField("started_at"):  # a new process start: the crash-loop gate counts them
+            await app.store.record_start(
+                device.device_id, convert.us_of(hello.started_at), now_us()
+            )
         self.session.send(
             agent_pb2.FleetMessage(
                 welcome=agent_pb2.Welcome(

@@ -50,6 +50,7 @@ from fleet.store.sqlite_cert_store import CertStoreMixin
 from fleet.store.sqlite_dead_letters import DeadLetterStoreMixin
 from fleet.store.sqlite_evidence import EvidenceStoreMixin
 from fleet.store.sqlite_model_store import ModelStoreMixin
+from fleet.store.sqlite_rollout_store import RolloutStoreMixin
 from fleet.store.sqlite_schema import DDL
 from fleet.store.sqlite_watchlist_store import WatchlistStoreMixin
 
@@ -80,6 +81,7 @@ class SqliteStore(
     CertStoreMixin,
     DeadLetterStoreMixin,
     ModelStoreMixin,
+    RolloutStoreMixin,
     Store,
 ):
     """`fleet.store.base.Store` on SQLite. Create with `await SqliteStore.open(path)`.
