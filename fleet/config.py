@@ -98,6 +98,41 @@ class RetentionSettings(Section):
         return value
 
 
+class WatchlistSettings(Section):
+    """How watchlist galleries are searched and re-embedded (docs/watchlists.md)."""
+
+    ann_min_templates: int = Field(
+        default=50_000,
+        ge=1,
+        le=100_000_000,
+        description="A gallery (one embedder version) with at least this many templates "
+        "also gets an ANN index (usearch HNSW, the `ann` extra) whose candidates are "
+        "re-scored exactly; smaller galleries are searched exactly. Exact search costs "
+        "about 3 ms per face at 10^4 templates and 20-40 ms at 10^5 on 2 cores "
+        "(bench/watchlist_ann.py).",
+    )
+    ann_candidates: int = Field(
+        default=64,
+        ge=1,
+        le=4096,
+        description="Templates the ANN index proposes per face; all are re-scored "
+        "exactly. More candidates: higher recall, slower search.",
+    )
+    ann_build_threads: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="Threads that build an ANN index (in the background; the gallery is "
+        "searched exactly meanwhile). One keeps a core free for ingest on a small server.",
+    )
+    models_manifest: Path | None = Field(
+        default=None,
+        description="Model manifest (models/manifest.json format) the enrolment and "
+        "`okoctl watchlist reembed` load face models from; unset = the models shipped "
+        "with the fleet.",
+    )
+
+
 class FleetSettings(Section):
     """Where the fleet keeps its state and where it listens."""
 
@@ -174,6 +209,11 @@ class FleetSettings(Section):
         default_factory=RetentionSettings,
         description="How long events, face embeddings and alerts are kept "
         "(docs/operations.md, Retention).",
+    )
+    watchlists: WatchlistSettings = Field(
+        default_factory=WatchlistSettings,
+        description="Gallery search (exact, ANN above a size) and re-embedding "
+        "(docs/watchlists.md).",
     )
 
     @field_validator("listen", "agent_listen")

@@ -19,6 +19,7 @@ from fleet.services.convert import ts
 from fleet.store.records import NewEvent
 from fleet.watchlists import wire
 from fleet.watchlists.checkpoints import CHECKPOINT_EVERY_S, CheckpointSigner
+from fleet.watchlists.galleries import AnnPolicy
 from fleet.watchlists.matcher import Matcher
 from fleet.watchlists.metrics import WatchlistMetrics
 from fleet.watchlists.records import AlertRecord
@@ -39,7 +40,9 @@ class Watchlists:
         self.app = app
         self.metrics = WatchlistMetrics(app.metrics.registry)
         self.signer = CheckpointSigner.load_or_create(app.settings.data_dir)
-        self.matcher = Matcher(app.store, self.metrics, self.publish_alert, app.audit)
+        cfg = app.settings.watchlists
+        policy = AnnPolicy(cfg.ann_min_templates, cfg.ann_candidates, cfg.ann_build_threads)
+        self.matcher = Matcher(app.store, self.metrics, self.publish_alert, app.audit, policy)
         self._enroller: FaceEnroller | None = None
         self._enrol_pool = ThreadPoolExecutor(1, thread_name_prefix="enrol")
         self._checkpoint_task: asyncio.Task[None] | None = None
