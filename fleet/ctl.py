@@ -13,7 +13,15 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from fleet import __version__, ctl_alerts, ctl_audit, ctl_config, ctl_events, ctl_watchlists
+from fleet import (
+    __version__,
+    ctl_alerts,
+    ctl_audit,
+    ctl_config,
+    ctl_events,
+    ctl_galleries,
+    ctl_watchlists,
+)
 from fleet.auth import Role
 from fleet.client import Connection, parse_duration
 from fleet.ctl_output import Ctl, ago, cli_errors, fields, print_json, table, when
@@ -74,6 +82,7 @@ app.add_typer(ctl_config.app, name="config")
 app.add_typer(ctl_events.app, name="events")
 ctl_events.add_webhook_commands(webhook_app)
 ctl_watchlists.register(app)
+ctl_galleries.register(app)
 ctl_alerts.register(app)
 ctl_audit.register(app)
 

@@ -309,5 +309,10 @@ class WatchlistServicer(Guarded, watchlists_pb2_grpc.WatchlistServiceServicer):
 
 async def serve(app: FleetApp, server: grpc.aio.Server) -> None:
     """Start the watchlist runtime and register WatchlistService on `server`."""
-    servicer = WatchlistServicer(app, await Watchlists.start(app))
-    watchlists_pb2_grpc.add_WatchlistServiceServicer_to_server(servicer, server)
+    from fleet.services import galleries  # GalleryService shares the watchlist runtime
+
+    runtime = await Watchlists.start(app)
+    watchlists_pb2_grpc.add_WatchlistServiceServicer_to_server(
+        WatchlistServicer(app, runtime), server
+    )
+    galleries.register(app, runtime, server)

@@ -46,6 +46,7 @@ from fleet.store.records import (
     Webhook,
     WebhookProgress,
 )
+from fleet.store.sqlite_gallery_store import GalleryStoreMixin
 from fleet.store.sqlite_schema import DDL
 from fleet.store.sqlite_watchlist_store import WatchlistStoreMixin
 
@@ -70,7 +71,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class SqliteStore(WatchlistStoreMixin, Store):
+class SqliteStore(WatchlistStoreMixin, GalleryStoreMixin, Store):
     """`fleet.store.base.Store` on SQLite. Create with `await SqliteStore.open(path)`.
 
     Methods marked `@override` keep the contract documented on `Store`.

@@ -42,6 +42,8 @@ from proto.oko.v1 import events_pb2
 
 log = logging.getLogger(__name__)
 QUEUE_FACES = 10_000
+#: Embedder versions without a gallery that are logged (once each); later ones are counted only.
+UNKNOWN_LOGGED = 32
 #: Faces searched in one matrix product when they queue up (bounds the (n, m) scores).
 SEARCH_BATCH = 32
 #: Publishes an alert's change durably on the event stream (see runtime.publish_alert).
@@ -80,6 +82,7 @@ class Matcher:
         self._index_pool = ThreadPoolExecutor(1, thread_name_prefix="watchlist-ann-build")
         self._index_tasks: dict[EmbedderKey, asyncio.Task[None]] = {}
         self._stopping = threading.Event()
+        self._unknown: set[EmbedderKey] = set()
         self._task: asyncio.Task[None] | None = None
         self.idle = asyncio.Event()
         self.idle.set()
@@ -196,6 +199,13 @@ class Matcher:
         gallery = self._galleries.get(key)
         if gallery is None:
             self._metrics.no_gallery.inc()
+            if key not in self._unknown and len(self._unknown) < UNKNOWN_LOGGED:
+                self._unknown.add(key)  # once per version (bounded: boxes are untrusted)
+                log.warning(
+                    "face events of embedder %r are not matched: no gallery for it "
+                    "(okoctl watchlist reembed --embedder NAME@VERSION makes one)",
+                    str(key),
+                )
             return None
         if face.dimensions != gallery.dimensions:
             self._metrics.unreadable.inc()

@@ -23,6 +23,7 @@ from fleet.watchlists.galleries import AnnPolicy
 from fleet.watchlists.matcher import Matcher
 from fleet.watchlists.metrics import WatchlistMetrics
 from fleet.watchlists.records import AlertRecord
+from fleet.watchlists.reembed import Reembedder
 from proto.oko.v1 import events_pb2
 
 if TYPE_CHECKING:
@@ -45,6 +46,10 @@ class Watchlists:
         self.matcher = Matcher(app.store, self.metrics, self.publish_alert, app.audit, policy)
         self._enroller: FaceEnroller | None = None
         self._enrol_pool = ThreadPoolExecutor(1, thread_name_prefix="enrol")
+        self.models_manifest = cfg.models_manifest
+        self.reembedder = Reembedder(
+            app.store, self._enrol_pool, cfg.models_manifest, self.matcher.reload
+        )
         self._checkpoint_task: asyncio.Task[None] | None = None
 
     @classmethod
@@ -80,7 +85,7 @@ class Watchlists:
         if self._enroller is None:
             from fleet.watchlists.enrol import FaceEnroller  # loads OpenCV + ONNX Runtime
 
-            self._enroller = FaceEnroller.load()
+            self._enroller = FaceEnroller.load(manifest=self.models_manifest)
         return self._enroller.enrol(data)
 
     async def publish_alert(self, alert: AlertRecord, change: int) -> None:
