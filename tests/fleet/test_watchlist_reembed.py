@@ -8,12 +8,15 @@ import dataclasses
 import json
 from pathlib import Path
 
+import grpc
 import pytest
 from typer.testing import CliRunner
 
 from fleet.config import WatchlistSettings
 from fleet.ctl import app
 from models import MANIFEST_PATH
+from proto.oko.v1 import admin_pb2, galleries_pb2_grpc
+from proto.oko.v1 import galleries_pb2 as gpb
 from proto.oko.v1 import watchlists_pb2 as pb
 from proto.transport import bearer_metadata
 from tests.fleet import watchlist_helpers as wh
@@ -115,3 +118,26 @@ async def test_reembed_makes_the_new_versions_gallery_from_the_stored_photos(
 
         code, _, err = await _ctl(fleet, "watchlist", "reembed", "--embedder", "faceres")
         assert code == 1 and "INVALID_ARGUMENT" in err and "NAME@VERSION" in err
+
+
+async def test_only_admins_reembed_and_bad_embedder_names_are_refused(fleet: Fleet) -> None:
+    stub = galleries_pb2_grpc.GalleryServiceStub(fleet.api)
+    viewer = await wh.api_token(fleet.api, fleet.admin, "vic", admin_pb2.ROLE_VIEWER)
+    operator = await wh.api_token(fleet.api, fleet.admin, "olga", admin_pb2.ROLE_OPERATOR)
+    for token in (viewer, operator):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            async for _ in stub.Reembed(
+                gpb.ReembedRequest(embedder="faceres@9"), metadata=bearer_metadata(token)
+            ):
+                pass
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    listed = await stub.ListGalleries(gpb.ListGalleriesRequest(), metadata=bearer_metadata(viewer))
+    assert list(listed.galleries) == [] and listed.enrolment_embedder.startswith("faceres@")
+    for bad in ("", "faceres", "@1", "Face Res@1", "faceres@1\n2", "faceres@1\n", "x" * 70 + "@1"):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            async for _ in stub.Reembed(
+                gpb.ReembedRequest(embedder=bad), metadata=bearer_metadata(fleet.admin)
+            ):
+                pass
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "embedder must be NAME@VERSION" in (refused.value.details() or "")
