@@ -47,7 +47,7 @@ Audit = Callable[[str, str, str, str], Awaitable[None]]
 
 def parse_embedder(text: str) -> EmbedderKey:
     """'NAME@VERSION' -> EmbedderKey; InvalidRequestError naming the field otherwise."""
-    name, sep, version = text.strip().partition("@")
+    name, sep, version = text.partition("@")
     if not sep or not _NAME.fullmatch(name) or not _VERSION.fullmatch(version):
         raise InvalidRequestError(
             f"embedder must be NAME@VERSION (e.g. faceres@1.0.0), got {text[:80]!r}"
