@@ -7,7 +7,7 @@ L2-normalised rows, the code the fleet runs) with N random unit templates of Fac
 dimension (1024), one watchlist, a threshold no random pair reaches. Latency is one face
 searched, p50/p99 over many probes; memory per template is the gallery's arrays divided by
 N (the float32 row dominates: 4 KiB at 1024-d). Random vectors cost the same as real ones
-for exact search, which is why they are fine here (an ANN index would need real data).
+for exact search, which is why they are fine here; ANN candidates: bench/watchlist_ann.py.
 
 Ingest: an in-process fleet (real TLS on loopback, SQLite synchronous=FULL), one box
 sending batches of face events with real-sized 1024-d float16 embeddings; events/s

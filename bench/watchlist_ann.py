@@ -12,9 +12,12 @@ Gallery: N random unit templates of FaceRes's dimension (1024). Probes of two ki
   near-tie among N templates at cosine ~0.1, far below any threshold), a worst case that
   says how exact the index is, not whether alerts are lost.
 
-Random isotropic templates are the worst case for graph indices (every template is
-nearly equidistant from every other; real face embeddings cluster), so recall here is a
-floor. Exact search is `fleet.watchlists.gallery.Gallery` (the code the fleet runs).
+Columns: R@1 = the index's own first answer is the exact top-1; "gen in k" = the exact
+top-1 of a genuine probe is among the k candidates, which is the fleet's recall (it
+re-scores the candidates exactly, `fleet.watchlists.gallery`). Random isotropic templates
+are the worst case for graph indices (every template is nearly equidistant from every
+other; real face embeddings cluster), so recall here is a floor. Exact search is
+`fleet.watchlists.gallery.Gallery` (the code the fleet runs).
 Latency is one face per call, p50/p99 over the probes; build is single inserts in bulk,
 on the machine's cores. Memory is the index's own structure (plus, for the fleet's ANN
 path, the float32 rows it keeps for exact re-scoring: 4 KiB/template).
@@ -168,7 +171,8 @@ def exact_row(matrix: F32, probes: F32) -> str:
     gallery = exact_gallery(matrix)
     p50, p99 = latency_ms(lambda q: gallery.search(q[0], "site", 0), probes)
     per = matrix.nbytes / len(matrix)
-    return f"{'exact':12s} {0.0:>8.1f} {p50:>8.2f} {p99:>8.2f} {1.0:>8.3f} {1.0:>8.3f} {per:>8.0f}"
+    ones = f"{1.0:>8.3f} " * 3
+    return f"{'exact':12s} {0.0:>8.1f} {p50:>8.2f} {p99:>8.2f} {ones}{per:>8.0f}"
 
 
 def ann_row(name: str, matrix: F32, probes: dict[str, F32], truth: dict[str, Any], k: int) -> str:
@@ -176,14 +180,16 @@ def ann_row(name: str, matrix: F32, probes: dict[str, F32], truth: dict[str, Any
         built = BUILDERS[name](matrix, os.cpu_count() or 1)
     except ImportError as err:
         return f"{name:12s} not installed ({err})"
-    recall = {
-        kind: float((built.search(p, k)[:, 0] == truth[kind]).mean()) for kind, p in probes.items()
-    }
+    found = {kind: built.search(p, k) for kind, p in probes.items()}
+    recall = {kind: float((f[:, 0] == truth[kind]).mean()) for kind, f in found.items()}
+    # What the fleet gets: candidates are re-scored exactly, so the exact top-1 is found
+    # whenever it is anywhere among the k candidates.
+    within = float((found["genuine"] == truth["genuine"][:, None]).any(axis=1).mean())
     p50, p99 = latency_ms(lambda q: built.search(q, k), probes["genuine"])
     per = built.nbytes / len(matrix)
     return (
         f"{name:12s} {built.build_s:>8.1f} {p50:>8.2f} {p99:>8.2f} "
-        f"{recall['genuine']:>8.3f} {recall['random']:>8.3f} {per:>8.0f}"
+        f"{recall['genuine']:>8.3f} {recall['random']:>8.3f} {within:>8.3f} {per:>8.0f}"
     )
 
 
@@ -202,7 +208,16 @@ def run(sizes: list[int], libs: list[str], count: int, cos: float, k: int) -> No
         }
         truth = {kind: exact_top1(matrix, p) for kind, p in probes.items()}
         print(f"\n{n} templates of {DIM}-d; load average {os.getloadavg()[0]:.1f}")
-        heads = ("index", "build s", "p50 ms", "p99 ms", "R@1 gen", "R@1 rnd", "B/templ")
+        heads = (
+            "index",
+            "build s",
+            "p50 ms",
+            "p99 ms",
+            "R@1 gen",
+            "R@1 rnd",
+            "gen in k",
+            "B/templ",
+        )
         print(f"{heads[0]:12s} " + " ".join(f"{h:>8s}" for h in heads[1:]))
         print(exact_row(matrix, probes["genuine"]), flush=True)
         for name in libs:
@@ -218,7 +233,9 @@ def main() -> None:
     parser.add_argument("--libs", nargs="+", default=list(BUILDERS), choices=list(BUILDERS))
     parser.add_argument("--probes", type=int, default=200)
     parser.add_argument("--genuine-cos", type=float, default=0.8)
-    parser.add_argument("--candidates", type=int, default=16, help="k asked of the index")
+    parser.add_argument(
+        "--candidates", type=int, default=64, help="k asked of the index (fleet default 64)"
+    )
     args = parser.parse_args()
     run(args.sizes, args.libs, args.probes, args.genuine_cos, args.candidates)
 
