@@ -16,6 +16,13 @@ from fleet.access import AccessControl
 from fleet.auth import Role, mint_api_token
 from fleet.broadcast import Broadcaster
 from fleet.ca import CertificateAuthority, RevocationSet
+from fleet.cert_lifecycle import (
+    CertLifecycle,
+    ExpiryCollector,
+    ExpiryRefresher,
+    RenewalCounters,
+    RenewalLimiter,
+)
 from fleet.config import FleetSettings
 from fleet.errors import FleetError
 from fleet.fleet_metrics import FleetMetrics
@@ -92,6 +99,7 @@ class FleetApp:
     ingestor: Ingestor
     access: AccessControl
     webhooks: WebhookManager
+    certs: CertLifecycle
     sessions: SessionRegistry = field(default_factory=SessionRegistry)
     streams: TokenStreams = field(default_factory=TokenStreams)
     started_us: int = field(default_factory=now_us)
@@ -108,6 +116,13 @@ class FleetApp:
         store = await SqliteStore.open(settings.data_dir / STORE_FILE)
         metrics = FleetMetrics()
         broadcaster = Broadcaster(settings.subscriber_queue_events)
+        expiry = ExpiryCollector()
+        metrics.registry.register(expiry)
+        certs = CertLifecycle(
+            RenewalLimiter(settings.certificates.renewals_per_hour),
+            RenewalCounters(metrics.registry),
+            ExpiryRefresher(store.active_certificate_expiries, expiry),
+        )
         app = cls(
             settings=settings,
             store=store,
@@ -118,9 +133,12 @@ class FleetApp:
             ingestor=Ingestor(store, broadcaster, metrics, settings.max_group_events),
             access=AccessControl(store, metrics),
             webhooks=WebhookManager(store, broadcaster, metrics, settings),
+            certs=certs,
         )
         app.ingestor.start()
         await app.webhooks.start()
+        certs.refresher.start()
+        app.closers.append(certs.refresher.stop)
         return app
 
     async def bootstrap(self) -> str:

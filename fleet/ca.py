@@ -29,8 +29,11 @@ from proto.tokens import ca_pin, certificate_fingerprint
 log = logging.getLogger(__name__)
 
 DEVICE_CERT_DAYS = 365
+SERVER_CERT_DAYS = 365
 CA_DAYS = 3650
 _CLOCK_SKEW = dt.timedelta(minutes=5)
+# The server certificate is re-issued at start when it has less than this left.
+_SERVER_RENEW_BEFORE = dt.timedelta(days=30)
 _MAX_CSR_BYTES = 16 * 1024
 _MIN_RSA_BITS = 2048
 _ALLOWED_CURVES = (ec.SECP256R1, ec.SECP384R1)
@@ -43,6 +46,7 @@ class IssuedCertificate:
     pem: str
     serial_hex: str
     not_after_us: int
+    not_before_us: int = 0
 
 
 def _now() -> dt.datetime:
@@ -92,6 +96,41 @@ def _check_public_key(csr: x509.CertificateSigningRequest) -> None:
             raise CertificateError(f"csr_pem: RSA key of {key.key_size} bits, need >= 2048")
     else:
         raise CertificateError(f"csr_pem: key type {type(key).__name__} not allowed (EC or RSA)")
+
+
+def _subject_cn(csr: x509.CertificateSigningRequest) -> str:
+    names = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if len(names) != 1:
+        raise CertificateError(f"csr_pem: subject has {len(names)} common names, need exactly 1")
+    value = names[0].value
+    return value if isinstance(value, str) else value.decode(errors="replace")
+
+
+def check_renewal_csr(
+    csr_pem: str, device_id: str, current_cert_pem: str
+) -> x509.CertificateSigningRequest:
+    """A renewal CSR: well-formed, CN = the device id, and a key the box has just made.
+
+    Enrollment ignores the CSR's subject (the fleet names the box); a renewing box already
+    knows its id, so a different CN means it is confused about who it is. Reusing the key
+    of the certificate it presents would defeat the point of renewing (a leaked key would
+    stay valid forever), so that is refused too.
+    """
+    csr = load_csr(csr_pem)
+    cn = _subject_cn(csr)
+    if cn != device_id:
+        raise CertificateError(
+            f"csr_pem: subject CN {cn[:80]!r} is not this device's id {device_id!r}"
+        )
+    try:
+        current = x509.load_pem_x509_certificate(current_cert_pem.encode())
+    except ValueError as err:
+        raise CertificateError(f"peer certificate is not valid PEM: {err}") from err
+    if current.public_key() == csr.public_key():
+        raise CertificateError(
+            "csr_pem: reuses the key of the certificate presented; renewal needs a new key"
+        )
+    return csr
 
 
 def load_csr(csr_pem: str) -> x509.CertificateSigningRequest:
@@ -147,15 +186,21 @@ class CertificateAuthority:
         return cls(key, cert)
 
     def sign_csr(
-        self, csr_pem: str, device_id: str, days: int = DEVICE_CERT_DAYS
+        self,
+        csr_pem: str,
+        device_id: str,
+        lifetime: dt.timedelta = dt.timedelta(days=DEVICE_CERT_DAYS),
     ) -> IssuedCertificate:
         """Issue a client certificate for `device_id` over the CSR's public key.
 
         The CSR's own subject is ignored: the fleet, not the box, decides who the box is.
+        Valid from a little before now (a box whose clock lags must not see a certificate
+        from the future: 5 minutes, or a twentieth of a short test lifetime) for `lifetime`.
         """
         csr = load_csr(csr_pem)
         now = _now()
-        not_after = now + dt.timedelta(days=days)
+        not_after = now + lifetime
+        not_before = now - min(_CLOCK_SKEW, lifetime / 20)
         subject = x509.Name(
             [
                 x509.NameAttribute(NameOID.ORGANIZATION_NAME, "oko"),
@@ -168,7 +213,7 @@ class CertificateAuthority:
             .issuer_name(self.cert.subject)
             .public_key(csr.public_key())
             .serial_number(secrets.randbits(127) | 1 << 126)
-            .not_valid_before(now - _CLOCK_SKEW)
+            .not_valid_before(not_before)
             .not_valid_after(not_after)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(_leaf_key_usage(), critical=True)
@@ -183,19 +228,21 @@ class CertificateAuthority:
             pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
             serial_hex=serial_hex(cert),
             not_after_us=int(not_after.timestamp() * 1_000_000),
+            not_before_us=int(not_before.timestamp() * 1_000_000),
         )
 
     def server_credentials_files(self, directory: Path, hostnames: list[str]) -> tuple[Path, Path]:
         """(key, chain) files for the fleet's TLS server certificate.
 
-        Re-issued when the wanted host names change. The chain includes the CA so a box
-        can pin it.
+        Re-issued when the wanted host names change, and when it has less than 30 days
+        left (a fleet restarted at least once a year never serves an expired one). The
+        chain includes the CA so a box can pin it.
         """
         key_path, chain_path = directory / "server.key", directory / "server.pem"
         names = sorted(set(hostnames) | {"localhost", "127.0.0.1"})
         names_path = directory / "server.names"
         have = key_path.exists() and chain_path.exists() and names_path.exists()
-        if have and names_path.read_text().split() == names:
+        if have and names_path.read_text().split() == names and _lasts(chain_path):
             return key_path, chain_path
         key = ec.generate_private_key(ec.SECP256R1())
         cert = self._server_cert(key, names)
@@ -220,13 +267,22 @@ class CertificateAuthority:
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - _CLOCK_SKEW)
-            .not_valid_after(now + dt.timedelta(days=DEVICE_CERT_DAYS))
+            .not_valid_after(now + dt.timedelta(days=SERVER_CERT_DAYS))
             .add_extension(x509.SubjectAlternativeName(alt), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(_leaf_key_usage(), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .sign(self._key, hashes.SHA256())
         )
+
+
+def _lasts(chain_path: Path) -> bool:
+    """Whether the server certificate in `chain_path` is good for another 30 days."""
+    try:
+        cert = x509.load_pem_x509_certificate(chain_path.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return cert.not_valid_after_utc - _now() > _SERVER_RENEW_BEFORE
 
 
 def _leaf_key_usage() -> x509.KeyUsage:

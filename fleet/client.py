@@ -17,7 +17,13 @@ from typing import Any, TypeVar
 import grpc
 
 from fleet.errors import FleetError
-from proto.oko.v1 import admin_pb2_grpc, galleries_pb2_grpc, stream_pb2_grpc, watchlists_pb2_grpc
+from proto.oko.v1 import (
+    admin_pb2_grpc,
+    certs_pb2_grpc,
+    galleries_pb2_grpc,
+    stream_pb2_grpc,
+    watchlists_pb2_grpc,
+)
 from proto.transport import ADMIN_DEADLINE_S, CLIENT_OPTIONS, DEFAULT_API_PORT, bearer_metadata
 
 T = TypeVar("T")
@@ -77,6 +83,7 @@ class Session:
         self.events = stream_pb2_grpc.EventServiceStub(channel)
         self.watchlists = watchlists_pb2_grpc.WatchlistServiceStub(channel)
         self.galleries = galleries_pb2_grpc.GalleryServiceStub(channel)
+        self.certs = certs_pb2_grpc.CertificateServiceStub(channel)
         self.metadata = bearer_metadata(connection.token) if connection.token else ()
 
     def call(self, method: Callable[..., T], request: Any, timeout: float = ADMIN_DEADLINE_S) -> T:

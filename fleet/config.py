@@ -133,6 +133,31 @@ class WatchlistSettings(Section):
     )
 
 
+class CertificateSettings(Section):
+    """Device certificates: how long they last and how often a box may renew one.
+
+    Boxes renew on their own over the mutual-TLS port before expiry (the agent's
+    `fleet.renew_at`); see docs/operations.md, "Certificate renewal".
+    """
+
+    device_days: float = Field(
+        default=365.0,
+        ge=10 / 86_400,
+        le=3650,
+        description="Lifetime of every device certificate issued from now on (enrollment, "
+        "renewal, reissue), in days; fractions allowed (0.01 = 14.4 minutes; at least 10 "
+        "seconds, for tests). Certificates already issued keep theirs.",
+    )
+    renewals_per_hour: int = Field(
+        default=6,
+        ge=1,
+        le=3600,
+        description="RenewCertificate calls one device may make in any hour (refused or not); "
+        "more are refused with RESOURCE_EXHAUSTED naming when to retry. A box needs one per "
+        "lifetime, plus retries after failures. Counted in memory: a restart resets it.",
+    )
+
+
 class FleetSettings(Section):
     """Where the fleet keeps its state and where it listens."""
 
@@ -214,6 +239,11 @@ class FleetSettings(Section):
         default_factory=WatchlistSettings,
         description="Gallery search (exact, ANN above a size) and re-embedding "
         "(docs/watchlists.md).",
+    )
+    certificates: CertificateSettings = Field(
+        default_factory=CertificateSettings,
+        description="Device certificate lifetime and renewal limits "
+        "(docs/operations.md, Certificate renewal).",
     )
 
     @field_validator("listen", "agent_listen")

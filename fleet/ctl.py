@@ -17,6 +17,7 @@ from fleet import (
     __version__,
     ctl_alerts,
     ctl_audit,
+    ctl_certs,
     ctl_config,
     ctl_events,
     ctl_galleries,
@@ -85,6 +86,7 @@ ctl_watchlists.register(app)
 ctl_galleries.register(app)
 ctl_alerts.register(app)
 ctl_audit.register(app)
+ctl_certs.register(device_app)
 
 
 @app.callback()
@@ -207,6 +209,7 @@ def _device_rows(devices: list[admin_pb2.Device]) -> list[tuple[Any, ...]]:
             d.site,
             d.status,
             ago(d.last_seen),
+            ctl_certs.cert_left(d),
             d.spool_depth,
             d.dropped_events,
             f"{d.desired_version}/{d.reported_version}",
@@ -221,7 +224,12 @@ def _device_rows(devices: list[admin_pb2.Device]) -> list[tuple[Any, ...]]:
 def device_list(
     ctx: typer.Context, site: Annotated[str, typer.Option(help="Only this site.")] = ""
 ) -> None:
-    """Boxes with health, last seen, spool depth and config drift."""
+    """Boxes with health, last seen, certificate time left, spool depth and config drift.
+
+    `cert left` is the time until the device certificate expires (boxes renew at about
+    two thirds of it by themselves); EXPIRED means the box must be reissued
+    (`okoctl device reissue`). With --json: `certificate_days_left` per device.
+    """
     ctl: Ctl = ctx.obj
     with ctl.connection.open() as s:
         reply = s.call(s.admin.ListDevices, admin_pb2.ListDevicesRequest(site=site))
@@ -236,6 +244,7 @@ def device_list(
             "site",
             "status",
             "last seen",
+            "cert left",
             "spool",
             "dropped",
             "config desired/reported",
@@ -264,7 +273,7 @@ def device_show(ctx: typer.Context, device_id: str) -> None:
             ("last seen", ago(d.last_seen)),
             ("agent", d.agent_version),
             ("hostname", d.hostname),
-            ("certificate", f"{d.certificate_serial} until {when(d.certificate_not_after)}"),
+            ("certificate", ctl_certs.cert_detail(d)),
             ("spool depth", d.spool_depth),
             ("dropped events", d.dropped_events),
             ("cpu / memory", f"{d.cpu_percent:.0f}% / {d.memory_percent:.0f}%"),

@@ -52,5 +52,9 @@ class PermissionDeniedError(FleetError):
     """Known caller, but not allowed: role too weak, or device revoked."""
 
 
+class RateLimitedError(FleetError):
+    """The caller asked too often; the message says when it may try again."""
+
+
 class CertificateError(InvalidRequestError):
     """A CSR or certificate is malformed or unacceptable (key type, signature)."""

@@ -29,7 +29,16 @@ from fleet.services import events as event_service
 from fleet.services import watchlists as watchlist_service
 from fleet.services.admin import AdminServicer
 from fleet.services.agent import AgentServicer
-from proto.oko.v1 import admin_pb2, admin_pb2_grpc, agent_pb2, agent_pb2_grpc, stream_pb2
+from fleet.services.certs import CertificateServicer
+from proto.oko.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    agent_pb2,
+    agent_pb2_grpc,
+    certs_pb2,
+    certs_pb2_grpc,
+    stream_pb2,
+)
 from proto.transport import SERVER_OPTIONS
 
 log = logging.getLogger(__name__)
@@ -61,6 +70,7 @@ SERVICE_NAMES = (
     agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
     admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
     stream_pb2.DESCRIPTOR.services_by_name["EventService"].full_name,
+    certs_pb2.DESCRIPTOR.services_by_name["CertificateService"].full_name,
 )
 
 
@@ -195,6 +205,7 @@ async def start_server(settings: FleetSettings) -> FleetServer:
     try:
         agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentServicer(app), server)
         admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(app), server)
+        certs_pb2_grpc.add_CertificateServiceServicer_to_server(CertificateServicer(app), server)
         event_service.add_to_server(event_service.EventServicer(app), server)
         await watchlist_service.serve(app, server)
         health_servicer = health.aio.HealthServicer()

@@ -53,6 +53,7 @@ def enroll(
         fail(err if isinstance(err, EnrollError) else f"--fleet: {err}", USAGE, "enroll failed")
     try:
         store = AgentStore(data_dir)
+        before = store.identity()
         identity = enroll_box(
             store,
             fleet,
@@ -65,8 +66,10 @@ def enroll(
     except OkoError as err:
         fail(err, FAILURE, "enroll failed")
     expires = dt.datetime.fromtimestamp(identity.not_after, dt.UTC).date().isoformat()
+    again = before is not None and before.device_id == identity.device_id
     console.print(
-        f"enrolled as [bold]{identity.device_id}[/bold] (site {identity.site or '-'}); "
+        ("re-enrolled (reissued: same device id) as " if again else "enrolled as ")
+        + f"[bold]{identity.device_id}[/bold] (site {identity.site or '-'}); "
         f"agent endpoint {identity.agent_endpoint}; certificate valid until {expires}; "
         f"identity in {store.identity_dir}",
         highlight=False,

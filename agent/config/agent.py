@@ -106,6 +106,23 @@ class FleetSection(Section):
     hello_timeout_s: float = Field(
         default=15.0, ge=0.5, le=300.0, description="Give up a connection attempt with no Welcome."
     )
+    renew_at: float = Field(
+        default=0.66,
+        ge=0.1,
+        le=0.9,
+        description="Renew the device certificate once this fraction of its lifetime has "
+        "passed (0.66: about 8 months into a 1-year certificate), over the stream's mutual "
+        "TLS; a box offline at that time renews when it is back, as long as the certificate "
+        "is still valid (docs/operations.md, Certificate renewal).",
+    )
+    renew_jitter: float = Field(
+        default=0.1,
+        ge=0.0,
+        le=0.3,
+        description="Spread renewals over this further fraction of the lifetime, by device id "
+        "(stable across restarts), so boxes enrolled on the same day do not renew in the same "
+        "second: 0.1 of a year spreads 19,000 boxes over 36 days.",
+    )
 
     @field_validator("api", "agent")
     @classmethod
@@ -116,6 +133,8 @@ class FleetSection(Section):
     def _ordered(self) -> FleetSection:
         if self.reconnect_min_s > self.reconnect_max_s:
             raise ValueError("reconnect_min_s must not exceed reconnect_max_s")
+        if self.renew_at + self.renew_jitter > 0.95:
+            raise ValueError("renew_at + renew_jitter must not exceed 0.95 (renew before expiry)")
         return self
 
 

@@ -26,11 +26,12 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from agent import __version__
 from agent.capture.pacing import Backoff
 from agent.config.agent import FleetSection
-from agent.errors import SpoolError, UplinkError
+from agent.errors import IdentityError, SpoolError, UplinkError
 from agent.identity import AgentStore
 from agent.spool import Priority, Spool, SpooledEvent
 from agent.uplink.desired import DesiredStateApplier
 from agent.uplink.hostinfo import cpu_percent, memory_percent
+from agent.uplink.renewal import RenewalError, Renewer, expired_message
 from agent.uplink.uplink_metrics import AgentMetrics
 from proto import transport
 from proto.oko.v1 import agent_pb2, agent_pb2_grpc, events_pb2
@@ -43,10 +44,21 @@ Stream = grpc.aio.StreamStreamCall[agent_pb2.AgentMessage, agent_pb2.FleetMessag
 CommandHandler = Callable[[agent_pb2.Command], agent_pb2.CommandResult]
 HealthProvider = Callable[[], list[agent_pb2.CameraHealth]]
 _POLL_S = 1.0  # re-check the spool this often even when nobody calls notify()
+_DRAIN_S = 10.0  # after a renewal, wait this long at most for in-flight batches' acks
+_EXPIRED_LOG_EVERY_S = 600.0
+RENEWED = "RENEWED"
 
 
 class StreamEndedError(UplinkError):
     """The fleet closed the stream or broke the protocol; reconnect."""
+
+
+class CertificateRenewedError(StreamEndedError):
+    """The certificate was renewed: end this session, reconnect with the new one at once."""
+
+
+class CertificateExpiredError(UplinkError):
+    """The device certificate has expired: the box cannot connect until it is reissued."""
 
 
 @dataclass
@@ -63,8 +75,10 @@ class _Session:
     call: Stream
     welcome: agent_pb2.Welcome
     window: asyncio.Semaphore
+    stub: agent_pb2_grpc.AgentServiceAsyncStub
     in_flight: deque[_InFlight] = field(default_factory=deque)
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    draining: asyncio.Event = field(default_factory=asyncio.Event)  # no new batches: renewed
 
     async def write(self, message: agent_pb2.AgentMessage) -> None:
         async with self.write_lock:  # grpc.aio allows one outstanding write per call
@@ -123,6 +137,8 @@ class UplinkClient:
         self.sessions = 0  # successful Welcomes, for status and tests
         self.last_error: str | None = None  # why the last session ended, for /healthz
         self.connected = threading.Event()
+        self.renewer = Renewer(store, lambda: self.settings, metrics)
+        self._expired_logged: tuple[str, float] = ("", 0.0)
 
     def notify(self) -> None:
         """New events are in the spool: send them now. Safe to call from any thread.
@@ -147,41 +163,89 @@ class UplinkClient:
         return self.settings.agent or identity.agent_endpoint, creds
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Connect, stream, and reconnect with backoff until `stop` is set."""
+        """Connect, stream, and reconnect with backoff until `stop` is set.
+
+        The identity is read again before every attempt, so a renewed certificate, or one
+        `oko-agent enroll --force` installed beside the running agent, is used at once.
+        """
         self._loop = asyncio.get_running_loop()
         target, creds = self._target()
         backoff = Backoff(self.settings.reconnect_min_s, self.settings.reconnect_max_s)
         while not stop.is_set():
             sessions_before = self.sessions
-            code = "OK"
-            try:
-                await self._connect(target, creds, stop)
-            except grpc.aio.AioRpcError as err:
-                code = err.code().name
-                self.last_error = f"{target}: {code} {err.details() or ''}".strip()
-                self._log_failure(target, err.code(), err.details())
-            except (StreamEndedError, TimeoutError) as err:
-                code = type(err).__name__
-                self.last_error = f"{target}: {code} {err}".strip()
-                log.warning("uplink to %s ended: %s", target, err)
-            except SpoolError as err:
-                # A full or failing disk: an ack that could not be recorded is resent by the
-                # next session (the fleet deduplicates it), so retrying is always safe.
-                code = type(err).__name__
-                self.last_error = f"spool: {err}"
-                self._metrics.spool_errors.inc()
-                log.error("uplink paused: spool write failed: %s; retrying", err)
-            finally:
-                self.connected.clear()
-                self._metrics.connected.set(0)
+            target, creds = self._refreshed(target, creds)
+            code = await self._attempt(target, creds, stop)
             if stop.is_set():
                 break
+            if code == RENEWED:
+                continue  # not a failure: reconnect now, with the new certificate
             self._metrics.reconnects.labels(code=code).inc()
             if self.sessions > sessions_before:
                 backoff.reset()
             delay = backoff.next_delay()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
+
+    def _refreshed(
+        self, target: str, creds: grpc.ChannelCredentials
+    ) -> tuple[str, grpc.ChannelCredentials]:
+        try:
+            return self._target()
+        except (IdentityError, UplinkError) as err:  # e.g. an enroll writing the files now
+            log.warning("identity unreadable (%s); trying the previous one", err)
+            return target, creds
+
+    async def _attempt(
+        self, target: str, creds: grpc.ChannelCredentials, stop: asyncio.Event
+    ) -> str:
+        """One session; the code it ended with (for the reconnect metric)."""
+        try:
+            self._check_certificate()
+            await self._connect(target, creds, stop)
+        except CertificateRenewedError as err:
+            log.info("%s; reconnecting with it", err)
+            return RENEWED
+        except CertificateExpiredError as err:
+            self.last_error = str(err)
+            self._log_expired(str(err))
+            return "CERT_EXPIRED"
+        except grpc.aio.AioRpcError as err:
+            self.last_error = f"{target}: {err.code().name} {err.details() or ''}".strip()
+            self._log_failure(target, err.code(), err.details())
+            return err.code().name
+        except (StreamEndedError, TimeoutError) as err:
+            self.last_error = f"{target}: {type(err).__name__} {err}".strip()
+            log.warning("uplink to %s ended: %s", target, err)
+            return type(err).__name__
+        except SpoolError as err:
+            # A full or failing disk: an ack that could not be recorded is resent by the
+            # next session (the fleet deduplicates it), so retrying is always safe.
+            self.last_error = f"spool: {err}"
+            self._metrics.spool_errors.inc()
+            log.error("uplink paused: spool write failed: %s; retrying", err)
+            return type(err).__name__
+        finally:
+            self.connected.clear()
+            self._metrics.connected.set(0)
+        return "OK"
+
+    def _check_certificate(self) -> None:
+        """Refuse to dial with an expired certificate: say what happened and what to do."""
+        identity = self._store.identity()
+        if identity is None:
+            return
+        self._metrics.cert_expiry.set(identity.not_after)
+        now = time.time()
+        if identity.not_after <= now:
+            raise CertificateExpiredError(expired_message(identity, now))
+
+    def _log_expired(self, message: str) -> None:
+        """ERROR the first time and every 10 minutes after, not at every reconnect."""
+        key = message.split(" (", 1)[0]  # device and expiry, without the growing "ago"
+        last_key, last_at = self._expired_logged
+        if key != last_key or time.monotonic() - last_at >= _EXPIRED_LOG_EVERY_S:
+            log.error("%s", message)
+            self._expired_logged = (key, time.monotonic())
 
     @staticmethod
     def _log_failure(target: str, code: grpc.StatusCode, details: str | None) -> None:
@@ -201,9 +265,10 @@ class UplinkClient:
         async with grpc.aio.secure_channel(
             target, creds, options=transport.CLIENT_OPTIONS, compression=compression
         ) as channel:
-            call = agent_pb2_grpc.AgentServiceStub(channel).Connect()
+            stub = agent_pb2_grpc.AgentServiceStub(channel)
+            call = stub.Connect()
             try:
-                session = await self._handshake(call)
+                session = await self._handshake(call, stub)
                 await self._stream(session, stop)
             finally:
                 call.cancel()
@@ -211,7 +276,9 @@ class UplinkClient:
                 with contextlib.suppress(grpc.aio.AioRpcError, asyncio.CancelledError):
                     await call.code()
 
-    async def _handshake(self, call: Stream) -> _Session:
+    async def _handshake(
+        self, call: Stream, stub: agent_pb2_grpc.AgentServiceAsyncStub
+    ) -> _Session:
         hello = agent_pb2.Hello(
             agent_version=__version__,
             applied_version=self._applier.applied_version(),
@@ -230,13 +297,14 @@ class UplinkClient:
         self.connected.set()
         self._metrics.connected.set(1)
         self._metrics.applied_version.set(self._applier.applied_version())
-        return _Session(call, welcome, asyncio.Semaphore(self.settings.max_in_flight))
+        return _Session(call, welcome, asyncio.Semaphore(self.settings.max_in_flight), stub)
 
     async def _stream(self, session: _Session, stop: asyncio.Event) -> None:
         tasks = [
             asyncio.create_task(self._receive(session), name="uplink-receive"),
             asyncio.create_task(self._send_batches(session), name="uplink-send"),
             asyncio.create_task(self._heartbeats(session), name="uplink-heartbeat"),
+            asyncio.create_task(self._renew(session), name="uplink-renew"),
             asyncio.create_task(stop.wait(), name="uplink-stop"),
         ]
         try:
@@ -248,6 +316,24 @@ class UplinkClient:
         for task in done:
             if not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
+
+    async def _renew(self, session: _Session) -> None:
+        """Renew when due, let in-flight batches be acked, then end the session to reconnect.
+
+        Draining first means every event of the old session is acknowledged once, instead
+        of being resent (and deduplicated) by the next one.
+        """
+        try:
+            await self.renewer.run(session.stub)
+        except (IdentityError, RenewalError, ValueError) as err:
+            log.error("certificate renewal stopped for this session: %s", err)
+            await asyncio.Event().wait()  # keep streaming; the next session tries again
+        session.draining.set()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _DRAIN_S
+        while session.in_flight and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        raise CertificateRenewedError("device certificate renewed")
 
     # -- down ------------------------------------------------------------------------------
 
@@ -319,6 +405,8 @@ class UplinkClient:
         while True:
             await session.window.acquire()
             items = await self._next_batch(limit, after_seq)
+            if session.draining.is_set():  # renewed: the next session sends these
+                await asyncio.Event().wait()
             batch = events_pb2.EventBatch(batch_id=self._spool.next_batch_id())
             for item in items:
                 _stamp(batch.events.add(), item.payload, session.welcome)

@@ -114,6 +114,17 @@ class AgentMetrics:
         self.config_refused = Counter(
             "oko_agent_config_refused", "Desired-state documents refused as invalid.", registry=r
         )
+        self.cert_expiry = Gauge(
+            "oko_agent_certificate_expiry_timestamp_seconds",
+            "When the box's device certificate expires (Unix time); 0 before enrollment.",
+            registry=r,
+        )
+        self.cert_renewals = Counter(
+            "oko_agent_certificate_renewals",
+            "Certificate renewal attempts by outcome (renewed, failed, refused).",
+            ["outcome"],
+            registry=r,
+        )
 
     def watch_spool(self, spool: Spool) -> None:
         """Export `spool`'s figures (call once per spool)."""

@@ -14,8 +14,9 @@ from fleet.auth import MAX_ENROLL_TTL_S, Principal, Role, mint_api_token, mint_e
 from fleet.errors import InvalidRequestError, NotFoundError
 from fleet.model_labels import reported_detector
 from fleet.redaction import mask_url
-from fleet.services import convert
+from fleet.services import certs, convert
 from fleet.services.common import Context, Guarded, guarded
+from fleet.store.cert_records import CertSummary
 from fleet.store.records import ApiToken, Device, EnrollmentToken, EventFilter, Webhook
 from fleet.twin import set_config
 from proto.oko.v1 import admin_pb2, admin_pb2_grpc, agent_pb2
@@ -172,16 +173,25 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
         return admin_pb2.ListTokensResponse(tokens=out)
 
     # Devices and cameras --------------------------------------------------------------
-    async def _device_proto(self, device: Device, with_cameras: bool = False) -> admin_pb2.Device:
+    async def _device_proto(
+        self,
+        device: Device,
+        with_cameras: bool = False,
+        summaries: dict[str, CertSummary] | None = None,
+    ) -> admin_pb2.Device:
         rendered = await self.app.store.get_desired(device.device_id)
         cameras = await self.app.store.list_cameras(device.device_id) if with_cameras else None
-        return convert.device_to_proto(
+        if summaries is None:
+            summaries = await self.app.store.certificate_summaries(device.device_id)
+        at = now_us()
+        out = convert.device_to_proto(
             device,
             self.app.sessions.connected(device.device_id),
-            now_us(),
+            at,
             rendered.version if rendered else 0,
             cameras,
         )
+        return certs.fill_certificate_fields(out, device, summaries.get(device.device_id), at)
 
     async def _device(self, device_id: str) -> Device:
         device = await self.app.store.get_device(device_id)
@@ -195,7 +205,10 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
         self, request: admin_pb2.ListDevicesRequest, context: Context, who: Principal
     ) -> admin_pb2.ListDevicesResponse:
         devices = await self.app.store.list_devices(request.site)
-        return admin_pb2.ListDevicesResponse(devices=[await self._device_proto(d) for d in devices])
+        summaries = await self.app.store.certificate_summaries()  # one read for all devices
+        return admin_pb2.ListDevicesResponse(
+            devices=[await self._device_proto(d, summaries=summaries) for d in devices]
+        )
 
     @override
     @guarded(Role.VIEWER)
@@ -213,6 +226,7 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
             request.device_id, request.reason[:200] or "revoked", now_us()
         )
         self.app.revocations.add(device.cert_serial)
+        self.app.certs.refresher.touch()  # a revoked device leaves the expiry gauges
         cut = self.app.sessions.cut(
             device.device_id, grpc.StatusCode.PERMISSION_DENIED, "device revoked"
         )

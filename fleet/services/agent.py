@@ -14,21 +14,20 @@ import grpc
 from fleet import admission
 from fleet.app import FleetApp, now_us
 from fleet.auth import hash_secret, parse_token, secrets_match
-from fleet.ca import serial_from_pem
+from fleet.ca import IssuedCertificate
 from fleet.errors import (
     FleetError,
     InvalidRequestError,
-    PermissionDeniedError,
     StoreError,
     UnauthenticatedError,
 )
 from fleet.ingest import Rejection, admit
 from fleet.redaction import mask_text
-from fleet.services import convert
+from fleet.services import certs, convert
 from fleet.services.common import Context, abort, status_for
 from fleet.sessions import Close, Session
-from fleet.store.records import REVOKED, BatchOutcome, Device, StateReportRecord
-from proto.oko.v1 import agent_pb2, agent_pb2_grpc
+from fleet.store.records import BatchOutcome, Device, StateReportRecord
+from proto.oko.v1 import agent_pb2, agent_pb2_grpc, certs_pb2
 from proto.tokens import ENROLL_PREFIX, advertised_agent_port
 from proto.transport import HEARTBEAT_INTERVAL_S, MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES
 
@@ -74,9 +73,13 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     ) -> agent_pb2.EnrollResponse:
         admission.check_enroll(request, self.app.settings.limits)  # before the token is spent
         token_id, secret = await self._check_token(request.token)
+        bound = await self.app.store.reissue_binding(token_id)
+        if bound is not None:  # `okoctl device reissue`: the same device, a new certificate
+            device, issued = await certs.enroll_reissued(self.app, request, token_id, secret, bound)
+            return self._enrolled(device, issued, context)
         name = request.device_name.strip()
         device_id = _new_device_id()
-        issued = self.app.ca.sign_csr(request.csr_pem, device_id)
+        issued = self.app.ca.sign_csr(request.csr_pem, device_id, certs.lifetime(self.app))
         device = await self.app.store.enroll_device(
             token_id,
             hash_secret(secret),
@@ -93,10 +96,16 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             ),
         )
         await self.app.audit(f"token:{token_id}", "device.enroll", device_id, name)
+        self.app.certs.refresher.touch()
         # %r for what a box or a caller sent: a log line can never be forged through it.
         log.info("enrolled %s (%r) at site %r", device_id, name, device.site)
+        return self._enrolled(device, issued, context)
+
+    def _enrolled(
+        self, device: Device, issued: IssuedCertificate, context: Context
+    ) -> agent_pb2.EnrollResponse:
         return agent_pb2.EnrollResponse(
-            device_id=device_id,
+            device_id=device.device_id,
             certificate_pem=issued.pem,
             ca_pem=self.app.ca.pem,
             site=device.site,
@@ -113,20 +122,14 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
 
     # Connect --------------------------------------------------------------------------
     async def _identify(self, context: Context) -> Device:
-        pem = context.auth_context().get("x509_pem_cert")
-        if not pem:
-            raise UnauthenticatedError(
-                "no client certificate: Connect needs mutual TLS on the agent port"
-            )
-        serial = serial_from_pem(next(iter(pem)))
-        if serial in self.app.revocations:
-            raise PermissionDeniedError("device certificate has been revoked")
-        device = await self.app.store.get_device_by_serial(serial)
-        if device is None:
-            raise UnauthenticatedError(f"certificate serial {serial} is not known to this fleet")
-        if device.status == REVOKED:
-            raise PermissionDeniedError(f"device {device.device_id} has been revoked")
-        return device
+        return (await certs.identify_peer(self.app, context, "Connect")).device
+
+    # RenewCertificate -------------------------------------------------------------------
+    async def RenewCertificate(  # noqa: N802
+        self, request: certs_pb2.RenewCertificateRequest, context: Context
+    ) -> certs_pb2.RenewCertificateResponse:
+        """A new certificate for the calling device's new key (fleet.services.certs)."""
+        return await certs.renew_rpc(self.app, request, context)
 
     # The stub wants an iterator of replies; this writes them with context.write instead,
     # which grpc.aio allows and which lets one task own every write to the stream.

@@ -16,6 +16,7 @@ from fleet.errors import (
     InvalidRequestError,
     NotFoundError,
     PermissionDeniedError,
+    RateLimitedError,
     StoreError,
     UnauthenticatedError,
     VersionConflictError,
@@ -33,6 +34,7 @@ _CODES: list[tuple[type[FleetError], grpc.StatusCode]] = [
     (InvalidRequestError, grpc.StatusCode.INVALID_ARGUMENT),
     (VersionConflictError, grpc.StatusCode.FAILED_PRECONDITION),
     (StoreError, grpc.StatusCode.UNAVAILABLE),
+    (RateLimitedError, grpc.StatusCode.RESOURCE_EXHAUSTED),
 ]
 
 

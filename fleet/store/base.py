@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from fleet.store.cert_records import CertIssue, CertMatch, CertSummary, ReissueRequest
 from fleet.store.records import (
     ApiToken,
     AuditEntry,
@@ -138,6 +139,43 @@ class Store(Protocol):
 
     async def record_hello(self, device_id: str, agent_version: str, at_us: int) -> None:
         """Note a connecting agent's version and the time it was last seen."""
+
+    # Device certificates after enrollment (renewal, reissue).
+    async def device_by_certificate(self, serial: str) -> CertMatch | None:
+        """The device presenting this serial: its newest certificate or the one in grace."""
+
+    async def certificate_first_used(self, device_id: str, serial: str, at_us: int) -> bool:
+        """The box presented its newest certificate: the older one is no longer accepted.
+
+        False (and nothing changed) if `serial` is not the device's newest certificate.
+        """
+
+    async def renew_certificate(self, presented_serial: str, issue: CertIssue) -> Device:
+        """Make `issue` the device's newest certificate in one transaction.
+
+        The certificate the box presented stays accepted until the box first uses the new
+        one or it expires. PermissionDeniedError for a revoked device, NotFoundError for
+        an unknown one, UnauthenticatedError if `presented_serial` is no longer accepted.
+        """
+
+    async def add_reissue_token(self, token: EnrollmentToken, device_id: str) -> None:
+        """Store an enrollment token bound to an existing device (PermissionDenied if revoked)."""
+
+    async def reissue_binding(self, token_id: str) -> str | None:
+        """The device an enrollment token is bound to, or None for an ordinary token."""
+
+    async def reissue_device(self, request: ReissueRequest) -> Device:
+        """Spend a reissue token and install its certificate; every older one becomes void.
+
+        Raises (and writes nothing) like `enroll_device` for a bad token, and
+        PermissionDeniedError if the device was revoked since the token was minted.
+        """
+
+    async def certificate_summaries(self, device_id: str = "") -> dict[str, CertSummary]:
+        """Renewals, last issue and pending serial by device id (one device, or all)."""
+
+    async def active_certificate_expiries(self) -> list[int]:
+        """Certificate expiry (us) of every device not revoked, for the expiry gauges."""
 
     async def record_health(self, device_id: str, health: DeviceHealth) -> None:
         """Replace the device's latest heartbeat and its cameras' health."""

@@ -46,6 +46,7 @@ from fleet.store.records import (
     Webhook,
     WebhookProgress,
 )
+from fleet.store.sqlite_cert_store import CertStoreMixin
 from fleet.store.sqlite_gallery_store import GalleryStoreMixin
 from fleet.store.sqlite_schema import DDL
 from fleet.store.sqlite_watchlist_store import WatchlistStoreMixin
@@ -71,7 +72,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class SqliteStore(WatchlistStoreMixin, GalleryStoreMixin, Store):
+class SqliteStore(WatchlistStoreMixin, GalleryStoreMixin, CertStoreMixin, Store):
     """`fleet.store.base.Store` on SQLite. Create with `await SqliteStore.open(path)`.
 
     Methods marked `@override` keep the contract documented on `Store`.

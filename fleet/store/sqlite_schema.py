@@ -196,4 +196,32 @@ CREATE TABLE IF NOT EXISTS audit_checkpoints (
     signature BLOB NOT NULL,
     public_key BLOB NOT NULL
 );
+
+-- Device certificates after enrollment (fleet/store/sqlite_certs.py). devices.cert_serial
+-- stays the newest; every certificate issued by renewal or reissue is kept here.
+CREATE TABLE IF NOT EXISTS device_certs (
+    serial TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    not_after_us INTEGER NOT NULL,
+    issued_us INTEGER NOT NULL,
+    origin TEXT NOT NULL,
+    replaced_serial TEXT NOT NULL,
+    first_used_us INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS device_certs_device ON device_certs (device_id);
+
+-- The older certificate a device may still present after a renewal: until it first
+-- presents the new one, or this one expires.
+CREATE TABLE IF NOT EXISTS device_cert_grace (
+    serial TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    not_after_us INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS device_cert_grace_device ON device_cert_grace (device_id);
+
+-- Enrollment tokens minted by `okoctl device reissue`: spending one re-certifies that device.
+CREATE TABLE IF NOT EXISTS reissue_tokens (
+    token_id TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL
+);
 """

@@ -29,6 +29,7 @@ from proto.oko.v1 import (
     admin_pb2,
     admin_pb2_grpc,
     agent_pb2,
+    certs_pb2,
     events_pb2,
     stream_pb2,
     stream_pb2_grpc,
@@ -62,6 +63,7 @@ SERVICES = [
     agent_pb2.DESCRIPTOR.services_by_name["AgentService"],
     admin_pb2.DESCRIPTOR.services_by_name["AdminService"],
     stream_pb2.DESCRIPTOR.services_by_name["EventService"],
+    certs_pb2.DESCRIPTOR.services_by_name["CertificateService"],
 ]
 METHODS = [m for service in SERVICES for m in service.methods]
 UNARY = [m for m in METHODS if not m.client_streaming and not m.server_streaming]
@@ -183,6 +185,22 @@ def test_agent_stream_messages(target: Target, stream: list[agent_pb2.AgentMessa
             pass
     except grpc.RpcError as err:
         _assert_caller_error(err, "Connect")
+
+
+@FUZZ
+@given(request=messages(certs_pb2.RenewCertificateRequest.DESCRIPTOR))
+def test_renewal_requests_on_the_mutual_tls_port(
+    target: Target, request: certs_pb2.RenewCertificateRequest
+) -> None:
+    """As the enrolled box itself: a hostile CSR is refused, never a fleet error."""
+    renew: Any = target.agent.unary_unary(
+        "/oko.v1.AgentService/RenewCertificate",
+        request_serializer=lambda m: m.SerializeToString(),
+        response_deserializer=certs_pb2.RenewCertificateResponse.FromString,
+    )
+    with pytest.raises(grpc.RpcError) as err:  # no random text is a valid CSR for this box
+        renew(request, timeout=10)
+    _assert_caller_error(err.value, "RenewCertificate")
 
 
 def test_every_rpc_is_fuzzed() -> None:

@@ -35,16 +35,17 @@ def _spawn(args: list[str]) -> subprocess.Popen[str]:
 
 
 class _Lines:
-    """Collects a process's stdout lines in a thread, so waits never block on a pipe."""
+    """Collects a process's stdout (or stderr) lines in a thread: waits never block on a pipe."""
 
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
+    def __init__(self, proc: subprocess.Popen[str], stderr: bool = False) -> None:
         self.lines: list[str] = []
-        self._thread = threading.Thread(target=self._pump, args=(proc,), daemon=True)
+        pipe = proc.stderr if stderr else proc.stdout
+        assert pipe is not None
+        self._thread = threading.Thread(target=self._pump, args=(pipe,), daemon=True)
         self._thread.start()
 
-    def _pump(self, proc: subprocess.Popen[str]) -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
+    def _pump(self, pipe: Any) -> None:
+        for line in pipe:
             self.lines.append(line.rstrip("\n"))
 
     def starting(self, prefix: str) -> list[str]:
@@ -72,6 +73,7 @@ class AgentProcess:
         self.config_path = path
         self.proc: subprocess.Popen[str] | None = None
         self.lines: _Lines | None = None
+        self.errors: _Lines | None = None  # stderr: the agent's log (WARNING and above)
         self.metrics_url = ""
 
     def start(self, events: int = 0, per_append: int = 10, interval: float = 0.05) -> None:
@@ -88,14 +90,21 @@ class AgentProcess:
             ]
         )
         self.lines = _Lines(self.proc)
+        self.errors = _Lines(self.proc, stderr=True)
         port = wait_until(lambda: self.alive() and self._line("metrics "), 30, "agent start")[0]
         self.metrics_url = f"http://127.0.0.1:{port.split()[1]}/metrics"
 
     def alive(self) -> bool:
         """True while running; an unexpected exit fails the test with the agent's stderr."""
-        if self.proc is not None and self.proc.poll() is not None and self.proc.stderr:
-            raise AssertionError(f"agent exited: {self.proc.stderr.read()[-2000:]}")
+        if self.proc is not None and self.proc.poll() is not None:
+            assert self.errors is not None
+            self.errors.join()
+            raise AssertionError("agent exited: " + "\n".join(self.errors.lines)[-2000:])
         return True
+
+    def logged(self, text: str) -> list[str]:
+        """Lines of the agent's stderr log that contain `text`."""
+        return [line for line in list(self.errors.lines if self.errors else ()) if text in line]
 
     def _line(self, prefix: str) -> list[str]:
         return self.lines.starting(prefix) if self.lines else []
@@ -119,8 +128,9 @@ class AgentProcess:
     def kill(self) -> None:
         if self.proc is not None:
             _end(self.proc, signal.SIGKILL)
-            assert self.lines is not None
+            assert self.lines is not None and self.errors is not None
             self.lines.join()
+            self.errors.join()
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -136,7 +136,7 @@ class CameraStatus(_message.Message):
     def __init__(self, camera_id: _Optional[str] = ..., device_id: _Optional[str] = ..., site: _Optional[str] = ..., online: _Optional[bool] = ..., fps: _Optional[float] = ..., inference_ms: _Optional[float] = ..., error: _Optional[str] = ..., last_frame_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_event_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Device(_message.Message):
-    __slots__ = ("device_id", "name", "site", "status", "enrolled_at", "last_seen", "agent_version", "hostname", "certificate_serial", "certificate_not_after", "spool_depth", "dropped_events", "desired_version", "reported_version", "drift", "cameras", "labels", "revoked_reason", "cpu_percent", "memory_percent")
+    __slots__ = ("device_id", "name", "site", "status", "enrolled_at", "last_seen", "agent_version", "hostname", "certificate_serial", "certificate_not_after", "spool_depth", "dropped_events", "desired_version", "reported_version", "drift", "cameras", "labels", "revoked_reason", "cpu_percent", "memory_percent", "certificate_days_left", "certificate_renewed_at", "certificate_renewals", "certificate_pending_serial")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -164,6 +164,10 @@ class Device(_message.Message):
     REVOKED_REASON_FIELD_NUMBER: _ClassVar[int]
     CPU_PERCENT_FIELD_NUMBER: _ClassVar[int]
     MEMORY_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_DAYS_LEFT_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_RENEWED_AT_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_RENEWALS_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_PENDING_SERIAL_FIELD_NUMBER: _ClassVar[int]
     device_id: str
     name: str
     site: str
@@ -184,7 +188,11 @@ class Device(_message.Message):
     revoked_reason: str
     cpu_percent: float
     memory_percent: float
-    def __init__(self, device_id: _Optional[str] = ..., name: _Optional[str] = ..., site: _Optional[str] = ..., status: _Optional[str] = ..., enrolled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., agent_version: _Optional[str] = ..., hostname: _Optional[str] = ..., certificate_serial: _Optional[str] = ..., certificate_not_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., spool_depth: _Optional[int] = ..., dropped_events: _Optional[int] = ..., desired_version: _Optional[int] = ..., reported_version: _Optional[int] = ..., drift: _Optional[bool] = ..., cameras: _Optional[_Iterable[_Union[CameraStatus, _Mapping]]] = ..., labels: _Optional[_Mapping[str, str]] = ..., revoked_reason: _Optional[str] = ..., cpu_percent: _Optional[float] = ..., memory_percent: _Optional[float] = ...) -> None: ...
+    certificate_days_left: float
+    certificate_renewed_at: _timestamp_pb2.Timestamp
+    certificate_renewals: int
+    certificate_pending_serial: str
+    def __init__(self, device_id: _Optional[str] = ..., name: _Optional[str] = ..., site: _Optional[str] = ..., status: _Optional[str] = ..., enrolled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., agent_version: _Optional[str] = ..., hostname: _Optional[str] = ..., certificate_serial: _Optional[str] = ..., certificate_not_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., spool_depth: _Optional[int] = ..., dropped_events: _Optional[int] = ..., desired_version: _Optional[int] = ..., reported_version: _Optional[int] = ..., drift: _Optional[bool] = ..., cameras: _Optional[_Iterable[_Union[CameraStatus, _Mapping]]] = ..., labels: _Optional[_Mapping[str, str]] = ..., revoked_reason: _Optional[str] = ..., cpu_percent: _Optional[float] = ..., memory_percent: _Optional[float] = ..., certificate_days_left: _Optional[float] = ..., certificate_renewed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., certificate_renewals: _Optional[int] = ..., certificate_pending_serial: _Optional[str] = ...) -> None: ...
 
 class ListDevicesRequest(_message.Message):
     __slots__ = ("site",)

@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from proto.oko.v1 import agent_pb2 as proto_dot_oko_dot_v1_dot_agent__pb2
+from proto.oko.v1 import certs_pb2 as proto_dot_oko_dot_v1_dot_certs__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -44,6 +45,11 @@ class AgentServiceStub:
                 request_serializer=proto_dot_oko_dot_v1_dot_agent__pb2.AgentMessage.SerializeToString,
                 response_deserializer=proto_dot_oko_dot_v1_dot_agent__pb2.FleetMessage.FromString,
                 _registered_method=True)
+        self.RenewCertificate = channel.unary_unary(
+                '/oko.v1.AgentService/RenewCertificate',
+                request_serializer=proto_dot_oko_dot_v1_dot_certs__pb2.RenewCertificateRequest.SerializeToString,
+                response_deserializer=proto_dot_oko_dot_v1_dot_certs__pb2.RenewCertificateResponse.FromString,
+                _registered_method=True)
 
 
 class AgentServiceServicer:
@@ -71,6 +77,19 @@ class AgentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RenewCertificate(self, request, context):
+        """Served on the agent port (mutual TLS): the client certificate identifies the device;
+        the fleet signs the CSR (certs.proto) for the same device id. The device's previous
+        certificate stays accepted until the new one is first used or it expires, so a lost
+        reply or a crash of the box mid-renewal never strands it. Errors: UNAUTHENTICATED (no
+        or unknown certificate), PERMISSION_DENIED (device revoked; audited),
+        INVALID_ARGUMENT (bad CSR, the field and the problem named), RESOURCE_EXHAUSTED (too
+        many renewals of this device; the message says when to retry), UNAVAILABLE (store).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -83,6 +102,11 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     servicer.Connect,
                     request_deserializer=proto_dot_oko_dot_v1_dot_agent__pb2.AgentMessage.FromString,
                     response_serializer=proto_dot_oko_dot_v1_dot_agent__pb2.FleetMessage.SerializeToString,
+            ),
+            'RenewCertificate': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenewCertificate,
+                    request_deserializer=proto_dot_oko_dot_v1_dot_certs__pb2.RenewCertificateRequest.FromString,
+                    response_serializer=proto_dot_oko_dot_v1_dot_certs__pb2.RenewCertificateResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -139,6 +163,33 @@ class AgentService:
             '/oko.v1.AgentService/Connect',
             proto_dot_oko_dot_v1_dot_agent__pb2.AgentMessage.SerializeToString,
             proto_dot_oko_dot_v1_dot_agent__pb2.FleetMessage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RenewCertificate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oko.v1.AgentService/RenewCertificate',
+            proto_dot_oko_dot_v1_dot_certs__pb2.RenewCertificateRequest.SerializeToString,
+            proto_dot_oko_dot_v1_dot_certs__pb2.RenewCertificateResponse.FromString,
             options,
             channel_credentials,
             insecure,

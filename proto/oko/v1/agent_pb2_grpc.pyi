@@ -8,6 +8,7 @@ The edge box <-> fleet contract. See proto/README.md for the design decisions
 from collections import abc as _abc
 from grpc import aio as _aio
 from proto.oko.v1 import agent_pb2 as _agent_pb2
+from proto.oko.v1 import certs_pb2 as _certs_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys
@@ -47,6 +48,15 @@ class AgentServiceStub:
     is revoked while connected), INVALID_ARGUMENT (first message not Hello),
     RESOURCE_EXHAUSTED (message larger than the limit), UNAVAILABLE (store down: retry).
     """
+    RenewCertificate: _grpc.UnaryUnaryMultiCallable[_certs_pb2.RenewCertificateRequest, _certs_pb2.RenewCertificateResponse]
+    """Served on the agent port (mutual TLS): the client certificate identifies the device;
+    the fleet signs the CSR (certs.proto) for the same device id. The device's previous
+    certificate stays accepted until the new one is first used or it expires, so a lost
+    reply or a crash of the box mid-renewal never strands it. Errors: UNAUTHENTICATED (no
+    or unknown certificate), PERMISSION_DENIED (device revoked; audited),
+    INVALID_ARGUMENT (bad CSR, the field and the problem named), RESOURCE_EXHAUSTED (too
+    many renewals of this device; the message says when to retry), UNAVAILABLE (store).
+    """
 
 @_typing.type_check_only
 class AgentServiceAsyncStub(AgentServiceStub):
@@ -64,6 +74,15 @@ class AgentServiceAsyncStub(AgentServiceStub):
     certificate), PERMISSION_DENIED (device revoked; the stream is also cut when a device
     is revoked while connected), INVALID_ARGUMENT (first message not Hello),
     RESOURCE_EXHAUSTED (message larger than the limit), UNAVAILABLE (store down: retry).
+    """
+    RenewCertificate: _aio.UnaryUnaryMultiCallable[_certs_pb2.RenewCertificateRequest, _certs_pb2.RenewCertificateResponse]  # type: ignore[assignment]
+    """Served on the agent port (mutual TLS): the client certificate identifies the device;
+    the fleet signs the CSR (certs.proto) for the same device id. The device's previous
+    certificate stays accepted until the new one is first used or it expires, so a lost
+    reply or a crash of the box mid-renewal never strands it. Errors: UNAUTHENTICATED (no
+    or unknown certificate), PERMISSION_DENIED (device revoked; audited),
+    INVALID_ARGUMENT (bad CSR, the field and the problem named), RESOURCE_EXHAUSTED (too
+    many renewals of this device; the message says when to retry), UNAVAILABLE (store).
     """
 
 class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -91,6 +110,21 @@ class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
         certificate), PERMISSION_DENIED (device revoked; the stream is also cut when a device
         is revoked while connected), INVALID_ARGUMENT (first message not Hello),
         RESOURCE_EXHAUSTED (message larger than the limit), UNAVAILABLE (store down: retry).
+        """
+
+    @_abc_1.abstractmethod
+    def RenewCertificate(
+        self,
+        request: _certs_pb2.RenewCertificateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_certs_pb2.RenewCertificateResponse, _abc.Awaitable[_certs_pb2.RenewCertificateResponse]]:
+        """Served on the agent port (mutual TLS): the client certificate identifies the device;
+        the fleet signs the CSR (certs.proto) for the same device id. The device's previous
+        certificate stays accepted until the new one is first used or it expires, so a lost
+        reply or a crash of the box mid-renewal never strands it. Errors: UNAUTHENTICATED (no
+        or unknown certificate), PERMISSION_DENIED (device revoked; audited),
+        INVALID_ARGUMENT (bad CSR, the field and the problem named), RESOURCE_EXHAUSTED (too
+        many renewals of this device; the message says when to retry), UNAVAILABLE (store).
         """
 
 def add_AgentServiceServicer_to_server(servicer: AgentServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
