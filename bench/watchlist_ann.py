@@ -51,6 +51,7 @@ class Built:
     search: Search  # (probes (m, d), k) -> row numbers (m, k), -1 = none
     build_s: float
     nbytes: int
+    set_ef: Callable[[int], None] | None = None  # search depth, where it can change
 
 
 def templates(n: int, rng: np.random.Generator) -> F32:
@@ -103,7 +104,10 @@ def build_usearch(matrix: F32, threads: int, dtype: str = "f32") -> Built:
         keys = np.asarray(found.keys, np.int64).reshape(len(probes), -1)
         return keys
 
-    return Built(search, took, int(index.memory_usage))
+    def set_ef(ef: int) -> None:
+        setattr(index, "expansion_search", ef)  # noqa: B010 (a setter the stubs omit)
+
+    return Built(search, took, int(index.memory_usage), set_ef)
 
 
 def build_faiss(matrix: F32, threads: int) -> Built:
@@ -123,7 +127,10 @@ def build_faiss(matrix: F32, threads: int) -> Built:
         _, rows = index.search(probes, k)
         return np.asarray(rows, np.int64)
 
-    return Built(search, took, nbytes)
+    def set_ef(ef: int) -> None:
+        index.hnsw.efSearch = ef
+
+    return Built(search, took, nbytes, set_ef)
 
 
 def build_hnswlib(matrix: F32, threads: int) -> Built:
@@ -175,25 +182,42 @@ def exact_row(matrix: F32, probes: F32) -> str:
     return f"{'exact':12s} {0.0:>8.1f} {p50:>8.2f} {p99:>8.2f} {ones}{per:>8.0f}"
 
 
-def ann_row(name: str, matrix: F32, probes: dict[str, F32], truth: dict[str, Any], k: int) -> str:
+def ann_rows(
+    name: str, matrix: F32, probes: dict[str, F32], truth: dict[str, Any], *, k: int, efs: list[int]
+) -> list[str]:
+    """One row per search depth (`efs`; the default depth only if it cannot change)."""
     try:
         built = BUILDERS[name](matrix, os.cpu_count() or 1)
     except ImportError as err:
-        return f"{name:12s} not installed ({err})"
+        return [f"{name:12s} not installed ({err})"]
+    rows = []
+    for ef in efs if built.set_ef else [0]:
+        if built.set_ef:
+            built.set_ef(ef)
+        label = f"{name}/{ef}" if ef else name
+        rows.append(_row(label, built, probes, truth, k=k, n=len(matrix)))
+    return rows
+
+
+def _row(
+    label: str, built: Built, probes: dict[str, F32], truth: dict[str, Any], *, k: int, n: int
+) -> str:
     found = {kind: built.search(p, k) for kind, p in probes.items()}
     recall = {kind: float((f[:, 0] == truth[kind]).mean()) for kind, f in found.items()}
     # What the fleet gets: candidates are re-scored exactly, so the exact top-1 is found
     # whenever it is anywhere among the k candidates.
     within = float((found["genuine"] == truth["genuine"][:, None]).any(axis=1).mean())
     p50, p99 = latency_ms(lambda q: built.search(q, k), probes["genuine"])
-    per = built.nbytes / len(matrix)
     return (
-        f"{name:12s} {built.build_s:>8.1f} {p50:>8.2f} {p99:>8.2f} "
-        f"{recall['genuine']:>8.3f} {recall['random']:>8.3f} {within:>8.3f} {per:>8.0f}"
+        f"{label:12s} {built.build_s:>8.1f} {p50:>8.2f} {p99:>8.2f} "
+        f"{recall['genuine']:>8.3f} {recall['random']:>8.3f} {within:>8.3f} "
+        f"{built.nbytes / n:>8.0f}"
     )
 
 
-def run(sizes: list[int], libs: list[str], count: int, cos: float, k: int) -> None:
+def run(
+    sizes: list[int], libs: list[str], count: int, cos: float, *, k: int, efs: list[int]
+) -> None:
     rng = np.random.default_rng(11)
     print(f"machine: {describe()}; load average {os.getloadavg()[0]:.1f}")
     print(
@@ -221,7 +245,8 @@ def run(sizes: list[int], libs: list[str], count: int, cos: float, k: int) -> No
         print(f"{heads[0]:12s} " + " ".join(f"{h:>8s}" for h in heads[1:]))
         print(exact_row(matrix, probes["genuine"]), flush=True)
         for name in libs:
-            print(ann_row(name, matrix, probes, truth, k), flush=True)
+            for line in ann_rows(name, matrix, probes, truth, k=k, efs=efs):
+                print(line, flush=True)
             gc.collect()
         del matrix
         gc.collect()
@@ -236,8 +261,11 @@ def main() -> None:
     parser.add_argument(
         "--candidates", type=int, default=64, help="k asked of the index (fleet default 64)"
     )
+    parser.add_argument(
+        "--ef", type=int, nargs="+", default=[64], help="search depths to try on each index"
+    )
     args = parser.parse_args()
-    run(args.sizes, args.libs, args.probes, args.genuine_cos, args.candidates)
+    run(args.sizes, args.libs, args.probes, args.genuine_cos, k=args.candidates, efs=args.ef)
 
 
 if __name__ == "__main__":

@@ -36,9 +36,10 @@ log = logging.getLogger(__name__)
 class AnnPolicy:
     """When galleries get an ANN index and how it is searched (`WatchlistSettings`)."""
 
-    min_templates: int = 50_000
+    min_templates: int = 200_000
     candidates: int = 64
     build_threads: int = 1
+    search_depth: int = 512
     max_sync_adds: int = 2_000
 
 
@@ -61,7 +62,7 @@ def build_slot(gallery: Gallery, policy: AnnPolicy, stop: threading.Event) -> An
     Inserts in chunks of BUILD_CHUNK so that a stopping server is not held for minutes;
     `stop` set -> AnnError.
     """
-    index = AnnIndex(gallery.dimensions, policy.build_threads)
+    index = AnnIndex(gallery.dimensions, policy.build_threads, policy.search_depth)
     for start in range(0, len(gallery), BUILD_CHUNK):
         if stop.is_set():
             raise AnnError("index build stopped")

@@ -42,7 +42,12 @@ class Watchlists:
         self.metrics = WatchlistMetrics(app.metrics.registry)
         self.signer = CheckpointSigner.load_or_create(app.settings.data_dir)
         cfg = app.settings.watchlists
-        policy = AnnPolicy(cfg.ann_min_templates, cfg.ann_candidates, cfg.ann_build_threads)
+        policy = AnnPolicy(
+            cfg.ann_min_templates,
+            cfg.ann_candidates,
+            cfg.ann_build_threads,
+            max(cfg.ann_search_depth, cfg.ann_candidates),
+        )
         self.matcher = Matcher(app.store, self.metrics, self.publish_alert, app.audit, policy)
         self._enroller: FaceEnroller | None = None
         self._enrol_pool = ThreadPoolExecutor(1, thread_name_prefix="enrol")
