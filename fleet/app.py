@@ -11,6 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fleet.access import AccessControl
 from fleet.auth import Role, mint_api_token
@@ -29,7 +30,7 @@ from fleet.fleet_metrics import FleetMetrics
 from fleet.ingest import Ingestor
 from fleet.sessions import SessionRegistry, TokenStreams
 from fleet.store.base import Store
-from fleet.store.records import ApiToken, AuditEntry
+from fleet.store.records import ApiToken, AuditEntry, Device
 from fleet.store.sqlite import SqliteStore
 from fleet.webhooks import WebhookManager
 
@@ -106,6 +107,13 @@ class FleetApp:
     bootstrap_token: str = ""  # set only on the very first start
     agent_port: int = 0  # bound agent port (known after bind; config may say 0)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)  # run first
+    # What other parts add to every box's Connect stream (watchlists: evidence requests and
+    # answers): called with the device id after its Welcome, and per AgentMessage kind the
+    # stream itself does not handle, with the device and that message's body.
+    on_agent_connect: list[Callable[[str], Awaitable[None]]] = field(default_factory=list)
+    agent_messages: dict[str, Callable[[Device, Any], Awaitable[None]]] = field(
+        default_factory=dict
+    )
 
     @classmethod
     async def open(cls, settings: FleetSettings) -> FleetApp:

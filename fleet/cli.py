@@ -57,6 +57,9 @@ async def _serve(settings: FleetSettings) -> None:
             f"  {server.app.bootstrap_token}\n"
             f"CA certificate for clients: {settings.data_dir / 'ca' / 'ca.pem'}"
         )
+    if server.console is not None:
+        host = settings.console_listen.rpartition(":")[0]
+        typer.echo(f"console https://{host}:{server.console.port}/", color=False)
     # Machine-readable line: tests and scripts read the real ports from it (port 0 = any).
     typer.echo(f"serving api={server.api_port} agent={server.agent_port}", color=False)
     stop = asyncio.Event()
@@ -93,6 +96,13 @@ def serve(
     metrics_listen: Annotated[str, typer.Option(help="Prometheus HOST:PORT; '' = off.")] = _default(
         "metrics_listen"
     ),
+    console_listen: Annotated[
+        str,
+        typer.Option(
+            "--console",
+            help="Serve the web console on HOST:PORT (HTTPS, docs/console.md); '' = off.",
+        ),
+    ] = _default("console_listen"),
 ) -> None:
     """Serve the fleet until SIGTERM/SIGINT. The first start creates the CA and an admin token.
 
@@ -106,6 +116,7 @@ def serve(
         "advertise_agent": advertise_agent,
         "hostnames": tuple(hostname or ()),
         "metrics_listen": metrics_listen,
+        "console_listen": console_listen,
     }
     param = {"hostnames": "hostname"}
     given = {  # only what was given (command line or environment) overrides the file

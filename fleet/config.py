@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from agent.config import ConfigError, Section, parse_document, parse_yaml
+from fleet.console.settings import ConsoleSettings
 from fleet.errors import FleetError
 from fleet.limits import Limits
 from proto.oko.v1 import events_pb2
@@ -191,6 +192,15 @@ class FleetSettings(Section):
     metrics_listen: str = Field(
         default="127.0.0.1:9465", description="Prometheus /metrics HOST:PORT; empty disables."
     )
+    console_listen: str = Field(
+        default="",
+        description="Operations-centre web console HOST:PORT (HTTPS with the server "
+        "certificate, docs/console.md); empty disables.",
+    )
+    console: ConsoleSettings = Field(
+        default_factory=ConsoleSettings,
+        description="Sessions and live views of the web console (docs/console.md).",
+    )
     subscriber_queue_events: int = Field(
         default=20_000,
         ge=100,
@@ -261,7 +271,7 @@ class FleetSettings(Section):
     def _address(cls, value: str) -> str:
         return _check_address(value)
 
-    @field_validator("metrics_listen", "advertise_agent")
+    @field_validator("metrics_listen", "advertise_agent", "console_listen")
     @classmethod
     def _optional_address(cls, value: str) -> str:
         return _check_address(value) if value else value

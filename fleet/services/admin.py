@@ -19,6 +19,7 @@ from fleet.services.common import Context, Guarded, guarded
 from fleet.store.cert_records import CertSummary
 from fleet.store.records import ApiToken, Device, EnrollmentToken, EventFilter, Webhook
 from fleet.twin import set_config
+from fleet.webhooks import check_secret, new_secret
 from proto.oko.v1 import admin_pb2, admin_pb2_grpc, agent_pb2
 
 log = logging.getLogger(__name__)
@@ -345,7 +346,7 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
         hook = Webhook(
             webhook_id="wh-" + secrets.token_hex(6),
             url=request.url,
-            secret=request.secret or secrets.token_urlsafe(32),
+            secret=check_secret(request.secret) if request.secret else new_secret(),
             filter=EventFilter.of(
                 request.camera_ids, request.sites, request.types, request.device_ids
             ),

@@ -47,7 +47,10 @@ from fleet.store.records import (
     WebhookProgress,
 )
 from fleet.store.sqlite_cert_store import CertStoreMixin
+from fleet.store.sqlite_dead_letters import DeadLetterStoreMixin
+from fleet.store.sqlite_evidence import EvidenceStoreMixin
 from fleet.store.sqlite_gallery_store import GalleryStoreMixin
+from fleet.store.sqlite_model_store import ModelStoreMixin
 from fleet.store.sqlite_schema import DDL
 from fleet.store.sqlite_watchlist_store import WatchlistStoreMixin
 
@@ -72,7 +75,15 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class SqliteStore(WatchlistStoreMixin, GalleryStoreMixin, CertStoreMixin, Store):
+class SqliteStore(
+    WatchlistStoreMixin,
+    GalleryStoreMixin,
+    EvidenceStoreMixin,
+    CertStoreMixin,
+    DeadLetterStoreMixin,
+    ModelStoreMixin,
+    Store,
+):
     """`fleet.store.base.Store` on SQLite. Create with `await SqliteStore.open(path)`.
 
     Methods marked `@override` keep the contract documented on `Store`.
