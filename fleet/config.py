@@ -101,6 +101,51 @@ class RetentionSettings(Section):
         return value
 
 
+class WatchlistSettings(Section):
+    """How watchlist galleries are searched and re-embedded (docs/watchlists.md)."""
+
+    ann_min_templates: int = Field(
+        default=200_000,
+        ge=1,
+        le=100_000_000,
+        description="A gallery (one embedder version) with at least this many templates "
+        "also gets an ANN index (usearch HNSW, the `ann` extra) whose candidates are "
+        "re-scored exactly; smaller galleries are searched exactly. Exact search costs "
+        "about 3 ms per face at 10^4 templates and 20-40 ms at 10^5 on 2 idle cores; "
+        "below ~10^5 an index deep enough to find 99 % of matches is no faster "
+        "(bench/watchlist_ann.py, docs/watchlists.md).",
+    )
+    ann_candidates: int = Field(
+        default=64,
+        ge=1,
+        le=4096,
+        description="Templates the ANN index proposes per face; all are re-scored "
+        "exactly. More candidates: higher recall, slower search.",
+    )
+    ann_search_depth: int = Field(
+        default=512,
+        ge=16,
+        le=8192,
+        description="HNSW search depth (ef): how much of the graph one search visits. "
+        "Deeper finds more of the true matches, slower; at least `ann_candidates` is used. "
+        "On worst-case (random) 1024-d templates, 5x10^4 of them, 64 found 77 % of "
+        "matches, 256 99 %, 512 all (bench/watchlist_ann.py).",
+    )
+    ann_build_threads: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="Threads that build an ANN index (in the background; the gallery is "
+        "searched exactly meanwhile). One keeps a core free for ingest on a small server.",
+    )
+    models_manifest: Path | None = Field(
+        default=None,
+        description="Model manifest (models/manifest.json format) the enrolment and "
+        "`okoctl watchlist reembed` load face models from; unset = the models shipped "
+        "with the fleet.",
+    )
+
+
 class CertificateSettings(Section):
     """Device certificates: how long they last and how often a box may renew one.
 
@@ -231,6 +276,11 @@ class FleetSettings(Section):
         default_factory=RetentionSettings,
         description="How long events, face embeddings and alerts are kept "
         "(docs/operations.md, Retention).",
+    )
+    watchlists: WatchlistSettings = Field(
+        default_factory=WatchlistSettings,
+        description="Gallery search (exact, ANN above a size) and re-embedding "
+        "(docs/watchlists.md).",
     )
     certificates: CertificateSettings = Field(
         default_factory=CertificateSettings,
