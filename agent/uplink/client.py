@@ -439,10 +439,13 @@ class UplinkClient:
         ]
         for r in ack.rejected:
             log.warning("fleet rejected event %s: %s", r.event_id, r.reason)
-        await asyncio.to_thread(self._spool.ack, batch.event_ids, rejected)
+        # Counted before the spool write: the fleet has acknowledged them whatever happens
+        # next, and a session cancelled (e.g. to reconnect with a renewed certificate) while
+        # the write runs in its thread would otherwise leave them uncounted.
         self._metrics.ack_latency.observe(time.monotonic() - batch.sent_at)
         self._metrics.events_acked.inc(ack.accepted + ack.duplicates)
         self._metrics.duplicates.inc(ack.duplicates)
+        await asyncio.to_thread(self._spool.ack, batch.event_ids, rejected)
         session.window.release()
 
     async def _on_desired(self, session: _Session, desired: agent_pb2.DesiredState) -> None:
