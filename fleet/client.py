@@ -22,6 +22,7 @@ from proto.oko.v1 import (
     certs_pb2_grpc,
     galleries_pb2_grpc,
     models_pb2_grpc,
+    rollouts_pb2_grpc,
     stream_pb2_grpc,
     watchlists_pb2_grpc,
     webhooks_pb2_grpc,
@@ -91,6 +92,7 @@ class Session:
         self.models = models_pb2_grpc.ModelServiceStub(channel)
         self.webhooks = webhooks_pb2_grpc.WebhookServiceStub(channel)
         self.certs = certs_pb2_grpc.CertificateServiceStub(channel)
+        self.rollouts = rollouts_pb2_grpc.RolloutServiceStub(channel)
         self.metadata = bearer_metadata(connection.token) if connection.token else ()
 
     def call(self, method: Callable[..., T], request: Any, timeout: float = ADMIN_DEADLINE_S) -> T:

@@ -9,12 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from agent.config import ConfigError, Section, parse_document, parse_yaml
 from fleet.console.settings import ConsoleSettings
 from fleet.errors import FleetError
 from fleet.limits import Limits
+from fleet.rollouts.settings import RolloutSettings
+from fleet.store.select import check_store_url
 from proto.oko.v1 import events_pb2
 from proto.transport import DEFAULT_AGENT_PORT, DEFAULT_API_PORT
 
@@ -174,6 +176,26 @@ class FleetSettings(Section):
     """Where the fleet keeps its state and where it listens."""
 
     data_dir: Path = Field(description="Store, CA and server certificate live here.")
+    store: str = Field(
+        default="",
+        max_length=2000,
+        description="Empty: SQLite in data_dir (the embedded default). A postgresql:// URL: "
+        "the shared PostgreSQL store several replicas run over (docs/scale.md); apply its "
+        "schema first with `oko-fleet migrate --store URL`.",
+    )
+    nats: str = Field(
+        default="",
+        max_length=2000,
+        description="Empty: fan-out between replicas is off (one process). nats://HOST:PORT "
+        "(comma-separated for a cluster): replicas share events, config pushes and "
+        "revocations through NATS JetStream (docs/scale.md). Needs a PostgreSQL store.",
+    )
+    replica_id: str = Field(
+        default="",
+        max_length=64,
+        pattern=r"^[A-Za-z0-9._-]*$",
+        description="This replica's name in leases, logs and metrics; empty: hostname-pid.",
+    )
     listen: str = Field(
         default=f"0.0.0.0:{DEFAULT_API_PORT}",
         description="API port (TLS, server auth): Enroll, AdminService, EventService.",
@@ -266,6 +288,29 @@ class FleetSettings(Section):
         description="Device certificate lifetime and renewal limits "
         "(docs/operations.md, Certificate renewal).",
     )
+    rollouts: RolloutSettings = Field(
+        default_factory=RolloutSettings,
+        description="How staged model rollouts run (docs/operations.md, Rollouts).",
+    )
+
+    @field_validator("store")
+    @classmethod
+    def _store(cls, value: str) -> str:
+        return check_store_url(value)
+
+    @field_validator("nats")
+    @classmethod
+    def _nats(cls, value: str) -> str:
+        for server in filter(None, value.split(",")):
+            if not server.startswith(("nats://", "tls://")):
+                raise ValueError(f"{server!r} is not a nats:// (or tls://) URL")
+        return value
+
+    @model_validator(mode="after")
+    def _nats_needs_shared_store(self) -> FleetSettings:
+        if self.nats and not self.store:
+            raise ValueError("nats needs a shared store: set store to a postgresql:// URL")
+        return self
 
     @field_validator("listen", "agent_listen")
     @classmethod

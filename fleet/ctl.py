@@ -25,6 +25,7 @@ from fleet import (
     ctl_galleries,
     ctl_login,
     ctl_models,
+    ctl_rollouts,
     ctl_watchlists,
     ctl_webhooks,
 )
@@ -118,6 +119,7 @@ ctl_audit.register(app)
 ctl_models.register(app)
 ctl_login.register(app)
 ctl_certs.register(device_app)
+ctl_rollouts.register(app)
 
 
 @app.callback()

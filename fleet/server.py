@@ -28,6 +28,7 @@ from fleet.errors import FleetError
 from fleet.retention import RetentionTask
 from fleet.services import events as event_service
 from fleet.services import models as model_service
+from fleet.services import rollouts as rollout_service
 from fleet.services import watchlists as watchlist_service
 from fleet.services import webhooks as webhook_service
 from fleet.services.admin import AdminServicer
@@ -234,6 +235,7 @@ async def start_server(settings: FleetSettings) -> FleetServer:
         model_service.add_to_server(app, server)
         watchlists = await watchlist_service.serve(app, server)
         webhook_service.add_to_server(app, server)
+        await rollout_service.serve(app, server)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(
@@ -259,12 +261,21 @@ async def start_server(settings: FleetSettings) -> FleetServer:
     retention = RetentionTask(
         app.store, settings.retention, app.metrics.registry, alert_purge=app.store.purge_alerts
     )
-    retention.start()
+
+    async def _retain(held: bool) -> None:
+        """Replicas: one of them purges (the `retention` lease holder)."""
+        if held:
+            retention.start()
+        else:
+            await retention.stop()
+
+    await app.hold_lease("retention", _retain)
     log.info(
-        "fleet serving: API port %s, agent port %s, store %s",
+        "fleet serving: API port %s, agent port %s, store %s, replica %s",
         api_port,
         agent_port,
         app.store.description,
+        app.replica_id,
     )
     return FleetServer(
         app, server, api_port, agent_port, health_servicer, metrics_server, retention, console

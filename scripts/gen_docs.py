@@ -62,6 +62,12 @@ CONFIG_ROOTS: list[tuple[str, str, str]] = [
         "okoctl's contexts, written by `okoctl login` (docs/okoctl.md); okoctl refuses to "
         "read the file when group or others may.",
     ),
+    (
+        "fleet.rollouts.settings:RolloutSpec",
+        "`okoctl rollout create` options (RolloutService.CreateRollout request fields)",
+        "A staged rollout as the fleet validates and stores it; a refusal names the field "
+        "(docs/operations.md, Rollouts).",
+    ),
 ]
 # The command lines, as (program name, typer app).
 CLI_APPS: list[tuple[str, str]] = [

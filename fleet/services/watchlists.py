@@ -140,7 +140,7 @@ class WatchlistServicer(Guarded, watchlists_pb2_grpc.WatchlistServiceServicer):
         """Delete a watchlist with its subjects; matching stops before the call returns."""
         subjects = await self.app.store.list_subjects(request.name)
         record = await self.app.store.delete_watchlist(request.name)
-        await self.wl.matcher.reload()
+        await self.wl.galleries_changed()
         await self._audit(who, "watchlist.delete", request.name, f"{len(subjects)} subjects")
         return wire.watchlist(record, subjects, _now_us())
 
@@ -200,7 +200,7 @@ class WatchlistServicer(Guarded, watchlists_pb2_grpc.WatchlistServiceServicer):
         made = await self._enrol_all(request, uuid.uuid4().hex[:16])
         subject = replace(made, created_by=who.name)
         await self.app.store.add_subject(subject)
-        await self.wl.matcher.reload()
+        await self.wl.galleries_changed()
         detail = f"watchlist {subject.watchlist} name {subject.name!r} photos {len(subject.photos)}"
         await self._audit(who, "subject.add", subject.subject_id, detail)
         return wire.subject(subject)
@@ -229,7 +229,7 @@ class WatchlistServicer(Guarded, watchlists_pb2_grpc.WatchlistServiceServicer):
     ) -> pb.Subject:
         """Remove a subject; it stops matching before the call returns."""
         subject = await self.app.store.remove_subject(request.subject_id)
-        await self.wl.matcher.reload()
+        await self.wl.galleries_changed()
         await self._audit(who, "subject.remove", subject.subject_id, f"name {subject.name!r}")
         return wire.subject(subject)
 

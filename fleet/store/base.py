@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from fleet.models.records import Assignment, ModelReportRecord, ModelVersion, SigningKeyRecord
+from fleet.rollouts.records import LatencySample, Rollout, RolloutDevice
 from fleet.store.cert_records import CertIssue, CertMatch, CertSummary, ReissueRequest
 from fleet.store.records import (
     ApiToken,
@@ -342,6 +343,46 @@ class Store(Protocol):
 
     async def get_model_reports(self, device_id: str = "") -> list[tuple[str, ModelReportRecord]]:
         """(device_id, last report) per slot of one device (all devices when empty)."""
+
+    # Rollouts (fleet/store/sqlite_rollouts.py). Unknown rollout ids -> NotFoundError.
+    async def create_rollout(self, rollout: Rollout, devices: Sequence[RolloutDevice]) -> None:
+        """Keep a new rollout with its boxes, in one transaction.
+
+        Refused (VersionConflictError naming it) when a box is in another active rollout.
+        """
+
+    async def get_rollout(self, rollout_id: str) -> Rollout:
+        """The rollout with this id."""
+
+    async def list_rollouts(self, states: Sequence[str] = (), limit: int = 100) -> list[Rollout]:
+        """Rollouts in `states` (every state if empty), newest first."""
+
+    async def rollout_devices(self, rollout_id: str) -> list[RolloutDevice]:
+        """The rollout's boxes in their deterministic order."""
+
+    async def save_rollout(self, rollout: Rollout, devices: Sequence[RolloutDevice]) -> Rollout:
+        """Store the rollout's new state and these boxes' records in one transaction.
+
+        Only if the stored revision is still `rollout.revision` (else VersionConflictError);
+        returns the rollout with its new revision.
+        """
+
+    async def record_start(self, device_id: str, started_us: int, seen_us: int) -> None:
+        """Note an agent process start (Hello.started_at) first seen at `seen_us`."""
+
+    async def device_starts(self, device_ids: Sequence[str]) -> dict[str, list[int]]:
+        """Recent process start times per device, oldest first."""
+
+    async def model_changes(
+        self, device_ids: Sequence[str], except_rollout: str = ""
+    ) -> dict[str, list[int]]:
+        """Times other rollouts assigned these boxes a model or gave one back, per box."""
+
+    async def add_latency(self, rollout_id: str, samples: Sequence[LatencySample]) -> None:
+        """Keep heartbeat latency samples for a rollout's latency gate (bounded per box)."""
+
+    async def latency_samples(self, rollout_id: str) -> list[LatencySample]:
+        """The rollout's latency samples by device and time."""
 
     # Alert evidence (fleet/store/sqlite_evidence.py): one row per alert, made with it by
     # `add_alert`, purged with it.

@@ -51,6 +51,7 @@ from fleet.store.sqlite_dead_letters import DeadLetterStoreMixin
 from fleet.store.sqlite_evidence import EvidenceStoreMixin
 from fleet.store.sqlite_gallery_store import GalleryStoreMixin
 from fleet.store.sqlite_model_store import ModelStoreMixin
+from fleet.store.sqlite_rollout_store import RolloutStoreMixin
 from fleet.store.sqlite_schema import DDL
 from fleet.store.sqlite_watchlist_store import WatchlistStoreMixin
 
@@ -82,6 +83,7 @@ class SqliteStore(
     CertStoreMixin,
     DeadLetterStoreMixin,
     ModelStoreMixin,
+    RolloutStoreMixin,
     Store,
 ):
     """`fleet.store.base.Store` on SQLite. Create with `await SqliteStore.open(path)`.

@@ -273,6 +273,63 @@ CREATE TABLE IF NOT EXISTS reissue_tokens (
 );
 """
 
+# Staged rollouts (queries in fleet/store/sqlite_rollouts.py): the rollout's state machine,
+# each selected box's progress and gate results, heartbeat latency samples for the latency
+# gate, and every agent process start a box announced (Hello.started_at) for the crash-loop
+# gate.
+DDL += """
+CREATE TABLE IF NOT EXISTS rollouts (
+    rollout_id TEXT PRIMARY KEY,
+    model_name TEXT NOT NULL,
+    model_version TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    state TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    step_started_us INTEGER NOT NULL,
+    created_us INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    updated_us INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    paused_from TEXT NOT NULL,
+    paused_us INTEGER NOT NULL,
+    finished_us INTEGER NOT NULL,
+    revision INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rollouts_state ON rollouts (state);
+
+CREATE TABLE IF NOT EXISTS rollout_devices (
+    rollout_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    verdict TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    assigned_us INTEGER NOT NULL,
+    previous TEXT NOT NULL,
+    running_us INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    gates TEXT NOT NULL,
+    rollback_us INTEGER NOT NULL,
+    skipped_step INTEGER NOT NULL,
+    PRIMARY KEY (rollout_id, device_id)
+);
+CREATE INDEX IF NOT EXISTS rollout_devices_device ON rollout_devices (device_id);
+
+CREATE TABLE IF NOT EXISTS rollout_latency (
+    rollout_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    at_us INTEGER NOT NULL,
+    inference_ms REAL NOT NULL,
+    PRIMARY KEY (rollout_id, device_id, at_us)
+);
+
+CREATE TABLE IF NOT EXISTS device_starts (
+    device_id TEXT NOT NULL,
+    started_us INTEGER NOT NULL,
+    first_seen_us INTEGER NOT NULL,
+    PRIMARY KEY (device_id, started_us)
+);
+"""
+
 # Replays of webhook dead letters (fleet/store/sqlite_dead_letters.py): one row per
 # attempt; a dead letter whose latest replay was delivered is done. The index makes the
 # dead-letter listing a range scan in (cursor, webhook) order.

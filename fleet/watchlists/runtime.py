@@ -14,6 +14,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+from fleet.bus import WATCHLISTS, Notice
 from fleet.errors import FleetError
 from fleet.services.convert import ts
 from fleet.store.records import NewEvent
@@ -67,9 +68,18 @@ class Watchlists:
         await self.evidence.start()
         await self.matcher.start()
         app.ingestor.on_commit.append(self.matcher.offer)
+        app.replication.on(WATCHLISTS, self._reload)
         self._checkpoint_task = asyncio.get_running_loop().create_task(self._checkpoints())
         app.closers.append(self.stop)
         return self
+
+    async def galleries_changed(self) -> None:
+        """After a watchlist or subject change: reload here, and on every other replica."""
+        await self.matcher.reload()
+        await self.app.replication.notify(WATCHLISTS)
+
+    async def _reload(self, notice: Notice) -> None:
+        await self.matcher.reload()
 
     async def stop(self) -> None:
         """Stop the tasks (before the ingest writer stops)."""

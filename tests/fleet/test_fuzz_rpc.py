@@ -32,6 +32,7 @@ from proto.oko.v1 import (
     certs_pb2,
     events_pb2,
     models_pb2,
+    rollouts_pb2,
     stream_pb2,
     stream_pb2_grpc,
     webhooks_pb2,
@@ -68,6 +69,7 @@ SERVICES = [
     webhooks_pb2.DESCRIPTOR.services_by_name["WebhookService"],
     certs_pb2.DESCRIPTOR.services_by_name["CertificateService"],
     models_pb2.DESCRIPTOR.services_by_name["ModelService"],
+    rollouts_pb2.DESCRIPTOR.services_by_name["RolloutService"],
 ]
 METHODS = [m for service in SERVICES for m in service.methods]
 UNARY = [m for m in METHODS if not m.client_streaming and not m.server_streaming]
