@@ -42,6 +42,7 @@ from tests.support.net import free_port
 
 SHIPPED = "1.0.0"
 VERSIONS = ("2.0.0-bench", "3.0.0-bench", "4.0.0-blind")
+SETTLE_S = 2
 BLIND_BASELINE_S = 20  # pending first: the boxes' model changed by the abort just before
 
 
@@ -73,6 +74,8 @@ async def _create(fleet: FleetHandle, version: str, **fields: object) -> pb.Roll
         "steps": [25, 50, 100],
         "max_failure_percent": 0,
         "baseline_seconds": 0,
+        # Simulated boxes have no tracker that re-finds everyone after a swap: 2 s settle.
+        "gates": {"settle_seconds": SETTLE_S},
     }
     values.update(fields)
     request = pb.CreateRolloutRequest(**values)  # type: ignore[arg-type]

@@ -30,10 +30,12 @@ from fleet.rollouts.records import (
     ACTIVE,
     FAILED,
     HEALTHY,
+    PAUSED,
     ROLLED_BACK,
     SKIPPED,
     STATES,
     UPDATING,
+    WAITING,
     LatencySample,
     Rollout,
     RolloutDevice,
@@ -135,7 +137,8 @@ class RolloutController:
             if self.app.sessions.connected(b.device_id)
             and getattr(devices.get(b.device_id), "status", REVOKED) != REVOKED
         ]
-        decision = machine.decide(rollout, judged, now, online)
+        not_ready = await self._not_ready(rollout, judged, found, now)
+        decision = machine.decide(rollout, judged, now, online, not_ready)
         return await self.carry_out(decision, found, now, before=boxes, was=rollout.state)
 
     async def carry_out(
@@ -170,6 +173,37 @@ class RolloutController:
         if saved.state == ROLLED_BACK and was != ROLLED_BACK:
             self.metrics.rolled_back.inc()
         return saved
+
+    async def _not_ready(
+        self, rollout: Rollout, boxes: list[RolloutDevice], found: dict[str, ModelStatus], now: int
+    ) -> dict[str, str]:
+        """Boxes whose current model has not run long enough to be their own baseline.
+
+        Right after an agent start or a model change (another rollout, an operator's
+        assignment or rollback) the quality gate would have nothing to compare with and
+        could only call the box "inconclusive": such a box is updated a little later.
+        """
+        waiting = [b.device_id for b in boxes if b.verdict == WAITING and not b.updated]
+        if not waiting or rollout.state == PAUSED:
+            return {}
+        cfg = rollout.spec.gates
+        need_s = cfg.settle_seconds + min(rollout.spec.interval_seconds, cfg.min_quality_seconds)
+        starts = await self.app.store.device_starts(waiting)
+        changes = await self.app.store.model_changes(waiting, rollout.rollout_id)
+        out = {}
+        for device_id in waiting:
+            cuts = [*starts.get(device_id, []), *changes.get(device_id, [])]
+            status = found.get(device_id)
+            if status is not None and status.assignment is not None:
+                cuts.append(status.assignment.assigned_us)
+            last = max((c for c in cuts if c <= now), default=0)
+            age = (now - last) / 1_000_000
+            if last and age < need_s:
+                out[device_id] = (
+                    f"waiting for a baseline: its agent started or its model changed {age:.0f} s"
+                    f" ago; the quality gate needs {need_s:.0f} s of it"
+                )
+        return out
 
     # Measurements -----------------------------------------------------------------------
     async def _sample_latency(

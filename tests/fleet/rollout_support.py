@@ -130,3 +130,18 @@ async def wait_state(
 
 def code_of(err: grpc.RpcError) -> grpc.StatusCode:
     return err.code()
+
+
+async def wait_canary(handle: FleetHandle, rollout_id: str, timeout: float = 60) -> pb.Rollout:
+    """The rollout once its canary boxes are assigned (they wait for a baseline first)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        r = await asyncio.to_thread(get, handle, rollout_id)
+        if r.state in TERMINAL:
+            raise AssertionError(f"rollout ended {r.state}: {r.reason}")
+        if any(d.step == 0 for d in r.devices):
+            return r
+        if loop.time() > deadline:
+            raise AssertionError(f"no canary box assigned after {timeout:.0f} s: {r}")
+        await asyncio.sleep(0.2)
