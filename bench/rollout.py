@@ -95,7 +95,8 @@ async def _roll_out(fleet: FleetHandle, boxes: list[sim_boxes.SimBox], interval:
     print(
         f"roll out to {len(boxes)} boxes: {took:.1f} s to done ({steps} steps: canary "
         f"{r.progress[0].boxes}, then {', '.join(str(p.boxes) for p in r.progress[1:])}; "
-        f"soak {interval:g} s per step = {steps * interval:g} s of it)"
+        f"each box soaks {interval:g} s, its quality gate first leaves out a {SETTLE_S} s "
+        f"settle time: {steps * (interval + SETTLE_S):g} s of it)"
     )
     print(
         f"  per box, assigned -> running: median {statistics.median(apply):.2f} s, "
