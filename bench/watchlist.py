@@ -7,7 +7,7 @@ L2-normalised rows, the code the fleet runs) with N random unit templates of Fac
 dimension (1024), one watchlist, a threshold no random pair reaches. Latency is one face
 searched, p50/p99 over many probes; memory per template is the gallery's arrays divided by
 N (the float32 row dominates: 4 KiB at 1024-d). Random vectors cost the same as real ones
-for exact search, which is why they are fine here (an ANN index would need real data).
+for exact search, which is why they are fine here; ANN candidates: bench/watchlist_ann.py.
 
 Ingest: an in-process fleet (real TLS on loopback, SQLite synchronous=FULL), one box
 sending batches of face events with real-sized 1024-d float16 embeddings; events/s
@@ -41,17 +41,23 @@ DIM = 1024
 KEY = EmbedderKey("faceres", "bench")
 
 
-def _gallery(n: int, rng: np.random.Generator) -> Gallery:
-    matrix = np.empty((n, DIM), np.float32)
-    for start in range(0, n, 50_000):  # fill in blocks: no float64 temporary of n x DIM
-        block = rng.standard_normal((min(50_000, n - start), DIM), dtype=np.float32)
-        matrix[start : start + len(block)] = unit_rows(block)
+def exact_gallery(matrix: np.ndarray) -> Gallery:
+    """The fleet's exact gallery over `matrix` (unit rows): one watchlist, no expiry."""
+    n = len(matrix)
     watchlist = WatchlistRecord("bench", "", 0.9, 3, "", 0, "bench")
     subjects = [(f"s{i}", "x") for i in range(n)]
     zeros = np.zeros(n, np.int64)
     return Gallery(
         KEY, matrix, watchlists=[watchlist], watchlist_of=zeros, expires_us=zeros, subjects=subjects
     )
+
+
+def _gallery(n: int, rng: np.random.Generator) -> Gallery:
+    matrix = np.empty((n, DIM), np.float32)
+    for start in range(0, n, 50_000):  # fill in blocks: no float64 temporary of n x DIM
+        block = rng.standard_normal((min(50_000, n - start), DIM), dtype=np.float32)
+        matrix[start : start + len(block)] = unit_rows(block)
+    return exact_gallery(matrix)
 
 
 def search_latency(sizes: list[int], probes: int, batch: int) -> None:

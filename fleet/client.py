@@ -20,6 +20,7 @@ from fleet.errors import FleetError
 from proto.oko.v1 import (
     admin_pb2_grpc,
     certs_pb2_grpc,
+    galleries_pb2_grpc,
     models_pb2_grpc,
     rollouts_pb2_grpc,
     stream_pb2_grpc,
@@ -87,6 +88,7 @@ class Session:
         self.admin = admin_pb2_grpc.AdminServiceStub(channel)
         self.events = stream_pb2_grpc.EventServiceStub(channel)
         self.watchlists = watchlists_pb2_grpc.WatchlistServiceStub(channel)
+        self.galleries = galleries_pb2_grpc.GalleryServiceStub(channel)
         self.models = models_pb2_grpc.ModelServiceStub(channel)
         self.webhooks = webhooks_pb2_grpc.WebhookServiceStub(channel)
         self.certs = certs_pb2_grpc.CertificateServiceStub(channel)

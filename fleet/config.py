@@ -9,13 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from agent.config import ConfigError, Section, parse_document, parse_yaml
 from fleet.console.settings import ConsoleSettings
 from fleet.errors import FleetError
 from fleet.limits import Limits
 from fleet.rollouts.settings import RolloutSettings
+from fleet.store.select import check_store_url
 from proto.oko.v1 import events_pb2
 from proto.transport import DEFAULT_AGENT_PORT, DEFAULT_API_PORT
 
@@ -100,6 +101,51 @@ class RetentionSettings(Section):
         return value
 
 
+class WatchlistSettings(Section):
+    """How watchlist galleries are searched and re-embedded (docs/watchlists.md)."""
+
+    ann_min_templates: int = Field(
+        default=200_000,
+        ge=1,
+        le=100_000_000,
+        description="A gallery (one embedder version) with at least this many templates "
+        "also gets an ANN index (usearch HNSW, the `ann` extra) whose candidates are "
+        "re-scored exactly; smaller galleries are searched exactly. Exact search costs "
+        "about 3 ms per face at 10^4 templates and 20-40 ms at 10^5 on 2 idle cores; "
+        "below ~10^5 an index deep enough to find 99 % of matches is no faster "
+        "(bench/watchlist_ann.py, docs/watchlists.md).",
+    )
+    ann_candidates: int = Field(
+        default=64,
+        ge=1,
+        le=4096,
+        description="Templates the ANN index proposes per face; all are re-scored "
+        "exactly. More candidates: higher recall, slower search.",
+    )
+    ann_search_depth: int = Field(
+        default=512,
+        ge=16,
+        le=8192,
+        description="HNSW search depth (ef): how much of the graph one search visits. "
+        "Deeper finds more of the true matches, slower; at least `ann_candidates` is used. "
+        "On worst-case (random) 1024-d templates, 5x10^4 of them, 64 found 77 % of "
+        "matches, 256 99 %, 512 all (bench/watchlist_ann.py).",
+    )
+    ann_build_threads: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="Threads that build an ANN index (in the background; the gallery is "
+        "searched exactly meanwhile). One keeps a core free for ingest on a small server.",
+    )
+    models_manifest: Path | None = Field(
+        default=None,
+        description="Model manifest (models/manifest.json format) the enrolment and "
+        "`okoctl watchlist reembed` load face models from; unset = the models shipped "
+        "with the fleet.",
+    )
+
+
 class CertificateSettings(Section):
     """Device certificates: how long they last and how often a box may renew one.
 
@@ -129,6 +175,26 @@ class FleetSettings(Section):
     """Where the fleet keeps its state and where it listens."""
 
     data_dir: Path = Field(description="Store, CA and server certificate live here.")
+    store: str = Field(
+        default="",
+        max_length=2000,
+        description="Empty: SQLite in data_dir (the embedded default). A postgresql:// URL: "
+        "the shared PostgreSQL store several replicas run over (docs/scale.md); apply its "
+        "schema first with `oko-fleet migrate --store URL`.",
+    )
+    nats: str = Field(
+        default="",
+        max_length=2000,
+        description="Empty: fan-out between replicas is off (one process). nats://HOST:PORT "
+        "(comma-separated for a cluster): replicas share events, config pushes and "
+        "revocations through NATS JetStream (docs/scale.md). Needs a PostgreSQL store.",
+    )
+    replica_id: str = Field(
+        default="",
+        max_length=64,
+        pattern=r"^[A-Za-z0-9._-]*$",
+        description="This replica's name in leases, logs and metrics; empty: hostname-pid.",
+    )
     listen: str = Field(
         default=f"0.0.0.0:{DEFAULT_API_PORT}",
         description="API port (TLS, server auth): Enroll, AdminService, EventService.",
@@ -211,6 +277,11 @@ class FleetSettings(Section):
         description="How long events, face embeddings and alerts are kept "
         "(docs/operations.md, Retention).",
     )
+    watchlists: WatchlistSettings = Field(
+        default_factory=WatchlistSettings,
+        description="Gallery search (exact, ANN above a size) and re-embedding "
+        "(docs/watchlists.md).",
+    )
     certificates: CertificateSettings = Field(
         default_factory=CertificateSettings,
         description="Device certificate lifetime and renewal limits "
@@ -220,6 +291,25 @@ class FleetSettings(Section):
         default_factory=RolloutSettings,
         description="How staged model rollouts run (docs/operations.md, Rollouts).",
     )
+
+    @field_validator("store")
+    @classmethod
+    def _store(cls, value: str) -> str:
+        return check_store_url(value)
+
+    @field_validator("nats")
+    @classmethod
+    def _nats(cls, value: str) -> str:
+        for server in filter(None, value.split(",")):
+            if not server.startswith(("nats://", "tls://")):
+                raise ValueError(f"{server!r} is not a nats:// (or tls://) URL")
+        return value
+
+    @model_validator(mode="after")
+    def _nats_needs_shared_store(self) -> FleetSettings:
+        if self.nats and not self.store:
+            raise ValueError("nats needs a shared store: set store to a postgresql:// URL")
+        return self
 
     @field_validator("listen", "agent_listen")
     @classmethod

@@ -22,6 +22,7 @@ from fleet import (
     ctl_certs,
     ctl_config,
     ctl_events,
+    ctl_galleries,
     ctl_login,
     ctl_models,
     ctl_rollouts,
@@ -112,6 +113,7 @@ app.add_typer(ctl_config.app, name="config")
 app.add_typer(ctl_events.app, name="events")
 ctl_webhooks.register(app)
 ctl_watchlists.register(app)
+ctl_galleries.register(app)
 ctl_alerts.register(app)
 ctl_audit.register(app)
 ctl_models.register(app)

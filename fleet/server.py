@@ -261,12 +261,21 @@ async def start_server(settings: FleetSettings) -> FleetServer:
     retention = RetentionTask(
         app.store, settings.retention, app.metrics.registry, alert_purge=app.store.purge_alerts
     )
-    retention.start()
+
+    async def _retain(held: bool) -> None:
+        """Replicas: one of them purges (the `retention` lease holder)."""
+        if held:
+            retention.start()
+        else:
+            await retention.stop()
+
+    await app.hold_lease("retention", _retain)
     log.info(
-        "fleet serving: API port %s, agent port %s, store %s",
+        "fleet serving: API port %s, agent port %s, store %s, replica %s",
         api_port,
         agent_port,
         app.store.description,
+        app.replica_id,
     )
     return FleetServer(
         app, server, api_port, agent_port, health_servicer, metrics_server, retention, console

@@ -126,7 +126,11 @@ def payload(hook_id: str, events: list[dict[str, object]]) -> bytes:
 
 
 class WebhookManager:
-    """One delivery task per webhook."""
+    """One delivery task per webhook, on the one replica that holds the `webhooks` lease.
+
+    `set_active(True)` (lease taken: always, on SQLite) starts every stored webhook from
+    its cursor; `set_active(False)` (lease lost) stops them, so no two replicas deliver.
+    """
 
     def __init__(
         self, store: Store, broadcaster: Broadcaster, metrics: FleetMetrics, settings: FleetSettings
@@ -137,15 +141,36 @@ class WebhookManager:
         self._settings = settings
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._client: httpx.AsyncClient | None = None
+        self.active = False
 
     async def start(self) -> None:
-        """Open the HTTP client and resume every stored webhook from its cursor."""
+        """Open the HTTP client; deliveries start with `set_active(True)`."""
         self._client = httpx.AsyncClient(timeout=self._settings.webhook_timeout_s)
-        for hook in await self._store.list_webhooks():
-            self.start_hook(hook)
+
+    async def set_active(self, active: bool) -> None:
+        """Deliver (resume every stored webhook from its cursor) or stop delivering."""
+        self.active = active
+        if active:
+            await self.resync()
+        else:
+            for webhook_id in list(self._tasks):
+                await self.stop_hook(webhook_id)
+
+    async def resync(self) -> None:
+        """Start stored webhooks not yet running and stop deleted ones (when active)."""
+        if not self.active:
+            return
+        stored = {hook.webhook_id: hook for hook in await self._store.list_webhooks()}
+        for webhook_id in [w for w in self._tasks if w not in stored]:
+            await self.stop_hook(webhook_id)
+        for webhook_id, hook in stored.items():
+            if webhook_id not in self._tasks:
+                self.start_hook(hook)
 
     def start_hook(self, hook: Webhook) -> None:
-        """Start delivering to a newly added webhook."""
+        """Start delivering to a newly added webhook (if this replica delivers)."""
+        if not self.active or hook.webhook_id in self._tasks:
+            return
         self._tasks[hook.webhook_id] = asyncio.get_running_loop().create_task(
             self._run(hook), name=f"webhook-{hook.webhook_id}"
         )

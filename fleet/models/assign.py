@@ -221,10 +221,13 @@ async def record_report(app: FleetApp, device_id: str, report: ModelReportRecord
 
 
 async def send_assignment(app: FleetApp, assignment: Assignment) -> bool:
-    """Queue the assignment on the device's stream if it is connected; whether it was."""
+    """Queue the assignment on the device's stream if it is connected; whether it was.
+
+    A device connected to another replica gets it from that replica (`models` notice).
+    """
     session = app.sessions.get(assignment.device_id)
     if session is None:
-        return False
+        return await app.replication.models_changed(assignment.device_id, assignment.slot)
     session.send(await wire.assignment_message(app.store, assignment))
     return True
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import grpc
 
-from fleet import admission
+from fleet import admission, bus
 from fleet.app import FleetApp, now_us
 from fleet.auth import hash_secret, parse_token, secrets_match
 from fleet.ca import IssuedCertificate
@@ -147,6 +147,9 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             await abort(context, err)
         session = Session(device.device_id)
         self.app.sessions.add(session)
+        await self.app.replication.notify(
+            bus.SESSION, device_id=device.device_id, started_us=str(session.started_us)
+        )
         self.app.metrics.connected.inc()
         stream = _Stream(self.app, device, session)
         reader = asyncio.create_task(stream.read(request_iterator), name=f"read-{device.device_id}")
@@ -163,6 +166,9 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             await asyncio.gather(reader, return_exceptions=True)
             self.app.sessions.remove(session)
             self.app.metrics.connected.dec()
+            await self.app.replication.notify(
+                bus.SESSION_END, device_id=device.device_id, started_us=str(session.started_us)
+            )
 
     async def FetchModel(  # noqa: N802
         self, request: models_pb2.FetchModelRequest, context: Context

@@ -53,8 +53,10 @@ from fleet.watchlists.records import (
     AuditRow,
     Checkpoint,
     DecisionRecord,
+    EmbedderKey,
     GalleryRow,
     SubjectRecord,
+    Template,
     WatchlistRecord,
 )
 
@@ -263,6 +265,19 @@ class Store(Protocol):
 
     async def gallery_rows(self) -> list[GalleryRow]:
         """Every template with its subject and watchlist: what the matcher loads."""
+
+    # Re-embedding galleries (fleet/store/sqlite_galleries.py).
+    async def photo_keys(self) -> list[tuple[str, int]]:
+        """(subject id, photo index) of every stored enrolment photo, in enrolment order."""
+
+    async def photo_data(self, subject_id: str, photo_index: int) -> bytes:
+        """One enrolment photo's bytes; NotFoundError once its subject is removed."""
+
+    async def template_keys(self, embedder: EmbedderKey) -> set[tuple[str, int]]:
+        """(subject id, photo index) of the templates embedder `embedder` has."""
+
+    async def add_template(self, template: Template) -> bool:
+        """Keep one template; False if its subject is gone or it already exists."""
 
     async def add_alert(self, alert: AlertRecord) -> bool:
         """Keep a new alert and its pending evidence request, in one transaction.

@@ -49,6 +49,7 @@ from fleet.store.records import (
 from fleet.store.sqlite_cert_store import CertStoreMixin
 from fleet.store.sqlite_dead_letters import DeadLetterStoreMixin
 from fleet.store.sqlite_evidence import EvidenceStoreMixin
+from fleet.store.sqlite_gallery_store import GalleryStoreMixin
 from fleet.store.sqlite_model_store import ModelStoreMixin
 from fleet.store.sqlite_rollout_store import RolloutStoreMixin
 from fleet.store.sqlite_schema import DDL
@@ -77,6 +78,7 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 class SqliteStore(
     WatchlistStoreMixin,
+    GalleryStoreMixin,
     EvidenceStoreMixin,
     CertStoreMixin,
     DeadLetterStoreMixin,

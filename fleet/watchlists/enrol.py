@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from agent.config.analytics import FaceConfig
@@ -40,6 +41,18 @@ MIN_POSE_PART = 0.5
 #: a tiny face in a poster behind the subject does not refuse a good portrait.
 OTHER_FACE_SHARE = 0.5
 OTHER_FACE_SCORE = 0.4
+
+
+def enrolment_embedder(manifest: Path | None = None) -> EmbedderKey:
+    """The embedder new subjects are enrolled with, read from the manifest (no model load)."""
+    from agent.errors import ModelError
+    from agent.inference.manifest import load_manifest
+
+    try:
+        spec = load_manifest(manifest).best(EMBEDDER_MODEL, PRECISION)
+    except ModelError as err:
+        raise FleetError(f"cannot read the enrolment model manifest: {err}") from err
+    return EmbedderKey(spec.name, spec.version)
 
 
 class PhotoRefusedError(FleetError):
@@ -75,16 +88,28 @@ class FaceEnroller:
         self.embedder_key = EmbedderKey(spec.name, spec.version)
 
     @classmethod
-    def load(cls, backend: str = "onnxruntime", threads: int | None = 1) -> FaceEnroller:
-        """With the shipped face models (models/manifest), on ONNX Runtime by default."""
+    def load(
+        cls,
+        backend: str = "onnxruntime",
+        threads: int | None = 1,
+        manifest: Path | None = None,
+        embedder_name: str = EMBEDDER_MODEL,
+    ) -> FaceEnroller:
+        """With the face models of `manifest` (None: the shipped models/manifest.json)."""
         from agent.errors import OkoError
         from agent.faces.embedding import FaceEmbedder
         from agent.faces.face_detector import FaceDetector
         from agent.inference.backend import load_model
+        from agent.inference.manifest import load_manifest
 
         try:
-            detector = FaceDetector(load_model(DETECTOR_MODEL, PRECISION, backend, threads))
-            embedder = FaceEmbedder(load_model(EMBEDDER_MODEL, PRECISION, backend, threads))
+            models = load_manifest(manifest)
+            detector = FaceDetector(
+                load_model(DETECTOR_MODEL, PRECISION, backend, threads, manifest=models)
+            )
+            embedder = FaceEmbedder(
+                load_model(embedder_name, PRECISION, backend, threads, manifest=models)
+            )
         except OkoError as err:
             raise FleetError(f"cannot load the face models for enrolment: {err}") from err
         log.info("enrolment face models loaded: %s, %s", DETECTOR_MODEL, EMBEDDER_MODEL)

@@ -10,12 +10,17 @@ same ingest writer as box events so the stream stays in cursor order.
 
 When the queue is full (the fleet is overloaded) a face is dropped and counted, never
 blocking ingest; the face event itself is stored either way.
+
+Galleries above `AnnPolicy.min_templates` get an ANN index (fleet/watchlists/galleries.py);
+building one from scratch takes minutes at 10^6 templates, so it runs on its own thread
+while the gallery is searched exactly, and is handed over when complete.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -28,13 +33,17 @@ from google.protobuf.message import DecodeError
 from fleet.errors import FleetError
 from fleet.store.base import Store
 from fleet.store.records import StoredEvent
-from fleet.watchlists.gallery import F32, Gallery, Match, build_galleries, decode_embedding
+from fleet.watchlists.ann import AnnError
+from fleet.watchlists.galleries import AnnPolicy, GalleryBuilder, build_slot
+from fleet.watchlists.gallery import F32, Gallery, Match, decode_embedding
 from fleet.watchlists.metrics import WatchlistMetrics
 from fleet.watchlists.records import CANDIDATE, AlertRecord, EmbedderKey
 from proto.oko.v1 import events_pb2
 
 log = logging.getLogger(__name__)
 QUEUE_FACES = 10_000
+#: Embedder versions without a gallery that are logged (once each); later ones are counted only.
+UNKNOWN_LOGGED = 32
 #: Faces searched in one matrix product when they queue up (bounds the (n, m) scores).
 SEARCH_BATCH = 32
 #: Publishes an alert's change durably on the event stream (see runtime.publish_alert).
@@ -54,7 +63,12 @@ class Matcher:
     """Searches face events against every gallery; raises one alert per (track, subject)."""
 
     def __init__(
-        self, store: Store, metrics: WatchlistMetrics, publish: Publish, audit: Audit
+        self,
+        store: Store,
+        metrics: WatchlistMetrics,
+        publish: Publish,
+        audit: Audit,
+        policy: AnnPolicy | None = None,
     ) -> None:
         self._store = store
         self._metrics = metrics
@@ -63,6 +77,12 @@ class Matcher:
         self._queue: asyncio.Queue[StoredEvent] = asyncio.Queue(QUEUE_FACES)
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="watchlist-search")
         self._galleries: dict[EmbedderKey, Gallery] = {}
+        self._builder = GalleryBuilder(policy or AnnPolicy())
+        self._reload_lock = asyncio.Lock()
+        self._index_pool = ThreadPoolExecutor(1, thread_name_prefix="watchlist-ann-build")
+        self._index_tasks: dict[EmbedderKey, asyncio.Task[None]] = {}
+        self._stopping = threading.Event()
+        self._unknown: set[EmbedderKey] = set()
         self._task: asyncio.Task[None] | None = None
         self.idle = asyncio.Event()
         self.idle.set()
@@ -74,20 +94,71 @@ class Matcher:
 
     async def stop(self) -> None:
         """Stop matching; faces still queued are not matched (they stay stored)."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        self._stopping.set()
+        tasks = [t for t in (self._task, *self._index_tasks.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._pool.shutdown(wait=True)
+        self._index_pool.shutdown(wait=True, cancel_futures=True)
 
     async def reload(self) -> None:
-        """Rebuild the galleries from the store, after any watchlist or subject change."""
-        rows = await self._store.gallery_rows()
-        loop = asyncio.get_running_loop()
-        self._galleries = await loop.run_in_executor(self._pool, build_galleries, rows)
+        """Rebuild the galleries from the store, after any watchlist or subject change.
+
+        Serialised, so a slower reload can never install an older view of the store over
+        a newer one (a removed subject must not come back). Returns once the new
+        generation is the one searched: a removed or expired subject matches no later face.
+        """
+        async with self._reload_lock:
+            rows = await self._store.gallery_rows()
+            loop = asyncio.get_running_loop()
+            self._galleries = await loop.run_in_executor(self._pool, self._builder.build, rows)
+        self._metrics.set_galleries(self._galleries)
         log.info(
             "watchlist galleries: %s",
-            ", ".join(f"{k} ({len(g)} templates)" for k, g in self._galleries.items()) or "none",
+            ", ".join(
+                f"{k} ({len(g)} templates, {'ann' if g.ann else 'exact'})"
+                for k, g in self._galleries.items()
+            )
+            or "none",
         )
+        for key in self._builder.wanted - set(self._index_tasks):
+            task = loop.create_task(self._build_index(key), name=f"watchlist-ann-{key}")
+            self._index_tasks[key] = task
+
+    async def _build_index(self, key: EmbedderKey) -> None:
+        """Build `key`'s ANN index off the search thread, then hand it over by a reload."""
+        gallery = self._galleries.get(key)
+        try:
+            if gallery is None:
+                return
+            log.info("gallery %s: building its ANN index (%d templates)", key, len(gallery))
+            started = time.perf_counter()
+            loop = asyncio.get_running_loop()
+            policy = self._builder.policy
+            slot = await loop.run_in_executor(
+                self._index_pool, build_slot, gallery, policy, self._stopping
+            )
+            log.info(
+                "gallery %s: ANN index of %d templates built in %.1f s (%.0f MiB)",
+                key,
+                len(slot.index),
+                time.perf_counter() - started,
+                slot.index.nbytes / 2**20,
+            )
+            async with self._reload_lock:
+                self._builder.install(key, slot)
+        except AnnError as err:
+            log.error("gallery %s: ANN index not built, searching exactly: %s", key, err)
+            return
+        finally:
+            self._index_tasks.pop(key, None)
+        await self.reload()
+
+    async def index_ready(self) -> None:
+        """Wait until no ANN index is being built (tests and benchmarks)."""
+        while self._index_tasks:
+            await asyncio.gather(*self._index_tasks.values(), return_exceptions=True)
 
     def galleries(self) -> dict[EmbedderKey, Gallery]:
         """The galleries in use (replaced as a whole on reload, never mutated)."""
@@ -128,6 +199,13 @@ class Matcher:
         gallery = self._galleries.get(key)
         if gallery is None:
             self._metrics.no_gallery.inc()
+            if key not in self._unknown and len(self._unknown) < UNKNOWN_LOGGED:
+                self._unknown.add(key)  # once per version (bounded: boxes are untrusted)
+                log.warning(
+                    "face events of embedder %r are not matched: no gallery for it "
+                    "(okoctl watchlist reembed --embedder NAME@VERSION makes one)",
+                    str(key),
+                )
             return None
         if face.dimensions != gallery.dimensions:
             self._metrics.unreadable.inc()

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from collections.abc import Mapping
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from fleet.watchlists.gallery import Gallery
+from fleet.watchlists.records import EmbedderKey
 
 SEARCH_BUCKETS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 
@@ -44,3 +49,16 @@ class WatchlistMetrics:
             buckets=SEARCH_BUCKETS_S,
             registry=r,
         )
+        self.gallery_templates = Gauge(
+            "oko_fleet_watchlist_gallery_templates",
+            "Templates per gallery (embedder name@version) and how it is searched (exact, ann)",
+            ["embedder", "search"],
+            registry=r,
+        )
+
+    def set_galleries(self, galleries: Mapping[EmbedderKey, Gallery]) -> None:
+        """Publish the sizes of the galleries in use (embedder keys come from enrolment)."""
+        self.gallery_templates.clear()
+        for key, gallery in galleries.items():
+            mode = "ann" if gallery.ann is not None else "exact"
+            self.gallery_templates.labels(str(key), mode).set(len(gallery))

@@ -14,15 +14,18 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+from fleet.bus import WATCHLISTS, Notice
 from fleet.errors import FleetError
 from fleet.services.convert import ts
 from fleet.store.records import NewEvent
 from fleet.watchlists import wire
 from fleet.watchlists.checkpoints import CHECKPOINT_EVERY_S, CheckpointSigner
 from fleet.watchlists.evidence import EvidenceBroker
+from fleet.watchlists.galleries import AnnPolicy
 from fleet.watchlists.matcher import Matcher
 from fleet.watchlists.metrics import WatchlistMetrics
 from fleet.watchlists.records import AlertRecord
+from fleet.watchlists.reembed import Reembedder
 from proto.oko.v1 import events_pb2
 from proto.oko.v1 import watchlists_pb2 as pb
 
@@ -41,10 +44,21 @@ class Watchlists:
         self.app = app
         self.metrics = WatchlistMetrics(app.metrics.registry)
         self.signer = CheckpointSigner.load_or_create(app.settings.data_dir)
-        self.matcher = Matcher(app.store, self.metrics, self.publish_alert, app.audit)
+        cfg = app.settings.watchlists
+        policy = AnnPolicy(
+            cfg.ann_min_templates,
+            cfg.ann_candidates,
+            cfg.ann_build_threads,
+            max(cfg.ann_search_depth, cfg.ann_candidates),
+        )
+        self.matcher = Matcher(app.store, self.metrics, self.publish_alert, app.audit, policy)
         self.evidence = EvidenceBroker(app, self.publish_alert)
         self._enroller: FaceEnroller | None = None
         self._enrol_pool = ThreadPoolExecutor(1, thread_name_prefix="enrol")
+        self.models_manifest = cfg.models_manifest
+        self.reembedder = Reembedder(
+            app.store, self._enrol_pool, cfg.models_manifest, self.matcher.reload
+        )
         self._checkpoint_task: asyncio.Task[None] | None = None
 
     @classmethod
@@ -54,9 +68,18 @@ class Watchlists:
         await self.evidence.start()
         await self.matcher.start()
         app.ingestor.on_commit.append(self.matcher.offer)
+        app.replication.on(WATCHLISTS, self._reload)
         self._checkpoint_task = asyncio.get_running_loop().create_task(self._checkpoints())
         app.closers.append(self.stop)
         return self
+
+    async def galleries_changed(self) -> None:
+        """After a watchlist or subject change: reload here, and on every other replica."""
+        await self.matcher.reload()
+        await self.app.replication.notify(WATCHLISTS)
+
+    async def _reload(self, notice: Notice) -> None:
+        await self.matcher.reload()
 
     async def stop(self) -> None:
         """Stop the tasks (before the ingest writer stops)."""
@@ -82,7 +105,7 @@ class Watchlists:
         if self._enroller is None:
             from fleet.watchlists.enrol import FaceEnroller  # loads OpenCV + ONNX Runtime
 
-            self._enroller = FaceEnroller.load()
+            self._enroller = FaceEnroller.load(manifest=self.models_manifest)
         return self._enroller.enrol(data)
 
     async def publish_alert(self, alert: AlertRecord, change: int) -> None:

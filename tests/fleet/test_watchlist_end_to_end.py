@@ -307,7 +307,7 @@ def test_one_subject_recognised_confirmed_shown_and_retained_end_to_end(
         assert alert["subject_id"] == einstein["subject_id"] and alert["state"] == "STATE_CANDIDATE"
         assert alert["score"] >= DEFAULT_THRESHOLD + MARGIN / 2
         # The unknown embedder version matched nothing; the same face as sent did.
-        assert [a["track_id"] for a in by_device[sentinel]] == ["99"]
+        assert [a["track_id"] for a in by_device[sentinel]] == [99]
         # Scene truth with margins, on this machine's kernels: the enrolment templates (made
         # the way the fleet makes them) against each face the box sent.
         enroller = FaceEnroller.load()

@@ -11,11 +11,14 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 from prometheus_client import CollectorRegistry
 
 from fleet.config import RetentionSettings
 from fleet.retention import RetentionTask
+from fleet.store.base import Store
+from fleet.store.pg import PostgresStore
 from fleet.store.sqlite import SqliteStore
 from fleet.watchlists.evidence_records import (
     PENDING,
@@ -40,12 +43,23 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    s = await SqliteStore.open(tmp_path / "fleet.db")
+async def store(any_store: Store) -> AsyncIterator[Store]:
+    """Both stores (tests/fleet/conftest.py STORES): evidence is a store contract."""
+    yield any_store
+
+
+async def _forget_request(store: Store, tmp_path: Path, alert_id: str) -> None:
+    """Delete an alert's evidence row behind the store's back (a fleet that predates it)."""
+    if isinstance(store, SqliteStore):
+        with sqlite3.connect(tmp_path / "store" / "fleet.db") as db:
+            db.execute("DELETE FROM alert_evidence WHERE alert_id = ?", (alert_id,))
+        return
+    assert isinstance(store, PostgresStore)
+    conn = await asyncpg.connect(store.url)
     try:
-        yield s
+        await conn.execute("DELETE FROM alert_evidence WHERE alert_id = $1", alert_id)
     finally:
-        await s.close()
+        await conn.close()
 
 
 def _alert(raised_us: int, device_id: str = "box-1") -> AlertRecord:
@@ -69,16 +83,14 @@ def _present(at_us: int) -> EvidenceAnswer:
     return EvidenceAnswer(PRESENT, "", at_us, JPEG, "ab" * 32, 112, 112, at_us - 5)
 
 
-async def _requests(store: SqliteStore, *alerts: AlertRecord) -> list[EvidenceRequestRecord]:
+async def _requests(store: Store, *alerts: AlertRecord) -> list[EvidenceRequestRecord]:
     for alert in alerts:
         assert await store.add_alert(alert)
     pending = {r.alert_id: r for r in await store.pending_evidence(alerts[0].device_id, 100)}
     return [pending[a.alert_id] for a in alerts]
 
 
-async def test_every_alert_comes_with_a_request_answered_once(
-    store: SqliteStore, tmp_path: Path
-) -> None:
+async def test_every_alert_comes_with_a_request_answered_once(store: Store, tmp_path: Path) -> None:
     a, b, c = (_alert(NOW - 10 + i) for i in range(3))
     ra, rb, rc = await _requests(store, a, b, c)
     assert (ra.camera_id, ra.track_id, ra.face_event_id) == (
@@ -124,8 +136,7 @@ async def test_every_alert_comes_with_a_request_answered_once(
     assert [r.alert_id for r in await store.pending_evidence("box-1", 10)] == [c.alert_id]
 
     # An alert stored by a fleet that predates evidence has no row: the next start adds one.
-    with sqlite3.connect(tmp_path / "fleet.db") as db:
-        db.execute("DELETE FROM alert_evidence WHERE alert_id = ?", (c.alert_id,))
+    await _forget_request(store, tmp_path, c.alert_id)
     assert await store.request_missing_evidence(NOW + 20) == 1
     assert await store.request_missing_evidence(NOW + 21) == 0
     (late,) = await store.pending_evidence("box-1", 10)
@@ -138,7 +149,7 @@ async def test_every_alert_comes_with_a_request_answered_once(
 
 
 async def test_retention_deletes_evidence_with_its_alert_pending_or_present(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
     old_kept, old_pending, young = _alert(NOW - 91 * DAY), _alert(NOW - 95 * DAY), _alert(NOW - DAY)
     requests = await _requests(store, old_kept, old_pending, young)

@@ -1,79 +1,49 @@
-"""Genuine vs impostor similarity with the shipped embedder, on the real faces we have.
+"""Genuine vs impostor similarity with the shipped face chain, on the real faces we have.
 
-Method: faces of the 1927 Solvay photo (Debian visp-images-data) found by BlazeFace on
-overlapping tiles at 2126 px and 1280 px wide (faces ~55-65 px and ~35-40 px), paired by
-position: the same person at two resolutions is a genuine pair, two different people an
-impostor pair. Plus the three portraits of tests/data against each other (impostors).
+Method (bench/face_identity.py, figures in docs/faces.md): the 29 labelled faces of the 1927
+Solvay photo (Debian visp-images-data) at six sizes and the three portraits of tests/data
+at three, each through the boxes' chain: head crop -> CenterFace -> 5-point alignment ->
+FaceRes. The gallery holds each person's largest face; every other face a box would send
+(score >= 0.75, >= 20 px) is a probe.
 
 Limits, stated where the threshold is chosen (fleet/services/watchlists.py): genuine pairs
-here are the same photograph at two resolutions, the easy case; genuine pairs from
-different photographs of one person are not measured, so the true accept rate at the
-threshold is unknown. What this does show is how high impostors go: the Solvay people,
-all in one old black-and-white photo, score far higher against each other than the colour
-portraits do, which is why the default threshold sits above them.
+here are one photograph at two resolutions; genuine pairs from different photographs of
+one person are not measured, so the true accept rate at the threshold is unknown, and 32
+identities cannot bound the false-alert rate of a large watchlist. What this does show is
+where the impostors of one old monochrome group photo (everyone alike) reach.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from agent.faces.align import align_face
+from bench.face_identity import collect, one_to_n, pair_scores
+from bench.face_recall import SOLVAY_DIR
 from fleet.services.watchlists import DEFAULT_THRESHOLD
 from tests.fleet import watchlist_helpers as wh
 
-SOLVAY = Path("/usr/share/visp-images-data/ViSP-images/Solvay")
-STEM = "Solvay_conference_1927_Version2_"
 
-
-def _faces(image: np.ndarray, tile: int) -> tuple[np.ndarray, np.ndarray]:
-    """(centres (n, 2), unit embeddings (n, d)) of the faces found on overlapping tiles."""
-    detector, embedder = wh._models()
-    h, w = image.shape[:2]
-    step = tile // 2
-    found = []
-    for y in range(0, max(1, h - step), step):
-        for x in range(0, max(1, w - step), step):
-            (faces,) = detector.detect([image[y : y + tile, x : x + tile]])
-            assert faces.keypoints is not None
-            offset = np.array([x, y], np.float32)
-            rows = zip(faces.xyxy, faces.keypoints, faces.confidence, strict=True)
-            for box, points, score in rows:
-                if score >= 0.75:
-                    found.append((box + np.tile(offset, 2), points + offset, float(score)))
-    kept: list[tuple[np.ndarray, np.ndarray, float]] = []
-    for box, points, score in sorted(found, key=lambda f: -f[2]):  # one per face
-        centre = (box[:2] + box[2:]) / 2
-        if all(np.abs(centre - (k[0][:2] + k[0][2:]) / 2).sum() > box[2] - box[0] for k in kept):
-            kept.append((box, points, score))
-    centres = np.array([(b[:2] + b[2:]) / 2 for b, _, _ in kept])
-    crops = np.stack([align_face(image, p, embedder.size) for _, p, _ in kept])
-    return centres, embedder.embed(crops)
-
-
-@pytest.mark.timeout(600)
-@pytest.mark.skipif(not SOLVAY.is_dir(), reason="Debian visp-images-data not installed")
-def test_solvay_genuine_pairs_pass_and_impostors_stay_below_the_threshold() -> None:
-    big = wh.image_at(SOLVAY / f"{STEM}2126x1463.png")
-    small = wh.image_at(SOLVAY / f"{STEM}1280x881.png")
-    centres_a, vectors_a = _faces(big, 256)
-    centres_b, vectors_b = _faces(small, 160)
-    assert len(centres_a) >= 25 and len(centres_b) >= 25  # 29 people in the photo
-    distance = np.linalg.norm(centres_a[:, None] * (1280 / 2126) - centres_b[None], axis=2)
-    scores = vectors_a @ vectors_b.T
-    same = distance < 10
-    other = distance > 30
-    genuine, impostor = scores[same], scores[other]
-    assert len(genuine) >= 25 and len(impostor) >= 500
-    assert genuine.min() >= DEFAULT_THRESHOLD
-    assert (impostor >= DEFAULT_THRESHOLD).mean() <= 0.01
+@pytest.mark.timeout(900)
+@pytest.mark.skipif(not SOLVAY_DIR.is_dir(), reason="Debian visp-images-data not installed")
+def test_at_the_shipped_threshold_no_probe_alerts_a_wrong_person_and_nearly_all_match() -> None:
+    samples, missed = collect(threads=2)
+    assert missed <= 3 and len({s.identity for s in samples}) == 32
+    probes = one_to_n(samples)
+    assert len(probes) >= 50
+    wrong = [p for p, _, impostor in probes if impostor >= DEFAULT_THRESHOLD]
+    hits = [p for p, genuine, impostor in probes if genuine >= DEFAULT_THRESHOLD > impostor]
+    assert wrong == []
+    assert len(hits) >= 0.95 * len(probes)
+    genuine, impostor = pair_scores([s for s in samples if s.gated])
+    assert (impostor >= DEFAULT_THRESHOLD).mean() <= 0.001
+    big = [s for s in samples if s.width >= 24]
+    genuine_big, _ = pair_scores(big)
+    assert genuine_big.min() >= DEFAULT_THRESHOLD  # every face of 24 px and more matches
     print(
-        f"genuine n={len(genuine)} min {genuine.min():.3f}; impostor n={len(impostor)} "
-        f"median {np.median(impostor):.3f} p99 {np.percentile(impostor, 99):.3f} "
-        f"max {impostor.max():.3f}; above {DEFAULT_THRESHOLD}: "
-        f"{(impostor >= DEFAULT_THRESHOLD).mean():.2%}"
+        f"{len(probes)} probes: {len(hits)} matched, {len(wrong)} false alerts; pairs: "
+        f"genuine min {genuine.min():.3f}, impostor p99 {np.percentile(impostor, 99):.3f} "
+        f"max {impostor.max():.3f}"
     )
 
 
