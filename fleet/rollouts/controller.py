@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from fleet.app import FleetApp, now_us
-from fleet.errors import FleetError
+from fleet.errors import FleetError, VersionConflictError
 from fleet.models.records import RUNNING, ModelStatus
 from fleet.rollouts import delivery, gates, machine, measure
 from fleet.rollouts.metrics import RolloutMetrics
@@ -78,8 +78,9 @@ class RolloutController:
 
     # Lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
-        """Start ticking in the background (a first tick runs at once)."""
-        self._task = asyncio.get_running_loop().create_task(self._loop(), name="rollouts")
+        """Start ticking in the background (a first tick runs at once); idempotent."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._loop(), name="rollouts")
 
     async def stop(self) -> None:
         """Stop ticking; a tick in progress is cancelled (it is safe to repeat)."""
@@ -166,13 +167,34 @@ class RolloutController:
         changed = before is None or decision.changed or list(boxes.values()) != before
         if not changed:
             return rollout
-        saved = await self.app.store.save_rollout(rollout, list(boxes.values()))
+        try:
+            saved = await self.app.store.save_rollout(rollout, list(boxes.values()))
+        except VersionConflictError:
+            if not decision.assign and not decision.rollback:
+                raise
+            # Someone (another replica's operator call) changed it meanwhile, after these
+            # boxes were given a model: record that, so their gates watch them.
+            await self._record_actions(rollout.rollout_id, boxes, decision)
+            raise
         for note in decision.notes:
             log.info("%s: %s", rollout.actor, note)
             await self.app.audit(rollout.actor, "rollout.progress", rollout.rollout_id, note)
         if saved.state == ROLLED_BACK and was != ROLLED_BACK:
             self.metrics.rolled_back.inc()
         return saved
+
+    async def _record_actions(
+        self, rollout_id: str, boxes: dict[str, RolloutDevice], decision: machine.Decision
+    ) -> None:
+        """Store what was done to these boxes on top of the rollout's newer state."""
+        current = await self.app.store.get_rollout(rollout_id)
+        done = [boxes[d] for d in (*decision.assign, *decision.rollback)]
+        await self.app.store.save_rollout(current, done)
+        log.warning(
+            "%s changed during a tick; kept the %d box(es) it had just acted on",
+            current.actor,
+            len(done),
+        )
 
     async def _not_ready(
         self, rollout: Rollout, boxes: list[RolloutDevice], found: dict[str, ModelStatus], now: int

@@ -19,6 +19,7 @@ import grpc
 from proto import transport
 from proto.oko.v1 import rollouts_pb2 as pb
 from proto.oko.v1 import rollouts_pb2_grpc
+from tests.fleet.helpers import store_for
 from tests.support import sim_boxes
 from tests.support.fleet import FleetHandle
 from tests.support.model_artifacts import FP32, SigningKey, packaged, push, trust
@@ -39,12 +40,18 @@ def package_versions(key: SigningKey, frames: list[Path], root: Path) -> dict[st
 
 @asynccontextmanager
 async def thread_fleet(
-    data_dir: Path, key: SigningKey, versions: dict[str, Path], tick_s: float = 0.2
+    data_dir: Path,
+    key: SigningKey,
+    versions: dict[str, Path],
+    tick_s: float = 0.2,
+    store: str = "sqlite",
 ) -> AsyncIterator[FleetHandle]:
-    """A real fleet in its own thread, trusting `key`, with `versions` pushed."""
+    """A real fleet in its own thread (on `store`), trusting `key`, with `versions` pushed."""
     server = ThreadFleet(data_dir)
     rollouts = server.settings.rollouts.model_copy(update={"tick_seconds": tick_s})
-    server.settings = server.settings.model_copy(update={"rollouts": rollouts})
+    server.settings = server.settings.model_copy(
+        update={"rollouts": rollouts, "store": store_for(data_dir, store)}
+    )
     handle = await asyncio.to_thread(server.start)
     try:
         await asyncio.to_thread(trust, handle, key, "release")

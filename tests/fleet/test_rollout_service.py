@@ -84,9 +84,9 @@ def _audit(handle) -> list[AuditRow]:
 
 
 async def test_a_good_version_goes_to_done_and_a_blind_one_is_rolled_back(
-    tmp_path: Path, key: SigningKey, versions: dict[str, Path]
+    tmp_path: Path, key: SigningKey, versions: dict[str, Path], store_kind: str
 ) -> None:
-    async with thread_fleet(tmp_path / "fleet", key, versions) as fleet:
+    async with thread_fleet(tmp_path / "fleet", key, versions, store=store_kind) as fleet:
         boxes = await sim_fleet(fleet, ["north"] * 4 + ["south"] * 2, BEHAVIOURS)
         north = {b.device_id for b in boxes[:4]}
         async with sim_boxes.running(boxes):
