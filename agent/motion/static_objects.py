@@ -128,6 +128,7 @@ class _Models:
     long: FloatImage
     short: FloatImage
     since: npt.NDArray[np.float64]  # NaN: not static
+    held: FloatImage  # what stood still there (exposure-corrected grey), where `since` is set
     learn_until: float
     last_t: float
     objects: dict[int, _Tracked] = field(default_factory=dict)
@@ -148,13 +149,24 @@ class StaticObjectDetector:
         self._m = None
 
     def update(
-        self, image: np.ndarray, timestamp: float, occupied: np.ndarray | None = None
+        self,
+        image: np.ndarray,
+        timestamp: float,
+        occupied: np.ndarray | None = None,
+        standing: np.ndarray | None = None,
     ) -> StaticScene:
         """Feed one frame (BGR or grey, any size) captured at `timestamp` (seconds).
 
         `occupied`: (n, 4) source-pixel boxes of people and vehicles in this frame. Nothing
         under them is written into the background as "uncovered" (a person in dark clothes
-        standing on the litter on dark grass fits the grass better than the litter did).
+        standing on the litter on dark grass fits the grass better than the litter did),
+        and a static pixel under one that changes keeps its first-seen time: someone is
+        walking across the object, whose clothes may match the floor for a moment.
+        `standing`: (k, 4) boxes of people standing still. Their static pixels are that
+        person, not an object: they are left out of the regions, and whatever stays there
+        when the person moves on counts as static from then (it could not be seen before).
+        So a bag put down at someone's feet while he waits is neither merged with him nor
+        given the time he stopped (his dark trousers and a black bag look alike).
         """
         grey = self._small(image)
         m = self._m
@@ -168,10 +180,8 @@ class StaticObjectDetector:
         changed = _changed_share(fg, ref)
         if changed > self.config.relearn_fraction:
             return self._relearn(grey, timestamp, changed)
-        still = np.abs(grey - m.short) <= self.config.diff_threshold
-        m.since[fg & still & np.isnan(m.since)] = timestamp
-        m.since[~fg] = np.nan
         busy = self._busy(grey.shape, occupied)
+        self._mark_static(grey / gain, grey, fg, busy, timestamp)
         revealed = _revealed(grey, ref, fg, ~np.isnan(m.since), self.config.diff_threshold)
         revealed &= ~busy
         m.long[revealed] = grey[revealed] / gain
@@ -181,7 +191,35 @@ class StaticObjectDetector:
         absorbed = self._absorb_old(grey, gain, timestamp)
         if timestamp < m.learn_until:
             return StaticScene(learning=True)
-        return self._regions(grey, ref, gain, timestamp, absorbed, busy=busy)
+        hidden = self._busy(grey.shape, standing)
+        m.since[hidden & ~np.isnan(m.since)] = timestamp
+        return self._regions(grey, ref, gain, timestamp, absorbed, busy=busy, hidden=hidden)
+
+    def _mark_static(
+        self,
+        level: FloatImage,
+        grey: FloatImage,
+        fg: npt.NDArray[np.bool_],
+        busy: npt.NDArray[np.bool_],
+        t: float,
+    ) -> None:
+        """Keep each pixel's first-seen time: when what stands there now stood still.
+
+        A foreground pixel that matches the short-term background is static. It keeps its
+        time while it shows the same thing (`held`, exposure-corrected), and while
+        something changing passes over it under a person's or vehicle's box (a walker in
+        front of a bag, in clothes that may match the floor); it starts again when another
+        thing stands still there (a bag put down where someone's legs stood), and ends
+        where the background shows again with nobody passing.
+        """
+        assert self._m is not None
+        m = self._m
+        threshold = self.config.diff_threshold
+        still = np.abs(grey - m.short) <= threshold
+        new = fg & still & (np.isnan(m.since) | (np.abs(level - m.held) > threshold))
+        m.since[new] = t
+        m.held[new] = level[new]
+        m.since[~fg & ~(busy & ~still)] = np.nan
 
     def _busy(self, shape: tuple[int, ...], boxes: np.ndarray | None) -> npt.NDArray[np.bool_]:
         busy = np.zeros(shape, bool)
@@ -210,6 +248,7 @@ class StaticObjectDetector:
             grey.copy(),
             grey.copy(),
             np.full(grey.shape, np.nan),
+            np.zeros_like(grey),
             t + self.config.warmup_seconds,
             t,
         )
@@ -252,11 +291,12 @@ class StaticObjectDetector:
         absorbed: npt.NDArray[np.bool_],
         *,
         busy: npt.NDArray[np.bool_],
+        hidden: npt.NDArray[np.bool_],
     ) -> StaticScene:
         assert self._m is not None
         m = self._m
         with np.errstate(invalid="ignore"):
-            settled = ((t - m.since) >= self.config.settle_seconds).astype(np.uint8)
+            settled = (((t - m.since) >= self.config.settle_seconds) & ~hidden).astype(np.uint8)
         closed = cv2.morphologyEx(settled, cv2.MORPH_CLOSE, self._kernel)
         static = cv2.morphologyEx(closed, cv2.MORPH_OPEN, self._kernel)
         count, labels, stats, _ = cv2.connectedComponentsWithStats(static, connectivity=8)
