@@ -226,7 +226,7 @@ def in_front(
     blobs = (diff > FOREGROUND_LEVEL).astype(np.uint8)
     blobs = cv2.morphologyEx(blobs, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     blobs = cv2.morphologyEx(blobs, cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8))
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(blobs, connectivity=8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(blobs, connectivity=8)
     x1, y1, x2, y2 = (v - o for v, o in zip(rect, (ax1, ay1, ax1, ay1), strict=True))
     inside = labels[y1:y2, x1:x2]
     front = np.zeros(inside.shape, np.float32)

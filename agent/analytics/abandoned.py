@@ -55,6 +55,7 @@ BASE_CONFIDENCE = 0.5
 LABEL_WEIGHT = 0.5
 LABEL_IOU = 0.3  # a detection this much overlapping the object names it
 SAME_PLACE_IOU = 0.3  # a new static region here continues a missing object
+HIDDEN_SHARE = 0.3  # an alerted object's place this much behind people: not known gone
 HISTORY_SECONDS = 30.0  # person boxes kept to find who was there when an object appeared
 LOOKBACK_S, LOOKAHEAD_S = 3.0, 1.0  # owner candidates: around the first-seen time
 # A track stands still when its box overlapped each of its boxes of the last
@@ -74,6 +75,7 @@ class _Item:
     owner: int
     last_attended: float
     last_seen: float
+    reported: float  # when the rule first saw it
     label: str = UNNAMED
     label_score: float = 0.0
     alerted_at: float | None = None
@@ -129,8 +131,9 @@ class AbandonedObjectDetector:
         people = self._tracks(detections, timestamp)
         scene = None
         if frame is not None:
+            moving = people.blockers[~people.still]
             standing = people.blockers[people.still & people.is_person]
-            scene = self.static.update(frame, timestamp, people.blockers, standing)
+            scene = self.static.update(frame, timestamp, people.blockers, moving, standing)
         return self._observe(scene, people, timestamp, raw)
 
     def observe(
@@ -153,7 +156,7 @@ class AbandonedObjectDetector:
                 event = self._step(obj, people, raw, timestamp)
                 if event is not None:
                     events.append(event)
-        events += self._missing(scene, timestamp)
+        events += self._missing(scene, people, timestamp)
         return events
 
     # ----- people --------------------------------------------------------------------
@@ -189,7 +192,7 @@ class AbandonedObjectDetector:
             if now - past.t > window:
                 break
             rows, cols = np.nonzero(ids[:, None] == past.blocker_ids[None, :])
-            overlap = box_iou(boxes[rows], past.blockers[cols]).diagonal()
+            overlap = _pair_iou(boxes[rows], past.blockers[cols])
             still[rows[overlap < STILL_IOU]] = False
             if now - past.t >= 0.75 * window:
                 known[rows] = True
@@ -242,7 +245,7 @@ class AbandonedObjectDetector:
         item = self._items.get(oid) or self._continue(oid, obj)
         if item is None:
             owner = self._owner_at(obj.box, obj.first_seen)
-            item = self._items[oid] = _Item(obj.box, obj.first_seen, owner, now, now)
+            item = self._items[oid] = _Item(obj.box, obj.first_seen, owner, now, now, now)
             item.last_attended = self._last_with_owner(item)
             log.debug("abandoned: object %s at %s, owner %s", oid, obj.box, owner)
         item.box, item.last_seen = obj.box, now
@@ -259,6 +262,8 @@ class AbandonedObjectDetector:
             return None
         if now - item.first_seen < cfg.stationary_seconds:
             return None
+        if now - item.reported < cfg.background.settle_seconds:
+            return None  # watched a moment at least: a region flickering into being waits
         if now - item.last_attended < cfg.unattended_seconds:
             return None
         item.alerted_at = now
@@ -314,12 +319,26 @@ class AbandonedObjectDetector:
                     "abandoned: alerted object %s no longer watched (%s)", oid, end.reason.value
                 )
 
-    def _missing(self, scene: StaticScene | None, now: float) -> list[AnalyticsEvent]:
+    def _missing(
+        self, scene: StaticScene | None, people: _People, now: float
+    ) -> list[AnalyticsEvent]:
+        """Objects the static model no longer reports, forgotten after `clear_seconds`.
+
+        An alerted one is cleared only once its place is seen empty: while people or
+        vehicles cover HIDDEN_SHARE of it (a couple strolling in front of the bag), nobody
+        can tell whether it is still behind them, and the clear clock waits. Objects not
+        alerted yet are forgotten as before: what a person's track now covers may well
+        have been that person.
+        """
         if scene is None:
             return []
         events = []
         for oid in [k for k, it in self._items.items() if it.last_seen < now]:
             item = self._items[oid]
+            hidden = _union_cover(item.box, people.blockers) >= HIDDEN_SHARE
+            if item.alerted_at is not None and hidden:
+                item.last_seen = now
+                continue
             if now - item.last_seen < self.config.clear_seconds:
                 continue
             del self._items[oid]
@@ -347,6 +366,29 @@ def _centre_side(box: Box) -> tuple[npt.NDArray[np.float64], float]:
 def _feet(boxes: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """Bottom centres (n, 2): where each box stands on the ground."""
     return np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, boxes[:, 3]], axis=1)
+
+
+def _union_cover(box: Box, blockers: npt.NDArray[np.float64], grid: int = 8) -> float:
+    """Share of `box` inside the union of `blockers`, sampled on a `grid` x `grid` lattice."""
+    if not blockers.size:
+        return 0.0
+    x1, y1, x2, y2 = box
+    xs = x1 + (np.arange(grid) + 0.5) * (x2 - x1) / grid
+    ys = y1 + (np.arange(grid) + 0.5) * (y2 - y1) / grid
+    px, py = (a.reshape(-1, 1) for a in np.meshgrid(xs, ys))
+    b = blockers
+    inside = (px >= b[:, 0]) & (px <= b[:, 2]) & (py >= b[:, 1]) & (py <= b[:, 3])
+    return float(inside.any(axis=1).mean())
+
+
+def _pair_iou(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """IoU of each box in `a` with the box in the same row of `b`."""
+    tl = np.maximum(a[:, :2], b[:, :2])
+    br = np.minimum(a[:, 2:], b[:, 2:])
+    inter = np.prod(np.clip(br - tl, 0, None), axis=1)
+    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
+    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
+    return np.asarray(inter / np.maximum(area_a + area_b - inter, 1e-9), np.float64)
 
 
 def _cover_shares(box: Box, blockers: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

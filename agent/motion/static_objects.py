@@ -18,8 +18,11 @@ What is not an object left behind, and how it is kept out:
 * ghosts (something that was in the background and left, e.g. a person standing at
   start-up who walked off): the region's outline has the edges in the background, not in
   the frame; it is written into the background at once;
-* people and vehicles standing still: this module does not know; the abandoned rule drops
-  regions covered by their tracks.
+* people: given their tracks' boxes, what stands under a person standing still is that
+  person (left out of the regions), and nothing starts or stops being static under a
+  track moving across the picture (a walker in front of a bag, whose clothes may match
+  the floor, hides it for a moment; it does not take it away). Vehicles standing still:
+  the abandoned rule drops regions covered by their tracks.
 
 Pure: frames and capture times in, `StaticScene` out; no I/O, no detector.
 """
@@ -153,20 +156,21 @@ class StaticObjectDetector:
         image: np.ndarray,
         timestamp: float,
         occupied: np.ndarray | None = None,
+        moving: np.ndarray | None = None,
         standing: np.ndarray | None = None,
     ) -> StaticScene:
         """Feed one frame (BGR or grey, any size) captured at `timestamp` (seconds).
 
-        `occupied`: (n, 4) source-pixel boxes of people and vehicles in this frame. Nothing
-        under them is written into the background as "uncovered" (a person in dark clothes
-        standing on the litter on dark grass fits the grass better than the litter did),
-        and a static pixel under one that changes keeps its first-seen time: someone is
-        walking across the object, whose clothes may match the floor for a moment.
-        `standing`: (k, 4) boxes of people standing still. Their static pixels are that
-        person, not an object: they are left out of the regions, and whatever stays there
-        when the person moves on counts as static from then (it could not be seen before).
-        So a bag put down at someone's feet while he waits is neither merged with him nor
-        given the time he stopped (his dark trousers and a black bag look alike).
+        Boxes are (n, 4) in source pixels. `occupied`: every person and vehicle in this
+        frame; nothing under them is written into the background as "uncovered" (a person
+        in dark clothes standing on the litter on dark grass fits the grass better than
+        the litter did). `moving`: those moving across the picture (default: all of
+        `occupied`); under them no pixel starts or stops being static, since what shows
+        there is the passer-by: a bag a walker crosses keeps its first-seen time, and one
+        he puts down is seen from when he has moved off it. `standing`: people standing
+        still; their pixels are that person, never an object, and what stays where they
+        stood is seen from when they moved off (a bag put down at the feet of someone
+        waiting is neither merged with him nor given the time he stopped).
         """
         grey = self._small(image)
         m = self._m
@@ -181,7 +185,10 @@ class StaticObjectDetector:
         if changed > self.config.relearn_fraction:
             return self._relearn(grey, timestamp, changed)
         busy = self._busy(grey.shape, occupied)
-        self._mark_static(grey / gain, grey, fg, busy, timestamp)
+        passing = busy if moving is None else self._busy(grey.shape, moving)
+        hidden = self._busy(grey.shape, standing)
+        self._mark_static(grey / gain, grey, fg, passing, timestamp)
+        m.since[hidden] = np.nan
         revealed = _revealed(grey, ref, fg, ~np.isnan(m.since), self.config.diff_threshold)
         revealed &= ~busy
         m.long[revealed] = grey[revealed] / gain
@@ -191,35 +198,33 @@ class StaticObjectDetector:
         absorbed = self._absorb_old(grey, gain, timestamp)
         if timestamp < m.learn_until:
             return StaticScene(learning=True)
-        hidden = self._busy(grey.shape, standing)
-        m.since[hidden & ~np.isnan(m.since)] = timestamp
-        return self._regions(grey, ref, gain, timestamp, absorbed, busy=busy, hidden=hidden)
+        return self._regions(grey, ref, gain, timestamp, absorbed, busy=busy)
 
     def _mark_static(
         self,
         level: FloatImage,
         grey: FloatImage,
         fg: npt.NDArray[np.bool_],
-        busy: npt.NDArray[np.bool_],
+        passing: npt.NDArray[np.bool_],
         t: float,
     ) -> None:
         """Keep each pixel's first-seen time: when what stands there now stood still.
 
         A foreground pixel that matches the short-term background is static. It keeps its
-        time while it shows the same thing (`held`, exposure-corrected), and while
-        something changing passes over it under a person's or vehicle's box (a walker in
-        front of a bag, in clothes that may match the floor); it starts again when another
-        thing stands still there (a bag put down where someone's legs stood), and ends
-        where the background shows again with nobody passing.
+        time while it shows the same thing (`held`, exposure-corrected); it starts again
+        when another thing stands still there (a bag put down where someone's dark
+        trousers stood), and ends where the background shows again. Under a track passing
+        across the picture nothing starts, restarts or ends: what shows there is him.
         """
         assert self._m is not None
         m = self._m
         threshold = self.config.diff_threshold
         still = np.abs(grey - m.short) <= threshold
-        new = fg & still & (np.isnan(m.since) | (np.abs(level - m.held) > threshold))
+        other = np.isnan(m.since) | (np.abs(level - m.held) > threshold)
+        new = fg & still & other & ~passing
         m.since[new] = t
         m.held[new] = level[new]
-        m.since[~fg & ~(busy & ~still)] = np.nan
+        m.since[~fg & ~passing] = np.nan
 
     def _busy(self, shape: tuple[int, ...], boxes: np.ndarray | None) -> npt.NDArray[np.bool_]:
         busy = np.zeros(shape, bool)
@@ -291,12 +296,11 @@ class StaticObjectDetector:
         absorbed: npt.NDArray[np.bool_],
         *,
         busy: npt.NDArray[np.bool_],
-        hidden: npt.NDArray[np.bool_],
     ) -> StaticScene:
         assert self._m is not None
         m = self._m
         with np.errstate(invalid="ignore"):
-            settled = (((t - m.since) >= self.config.settle_seconds) & ~hidden).astype(np.uint8)
+            settled = ((t - m.since) >= self.config.settle_seconds).astype(np.uint8)
         closed = cv2.morphologyEx(settled, cv2.MORPH_CLOSE, self._kernel)
         static = cv2.morphologyEx(closed, cv2.MORPH_OPEN, self._kernel)
         count, labels, stats, _ = cv2.connectedComponentsWithStats(static, connectivity=8)

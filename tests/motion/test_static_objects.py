@@ -95,9 +95,12 @@ def test_a_walker_crossing_the_bag_keeps_its_id_and_first_seen() -> None:
             out[y1 : y2 + 1, lo:hi] = image[y1 : y2 + 1, lo:hi]
         scene = det.update(out, k / 5.0, walker)
         for o in scene.objects:
-            if box_iou(np.array([o.box], np.float32), np.array([[x1, y1, x2, y2]], np.float32))[
-                0, 0
-            ] >= 0.3:
+            if (
+                box_iou(np.array([o.box], np.float32), np.array([[x1, y1, x2, y2]], np.float32))[
+                    0, 0
+                ]
+                >= 0.3
+            ):
                 seen[k] = (o.object_id, o.first_seen)
     before, after = seen[110], seen[140]
     assert before == after, (before, after)
