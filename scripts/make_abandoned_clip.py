@@ -10,16 +10,18 @@ x=396..434, y=160..186), separated from the gravel by its dark pixels (grey < 70
 1 px, feathered). It is pasted, at the scenario's scale (1.25: ~40 % of the height of the
 people beside it), into a stretch of frames (`SCENARIOS` below, frame numbers of vtest):
 
-    left          0-299: put down at 110 beside the man waiting behind the sign, who walks
-                  off at ~150; the bag stays -> one alert
-    picked_up     0-199: put down at 110, gone at 140 while the man still stands there
-                  -> no alert
+    left          0-299: appears at 110 at the feet of the man who stood behind the sign
+                  (half hidden by it) as he walks off down the road; the man waiting
+                  left of the sign stays beside it until ~150 -> one alert
+    picked_up     0-199: the same, gone at 140 while the man waiting beside it still
+                  stands there -> no alert
     carried       224-291: carried at knee height beside the man in black walking left
                   along the road (his foot path, read off the tracker's boxes) -> no alert
-    elsewhere     150-399: dropped on the road at 250 by that walker, who walks on -> one
-                  alert (a different spot, a different owner)
-    near_vehicle  0-339: left at 140 on the pavement beside the parked van by one of the
-                  people walking past it -> one alert, for the bag, not the van
+    elsewhere     150-399: dropped on the road at 250 by that walker, who walks on (and
+                  turns back at ~312 and walks past behind it from ~352) -> one alert
+    near_vehicle  0-339: dropped at 174 on the road in front of the parked white van by
+                  the man who walked up to the van and turned back; a couple strolls
+                  past in front of it from ~260 -> one alert, for the bag, not the van
     sitting       0-699: frame 0's man standing on the road is frozen in place from 100 on
                   (a person keeping still for a minute) -> no alert
     lighting      0-299: no bag; 60-110 darken to 75 %, at 180 exposure steps up 30 %
@@ -27,8 +29,12 @@ people beside it), into a stretch of frames (`SCENARIOS` below, frame numbers of
     splice        330-479: no bag, across vtest's cut at frame 404 -> no alert
 
 Everything is computed from the source frames and constants below: the same vtest.avi
-gives byte-identical clips. Output is MJPEG (quality 95) at the source's 10 fps, and a
-`.json` beside it with the scenario, the frame range and the bag's box in every frame.
+gives byte-identical clips. A bag on the ground is hidden by walkers in front of it
+(`in_front`: blobs that differ from the clip's median background and reach lower in the
+picture than the bag's bottom); a carried bag is drawn in front. Output is MJPEG (quality
+95) at the source's 10 fps, and a `.json` beside it with the scenario, the frame range,
+and in every frame the bag's box (its whole extent, hidden parts included) and the share
+of it in view.
 docs/abandoned-eval.md says how the clips were made and what the detector made of them.
 """
 
@@ -111,8 +117,12 @@ FREEZE_BOX = (240, 212, 302, 316)
 FREEZE_FROM = 100
 
 SCENARIOS = {
-    "left": Scenario(0, 299, True, put=110, note="put down beside the man waiting by the sign"),
-    "picked_up": Scenario(0, 199, False, put=110, gone=140, note="picked up by the same man"),
+    "left": Scenario(
+        0, 299, True, put=110, note="left by the man behind the sign, who walks off as it appears"
+    ),
+    "picked_up": Scenario(
+        0, 199, False, put=110, gone=140, note="gone while the man waiting beside it stands there"
+    ),
     "carried": Scenario(224, 291, False, carried=True, note="carried by a walker"),
     "elsewhere": Scenario(
         150,
@@ -128,8 +138,8 @@ SCENARIOS = {
         True,
         put=174,
         rest=(628.0, 194.0),
-        note="dropped on the road beside the parked white van by the man who walked up to "
-        "it and turns back; a couple strolls past it",
+        note="dropped on the road in front of the parked white van by the man who walked "
+        "up to it and turned back; a couple strolls past in front of it",
     ),
     "sitting": Scenario(0, 699, False, freeze=True, note="a person keeping still for 60 s"),
     "lighting": Scenario(0, 299, False, lighting=True, note="darkens 25 %, then exposure +30 %"),
@@ -315,9 +325,13 @@ def freeze(frame: np.ndarray, still: np.ndarray) -> np.ndarray:
 LABELS = ROOT / "tests" / "data" / "labels" / "abandoned.json"
 LABEL_METHOD = (
     "Bag position and timing by construction (this script pastes the bag: bag_boxes, "
-    "put_frame, gone_frame, rest_box are exact). Checked by eye on the rendered clips: the "
-    "owner (the person at the bag when it appears), that nothing else is left behind in "
-    "any clip, and that vtest's own holdall, litter and parked cars are there from frame 0."
+    "put_frame, gone_frame, rest_box are exact; boxes are the bag's whole extent). Walkers "
+    "in front hide it (blobs differing from the clip's median background that reach below "
+    "the bag's bottom): frames_bag_partly_hidden / _mostly_hidden count frames with less "
+    "than all / half of it in view. Checked by eye on the rendered clips: the owner (the "
+    "person at the bag when it appears), that walkers in front hide it and those behind do "
+    "not, that nothing else is left behind in any clip, and that vtest's own holdall, "
+    "litter and parked cars are there from frame 0."
 )
 
 
