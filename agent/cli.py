@@ -17,6 +17,7 @@ from agent.commands.demo import demo
 from agent.commands.detect import detect
 from agent.commands.doctor import doctor
 from agent.commands.enroll import enroll
+from agent.commands.model import app as model_app
 from agent.commands.run import run
 
 app = typer.Typer(help="Oko edge agent.", no_args_is_help=True, add_completion=False)
@@ -44,6 +45,7 @@ app.command()(run)
 app.command()(demo)
 app.command()(doctor)
 app.command()(calibrate)
+app.add_typer(model_app, name="model")
 
 
 if __name__ == "__main__":

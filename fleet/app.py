@@ -7,14 +7,18 @@ around a temporary directory. Nothing here talks gRPC.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fleet.access import AccessControl
 from fleet.auth import Role, mint_api_token
 from fleet.broadcast import Broadcaster
+from fleet.bus import Bus, LocalBus
 from fleet.ca import CertificateAuthority, RevocationSet
 from fleet.cert_lifecycle import (
     CertLifecycle,
@@ -27,15 +31,18 @@ from fleet.config import FleetSettings
 from fleet.errors import FleetError
 from fleet.fleet_metrics import FleetMetrics
 from fleet.ingest import Ingestor
+from fleet.leases import Change, Lease
+from fleet.replica_metrics import ReplicaCollector
+from fleet.replicas import Replication
+from fleet.sequencer import Sequencer
 from fleet.sessions import SessionRegistry, TokenStreams
 from fleet.store.base import Store
-from fleet.store.records import ApiToken, AuditEntry
-from fleet.store.sqlite import SqliteStore
+from fleet.store.records import ApiToken, AuditEntry, Device, StoredEvent
+from fleet.store.select import STORE_FILE, open_store
 from fleet.webhooks import WebhookManager
 
 log = logging.getLogger(__name__)
 
-STORE_FILE = "fleet.db"
 BOOTSTRAP_TOKEN_NAME = "bootstrap-admin"
 
 
@@ -70,20 +77,33 @@ async def mint_admin_token(store: Store, detail: str) -> str:
     return minted.text
 
 
-async def reset_admin_token(data_dir: Path) -> str:
+async def reset_admin_token(data_dir: Path, store_url: str = "") -> str:
     """`oko-fleet admin-token reset`: a new admin token for an existing fleet.
 
     For when the first one was lost, or leaked. Works while the fleet runs: tokens are
     read per call.
     """
     path = data_dir / STORE_FILE
-    if not path.is_file():
+    if not store_url and not path.is_file():
         raise FleetError(f"no fleet store at {path}: run `oko-fleet serve` on it first")
-    store = await SqliteStore.open(path)
+    store = await open_store(store_url, data_dir)
     try:
         return await mint_admin_token(store, "admin token reset (oko-fleet admin-token reset)")
     finally:
         await store.close()
+
+
+def _bus(settings: FleetSettings) -> Bus:
+    replica_id = settings.replica_id or f"{socket.gethostname()}-{os.getpid()}"
+    if not settings.nats:
+        return LocalBus(replica_id)
+    from fleet.nats_bus import NatsBus  # needs the scale extra
+
+    return NatsBus(settings.nats, replica_id)
+
+
+def _nowhere(events: list[StoredEvent]) -> None:
+    """Other replicas' events, without a shared store: there are none."""
 
 
 @dataclass
@@ -100,12 +120,22 @@ class FleetApp:
     access: AccessControl
     webhooks: WebhookManager
     certs: CertLifecycle
+    replication: Replication = field(init=False)
+    sequencer: Sequencer | None = None  # set on a shared store: merges replicas' commits
+    leases: list[Lease] = field(default_factory=list)
     sessions: SessionRegistry = field(default_factory=SessionRegistry)
     streams: TokenStreams = field(default_factory=TokenStreams)
     started_us: int = field(default_factory=now_us)
     bootstrap_token: str = ""  # set only on the very first start
     agent_port: int = 0  # bound agent port (known after bind; config may say 0)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)  # run first
+    # What other parts add to every box's Connect stream (watchlists: evidence requests and
+    # answers): called with the device id after its Welcome, and per AgentMessage kind the
+    # stream itself does not handle, with the device and that message's body.
+    on_agent_connect: list[Callable[[str], Awaitable[None]]] = field(default_factory=list)
+    agent_messages: dict[str, Callable[[Device, Any], Awaitable[None]]] = field(
+        default_factory=dict
+    )
 
     @classmethod
     async def open(cls, settings: FleetSettings) -> FleetApp:
@@ -113,7 +143,7 @@ class FleetApp:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         settings.data_dir.chmod(0o700)
         ca = CertificateAuthority.load_or_create(settings.data_dir / "ca")
-        store = await SqliteStore.open(settings.data_dir / STORE_FILE)
+        store = await open_store(settings.store, settings.data_dir)
         metrics = FleetMetrics()
         broadcaster = Broadcaster(settings.subscriber_queue_events)
         expiry = ExpiryCollector()
@@ -123,6 +153,10 @@ class FleetApp:
             RenewalCounters(metrics.registry),
             ExpiryRefresher(store.active_certificate_expiries, expiry),
         )
+        bus = _bus(settings)
+        # A shared store: other replicas commit too, so live events are merged in cursor
+        # order (fleet/sequencer.py); alone on SQLite, commits go straight to subscribers.
+        sequencer = Sequencer(store, broadcaster, bus) if settings.store else None
         app = cls(
             settings=settings,
             store=store,
@@ -130,16 +164,38 @@ class FleetApp:
             revocations=RevocationSet(await store.revoked_serials()),
             metrics=metrics,
             broadcaster=broadcaster,
-            ingestor=Ingestor(store, broadcaster, metrics, settings.max_group_events),
+            ingestor=Ingestor(store, sequencer or broadcaster, metrics, settings.max_group_events),
             access=AccessControl(store, metrics),
             webhooks=WebhookManager(store, broadcaster, metrics, settings),
             certs=certs,
+            sequencer=sequencer,
         )
+        app.replication = Replication(app, bus)
+        if sequencer is not None:
+            await sequencer.start()
+            metrics.registry.register(ReplicaCollector(sequencer, bus))
+        await bus.start(app.replication.handle, sequencer.offer if sequencer else _nowhere)
         app.ingestor.start()
         await app.webhooks.start()
         certs.refresher.start()
         app.closers.append(certs.refresher.stop)
+        await app.hold_lease("webhooks", app.webhooks.set_active)
         return app
+
+    @property
+    def replica_id(self) -> str:
+        """This replica's name (leases, notices, logs)."""
+        return self.replication.replica_id
+
+    async def hold_lease(self, name: str, on_change: Change) -> Lease:
+        """Run a once-per-fleet job only while this replica holds lease `name` (fleet/leases.py).
+
+        On SQLite the lease is always held; `close` releases it for the next replica.
+        """
+        lease = Lease(self.store, name, self.replica_id, on_change)
+        await lease.start()
+        self.leases.append(lease)
+        return lease
 
     async def bootstrap(self) -> str:
         """First start only: one admin token, returned so the CLI can print it once.
@@ -156,8 +212,13 @@ class FleetApp:
         """Run the closers (newest first), stop webhooks and ingest, then close the store."""
         for closer in reversed(self.closers):
             await closer()
+        for lease in reversed(self.leases):
+            await lease.stop()
         await self.webhooks.stop()
         await self.ingestor.stop()
+        await self.replication.bus.stop()
+        if self.sequencer is not None:
+            await self.sequencer.stop()
         await self.store.close()
 
     async def audit(self, actor: str, action: str, target: str, detail: str = "") -> None:

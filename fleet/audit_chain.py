@@ -69,33 +69,59 @@ def signature_valid(head: Checkpoint, pinned_key: bytes | None = None) -> bool:
     return True
 
 
+class ChainVerifier:
+    """`verify_chain` one page at a time, for logs too long to hold in memory at once.
+
+    Keeps only the previous hash, the expected seq and the hash of each checkpointed seq.
+    """
+
+    def __init__(self, checkpoints: Iterable[Checkpoint] = ()) -> None:
+        self.checkpoints = list(checkpoints)
+        self._wanted = {cp.seq for cp in self.checkpoints}
+        self.problems: list[str] = []
+        self.prev, self.expected_seq, self.count = GENESIS, 1, 0
+        self._hashes: dict[int, str] = {}
+
+    def feed(self, entries: Iterable[AuditRow]) -> None:
+        """Check the next entries of the chain, in order."""
+        problems = self.problems
+        for e in entries:
+            self.count += 1
+            prev = self.prev
+            if not problems:
+                if e.seq != self.expected_seq:
+                    problems.append(f"entry {self.expected_seq} is missing (next is {e.seq})")
+                elif e.prev_hash != prev:
+                    problems.append(f"entry {e.seq}: prev_hash does not match entry {e.seq - 1}")
+                elif e.hash != entry_hash(prev, e.at_us, e.actor, e.action, e.target, e.detail):
+                    problems.append(f"entry {e.seq}: contents do not match its hash (edited)")
+            if e.seq in self._wanted:
+                self._hashes[e.seq] = e.hash
+            self.prev, self.expected_seq = e.hash, e.seq + 1
+
+    def verdict(self) -> Verdict:
+        """What was found, after every checkpoint was checked against the chain."""
+        problems = list(self.problems)
+        for cp in self.checkpoints:
+            if not signature_valid(cp):
+                problems.append(f"checkpoint at {cp.seq}: signature invalid")
+            elif cp.seq not in self._hashes:
+                problems.append(
+                    f"checkpoint at {cp.seq}: the chain has no entry {cp.seq}"
+                    " (entries deleted or the chain rewritten)"
+                )
+            elif self._hashes[cp.seq] != cp.head_hash:
+                problems.append(f"checkpoint at {cp.seq}: chain hash differs (chain rewritten)")
+        head = self.prev if self.count else ""
+        return Verdict(self.count, self.expected_seq - 1, head, tuple(problems))
+
+
 def verify_chain(entries: Iterable[AuditRow], checkpoints: Iterable[Checkpoint] = ()) -> Verdict:
     """Recompute every link and check every checkpoint against the chain.
 
     A checkpoint must carry a valid signature and the chain must hold its (seq, hash).
     Reports the first broken link and every failed checkpoint.
     """
-    problems: list[str] = []
-    prev, expected_seq, count, hashes = GENESIS, 1, 0, {}
-    for e in entries:
-        count += 1
-        if not problems:
-            if e.seq != expected_seq:
-                problems.append(f"entry {expected_seq} is missing (next is {e.seq})")
-            elif e.prev_hash != prev:
-                problems.append(f"entry {e.seq}: prev_hash does not match entry {e.seq - 1}")
-            elif e.hash != entry_hash(prev, e.at_us, e.actor, e.action, e.target, e.detail):
-                problems.append(f"entry {e.seq}: contents do not match its hash (edited)")
-        hashes[e.seq] = e.hash
-        prev, expected_seq = e.hash, e.seq + 1
-    for cp in checkpoints:
-        if not signature_valid(cp):
-            problems.append(f"checkpoint at {cp.seq}: signature invalid")
-        elif cp.seq not in hashes:
-            problems.append(
-                f"checkpoint at {cp.seq}: the chain has no entry {cp.seq}"
-                " (entries deleted or the chain rewritten)"
-            )
-        elif hashes[cp.seq] != cp.head_hash:
-            problems.append(f"checkpoint at {cp.seq}: chain hash differs (chain rewritten)")
-    return Verdict(count, expected_seq - 1, prev if count else "", tuple(problems))
+    verifier = ChainVerifier(checkpoints)
+    verifier.feed(entries)
+    return verifier.verdict()

@@ -19,6 +19,8 @@ from fleet.config import FleetSettings, SettingsError, load_settings
 from fleet.errors import FleetError
 from fleet.exits import FAILURE, USAGE, fail
 from fleet.server import start_server
+from fleet.store.pg_url import redact
+from fleet.store.select import check_store_url
 
 app = typer.Typer(help="Oko fleet server.", no_args_is_help=True, add_completion=False)
 admin_token_app = typer.Typer(help="The fleet's own admin token.", no_args_is_help=True)
@@ -57,6 +59,9 @@ async def _serve(settings: FleetSettings) -> None:
             f"  {server.app.bootstrap_token}\n"
             f"CA certificate for clients: {settings.data_dir / 'ca' / 'ca.pem'}"
         )
+    if server.console is not None:
+        host = settings.console_listen.rpartition(":")[0]
+        typer.echo(f"console https://{host}:{server.console.port}/", color=False)
     # Machine-readable line: tests and scripts read the real ports from it (port 0 = any).
     typer.echo(f"serving api={server.api_port} agent={server.agent_port}", color=False)
     stop = asyncio.Event()
@@ -93,6 +98,25 @@ def serve(
     metrics_listen: Annotated[str, typer.Option(help="Prometheus HOST:PORT; '' = off.")] = _default(
         "metrics_listen"
     ),
+    store: Annotated[
+        str,
+        typer.Option(
+            help="'' = SQLite in the data dir; postgresql://... = shared store (oko-fleet migrate)."
+        ),
+    ] = _default("store"),
+    nats: Annotated[
+        str, typer.Option(help="nats://HOST:PORT[,...]: fan-out between replicas (JetStream).")
+    ] = _default("nats"),
+    replica_id: Annotated[
+        str, typer.Option(help="This replica's name (leases, logs); '' = hostname-pid.")
+    ] = _default("replica_id"),
+    console_listen: Annotated[
+        str,
+        typer.Option(
+            "--console",
+            help="Serve the web console on HOST:PORT (HTTPS, docs/console.md); '' = off.",
+        ),
+    ] = _default("console_listen"),
 ) -> None:
     """Serve the fleet until SIGTERM/SIGINT. The first start creates the CA and an admin token.
 
@@ -106,6 +130,10 @@ def serve(
         "advertise_agent": advertise_agent,
         "hostnames": tuple(hostname or ()),
         "metrics_listen": metrics_listen,
+        "store": store,
+        "nats": nats,
+        "replica_id": replica_id,
+        "console_listen": console_listen,
     }
     param = {"hostnames": "hostname"}
     given = {  # only what was given (command line or environment) overrides the file
@@ -181,9 +209,45 @@ def restore_command(
     )
 
 
+@app.command()
+def migrate(
+    store: Annotated[
+        str, typer.Option(help="postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE to migrate.")
+    ],
+    revision: Annotated[
+        str, typer.Option(help="Target revision (default: the newest this fleet knows).")
+    ] = "head",
+) -> None:
+    """Create or upgrade the PostgreSQL store's schema (Alembic); safe to run again.
+
+    Run it before the first `oko-fleet serve --store postgresql://...` and after every
+    upgrade of the fleet, from one place (replicas refuse a database on another revision).
+    SQLite stores need no migrate: the fleet upgrades its own file on start.
+    """
+    try:
+        check_store_url(store)
+    except ValueError as err:
+        fail(FleetError(str(err)), USAGE)
+    if not store:
+        fail(FleetError("--store is empty: migrate is for a postgresql:// store"), USAGE)
+    from fleet.store import pg_migrate
+
+    try:
+        before, after = pg_migrate.migrate_reporting(store, revision)
+    except FleetError as err:
+        fail(err, FAILURE)
+    if before == after:
+        typer.echo(f"{redact(store)} is at revision {after}: nothing to do")
+    else:
+        typer.echo(f"migrated {redact(store)} from revision {before or 'none'} to {after}")
+
+
 @admin_token_app.command("reset")
 def admin_token_reset(
     data_dir: Annotated[Path, typer.Option(help="The fleet's data directory.")],
+    store: Annotated[
+        str, typer.Option(help="The fleet's store if not SQLite in the data dir (postgresql://).")
+    ] = "",
 ) -> None:
     """Mint a new admin token (printed once) and revoke the previous bootstrap one.
 
@@ -191,7 +255,7 @@ def admin_token_reset(
     while the fleet is serving.
     """
     try:
-        text = asyncio.run(reset_admin_token(data_dir))
+        text = asyncio.run(reset_admin_token(data_dir, store))
     except FleetError as err:
         fail(err, USAGE)
     typer.echo(f"New admin token (shown once, stored only hashed):\n  {text}")

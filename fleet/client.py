@@ -1,8 +1,8 @@
 """Blocking client for okoctl and scripts: connection settings, stubs, error mapping.
 
-Settings come from flags or the environment (`OKO_FLEET`, `OKO_TOKEN`, `OKO_CA_FILE`), so
-scripts can export them once. gRPC failures become `ClientError` carrying the status
-name, which the CLI prints as one readable line.
+Settings come from flags, the environment (`OKO_FLEET`, `OKO_TOKEN`, `OKO_CA_FILE`) or a
+saved okoctl context (`fleet.ctl_context`), so scripts can export them once. gRPC failures
+become `ClientError` carrying the status name, which the CLI prints as one readable line.
 """
 
 from __future__ import annotations
@@ -10,14 +10,21 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
 
 from fleet.errors import FleetError
-from proto.oko.v1 import admin_pb2_grpc, certs_pb2_grpc, stream_pb2_grpc, watchlists_pb2_grpc
+from proto.oko.v1 import (
+    admin_pb2_grpc,
+    certs_pb2_grpc,
+    models_pb2_grpc,
+    stream_pb2_grpc,
+    watchlists_pb2_grpc,
+    webhooks_pb2_grpc,
+)
 from proto.transport import ADMIN_DEADLINE_S, CLIENT_OPTIONS, DEFAULT_API_PORT, bearer_metadata
 
 T = TypeVar("T")
@@ -46,11 +53,14 @@ class Connection:
     """Where the fleet's API port is and how to authenticate to it."""
 
     address: str = f"localhost:{DEFAULT_API_PORT}"
-    token: str = ""
+    token: str = field(default="", repr=False)  # never in a traceback or log line
     ca_file: Path | None = None
+    ca_pem: bytes = field(default=b"", repr=False)  # a context's CA, used without ca_file
 
     def _credentials(self) -> grpc.ChannelCredentials:
         if self.ca_file is None:
+            if self.ca_pem:
+                return grpc.ssl_channel_credentials(root_certificates=self.ca_pem)
             return grpc.ssl_channel_credentials()
         try:
             return grpc.ssl_channel_credentials(root_certificates=self.ca_file.read_bytes())
@@ -76,6 +86,8 @@ class Session:
         self.admin = admin_pb2_grpc.AdminServiceStub(channel)
         self.events = stream_pb2_grpc.EventServiceStub(channel)
         self.watchlists = watchlists_pb2_grpc.WatchlistServiceStub(channel)
+        self.models = models_pb2_grpc.ModelServiceStub(channel)
+        self.webhooks = webhooks_pb2_grpc.WebhookServiceStub(channel)
         self.certs = certs_pb2_grpc.CertificateServiceStub(channel)
         self.metadata = bearer_metadata(connection.token) if connection.token else ()
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from agent.config import ConfigError, Section, parse_document, parse_yaml
+from fleet.console.settings import ConsoleSettings
 from fleet.errors import FleetError
 from fleet.limits import Limits
+from fleet.store.select import check_store_url
 from proto.oko.v1 import events_pb2
 from proto.transport import DEFAULT_AGENT_PORT, DEFAULT_API_PORT
 
@@ -127,6 +129,26 @@ class FleetSettings(Section):
     """Where the fleet keeps its state and where it listens."""
 
     data_dir: Path = Field(description="Store, CA and server certificate live here.")
+    store: str = Field(
+        default="",
+        max_length=2000,
+        description="Empty: SQLite in data_dir (the embedded default). A postgresql:// URL: "
+        "the shared PostgreSQL store several replicas run over (docs/scale.md); apply its "
+        "schema first with `oko-fleet migrate --store URL`.",
+    )
+    nats: str = Field(
+        default="",
+        max_length=2000,
+        description="Empty: fan-out between replicas is off (one process). nats://HOST:PORT "
+        "(comma-separated for a cluster): replicas share events, config pushes and "
+        "revocations through NATS JetStream (docs/scale.md). Needs a PostgreSQL store.",
+    )
+    replica_id: str = Field(
+        default="",
+        max_length=64,
+        pattern=r"^[A-Za-z0-9._-]*$",
+        description="This replica's name in leases, logs and metrics; empty: hostname-pid.",
+    )
     listen: str = Field(
         default=f"0.0.0.0:{DEFAULT_API_PORT}",
         description="API port (TLS, server auth): Enroll, AdminService, EventService.",
@@ -145,6 +167,15 @@ class FleetSettings(Section):
     )
     metrics_listen: str = Field(
         default="127.0.0.1:9465", description="Prometheus /metrics HOST:PORT; empty disables."
+    )
+    console_listen: str = Field(
+        default="",
+        description="Operations-centre web console HOST:PORT (HTTPS with the server "
+        "certificate, docs/console.md); empty disables.",
+    )
+    console: ConsoleSettings = Field(
+        default_factory=ConsoleSettings,
+        description="Sessions and live views of the web console (docs/console.md).",
     )
     subscriber_queue_events: int = Field(
         default=20_000,
@@ -206,12 +237,31 @@ class FleetSettings(Section):
         "(docs/operations.md, Certificate renewal).",
     )
 
+    @field_validator("store")
+    @classmethod
+    def _store(cls, value: str) -> str:
+        return check_store_url(value)
+
+    @field_validator("nats")
+    @classmethod
+    def _nats(cls, value: str) -> str:
+        for server in filter(None, value.split(",")):
+            if not server.startswith(("nats://", "tls://")):
+                raise ValueError(f"{server!r} is not a nats:// (or tls://) URL")
+        return value
+
+    @model_validator(mode="after")
+    def _nats_needs_shared_store(self) -> FleetSettings:
+        if self.nats and not self.store:
+            raise ValueError("nats needs a shared store: set store to a postgresql:// URL")
+        return self
+
     @field_validator("listen", "agent_listen")
     @classmethod
     def _address(cls, value: str) -> str:
         return _check_address(value)
 
-    @field_validator("metrics_listen", "advertise_agent")
+    @field_validator("metrics_listen", "advertise_agent", "console_listen")
     @classmethod
     def _optional_address(cls, value: str) -> str:
         return _check_address(value) if value else value

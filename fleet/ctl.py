@@ -1,8 +1,10 @@
 """`okoctl`: the fleet admin CLI. Thin typer commands over `fleet.client`.
 
-Global options (or env): --fleet/OKO_FLEET, --token/OKO_TOKEN, --ca-file/OKO_CA_FILE,
---json for machine-readable output; before or after the command. Every command maps a
-failed call to one line `error: <STATUS>: <message>` and exit code 1.
+Global options (or env), before or after the command: --fleet/OKO_FLEET, --token/OKO_TOKEN,
+--token-file/OKO_TOKEN_FILE, --ca-file/OKO_CA_FILE, --context/OKOCTL_CONTEXT (a context
+saved by `okoctl login`, `fleet.ctl_context`), -o/--output table|wide|json|yaml|name and
+--no-headers (`fleet.ctl_output`; --json = -o json). Every command maps a failed call to one
+line `error: <STATUS>: <message>` and exit code 1, a bad option, file or context to exit 2.
 """
 
 from __future__ import annotations
@@ -20,24 +22,55 @@ from fleet import (
     ctl_certs,
     ctl_config,
     ctl_events,
+    ctl_login,
+    ctl_models,
     ctl_watchlists,
+    ctl_webhooks,
 )
 from fleet.auth import Role
-from fleet.client import Connection, parse_duration
-from fleet.ctl_output import Ctl, ago, cli_errors, fields, print_json, table, when
+from fleet.client import parse_duration
+from fleet.ctl_context import Flags, config_path, resolve
+from fleet.ctl_output import (
+    Column,
+    Ctl,
+    Output,
+    ago,
+    cli_errors,
+    fields,
+    listing,
+    machine_output,
+    print_json,
+    use,
+    when,
+)
 from proto.oko.v1 import admin_pb2
 
-# The global options, which work before or after the command (`okoctl --json device list`
-# and `okoctl device list --json` alike): those with a value, and the flags.
-GLOBAL_VALUE_OPTIONS = ("--fleet", "--token", "--ca-file")
-GLOBAL_FLAGS = ("--json",)
+# The global options, which work before or after the command (`okoctl -o json device list`
+# and `okoctl device list -o json` alike): those with a value, and the flags.
+GLOBAL_VALUE_OPTIONS = (
+    "--fleet",
+    "--token",
+    "--token-file",
+    "--ca-file",
+    "--context",
+    "-o",
+    "--output",
+)
+GLOBAL_FLAGS = ("--json", "--no-headers")
+
+
+def _is_global(arg: str) -> bool:
+    name = arg.partition("=")[0]
+    attached_o = arg.startswith("-o") and not arg.startswith("--") and len(arg) > 2  # -ojson
+    return name in GLOBAL_VALUE_OPTIONS or arg in GLOBAL_FLAGS or attached_o
 
 
 def hoist_global_options(args: list[str]) -> list[str]:
     """`args` with the global options moved in front of the command, order kept.
 
     Click parses a group's options only before its command's name; moving them there lets
-    a user append `--json` or `--token T` to any command line. Nothing after `--` moves.
+    a user append `-o json` or `--token T` to any command line. Nothing after `--` moves.
+    Subcommands therefore never define `-o` or these names themselves.
     """
     front: list[str] = []
     rest: list[str] = []
@@ -47,12 +80,11 @@ def hoist_global_options(args: list[str]) -> list[str]:
         if arg == "--":
             rest.extend(args[i:])
             break
-        name, has_value, _ = arg.partition("=")
-        if name in GLOBAL_VALUE_OPTIONS and not has_value and i + 1 < len(args):
+        if arg in GLOBAL_VALUE_OPTIONS and i + 1 < len(args):
             front += args[i : i + 2]
             i += 2
             continue
-        (front if name in GLOBAL_VALUE_OPTIONS or arg in GLOBAL_FLAGS else rest).append(arg)
+        (front if _is_global(arg) else rest).append(arg)
         i += 1
     return front + rest
 
@@ -68,39 +100,67 @@ app = typer.Typer(
     cls=_GlobalOptionsAnywhere,
     help="Oko fleet admin CLI. Global options may come before or after the command.",
     no_args_is_help=True,
-    add_completion=False,
 )
 token_app = typer.Typer(help="Enrollment and API tokens.", no_args_is_help=True)
 device_app = typer.Typer(help="Enrolled edge boxes.", no_args_is_help=True)
 camera_app = typer.Typer(help="Cameras as their boxes report them.", no_args_is_help=True)
-webhook_app = typer.Typer(help="Webhook subscriptions.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 app.add_typer(device_app, name="device")
 app.add_typer(camera_app, name="camera")
-app.add_typer(webhook_app, name="webhook")
 app.add_typer(ctl_config.app, name="config")
 app.add_typer(ctl_events.app, name="events")
-ctl_events.add_webhook_commands(webhook_app)
+ctl_webhooks.register(app)
 ctl_watchlists.register(app)
 ctl_alerts.register(app)
 ctl_audit.register(app)
+ctl_models.register(app)
+ctl_login.register(app)
 ctl_certs.register(device_app)
 
 
 @app.callback()
 def _main(
     ctx: typer.Context,
-    fleet: Annotated[str, typer.Option(envvar="OKO_FLEET", help="API HOST:PORT.")] = (
-        "localhost:7440"
-    ),
-    token: Annotated[str, typer.Option(envvar="OKO_TOKEN", help="API token.")] = "",
-    ca_file: Annotated[
-        Path | None, typer.Option(envvar="OKO_CA_FILE", help="Fleet CA certificate (PEM).")
+    fleet: Annotated[
+        str | None,
+        typer.Option(
+            envvar="OKO_FLEET", help="API HOST:PORT (default: the context's, else localhost:7440)."
+        ),
     ] = None,
-    json: Annotated[bool, typer.Option("--json", help="JSON output for scripts.")] = False,
+    token: Annotated[
+        str | None, typer.Option(envvar="OKO_TOKEN", help="API token (default: the context's).")
+    ] = None,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(envvar="OKO_TOKEN_FILE", help="Read the API token from this 0600 file."),
+    ] = None,
+    ca_file: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="OKO_CA_FILE", help="Fleet CA certificate, PEM (default: the context's)."
+        ),
+    ] = None,
+    context: Annotated[
+        str | None,
+        typer.Option(
+            envvar="OKOCTL_CONTEXT",
+            help="Saved context to use (default: the current one; see okoctl login).",
+            autocompletion=ctl_login.context_names,
+        ),
+    ] = None,
+    output: Annotated[
+        Output, typer.Option("-o", "--output", help="Output format.", case_sensitive=False)
+    ] = Output.TABLE,
+    json: Annotated[bool, typer.Option("--json", help="Same as -o json.")] = False,
+    no_headers: Annotated[
+        bool, typer.Option("--no-headers", help="Tables without their header line.")
+    ] = False,
 ) -> None:
-    """Manage an Oko fleet."""
-    ctx.obj = Ctl(Connection(fleet, token, ca_file), json)
+    """Manage an Oko fleet. Contexts: `okoctl login`; formats: `-o`; completion below."""
+    flags = Flags(fleet, token, token_file, ca_file, context)
+    ctx.meta[ctl_login.FLAGS_KEY] = flags
+    chosen = Output.JSON if json else output
+    ctx.obj = use(Ctl(lambda: resolve(flags, config_path()), chosen, no_headers))
 
 
 @app.command()
@@ -173,6 +233,18 @@ def token_revoke(
         )
 
 
+TOKEN_COLUMNS: tuple[Column[admin_pb2.TokenInfo], ...] = (
+    Column("id", lambda t: t.token_id),
+    Column("kind", lambda t: t.kind),
+    Column("name", lambda t: t.name),
+    Column("role", lambda t: Role(t.role).name.lower() if t.kind == "api" else ""),
+    Column("site", lambda t: t.site),
+    Column("expires", lambda t: when(t.expires_at) or "never"),
+    Column("used by", lambda t: t.used_by_device or ("used" if t.used else "")),
+    Column("created", lambda t: when(t.created_at), wide=True),
+)
+
+
 @token_app.command("list")
 @cli_errors
 def token_list(ctx: typer.Context) -> None:
@@ -180,41 +252,28 @@ def token_list(ctx: typer.Context) -> None:
     ctl: Ctl = ctx.obj
     with ctl.connection.open() as s:
         reply = s.call(s.admin.ListTokens, admin_pb2.ListTokensRequest())
-    if ctl.json:
-        print_json(list(reply.tokens))
-        return
-    rows = [
-        (
-            t.token_id,
-            t.kind,
-            t.name,
-            Role(t.role).name.lower() if t.kind == "api" else "",
-            t.site,
-            when(t.expires_at) or "never",
-            t.used_by_device or ("used" if t.used else ""),
-        )
-        for t in reply.tokens
-    ]
-    table("tokens", ("id", "kind", "name", "role", "site", "expires", "used by"), rows)
+    listing(ctl, "token", reply.tokens, TOKEN_COLUMNS)
 
 
 # Devices ----------------------------------------------------------------------------------
-def _device_rows(devices: list[admin_pb2.Device]) -> list[tuple[Any, ...]]:
-    return [
-        (
-            d.device_id,
-            d.name,
-            d.site,
-            d.status,
-            ago(d.last_seen),
-            ctl_certs.cert_left(d),
-            d.spool_depth,
-            d.dropped_events,
-            f"{d.desired_version}/{d.reported_version}",
-            "DRIFT" if d.drift else "",
-        )
-        for d in devices
-    ]
+# Other areas add their columns here (one `Column` each; `wide=True` for -o wide only).
+DEVICE_COLUMNS: tuple[Column[admin_pb2.Device], ...] = (
+    Column("id", lambda d: d.device_id),
+    Column("name", lambda d: d.name),
+    Column("site", lambda d: d.site),
+    Column("status", lambda d: d.status),
+    Column("last seen", lambda d: ago(d.last_seen)),
+    Column("cert left", ctl_certs.cert_left),
+    Column("spool", lambda d: d.spool_depth),
+    Column("dropped", lambda d: d.dropped_events),
+    Column("config desired/reported", lambda d: f"{d.desired_version}/{d.reported_version}"),
+    Column("drift", lambda d: "DRIFT" if d.drift else ""),
+    Column("agent", lambda d: d.agent_version, wide=True),
+    Column("hostname", lambda d: d.hostname, wide=True),
+    Column("cpu", lambda d: f"{d.cpu_percent:.0f}%", wide=True),
+    Column("memory", lambda d: f"{d.memory_percent:.0f}%", wide=True),
+    Column("cameras", lambda d: len(d.cameras), wide=True),
+)
 
 
 @device_app.command("list")
@@ -231,25 +290,7 @@ def device_list(
     ctl: Ctl = ctx.obj
     with ctl.connection.open() as s:
         reply = s.call(s.admin.ListDevices, admin_pb2.ListDevicesRequest(site=site))
-    if ctl.json:
-        print_json(list(reply.devices))
-        return
-    table(
-        "devices",
-        (
-            "id",
-            "name",
-            "site",
-            "status",
-            "last seen",
-            "cert left",
-            "spool",
-            "dropped",
-            "config desired/reported",
-            "drift",
-        ),
-        _device_rows(list(reply.devices)),
-    )
+    listing(ctl, "device", reply.devices, DEVICE_COLUMNS)
 
 
 @device_app.command("show")
@@ -259,8 +300,7 @@ def device_show(ctx: typer.Context, device_id: str) -> None:
     ctl: Ctl = ctx.obj
     with ctl.connection.open() as s:
         d = s.call(s.admin.GetDevice, admin_pb2.GetDeviceRequest(device_id=device_id))
-    if ctl.json:
-        print_json(d)
+    if machine_output(ctl, d, "device", d.device_id):
         return
     fields(
         d.device_id,
@@ -283,7 +323,7 @@ def device_show(ctx: typer.Context, device_id: str) -> None:
             ("revoked", d.revoked_reason),
         ],
     )
-    _camera_table(list(d.cameras))
+    listing(ctl, "camera", d.cameras, CAMERA_COLUMNS, key=_camera_key)
 
 
 @device_app.command("revoke")
@@ -305,25 +345,21 @@ def device_revoke(
 
 
 # Cameras ----------------------------------------------------------------------------------
-def _camera_table(cameras: list[admin_pb2.CameraStatus]) -> None:
-    rows = [
-        (
-            c.camera_id,
-            c.device_id,
-            c.site,
-            "yes" if c.online else "no",
-            f"{c.fps:.1f}",
-            f"{c.inference_ms:.1f}",
-            ago(c.last_event_at),
-            c.error,
-        )
-        for c in cameras
-    ]
-    table(
-        "cameras",
-        ("camera", "device", "site", "online", "fps", "inference ms", "last event", "error"),
-        rows,
-    )
+CAMERA_COLUMNS: tuple[Column[admin_pb2.CameraStatus], ...] = (
+    Column("camera", lambda c: c.camera_id),
+    Column("device", lambda c: c.device_id),
+    Column("site", lambda c: c.site),
+    Column("online", lambda c: "yes" if c.online else "no"),
+    Column("fps", lambda c: f"{c.fps:.1f}"),
+    Column("inference ms", lambda c: f"{c.inference_ms:.1f}"),
+    Column("last event", lambda c: ago(c.last_event_at)),
+    Column("error", lambda c: c.error),
+    Column("last frame", lambda c: ago(c.last_frame_at), wide=True),
+)
+
+
+def _camera_key(c: admin_pb2.CameraStatus) -> str:
+    return f"{c.device_id}/{c.camera_id}"  # camera ids are only unique per box
 
 
 @camera_app.command("list")
@@ -339,10 +375,7 @@ def camera_list(
         reply = s.call(
             s.admin.ListCameras, admin_pb2.ListCamerasRequest(device_id=device, site=site)
         )
-    if ctl.json:
-        print_json(list(reply.cameras))
-    else:
-        _camera_table(list(reply.cameras))
+    listing(ctl, "camera", reply.cameras, CAMERA_COLUMNS, key=_camera_key)
 
 
 # Status -----------------------------------------------------------------------------------
@@ -353,8 +386,7 @@ def status(ctx: typer.Context) -> None:
     ctl: Ctl = ctx.obj
     with ctl.connection.open() as s:
         st = s.call(s.admin.GetStatus, admin_pb2.GetStatusRequest())
-    if ctl.json:
-        print_json(st)
+    if machine_output(ctl, st, "fleet", ctl.connection.address):
         return
     fields(
         f"fleet {ctl.connection.address}",

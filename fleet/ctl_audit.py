@@ -16,8 +16,8 @@ import typer
 
 from fleet.audit_chain import Verdict, key_id, verify_chain
 from fleet.client import Session
-from fleet.ctl_events import _stamp as moment
-from fleet.ctl_output import Ctl, cli_errors, print_json, table, when
+from fleet.ctl_output import Column, Ctl, cli_errors, listing, print_json, when
+from fleet.ctl_time import parse_moment
 from fleet.exits import FAILURE
 from fleet.watchlists.records import AuditRow, Checkpoint
 from proto.oko.v1 import watchlists_pb2 as pb
@@ -48,7 +48,7 @@ def _rows(s: Session, request: pb.ListAuditRequest, limit: int = 0) -> list[Audi
 @cli_errors
 def audit_list(
     ctx: typer.Context,
-    since: Annotated[str, typer.Option(help="From: '1h' ago or an ISO time.")] = "",
+    since: Annotated[str, typer.Option(help="From: 15m / 2h / 7d ago, or RFC 3339.")] = "",
     actor: Annotated[str, typer.Option(help="Only this actor (token name).")] = "",
     action: Annotated[str, typer.Option(help="Exact action, or a prefix like 'subject.'.")] = "",
     limit: Annotated[int, typer.Option(help="At most this many entries.")] = 200,
@@ -56,18 +56,25 @@ def audit_list(
     """Audit entries in chain order (admin)."""
     ctl: Ctl = ctx.obj
     request = pb.ListAuditRequest(
-        limit=min(limit, PAGE), since=moment(since), actor=actor, action=action
+        limit=min(limit, PAGE), since=parse_moment(since), actor=actor, action=action
     )
     with ctl.connection.open() as s:
         rows = _rows(s, request, limit)
-    if ctl.json:
+    if ctl.json:  # an object, as before: {"records": [...]}
         print_json({"records": [r.__dict__ for r in rows]})
         return
-    table(
-        "audit",
-        ("seq", "at", "actor", "action", "target", "detail"),
-        [(r.seq, _at(r.at_us), r.actor, r.action, r.target, r.detail) for r in rows],
-    )
+    listing(ctl, "audit", rows, AUDIT_COLUMNS, title="audit")
+
+
+AUDIT_COLUMNS: tuple[Column[AuditRow], ...] = (
+    Column("seq", lambda r: r.seq),
+    Column("at", lambda r: _at(r.at_us)),
+    Column("actor", lambda r: r.actor),
+    Column("action", lambda r: r.action),
+    Column("target", lambda r: r.target),
+    Column("detail", lambda r: r.detail),
+    Column("hash", lambda r: r.hash, wide=True),
+)
 
 
 def _at(at_us: int) -> str:

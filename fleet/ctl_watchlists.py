@@ -15,7 +15,17 @@ import typer
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from fleet.client import parse_duration
-from fleet.ctl_output import Ctl, cli_errors, fields, print_json, table, when
+from fleet.ctl_output import (
+    Column,
+    Ctl,
+    cli_errors,
+    fields,
+    listing,
+    machine_output,
+    print_json,
+    table,
+    when,
+)
 from proto.oko.v1 import watchlists_pb2 as pb
 
 watchlist_app = typer.Typer(help="Watchlists of subjects to recognise.", no_args_is_help=True)
@@ -54,8 +64,7 @@ def parse_expiry(text: str) -> Timestamp | None:
 
 
 def _show_watchlist(ctl: Ctl, w: pb.Watchlist) -> None:
-    if ctl.json:
-        print_json(w)
+    if machine_output(ctl, w, "watchlist", w.name):
         return
     fields(
         f"watchlist {w.name}",
@@ -100,21 +109,19 @@ def watchlist_list(ctx: typer.Context) -> None:
     ctl: Ctl = ctx.obj
     with ctl.connection.open() as s:
         reply = s.call(s.watchlists.ListWatchlists, pb.ListWatchlistsRequest())
-    if ctl.json:
-        print_json(list(reply.watchlists))
-        return
-    rows = [
-        (
-            w.name,
-            w.site or "*",
-            f"{w.threshold:.2f}",
-            w.top_k,
-            w.subjects,
-            _galleries(list(w.galleries)),
-        )
-        for w in reply.watchlists
-    ]
-    table("watchlists", ("name", "site", "threshold", "top k", "subjects", "galleries"), rows)
+    listing(ctl, "watchlist", reply.watchlists, WATCHLIST_COLUMNS)
+
+
+WATCHLIST_COLUMNS: tuple[Column[pb.Watchlist], ...] = (
+    Column("name", lambda w: w.name),
+    Column("site", lambda w: w.site or "*"),
+    Column("threshold", lambda w: f"{w.threshold:.2f}"),
+    Column("top k", lambda w: w.top_k),
+    Column("subjects", lambda w: w.subjects),
+    Column("galleries", lambda w: _galleries(list(w.galleries))),
+    Column("description", lambda w: w.description, wide=True),
+    Column("created", lambda w: when(w.created_at), wide=True),
+)
 
 
 @watchlist_app.command("show")
@@ -153,8 +160,7 @@ def _read_photos(paths: list[Path]) -> list[pb.Photo]:
 
 
 def _show_subject(ctl: Ctl, subject: pb.Subject) -> None:
-    if ctl.json:
-        print_json(subject)
+    if machine_output(ctl, subject, "subject", subject.subject_id):
         return
     fields(
         f"subject {subject.subject_id}",
@@ -215,14 +221,19 @@ def subject_list(
     ctl: Ctl = ctx.obj
     with ctl.connection.open() as s:
         reply = s.call(s.watchlists.ListSubjects, pb.ListSubjectsRequest(watchlist=watchlist))
-    if ctl.json:
-        print_json(list(reply.subjects))
-        return
-    rows = [
-        (x.subject_id, x.watchlist, x.name, when(x.expires_at) or "never", x.photos, x.reason)
-        for x in reply.subjects
-    ]
-    table("subjects", ("id", "watchlist", "name", "expires", "photos", "reason"), rows)
+    listing(ctl, "subject", reply.subjects, SUBJECT_COLUMNS)
+
+
+SUBJECT_COLUMNS: tuple[Column[pb.Subject], ...] = (
+    Column("id", lambda x: x.subject_id),
+    Column("watchlist", lambda x: x.watchlist),
+    Column("name", lambda x: x.name),
+    Column("expires", lambda x: when(x.expires_at) or "never"),
+    Column("photos", lambda x: x.photos),
+    Column("reason", lambda x: x.reason),
+    Column("galleries", lambda x: _galleries(list(x.galleries)), wide=True),
+    Column("created", lambda x: when(x.created_at), wide=True),
+)
 
 
 @subject_app.command("show")

@@ -40,6 +40,10 @@ class ConfigRejectedError(InvalidRequestError):
     """A desired-state document failed validation; the previous version stays in force."""
 
 
+class AlreadyExistsError(FleetError):
+    """The thing to create exists already (a model version, a signing key): never replaced."""
+
+
 class VersionConflictError(FleetError):
     """An optimistic-concurrency check failed (someone changed it first)."""
 

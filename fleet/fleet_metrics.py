@@ -12,6 +12,7 @@ from collections import deque
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from fleet.models.metrics import ModelFleetMetrics
 from fleet.store.records import DeviceHealth, IngestCommit
 
 # 1 ms to 10 s; the agent's ack latency uses the same edges, so dashboards can compare them.
@@ -98,6 +99,7 @@ class FleetMetrics:
         self.webhook_dead = Counter(
             "oko_fleet_webhook_dead_letters", "Events given up on after all retries", registry=r
         )
+        self.models = ModelFleetMetrics(r)
         self._recent: deque[tuple[float, int]] = deque()
         self._camera_series: dict[str, set[str]] = {}
 

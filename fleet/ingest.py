@@ -15,9 +15,9 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from fleet.admission import EventRules, event_problem
-from fleet.broadcast import Broadcaster
 from fleet.errors import StoreError, StoreValueError
 from fleet.fleet_metrics import FleetMetrics
 from fleet.limits import MAX_ID_CHARS, Limits
@@ -89,6 +89,17 @@ def admit(
     return admitted, rejected
 
 
+class Publisher(Protocol):
+    """Where committed events go, in commit order.
+
+    The broadcaster, or on a shared store the sequencer that merges them with the other
+    replicas' commits (fleet/sequencer.py).
+    """
+
+    def publish(self, events: list[StoredEvent]) -> None:
+        """Take newly committed events; must not block."""
+
+
 @dataclass
 class _Pending:
     events: list[NewEvent]
@@ -108,7 +119,7 @@ class Ingestor:
     def __init__(
         self,
         store: Store,
-        broadcaster: Broadcaster,
+        broadcaster: Publisher,
         metrics: FleetMetrics,
         max_group_events: int = 20_000,
     ) -> None:

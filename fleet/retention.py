@@ -147,6 +147,8 @@ class RetentionTask:
 
     def start(self) -> None:
         """Start the periodic passes (the first one at once)."""
+        if self._task is not None:
+            return
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="retention")
 
     async def stop(self) -> None:

@@ -13,6 +13,7 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from wsgiref.simple_server import WSGIServer
 
 import grpc
@@ -26,10 +27,13 @@ from fleet.decode_guard import DecodeGuard
 from fleet.errors import FleetError
 from fleet.retention import RetentionTask
 from fleet.services import events as event_service
+from fleet.services import models as model_service
 from fleet.services import watchlists as watchlist_service
+from fleet.services import webhooks as webhook_service
 from fleet.services.admin import AdminServicer
 from fleet.services.agent import AgentServicer
 from fleet.services.certs import CertificateServicer
+from fleet.watchlists.runtime import Watchlists
 from proto.oko.v1 import (
     admin_pb2,
     admin_pb2_grpc,
@@ -37,9 +41,13 @@ from proto.oko.v1 import (
     agent_pb2_grpc,
     certs_pb2,
     certs_pb2_grpc,
+    models_pb2,
     stream_pb2,
 )
 from proto.transport import SERVER_OPTIONS
+
+if TYPE_CHECKING:
+    from fleet.console.server import ConsoleServer
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +78,8 @@ SERVICE_NAMES = (
     agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
     admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
     stream_pb2.DESCRIPTOR.services_by_name["EventService"].full_name,
+    models_pb2.DESCRIPTOR.services_by_name["ModelService"].full_name,
+    webhook_service.SERVICE,
     certs_pb2.DESCRIPTOR.services_by_name["CertificateService"].full_name,
 )
 
@@ -106,6 +116,7 @@ class FleetServer:
     health: health.aio.HealthServicer
     metrics_server: MetricsServer | None
     retention: RetentionTask
+    console: ConsoleServer | None = None
 
     @property
     def api_address(self) -> str:
@@ -119,6 +130,8 @@ class FleetServer:
 
     async def stop(self, grace: float = 2.0) -> None:
         """Report NOT_SERVING, drain RPCs for `grace` s, then close metrics and the app."""
+        if self.console is not None:  # first: its streams end and its audit writes land
+            await self.console.stop()
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         await self.retention.stop()
@@ -181,6 +194,17 @@ def _metrics(app: FleetApp) -> MetricsServer | None:
     return MetricsServer(host, bound, server, thread)
 
 
+async def _console(app: FleetApp, watchlists: Watchlists) -> ConsoleServer | None:
+    """The web console, when `console_listen` is set (its modules load only then)."""
+    if not app.settings.console_listen:
+        return None
+    from fleet.console.server import start_console
+
+    console = await start_console(app, watchlists)
+    app.closers.append(console.stop)  # a failed start after this point still closes it
+    return console
+
+
 def _not_serving(servicer: health.aio.HealthServicer) -> Callable[[str], None]:
     """What the ingest task calls if it ever ends: health says so, for load balancers."""
     pending: set[asyncio.Task[None]] = set()
@@ -207,7 +231,9 @@ async def start_server(settings: FleetSettings) -> FleetServer:
         admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(app), server)
         certs_pb2_grpc.add_CertificateServiceServicer_to_server(CertificateServicer(app), server)
         event_service.add_to_server(event_service.EventServicer(app), server)
-        await watchlist_service.serve(app, server)
+        model_service.add_to_server(app, server)
+        watchlists = await watchlist_service.serve(app, server)
+        webhook_service.add_to_server(app, server)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(
@@ -218,6 +244,7 @@ async def start_server(settings: FleetSettings) -> FleetServer:
         agent_port = _bind(server, settings.agent_listen, agent_creds)
         app.agent_port = agent_port
         metrics_server = _metrics(app)
+        console = await _console(app, watchlists)
         await server.start()
         # Only now, with both ports bound: a start that fails earlier mints nothing, so
         # the first admin token can never be created and then lost unseen.
@@ -232,13 +259,22 @@ async def start_server(settings: FleetSettings) -> FleetServer:
     retention = RetentionTask(
         app.store, settings.retention, app.metrics.registry, alert_purge=app.store.purge_alerts
     )
-    retention.start()
+
+    async def _retain(held: bool) -> None:
+        """Replicas: one of them purges (the `retention` lease holder)."""
+        if held:
+            retention.start()
+        else:
+            await retention.stop()
+
+    await app.hold_lease("retention", _retain)
     log.info(
-        "fleet serving: API port %s, agent port %s, store %s",
+        "fleet serving: API port %s, agent port %s, store %s, replica %s",
         api_port,
         agent_port,
         app.store.description,
+        app.replica_id,
     )
     return FleetServer(
-        app, server, api_port, agent_port, health_servicer, metrics_server, retention
+        app, server, api_port, agent_port, health_servicer, metrics_server, retention, console
     )

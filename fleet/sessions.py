@@ -41,6 +41,7 @@ class Session:
 
     device_id: str
     outbox: asyncio.Queue[agent_pb2.FleetMessage | Close] = field(default_factory=asyncio.Queue)
+    started_us: int = field(default_factory=lambda: time.time_ns() // 1000)
 
     def send(self, message: agent_pb2.FleetMessage) -> None:
         """Queue a message for the box; the stream task writes it in order."""
@@ -85,6 +86,19 @@ class SessionRegistry:
         log.info("cutting stream of %s: %s", device_id, detail)
         session.close(code, detail)
         return True
+
+    def cut_older(
+        self,
+        device_id: str,
+        than_us: int,
+        detail: str,
+        code: grpc.StatusCode = grpc.StatusCode.CANCELLED,
+    ) -> bool:
+        """End the device's stream if it began before `than_us` (news from another replica)."""
+        session = self._by_device.get(device_id)
+        if session is None or session.started_us >= than_us:
+            return False
+        return self.cut(device_id, code, detail)
 
     def connected(self, device_id: str) -> bool:
         """Whether the device has a live stream now (shown as online)."""

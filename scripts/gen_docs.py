@@ -53,7 +53,14 @@ CONFIG_ROOTS: list[tuple[str, str, str]] = [
         "the YAML file of `oko-fleet serve --config FILE`, or `serve` options",
         "The fleet server's settings. Every key can be set in the file; {serve_options} "
         "are also `oko-fleet serve` options (`--data-dir` for `data_dir`, repeatable "
-        "`--hostname` for `hostnames`), which win over the file.",
+        "`--hostname` for `hostnames`, `--console` for `console_listen`), which win over the file.",
+    ),
+    (
+        "fleet.ctl_context:OkoctlConfig",
+        "`~/.config/okoctl/config.yaml` (`$XDG_CONFIG_HOME/okoctl/`, or `$OKOCTL_CONFIG`), "
+        "mode 0600",
+        "okoctl's contexts, written by `okoctl login` (docs/okoctl.md); okoctl refuses to "
+        "read the file when group or others may.",
     ),
 ]
 # The command lines, as (program name, typer app).

@@ -22,6 +22,13 @@ need prometheus
 # tests/test_face_detectors.py, bench/faces.py: the 1927 Solvay conference photo (public
 # domain, 29 faces) at four resolutions, /usr/share/visp-images-data/ViSP-images/Solvay.
 need visp-images-data
+# tests/console: the web console in a real browser. Playwright drives Debian's chromium
+# (executable_path), so no browser is ever downloaded.
+need chromium
+# tests/fleet (OKO_TEST_STORE=postgresql and the [postgresql] store tests), tests/scale,
+# bench/city.py, bench/pg_drivers.py: a real PostgreSQL cluster initdb'd into a temporary
+# directory (tests/support/pg.py); the packaged cluster itself is never used.
+need postgresql
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

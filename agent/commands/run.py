@@ -19,6 +19,7 @@ from agent.detect.backend_choice_metrics import BackendChoiceCollector
 from agent.detect.backend_choice_store import detector_settings
 from agent.errors import ConfigError, OkoError
 from agent.inference.manifest import load_manifest
+from agent.models_update.loading import startup_spec
 from agent.pipeline.box import EdgeBox
 from agent.pipeline.detector_setup import make_detector
 from agent.pipeline.reconfigure import merge
@@ -95,9 +96,12 @@ def run(
         # An enrolled box runs its last applied fleet document over this file (precedence:
         # docs/operations.md); the detector is picked for the cameras that will really run.
         fleet = stored_fleet_config(box_config.agent.data_dir) if box_config.has_fleet else None
+        # A model the fleet delivered and the box swapped in earlier (verified again now).
+        data_dir = box_config.agent.data_dir
+        chosen = startup_spec(data_dir, data_dir / "identity") if box_config.has_fleet else None
         detector = make_detector(
             merge(box_config, fleet).cameras,
-            model,
+            chosen or model,
             precision=settings.precision,
             backend=settings.backend,
             threads=settings.threads,

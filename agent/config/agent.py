@@ -185,6 +185,31 @@ class InferenceSection(Section):
     )
 
 
+class ModelsSection(Section):
+    """How the box takes model updates from the fleet (docs/operations.md, models)."""
+
+    download_bytes_per_s: int = Field(
+        default=0,
+        ge=0,
+        le=10_000_000_000,
+        description="Cap on model download speed so events keep flowing on a thin link; "
+        "0 = no cap.",
+    )
+    max_model_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=1024 * 1024,
+        le=2 * 1024 * 1024 * 1024,
+        description="A model announced larger than this is refused before any download.",
+    )
+    rollback_after_errors: int = Field(
+        default=3,
+        ge=1,
+        le=1000,
+        description="Consecutive detector failures right after a swap that send the box "
+        "back to its previous model.",
+    )
+
+
 class AgentConfig(Section):
     """The whole box configuration."""
 
@@ -198,6 +223,9 @@ class AgentConfig(Section):
     metrics: MetricsSection = Field(default_factory=MetricsSection, description="Metrics.")
     inference: InferenceSection = Field(
         default_factory=InferenceSection, description="Detector backend choice."
+    )
+    models: ModelsSection = Field(
+        default_factory=ModelsSection, description="Model updates from the fleet."
     )
     cameras: tuple[CameraSpec, ...] = Field(
         default=(),

@@ -4,54 +4,14 @@ from __future__ import annotations
 
 import time
 from collections import Counter, deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from proto.oko.v1 import events_pb2, stream_pb2
-
-
-def _line(b: events_pb2.LineCrossing) -> str:
-    name = b.direction_name or events_pb2.LineCrossing.Direction.Name(b.direction)
-    return f"{b.label} crossed '{b.line_id}' {name}"
-
-
-def _zone(b: events_pb2.ZoneEvent) -> str:
-    what = events_pb2.ZoneEvent.Kind.Name(b.kind).removeprefix("KIND_").lower()
-    return f"{b.label} {what} '{b.zone_id}' (now {b.occupancy})"
-
-
-def _traffic(b: events_pb2.TrafficFlow) -> str:
-    counts = ", ".join(f"{k} {v}" for k, v in sorted(b.counts.items())) or "no vehicles"
-    return f"'{b.line_id}' {b.interval_seconds:.0f}s: {counts}"
-
-
-def _abandoned(b: events_pb2.AbandonedObject) -> str:
-    state = events_pb2.AbandonedObject.State.Name(b.state).removeprefix("STATE_").lower()
-    return f"{b.label} {state} (owner track {b.owner_track_id})"
-
-
-_DESCRIBE: dict[str, Callable[[Any], str]] = {
-    "line_crossing": _line,
-    "zone": _zone,
-    "traffic_flow": _traffic,
-    "abandoned_object": _abandoned,
-    "face": lambda b: f"face {b.dimensions}-d, quality {b.quality:.2f}",
-    "wrong_way": lambda b: f"{b.label} wrong way on '{b.line_id}'",
-}
-
-
-def describe(event: events_pb2.Event) -> tuple[str, str]:
-    """(kind, one-line detail) of an event, as an operator would read it."""
-    kind = event.WhichOneof("body")
-    if kind is None:
-        return "?", ""
-    render = _DESCRIBE.get(kind)
-    return kind, render(getattr(event, kind)) if render else ""
+from proto.event_text import describe
+from proto.oko.v1 import stream_pb2
 
 
 @dataclass

@@ -12,6 +12,11 @@ Other models of the box (the face detector and embedder) run on the same thread,
 camera thread calling it waits for its turn. Each (model, camera) pair has its own lane,
 batches hold one model's work only, and the round-robin over lanes serves every model and
 camera in turn.
+
+The detector can be swapped while cameras run (`swap_detector`, a model update): the swap
+happens on the worker thread between two batches, and every result carries the tag of the
+detector that made it, so events are stamped with the right model version. Warm-up of a
+new model runs there too (`run_between`), never beside the live detector.
 """
 
 from __future__ import annotations
@@ -70,6 +75,7 @@ class WorkResult:
     detections: list[Detections]
     error: str | None
     latency_s: float
+    model: Any = None  # the detector's tag (`swap_detector`) when it made these detections
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,24 @@ class _Lane:
         self.latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
 
 
+class _Between:
+    """A callable to run on the worker thread between batches, and its outcome."""
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self.fn = fn
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = self.fn()
+        except BaseException as err:  # handed to the caller, which re-raises it
+            self.error = err
+        finally:
+            self.done.set()
+
+
 class InferenceWorker:
     """One thread that runs `detect` on batches gathered round-robin from all cameras.
 
@@ -114,12 +138,15 @@ class InferenceWorker:
         on_result: ResultFn | None = None,
         max_batch: int = 8,
         slots_per_camera: int = 1,
+        tag: Any = None,
     ) -> None:
         if max_batch < 1 or slots_per_camera < 1:
             raise ValueError(
                 f"max_batch and slots_per_camera must be >= 1, got {max_batch}, {slots_per_camera}"
             )
         self._models: dict[str, ModelFn] = {DETECTOR: detect}
+        self._tag: Any = tag  # identity of the detector now in `_models`, on every result
+        self._between: deque[_Between] = deque()
         self._on_result = on_result
         self.max_batch = max_batch
         self.slots_per_camera = slots_per_camera
@@ -138,6 +165,50 @@ class InferenceWorker:
             if not name or name in self._models:
                 raise ValueError(f"model name {name!r} is empty or already added")
             self._models[name] = run
+
+    def run_between(self, fn: Callable[[], R], timeout: float | None = None) -> R:
+        """Run `fn` on the worker thread between two batches and return what it returned.
+
+        How a box warms up or swaps its detector without a second thread running a model
+        and without a batch ever seeing half of a change. Runs `fn` here and now when the
+        worker thread is not running. Exceptions of `fn` are raised to the caller.
+        """
+        if threading.current_thread() is self._thread:
+            return fn()  # already between batches: the worker thread itself asks
+        with self._cond:
+            live = self._thread.is_alive() and not self._stopping
+            if live:
+                job = _Between(fn)
+                self._between.append(job)
+                self._cond.notify_all()
+        if not live:
+            return fn()
+        if not job.done.wait(timeout):
+            raise TimeoutError("the inference worker did not get to it in time")
+        if job.error is not None:
+            raise job.error
+        return cast(R, job.result)
+
+    def swap_detector(self, detect: DetectFn, tag: Any) -> Any:
+        """Make `detect` the detector from the next batch on; returns the previous tag.
+
+        Runs between batches (`run_between`): every result comes from exactly one detector
+        and carries that detector's `tag`, so nothing made by one model is stamped with
+        another's version.
+        """
+
+        def swap() -> Any:
+            previous = self._tag
+            self._models[DETECTOR] = detect
+            self._tag = tag
+            return previous
+
+        return self.run_between(swap)
+
+    @property
+    def tag(self) -> Any:
+        """The tag of the detector that runs now."""
+        return self._tag
 
     def start(self) -> InferenceWorker:
         """Start the inference thread; returns self so construction can chain."""
@@ -209,11 +280,24 @@ class InferenceWorker:
     def _run(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._stopping or self._has_pending())
+                self._cond.wait_for(
+                    lambda: self._stopping or bool(self._between) or self._has_pending()
+                )
                 if self._stopping:
+                    self._cancel_between()
                     return
-                batch = self._take_batch()
-            self._process(batch)
+                job = self._between.popleft() if self._between else None
+                batch = [] if job is not None else self._take_batch()
+            if job is not None:
+                job.run()
+            else:
+                self._process(batch)
+
+    def _cancel_between(self) -> None:
+        for job in self._between:
+            job.error = RuntimeError("inference worker stopped")
+            job.done.set()
+        self._between.clear()
 
     def _has_pending(self) -> bool:
         return any(lane.pending for lane in self._lanes.values())
@@ -248,6 +332,7 @@ class InferenceWorker:
 
     def _process(self, batch: list[WorkItem]) -> None:
         """Detect for a batch; if it fails, retry item by item so one bad frame fails alone."""
+        tag = self._tag if batch[0].model == DETECTOR else None  # swaps run on this thread
         try:
             found = self._run_model(batch[0].model, [im for item in batch for im in item.images])
         except Exception as err:  # one bad batch must not end detection for the whole box
@@ -258,12 +343,12 @@ class InferenceWorker:
             item = batch[0]
             what = "detector" if item.model == DETECTOR else item.model
             log.exception("%s failed for camera %s", what, item.camera_id)
-            self._finish(item, [], f"{what} failed: {err!r}")
+            self._finish(item, [], f"{what} failed: {err!r}", tag)
             return
         offset = 0
         for item in batch:
             n = len(item.images)
-            self._finish(item, found[offset : offset + n], None)
+            self._finish(item, found[offset : offset + n], None, tag)
             offset += n
 
     def _run_model(self, model: str, images: list[np.ndarray]) -> list[Any]:
@@ -281,8 +366,8 @@ class InferenceWorker:
                 self.model_batches[model] += 1
         return found
 
-    def _finish(self, item: WorkItem, dets: list[Detections], error: str | None) -> None:
-        result = WorkResult(item, dets, error, time.monotonic() - item.submitted)
+    def _finish(self, item: WorkItem, dets: list[Detections], error: str | None, tag: Any) -> None:
+        result = WorkResult(item, dets, error, time.monotonic() - item.submitted, tag)
         with self._cond:
             lane = self._lanes[(item.model, item.camera_id)]
             lane.in_flight -= 1

@@ -17,16 +17,22 @@ a picture of a passer-by. Expiry is checked on every `save` (called once per fra
 also runs when no faces come) against the shots this store wrote, oldest first, which
 costs nothing until one is due; files left by an earlier run are found by one scan of the
 folder at start, by their modification time.
+
+`load` is how a shot leaves the box: only when the fleet asks for the shot of an alert
+(an `EvidenceRequest` on the uplink), and only while it is within retention - a shot found
+past it is deleted then and there instead of sent.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -37,6 +43,20 @@ from agent.events.types import AnalyticsEvent, FaceShot
 from proto.oko.v1 import events_pb2
 
 log = logging.getLogger(__name__)
+#: What an event id this box minted looks like (a UUID); anything else is never a shot's name.
+_EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+class ShotUnavailableError(OkoError):
+    """The shot asked for is not kept (any more); the message says why, for the fleet."""
+
+
+@dataclass(frozen=True)
+class StoredShot:
+    """A kept shot: the JPEG bytes as written and when (wall-clock seconds, file time)."""
+
+    jpeg: bytes
+    written_at: float
 
 
 def _tighten(directory: Path) -> None:
@@ -112,6 +132,37 @@ class FaceShotStore:
                 self._written.append((self._clock(), written[-1]))
         self.expire()
         return written
+
+    def load(self, event_id: str) -> StoredShot:
+        """The shot of `event_id` if it is still kept; `ShotUnavailableError` says why not.
+
+        A shot past retention is deleted now (the camera may have stopped calling `save`)
+        and reported as deleted, never returned.
+        """
+        if not _EVENT_ID.fullmatch(event_id):
+            raise ShotUnavailableError(f"not an event id of this box: {event_id[:64]!r}")
+        path = self.path_for(event_id)
+        kept = f"{self.retention_s / 3600:g} h" if self.retention_s is not None else "unlimited"
+        try:
+            with path.open("rb") as f:
+                written_at = os.fstat(f.fileno()).st_mtime
+                if self.retention_s is not None and written_at < self._clock() - self.retention_s:
+                    data = None
+                else:
+                    data = f.read()
+        except FileNotFoundError:
+            raise ShotUnavailableError(
+                f"no shot of face event {event_id} on this box (deleted after the {kept} "
+                "retention, or never kept)"
+            ) from None
+        except OSError as err:
+            raise ShotUnavailableError(f"shot of face event {event_id} unreadable: {err}") from err
+        if data is None:
+            self._delete(path)
+            raise ShotUnavailableError(
+                f"shot of face event {event_id} deleted: older than the {kept} retention"
+            )
+        return StoredShot(data, written_at)
 
     def expire(self) -> int:
         """Delete the shots this store wrote that are past retention; how many were."""

@@ -16,6 +16,7 @@ from typing import Any
 
 from agent.errors import ModelError, ModelIntegrityError
 from models import MANIFEST_PATH
+from models.schema import ManifestEntry, ManifestSchemaError, canonical, parse_entry
 
 PRECISIONS = ("int8", "fp32")
 
@@ -78,14 +79,14 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _spec_from_entry(entry: dict[str, Any], base: Path) -> ModelSpec:
+def _spec_from_entry(entry: dict[str, Any], base: Path, file: str = "") -> ModelSpec:
     inp = entry["input"]
     return ModelSpec(
         name=str(entry["name"]),
         task=str(entry["task"]),
         version=str(entry["version"]),
         precision=str(entry["precision"]),
-        path=base / str(entry["file"]),
+        path=base / (file or str(entry["file"])),
         sha256=str(entry["sha256"]).lower(),
         input_name=str(inp["name"]),
         input_shape=tuple(int(d) for d in inp["shape"]),
@@ -102,6 +103,11 @@ def _spec_from_entry(entry: dict[str, Any], base: Path) -> ModelSpec:
         upstream=dict(entry.get("upstream", {})),
         aliases=tuple(str(a) for a in entry.get("aliases", ())),
     )
+
+
+def spec_for_file(entry: ManifestEntry, path: Path) -> ModelSpec:
+    """The spec of a validated entry whose model file is `path` (a pushed model's blob)."""
+    return _spec_from_entry(json.loads(canonical(entry)), path.parent, path.name)
 
 
 @dataclass(frozen=True)
@@ -153,7 +159,12 @@ def load_manifest(path: Path | None = None) -> Manifest:
     specs = []
     for i, entry in enumerate(doc.get("models", [])):
         try:
+            # The schema a pushed model's entry is checked with (models/schema.py) too.
+            if not parse_entry(entry, f"{path}: models[{i}]").file:
+                raise ManifestSchemaError(f"{path}: models[{i}].file: required here")
             specs.append(_spec_from_entry(entry, path.parent))
+        except ManifestSchemaError as err:
+            raise ModelError(str(err)) from err
         except (KeyError, TypeError, ValueError) as err:
             raise ModelError(f"{path}: models[{i}] is malformed: {err!r}") from err
     return Manifest(path=path, specs=tuple(specs))

@@ -8,6 +8,8 @@ Everything after detection runs on each camera's own thread; the spool is the si
 durable hand-over to the uplink, which runs its own asyncio loop on another thread.
 The box owns its durable parts (`BoxParts`: identity store, spool, metrics, desired state,
 uplink client) and hands each what it needs; nothing reaches through one part to another.
+Model assignments from the fleet go to its `ModelUpdater` (`agent.models_update`), which
+swaps the worker's detector between two frames; results carry the detector that made them.
 
 Without a fleet (no `fleet:` section in agent.yaml, or the box not enrolled) events are
 still spooled (so enrolling later delivers them) and also written to a JSON Lines file.
@@ -30,19 +32,27 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from agent.capture.reader import ReaderState
 from agent.config.agent import AgentConfig, BoxConfig
 from agent.config.camera import CameraSpec
 from agent.config.labels import check_labels
 from agent.detect.object_detector import ObjectDetector
-from agent.detect.worker import InferenceWorker
+from agent.detect.worker import DetectFn, InferenceWorker
 from agent.detections import Detections
 from agent.errors import ConfigError, ModelError, OkoError
 from agent.events.convert import EventMinter
+from agent.faces.shots import FaceShotStore
 from agent.identity import Identity
+from agent.models_update.inventory import Inventory, ModelTag
+from agent.models_update.keys import PinnedKeys
+from agent.models_update.metrics import ModelMetrics
+from agent.models_update.updater import ModelUpdater
 from agent.pipeline.camera import CameraPipeline, FrameDetections
 from agent.pipeline.detector_setup import model_ref, runs_faces, worker_face_models
+from agent.pipeline.evidence import EvidenceResponder
+from agent.pipeline.live import annotated, encode
 from agent.pipeline.observe import (
     CameraStatus,
     ObserveServer,
@@ -54,9 +64,10 @@ from agent.pipeline.parts import BoxParts
 from agent.pipeline.reconfigure import CameraChanges, diff_cameras, fleet_cameras, merge, running
 from agent.pipeline.sequences import SequenceStore
 from agent.pipeline.sinks import JsonlSink
-from agent.pipeline.stage import CameraStage
+from agent.pipeline.stage import CameraStage, FrameResult
 from agent.spool import DROP_DISK_FULL, DROP_WRITE_FAILED, SpoolFullError
-from proto.oko.v1 import agent_pb2, events_pb2
+from proto.oko.v1 import agent_pb2, console_pb2, events_pb2
+from proto.oko.v1 import watchlists_pb2 as wl_pb2
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +91,8 @@ class _Camera:
     pipeline: CameraPipeline
     reconnects: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    last: FrameResult | None = None  # the newest processed frame, for live views
+    last_wall: float = 0.0  # when it was processed (wall clock), for heartbeats
 
 
 class EdgeBox:
@@ -100,8 +113,13 @@ class EdgeBox:
         self._reconfigure = threading.Lock()
         self._started = self._stopped = False
         self.parts = BoxParts.open(
-            config.agent, camera_ids=self.camera_ids, camera_health=self._camera_health
+            config.agent,
+            camera_ids=self.camera_ids,
+            camera_health=self._camera_health,
+            evidence_handler=self._answer_evidence,
+            live_source=self.live_frame,
         )
+        self._evidence = EvidenceResponder(self._shots_of, self.parts.metrics)
         self.parts.applier.add_checker(self._check_desired)
         model = detector.model.spec
         self.parts.applier.describe_detector(model.name, model.version, detector.labels)
@@ -119,7 +137,24 @@ class EdgeBox:
             registry = self.parts.metrics.registry
             self._inference = inference_histogram(registry)
             registry.register(PipelineCollector(self.status))
-            self.worker = InferenceWorker(self._detect, max_batch=max_batch)
+            spec = detector.model.spec
+            self.worker = InferenceWorker(
+                self._detect_with(detector),
+                max_batch=max_batch,
+                tag=ModelTag(spec.name, spec.version, spec.sha256),
+            )
+            self.models = ModelUpdater(
+                Inventory(config.agent.data_dir),
+                PinnedKeys(self.parts.store.identity_dir),
+                self.worker,
+                detector,
+                make_detect=self._detect_with,
+                on_swap=self._on_model_swap,
+                settings=lambda: self.config.agent.models,
+                metrics=ModelMetrics(self.parts.metrics.registry),
+            )
+            self.models.connect = self.parts.uplink.open_channel
+            self.parts.uplink.models = self.models
             self.faces = worker_face_models([c for c in config.cameras if c.enabled], self.worker)
             self.cameras = {
                 spec.id: self._camera(spec, identity) for spec in config.cameras if spec.enabled
@@ -292,12 +327,29 @@ class EdgeBox:
             self.fatal = f"uplink stopped: {type(err).__name__}: {err}"
             self.failed.set()
 
-    def _detect(self, images: list[np.ndarray]) -> list[Detections]:
-        started = time.perf_counter()
-        try:
-            return self.detector.detect(images)
-        finally:
-            self._inference.observe(time.perf_counter() - started)
+    def _detect_with(self, detector: ObjectDetector) -> DetectFn:
+        """The worker's detect function for `detector`: timed, and watched after a swap."""
+
+        def detect(images: list[np.ndarray]) -> list[Detections]:
+            started = time.perf_counter()
+            try:
+                found = detector.detect(images)
+            except Exception:
+                self.models.detector_result(False)
+                raise
+            finally:
+                self._inference.observe(time.perf_counter() - started)
+            self.models.detector_result(True)
+            return found
+
+        return detect
+
+    def _on_model_swap(self, detector: ObjectDetector) -> None:
+        """The worker now runs `detector`: health, reports and new cameras follow it."""
+        self.detector = detector
+        spec = detector.model.spec
+        self.parts.applier.describe_detector(spec.name, spec.version, detector.labels)
+        log.info("detector is now %s %s (%s)", spec.name, spec.version, detector.model.backend)
 
     def _on_detections(self, camera_id: str, found: FrameDetections) -> None:
         """On the camera's thread: track, analyse, mint, then hand events forward."""
@@ -307,6 +359,7 @@ class EdgeBox:
         cam.reconnects = reconnects
         with cam.lock:
             result = cam.stage.process(found, restart=restart)
+            cam.last, cam.last_wall = result, time.time()
             self._deliver(camera_id, result.wire)
 
     def _deliver(self, camera_id: str, wire: Sequence[events_pb2.Event]) -> None:
@@ -368,6 +421,14 @@ class EdgeBox:
         log.info("box stopped")
 
     # ----- state -------------------------------------------------------------------------
+    def _shots_of(self, camera_id: str) -> FaceShotStore | None:
+        cam = self.cameras.get(camera_id)
+        return cam.stage.shots if cam is not None else None
+
+    def _answer_evidence(self, request: wl_pb2.EvidenceRequest) -> wl_pb2.Evidence:
+        """The uplink's evidence handler: the camera's kept shot, or why there is none."""
+        return self._evidence.answer(request)
+
     def camera_ids(self) -> list[str]:
         """Ids of the configured cameras, in config order."""
         return list(self.cameras)
@@ -416,6 +477,7 @@ class EdgeBox:
                 "alive": self.worker.alive,
                 "batches": self.worker.batches,
                 "backend": self.detector.model.backend,
+                "model": f"{self.detector.model.spec.name}@{self.detector.model.spec.version}",
             },
             "spool": self._spool_health(),
             "uplink": self.uplink_state(),
@@ -488,9 +550,32 @@ class EdgeBox:
             out["last_error"] = str(err)
         return out
 
+    def live_frame(self, camera_id: str, max_width: int, max_bytes: int) -> console_pb2.LiveFrame:
+        """The camera's newest analysed frame, drawn on, for a console live view.
+
+        Called on an uplink worker thread only while the fleet holds a view open; the
+        drawing runs under the camera's lock (it reads the rules' state), the encoding not.
+        """
+        cam = self.cameras.get(camera_id)
+        if cam is None:
+            return console_pb2.LiveFrame(error=f"this box has no camera {camera_id[:64]!r}")
+        with cam.lock:
+            result = cam.last
+            if result is None:
+                return console_pb2.LiveFrame(error="no frame analysed yet on this camera")
+            img = annotated(result, cam.stage)
+        return encode(img, result.frame.capture_time, len(result.tracks), max_width, max_bytes)
+
     def _camera_health(self) -> list[agent_pb2.CameraHealth]:
         out = []
         for c in self.status():
+            cam = self.cameras.get(c.camera_id)
+            stamp = None
+            # When the box last processed a frame, by its own clock: a file read faster
+            # than real time carries capture times ahead of it, which the fleet refuses.
+            if cam is not None and cam.last_wall:
+                stamp = Timestamp()
+                stamp.FromNanoseconds(int(cam.last_wall * 1e9))
             out.append(
                 agent_pb2.CameraHealth(
                     camera_id=c.camera_id,
@@ -498,6 +583,7 @@ class EdgeBox:
                     fps=c.fps,
                     inference_ms=c.latency_p50_s * 1000.0,
                     error=c.error or "",
+                    last_frame_at=stamp,
                 )
             )
         return out

@@ -15,6 +15,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -44,6 +45,7 @@ class FrameDetections:
     detections: Detections
     error: str | None
     latency_s: float
+    model: Any = None  # the detector that ran on this frame (the worker's tag: a ModelRef)
 
 
 @dataclass(frozen=True)
@@ -174,5 +176,5 @@ class CameraPipeline:
         if result.error is None and len(plan.windows):
             detections = merge_window_detections(plan.windows, result.detections, frame.shape)
         self._on_detections(
-            FrameDetections(frame, plan, detections, result.error, result.latency_s)
+            FrameDetections(frame, plan, detections, result.error, result.latency_s, result.model)
         )

@@ -13,7 +13,8 @@ from agent.detect.object_detector import ObjectDetector
 from agent.detect.worker import InferenceWorker
 from agent.errors import ConfigError
 from agent.faces.models import FaceModelPair, WorkerFaceModels
-from agent.inference.backend import load_model
+from agent.inference.backend import load_model, load_spec
+from agent.inference.manifest import ModelSpec
 
 
 @dataclass
@@ -44,7 +45,7 @@ def detector_threshold(specs: Sequence[CameraAnalyticsConfig]) -> float:
 
 def make_detector(
     specs: Sequence[CameraAnalyticsConfig],
-    model: str = "nanodet-g",
+    model: str | ModelSpec = "nanodet-g",
     *,
     precision: str | None = None,
     backend: str = "auto",
@@ -55,10 +56,15 @@ def make_detector(
 
     The manifest's default threshold suits a bare detector; a tracker wants the weaker
     boxes too (its second stage), and its own thresholds decide what becomes a track.
+    `model` is a name of models/manifest.json, or the spec of a verified fleet model.
     Raises `ModelError` (unknown model, tampered file, backend missing).
     """
     threshold = detector_threshold(specs) if score_threshold is None else score_threshold
-    return ObjectDetector(load_model(model, precision, backend, threads), score_threshold=threshold)
+    if isinstance(model, ModelSpec):
+        loaded = load_spec(model, backend, threads)
+    else:
+        loaded = load_model(model, precision, backend, threads)
+    return ObjectDetector(loaded, score_threshold=threshold)
 
 
 def runs_faces(spec: CameraAnalyticsConfig) -> bool:

@@ -24,8 +24,15 @@ from dataclasses import dataclass
 from agent.config.agent import AgentConfig
 from agent.identity import AgentStore
 from agent.spool import Spool
-from agent.uplink.client import CommandHandler, HealthProvider, UplinkClient
+from agent.uplink.client import (
+    CommandHandler,
+    EvidenceHandler,
+    HealthProvider,
+    UplinkClient,
+    no_shots,
+)
 from agent.uplink.desired import DesiredStateApplier
+from agent.uplink.live import LiveSource
 from agent.uplink.uplink_metrics import AgentMetrics
 
 log = logging.getLogger(__name__)
@@ -49,6 +56,8 @@ class BoxParts:
         camera_ids: Callable[[], list[str]] = list,
         camera_health: HealthProvider = list,
         command_handler: CommandHandler | None = None,
+        evidence_handler: EvidenceHandler = no_shots,
+        live_source: LiveSource | None = None,
     ) -> BoxParts:
         """Open the store and spool of `config.data_dir` and wire the rest to them.
 
@@ -77,6 +86,8 @@ class BoxParts:
             camera_ids=camera_ids,
             camera_health=camera_health,
             command_handler=command_handler,
+            evidence_handler=evidence_handler,
+            live_source=live_source,
         )
         parts = cls(store, spool, metrics, applier, uplink)
         applier.add_listener(parts._on_config)

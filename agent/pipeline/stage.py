@@ -137,6 +137,10 @@ class CameraStage:
         self._last_time = now
         if found.error is not None:
             self.stats.detector_errors += 1
+        if found.model is not None and self.minter.models[:1] != (found.model,):
+            # The box swapped its detector: this frame's events carry the model that made
+            # its detections (the worker tags every result with the detector that ran).
+            self.minter.models = (found.model, *self.minter.models[1:])
         out = self.analytics.update(found.detections, now, found.frame.image)
         wire = self.minter.mint_all(out.events)
         if self.shots is not None:

@@ -12,8 +12,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from agent.annotate import draw_line, draw_tracks, draw_zone
 from agent.errors import OkoError
+from agent.pipeline.live import annotated
 from agent.pipeline.stage import CameraStage, FrameResult
 
 _FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
@@ -38,13 +38,7 @@ class AnnotatedVideo:
 
     def draw(self, result: FrameResult) -> np.ndarray:
         """The frame with tracks, every line (with counts) and every zone (occupancy)."""
-        analytics = self._stage.analytics
-        img = draw_tracks(result.frame.image, result.tracks, analytics.labels)
-        for zone in analytics.zones.values():
-            img = draw_zone(img, zone)
-        for line in analytics.lines.values():
-            img = draw_line(img, line)
-        return img
+        return annotated(result, self._stage)
 
     def write(self, result: FrameResult) -> None:
         """Append the drawn frame; the file opens at the first frame's size (`OkoError` if not)."""

@@ -1,12 +1,14 @@
 """The box's one long-lived mTLS stream to the fleet (`AgentService.Connect`).
 
 Up: Hello, then event batches from the spool (a bounded window of unacknowledged
-batches), heartbeats, state reports and command results. Down: Welcome, Acks, desired
-state and commands. Events leave the spool only when their batch's Ack arrives, and the
-fleet acks only after a durable commit; after any failure the next session starts again
-from the oldest unacknowledged event, and the fleet's dedup by event id turns those
-resends into exactly-once storage. Sessions are retried forever with exponential backoff
-and jitter (`agent.capture.pacing.Backoff`), so a fleet outage only makes the spool grow.
+batches), heartbeats, state reports, command results and evidence answers. Down: Welcome,
+Acks, desired state, commands and evidence requests (the fleet asking for the face shot
+of an alert; the box's evidence handler answers each from its shot stores). Events leave
+the spool only when their batch's Ack arrives, and the fleet acks only after a durable
+commit; after any failure the next session starts again from the oldest unacknowledged
+event, and the fleet's dedup by event id turns those resends into exactly-once storage.
+Sessions are retried forever with exponential backoff and jitter
+(`agent.capture.pacing.Backoff`), so a fleet outage only makes the spool grow.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -31,10 +34,12 @@ from agent.identity import AgentStore
 from agent.spool import Priority, Spool, SpooledEvent
 from agent.uplink.desired import DesiredStateApplier
 from agent.uplink.hostinfo import cpu_percent, memory_percent
+from agent.uplink.live import LiveLease, LiveSource, LiveViewer
 from agent.uplink.renewal import RenewalError, Renewer, expired_message
 from agent.uplink.uplink_metrics import AgentMetrics
 from proto import transport
-from proto.oko.v1 import agent_pb2, agent_pb2_grpc, events_pb2
+from proto.oko.v1 import agent_pb2, agent_pb2_grpc, console_pb2, events_pb2, models_pb2
+from proto.oko.v1 import watchlists_pb2 as wl_pb2
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +48,37 @@ Stream = grpc.aio.StreamStreamCall[agent_pb2.AgentMessage, agent_pb2.FleetMessag
 
 CommandHandler = Callable[[agent_pb2.Command], agent_pb2.CommandResult]
 HealthProvider = Callable[[], list[agent_pb2.CameraHealth]]
+#: Answers one evidence request (runs on a worker thread; must not raise).
+EvidenceHandler = Callable[[wl_pb2.EvidenceRequest], wl_pb2.Evidence]
 _POLL_S = 1.0  # re-check the spool this often even when nobody calls notify()
 _DRAIN_S = 10.0  # after a renewal, wait this long at most for in-flight batches' acks
 _EXPIRED_LOG_EVERY_S = 600.0
 RENEWED = "RENEWED"
+
+
+class ModelHandler(Protocol):
+    """What carries out the fleet's model assignments (`agent.models_update.ModelUpdater`)."""
+
+    def assign(self, message: models_pb2.ModelAssignment) -> None:
+        """Start on an assignment (on the uplink's loop; must not block)."""
+
+    def report(self) -> models_pb2.ModelReport:
+        """The slot's current report."""
+
+    def set_reporter(self, reporter: Callable[[models_pb2.ModelReport], None] | None) -> None:
+        """Where to send reports from now on (None: not connected)."""
+
+
+def no_shots(request: wl_pb2.EvidenceRequest) -> wl_pb2.Evidence:
+    """The answer of a box without cameras that keep face shots (tools, the offline demo)."""
+    return wl_pb2.Evidence(
+        request_id=request.request_id,
+        camera_id=request.camera_id,
+        track_id=request.track_id,
+        face_event_id=request.face_event_id,
+        status=wl_pb2.Evidence.STATUS_UNAVAILABLE,
+        reason="this box keeps no face shots",
+    )
 
 
 class StreamEndedError(UplinkError):
@@ -78,6 +110,7 @@ class _Session:
     stub: agent_pb2_grpc.AgentServiceAsyncStub
     in_flight: deque[_InFlight] = field(default_factory=deque)
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    live: LiveViewer = field(default_factory=LiveViewer)
     draining: asyncio.Event = field(default_factory=asyncio.Event)  # no new batches: renewed
 
     async def write(self, message: agent_pb2.AgentMessage) -> None:
@@ -122,6 +155,8 @@ class UplinkClient:
         camera_ids: Callable[[], list[str]] = list,
         camera_health: HealthProvider = list,
         command_handler: CommandHandler | None = None,
+        evidence_handler: EvidenceHandler = no_shots,
+        live_source: LiveSource | None = None,
     ) -> None:
         self._store = store
         self._spool = spool
@@ -131,9 +166,12 @@ class UplinkClient:
         self._camera_ids = camera_ids
         self._camera_health = camera_health
         self._command_handler = command_handler
+        self._evidence_handler = evidence_handler
+        self._live_source = live_source
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started_at = _now()
+        self.models: ModelHandler | None = None  # set by the box that runs a detector
         self.sessions = 0  # successful Welcomes, for status and tests
         self.last_error: str | None = None  # why the last session ended, for /healthz
         self.connected = threading.Event()
@@ -151,6 +189,11 @@ class UplinkClient:
         if loop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):  # closed between the check and the call
                 loop.call_soon_threadsafe(self._wake.set)
+
+    def open_channel(self) -> grpc.aio.Channel:
+        """A new mTLS channel to the agent port (model downloads use their own)."""
+        target, creds = self._target()
+        return grpc.aio.secure_channel(target, creds, options=transport.CLIENT_OPTIONS)
 
     def _target(self) -> tuple[str, grpc.ChannelCredentials]:
         identity = self._store.identity()
@@ -269,8 +312,11 @@ class UplinkClient:
             call = stub.Connect()
             try:
                 session = await self._handshake(call, stub)
+                self._attach_models(session)
                 await self._stream(session, stop)
             finally:
+                if self.models is not None:
+                    self.models.set_reporter(None)
                 call.cancel()
                 # Let grpc's own status task finish before the channel closes under it.
                 with contextlib.suppress(grpc.aio.AioRpcError, asyncio.CancelledError):
@@ -304,6 +350,7 @@ class UplinkClient:
             asyncio.create_task(self._receive(session), name="uplink-receive"),
             asyncio.create_task(self._send_batches(session), name="uplink-send"),
             asyncio.create_task(self._heartbeats(session), name="uplink-heartbeat"),
+            asyncio.create_task(self._live_frames(session), name="uplink-live"),
             asyncio.create_task(self._renew(session), name="uplink-renew"),
             asyncio.create_task(stop.wait(), name="uplink-stop"),
         ]
@@ -316,6 +363,27 @@ class UplinkClient:
         for task in done:
             if not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
+
+    def _attach_models(self, session: _Session) -> None:
+        """Send the model slot's report now and every later one on this session."""
+        if self.models is None:
+            return
+        loop = asyncio.get_running_loop()
+
+        def send(report: models_pb2.ModelReport) -> None:
+            message = agent_pb2.AgentMessage(model_report=report)
+            loop.call_soon_threadsafe(
+                lambda: loop.create_task(self._write_quietly(session, message))
+            )
+
+        send(self.models.report())
+        self.models.set_reporter(send)
+
+    @staticmethod
+    async def _write_quietly(session: _Session, message: agent_pb2.AgentMessage) -> None:
+        """A report lost with its session is sent again (current) by the next one."""
+        with contextlib.suppress(grpc.aio.AioRpcError, grpc.aio.UsageError, RuntimeError):
+            await session.write(message)
 
     async def _renew(self, session: _Session) -> None:
         """Renew when due, let in-flight batches be acked, then end the session to reconnect.
@@ -349,6 +417,13 @@ class UplinkClient:
                 await self._on_desired(session, message.desired)
             elif kind == "command":
                 await self._on_command(session, message.command)
+            elif kind == "models" and self.models is not None:
+                self.models.assign(message.models)
+            elif kind == "evidence_request":
+                await self._on_evidence(session, message.evidence_request)
+            elif kind == "live_view":
+                session.live.request(message.live_view)
+                self._metrics.live_views.set(len(session.live.views))
             else:
                 log.debug("ignoring fleet message %s", kind)
 
@@ -394,6 +469,10 @@ class UplinkClient:
                 message=f"unsupported command kind {command.kind!r}",
             )
         await session.write(agent_pb2.AgentMessage(command_result=result))
+
+    async def _on_evidence(self, session: _Session, request: wl_pb2.EvidenceRequest) -> None:
+        answer = await asyncio.to_thread(self._evidence_handler, request)
+        await session.write(agent_pb2.AgentMessage(evidence=answer))
 
     # -- up --------------------------------------------------------------------------------
 
@@ -445,6 +524,43 @@ class UplinkClient:
             # notify() ends the wait early: more events may fill the batch or be an alert.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
+
+    async def _live_frames(self, session: _Session) -> None:
+        """Frames for the live views the fleet holds open, each at its own rate.
+
+        Idle (waiting for a request) while no view is open: nothing is drawn, encoded or
+        sent unless the fleet asked for it and keeps renewing the lease.
+        """
+        viewer = session.live
+        try:
+            while True:
+                due, wait = viewer.due()
+                self._metrics.live_views.set(len(viewer.views))
+                for view in due:
+                    frame = await asyncio.to_thread(self._live_frame, view)
+                    # STOP may have come while it was drawn: then it is not sent.
+                    if viewer.views.get(view.view_id) is view and viewer.fresh(view, frame):
+                        await session.write(agent_pb2.AgentMessage(live_frame=frame))
+                        self._metrics.live_frames.inc()
+                viewer.changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(viewer.changed.wait(), wait)
+        finally:
+            self._metrics.live_views.set(0)
+
+    def _live_frame(self, view: LiveLease) -> console_pb2.LiveFrame:
+        """One annotated frame of the view's camera (on a worker thread: drawing is CPU)."""
+        if self._live_source is None:
+            frame = console_pb2.LiveFrame(error="this agent has no cameras to show")
+        else:
+            try:
+                frame = self._live_source(view.camera_id, view.max_width, view.max_bytes)
+            except Exception as err:  # a drawing bug must not end the stream with the events
+                log.exception("live view %s: drawing failed", view.view_id)
+                frame = console_pb2.LiveFrame(error=f"drawing failed: {type(err).__name__}")
+        frame.view_id = view.view_id
+        frame.camera_id = view.camera_id
+        return frame
 
     async def _heartbeats(self, session: _Session) -> None:
         interval = session.welcome.heartbeat_interval_seconds or transport.HEARTBEAT_INTERVAL_S

@@ -28,6 +28,8 @@ from agent import __version__
 from agent.config.agent import parse_endpoint
 from agent.errors import EnrollError
 from agent.identity import AgentStore, Credentials, Identity
+from agent.models_update.keys import PinnedKeys
+from models.signing import PublicKey
 from proto import tokens, transport
 from proto.oko.v1 import agent_pb2, agent_pb2_grpc
 
@@ -219,6 +221,13 @@ def enroll(
         serialization.NoEncryption(),
     )
     store.save_identity(identity, Credentials(key_pem, response.certificate_pem.encode(), ca_pem))
+    # Pinned from now on: a model signed by any other key (not endorsed by one of these)
+    # is refused by this box, whatever the fleet says later.
+    pinned = PinnedKeys(store.identity_dir).pin(
+        PublicKey(k.key_id, bytes(k.public_key), k.name) for k in response.model_signing_keys
+    )
+    if not pinned:
+        log.warning("the fleet trusts no model-signing key yet: model updates will be refused")
     log.info(
         "enrolled as %s (site %s), certificate valid until %s",
         identity.device_id,

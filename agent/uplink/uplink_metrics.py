@@ -114,6 +114,21 @@ class AgentMetrics:
         self.config_refused = Counter(
             "oko_agent_config_refused", "Desired-state documents refused as invalid.", registry=r
         )
+        self.live_frames = Counter(
+            "oko_agent_live_frames_sent",
+            "Live-view JPEGs sent to the fleet (only while an operator's page shows them).",
+            registry=r,
+        )
+        self.live_views = Gauge(
+            "oko_agent_live_views", "Live views the fleet has open on this box.", registry=r
+        )
+        self.evidence = Counter(
+            "oko_agent_evidence_answers",
+            "The fleet's requests for an alert's face shot, by answer: sent (the JPEG left "
+            "the box), unavailable (deleted after retention, never kept, too large).",
+            ["outcome"],
+            registry=r,
+        )
         self.cert_expiry = Gauge(
             "oko_agent_certificate_expiry_timestamp_seconds",
             "When the box's device certificate expires (Unix time); 0 before enrollment.",

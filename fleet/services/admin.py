@@ -8,7 +8,7 @@ import secrets
 import grpc
 from typing_extensions import override
 
-from fleet import __version__, desired, redaction
+from fleet import __version__, bus, desired, redaction
 from fleet.app import FleetApp, now_us
 from fleet.auth import MAX_ENROLL_TTL_S, Principal, Role, mint_api_token, mint_enrollment_token
 from fleet.errors import InvalidRequestError, NotFoundError
@@ -19,6 +19,7 @@ from fleet.services.common import Context, Guarded, guarded
 from fleet.store.cert_records import CertSummary
 from fleet.store.records import ApiToken, Device, EnrollmentToken, EventFilter, Webhook
 from fleet.twin import set_config
+from fleet.webhooks import check_secret, new_secret
 from proto.oko.v1 import admin_pb2, admin_pb2_grpc, agent_pb2
 
 log = logging.getLogger(__name__)
@@ -128,9 +129,9 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
         if token is None:
             raise NotFoundError(f"API token {request.token_id!r} not found")
         reason = request.reason[:200] or "revoked"
-        ended = self.app.streams.end_token(
-            token.token_id, f"API token {token.name!r} was revoked: {reason}"
-        )
+        detail = f"API token {token.name!r} was revoked: {reason}"
+        ended = self.app.streams.end_token(token.token_id, detail)
+        await self.app.replication.notify(bus.TOKEN_REVOKED, token_id=token.token_id, reason=detail)
         await self.app.audit(
             who.name,
             "token.api.revoke",
@@ -186,7 +187,7 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
         at = now_us()
         out = convert.device_to_proto(
             device,
-            self.app.sessions.connected(device.device_id),
+            self.app.replication.connected(device.device_id),
             at,
             rendered.version if rendered else 0,
             cameras,
@@ -229,6 +230,9 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
         self.app.certs.refresher.touch()  # a revoked device leaves the expiry gauges
         cut = self.app.sessions.cut(
             device.device_id, grpc.StatusCode.PERMISSION_DENIED, "device revoked"
+        )
+        await self.app.replication.notify(
+            bus.REVOKE, device_id=device.device_id, serial=device.cert_serial
         )
         await self.app.audit(
             who.name, "device.revoke", device.device_id, f"{request.reason} (was connected: {cut})"
@@ -301,6 +305,7 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
             session = self.app.sessions.get(device.device_id)
             if session is not None:
                 session.send(convert.desired_to_proto(rendered))
+            await self.app.replication.notify(bus.CONFIG, device_id=device.device_id)
             await self.app.audit(
                 who.name,
                 "config.set",
@@ -319,19 +324,10 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
         device = await self._device(request.device_id)
         kind = _bounded(request.kind, "kind")
         command_id = "cmd-" + secrets.token_hex(6)
-        session = self.app.sessions.get(device.device_id)
-        if session is not None:
-            session.send(
-                agent_pb2.FleetMessage(
-                    command=agent_pb2.Command(
-                        command_id=command_id,
-                        kind=kind,
-                        args=dict(request.args),
-                    )
-                )
-            )
+        command = agent_pb2.Command(command_id=command_id, kind=kind, args=dict(request.args))
+        delivered = await self.app.replication.send_command(device.device_id, command)
         await self.app.audit(who.name, "command.send", device.device_id, f"{command_id} {kind}")
-        return admin_pb2.SendCommandResponse(command_id=command_id, delivered=session is not None)
+        return admin_pb2.SendCommandResponse(command_id=command_id, delivered=delivered)
 
     # Webhooks -------------------------------------------------------------------------
     @override
@@ -345,7 +341,7 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
         hook = Webhook(
             webhook_id="wh-" + secrets.token_hex(6),
             url=request.url,
-            secret=request.secret or secrets.token_urlsafe(32),
+            secret=check_secret(request.secret) if request.secret else new_secret(),
             filter=EventFilter.of(
                 request.camera_ids, request.sites, request.types, request.device_ids
             ),
@@ -354,6 +350,7 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
         )
         await self.app.store.add_webhook(hook)
         self.app.webhooks.start_hook(hook)
+        await self.app.replication.notify(bus.WEBHOOKS)
         await self.app.audit(who.name, "webhook.create", hook.webhook_id, mask_url(hook.url))
         return convert.webhook_to_proto(hook, with_secret=True)
 
@@ -375,6 +372,7 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
     ) -> admin_pb2.DeleteWebhookResponse:
         await self.app.store.delete_webhook(request.webhook_id)
         await self.app.webhooks.stop_hook(request.webhook_id)
+        await self.app.replication.notify(bus.WEBHOOKS)
         await self.app.audit(who.name, "webhook.delete", request.webhook_id)
         return admin_pb2.DeleteWebhookResponse()
 

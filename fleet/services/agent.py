@@ -11,7 +11,7 @@ from typing import Any
 
 import grpc
 
-from fleet import admission
+from fleet import admission, bus
 from fleet.app import FleetApp, now_us
 from fleet.auth import hash_secret, parse_token, secrets_match
 from fleet.ca import IssuedCertificate
@@ -22,12 +22,14 @@ from fleet.errors import (
     UnauthenticatedError,
 )
 from fleet.ingest import Rejection, admit
+from fleet.models import fetch as model_fetch
+from fleet.models import wire as model_wire
 from fleet.redaction import mask_text
 from fleet.services import certs, convert
 from fleet.services.common import Context, abort, status_for
 from fleet.sessions import Close, Session
 from fleet.store.records import BatchOutcome, Device, StateReportRecord
-from proto.oko.v1 import agent_pb2, agent_pb2_grpc, certs_pb2
+from proto.oko.v1 import agent_pb2, agent_pb2_grpc, certs_pb2, models_pb2
 from proto.tokens import ENROLL_PREFIX, advertised_agent_port
 from proto.transport import HEARTBEAT_INTERVAL_S, MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES
 
@@ -76,7 +78,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         bound = await self.app.store.reissue_binding(token_id)
         if bound is not None:  # `okoctl device reissue`: the same device, a new certificate
             device, issued = await certs.enroll_reissued(self.app, request, token_id, secret, bound)
-            return self._enrolled(device, issued, context)
+            return await self._enrolled(device, issued, context)
         name = request.device_name.strip()
         device_id = _new_device_id()
         issued = self.app.ca.sign_csr(request.csr_pem, device_id, certs.lifetime(self.app))
@@ -99,11 +101,12 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         self.app.certs.refresher.touch()
         # %r for what a box or a caller sent: a log line can never be forged through it.
         log.info("enrolled %s (%r) at site %r", device_id, name, device.site)
-        return self._enrolled(device, issued, context)
+        return await self._enrolled(device, issued, context)
 
-    def _enrolled(
+    async def _enrolled(
         self, device: Device, issued: IssuedCertificate, context: Context
     ) -> agent_pb2.EnrollResponse:
+        keys = await self.app.store.list_signing_keys()  # the box pins these
         return agent_pb2.EnrollResponse(
             device_id=device.device_id,
             certificate_pem=issued.pem,
@@ -111,6 +114,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             site=device.site,
             agent_endpoint=self._agent_endpoint(context),
             not_after=convert.ts(issued.not_after_us),
+            model_signing_keys=[model_wire.key_to_proto(k) for k in keys],
         )
 
     def _agent_endpoint(self, context: Context) -> str:
@@ -143,6 +147,9 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             await abort(context, err)
         session = Session(device.device_id)
         self.app.sessions.add(session)
+        await self.app.replication.notify(
+            bus.SESSION, device_id=device.device_id, started_us=str(session.started_us)
+        )
         self.app.metrics.connected.inc()
         stream = _Stream(self.app, device, session)
         reader = asyncio.create_task(stream.read(request_iterator), name=f"read-{device.device_id}")
@@ -159,6 +166,20 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             await asyncio.gather(reader, return_exceptions=True)
             self.app.sessions.remove(session)
             self.app.metrics.connected.dec()
+            await self.app.replication.notify(
+                bus.SESSION_END, device_id=device.device_id, started_us=str(session.started_us)
+            )
+
+    async def FetchModel(  # noqa: N802
+        self, request: models_pb2.FetchModelRequest, context: Context
+    ) -> AsyncIterator[models_pb2.ModelChunk]:
+        """One file of a model version assigned to this box, from the offset it asks for."""
+        try:
+            device = await self._identify(context)
+            async for chunk in model_fetch.chunks(self.app, device.device_id, request):
+                yield chunk
+        except FleetError as err:
+            await abort(context, err)
 
 
 def _all_refused(batch: Any, rejected: list[Rejection], reason: str) -> list[Rejection]:
@@ -224,6 +245,12 @@ class _Stream:
                 await self.app.audit(
                     self.device.device_id, "command.result", r.command_id, f"ok={r.ok} {r.message}"
                 )
+            elif kind == "live_frame" and kind not in self.app.agent_messages:
+                # No console runs (it registers the handler): live frames are best effort
+                # and dropped, never a reason to end the box's stream.
+                log.debug("%s: live frame but no console runs; dropped", self.device.device_id)
+            elif kind is not None and kind in self.app.agent_messages:
+                await self.app.agent_messages[kind](self.device, getattr(message, kind))
             else:
                 raise InvalidRequestError(f"unexpected message {kind!r} after Hello")
 
@@ -253,6 +280,8 @@ class _Stream:
         desired = await app.store.get_desired(device.device_id)
         if desired is not None and desired.version != hello.applied_version:
             self.session.send(convert.desired_to_proto(desired))
+        for hook in app.on_agent_connect:
+            await hook(device.device_id)
         log.info(
             "%s connected (agent %r, runs config v%s)",
             device.device_id,

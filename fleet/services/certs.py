@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from fleet import bus
 from fleet.app import FleetApp, now_us
 from fleet.auth import MAX_ENROLL_TTL_S, Principal, Role, hash_secret, mint_enrollment_token
 from fleet.ca import IssuedCertificate, check_renewal_csr, serial_from_pem
@@ -170,6 +171,7 @@ async def enroll_reissued(
     app.certs.refresher.touch()
     # Whoever still streams with an older certificate (a stolen or cloned box) goes now.
     app.sessions.cut(device_id, grpc.StatusCode.UNAUTHENTICATED, "device certificate reissued")
+    await app.replication.notify(bus.REISSUED, device_id=device_id, at_us=str(now_us()))
     await app.audit(f"token:{token_id}", "device.reissue.enroll", device_id, issued.serial_hex)
     log.info("%s re-enrolled with a reissue token; certificate %s", device_id, issued.serial_hex)
     return device, issued

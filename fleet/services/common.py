@@ -12,6 +12,7 @@ import grpc
 from fleet.access import AccessControl
 from fleet.auth import Principal, Role
 from fleet.errors import (
+    AlreadyExistsError,
     FleetError,
     InvalidRequestError,
     NotFoundError,
@@ -33,6 +34,7 @@ _CODES: list[tuple[type[FleetError], grpc.StatusCode]] = [
     (NotFoundError, grpc.StatusCode.NOT_FOUND),
     (InvalidRequestError, grpc.StatusCode.INVALID_ARGUMENT),
     (VersionConflictError, grpc.StatusCode.FAILED_PRECONDITION),
+    (AlreadyExistsError, grpc.StatusCode.ALREADY_EXISTS),
     (StoreError, grpc.StatusCode.UNAVAILABLE),
     (RateLimitedError, grpc.StatusCode.RESOURCE_EXHAUSTED),
 ]

@@ -179,7 +179,7 @@ class EventServicer(Guarded):
     async def Query(  # noqa: N802
         self, request: stream_pb2.QueryRequest, context: Context, who: Principal
     ) -> stream_pb2.QueryResponse:
-        """One page of stored events; `next_cursor` is 0 when there is nothing more."""
+        """One page of stored events (oldest or newest first); `next_cursor` 0 at the end."""
         limit = request.limit or DEFAULT_LIMIT
         if limit > MAX_LIMIT:
             raise InvalidRequestError(f"limit must be <= {MAX_LIMIT}")
@@ -189,6 +189,8 @@ class EventServicer(Guarded):
             start_us=convert.us_of(request.start_time) if request.HasField("start_time") else None,
             end_us=convert.us_of(request.end_time) if request.HasField("end_time") else None,
             limit=limit,
+            newest_first=request.newest_first,
+            before_cursor=request.before_cursor,
         )
         events = _deliverable(await self.app.store.read_events(query))
         page = _page(events, self.app.settings.limits.max_page_bytes)

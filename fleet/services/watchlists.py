@@ -24,6 +24,7 @@ from fleet.watchlists import wire
 from fleet.watchlists.enrol import PhotoRefusedError
 from fleet.watchlists.records import (
     AlertQuery,
+    AlertRecord,
     AuditQuery,
     DecisionRecord,
     EnrolPhoto,
@@ -139,7 +140,7 @@ class WatchlistServicer(Guarded, watchlists_pb2_grpc.WatchlistServiceServicer):
         """Delete a watchlist with its subjects; matching stops before the call returns."""
         subjects = await self.app.store.list_subjects(request.name)
         record = await self.app.store.delete_watchlist(request.name)
-        await self.wl.matcher.reload()
+        await self.wl.galleries_changed()
         await self._audit(who, "watchlist.delete", request.name, f"{len(subjects)} subjects")
         return wire.watchlist(record, subjects, _now_us())
 
@@ -199,7 +200,7 @@ class WatchlistServicer(Guarded, watchlists_pb2_grpc.WatchlistServiceServicer):
         made = await self._enrol_all(request, uuid.uuid4().hex[:16])
         subject = replace(made, created_by=who.name)
         await self.app.store.add_subject(subject)
-        await self.wl.matcher.reload()
+        await self.wl.galleries_changed()
         detail = f"watchlist {subject.watchlist} name {subject.name!r} photos {len(subject.photos)}"
         await self._audit(who, "subject.add", subject.subject_id, detail)
         return wire.subject(subject)
@@ -228,7 +229,7 @@ class WatchlistServicer(Guarded, watchlists_pb2_grpc.WatchlistServiceServicer):
     ) -> pb.Subject:
         """Remove a subject; it stops matching before the call returns."""
         subject = await self.app.store.remove_subject(request.subject_id)
-        await self.wl.matcher.reload()
+        await self.wl.galleries_changed()
         await self._audit(who, "subject.remove", subject.subject_id, f"name {subject.name!r}")
         return wire.subject(subject)
 
@@ -244,8 +245,11 @@ class WatchlistServicer(Guarded, watchlists_pb2_grpc.WatchlistServiceServicer):
         state = wire.STATE_NAMES.get(request.state, "")
         query = AlertQuery(state=state, watchlist=request.watchlist, limit=limit)
         alerts = await self.app.store.list_alerts(query)
+        evidence = await self.app.store.evidence_meta([a.alert_id for a in alerts])
         await self._audit(who, "alert.list", request.watchlist or "*", f"state={state or 'any'}")
-        return pb.ListAlertsResponse(alerts=[wire.alert(a) for a in alerts])
+        return pb.ListAlertsResponse(
+            alerts=[wire.alert(a, evidence=evidence.get(a.alert_id)) for a in alerts]
+        )
 
     @guarded(Role.VIEWER)
     async def GetAlert(  # noqa: N802
@@ -253,8 +257,26 @@ class WatchlistServicer(Guarded, watchlists_pb2_grpc.WatchlistServiceServicer):
     ) -> pb.WatchlistAlert:
         """One alert with its decisions; the view is audited."""
         alert = await self.app.store.get_alert(request.alert_id)
+        evidence = await self.app.store.evidence_meta([alert.alert_id])
         await self._audit(who, "alert.view", request.alert_id)
-        return wire.alert(alert)
+        return wire.alert(alert, evidence=evidence.get(alert.alert_id))
+
+    @guarded(Role.VIEWER)
+    async def GetAlertEvidence(  # noqa: N802
+        self, request: pb.GetAlertEvidenceRequest, context: Context, who: Principal
+    ) -> pb.AlertEvidence:
+        """The box's image of an alert's face, if the fleet has it; every call is audited."""
+        alert = await self.app.store.get_alert(request.alert_id)  # unknown -> NOT_FOUND
+        found = await self.app.store.get_alert_evidence(alert.alert_id)
+        jpeg, meta = found or (
+            b"",
+            (await self.app.store.evidence_meta([alert.alert_id])).get(alert.alert_id),
+        )
+        state = meta.state if meta is not None else "none"
+        detail = f"present sha256 {meta.sha256}" if found and meta else state
+        self.wl.evidence.metrics.views.labels(state).inc()
+        await self._audit(who, "evidence.view", alert.alert_id, detail)
+        return wire.alert_evidence(alert.alert_id, meta, jpeg)
 
     @guarded(Role.OPERATOR)
     async def DecideAlert(  # noqa: N802
@@ -264,14 +286,11 @@ class WatchlistServicer(Guarded, watchlists_pb2_grpc.WatchlistServiceServicer):
         kind = wire.DECISION_NAMES.get(request.kind)
         if kind is None:
             raise InvalidRequestError("kind must be KIND_CONFIRM or KIND_REJECT")
-        decision = DecisionRecord(
-            kind, who.name, who.token_id, _text(request.note, "note", required=False), _now_us()
+        alert = await decide_alert(
+            self.app, self.wl, who, alert_id=request.alert_id, kind=kind, note=request.note
         )
-        alert = await self.app.store.decide_alert(request.alert_id, decision)
-        self.wl.metrics.decisions.labels(kind).inc()
-        await self._audit(who, f"alert.{kind}", alert.alert_id, f"now {alert.state}")
-        await self.wl.publish_alert(alert, pb.WatchlistAlert.CHANGE_DECIDED)
-        return wire.alert(alert)
+        evidence = await self.app.store.evidence_meta([alert.alert_id])
+        return wire.alert(alert, evidence=evidence.get(alert.alert_id))
 
     # Audit ----------------------------------------------------------------------------
     @guarded(Role.ADMIN)
@@ -307,7 +326,27 @@ class WatchlistServicer(Guarded, watchlists_pb2_grpc.WatchlistServiceServicer):
         return wire.checkpoint(checkpoint, self.wl.signer.key_id)
 
 
-async def serve(app: FleetApp, server: grpc.aio.Server) -> None:
+async def decide_alert(
+    app: FleetApp, wl: Watchlists, who: Principal, *, alert_id: str, kind: str, note: str
+) -> AlertRecord:
+    """One operator's confirm or reject: durable, counted, audited, then on the event stream.
+
+    The one way an alert is decided, for DecideAlert and the web console alike. Raises
+    VersionConflictError when the alert is decided already or `who` decided it before.
+    """
+    decision = DecisionRecord(
+        kind, who.name, who.token_id, _text(note, "note", required=False), _now_us()
+    )
+    alert = await app.store.decide_alert(alert_id, decision)
+    wl.metrics.decisions.labels(kind).inc()
+    await app.audit(who.name, f"alert.{kind}", alert.alert_id, f"now {alert.state}")
+    await wl.publish_alert(alert, pb.WatchlistAlert.CHANGE_DECIDED)
+    return alert
+
+
+async def serve(app: FleetApp, server: grpc.aio.Server) -> Watchlists:
     """Start the watchlist runtime and register WatchlistService on `server`."""
-    servicer = WatchlistServicer(app, await Watchlists.start(app))
+    watchlists = await Watchlists.start(app)
+    servicer = WatchlistServicer(app, watchlists)
     watchlists_pb2_grpc.add_WatchlistServiceServicer_to_server(servicer, server)
+    return watchlists

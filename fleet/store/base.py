@@ -16,12 +16,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from fleet.models.records import Assignment, ModelReportRecord, ModelVersion, SigningKeyRecord
 from fleet.store.cert_records import CertIssue, CertMatch, CertSummary, ReissueRequest
 from fleet.store.records import (
     ApiToken,
     AuditEntry,
     CameraStatus,
     ConfigDoc,
+    DeadLetter,
+    DeadLetterQuery,
     Device,
     DeviceHealth,
     EnrollmentToken,
@@ -30,11 +33,17 @@ from fleet.store.records import (
     NewEvent,
     PurgeRule,
     PurgeStep,
+    ReplayRecord,
     StateReportRecord,
     StoredEvent,
     StoreStats,
     Webhook,
     WebhookProgress,
+)
+from fleet.watchlists.evidence_records import (
+    EvidenceAnswer,
+    EvidenceMeta,
+    EvidenceRequestRecord,
 )
 from fleet.watchlists.records import (
     AlertQuery,
@@ -65,6 +74,7 @@ class Store(Protocol):
         """Events after `query.after_cursor` that match it, in cursor order, at most `limit`.
 
         Subscribers page with this: the last cursor returned is the next call's start.
+        With `newest_first` the order is descending and `before_cursor` bounds it above.
         """
 
     async def stats(self) -> StoreStats:
@@ -82,7 +92,7 @@ class Store(Protocol):
         """
 
     async def purge_alerts(self, before_us: int, limit: int) -> int:
-        """Delete up to `limit` alerts raised before `before_us`, with their decisions.
+        """Delete up to `limit` alerts raised before `before_us`, with decisions and evidence.
 
         One transaction; returns how many. Fewer than `limit` means none older is left.
         """
@@ -211,6 +221,16 @@ class Store(Protocol):
     async def webhook_progress(self, progress: WebhookProgress) -> None:
         """Advance a webhook's cursor, add to its counters, record dead-lettered cursors."""
 
+    # Webhook dead letters (fleet/store/sqlite_dead_letters.py).
+    async def list_dead_letters(self, query: DeadLetterQuery) -> list[DeadLetter]:
+        """A page of dead letters in (cursor, webhook) order with their state and replays."""
+
+    async def events_at(self, cursors: Sequence[int]) -> list[StoredEvent]:
+        """The stored events with these cursors, in cursor order (deleted ones are absent)."""
+
+    async def record_replays(self, records: Sequence[ReplayRecord]) -> None:
+        """Append replay attempts of dead letters (their outcome decides the state)."""
+
     # Audit.
     async def audit(self, entry: AuditEntry) -> None:
         """Append to the hash-chained audit log."""
@@ -244,7 +264,10 @@ class Store(Protocol):
         """Every template with its subject and watchlist: what the matcher loads."""
 
     async def add_alert(self, alert: AlertRecord) -> bool:
-        """Keep a new alert; False if its (device, camera, track, subject) already has one."""
+        """Keep a new alert and its pending evidence request, in one transaction.
+
+        False (nothing written) if its (device, camera, track, subject) already has one.
+        """
 
     async def get_alert(self, alert_id: str) -> AlertRecord:
         """One alert with its decisions."""
@@ -270,3 +293,57 @@ class Store(Protocol):
 
     async def latest_checkpoint(self) -> Checkpoint | None:
         """The newest signed checkpoint, or None."""
+
+    # Model registry (fleet/store/sqlite_models.py).
+    async def add_signing_key(self, key: SigningKeyRecord) -> None:
+        """Trust a public model-signing key; a known key id is an AlreadyExistsError."""
+
+    async def list_signing_keys(self) -> list[SigningKeyRecord]:
+        """Every trusted key, oldest first (endorsers before the keys they endorse)."""
+
+    async def add_model_version(self, version: ModelVersion) -> None:
+        """Keep a new model version; name@version stored before is an AlreadyExistsError."""
+
+    async def get_model_version(self, name: str, version: str) -> ModelVersion | None:
+        """One stored version, or None."""
+
+    async def list_model_versions(self, name: str = "") -> list[ModelVersion]:
+        """Versions of `name` (all when empty), by name then push time."""
+
+    async def count_assigned(self, name: str, version: str) -> int:
+        """How many devices are assigned name@version now."""
+
+    async def put_assignments(self, wanted: Sequence[Assignment]) -> list[Assignment]:
+        """Replace each (device, slot)'s assignment in one transaction; returns them numbered.
+
+        Each stored `assignment_id` is the slot's previous id + 1 (the given one is ignored).
+        """
+
+    async def get_assignments(self, device_id: str = "") -> list[Assignment]:
+        """Current assignments of one device (all devices when empty)."""
+
+    async def record_model_report(self, device_id: str, report: ModelReportRecord) -> None:
+        """Replace the device's last report for `report.slot`."""
+
+    async def get_model_reports(self, device_id: str = "") -> list[tuple[str, ModelReportRecord]]:
+        """(device_id, last report) per slot of one device (all devices when empty)."""
+
+    # Alert evidence (fleet/store/sqlite_evidence.py): one row per alert, made with it by
+    # `add_alert`, purged with it.
+    async def request_missing_evidence(self, now_us: int) -> int:
+        """A pending request for every alert that has none; how many were added."""
+
+    async def pending_evidence(self, device_id: str, limit: int) -> list[EvidenceRequestRecord]:
+        """The device's unanswered requests, oldest first, at most `limit`."""
+
+    async def get_evidence_request(self, request_id: str) -> EvidenceMeta | None:
+        """The request with this id and its state, or None (unknown, or purged)."""
+
+    async def answer_evidence(self, request_id: str, answer: EvidenceAnswer) -> bool:
+        """Record the box's answer; False (nothing written) unless the request was pending."""
+
+    async def evidence_meta(self, alert_ids: Sequence[str]) -> dict[str, EvidenceMeta]:
+        """Evidence state and metadata (never the image) of those alerts that have a row."""
+
+    async def get_alert_evidence(self, alert_id: str) -> tuple[bytes, EvidenceMeta] | None:
+        """The alert's JPEG and its metadata; None unless the image is present."""

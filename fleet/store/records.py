@@ -99,13 +99,18 @@ class IngestCommit:
 
 @dataclass(frozen=True)
 class EventQuery:
-    """One page of history: events after a cursor, optionally within a capture-time range."""
+    """One page of history: events after a cursor, optionally within a capture-time range.
+
+    Oldest first by default; `newest_first` pages backwards from `before_cursor`.
+    """
 
     filter: EventFilter = EventFilter()
     after_cursor: int = 0
     start_us: int | None = None
     end_us: int | None = None
     limit: int = 100
+    newest_first: bool = False
+    before_cursor: int = 0  # 0: no upper bound
 
 
 @dataclass(frozen=True)
@@ -296,3 +301,60 @@ class PurgeStep:
 
     deleted: int
     done: bool
+
+
+# Webhook dead letters and their replays (fleet/store/sqlite_dead_letters.py).
+DEAD_PENDING = "pending"  # given up on; not yet delivered by a replay
+DEAD_REPLAYED = "replayed"  # a replay delivered it
+DEAD_GONE = "gone"  # its event is no longer stored (retention): it can never be replayed
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One event a webhook gave up on, with what happened to it since.
+
+    Keyed by (webhook, cursor): `id` is `<webhook_id>:<cursor>`, stable for its lifetime.
+    """
+
+    webhook_id: str
+    cursor: int
+    error: str  # why the last delivery attempt failed
+    failed_us: int  # when it was (last) given up on
+    failures: int  # how many times it was given up on (almost always 1)
+    state: str  # DEAD_PENDING, DEAD_REPLAYED or DEAD_GONE
+    event_id: str = ""  # empty when gone
+    event_type: str = ""
+    camera_id: str = ""
+    device_id: str = ""
+    site: str = ""
+    replays: int = 0
+    last_replay_us: int = 0
+    last_replay_error: str = ""
+
+    @property
+    def id(self) -> str:
+        """The id okoctl shows and `webhook replay` takes."""
+        return f"{self.webhook_id}:{self.cursor}"
+
+
+@dataclass(frozen=True)
+class DeadLetterQuery:
+    """A page of dead letters in (cursor, webhook) order, after the key `after`."""
+
+    webhook_id: str = ""  # empty: every webhook
+    include_done: bool = False  # also replayed and gone ones
+    after: tuple[int, str] = (0, "")  # (cursor, webhook_id) of the previous page's last
+    limit: int = 100
+    keys: tuple[tuple[str, int], ...] = ()  # only these (webhook_id, cursor) pairs
+
+
+@dataclass(frozen=True)
+class ReplayRecord:
+    """One replay attempt of one dead letter (outcome 'delivered', 'failed' or 'gone')."""
+
+    webhook_id: str
+    cursor: int
+    at_us: int
+    actor: str
+    outcome: str
+    error: str = ""

@@ -47,6 +47,9 @@ from fleet.store.records import (
     WebhookProgress,
 )
 from fleet.store.sqlite_cert_store import CertStoreMixin
+from fleet.store.sqlite_dead_letters import DeadLetterStoreMixin
+from fleet.store.sqlite_evidence import EvidenceStoreMixin
+from fleet.store.sqlite_model_store import ModelStoreMixin
 from fleet.store.sqlite_schema import DDL
 from fleet.store.sqlite_watchlist_store import WatchlistStoreMixin
 
@@ -71,7 +74,14 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class SqliteStore(WatchlistStoreMixin, CertStoreMixin, Store):
+class SqliteStore(
+    WatchlistStoreMixin,
+    EvidenceStoreMixin,
+    CertStoreMixin,
+    DeadLetterStoreMixin,
+    ModelStoreMixin,
+    Store,
+):
     """`fleet.store.base.Store` on SQLite. Create with `await SqliteStore.open(path)`.
 
     Methods marked `@override` keep the contract documented on `Store`.

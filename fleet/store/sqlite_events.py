@@ -127,9 +127,15 @@ def _filter_sql(flt: EventFilter, where: list[str], args: list[object]) -> None:
 
 
 def read_events(conn: sqlite3.Connection, query: EventQuery) -> list[StoredEvent]:
-    """Events after `query.after_cursor` matching the filter and time range, cursor order."""
+    """Events after `query.after_cursor` matching the filter and time range, cursor order.
+
+    Below `before_cursor` too when it is set; highest cursor first with `newest_first`.
+    """
     where = ["cursor > ?"]
     args: list[object] = [query.after_cursor]
+    if query.before_cursor:
+        where.append("cursor < ?")
+        args.append(query.before_cursor)
     _filter_sql(query.filter, where, args)
     if query.start_us is not None:
         where.append("capture_us >= ?")
@@ -138,7 +144,8 @@ def read_events(conn: sqlite3.Connection, query: EventQuery) -> list[StoredEvent
         where.append("capture_us < ?")
         args.append(query.end_us)
     args.append(query.limit)
-    sql = f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY cursor LIMIT ?"
+    order = "cursor DESC" if query.newest_first else "cursor"
+    sql = f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
     return [StoredEvent._make(row) for row in conn.execute(sql, args)]
 
 

@@ -55,7 +55,7 @@ def purge_events(
 
 
 def purge_alerts(conn: sqlite3.Connection, before_us: int, limit: int) -> int:
-    """Delete up to `limit` alerts raised before `before_us`, with their decisions.
+    """Delete up to `limit` alerts raised before `before_us`, with decisions and evidence.
 
     Oldest first by the `alerts_raised` index; `raised_us` is the fleet's clock at matching.
     """
@@ -67,5 +67,6 @@ def purge_alerts(conn: sqlite3.Connection, before_us: int, limit: int) -> int:
         )
     ]
     conn.executemany("DELETE FROM alert_decisions WHERE alert_id = ?", doomed)
+    conn.executemany("DELETE FROM alert_evidence WHERE alert_id = ?", doomed)
     conn.executemany("DELETE FROM alerts WHERE alert_id = ?", doomed)
     return len(doomed)

@@ -197,6 +197,53 @@ CREATE TABLE IF NOT EXISTS audit_checkpoints (
     public_key BLOB NOT NULL
 );
 
+-- Model registry (fleet/store/sqlite_models.py). Artifact files live on disk, named by
+-- sha256 (fleet/models/blobs.py); these rows describe them and who may run them.
+CREATE TABLE IF NOT EXISTS model_signing_keys (
+    key_id TEXT PRIMARY KEY,
+    public_key BLOB NOT NULL,
+    name TEXT NOT NULL,
+    added_us INTEGER NOT NULL,
+    added_by TEXT NOT NULL,
+    endorsed_by TEXT NOT NULL,
+    endorsement BLOB NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS model_versions (
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    manifest TEXT NOT NULL,
+    signature BLOB NOT NULL,
+    key_id TEXT NOT NULL,
+    pushed_us INTEGER NOT NULL,
+    pushed_by TEXT NOT NULL,
+    frames TEXT NOT NULL,
+    PRIMARY KEY (name, version)
+);
+
+CREATE TABLE IF NOT EXISTS model_assignments (
+    device_id TEXT NOT NULL,
+    slot TEXT NOT NULL,
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    assignment_id INTEGER NOT NULL,
+    assigned_us INTEGER NOT NULL,
+    assigned_by TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    rollback INTEGER NOT NULL,
+    PRIMARY KEY (device_id, slot)
+);
+CREATE INDEX IF NOT EXISTS model_assignments_version ON model_assignments (name, version);
+
+CREATE TABLE IF NOT EXISTS model_reports (
+    device_id TEXT NOT NULL,
+    slot TEXT NOT NULL,
+    report TEXT NOT NULL,
+    PRIMARY KEY (device_id, slot)
+);
+
 -- Device certificates after enrollment (fleet/store/sqlite_certs.py). devices.cert_serial
 -- stays the newest; every certificate issued by renewal or reissue is kept here.
 CREATE TABLE IF NOT EXISTS device_certs (
@@ -224,4 +271,46 @@ CREATE TABLE IF NOT EXISTS reissue_tokens (
     token_id TEXT PRIMARY KEY,
     device_id TEXT NOT NULL
 );
+"""
+
+# Replays of webhook dead letters (fleet/store/sqlite_dead_letters.py): one row per
+# attempt; a dead letter whose latest replay was delivered is done. The index makes the
+# dead-letter listing a range scan in (cursor, webhook) order.
+DDL += """
+CREATE TABLE IF NOT EXISTS webhook_replays (
+    webhook_id TEXT NOT NULL,
+    cursor INTEGER NOT NULL,
+    at_us INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    error TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhook_replays_key ON webhook_replays (webhook_id, cursor);
+CREATE INDEX IF NOT EXISTS webhook_dead_letters_key ON webhook_dead_letters (cursor, webhook_id);
+"""
+
+# Evidence on demand: one row per alert, from the request to the fleet's box until the
+# box's answer (the image itself or why there is none). Deleted with its alert by
+# retention (fleet/store/sqlite_retention.py); queries in fleet/store/sqlite_evidence.py.
+DDL += """
+CREATE TABLE IF NOT EXISTS alert_evidence (
+    alert_id TEXT PRIMARY KEY,
+    request_id TEXT NOT NULL UNIQUE,
+    device_id TEXT NOT NULL,
+    camera_id TEXT NOT NULL,
+    track_id INTEGER NOT NULL,
+    face_event_id TEXT NOT NULL,
+    requested_us INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    received_us INTEGER NOT NULL,
+    captured_us INTEGER NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    jpeg BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alert_evidence_pending
+    ON alert_evidence (device_id, state, requested_us);
 """

@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from fleet.errors import InvalidRequestError, NotFoundError
+from fleet.store import sqlite_evidence
 from fleet.watchlists.decisions import decide
+from fleet.watchlists.evidence_records import request_for
 from fleet.watchlists.records import (
     AlertQuery,
     AlertRecord,
@@ -209,13 +211,19 @@ def gallery_rows(conn: sqlite3.Connection) -> list[GalleryRow]:
 
 # Alerts -------------------------------------------------------------------------------
 def add_alert(conn: sqlite3.Connection, alert: AlertRecord) -> bool:
-    """Insert a new alert; False (and nothing written) if this track already alerted it."""
+    """Insert a new alert and its pending evidence request; False if the track alerted it.
+
+    One transaction, so no alert is ever without its request; nothing is written on False.
+    """
     a = alert
     cursor = conn.execute(
         f"INSERT OR IGNORE INTO alerts ({_ALERT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
         _alert_row(a),
     )
-    return cursor.rowcount == 1
+    if cursor.rowcount != 1:
+        return False
+    sqlite_evidence.add_requests(conn, [request_for(a)])
+    return True
 
 
 def _decisions(conn: sqlite3.Connection, alert_id: str) -> tuple[DecisionRecord, ...]:

@@ -1,4 +1,4 @@
-"""The watchlist parts of a running fleet: matcher, checkpoint signer, enrolment models.
+"""The watchlist parts of a running fleet: matcher, evidence, checkpoints, enrolment models.
 
 `Watchlists.start(app)` wires them into the app (ingest hook, tasks, shutdown), so the
 server adds the whole feature with one call.
@@ -14,15 +14,18 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+from fleet.bus import WATCHLISTS, Notice
 from fleet.errors import FleetError
 from fleet.services.convert import ts
 from fleet.store.records import NewEvent
 from fleet.watchlists import wire
 from fleet.watchlists.checkpoints import CHECKPOINT_EVERY_S, CheckpointSigner
+from fleet.watchlists.evidence import EvidenceBroker
 from fleet.watchlists.matcher import Matcher
 from fleet.watchlists.metrics import WatchlistMetrics
 from fleet.watchlists.records import AlertRecord
 from proto.oko.v1 import events_pb2
+from proto.oko.v1 import watchlists_pb2 as pb
 
 if TYPE_CHECKING:
     from fleet.app import FleetApp
@@ -40,19 +43,30 @@ class Watchlists:
         self.metrics = WatchlistMetrics(app.metrics.registry)
         self.signer = CheckpointSigner.load_or_create(app.settings.data_dir)
         self.matcher = Matcher(app.store, self.metrics, self.publish_alert, app.audit)
+        self.evidence = EvidenceBroker(app, self.publish_alert)
         self._enroller: FaceEnroller | None = None
         self._enrol_pool = ThreadPoolExecutor(1, thread_name_prefix="enrol")
         self._checkpoint_task: asyncio.Task[None] | None = None
 
     @classmethod
     async def start(cls, app: FleetApp) -> Watchlists:
-        """Load galleries, hook into ingest, start matching and periodic checkpoints."""
+        """Load galleries, hook into ingest and the agent streams, start the tasks."""
         self = cls(app)
+        await self.evidence.start()
         await self.matcher.start()
         app.ingestor.on_commit.append(self.matcher.offer)
+        app.replication.on(WATCHLISTS, self._reload)
         self._checkpoint_task = asyncio.get_running_loop().create_task(self._checkpoints())
         app.closers.append(self.stop)
         return self
+
+    async def galleries_changed(self) -> None:
+        """After a watchlist or subject change: reload here, and on every other replica."""
+        await self.matcher.reload()
+        await self.app.replication.notify(WATCHLISTS)
+
+    async def _reload(self, notice: Notice) -> None:
+        await self.matcher.reload()
 
     async def stop(self) -> None:
         """Stop the tasks (before the ingest writer stops)."""
@@ -60,6 +74,7 @@ class Watchlists:
             self._checkpoint_task.cancel()
             await asyncio.gather(self._checkpoint_task, return_exceptions=True)
         await self.matcher.stop()
+        await self.evidence.stop()
         self._enrol_pool.shutdown(wait=True)
 
     async def _checkpoints(self) -> None:
@@ -81,7 +96,13 @@ class Watchlists:
         return self._enroller.enrol(data)
 
     async def publish_alert(self, alert: AlertRecord, change: int) -> None:
-        """Put an alert's change on the event stream, durably (through the ingest writer)."""
+        """Put an alert's change on the event stream, durably (through the ingest writer).
+
+        A raised alert's evidence request (kept with it by the store) goes to the box only
+        after the alert is on the stream, so subscribers always see the raise before the
+        box's answer.
+        """
+        evidence = (await self.app.store.evidence_meta([alert.alert_id])).get(alert.alert_id)
         now_us = time.time_ns() // 1000
         event = events_pb2.Event(
             event_id=str(uuid.uuid4()),
@@ -90,7 +111,7 @@ class Watchlists:
             capture_time=ts(now_us),
             track_id=alert.track_id,
             site=alert.site,
-            watchlist_alert=wire.alert(alert, change),
+            watchlist_alert=wire.alert(alert, change, evidence),
         )
         new = NewEvent(
             event.event_id,
@@ -102,3 +123,5 @@ class Watchlists:
             event.SerializeToString(),
         )
         await self.app.ingestor.submit([new])
+        if change == pb.WatchlistAlert.CHANGE_RAISED:
+            await self.evidence.raised(alert)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from fleet.services.convert import ts
 from fleet.watchlists.decisions import confirmations_needed
+from fleet.watchlists.evidence_records import PENDING, PRESENT, UNAVAILABLE, EvidenceMeta
 from fleet.watchlists.records import (
     CANDIDATE,
     CONFIRM,
@@ -31,6 +32,11 @@ STATES = {
 STATE_NAMES = {v: k for k, v in STATES.items()}
 DECISIONS = {CONFIRM: pb.AlertDecision.KIND_CONFIRM, REJECT: pb.AlertDecision.KIND_REJECT}
 DECISION_NAMES = {v: k for k, v in DECISIONS.items()}
+EVIDENCE_STATES = {
+    PENDING: pb.EVIDENCE_STATE_PENDING,
+    PRESENT: pb.EVIDENCE_STATE_PRESENT,
+    UNAVAILABLE: pb.EVIDENCE_STATE_UNAVAILABLE,
+}
 
 
 def galleries(templates: Sequence[Template]) -> list[pb.Gallery]:
@@ -86,8 +92,10 @@ def subject(s: SubjectRecord) -> pb.Subject:
     )
 
 
-def alert(a: AlertRecord, change: int = 0) -> pb.WatchlistAlert:
-    """An alert with all its decisions; `change` is set on the event stream."""
+def alert(
+    a: AlertRecord, change: int = 0, evidence: EvidenceMeta | None = None
+) -> pb.WatchlistAlert:
+    """An alert with all its decisions and its evidence state; `change` is set on the stream."""
     return pb.WatchlistAlert(
         alert_id=a.alert_id,
         state=STATES[a.state],
@@ -113,6 +121,31 @@ def alert(a: AlertRecord, change: int = 0) -> pb.WatchlistAlert:
         ],
         confirmations_needed=confirmations_needed(a),
         change=change,  # type: ignore[arg-type]
+        evidence=EVIDENCE_STATES[evidence.state] if evidence else pb.EVIDENCE_STATE_UNSPECIFIED,
+        evidence_reason=evidence.reason if evidence else "",
+    )
+
+
+def alert_evidence(alert_id: str, meta: EvidenceMeta | None, jpeg: bytes = b"") -> pb.AlertEvidence:
+    """An alert's evidence as GetAlertEvidence returns it (the image only when present)."""
+    if meta is None:
+        return pb.AlertEvidence(alert_id=alert_id, state=pb.EVIDENCE_STATE_UNSPECIFIED)
+    r = meta.request
+    return pb.AlertEvidence(
+        alert_id=alert_id,
+        state=EVIDENCE_STATES[meta.state],
+        reason=meta.reason,
+        jpeg=jpeg,
+        width=meta.width,
+        height=meta.height,
+        sha256=meta.sha256,
+        requested_at=ts(r.requested_us),
+        received_at=ts(meta.received_us),
+        captured_at=ts(meta.captured_us),
+        device_id=r.device_id,
+        camera_id=r.camera_id,
+        track_id=r.track_id,
+        face_event_id=r.face_event_id,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -25,6 +26,20 @@ from proto.oko.v1 import (
     stream_pb2_grpc,
 )
 from proto.transport import CLIENT_OPTIONS, bearer_metadata
+from tests.support.pg import store_url_for
+
+#: OKO_TEST_STORE=postgresql runs every fleet started through `settings_for` on a
+#: PostgreSQL store (a database per data dir in one session-wide cluster, tests/support/pg.py).
+TEST_STORE = os.environ.get("OKO_TEST_STORE", "sqlite")
+
+
+def store_for(data_dir: Path, kind: str = TEST_STORE) -> str:
+    """The `store` setting of a test fleet on `kind` ('sqlite' or 'postgresql')."""
+    if kind == "postgresql":
+        return store_url_for(str(data_dir.resolve()))
+    if kind != "sqlite":
+        raise ValueError(f"OKO_TEST_STORE={kind!r}: expected sqlite or postgresql")
+    return ""
 
 
 def settings_for(data_dir: Path, **overrides: object) -> FleetSettings:
@@ -34,6 +49,8 @@ def settings_for(data_dir: Path, **overrides: object) -> FleetSettings:
         "agent_listen": "127.0.0.1:0",
         "metrics_listen": "",
     }
+    if "store" not in overrides:
+        values["store"] = store_for(data_dir)
     values.update(overrides)
     return FleetSettings.model_validate(values)
 

@@ -56,7 +56,7 @@ def test_set_and_apply_are_idempotent_and_dry_run_stores_nothing(
     code, out, _ = ctl(server, "config", "set", device, "-f", changed, "--dry-run")
     assert code == 0 and "would be version 2" in out
     code, out, _ = ctl(server, "--json", "config", "get", device)
-    assert json.loads(out)["rendered"]["version"] == "1"  # the dry run stored nothing
+    assert json.loads(out)["rendered"]["version"] == 1  # the dry run stored nothing
 
     many = _file(
         tmp_path,
@@ -83,7 +83,7 @@ def test_diff_against_a_file_and_against_what_the_box_reports(
     code, out, _ = ctl(server, "config", "diff", device, "-f", changed)
     assert code == 1 and "-  detect_fps: 4" in out and "+  detect_fps: 2" in out
     code, out, _ = ctl(server, "--json", "config", "get", device)
-    assert json.loads(out)["rendered"]["version"] == "1"  # diff stored nothing
+    assert json.loads(out)["rendered"]["version"] == 1  # diff stored nothing
 
     # The box never reported: everything desired is a difference.
     code, out, _ = ctl(server, "config", "diff", device)

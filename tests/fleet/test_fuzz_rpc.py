@@ -31,8 +31,10 @@ from proto.oko.v1 import (
     agent_pb2,
     certs_pb2,
     events_pb2,
+    models_pb2,
     stream_pb2,
     stream_pb2_grpc,
+    webhooks_pb2,
 )
 from proto.transport import CLIENT_OPTIONS, bearer_metadata
 from tests.fleet import helpers
@@ -63,7 +65,9 @@ SERVICES = [
     agent_pb2.DESCRIPTOR.services_by_name["AgentService"],
     admin_pb2.DESCRIPTOR.services_by_name["AdminService"],
     stream_pb2.DESCRIPTOR.services_by_name["EventService"],
+    webhooks_pb2.DESCRIPTOR.services_by_name["WebhookService"],
     certs_pb2.DESCRIPTOR.services_by_name["CertificateService"],
+    models_pb2.DESCRIPTOR.services_by_name["ModelService"],
 ]
 METHODS = [m for service in SERVICES for m in service.methods]
 UNARY = [m for m in METHODS if not m.client_streaming and not m.server_streaming]
@@ -203,8 +207,39 @@ def test_renewal_requests_on_the_mutual_tls_port(
     _assert_caller_error(err.value, "RenewCertificate")
 
 
+@FUZZ
+@given(request=messages(models_pb2.FetchModelRequest.DESCRIPTOR))
+def test_model_fetches_on_the_mutual_tls_port(
+    target: Target, request: models_pb2.FetchModelRequest
+) -> None:
+    """As the enrolled box itself: nothing is assigned to it, so nothing is served."""
+    fetch: Any = target.agent.unary_stream(
+        "/oko.v1.AgentService/FetchModel",
+        request_serializer=lambda m: m.SerializeToString(),
+        response_deserializer=models_pb2.ModelChunk.FromString,
+    )
+    with pytest.raises(grpc.RpcError) as err:
+        list(fetch(request, timeout=10))
+    _assert_caller_error(err.value, "FetchModel")
+
+
+@FUZZ
+@given(stream=st.lists(messages(models_pb2.PushModelRequest.DESCRIPTOR), max_size=5))
+def test_model_pushes(target: Target, stream: list[models_pb2.PushModelRequest]) -> None:
+    """Hostile push streams from anyone: refused with a caller's error, nothing stored."""
+    push: Any = target.api.stream_unary(
+        "/oko.v1.ModelService/PushModel",
+        request_serializer=lambda m: m.SerializeToString(),
+        response_deserializer=models_pb2.ModelInfo.FromString,
+    )
+    for caller in target.callers():
+        with pytest.raises(grpc.RpcError) as err:  # no trusted key: nothing can be signed
+            push(iter(stream), metadata=caller, timeout=10)
+        _assert_caller_error(err.value, "PushModel")
+
+
 def test_every_rpc_is_fuzzed() -> None:
-    assert len(UNARY) + len(SERVER_STREAMING) + 1 == len(METHODS)  # + Connect
+    assert len(UNARY) + len(SERVER_STREAMING) + 2 == len(METHODS)  # + Connect, PushModel
 
 
 def test_the_fleet_still_serves_everyone_after_the_fuzzing(target: Target) -> None:

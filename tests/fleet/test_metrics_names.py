@@ -29,7 +29,9 @@ def _promtool() -> str:
 
 
 async def test_fleet_metrics_pass_promtool_and_use_the_fleet_prefix(tmp_path: Path) -> None:
-    async with running_fleet(tmp_path / "f", metrics_listen="127.0.0.1:0") as fleet:
+    async with running_fleet(
+        tmp_path / "f", metrics_listen="127.0.0.1:0", console_listen="127.0.0.1:0"
+    ) as fleet:
         ident = await new_device(fleet.server, fleet.admin, fleet.ca)
         async with ident.channel(fleet.server.agent_port) as channel:
             box = AgentStream(channel)

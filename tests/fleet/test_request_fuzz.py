@@ -13,7 +13,7 @@ import random
 import grpc
 import pytest
 
-from proto.oko.v1 import admin_pb2, agent_pb2, certs_pb2, stream_pb2
+from proto.oko.v1 import admin_pb2, agent_pb2, certs_pb2, stream_pb2, webhooks_pb2
 from proto.transport import bearer_metadata
 from tests.fleet.conftest import Fleet
 from tests.fleet.helpers import admin_stub
@@ -33,6 +33,7 @@ def _unary_methods() -> list[str]:
         (admin_pb2, "AdminService"),
         (agent_pb2, "AgentService"),
         (stream_pb2, "EventService"),
+        (webhooks_pb2, "WebhookService"),
         (certs_pb2, "CertificateService"),
     ):
         desc = module.DESCRIPTOR.services_by_name[service]

@@ -18,6 +18,8 @@ from fleet import retention
 from fleet.config import EVENT_TYPES, RetentionSettings, SettingsError, load_settings
 from fleet.errors import NotFoundError
 from fleet.retention import RetentionTask
+from fleet.store.base import Store
+from fleet.store.pg import PostgresStore
 from fleet.store.records import EventQuery, NewEvent, StoredEvent
 from fleet.store.sqlite import SqliteStore
 from fleet.watchlists.records import AlertQuery, AlertRecord, DecisionRecord
@@ -56,7 +58,7 @@ def _new(msg: events_pb2.Event, device_id: str = "box-1", site: str = "site-a") 
     )
 
 
-async def _load(store: SqliteStore, now: int) -> dict[str, tuple[str, int]]:
+async def _load(store: Store, now: int) -> dict[str, tuple[str, int]]:
     """One batch per age, every kind in each: event_id -> (kind, age)."""
     made: dict[str, tuple[str, int]] = {}
     for age in AGES:
@@ -69,22 +71,26 @@ async def _load(store: SqliteStore, now: int) -> dict[str, tuple[str, int]]:
     return made
 
 
-async def _all(store: SqliteStore, after: int = 0) -> list[StoredEvent]:
+async def _all(store: Store, after: int = 0) -> list[StoredEvent]:
     return await store.read_events(EventQuery(after_cursor=after, limit=10_000))
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    opened = await SqliteStore.open(tmp_path / "fleet.db")
-    yield opened
-    await opened.close()
+async def store(any_store: Store) -> AsyncIterator[Store]:
+    """Both stores (tests/fleet/conftest.py STORES): retention is a store contract."""
+    yield any_store
 
 
-def _task(store: SqliteStore, now: int, settings: RetentionSettings = SETTINGS) -> RetentionTask:
+async def _verify(store: Store) -> int:
+    assert isinstance(store, SqliteStore | PostgresStore)
+    return await store.verify_audit()
+
+
+def _task(store: Store, now: int, settings: RetentionSettings = SETTINGS) -> RetentionTask:
     return RetentionTask(store, settings, CollectorRegistry(), clock=lambda: now)
 
 
-async def test_a_pass_deletes_exactly_the_expired_rows_of_each_kind(store: SqliteStore) -> None:
+async def test_a_pass_deletes_exactly_the_expired_rows_of_each_kind(store: Store) -> None:
     made = await _load(store, NOW)
     before = await _all(store)
     task = _task(store, NOW)
@@ -101,14 +107,14 @@ async def test_a_pass_deletes_exactly_the_expired_rows_of_each_kind(store: Sqlit
     assert await store.last_cursor() == before[-1].cursor
 
 
-async def test_every_purge_is_audited_and_the_chain_still_verifies(store: SqliteStore) -> None:
+async def test_every_purge_is_audited_and_the_chain_still_verifies(store: Store) -> None:
     await _load(store, NOW)
     await _task(store, NOW).run_pass()
     await _task(store, NOW).run_pass()  # nothing left: no entry
-    assert await store.verify_audit() == 1
+    assert await _verify(store) == 1
 
 
-async def test_old_cursors_still_resume_over_what_remains(store: SqliteStore) -> None:
+async def test_old_cursors_still_resume_over_what_remains(store: Store) -> None:
     made = await _load(store, NOW)
     before = await _all(store)
     await _task(store, NOW).run_pass()
@@ -119,7 +125,7 @@ async def test_old_cursors_still_resume_over_what_remains(store: SqliteStore) ->
         ]
 
 
-async def test_small_batches_reach_the_same_result(store: SqliteStore) -> None:
+async def test_small_batches_reach_the_same_result(store: Store) -> None:
     settings = SETTINGS.model_copy(update={"batch_rows": 10})
     for i in range(12):  # 36 old faces more: several steps per rule
         await store.ingest([[_new(event("cam-b", i, "face")) for _ in range(3)]], NOW - 500 * DAY)
@@ -132,14 +138,14 @@ async def test_small_batches_reach_the_same_result(store: SqliteStore) -> None:
     ]
 
 
-async def test_time_passing_purges_rows_once_they_expire(store: SqliteStore) -> None:
+async def test_time_passing_purges_rows_once_they_expire(store: Store) -> None:
     msg = event("cam-a", 1, "face")
     await store.ingest([[_new(msg)]], received_us=NOW)
     assert await _task(store, NOW + 24 * HOUR - 1).run_pass() == {}
     assert await _task(store, NOW + 24 * HOUR + 1).run_pass() == {"face": 1}
 
 
-async def test_changing_the_rules_rewalks_old_rows(store: SqliteStore) -> None:
+async def test_changing_the_rules_rewalks_old_rows(store: Store) -> None:
     """Dropping an override puts its type under events_days, old rows included."""
     made = await _load(store, NOW)
     await _task(store, NOW).run_pass()
@@ -153,7 +159,6 @@ async def test_a_purge_during_ingest_loses_no_acknowledged_event(tmp_path: Path)
     async with running_fleet(tmp_path / "f") as fleet:
         await fleet.server.retention.stop()  # only this test's task purges
         store = fleet.server.app.store
-        assert isinstance(store, SqliteStore)
         old = [_new(event("cam-old", i, "face")) for i in range(3000)]
         await store.ingest([old[i : i + 500] for i in range(0, 3000, 500)], 1_000_000)
         settings = SETTINGS.model_copy(update={"batch_rows": 50})
@@ -185,7 +190,6 @@ async def test_query_and_subscribe_resume_from_a_purged_cursor(tmp_path: Path) -
     async with running_fleet(tmp_path / "f") as fleet:
         await fleet.server.retention.stop()  # only this test's task purges
         store = fleet.server.app.store
-        assert isinstance(store, SqliteStore)
         made = await _load(store, NOW)
         before = await _all(store)
         await _task(store, NOW).run_pass()
@@ -257,7 +261,7 @@ def test_alert_events_on_the_stream_live_as_long_as_alerts(
 
 
 async def test_a_failing_alert_purge_is_logged_and_the_task_keeps_running(
-    store: SqliteStore, caplog: pytest.LogCaptureFixture
+    store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
     calls: list[int] = []
 
@@ -278,7 +282,7 @@ async def test_a_failing_alert_purge_is_logged_and_the_task_keeps_running(
     assert "retention pass failed" in caplog.text
 
 
-async def test_the_alert_purge_hook_is_called_until_it_runs_dry(store: SqliteStore) -> None:
+async def test_the_alert_purge_hook_is_called_until_it_runs_dry(store: Store) -> None:
     left = [25]
 
     async def purge_alerts(before_us: int, limit: int) -> int:
@@ -290,7 +294,7 @@ async def test_the_alert_purge_hook_is_called_until_it_runs_dry(store: SqliteSto
     settings = SETTINGS.model_copy(update={"batch_rows": 10})
     task = RetentionTask(store, settings, CollectorRegistry(), lambda: NOW, purge_alerts)
     assert await task.run_pass() == {"alerts": 25}
-    assert await store.verify_audit() == 1
+    assert await _verify(store) == 1
 
 
 def _alert(raised_us: int) -> AlertRecord:
@@ -310,7 +314,7 @@ def _alert(raised_us: int) -> AlertRecord:
     )
 
 
-async def test_alerts_past_alerts_days_go_with_their_decisions(store: SqliteStore) -> None:
+async def test_alerts_past_alerts_days_go_with_their_decisions(store: Store) -> None:
     ages = (200 * DAY, 91 * DAY, 89 * DAY, 1 * DAY)
     alerts = [_alert(NOW - age) for age in ages]
     for alert in alerts:

@@ -119,12 +119,13 @@ async def test_okoctl_and_listings_show_a_far_future_time_instead_of_failing(
 
         code, out, err = await asyncio.to_thread(_okoctl, fleet, "events", "query")
         assert code == 0, err
-        assert f"@{YEAR_33658}" in out and "cam-1 line_crossing" in out
+        assert f"@{YEAR_33658}" in out
+        assert any(line.split()[4:6] == ["cam-1", "line_crossing"] for line in out.splitlines())
         code, out, err = await asyncio.to_thread(_okoctl, fleet, "--json", "events", "query")
         assert code == 0, err
         shown = {e["event"]["event_id"]: e["event"]["capture_time"] for e in json.loads(out)}
         assert shown[legacy] == {
-            "seconds": str(YEAR_33658),
+            "seconds": YEAR_33658,
             "nanos": 0,
             "invalid": "out of range",
         }

@@ -21,8 +21,8 @@ from fleet.broadcast import Broadcaster
 from fleet.errors import StoreValueError
 from fleet.fleet_metrics import FleetMetrics
 from fleet.ingest import Ingestor
+from fleet.store.base import Store
 from fleet.store.records import EventQuery, NewEvent
-from fleet.store.sqlite import SqliteStore
 from proto.oko.v1 import events_pb2
 from tests.fleet.bystanders import Bystanders
 from tests.fleet.conftest import Fleet, running_fleet
@@ -109,25 +109,22 @@ def _new(event_id: str, capture_us: int) -> NewEvent:
     return NewEvent(event_id, "dev-1", "cam-1", "site-a", "zone", capture_us, payload)
 
 
-async def test_the_store_maps_values_it_cannot_hold(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "fleet.db")
-    try:
-        with pytest.raises(StoreValueError, match="cannot hold"):
-            await store.ingest([[_new("e-1", 10**19)]], 1)
-        assert await store.read_events(EventQuery()) == []
-        await store.ingest([[_new("e-2", 1)]], 1)  # the store goes on
-        assert [e.event_id for e in await store.read_events(EventQuery())] == ["e-2"]
-    finally:
-        await store.close()
+async def test_the_store_maps_values_it_cannot_hold(any_store: Store) -> None:
+    store = any_store
+    with pytest.raises(StoreValueError, match="cannot hold"):
+        await store.ingest([[_new("e-1", 10**19)]], 1)
+    assert await store.read_events(EventQuery()) == []
+    await store.ingest([[_new("e-2", 1)]], 1)  # the store goes on
+    assert [e.event_id for e in await store.read_events(EventQuery())] == ["e-2"]
 
 
 async def test_a_batch_the_store_cannot_take_fails_alone_and_ingest_goes_on(
-    tmp_path: Path,
+    any_store: Store,
 ) -> None:
     """The mechanism under the validation: if some value ever slips past admission, the
     batch it is in fails with a reason, its group's other batches are stored, and the one
     ingest task keeps going (before, the OverflowError ended it without a word)."""
-    store = await SqliteStore.open(tmp_path / "fleet.db")
+    store = any_store
     metrics = FleetMetrics()
     broadcaster = Broadcaster()
     sub = broadcaster.attach(EventQuery().filter)
@@ -151,7 +148,6 @@ async def test_a_batch_the_store_cannot_take_fails_alone_and_ingest_goes_on(
         assert published is not None and [e.event_id for e in published] == stored
     finally:
         await ingestor.stop()
-        await store.close()
 
 
 async def test_health_turns_not_serving_if_the_ingest_task_ends(fleet: Fleet) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -99,9 +101,12 @@ async def test_deliveries_are_signed_and_filtered(fleet: Fleet, receiver: Receiv
     await _wait(lambda: len(receiver.delivered_ids()) == 2)
     assert receiver.delivered_ids() == [events[0].event_id, events[2].event_id]
     headers, body = receiver.requests[0]
-    stamp = headers["X-Oko-Timestamp"]
-    expected = hmac.new(b"s3cret", stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    assert headers["X-Oko-Signature"] == f"sha256={expected}"
+    # Standard Webhooks, recomputed here from the spec: v1,base64(HMAC(id.timestamp.body)).
+    msg_id, stamp = headers["webhook-id"], headers["webhook-timestamp"]
+    signed = f"{msg_id}.{stamp}.".encode() + body
+    expected = base64.b64encode(hmac.new(b"s3cret", signed, hashlib.sha256).digest()).decode()
+    assert headers["webhook-signature"] == f"v1,{expected}"
+    assert abs(int(stamp) - time.time()) < 300
 
 
 async def test_failed_posts_are_retried_then_delivered(tmp_path: Path) -> None:

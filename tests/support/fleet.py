@@ -6,6 +6,7 @@ one parser of what `oko-fleet serve` prints when it is up (see `fleet/cli.py`):
     First start. Admin token (shown once, stored only hashed):
       okoa.<id>.<secret>
     CA certificate for clients: <data dir>/ca/ca.pem
+    console https://<host>:<port>/         (only with --console)
     serving api=<port> agent=<port>
 
 `FleetHandle` wraps what tests need from the fleet's public API (AdminService with the
@@ -32,6 +33,7 @@ from proto.oko.v1 import admin_pb2, admin_pb2_grpc, stream_pb2, stream_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[2]
 _SERVING = re.compile(r"^serving api=(\d+) agent=(\d+)$")
+_CONSOLE = re.compile(r"^console https://\S+:(\d+)/$")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class FleetBanner:
     api_port: int
     agent_port: int
     admin_token: str  # "" when the data dir already held a fleet
+    console_port: int = 0  # 0 when not started with --console
 
 
 def read_banner(out: IO[str], timeout: float) -> FleetBanner:
@@ -48,6 +51,7 @@ def read_banner(out: IO[str], timeout: float) -> FleetBanner:
     deadline = time.monotonic() + timeout
     said: list[str] = []
     token = ""
+    console = 0
     while time.monotonic() < deadline:
         line = out.readline()
         if not line:
@@ -56,8 +60,10 @@ def read_banner(out: IO[str], timeout: float) -> FleetBanner:
         text = line.strip()
         if text.startswith("okoa."):
             token = text
+        elif found := _CONSOLE.match(text):
+            console = int(found[1])
         elif serving := _SERVING.match(text):
-            return FleetBanner(int(serving[1]), int(serving[2]), token)
+            return FleetBanner(int(serving[1]), int(serving[2]), token, console)
     raise AssertionError(f"oko-fleet did not serve within {timeout:.0f} s:\n" + "".join(said))
 
 
@@ -124,7 +130,9 @@ class FleetHandle:
 class FleetCli:
     """`oko-fleet serve` on fixed ports, so boxes and subscribers find it after a restart."""
 
-    def __init__(self, data_dir: Path, api_port: int, agent_port: int) -> None:
+    def __init__(
+        self, data_dir: Path, api_port: int, agent_port: int, extra: tuple[str, ...] = ()
+    ) -> None:
         self.data_dir = data_dir
         self.args = [
             sys.executable,
@@ -139,11 +147,13 @@ class FleetCli:
             f"127.0.0.1:{agent_port}",
             "--metrics-listen",
             "",
+            *extra,  # e.g. ("--config", "fleet.yaml")
         ]
         self.api = f"localhost:{api_port}"
         self.api_port = api_port
         self.agent_port = agent_port
         self.admin_token = ""  # kept across restarts: only a first start prints one
+        self.console_port = 0
         self.proc: subprocess.Popen[str] | None = None
 
     def start(self, timeout: float = 30) -> FleetCli:
@@ -165,6 +175,7 @@ class FleetCli:
         assert self.proc.stdout is not None
         banner = read_banner(self.proc.stdout, timeout)
         self.admin_token = banner.admin_token or self.admin_token
+        self.console_port = banner.console_port
         # Keep draining, so warnings logged later can never fill the pipe and block the fleet.
         threading.Thread(target=self.proc.stdout.read, daemon=True).start()
         return self

@@ -23,11 +23,14 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from proto.oko.v1 import console_pb2 as proto_dot_oko_dot_v1_dot_console__pb2
 from proto.oko.v1 import certs_pb2 as proto_dot_oko_dot_v1_dot_certs__pb2
 from proto.oko.v1 import events_pb2 as proto_dot_oko_dot_v1_dot_events__pb2
+from proto.oko.v1 import models_pb2 as proto_dot_oko_dot_v1_dot_models__pb2
+from proto.oko.v1 import watchlists_pb2 as proto_dot_oko_dot_v1_dot_watchlists__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18proto/oko/v1/agent.proto\x12\x06oko.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18proto/oko/v1/certs.proto\x1a\x19proto/oko/v1/events.proto\"\xcf\x01\n\rEnrollRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0f\n\x07\x63sr_pem\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65vice_name\x18\x03 \x01(\t\x12\x10\n\x08hostname\x18\x04 \x01(\t\x12\x15\n\ragent_version\x18\x05 \x01(\t\x12\x31\n\x06labels\x18\x06 \x03(\x0b\x32!.oko.v1.EnrollRequest.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa1\x01\n\x0e\x45nrollResponse\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x02 \x01(\t\x12\x0e\n\x06\x63\x61_pem\x18\x03 \x01(\t\x12\x0c\n\x04site\x18\x04 \x01(\t\x12\x16\n\x0e\x61gent_endpoint\x18\x05 \x01(\t\x12-\n\tnot_after\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xda\x01\n\x0c\x41gentMessage\x12\x1e\n\x05hello\x18\x01 \x01(\x0b\x32\r.oko.v1.HelloH\x00\x12&\n\theartbeat\x18\x02 \x01(\x0b\x32\x11.oko.v1.HeartbeatH\x00\x12$\n\x05state\x18\x03 \x01(\x0b\x32\x13.oko.v1.StateReportH\x00\x12#\n\x05\x62\x61tch\x18\x04 \x01(\x0b\x32\x12.oko.v1.EventBatchH\x00\x12/\n\x0e\x63ommand_result\x18\x05 \x01(\x0b\x32\x15.oko.v1.CommandResultH\x00\x42\x06\n\x04\x62ody\"\x8d\x01\n\x05Hello\x12\x15\n\ragent_version\x18\x01 \x01(\t\x12\x17\n\x0f\x61pplied_version\x18\x02 \x01(\x04\x12.\n\nstarted_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncamera_ids\x18\x04 \x03(\t\x12\x10\n\x08protocol\x18\x05 \x01(\r\"\x96\x01\n\x0c\x43\x61meraHealth\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x0e\n\x06online\x18\x02 \x01(\x08\x12\x0b\n\x03\x66ps\x18\x03 \x01(\x02\x12\x14\n\x0cinference_ms\x18\x04 \x01(\x02\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x31\n\rlast_frame_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xce\x01\n\tHeartbeat\x12+\n\x07sent_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bspool_depth\x18\x02 \x01(\x04\x12\x13\n\x0bspool_bytes\x18\x03 \x01(\x04\x12\x16\n\x0e\x64ropped_events\x18\x04 \x01(\x04\x12%\n\x07\x63\x61meras\x18\x05 \x03(\x0b\x32\x14.oko.v1.CameraHealth\x12\x13\n\x0b\x63pu_percent\x18\x06 \x01(\x02\x12\x16\n\x0ememory_percent\x18\x07 \x01(\x02\"\xea\x01\n\x0bStateReport\x12\x17\n\x0f\x61pplied_version\x18\x01 \x01(\x04\x12\x10\n\x08\x64ocument\x18\x02 \x01(\t\x12\x19\n\x11\x61ttempted_version\x18\x03 \x01(\x04\x12\n\n\x02ok\x18\x04 \x01(\x08\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12/\n\x0breported_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x64\x65tector_model\x18\x07 \x01(\t\x12\x18\n\x10\x64\x65tector_version\x18\x08 \x01(\t\x12\x17\n\x0f\x64\x65tector_labels\x18\t \x03(\t\"@\n\rCommandResult\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\n\n\x02ok\x18\x02 \x01(\x08\x12\x0f\n\x07message\x18\x03 \x01(\t\"\xa3\x01\n\x0c\x46leetMessage\x12\"\n\x07welcome\x18\x01 \x01(\x0b\x32\x0f.oko.v1.WelcomeH\x00\x12\x1a\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x0b.oko.v1.AckH\x00\x12\'\n\x07\x64\x65sired\x18\x03 \x01(\x0b\x32\x14.oko.v1.DesiredStateH\x00\x12\"\n\x07\x63ommand\x18\x04 \x01(\x0b\x32\x0f.oko.v1.CommandH\x00\x42\x06\n\x04\x62ody\"\xb4\x01\n\x07Welcome\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x0c\n\x04site\x18\x02 \x01(\t\x12/\n\x0bserver_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10max_batch_events\x18\x04 \x01(\r\x12\x19\n\x11max_message_bytes\x18\x05 \x01(\r\x12\"\n\x1aheartbeat_interval_seconds\x18\x06 \x01(\r\"@\n\rRejectedEvent\x12\r\n\x05index\x18\x01 \x01(\r\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"{\n\x03\x41\x63k\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\x04\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\r\x12\x12\n\nduplicates\x18\x03 \x01(\r\x12\'\n\x08rejected\x18\x04 \x03(\x0b\x32\x15.oko.v1.RejectedEvent\x12\x13\n\x0blast_cursor\x18\x05 \x01(\x04\"\x91\x01\n\x0c\x44\x65siredState\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\x10\n\x08\x64ocument\x18\x02 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x03 \x01(\t\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x61uthor\x18\x06 \x01(\t\"\x81\x01\n\x07\x43ommand\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\'\n\x04\x61rgs\x18\x03 \x03(\x0b\x32\x19.oko.v1.Command.ArgsEntry\x1a+\n\tArgsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\xd9\x01\n\x0c\x41gentService\x12\x37\n\x06\x45nroll\x12\x15.oko.v1.EnrollRequest\x1a\x16.oko.v1.EnrollResponse\x12\x39\n\x07\x43onnect\x12\x14.oko.v1.AgentMessage\x1a\x14.oko.v1.FleetMessage(\x01\x30\x01\x12U\n\x10RenewCertificate\x12\x1f.oko.v1.RenewCertificateRequest\x1a .oko.v1.RenewCertificateResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18proto/oko/v1/agent.proto\x12\x06oko.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aproto/oko/v1/console.proto\x1a\x18proto/oko/v1/certs.proto\x1a\x19proto/oko/v1/events.proto\x1a\x19proto/oko/v1/models.proto\x1a\x1dproto/oko/v1/watchlists.proto\"\xcf\x01\n\rEnrollRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0f\n\x07\x63sr_pem\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65vice_name\x18\x03 \x01(\t\x12\x10\n\x08hostname\x18\x04 \x01(\t\x12\x15\n\ragent_version\x18\x05 \x01(\t\x12\x31\n\x06labels\x18\x06 \x03(\x0b\x32!.oko.v1.EnrollRequest.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xd1\x01\n\x0e\x45nrollResponse\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x02 \x01(\t\x12\x0e\n\x06\x63\x61_pem\x18\x03 \x01(\t\x12\x0c\n\x04site\x18\x04 \x01(\t\x12\x16\n\x0e\x61gent_endpoint\x18\x05 \x01(\t\x12-\n\tnot_after\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x12model_signing_keys\x18\x14 \x03(\x0b\x32\x12.oko.v1.SigningKey\"\xd6\x02\n\x0c\x41gentMessage\x12\x1e\n\x05hello\x18\x01 \x01(\x0b\x32\r.oko.v1.HelloH\x00\x12&\n\theartbeat\x18\x02 \x01(\x0b\x32\x11.oko.v1.HeartbeatH\x00\x12$\n\x05state\x18\x03 \x01(\x0b\x32\x13.oko.v1.StateReportH\x00\x12#\n\x05\x62\x61tch\x18\x04 \x01(\x0b\x32\x12.oko.v1.EventBatchH\x00\x12/\n\x0e\x63ommand_result\x18\x05 \x01(\x0b\x32\x15.oko.v1.CommandResultH\x00\x12+\n\x0cmodel_report\x18\x06 \x01(\x0b\x32\x13.oko.v1.ModelReportH\x00\x12$\n\x08\x65vidence\x18\x07 \x01(\x0b\x32\x10.oko.v1.EvidenceH\x00\x12\'\n\nlive_frame\x18\x08 \x01(\x0b\x32\x11.oko.v1.LiveFrameH\x00\x42\x06\n\x04\x62ody\"\x8d\x01\n\x05Hello\x12\x15\n\ragent_version\x18\x01 \x01(\t\x12\x17\n\x0f\x61pplied_version\x18\x02 \x01(\x04\x12.\n\nstarted_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncamera_ids\x18\x04 \x03(\t\x12\x10\n\x08protocol\x18\x05 \x01(\r\"\x96\x01\n\x0c\x43\x61meraHealth\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x0e\n\x06online\x18\x02 \x01(\x08\x12\x0b\n\x03\x66ps\x18\x03 \x01(\x02\x12\x14\n\x0cinference_ms\x18\x04 \x01(\x02\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x31\n\rlast_frame_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xce\x01\n\tHeartbeat\x12+\n\x07sent_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bspool_depth\x18\x02 \x01(\x04\x12\x13\n\x0bspool_bytes\x18\x03 \x01(\x04\x12\x16\n\x0e\x64ropped_events\x18\x04 \x01(\x04\x12%\n\x07\x63\x61meras\x18\x05 \x03(\x0b\x32\x14.oko.v1.CameraHealth\x12\x13\n\x0b\x63pu_percent\x18\x06 \x01(\x02\x12\x16\n\x0ememory_percent\x18\x07 \x01(\x02\"\xea\x01\n\x0bStateReport\x12\x17\n\x0f\x61pplied_version\x18\x01 \x01(\x04\x12\x10\n\x08\x64ocument\x18\x02 \x01(\t\x12\x19\n\x11\x61ttempted_version\x18\x03 \x01(\x04\x12\n\n\x02ok\x18\x04 \x01(\x08\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12/\n\x0breported_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x64\x65tector_model\x18\x07 \x01(\t\x12\x18\n\x10\x64\x65tector_version\x18\x08 \x01(\t\x12\x17\n\x0f\x64\x65tector_labels\x18\t \x03(\t\"@\n\rCommandResult\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\n\n\x02ok\x18\x02 \x01(\x08\x12\x0f\n\x07message\x18\x03 \x01(\t\"\xb1\x02\n\x0c\x46leetMessage\x12\"\n\x07welcome\x18\x01 \x01(\x0b\x32\x0f.oko.v1.WelcomeH\x00\x12\x1a\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x0b.oko.v1.AckH\x00\x12\'\n\x07\x64\x65sired\x18\x03 \x01(\x0b\x32\x14.oko.v1.DesiredStateH\x00\x12\"\n\x07\x63ommand\x18\x04 \x01(\x0b\x32\x0f.oko.v1.CommandH\x00\x12)\n\x06models\x18\x05 \x01(\x0b\x32\x17.oko.v1.ModelAssignmentH\x00\x12\x33\n\x10\x65vidence_request\x18\x06 \x01(\x0b\x32\x17.oko.v1.EvidenceRequestH\x00\x12,\n\tlive_view\x18\x07 \x01(\x0b\x32\x17.oko.v1.LiveViewRequestH\x00\x42\x06\n\x04\x62ody\"\xb4\x01\n\x07Welcome\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x0c\n\x04site\x18\x02 \x01(\t\x12/\n\x0bserver_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10max_batch_events\x18\x04 \x01(\r\x12\x19\n\x11max_message_bytes\x18\x05 \x01(\r\x12\"\n\x1aheartbeat_interval_seconds\x18\x06 \x01(\r\"@\n\rRejectedEvent\x12\r\n\x05index\x18\x01 \x01(\r\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"{\n\x03\x41\x63k\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\x04\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\r\x12\x12\n\nduplicates\x18\x03 \x01(\r\x12\'\n\x08rejected\x18\x04 \x03(\x0b\x32\x15.oko.v1.RejectedEvent\x12\x13\n\x0blast_cursor\x18\x05 \x01(\x04\"\x91\x01\n\x0c\x44\x65siredState\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\x10\n\x08\x64ocument\x18\x02 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x03 \x01(\t\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x61uthor\x18\x06 \x01(\t\"\x81\x01\n\x07\x43ommand\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\'\n\x04\x61rgs\x18\x03 \x03(\x0b\x32\x19.oko.v1.Command.ArgsEntry\x1a+\n\tArgsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\x98\x02\n\x0c\x41gentService\x12\x37\n\x06\x45nroll\x12\x15.oko.v1.EnrollRequest\x1a\x16.oko.v1.EnrollResponse\x12\x39\n\x07\x43onnect\x12\x14.oko.v1.AgentMessage\x1a\x14.oko.v1.FleetMessage(\x01\x30\x01\x12=\n\nFetchModel\x12\x19.oko.v1.FetchModelRequest\x1a\x12.oko.v1.ModelChunk0\x01\x12U\n\x10RenewCertificate\x12\x1f.oko.v1.RenewCertificateRequest\x1a .oko.v1.RenewCertificateResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,38 +41,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ENROLLREQUEST_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_COMMAND_ARGSENTRY']._loaded_options = None
   _globals['_COMMAND_ARGSENTRY']._serialized_options = b'8\001'
-  _globals['_ENROLLREQUEST']._serialized_start=123
-  _globals['_ENROLLREQUEST']._serialized_end=330
-  _globals['_ENROLLREQUEST_LABELSENTRY']._serialized_start=285
-  _globals['_ENROLLREQUEST_LABELSENTRY']._serialized_end=330
-  _globals['_ENROLLRESPONSE']._serialized_start=333
-  _globals['_ENROLLRESPONSE']._serialized_end=494
-  _globals['_AGENTMESSAGE']._serialized_start=497
-  _globals['_AGENTMESSAGE']._serialized_end=715
-  _globals['_HELLO']._serialized_start=718
-  _globals['_HELLO']._serialized_end=859
-  _globals['_CAMERAHEALTH']._serialized_start=862
-  _globals['_CAMERAHEALTH']._serialized_end=1012
-  _globals['_HEARTBEAT']._serialized_start=1015
-  _globals['_HEARTBEAT']._serialized_end=1221
-  _globals['_STATEREPORT']._serialized_start=1224
-  _globals['_STATEREPORT']._serialized_end=1458
-  _globals['_COMMANDRESULT']._serialized_start=1460
-  _globals['_COMMANDRESULT']._serialized_end=1524
-  _globals['_FLEETMESSAGE']._serialized_start=1527
-  _globals['_FLEETMESSAGE']._serialized_end=1690
-  _globals['_WELCOME']._serialized_start=1693
-  _globals['_WELCOME']._serialized_end=1873
-  _globals['_REJECTEDEVENT']._serialized_start=1875
-  _globals['_REJECTEDEVENT']._serialized_end=1939
-  _globals['_ACK']._serialized_start=1941
-  _globals['_ACK']._serialized_end=2064
-  _globals['_DESIREDSTATE']._serialized_start=2067
-  _globals['_DESIREDSTATE']._serialized_end=2212
-  _globals['_COMMAND']._serialized_start=2215
-  _globals['_COMMAND']._serialized_end=2344
-  _globals['_COMMAND_ARGSENTRY']._serialized_start=2301
-  _globals['_COMMAND_ARGSENTRY']._serialized_end=2344
-  _globals['_AGENTSERVICE']._serialized_start=2347
-  _globals['_AGENTSERVICE']._serialized_end=2564
+  _globals['_ENROLLREQUEST']._serialized_start=209
+  _globals['_ENROLLREQUEST']._serialized_end=416
+  _globals['_ENROLLREQUEST_LABELSENTRY']._serialized_start=371
+  _globals['_ENROLLREQUEST_LABELSENTRY']._serialized_end=416
+  _globals['_ENROLLRESPONSE']._serialized_start=419
+  _globals['_ENROLLRESPONSE']._serialized_end=628
+  _globals['_AGENTMESSAGE']._serialized_start=631
+  _globals['_AGENTMESSAGE']._serialized_end=973
+  _globals['_HELLO']._serialized_start=976
+  _globals['_HELLO']._serialized_end=1117
+  _globals['_CAMERAHEALTH']._serialized_start=1120
+  _globals['_CAMERAHEALTH']._serialized_end=1270
+  _globals['_HEARTBEAT']._serialized_start=1273
+  _globals['_HEARTBEAT']._serialized_end=1479
+  _globals['_STATEREPORT']._serialized_start=1482
+  _globals['_STATEREPORT']._serialized_end=1716
+  _globals['_COMMANDRESULT']._serialized_start=1718
+  _globals['_COMMANDRESULT']._serialized_end=1782
+  _globals['_FLEETMESSAGE']._serialized_start=1785
+  _globals['_FLEETMESSAGE']._serialized_end=2090
+  _globals['_WELCOME']._serialized_start=2093
+  _globals['_WELCOME']._serialized_end=2273
+  _globals['_REJECTEDEVENT']._serialized_start=2275
+  _globals['_REJECTEDEVENT']._serialized_end=2339
+  _globals['_ACK']._serialized_start=2341
+  _globals['_ACK']._serialized_end=2464
+  _globals['_DESIREDSTATE']._serialized_start=2467
+  _globals['_DESIREDSTATE']._serialized_end=2612
+  _globals['_COMMAND']._serialized_start=2615
+  _globals['_COMMAND']._serialized_end=2744
+  _globals['_COMMAND_ARGSENTRY']._serialized_start=2701
+  _globals['_COMMAND_ARGSENTRY']._serialized_end=2744
+  _globals['_AGENTSERVICE']._serialized_start=2747
+  _globals['_AGENTSERVICE']._serialized_end=3027
 # @@protoc_insertion_point(module_scope)

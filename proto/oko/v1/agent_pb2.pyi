@@ -1,8 +1,11 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from proto.oko.v1 import console_pb2 as _console_pb2
 from proto.oko.v1 import certs_pb2 as _certs_pb2
 from proto.oko.v1 import events_pb2 as _events_pb2
+from proto.oko.v1 import models_pb2 as _models_pb2
+from proto.oko.v1 import watchlists_pb2 as _watchlists_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -35,34 +38,42 @@ class EnrollRequest(_message.Message):
     def __init__(self, token: _Optional[str] = ..., csr_pem: _Optional[str] = ..., device_name: _Optional[str] = ..., hostname: _Optional[str] = ..., agent_version: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class EnrollResponse(_message.Message):
-    __slots__ = ("device_id", "certificate_pem", "ca_pem", "site", "agent_endpoint", "not_after")
+    __slots__ = ("device_id", "certificate_pem", "ca_pem", "site", "agent_endpoint", "not_after", "model_signing_keys")
     DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
     CERTIFICATE_PEM_FIELD_NUMBER: _ClassVar[int]
     CA_PEM_FIELD_NUMBER: _ClassVar[int]
     SITE_FIELD_NUMBER: _ClassVar[int]
     AGENT_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     NOT_AFTER_FIELD_NUMBER: _ClassVar[int]
+    MODEL_SIGNING_KEYS_FIELD_NUMBER: _ClassVar[int]
     device_id: str
     certificate_pem: str
     ca_pem: str
     site: str
     agent_endpoint: str
     not_after: _timestamp_pb2.Timestamp
-    def __init__(self, device_id: _Optional[str] = ..., certificate_pem: _Optional[str] = ..., ca_pem: _Optional[str] = ..., site: _Optional[str] = ..., agent_endpoint: _Optional[str] = ..., not_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    model_signing_keys: _containers.RepeatedCompositeFieldContainer[_models_pb2.SigningKey]
+    def __init__(self, device_id: _Optional[str] = ..., certificate_pem: _Optional[str] = ..., ca_pem: _Optional[str] = ..., site: _Optional[str] = ..., agent_endpoint: _Optional[str] = ..., not_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., model_signing_keys: _Optional[_Iterable[_Union[_models_pb2.SigningKey, _Mapping]]] = ...) -> None: ...
 
 class AgentMessage(_message.Message):
-    __slots__ = ("hello", "heartbeat", "state", "batch", "command_result")
+    __slots__ = ("hello", "heartbeat", "state", "batch", "command_result", "model_report", "evidence", "live_frame")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
     COMMAND_RESULT_FIELD_NUMBER: _ClassVar[int]
+    MODEL_REPORT_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    LIVE_FRAME_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     heartbeat: Heartbeat
     state: StateReport
     batch: _events_pb2.EventBatch
     command_result: CommandResult
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., state: _Optional[_Union[StateReport, _Mapping]] = ..., batch: _Optional[_Union[_events_pb2.EventBatch, _Mapping]] = ..., command_result: _Optional[_Union[CommandResult, _Mapping]] = ...) -> None: ...
+    model_report: _models_pb2.ModelReport
+    evidence: _watchlists_pb2.Evidence
+    live_frame: _console_pb2.LiveFrame
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., state: _Optional[_Union[StateReport, _Mapping]] = ..., batch: _Optional[_Union[_events_pb2.EventBatch, _Mapping]] = ..., command_result: _Optional[_Union[CommandResult, _Mapping]] = ..., model_report: _Optional[_Union[_models_pb2.ModelReport, _Mapping]] = ..., evidence: _Optional[_Union[_watchlists_pb2.Evidence, _Mapping]] = ..., live_frame: _Optional[_Union[_console_pb2.LiveFrame, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
     __slots__ = ("agent_version", "applied_version", "started_at", "camera_ids", "protocol")
@@ -145,16 +156,22 @@ class CommandResult(_message.Message):
     def __init__(self, command_id: _Optional[str] = ..., ok: _Optional[bool] = ..., message: _Optional[str] = ...) -> None: ...
 
 class FleetMessage(_message.Message):
-    __slots__ = ("welcome", "ack", "desired", "command")
+    __slots__ = ("welcome", "ack", "desired", "command", "models", "evidence_request", "live_view")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
     DESIRED_FIELD_NUMBER: _ClassVar[int]
     COMMAND_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_REQUEST_FIELD_NUMBER: _ClassVar[int]
+    LIVE_VIEW_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     ack: Ack
     desired: DesiredState
     command: Command
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., desired: _Optional[_Union[DesiredState, _Mapping]] = ..., command: _Optional[_Union[Command, _Mapping]] = ...) -> None: ...
+    models: _models_pb2.ModelAssignment
+    evidence_request: _watchlists_pb2.EvidenceRequest
+    live_view: _console_pb2.LiveViewRequest
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., desired: _Optional[_Union[DesiredState, _Mapping]] = ..., command: _Optional[_Union[Command, _Mapping]] = ..., models: _Optional[_Union[_models_pb2.ModelAssignment, _Mapping]] = ..., evidence_request: _Optional[_Union[_watchlists_pb2.EvidenceRequest, _Mapping]] = ..., live_view: _Optional[_Union[_console_pb2.LiveViewRequest, _Mapping]] = ...) -> None: ...
 
 class Welcome(_message.Message):
     __slots__ = ("device_id", "site", "server_time", "max_batch_events", "max_message_bytes", "heartbeat_interval_seconds")

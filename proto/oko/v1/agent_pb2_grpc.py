@@ -5,6 +5,7 @@ import warnings
 
 from proto.oko.v1 import agent_pb2 as proto_dot_oko_dot_v1_dot_agent__pb2
 from proto.oko.v1 import certs_pb2 as proto_dot_oko_dot_v1_dot_certs__pb2
+from proto.oko.v1 import models_pb2 as proto_dot_oko_dot_v1_dot_models__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -45,6 +46,11 @@ class AgentServiceStub:
                 request_serializer=proto_dot_oko_dot_v1_dot_agent__pb2.AgentMessage.SerializeToString,
                 response_deserializer=proto_dot_oko_dot_v1_dot_agent__pb2.FleetMessage.FromString,
                 _registered_method=True)
+        self.FetchModel = channel.unary_stream(
+                '/oko.v1.AgentService/FetchModel',
+                request_serializer=proto_dot_oko_dot_v1_dot_models__pb2.FetchModelRequest.SerializeToString,
+                response_deserializer=proto_dot_oko_dot_v1_dot_models__pb2.ModelChunk.FromString,
+                _registered_method=True)
         self.RenewCertificate = channel.unary_unary(
                 '/oko.v1.AgentService/RenewCertificate',
                 request_serializer=proto_dot_oko_dot_v1_dot_certs__pb2.RenewCertificateRequest.SerializeToString,
@@ -77,6 +83,17 @@ class AgentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FetchModel(self, request, context):
+        """Agent port (mutual TLS). One file of a model version assigned to this device (the ONNX
+        file, or a reference frame by its sha256), streamed from `offset` so a cut download
+        resumes where it stopped. Chunks are at most 256 KiB. Errors: NOT_FOUND (not assigned
+        to this device, or no such file), INVALID_ARGUMENT (offset beyond the file), plus
+        Connect's identity errors.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RenewCertificate(self, request, context):
         """Served on the agent port (mutual TLS): the client certificate identifies the device;
         the fleet signs the CSR (certs.proto) for the same device id. The device's previous
@@ -102,6 +119,11 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     servicer.Connect,
                     request_deserializer=proto_dot_oko_dot_v1_dot_agent__pb2.AgentMessage.FromString,
                     response_serializer=proto_dot_oko_dot_v1_dot_agent__pb2.FleetMessage.SerializeToString,
+            ),
+            'FetchModel': grpc.unary_stream_rpc_method_handler(
+                    servicer.FetchModel,
+                    request_deserializer=proto_dot_oko_dot_v1_dot_models__pb2.FetchModelRequest.FromString,
+                    response_serializer=proto_dot_oko_dot_v1_dot_models__pb2.ModelChunk.SerializeToString,
             ),
             'RenewCertificate': grpc.unary_unary_rpc_method_handler(
                     servicer.RenewCertificate,
@@ -163,6 +185,33 @@ class AgentService:
             '/oko.v1.AgentService/Connect',
             proto_dot_oko_dot_v1_dot_agent__pb2.AgentMessage.SerializeToString,
             proto_dot_oko_dot_v1_dot_agent__pb2.FleetMessage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FetchModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/oko.v1.AgentService/FetchModel',
+            proto_dot_oko_dot_v1_dot_models__pb2.FetchModelRequest.SerializeToString,
+            proto_dot_oko_dot_v1_dot_models__pb2.ModelChunk.FromString,
             options,
             channel_credentials,
             insecure,

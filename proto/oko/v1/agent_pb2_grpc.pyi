@@ -9,6 +9,7 @@ from collections import abc as _abc
 from grpc import aio as _aio
 from proto.oko.v1 import agent_pb2 as _agent_pb2
 from proto.oko.v1 import certs_pb2 as _certs_pb2
+from proto.oko.v1 import models_pb2 as _models_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys
@@ -48,6 +49,13 @@ class AgentServiceStub:
     is revoked while connected), INVALID_ARGUMENT (first message not Hello),
     RESOURCE_EXHAUSTED (message larger than the limit), UNAVAILABLE (store down: retry).
     """
+    FetchModel: _grpc.UnaryStreamMultiCallable[_models_pb2.FetchModelRequest, _models_pb2.ModelChunk]
+    """Agent port (mutual TLS). One file of a model version assigned to this device (the ONNX
+    file, or a reference frame by its sha256), streamed from `offset` so a cut download
+    resumes where it stopped. Chunks are at most 256 KiB. Errors: NOT_FOUND (not assigned
+    to this device, or no such file), INVALID_ARGUMENT (offset beyond the file), plus
+    Connect's identity errors.
+    """
     RenewCertificate: _grpc.UnaryUnaryMultiCallable[_certs_pb2.RenewCertificateRequest, _certs_pb2.RenewCertificateResponse]
     """Served on the agent port (mutual TLS): the client certificate identifies the device;
     the fleet signs the CSR (certs.proto) for the same device id. The device's previous
@@ -74,6 +82,13 @@ class AgentServiceAsyncStub(AgentServiceStub):
     certificate), PERMISSION_DENIED (device revoked; the stream is also cut when a device
     is revoked while connected), INVALID_ARGUMENT (first message not Hello),
     RESOURCE_EXHAUSTED (message larger than the limit), UNAVAILABLE (store down: retry).
+    """
+    FetchModel: _aio.UnaryStreamMultiCallable[_models_pb2.FetchModelRequest, _models_pb2.ModelChunk]  # type: ignore[assignment]
+    """Agent port (mutual TLS). One file of a model version assigned to this device (the ONNX
+    file, or a reference frame by its sha256), streamed from `offset` so a cut download
+    resumes where it stopped. Chunks are at most 256 KiB. Errors: NOT_FOUND (not assigned
+    to this device, or no such file), INVALID_ARGUMENT (offset beyond the file), plus
+    Connect's identity errors.
     """
     RenewCertificate: _aio.UnaryUnaryMultiCallable[_certs_pb2.RenewCertificateRequest, _certs_pb2.RenewCertificateResponse]  # type: ignore[assignment]
     """Served on the agent port (mutual TLS): the client certificate identifies the device;
@@ -110,6 +125,19 @@ class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
         certificate), PERMISSION_DENIED (device revoked; the stream is also cut when a device
         is revoked while connected), INVALID_ARGUMENT (first message not Hello),
         RESOURCE_EXHAUSTED (message larger than the limit), UNAVAILABLE (store down: retry).
+        """
+
+    @_abc_1.abstractmethod
+    def FetchModel(
+        self,
+        request: _models_pb2.FetchModelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_models_pb2.ModelChunk], _abc.AsyncIterator[_models_pb2.ModelChunk]]:
+        """Agent port (mutual TLS). One file of a model version assigned to this device (the ONNX
+        file, or a reference frame by its sha256), streamed from `offset` so a cut download
+        resumes where it stopped. Chunks are at most 256 KiB. Errors: NOT_FOUND (not assigned
+        to this device, or no such file), INVALID_ARGUMENT (offset beyond the file), plus
+        Connect's identity errors.
         """
 
     @_abc_1.abstractmethod

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from proto.oko.v1 import events_pb2 as proto_dot_oko_dot_v1_dot_events__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19proto/oko/v1/stream.proto\x12\x06oko.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19proto/oko/v1/events.proto\"S\n\x0b\x45ventFilter\x12\x12\n\ncamera_ids\x18\x01 \x03(\t\x12\r\n\x05sites\x18\x02 \x03(\t\x12\r\n\x05types\x18\x03 \x03(\t\x12\x12\n\ndevice_ids\x18\x04 \x03(\t\"s\n\x10SubscribeRequest\x12#\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x13.oko.v1.EventFilter\x12\x15\n\rresume_cursor\x18\x02 \x01(\x04\x12\x10\n\x08\x66rom_now\x18\x03 \x01(\x08\x12\x11\n\tmax_batch\x18\x04 \x01(\r\"n\n\rEventEnvelope\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\x04\x12\x1c\n\x05\x65vent\x18\x02 \x01(\x0b\x32\r.oko.v1.Event\x12/\n\x0breceived_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\">\n\x12\x45ventEnvelopeBatch\x12(\n\tenvelopes\x18\x01 \x03(\x0b\x32\x15.oko.v1.EventEnvelope\"\xb6\x01\n\x0cQueryRequest\x12#\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x13.oko.v1.EventFilter\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x61\x66ter_cursor\x18\x04 \x01(\x04\x12\r\n\x05limit\x18\x05 \x01(\r\"K\n\rQueryResponse\x12%\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x15.oko.v1.EventEnvelope\x12\x13\n\x0bnext_cursor\x18\x02 \x01(\x04\x32\xd0\x01\n\x0c\x45ventService\x12>\n\tSubscribe\x12\x18.oko.v1.SubscribeRequest\x1a\x15.oko.v1.EventEnvelope0\x01\x12J\n\x10SubscribeBatches\x12\x18.oko.v1.SubscribeRequest\x1a\x1a.oko.v1.EventEnvelopeBatch0\x01\x12\x34\n\x05Query\x12\x14.oko.v1.QueryRequest\x1a\x15.oko.v1.QueryResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19proto/oko/v1/stream.proto\x12\x06oko.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19proto/oko/v1/events.proto\"S\n\x0b\x45ventFilter\x12\x12\n\ncamera_ids\x18\x01 \x03(\t\x12\r\n\x05sites\x18\x02 \x03(\t\x12\r\n\x05types\x18\x03 \x03(\t\x12\x12\n\ndevice_ids\x18\x04 \x03(\t\"s\n\x10SubscribeRequest\x12#\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x13.oko.v1.EventFilter\x12\x15\n\rresume_cursor\x18\x02 \x01(\x04\x12\x10\n\x08\x66rom_now\x18\x03 \x01(\x08\x12\x11\n\tmax_batch\x18\x04 \x01(\r\"n\n\rEventEnvelope\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\x04\x12\x1c\n\x05\x65vent\x18\x02 \x01(\x0b\x32\r.oko.v1.Event\x12/\n\x0breceived_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\">\n\x12\x45ventEnvelopeBatch\x12(\n\tenvelopes\x18\x01 \x03(\x0b\x32\x15.oko.v1.EventEnvelope\"\xe3\x01\n\x0cQueryRequest\x12#\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x13.oko.v1.EventFilter\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x61\x66ter_cursor\x18\x04 \x01(\x04\x12\r\n\x05limit\x18\x05 \x01(\r\x12\x14\n\x0cnewest_first\x18\x06 \x01(\x08\x12\x15\n\rbefore_cursor\x18\x07 \x01(\x04\"K\n\rQueryResponse\x12%\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x15.oko.v1.EventEnvelope\x12\x13\n\x0bnext_cursor\x18\x02 \x01(\x04\x32\xd0\x01\n\x0c\x45ventService\x12>\n\tSubscribe\x12\x18.oko.v1.SubscribeRequest\x1a\x15.oko.v1.EventEnvelope0\x01\x12J\n\x10SubscribeBatches\x12\x18.oko.v1.SubscribeRequest\x1a\x1a.oko.v1.EventEnvelopeBatch0\x01\x12\x34\n\x05Query\x12\x14.oko.v1.QueryRequest\x1a\x15.oko.v1.QueryResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,9 +42,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EVENTENVELOPEBATCH']._serialized_start=411
   _globals['_EVENTENVELOPEBATCH']._serialized_end=473
   _globals['_QUERYREQUEST']._serialized_start=476
-  _globals['_QUERYREQUEST']._serialized_end=658
-  _globals['_QUERYRESPONSE']._serialized_start=660
-  _globals['_QUERYRESPONSE']._serialized_end=735
-  _globals['_EVENTSERVICE']._serialized_start=738
-  _globals['_EVENTSERVICE']._serialized_end=946
+  _globals['_QUERYREQUEST']._serialized_end=703
+  _globals['_QUERYRESPONSE']._serialized_start=705
+  _globals['_QUERYRESPONSE']._serialized_end=780
+  _globals['_EVENTSERVICE']._serialized_start=783
+  _globals['_EVENTSERVICE']._serialized_end=991
 # @@protoc_insertion_point(module_scope)

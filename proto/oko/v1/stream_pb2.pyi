@@ -51,18 +51,22 @@ class EventEnvelopeBatch(_message.Message):
     def __init__(self, envelopes: _Optional[_Iterable[_Union[EventEnvelope, _Mapping]]] = ...) -> None: ...
 
 class QueryRequest(_message.Message):
-    __slots__ = ("filter", "start_time", "end_time", "after_cursor", "limit")
+    __slots__ = ("filter", "start_time", "end_time", "after_cursor", "limit", "newest_first", "before_cursor")
     FILTER_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     AFTER_CURSOR_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    NEWEST_FIRST_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_CURSOR_FIELD_NUMBER: _ClassVar[int]
     filter: EventFilter
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
     after_cursor: int
     limit: int
-    def __init__(self, filter: _Optional[_Union[EventFilter, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., after_cursor: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+    newest_first: bool
+    before_cursor: int
+    def __init__(self, filter: _Optional[_Union[EventFilter, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., after_cursor: _Optional[int] = ..., limit: _Optional[int] = ..., newest_first: _Optional[bool] = ..., before_cursor: _Optional[int] = ...) -> None: ...
 
 class QueryResponse(_message.Message):
     __slots__ = ("events", "next_cursor")

@@ -10,6 +10,17 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class EvidenceState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EVIDENCE_STATE_UNSPECIFIED: _ClassVar[EvidenceState]
+    EVIDENCE_STATE_PENDING: _ClassVar[EvidenceState]
+    EVIDENCE_STATE_PRESENT: _ClassVar[EvidenceState]
+    EVIDENCE_STATE_UNAVAILABLE: _ClassVar[EvidenceState]
+EVIDENCE_STATE_UNSPECIFIED: EvidenceState
+EVIDENCE_STATE_PENDING: EvidenceState
+EVIDENCE_STATE_PRESENT: EvidenceState
+EVIDENCE_STATE_UNAVAILABLE: EvidenceState
+
 class Gallery(_message.Message):
     __slots__ = ("embedder_name", "embedder_version", "templates", "dimensions")
     EMBEDDER_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -189,7 +200,7 @@ class AlertDecision(_message.Message):
     def __init__(self, kind: _Optional[_Union[AlertDecision.Kind, str]] = ..., actor: _Optional[str] = ..., actor_token_id: _Optional[str] = ..., note: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class WatchlistAlert(_message.Message):
-    __slots__ = ("alert_id", "state", "watchlist", "subject_id", "subject_name", "score", "face_event_id", "device_id", "camera_id", "site", "track_id", "raised_at", "decisions", "confirmations_needed", "change")
+    __slots__ = ("alert_id", "state", "watchlist", "subject_id", "subject_name", "score", "face_event_id", "device_id", "camera_id", "site", "track_id", "raised_at", "decisions", "confirmations_needed", "change", "evidence", "evidence_reason")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[WatchlistAlert.State]
@@ -205,9 +216,11 @@ class WatchlistAlert(_message.Message):
         CHANGE_UNSPECIFIED: _ClassVar[WatchlistAlert.Change]
         CHANGE_RAISED: _ClassVar[WatchlistAlert.Change]
         CHANGE_DECIDED: _ClassVar[WatchlistAlert.Change]
+        CHANGE_EVIDENCE: _ClassVar[WatchlistAlert.Change]
     CHANGE_UNSPECIFIED: WatchlistAlert.Change
     CHANGE_RAISED: WatchlistAlert.Change
     CHANGE_DECIDED: WatchlistAlert.Change
+    CHANGE_EVIDENCE: WatchlistAlert.Change
     ALERT_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     WATCHLIST_FIELD_NUMBER: _ClassVar[int]
@@ -223,6 +236,8 @@ class WatchlistAlert(_message.Message):
     DECISIONS_FIELD_NUMBER: _ClassVar[int]
     CONFIRMATIONS_NEEDED_FIELD_NUMBER: _ClassVar[int]
     CHANGE_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_REASON_FIELD_NUMBER: _ClassVar[int]
     alert_id: str
     state: WatchlistAlert.State
     watchlist: str
@@ -238,7 +253,9 @@ class WatchlistAlert(_message.Message):
     decisions: _containers.RepeatedCompositeFieldContainer[AlertDecision]
     confirmations_needed: int
     change: WatchlistAlert.Change
-    def __init__(self, alert_id: _Optional[str] = ..., state: _Optional[_Union[WatchlistAlert.State, str]] = ..., watchlist: _Optional[str] = ..., subject_id: _Optional[str] = ..., subject_name: _Optional[str] = ..., score: _Optional[float] = ..., face_event_id: _Optional[str] = ..., device_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., site: _Optional[str] = ..., track_id: _Optional[int] = ..., raised_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decisions: _Optional[_Iterable[_Union[AlertDecision, _Mapping]]] = ..., confirmations_needed: _Optional[int] = ..., change: _Optional[_Union[WatchlistAlert.Change, str]] = ...) -> None: ...
+    evidence: EvidenceState
+    evidence_reason: str
+    def __init__(self, alert_id: _Optional[str] = ..., state: _Optional[_Union[WatchlistAlert.State, str]] = ..., watchlist: _Optional[str] = ..., subject_id: _Optional[str] = ..., subject_name: _Optional[str] = ..., score: _Optional[float] = ..., face_event_id: _Optional[str] = ..., device_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., site: _Optional[str] = ..., track_id: _Optional[int] = ..., raised_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decisions: _Optional[_Iterable[_Union[AlertDecision, _Mapping]]] = ..., confirmations_needed: _Optional[int] = ..., change: _Optional[_Union[WatchlistAlert.Change, str]] = ..., evidence: _Optional[_Union[EvidenceState, str]] = ..., evidence_reason: _Optional[str] = ...) -> None: ...
 
 class ListAlertsRequest(_message.Message):
     __slots__ = ("state", "watchlist", "limit")
@@ -335,3 +352,85 @@ class AuditCheckpoint(_message.Message):
     public_key: bytes
     key_id: str
     def __init__(self, seq: _Optional[int] = ..., head_hash: _Optional[str] = ..., at_us: _Optional[int] = ..., signature: _Optional[bytes] = ..., public_key: _Optional[bytes] = ..., key_id: _Optional[str] = ...) -> None: ...
+
+class EvidenceRequest(_message.Message):
+    __slots__ = ("request_id", "alert_id", "camera_id", "track_id", "face_event_id", "max_bytes")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ALERT_ID_FIELD_NUMBER: _ClassVar[int]
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    TRACK_ID_FIELD_NUMBER: _ClassVar[int]
+    FACE_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    MAX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    alert_id: str
+    camera_id: str
+    track_id: int
+    face_event_id: str
+    max_bytes: int
+    def __init__(self, request_id: _Optional[str] = ..., alert_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., track_id: _Optional[int] = ..., face_event_id: _Optional[str] = ..., max_bytes: _Optional[int] = ...) -> None: ...
+
+class Evidence(_message.Message):
+    __slots__ = ("request_id", "camera_id", "track_id", "face_event_id", "status", "reason", "jpeg", "captured_at")
+    class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        STATUS_UNSPECIFIED: _ClassVar[Evidence.Status]
+        STATUS_OK: _ClassVar[Evidence.Status]
+        STATUS_UNAVAILABLE: _ClassVar[Evidence.Status]
+    STATUS_UNSPECIFIED: Evidence.Status
+    STATUS_OK: Evidence.Status
+    STATUS_UNAVAILABLE: Evidence.Status
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    TRACK_ID_FIELD_NUMBER: _ClassVar[int]
+    FACE_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    JPEG_FIELD_NUMBER: _ClassVar[int]
+    CAPTURED_AT_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    camera_id: str
+    track_id: int
+    face_event_id: str
+    status: Evidence.Status
+    reason: str
+    jpeg: bytes
+    captured_at: _timestamp_pb2.Timestamp
+    def __init__(self, request_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., track_id: _Optional[int] = ..., face_event_id: _Optional[str] = ..., status: _Optional[_Union[Evidence.Status, str]] = ..., reason: _Optional[str] = ..., jpeg: _Optional[bytes] = ..., captured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetAlertEvidenceRequest(_message.Message):
+    __slots__ = ("alert_id",)
+    ALERT_ID_FIELD_NUMBER: _ClassVar[int]
+    alert_id: str
+    def __init__(self, alert_id: _Optional[str] = ...) -> None: ...
+
+class AlertEvidence(_message.Message):
+    __slots__ = ("alert_id", "state", "reason", "jpeg", "width", "height", "sha256", "requested_at", "received_at", "captured_at", "device_id", "camera_id", "track_id", "face_event_id")
+    ALERT_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    JPEG_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_AT_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_AT_FIELD_NUMBER: _ClassVar[int]
+    CAPTURED_AT_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    TRACK_ID_FIELD_NUMBER: _ClassVar[int]
+    FACE_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    alert_id: str
+    state: EvidenceState
+    reason: str
+    jpeg: bytes
+    width: int
+    height: int
+    sha256: str
+    requested_at: _timestamp_pb2.Timestamp
+    received_at: _timestamp_pb2.Timestamp
+    captured_at: _timestamp_pb2.Timestamp
+    device_id: str
+    camera_id: str
+    track_id: int
+    face_event_id: str
+    def __init__(self, alert_id: _Optional[str] = ..., state: _Optional[_Union[EvidenceState, str]] = ..., reason: _Optional[str] = ..., jpeg: _Optional[bytes] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., sha256: _Optional[str] = ..., requested_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., captured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., device_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., track_id: _Optional[int] = ..., face_event_id: _Optional[str] = ...) -> None: ...

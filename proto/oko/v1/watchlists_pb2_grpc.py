@@ -84,6 +84,11 @@ class WatchlistServiceStub:
                 request_serializer=proto_dot_oko_dot_v1_dot_watchlists__pb2.GetAlertRequest.SerializeToString,
                 response_deserializer=proto_dot_oko_dot_v1_dot_watchlists__pb2.WatchlistAlert.FromString,
                 _registered_method=True)
+        self.GetAlertEvidence = channel.unary_unary(
+                '/oko.v1.WatchlistService/GetAlertEvidence',
+                request_serializer=proto_dot_oko_dot_v1_dot_watchlists__pb2.GetAlertEvidenceRequest.SerializeToString,
+                response_deserializer=proto_dot_oko_dot_v1_dot_watchlists__pb2.AlertEvidence.FromString,
+                _registered_method=True)
         self.DecideAlert = channel.unary_unary(
                 '/oko.v1.WatchlistService/DecideAlert',
                 request_serializer=proto_dot_oko_dot_v1_dot_watchlists__pb2.DecideAlertRequest.SerializeToString,
@@ -175,6 +180,14 @@ class WatchlistServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetAlertEvidence(self, request, context):
+        """viewer (audited). The face image the box sent for this alert, if it did: see
+        AlertEvidence. Never on Subscribe or webhooks; only here, and each call is audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def DecideAlert(self, request, context):
         """operator. Two different operators' confirmations confirm; one rejection rejects.
         """
@@ -249,6 +262,11 @@ def add_WatchlistServiceServicer_to_server(servicer, server):
                     servicer.GetAlert,
                     request_deserializer=proto_dot_oko_dot_v1_dot_watchlists__pb2.GetAlertRequest.FromString,
                     response_serializer=proto_dot_oko_dot_v1_dot_watchlists__pb2.WatchlistAlert.SerializeToString,
+            ),
+            'GetAlertEvidence': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAlertEvidence,
+                    request_deserializer=proto_dot_oko_dot_v1_dot_watchlists__pb2.GetAlertEvidenceRequest.FromString,
+                    response_serializer=proto_dot_oko_dot_v1_dot_watchlists__pb2.AlertEvidence.SerializeToString,
             ),
             'DecideAlert': grpc.unary_unary_rpc_method_handler(
                     servicer.DecideAlert,
@@ -536,6 +554,33 @@ class WatchlistService:
             '/oko.v1.WatchlistService/GetAlert',
             proto_dot_oko_dot_v1_dot_watchlists__pb2.GetAlertRequest.SerializeToString,
             proto_dot_oko_dot_v1_dot_watchlists__pb2.WatchlistAlert.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAlertEvidence(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oko.v1.WatchlistService/GetAlertEvidence',
+            proto_dot_oko_dot_v1_dot_watchlists__pb2.GetAlertEvidenceRequest.SerializeToString,
+            proto_dot_oko_dot_v1_dot_watchlists__pb2.AlertEvidence.FromString,
             options,
             channel_credentials,
             insecure,

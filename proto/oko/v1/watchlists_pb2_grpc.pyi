@@ -55,6 +55,10 @@ class WatchlistServiceStub:
     """viewer"""
     GetAlert: _grpc.UnaryUnaryMultiCallable[_watchlists_pb2.GetAlertRequest, _watchlists_pb2.WatchlistAlert]
     """viewer (audited)"""
+    GetAlertEvidence: _grpc.UnaryUnaryMultiCallable[_watchlists_pb2.GetAlertEvidenceRequest, _watchlists_pb2.AlertEvidence]
+    """viewer (audited). The face image the box sent for this alert, if it did: see
+    AlertEvidence. Never on Subscribe or webhooks; only here, and each call is audited.
+    """
     DecideAlert: _grpc.UnaryUnaryMultiCallable[_watchlists_pb2.DecideAlertRequest, _watchlists_pb2.WatchlistAlert]
     """operator. Two different operators' confirmations confirm; one rejection rejects."""
     ListAudit: _grpc.UnaryUnaryMultiCallable[_watchlists_pb2.ListAuditRequest, _watchlists_pb2.ListAuditResponse]
@@ -89,6 +93,10 @@ class WatchlistServiceAsyncStub(WatchlistServiceStub):
     """viewer"""
     GetAlert: _aio.UnaryUnaryMultiCallable[_watchlists_pb2.GetAlertRequest, _watchlists_pb2.WatchlistAlert]  # type: ignore[assignment]
     """viewer (audited)"""
+    GetAlertEvidence: _aio.UnaryUnaryMultiCallable[_watchlists_pb2.GetAlertEvidenceRequest, _watchlists_pb2.AlertEvidence]  # type: ignore[assignment]
+    """viewer (audited). The face image the box sent for this alert, if it did: see
+    AlertEvidence. Never on Subscribe or webhooks; only here, and each call is audited.
+    """
     DecideAlert: _aio.UnaryUnaryMultiCallable[_watchlists_pb2.DecideAlertRequest, _watchlists_pb2.WatchlistAlert]  # type: ignore[assignment]
     """operator. Two different operators' confirmations confirm; one rejection rejects."""
     ListAudit: _aio.UnaryUnaryMultiCallable[_watchlists_pb2.ListAuditRequest, _watchlists_pb2.ListAuditResponse]  # type: ignore[assignment]
@@ -180,6 +188,16 @@ class WatchlistServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_watchlists_pb2.WatchlistAlert, _abc.Awaitable[_watchlists_pb2.WatchlistAlert]]:
         """viewer (audited)"""
+
+    @_abc_1.abstractmethod
+    def GetAlertEvidence(
+        self,
+        request: _watchlists_pb2.GetAlertEvidenceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_watchlists_pb2.AlertEvidence, _abc.Awaitable[_watchlists_pb2.AlertEvidence]]:
+        """viewer (audited). The face image the box sent for this alert, if it did: see
+        AlertEvidence. Never on Subscribe or webhooks; only here, and each call is audited.
+        """
 
     @_abc_1.abstractmethod
     def DecideAlert(

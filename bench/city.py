@@ -1,0 +1,377 @@
+"""A simulated city on this machine: thousands of boxes on 1, 2 and 3 fleet replicas.
+
+    .venv/bin/python -m bench.city --boxes 2000 --replicas 1 2 3 --seconds 20
+
+Starts its own PostgreSQL (fsync and synchronous_commit on) and NATS JetStream, and
+`oko-fleet serve` replicas over them (tests/scale/replicas.py). Enrolls `--boxes` boxes
+once, each with its own key and certificate (a real CSR through Enroll); then per replica
+count: the replicas start, box worker processes open one real mutual-TLS `Connect` stream
+per box (boxes spread over the replicas round-robin, as an L4 balancer would) and send
+events in batches at `--rate-per-box` with bursts (every `--burst-every` s a tenth of the
+boxes send `--burst`x their rate for a second), one SubscribeBatches client on replica 0
+measures capture -> subscriber latency, and at the end one config document is pushed to
+every box (SetConfig per device through replica 0, so the boxes on other replicas are
+reached through NATS) and timed until the last box has it.
+
+Printed per replica count: stored events/s (acknowledged), ack p99, capture->subscriber
+p99, replica CPU in cores per 1,000 events/s, memory per connected box at the fleet
+(replicas' RSS with all boxes connected and idle, minus before they connected, divided
+by boxes), and config push to all boxes. With the machine and its load average: other
+work shares these 2 cores, so compare rows of one run, not runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import random
+import resource
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from bench.fleet import SubscriberIpc, _batch_message, _cpu_seconds, _pct, make_bodies, subscriber
+from bench.machine import describe
+from fleet.store.pg_migrate import migrate
+from proto.oko.v1 import admin_pb2, admin_pb2_grpc, agent_pb2
+from proto.transport import CLIENT_OPTIONS, bearer_metadata
+from tests.fleet.helpers import Identity, api_channel, enroll, enrollment_token
+from tests.scale.replicas import Replicas
+from tests.support.fleet import FleetCli
+from tests.support.nats import NatsServer
+from tests.support.pg import PostgresServer
+
+WORKERS = 4
+BATCH_INTERVAL_S = 1.0  # a box's uplink lingers about this long before sending a batch
+
+
+def _rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+async def _enroll_all(port: int, ca: bytes, admin: str, boxes: int) -> list[Identity]:
+    out: list[Identity] = []
+    async with api_channel(port, ca) as api:
+
+        async def one(i: int) -> Identity:
+            return await enroll(api, await enrollment_token(api, admin, "city"), f"city-{i}")
+
+        for start in range(0, boxes, 50):
+            out += await asyncio.gather(*(one(i) for i in range(start, min(boxes, start + 50))))
+    return out
+
+
+async def _box(
+    ident: Identity, port: int, plan: dict[str, Any], go: Any, out: dict[str, list]
+) -> None:
+    """One box; like the agent, it reconnects (with backoff) if its stream fails to come up."""
+    for attempt in range(8):
+        try:
+            await _stream(ident, port, plan, go, out)
+            return
+        except (grpc.aio.AioRpcError, TimeoutError) as err:
+            if "up" in plan:
+                raise  # failed after it was counted connected: report it
+            out["retries"].append(repr(err)[:120])
+            await asyncio.sleep(min(5.0, 0.5 * 2**attempt) * (0.5 + random.random()))
+    out["failed"].append(ident.device_id)
+
+
+async def _stream(
+    ident: Identity, port: int, plan: dict[str, Any], go: Any, out: dict[str, list]
+) -> None:
+    creds = grpc.ssl_channel_credentials(ident.ca_pem, ident.key_pem, ident.cert_pem)
+    async with grpc.aio.secure_channel(f"localhost:{port}", creds, options=CLIENT_OPTIONS) as ch:
+        connect: grpc.aio.StreamStreamMultiCallable[bytes, agent_pb2.FleetMessage]
+        connect = ch.stream_stream(
+            "/oko.v1.AgentService/Connect",
+            request_serializer=None,
+            response_deserializer=agent_pb2.FleetMessage.FromString,
+        )
+        call = connect()
+        hello = agent_pb2.AgentMessage(hello=agent_pb2.Hello(agent_version="city", protocol=1))
+        await call.write(hello.SerializeToString())
+        sent: dict[int, float] = {}
+        welcomed = asyncio.Event()
+
+        async def reader() -> None:
+            while isinstance(msg := await call.read(), agent_pb2.FleetMessage):
+                kind = msg.WhichOneof("body")
+                welcomed.set()
+                if kind == "ack" and msg.ack.batch_id:  # 0: the probe at connect
+                    now = time.time()
+                    out["acked"].append((now, msg.ack.accepted))
+                    out["ack_latency"].append(now - sent.pop(msg.ack.batch_id, now))
+                elif kind == "desired":
+                    out["desired"].append(time.time())
+
+        read_task = asyncio.create_task(reader())
+        # Connected = the fleet answered something (a probe batch's Ack): the stream is up.
+        probe = _batch_message(plan["bodies"][:1], 0, time.time_ns())
+        sent[0] = time.time()
+        await call.write(probe)
+        await asyncio.wait_for(welcomed.wait(), 60)
+        plan["up"] = True
+        out["connected"].append(time.time())
+        while not go.value:
+            await asyncio.sleep(0.1)
+        start = go.value
+        bodies: list[bytes] = plan["bodies"]
+        offset, batch_id = 1, 0
+        tick = start + plan["phase"]
+        end = start + plan["duration"]
+        while tick < end and offset < len(bodies):
+            await asyncio.sleep(max(0.0, tick - time.time()))
+            second = int(tick - start)
+            bursting = plan["bursty"] and second % plan["burst_every"] == 0 and second > 0
+            n = max(1, round(plan["rate"] * BATCH_INTERVAL_S * (plan["burst"] if bursting else 1)))
+            chunk, offset = bodies[offset : offset + n], offset + n
+            batch_id += 1
+            sent[batch_id] = time.time()
+            await call.write(_batch_message(chunk, batch_id, time.time_ns()))
+            tick += BATCH_INTERVAL_S
+        await asyncio.sleep(max(0.0, end + plan["hold"] - time.time()))  # config push phase
+        await call.done_writing()
+        read_task.cancel()
+
+
+def _worker(
+    jobs: list[tuple[int, Identity, int]], settings: dict[str, Any], go: Any, queue: Any
+) -> None:
+    """Own process: its share of the boxes, each on its own channel and stream."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    out: dict[str, list] = {
+        "acked": [],
+        "ack_latency": [],
+        "desired": [],
+        "connected": [],
+        "failed": [],
+        "retries": [],
+    }
+    plans = {index: _plan(index, settings) for index, _, _ in jobs}
+
+    async def run() -> None:
+        async def reporter() -> None:
+            while len(out["connected"]) + len(out["failed"]) < len(jobs):
+                await asyncio.sleep(0.5)
+            queue.put(("connected", len(out["connected"])))
+
+        report = asyncio.create_task(reporter())
+        results = await asyncio.gather(
+            *(_box(ident, port, plans[i], go, out) for i, ident, port in jobs),
+            return_exceptions=True,
+        )
+        report.cancel()
+        out["errors"] = [repr(r)[:200] for r in results if isinstance(r, BaseException)][:5]
+
+    asyncio.run(run())
+    queue.put(("done", out))
+
+
+def _plan(index: int, settings: dict[str, Any]) -> dict[str, Any]:
+    rate, duration = settings["rate_per_box"], settings["duration"]
+    per_box = int(rate * duration * 1.6) + 10
+    return {
+        "bodies": make_bodies(
+            index,
+            per_box,
+            face_share=settings["face_share"],
+            seed=index,
+            per_second=rate,
+            start_ns=time.time_ns(),
+        ),
+        "rate": rate,
+        "phase": (index / settings["boxes"]) * BATCH_INTERVAL_S,
+        "duration": duration,
+        "bursty": index % 10 == 0,
+        "burst": settings["burst"],
+        "burst_every": settings["burst_every"],
+        "hold": settings["hold"],
+    }
+
+
+async def _push_config(port: int, ca: bytes, admin: str, devices: list[str], run: int) -> list[str]:
+    """SetConfig for every device (32 at a time, each retried twice); the errors left."""
+    meta = bearer_metadata(admin)
+    errors: list[str] = []
+    async with api_channel(port, ca) as api:
+        stub = admin_pb2_grpc.AdminServiceStub(api)
+        gate = asyncio.Semaphore(32)
+
+        async def one(device_id: str) -> None:
+            for attempt in range(3):
+                try:
+                    async with gate:
+                        await stub.SetConfig(
+                            admin_pb2.SetConfigRequest(
+                                device_id=device_id,
+                                document=f"device:\n  name: city-run-{run}\ncameras: []\n",
+                            ),
+                            metadata=meta,
+                            timeout=120,
+                        )
+                    return
+                except grpc.aio.AioRpcError as err:
+                    if attempt == 2:
+                        errors.append(f"{err.code().name}: {err.details()}"[:160])
+                    await asyncio.sleep(1.0)
+
+        await asyncio.gather(*(one(d) for d in devices))
+    return errors
+
+
+def run(args: argparse.Namespace, replicas: Replicas, idents: list[Identity], count: int) -> dict:
+    live = replicas.fleets[:count]
+    for fleet in live:
+        fleet.start()
+    pids = [f.proc.pid for f in live if f.proc is not None]
+    time.sleep(2.0)
+    rss0 = [_rss_kib(p) for p in pids]
+    ctx = mp.get_context("spawn")
+    ipc = SubscriberIpc(ctx.Event(), ctx.Event(), ctx.Value("d", 0.0), ctx.Queue())
+    sub = ctx.Process(target=subscriber, args=(live[0].api, live[0].ca, replicas.admin, ipc))
+    sub.start()
+    ipc.ready.wait(60)
+    settings = {
+        "rate_per_box": args.rate_per_box,
+        "duration": args.warmup + args.seconds,
+        "face_share": args.face_share,
+        "boxes": args.boxes,
+        "burst": args.burst,
+        "burst_every": args.burst_every,
+        "hold": args.push_window,
+    }
+    go, queue = ctx.Value("d", 0.0), ctx.Queue()
+    jobs: list[list[tuple[int, Identity, int]]] = [[] for _ in range(WORKERS)]
+    for i, ident in enumerate(idents):
+        jobs[i % WORKERS].append((i, ident, live[i % count].agent_port))
+    workers = [ctx.Process(target=_worker, args=(j, settings, go, queue)) for j in jobs]
+    began = time.time()
+    for w in workers:
+        w.start()
+    for _ in workers:  # every box's stream is up (its probe batch acknowledged)
+        kind, _n = queue.get(timeout=900)
+        assert kind == "connected", kind
+    connect_s = time.time() - began
+    print(f"  {count} replica(s): {args.boxes} streams up in {connect_s:.0f} s", flush=True)
+    time.sleep(2.0)
+    rss1 = [_rss_kib(p) for p in pids]  # every box connected, idle
+    start = time.time() + 1.0
+    go.value = start
+    ipc.window_start.value = start + args.warmup
+    time.sleep(max(0.0, start + args.warmup - time.time()))
+    cpu0 = [_cpu_seconds(p) for p in pids]
+    t0 = time.time()
+    time.sleep(max(0.0, start + args.warmup + args.seconds - time.time()))
+    cpu = [_cpu_seconds(p) - c for p, c in zip(pids, cpu0, strict=True)]
+    t1 = time.time()
+    time.sleep(3.0)  # the last batches are acknowledged
+    print(f"  {count} replica(s): window done, pushing config to every box", flush=True)
+    push_start = time.time()
+    devices = [i.device_id for i in idents]
+    push_errors = asyncio.run(
+        _push_config(live[0].api_port, live[0].ca, replicas.admin, devices, count)
+    )
+    outs = []
+    for _ in workers:
+        kind, out = queue.get(timeout=args.push_window + 600)
+        assert kind == "done", kind
+        outs.append(out)
+    for w in workers:
+        w.join(30)
+    ipc.stop.set()
+    received, latencies, _ = ipc.out.get(timeout=60)
+    sub.join(30)
+    for fleet in live:
+        fleet.stop()
+    acked = [(t, n) for o in outs for t, n in o["acked"]]
+    window = sum(n for t, n in acked if t0 <= t < t1)
+    desired = [t for o in outs for t in o["desired"] if t >= push_start]
+    ingest = window / (t1 - t0)
+    return {
+        "replicas": count,
+        "connected": sum(len(o["connected"]) for o in outs),
+        "connect_s": connect_s,
+        "offered": args.boxes * args.rate_per_box * (1 + 0.1 * (args.burst - 1) / args.burst_every),
+        "ingest": ingest,
+        "ack_p99": _pct([x for o in outs for x in o["ack_latency"]], 99),
+        "sub_p99": _pct(latencies, 99),
+        "received": received,
+        "cpu_per_1k": (sum(cpu) / (t1 - t0)) / max(ingest / 1000, 1e-9),
+        "cpu_cores": [c / (t1 - t0) for c in cpu],
+        "kib_per_box": (sum(rss1) - sum(rss0)) / max(1, args.boxes),
+        "pushed": len(desired),
+        "push_s": (max(desired) - push_start) if desired else float("nan"),
+        "errors": [e for o in outs for e in o.get("errors", [])][:3] + push_errors[:3],
+        "push_failed": len(push_errors),
+        "retries": sum(len(o["retries"]) for o in outs),
+        "failed": sum(len(o["failed"]) for o in outs),
+        "load": os.getloadavg(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--boxes", type=int, default=2000)
+    parser.add_argument("--replicas", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--rate-per-box", type=float, default=2.0, help="events/s per box")
+    parser.add_argument("--burst", type=float, default=5.0, help="burst multiplier")
+    parser.add_argument("--burst-every", type=int, default=10, help="seconds between bursts")
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured window")
+    parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--push-window", type=float, default=40.0, help="boxes wait this long")
+    parser.add_argument("--face-share", type=float, default=0.1)
+    args = parser.parse_args()
+    print(f"machine: {describe()}; load average at start {os.getloadavg()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        pg = PostgresServer().init()
+        nats = NatsServer().start()
+        started: list[FleetCli] = []
+        try:
+            migrate(pg.dsn)
+            replicas = Replicas(
+                Path(tmp) / "city", count=max(args.replicas), nats=nats, store=pg.dsn
+            )
+            started = replicas.fleets
+            first = replicas.fleets[0]
+            replicas.start()
+            began = time.time()
+            idents = asyncio.run(_enroll_all(first.api_port, first.ca, replicas.admin, args.boxes))
+            print(f"enrolled {len(idents)} boxes in {time.time() - began:.0f} s", flush=True)
+            for fleet in replicas.fleets:
+                fleet.stop()
+            for count in args.replicas:
+                r = run(args, replicas, idents, count)
+                print(
+                    f"replicas={r['replicas']} boxes={r['connected']}"
+                    f" (up in {r['connect_s']:.0f} s)"
+                    f" offered/s={r['offered']:.0f} stored/s={r['ingest']:.0f}"
+                    f" ack_p99={r['ack_p99']:.0f}ms sub_p99={r['sub_p99']:.0f}ms"
+                    f" cpu/1k ev/s={r['cpu_per_1k']:.2f} cores"
+                    f" (per replica {', '.join(f'{c:.2f}' for c in r['cpu_cores'])})"
+                    f" mem/box={r['kib_per_box']:.0f} KiB"
+                    f" config push {r['pushed']}/{args.boxes} boxes in {r['push_s']:.1f} s"
+                    f" ({r['push_failed']} SetConfig calls failed)"
+                    f" connect retries={r['retries']} failed={r['failed']}"
+                    f" load={r['load'][0]:.1f} errors={r['errors']}",
+                    flush=True,
+                )
+        finally:
+            for fleet in started:
+                fleet.stop()
+            nats.close()
+            pg.close()
+
+
+if __name__ == "__main__":
+    main()

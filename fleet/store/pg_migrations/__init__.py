@@ -1,0 +1,1 @@
+"""Alembic migrations of the PostgreSQL store (`oko-fleet migrate` runs them; see pg_migrate)."""

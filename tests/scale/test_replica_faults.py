@@ -1,0 +1,123 @@
+"""Faults with real processes: replicas over one PostgreSQL and one NATS while real agents
+(spool + uplink, through a TCP balancer) produce and a Subscribe client resumes by cursor.
+
+In one run: a replica is SIGKILLed and restarted, NATS is stopped and restarted, and
+PostgreSQL is stopped (immediate: a crash, recovery on start) and restarted. Every
+acknowledged event must be stored once and reach the subscriber exactly once, in cursor
+order, each camera's sequence without a hole; the agents spool meanwhile and drain after.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from agent.identity import AgentStore
+from agent.uplink.enroll import enroll
+from fleet.store.pg_migrate import migrate
+from proto.oko.v1 import admin_pb2
+from tests.fleet.processes import ResumingSubscriber
+from tests.scale.replicas import Replicas
+from tests.support.balancer import TcpBalancer
+from tests.support.nats import NatsServer
+from tests.support.net import wait_until
+from tests.support.pg import PostgresServer
+from tests.uplink.processes import AgentProcess
+
+pytestmark = pytest.mark.timeout(300)
+
+EVENTS_PER_AGENT = 8000
+AGENTS = 2
+
+
+def _agent(replicas: Replicas, tmp_path: Path, index: int) -> AgentProcess:
+    handle = replicas.fleets[0].handle()
+    data_dir = tmp_path / f"agent-{index}"
+    store = AgentStore(data_dir)
+    token = handle.admin(
+        "CreateEnrollmentToken",
+        admin_pb2.CreateEnrollmentTokenRequest(site="fault-site", ttl_seconds=600),
+    ).token
+    enroll(store, handle.api, token, device_name=f"box-{index}")
+    store.close()
+    handle.close()
+    config = {
+        "data_dir": str(data_dir),
+        "metrics": {"port": 0},
+        "fleet": {
+            "reconnect_min_s": 0.1,
+            "reconnect_max_s": 0.5,
+            "batch_linger_s": 0.05,
+            "batch_max_events": 100,
+        },
+    }
+    return AgentProcess(config, tmp_path / f"agent-{index}.yaml")
+
+
+def test_replica_kill_nats_restart_and_postgres_restart_lose_and_repeat_nothing(
+    tmp_path: Path,
+) -> None:
+    pg = PostgresServer().init()  # its own cluster: this test restarts it
+    migrate(pg.dsn)
+    nats = NatsServer().start()
+    replicas = Replicas(tmp_path / "fleet", count=2, nats=nats, store=pg.dsn)
+    balancer = TcpBalancer([f.agent_port for f in replicas.fleets]).start()
+    replicas.advertise(f"localhost:{balancer.port}")
+    agents: list[AgentProcess] = []
+    subscriber: ResumingSubscriber | None = None
+    try:
+        replicas.start()
+        agents = [_agent(replicas, tmp_path, i) for i in range(AGENTS)]
+        watcher = replicas.fleets[1]  # the subscriber's replica stays up
+        subscriber = ResumingSubscriber(watcher.api, watcher.ca, replicas.admin).start()
+        for agent in agents:
+            agent.start(events=EVENTS_PER_AGENT, per_append=25, interval=0.1)
+
+        def reached(n: int) -> None:
+            assert subscriber is not None
+            wait_until(lambda: len(subscriber.received) >= n, 90, f"{n} events")
+
+        reached(1500)
+        replicas.fleets[0].kill()  # kill -9 a replica under load
+        time.sleep(1.0)
+        replicas.fleets[0].start()
+        reached(4500)
+        nats.stop()  # every replica goes on without NATS
+        time.sleep(2.0)
+        nats.start()
+        reached(8000)
+        pg.stop("immediate")  # nothing can be acknowledged now; boxes spool
+        time.sleep(2.0)
+        pg.start()
+        assert not all(a.produced() for a in agents), "production ended before the last fault"
+        wait_until(lambda: all(a.produced() for a in agents), 120, "the sources to finish")
+        total = sum(a.spooled()[-1][0] for a in agents)
+        wait_until(lambda: len(subscriber.received) >= total, 120, "every event at the subscriber")
+        time.sleep(1.0)  # a duplicate would arrive now
+        received = list(subscriber.received)
+        stored = replicas.fleets[1].handle().events()
+    finally:
+        if subscriber is not None:
+            subscriber.stop()
+        for agent in agents:
+            agent.stop()
+        replicas.close()
+        balancer.close()
+        nats.close()
+        pg.close()
+
+    ids = [e.event.event_id for e in received]
+    assert len(ids) == total == AGENTS * EVENTS_PER_AGENT
+    assert not [i for i, n in Counter(ids).items() if n > 1]
+    assert sorted(e.event.event_id for e in stored) == sorted(ids)  # stored once each
+    cursors = [e.cursor for e in received]
+    assert cursors == sorted(set(cursors))
+    per_stream: dict[tuple[str, str], list[int]] = {}
+    for e in received:
+        per_stream.setdefault((e.event.device_id, e.event.camera_id), []).append(e.event.sequence)
+    for key, sequences in per_stream.items():
+        assert sequences == list(range(1, len(sequences) + 1)), key
+    assert len(balancer.connections) == 2  # boxes reached both replicas through it
