@@ -135,7 +135,7 @@ class RolloutController:
         online = [
             b.device_id
             for b in judged
-            if self.app.sessions.connected(b.device_id)
+            if self.app.replication.connected(b.device_id)
             and getattr(devices.get(b.device_id), "status", REVOKED) != REVOKED
         ]
         not_ready = await self._not_ready(rollout, judged, found, now)

@@ -87,7 +87,7 @@ class RolloutServicer(Guarded, rollouts_pb2_grpc.RolloutServiceServicer):
             {d.device_id: d for d in await self.app.store.list_devices()} if with_devices else {}
         )
         statuses = await delivery.statuses(self.app, ids)
-        online = frozenset(i for i in ids if self.app.sessions.connected(i))
+        online = frozenset(i for i in ids if self.app.replication.connected(i))
         return rollout_wire.rollout_to_proto(
             rollout,
             devices,
