@@ -42,6 +42,7 @@ from tests.support.net import free_port
 
 SHIPPED = "1.0.0"
 VERSIONS = ("2.0.0-bench", "3.0.0-bench", "4.0.0-blind")
+SETTLE_S = 2
 BLIND_BASELINE_S = 20  # pending first: the boxes' model changed by the abort just before
 
 
@@ -73,6 +74,8 @@ async def _create(fleet: FleetHandle, version: str, **fields: object) -> pb.Roll
         "steps": [25, 50, 100],
         "max_failure_percent": 0,
         "baseline_seconds": 0,
+        # Simulated boxes have no tracker that re-finds everyone after a swap: 2 s settle.
+        "gates": {"settle_seconds": SETTLE_S},
     }
     values.update(fields)
     request = pb.CreateRolloutRequest(**values)  # type: ignore[arg-type]
@@ -92,7 +95,8 @@ async def _roll_out(fleet: FleetHandle, boxes: list[sim_boxes.SimBox], interval:
     print(
         f"roll out to {len(boxes)} boxes: {took:.1f} s to done ({steps} steps: canary "
         f"{r.progress[0].boxes}, then {', '.join(str(p.boxes) for p in r.progress[1:])}; "
-        f"soak {interval:g} s per step = {steps * interval:g} s of it)"
+        f"each box soaks {interval:g} s, its quality gate first leaves out a {SETTLE_S} s "
+        f"settle time: {steps * (interval + SETTLE_S):g} s of it)"
     )
     print(
         f"  per box, assigned -> running: median {statistics.median(apply):.2f} s, "

@@ -3,15 +3,21 @@
 Objects come from the class-agnostic static-object model (`agent.motion.static_objects`),
 because no detector available here recognises a bag at CCTV scale. On top of it:
 
-* a static region covered by a person or vehicle track is that person or vehicle standing
-  still: it cannot alert, and being covered counts as being attended;
-* the owner is the person track nearest the object when its pixels first stood still
+* a static region covered by a person or vehicle track that is itself standing still is
+  that person or vehicle: it cannot alert, and being covered so counts as being attended.
+  A track moving across the region is someone walking past in front of (or over) the
+  object: it neither hides the object from the rule nor attends it;
+* the owner is the person track that was at the object when its pixels first stood still
   (looked up in a short history of person boxes, within ``owner_radius_scale`` object
-  sides). Something that appeared with nobody at it - barrier tape the wind moved, a
-  puddle, a shadow - has no owner and, by default (``require_owner``), never alerts;
+  sides), the nearest on the ground: feet to the object's bottom, since a box that merely
+  overlaps the object in the picture may be someone walking past in front of it.
+  Something that appeared with nobody at it - barrier tape the wind moved, a puddle, a
+  shadow - has no owner and, by default (``require_owner``), never alerts;
 * the object is unattended while its owner is farther than ``radius_scale`` object sides
-  (the radius follows perspective) or has no track; passers-by do not attend it. A tracker
-  id switch on an owner standing by the bag therefore starts the clock (the price of not
+  (the radius follows perspective) or has no track; passers-by do not attend it. The clock
+  starts when the owner was last within the radius, looked up in the history when the
+  static model first reports the object (which can be seconds after it was put down). A
+  tracker id switch on an owner standing by the bag starts the clock (the price of not
   letting every passer-by reset it);
 * it alerts once when static for ``stationary_seconds`` and unattended for
   ``unattended_seconds``; never again for the same object, even if the static model loses
@@ -49,8 +55,17 @@ BASE_CONFIDENCE = 0.5
 LABEL_WEIGHT = 0.5
 LABEL_IOU = 0.3  # a detection this much overlapping the object names it
 SAME_PLACE_IOU = 0.3  # a new static region here continues a missing object
+HIDDEN_SHARE = 0.3  # an alerted object's place this much behind people: not known gone
 HISTORY_SECONDS = 30.0  # person boxes kept to find who was there when an object appeared
-OWNER_LOOKBACK_S, OWNER_LOOKAHEAD_S = 3.0, 1.0  # around the first-seen time
+LOOKBACK_S, LOOKAHEAD_S = 3.0, 1.0  # owner candidates: around the first-seen time
+# A track stands still when its box overlapped each of its boxes of the last
+# `background.settle_seconds` (the time pixels must keep still to become a static region:
+# a track that moved in that time cannot be the region) by at least STILL_IOU. A walker,
+# even one strolling, moves off his own box in that time; a standing person's box
+# jitters, even half hidden behind a sign. A track younger than that counts as still:
+# what it does is not known yet, and the safe reading of a person on a static region is
+# that the region is the person.
+STILL_IOU = 0.5
 
 
 @dataclass
@@ -60,6 +75,7 @@ class _Item:
     owner: int
     last_attended: float
     last_seen: float
+    reported: float  # when the rule first saw it
     label: str = UNNAMED
     label_score: float = 0.0
     alerted_at: float | None = None
@@ -69,9 +85,13 @@ class _Item:
 class _People:
     """Person and vehicle tracks of one frame."""
 
+    t: float
     ids: npt.NDArray[np.int64]
     boxes: npt.NDArray[np.float64]  # persons (n, 4)
+    blocker_ids: npt.NDArray[np.int64]  # persons and vehicles (m,)
     blockers: npt.NDArray[np.float64]  # persons and vehicles (m, 4)
+    still: npt.NDArray[np.bool_]  # (m,) blockers standing still (see STILL_IOU)
+    is_person: npt.NDArray[np.bool_]  # (m,) which blockers are persons
 
 
 class AbandonedObjectDetector:
@@ -86,7 +106,7 @@ class AbandonedObjectDetector:
         self.static = StaticObjectDetector(config.background)
         self._items: dict[int, _Item] = {}
         self._live: set[int] = set()  # ids the static model reports this frame
-        self._history: deque[tuple[float, npt.NDArray[np.int64], npt.NDArray[np.float64]]] = deque()
+        self._history: deque[_People] = deque()
 
     def owner_of(self, object_id: int) -> int | None:
         """Person track remembered as having left the object (NO_TRACK if none)."""
@@ -108,11 +128,13 @@ class AbandonedObjectDetector:
         Details: `Abandoned`, `AbandonedCleared` (owner, stationary and unattended seconds;
         how long the alert stood).
         """
+        people = self._tracks(detections, timestamp)
         scene = None
         if frame is not None:
-            blockers = rule_rows(detections, np.union1d(self._people, self._vehicles))
-            scene = self.static.update(frame, timestamp, detections.xyxy[blockers])
-        return self.observe(scene, detections, timestamp, raw)
+            moving = people.blockers[~people.still]
+            standing = people.blockers[people.still & people.is_person]
+            scene = self.static.update(frame, timestamp, people.blockers, moving, standing)
+        return self._observe(scene, people, timestamp, raw)
 
     def observe(
         self,
@@ -122,7 +144,11 @@ class AbandonedObjectDetector:
         raw: Detections | None = None,
     ) -> list[AnalyticsEvent]:
         """The rule itself, on a static scene already computed (None: no frame this time)."""
-        people = self._tracks(detections, timestamp)
+        return self._observe(scene, self._tracks(detections, timestamp), timestamp, raw)
+
+    def _observe(
+        self, scene: StaticScene | None, people: _People, timestamp: float, raw: Detections | None
+    ) -> list[AnalyticsEvent]:
         events: list[AnalyticsEvent] = []
         if scene is not None:
             self._forget_ended(scene)
@@ -130,39 +156,85 @@ class AbandonedObjectDetector:
                 event = self._step(obj, people, raw, timestamp)
                 if event is not None:
                     events.append(event)
-        events += self._missing(scene, timestamp)
+        events += self._missing(scene, people, timestamp)
         return events
 
     # ----- people --------------------------------------------------------------------
     def _tracks(self, detections: Detections, now: float) -> _People:
         persons = np.flatnonzero(rule_rows(detections, self._people))
         blockers = np.flatnonzero(rule_rows(detections, np.union1d(self._people, self._vehicles)))
+        while self._history and now - self._history[0].t > HISTORY_SECONDS:
+            self._history.popleft()
+        ids = detections.tracker_id[blockers].astype(np.int64)
+        boxes = detections.xyxy[blockers].astype(np.float64)
         people = _People(
+            now,
             detections.tracker_id[persons].astype(np.int64),
             detections.xyxy[persons].astype(np.float64),
-            detections.xyxy[blockers].astype(np.float64),
+            ids,
+            boxes,
+            self._standing(now, ids, boxes),
+            np.isin(detections.class_id[blockers], self._people),
         )
-        self._history.append((now, people.ids, people.boxes))
-        while self._history and now - self._history[0][0] > HISTORY_SECONDS:
-            self._history.popleft()
+        self._history.append(people)
         return people
 
+    def _standing(
+        self, now: float, ids: npt.NDArray[np.int64], boxes: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.bool_]:
+        """Which of these person and vehicle tracks stand still (see STILL_IOU)."""
+        window = self.config.background.settle_seconds
+        still = np.ones(len(ids), bool)
+        if not still.size:
+            return still
+        known = np.zeros_like(still)
+        for past in reversed(self._history):
+            if now - past.t > window:
+                break
+            rows, cols = np.nonzero(ids[:, None] == past.blocker_ids[None, :])
+            overlap = _pair_iou(boxes[rows], past.blockers[cols])
+            still[rows[overlap < STILL_IOU]] = False
+            if now - past.t >= 0.75 * window:
+                known[rows] = True
+        return still | ~known
+
     def _owner_at(self, box: Box, when: float) -> int:
-        """The person nearest the object around the time it appeared, if close enough.
+        """The person who was at the object around the time it appeared, if any.
 
         Whoever puts a bag down touches it just before its pixels stand still, so the
-        window looks a little back; someone merely passing at a distance is not an owner.
+        window looks a little back. Candidates are the person boxes within the owner
+        radius of the object; of those the owner is the one whose feet came nearest the
+        object's bottom (on the ground, where it was put down): a walker passing in front
+        overlaps it in the picture with his head and shoulders, his feet far below.
         """
         centre, side = _centre_side(box)
-        best, owner = self.config.owner_radius_scale * side, NO_TRACK
-        for t, ids, boxes in self._history:
-            if not ids.size or not when - OWNER_LOOKBACK_S <= t <= when + OWNER_LOOKAHEAD_S:
+        bottom = np.array([(box[0] + box[2]) / 2, box[3]])
+        best, owner = np.inf, NO_TRACK
+        radius = self.config.owner_radius_scale * side
+        for seen in self._history:
+            if not seen.ids.size or not when - LOOKBACK_S <= seen.t <= when + LOOKAHEAD_S:
                 continue
-            dist = point_box_distance(centre, boxes)[0]
-            k = int(dist.argmin())
-            if dist[k] <= best:
-                best, owner = float(dist[k]), int(ids[k])
+            near = point_box_distance(centre, seen.boxes)[0] <= radius
+            ground = np.where(near, np.hypot(*(_feet(seen.boxes) - bottom).T), np.inf)
+            k = int(ground.argmin())
+            if ground[k] < best:
+                best, owner = float(ground[k]), int(seen.ids[k])
         return owner
+
+    def _last_with_owner(self, item: _Item) -> float:
+        """When the owner was last within the attending radius (else the first-seen time).
+
+        The unattended clock of a newly reported object starts there: the static model
+        may report an object seconds after its pixels stood still (a walker passing in
+        front of it right after it was put down delays that), and the owner's absence
+        before that is known from the history.
+        """
+        for seen in reversed(self._history):
+            if seen.t < item.first_seen:
+                break
+            if self._attended(item, seen):
+                return seen.t
+        return item.first_seen
 
     # ----- objects -------------------------------------------------------------------
     def _step(
@@ -173,19 +245,25 @@ class AbandonedObjectDetector:
         item = self._items.get(oid) or self._continue(oid, obj)
         if item is None:
             owner = self._owner_at(obj.box, obj.first_seen)
-            item = self._items[oid] = _Item(obj.box, obj.first_seen, owner, now, now)
+            item = self._items[oid] = _Item(obj.box, obj.first_seen, owner, now, now, now)
+            item.last_attended = self._last_with_owner(item)
             log.debug("abandoned: object %s at %s, owner %s", oid, obj.box, owner)
         item.box, item.last_seen = obj.box, now
         self._name(item, raw)
-        covered = _covered(obj.box, people.blockers) >= cfg.cover_fraction
-        if covered or self._attended(item, people):
+        # Only a track standing still on the region is the region (a person or vehicle
+        # stopped there); one moving across it walks past the object.
+        on_it = _cover_shares(obj.box, people.blockers) >= cfg.cover_fraction
+        standing = bool((on_it & people.still).any())
+        if standing or self._attended(item, people):
             item.last_attended = now
-        if item.alerted_at is not None or covered:
+        if item.alerted_at is not None or standing:
             return None
         if cfg.require_owner and item.owner == NO_TRACK:
             return None
         if now - item.first_seen < cfg.stationary_seconds:
             return None
+        if now - item.reported < cfg.background.settle_seconds:
+            return None  # watched a moment at least: a region flickering into being waits
         if now - item.last_attended < cfg.unattended_seconds:
             return None
         item.alerted_at = now
@@ -241,12 +319,26 @@ class AbandonedObjectDetector:
                     "abandoned: alerted object %s no longer watched (%s)", oid, end.reason.value
                 )
 
-    def _missing(self, scene: StaticScene | None, now: float) -> list[AnalyticsEvent]:
+    def _missing(
+        self, scene: StaticScene | None, people: _People, now: float
+    ) -> list[AnalyticsEvent]:
+        """Objects the static model no longer reports, forgotten after `clear_seconds`.
+
+        An alerted one is cleared only once its place is seen empty: while people or
+        vehicles cover HIDDEN_SHARE of it (a couple strolling in front of the bag), nobody
+        can tell whether it is still behind them, and the clear clock waits. Objects not
+        alerted yet are forgotten as before: what a person's track now covers may well
+        have been that person.
+        """
         if scene is None:
             return []
         events = []
         for oid in [k for k, it in self._items.items() if it.last_seen < now]:
             item = self._items[oid]
+            hidden = _union_cover(item.box, people.blockers) >= HIDDEN_SHARE
+            if item.alerted_at is not None and hidden:
+                item.last_seen = now
+                continue
             if now - item.last_seen < self.config.clear_seconds:
                 continue
             del self._items[oid]
@@ -271,13 +363,41 @@ def _centre_side(box: Box) -> tuple[npt.NDArray[np.float64], float]:
     return np.array([[(x1 + x2) / 2, (y1 + y2) / 2]]), max(x2 - x1, y2 - y1, 1.0)
 
 
-def _covered(box: Box, blockers: npt.NDArray[np.float64]) -> float:
-    """Largest share of `box` inside any one of `blockers` (0 if none)."""
+def _feet(boxes: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Bottom centres (n, 2): where each box stands on the ground."""
+    return np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, boxes[:, 3]], axis=1)
+
+
+def _union_cover(box: Box, blockers: npt.NDArray[np.float64], grid: int = 8) -> float:
+    """Share of `box` inside the union of `blockers`, sampled on a `grid` x `grid` lattice."""
     if not blockers.size:
         return 0.0
+    x1, y1, x2, y2 = box
+    xs = x1 + (np.arange(grid) + 0.5) * (x2 - x1) / grid
+    ys = y1 + (np.arange(grid) + 0.5) * (y2 - y1) / grid
+    px, py = (a.reshape(-1, 1) for a in np.meshgrid(xs, ys))
+    b = blockers
+    inside = (px >= b[:, 0]) & (px <= b[:, 2]) & (py >= b[:, 1]) & (py <= b[:, 3])
+    return float(inside.any(axis=1).mean())
+
+
+def _pair_iou(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """IoU of each box in `a` with the box in the same row of `b`."""
+    tl = np.maximum(a[:, :2], b[:, :2])
+    br = np.minimum(a[:, 2:], b[:, 2:])
+    inter = np.prod(np.clip(br - tl, 0, None), axis=1)
+    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
+    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
+    return np.asarray(inter / np.maximum(area_a + area_b - inter, 1e-9), np.float64)
+
+
+def _cover_shares(box: Box, blockers: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Share of `box` inside each of `blockers` (m,)."""
+    if not blockers.size:
+        return np.zeros(0)
     b = np.asarray(box, np.float64)
     tl = np.maximum(blockers[:, :2], b[:2])
     br = np.minimum(blockers[:, 2:], b[2:])
     inter = np.prod(np.clip(br - tl, 0, None), axis=1)
     area = max((b[2] - b[0]) * (b[3] - b[1]), 1.0)
-    return float(inter.max() / area)
+    return np.asarray(inter / area, np.float64)

@@ -354,8 +354,8 @@ class AbandonedConfig(Section):
         default=20.0,
         ge=0.0,
         le=86_400.0,
-        description="T2: the owner must be beyond the radius (and nobody on the object) for "
-        "this long.",
+        description="T2: the owner must be beyond the radius (and nobody standing on the "
+        "object) for this long; passers-by neither attend nor reset it.",
     )
     radius_scale: float = Field(
         default=3.0,
@@ -380,8 +380,9 @@ class AbandonedConfig(Section):
         default=0.5,
         gt=0.0,
         le=1.0,
-        description="A static region this much covered by a person or vehicle track's box is "
-        "that person or vehicle standing still; it cannot alert while covered.",
+        description="A static region this much covered by the box of a person or vehicle "
+        "track that stands still is that person or vehicle; it cannot alert while so covered "
+        "(a track moving across it is someone walking past the object).",
     )
     clear_seconds: float = Field(
         default=5.0,

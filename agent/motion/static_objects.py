@@ -18,8 +18,11 @@ What is not an object left behind, and how it is kept out:
 * ghosts (something that was in the background and left, e.g. a person standing at
   start-up who walked off): the region's outline has the edges in the background, not in
   the frame; it is written into the background at once;
-* people and vehicles standing still: this module does not know; the abandoned rule drops
-  regions covered by their tracks.
+* people: given their tracks' boxes, what stands under a person standing still is that
+  person (left out of the regions), and nothing starts or stops being static under a
+  track moving across the picture (a walker in front of a bag, whose clothes may match
+  the floor, hides it for a moment; it does not take it away). Vehicles standing still:
+  the abandoned rule drops regions covered by their tracks.
 
 Pure: frames and capture times in, `StaticScene` out; no I/O, no detector.
 """
@@ -27,7 +30,6 @@ Pure: frames and capture times in, `StaticScene` out; no I/O, no detector.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -37,39 +39,25 @@ import numpy.typing as npt
 
 from agent.config.analytics import StaticBackgroundConfig
 from agent.detections import box_iou
+from agent.motion.static_pixels import (
+    changed_share,
+    exposure_gain,
+    follow,
+    is_ghost,
+    sobel_edges,
+    texture_kept,
+    uncovered_background,
+)
 
 log = logging.getLogger(__name__)
 
 Box = tuple[float, float, float, float]
 FloatImage = npt.NDArray[np.float32]
 
-# A region is a ghost when the edges along its outline in the frame are weaker than this
-# share of the edges there in the background (a real object brings its own outline).
-GHOST_EDGE_RATIO = 0.7
-# Local normalised correlation above which a darkened patch still shows the background's
-# texture (a shadow), and the variance under which both patches count as plain.
-SHADOW_TEXTURE_NCC = 0.6
-PLAIN_VARIANCE = 6.0
-PLAIN_SHADOW_RATIO = 0.75
 # Objects missing this long end; shorter gaps (a flicker, a passer-by) keep their id.
 MISSING_GRACE_S = 1.0
 MATCH_IOU = 0.3
 LEARN_TAU_S = 0.5
-# Ghost test: neighbours (dy, dx, direction) a static pixel is compared with, in work
-# pixels (8 directions, two distances), and in how many directions it must fit in.
-DIRECTIONS = 8
-NEIGHBOURS = tuple(
-    (round(r * math.sin(a)), round(r * math.cos(a)), k)
-    for r in (4, 7)
-    for k, a in enumerate(np.linspace(0, 2 * math.pi, DIRECTIONS, endpoint=False))
-)
-FIT_DIRECTIONS = 3
-# Scene-change test: background pixels with an edge this strong (Sobel |gx|+|gy|), and the
-# weight that puts "share of edges changed" on the scale of "share of the picture changed"
-# (people walking cover a tenth of the edges at most; a bump moves nearly all).
-EDGE_STRENGTH = 120.0
-EDGE_SHARE_WEIGHT = 0.8
-SURROUNDED_DIRECTIONS = 6  # fits in this many: uncovered background whatever it was before
 
 
 class EndReason(StrEnum):
@@ -128,6 +116,7 @@ class _Models:
     long: FloatImage
     short: FloatImage
     since: npt.NDArray[np.float64]  # NaN: not static
+    held: FloatImage  # what stood still there (exposure-corrected grey), where `since` is set
     learn_until: float
     last_t: float
     objects: dict[int, _Tracked] = field(default_factory=dict)
@@ -148,13 +137,25 @@ class StaticObjectDetector:
         self._m = None
 
     def update(
-        self, image: np.ndarray, timestamp: float, occupied: np.ndarray | None = None
+        self,
+        image: np.ndarray,
+        timestamp: float,
+        occupied: np.ndarray | None = None,
+        moving: np.ndarray | None = None,
+        standing: np.ndarray | None = None,
     ) -> StaticScene:
         """Feed one frame (BGR or grey, any size) captured at `timestamp` (seconds).
 
-        `occupied`: (n, 4) source-pixel boxes of people and vehicles in this frame. Nothing
-        under them is written into the background as "uncovered" (a person in dark clothes
-        standing on the litter on dark grass fits the grass better than the litter did).
+        Boxes are (n, 4) in source pixels. `occupied`: every person and vehicle in this
+        frame; nothing under them is written into the background as "uncovered" (a person
+        in dark clothes standing on the litter on dark grass fits the grass better than
+        the litter did). `moving`: those moving across the picture (default: all of
+        `occupied`); under them no pixel starts or stops being static, since what shows
+        there is the passer-by: a bag a walker crosses keeps its first-seen time, and one
+        he puts down is seen from when he has moved off it. `standing`: people standing
+        still; their pixels are that person, never an object, and what stays where they
+        stood is seen from when they moved off (a bag put down at the feet of someone
+        waiting is neither merged with him nor given the time he stopped).
         """
         grey = self._small(image)
         m = self._m
@@ -162,26 +163,55 @@ class StaticObjectDetector:
             self._m = self._fresh(grey, timestamp)
             return StaticScene(learning=True)
         dt, m.last_t = timestamp - m.last_t, timestamp
-        gain = _gain(grey, m.long)
+        gain = exposure_gain(grey, m.long)
         ref = m.long * gain
         fg = self._foreground(grey, ref)
-        changed = _changed_share(fg, ref)
+        changed = changed_share(fg, ref)
         if changed > self.config.relearn_fraction:
             return self._relearn(grey, timestamp, changed)
-        still = np.abs(grey - m.short) <= self.config.diff_threshold
-        m.since[fg & still & np.isnan(m.since)] = timestamp
-        m.since[~fg] = np.nan
         busy = self._busy(grey.shape, occupied)
-        revealed = _revealed(grey, ref, fg, ~np.isnan(m.since), self.config.diff_threshold)
+        passing = busy if moving is None else self._busy(grey.shape, moving)
+        hidden = self._busy(grey.shape, standing)
+        self._mark_static(grey / gain, grey, fg, passing, timestamp)
+        m.since[hidden] = np.nan
+        revealed = uncovered_background(
+            grey, ref, fg, ~np.isnan(m.since), self.config.diff_threshold
+        )
         revealed &= ~busy
         m.long[revealed] = grey[revealed] / gain
         m.since[revealed] = np.nan
-        _follow(m.short, grey, dt, self.config.short_term_seconds)
-        _follow(m.long, grey, dt, self.config.long_term_seconds, where=~fg)
+        follow(m.short, grey, dt, self.config.short_term_seconds)
+        follow(m.long, grey, dt, self.config.long_term_seconds, where=~fg)
         absorbed = self._absorb_old(grey, gain, timestamp)
         if timestamp < m.learn_until:
             return StaticScene(learning=True)
         return self._regions(grey, ref, gain, timestamp, absorbed, busy=busy)
+
+    def _mark_static(
+        self,
+        level: FloatImage,
+        grey: FloatImage,
+        fg: npt.NDArray[np.bool_],
+        passing: npt.NDArray[np.bool_],
+        t: float,
+    ) -> None:
+        """Keep each pixel's first-seen time: when what stands there now stood still.
+
+        A foreground pixel that matches the short-term background is static. It keeps its
+        time while it shows the same thing (`held`, exposure-corrected); it starts again
+        when another thing stands still there (a bag put down where someone's dark
+        trousers stood), and ends where the background shows again. Under a track passing
+        across the picture nothing starts, restarts or ends: what shows there is him.
+        """
+        assert self._m is not None
+        m = self._m
+        threshold = self.config.diff_threshold
+        still = np.abs(grey - m.short) <= threshold
+        other = np.isnan(m.since) | (np.abs(level - m.held) > threshold)
+        new = fg & still & other & ~passing
+        m.since[new] = t
+        m.held[new] = level[new]
+        m.since[~fg & ~passing] = np.nan
 
     def _busy(self, shape: tuple[int, ...], boxes: np.ndarray | None) -> npt.NDArray[np.bool_]:
         busy = np.zeros(shape, bool)
@@ -210,6 +240,7 @@ class StaticObjectDetector:
             grey.copy(),
             grey.copy(),
             np.full(grey.shape, np.nan),
+            np.zeros_like(grey),
             t + self.config.warmup_seconds,
             t,
         )
@@ -228,7 +259,7 @@ class StaticObjectDetector:
         ratio = (grey / np.maximum(ref, 1.0)).astype(np.float32)
         darker = differs & (ratio >= low) & (ratio <= high)
         if darker.any():
-            differs &= ~(darker & _texture_kept(grey, ref, ratio))
+            differs &= ~(darker & texture_kept(grey, ref, ratio))
         return differs
 
     def _absorb_old(self, grey: FloatImage, gain: float, t: float) -> npt.NDArray[np.bool_]:
@@ -271,8 +302,8 @@ class StaticObjectDetector:
             x, y, w, h = (int(v) for v in stats[k, :4])
             box = np.array([x, y, x + w, y + h], np.float64)
             mask = labels == k
-            edges = edges or (_edges(grey), _edges(ref))
-            if busy[mask].mean() < 0.5 and _is_ghost(mask, *edges):
+            edges = edges or (sobel_edges(grey), sobel_edges(ref))
+            if busy[mask].mean() < 0.5 and is_ghost(mask, *edges):
                 m.long[mask] = grey[mask] / gain
                 m.since[mask] = np.nan
                 continue
@@ -337,113 +368,3 @@ class StaticObjectDetector:
         x2, y2 = min(box[2] + 1, w), min(box[3] + 1, h)
         sx, sy = self._scale
         return (float(x1 * sx), float(y1 * sy), float(x2 * sx), float(y2 * sy))
-
-
-def _follow(
-    model: FloatImage,
-    grey: FloatImage,
-    dt: float,
-    tau: float,
-    where: npt.NDArray[np.bool_] | None = None,
-) -> None:
-    """Move `model` towards `grey` with time constant `tau` (in place)."""
-    alpha = 1.0 - math.exp(-max(dt, 0.0) / tau)
-    if where is None:
-        model += alpha * (grey - model)
-    else:
-        model[where] += alpha * (grey[where] - model[where])
-
-
-def _gain(grey: FloatImage, long: FloatImage) -> float:
-    """Global exposure ratio frame / background (robust: most of the picture is background)."""
-    sample = (slice(None, None, 2), slice(None, None, 2))
-    ratio = grey[sample] / np.maximum(long[sample], 1.0)
-    return float(np.clip(np.median(ratio), 0.2, 5.0))
-
-
-def _texture_kept(grey: FloatImage, ref: FloatImage, ratio: FloatImage) -> npt.NDArray[np.bool_]:
-    """Where 5x5 patches of frame and background correlate, or are both plain and darker.
-
-    On a plain floor a soft shadow and a dark object differ only in depth, so plain patches
-    that are only a little darker count as shadow too.
-    """
-    size = (5, 5)
-    mg, mr = cv2.blur(grey, size), cv2.blur(ref, size)
-    vg = cv2.blur(grey * grey, size) - mg * mg
-    vr = cv2.blur(ref * ref, size) - mr * mr
-    cov = cv2.blur(grey * ref, size) - mg * mr
-    ncc = cov / np.sqrt(np.maximum(vg * vr, 1e-6))
-    plain = (vg < PLAIN_VARIANCE) & (vr < PLAIN_VARIANCE) & (ratio >= PLAIN_SHADOW_RATIO)
-    return np.asarray((ncc >= SHADOW_TEXTURE_NCC) | plain)
-
-
-def _revealed(
-    grey: FloatImage,
-    long: FloatImage,
-    fg: npt.NDArray[np.bool_],
-    static: npt.NDArray[np.bool_],
-    threshold: float,
-) -> npt.NDArray[np.bool_]:
-    """Static pixels that fit their surroundings now better than they did in the background.
-
-    That is background uncovered by something that stood there when the model learnt it
-    (a ghost): the uncovered road looks like the road around it, while the person the model
-    remembers did not. An object left there is the other way round. Neighbours are compared
-    one by one (8 directions, two distances, only where the frame matches the background)
-    rather than by their mean, so kerbs, gravel and a dark van's shadow next to a black bag
-    do not fool it; pixel-wise, so a ghost touching a real object goes without taking it.
-    """
-    if not static.any():
-        return static
-    pad = max(max(abs(dy), abs(dx)) for dy, dx, _ in NEIGHBOURS)
-    # Only around the static pixels (usually a small part of the picture).
-    ys, xs = np.nonzero(static)
-    y1, y2 = max(int(ys.min()) - pad, 0), min(int(ys.max()) + pad + 1, grey.shape[0])
-    x1, x2 = max(int(xs.min()) - pad, 0), min(int(xs.max()) + pad + 1, grey.shape[1])
-    region = (slice(y1, y2), slice(x1, x2))
-    g, bg, clear_px = grey[region], long[region], ~fg[region]
-    h, w = g.shape
-    now_pad, before_pad = np.pad(g, pad, mode="edge"), np.pad(bg, pad, mode="edge")
-    clear = np.pad(clear_px, pad, constant_values=False)
-    fits_now = np.zeros((h, w), np.uint8)
-    fitted = np.zeros((h, w), np.uint8)
-    for direction in range(DIRECTIONS):
-        now = np.zeros((h, w), bool)
-        before = np.zeros((h, w), bool)
-        for dy, dx, _ in NEIGHBOURS[direction::DIRECTIONS]:
-            window = (slice(pad + dy, pad + dy + h), slice(pad + dx, pad + dx + w))
-            now |= clear[window] & (np.abs(g - now_pad[window]) <= threshold)
-            before |= clear[window] & (np.abs(bg - before_pad[window]) <= threshold)
-        fits_now += now
-        fitted += before
-    better = (fits_now >= FIT_DIRECTIONS) & (fits_now.astype(np.int16) >= fitted + 2)
-    out = np.zeros_like(static)
-    out[region] = static[region] & (better | (fits_now >= SURROUNDED_DIRECTIONS))
-    return out
-
-
-def _changed_share(fg: npt.NDArray[np.bool_], ref: FloatImage) -> float:
-    """How much of the scene changed: of the whole picture, or of its edges if more.
-
-    A bumped camera moves every edge while plain road and grass still match, so the
-    share of the background's edge pixels now foreground is what gives a bump away.
-    """
-    edges = _edges(ref)
-    strong = edges > EDGE_STRENGTH
-    on_edges = float(fg[strong].mean()) if strong.sum() > 0.01 * fg.size else 0.0
-    return max(float(fg.mean()), on_edges * EDGE_SHARE_WEIGHT)
-
-
-def _edges(image: FloatImage) -> FloatImage:
-    gx = cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3)
-    return np.asarray(np.abs(gx) + np.abs(gy), np.float32)
-
-
-def _is_ghost(mask: npt.NDArray[np.bool_], frame_edges: FloatImage, bg_edges: FloatImage) -> bool:
-    """True if the region's outline is drawn in the background, not in the frame."""
-    m8 = mask.astype(np.uint8)
-    kernel = np.ones((3, 3), np.uint8)
-    outline = (cv2.dilate(m8, kernel) - cv2.erode(m8, kernel)).astype(bool)
-    now, before = float(frame_edges[outline].sum()), float(bg_edges[outline].sum())
-    return now < GHOST_EDGE_RATIO * before

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from fleet.app import FleetApp, now_us
-from fleet.errors import FleetError
+from fleet.errors import FleetError, VersionConflictError
 from fleet.models.records import RUNNING, ModelStatus
 from fleet.rollouts import delivery, gates, machine, measure
 from fleet.rollouts.metrics import RolloutMetrics
@@ -30,10 +30,12 @@ from fleet.rollouts.records import (
     ACTIVE,
     FAILED,
     HEALTHY,
+    PAUSED,
     ROLLED_BACK,
     SKIPPED,
     STATES,
     UPDATING,
+    WAITING,
     LatencySample,
     Rollout,
     RolloutDevice,
@@ -76,8 +78,9 @@ class RolloutController:
 
     # Lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
-        """Start ticking in the background (a first tick runs at once)."""
-        self._task = asyncio.get_running_loop().create_task(self._loop(), name="rollouts")
+        """Start ticking in the background (a first tick runs at once); idempotent."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._loop(), name="rollouts")
 
     async def stop(self) -> None:
         """Stop ticking; a tick in progress is cancelled (it is safe to repeat)."""
@@ -132,10 +135,11 @@ class RolloutController:
         online = [
             b.device_id
             for b in judged
-            if self.app.sessions.connected(b.device_id)
+            if self.app.replication.connected(b.device_id)
             and getattr(devices.get(b.device_id), "status", REVOKED) != REVOKED
         ]
-        decision = machine.decide(rollout, judged, now, online)
+        not_ready = await self._not_ready(rollout, judged, found, now)
+        decision = machine.decide(rollout, judged, now, online, not_ready)
         return await self.carry_out(decision, found, now, before=boxes, was=rollout.state)
 
     async def carry_out(
@@ -163,13 +167,65 @@ class RolloutController:
         changed = before is None or decision.changed or list(boxes.values()) != before
         if not changed:
             return rollout
-        saved = await self.app.store.save_rollout(rollout, list(boxes.values()))
+        try:
+            saved = await self.app.store.save_rollout(rollout, list(boxes.values()))
+        except VersionConflictError:
+            if not decision.assign and not decision.rollback:
+                raise
+            # Someone (another replica's operator call) changed it meanwhile, after these
+            # boxes were given a model: record that, so their gates watch them.
+            await self._record_actions(rollout.rollout_id, boxes, decision)
+            raise
         for note in decision.notes:
             log.info("%s: %s", rollout.actor, note)
             await self.app.audit(rollout.actor, "rollout.progress", rollout.rollout_id, note)
         if saved.state == ROLLED_BACK and was != ROLLED_BACK:
             self.metrics.rolled_back.inc()
         return saved
+
+    async def _record_actions(
+        self, rollout_id: str, boxes: dict[str, RolloutDevice], decision: machine.Decision
+    ) -> None:
+        """Store what was done to these boxes on top of the rollout's newer state."""
+        current = await self.app.store.get_rollout(rollout_id)
+        done = [boxes[d] for d in (*decision.assign, *decision.rollback)]
+        await self.app.store.save_rollout(current, done)
+        log.warning(
+            "%s changed during a tick; kept the %d box(es) it had just acted on",
+            current.actor,
+            len(done),
+        )
+
+    async def _not_ready(
+        self, rollout: Rollout, boxes: list[RolloutDevice], found: dict[str, ModelStatus], now: int
+    ) -> dict[str, str]:
+        """Boxes whose current model has not run long enough to be their own baseline.
+
+        Right after an agent start or a model change (another rollout, an operator's
+        assignment or rollback) the quality gate would have nothing to compare with and
+        could only call the box "inconclusive": such a box is updated a little later.
+        """
+        waiting = [b.device_id for b in boxes if b.verdict == WAITING and not b.updated]
+        if not waiting or rollout.state == PAUSED:
+            return {}
+        cfg = rollout.spec.gates
+        need_s = cfg.settle_seconds + min(rollout.spec.interval_seconds, cfg.min_quality_seconds)
+        starts = await self.app.store.device_starts(waiting)
+        changes = await self.app.store.model_changes(waiting, rollout.rollout_id)
+        out = {}
+        for device_id in waiting:
+            cuts = [*starts.get(device_id, []), *changes.get(device_id, [])]
+            status = found.get(device_id)
+            if status is not None and status.assignment is not None:
+                cuts.append(status.assignment.assigned_us)
+            last = max((c for c in cuts if c <= now), default=0)
+            age = (now - last) / 1_000_000
+            if last and age < need_s:
+                out[device_id] = (
+                    f"waiting for a baseline: its agent started or its model changed {age:.0f} s"
+                    f" ago; the quality gate needs {need_s:.0f} s of it"
+                )
+        return out
 
     # Measurements -----------------------------------------------------------------------
     async def _sample_latency(

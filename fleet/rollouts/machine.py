@@ -17,7 +17,7 @@ and `abort` are the other transitions. Nothing here reads a clock: `now_us` come
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from fleet.errors import VersionConflictError
@@ -97,20 +97,31 @@ def _breach(rollout: Rollout, devices: Sequence[RolloutDevice]) -> str:
     )
 
 
-def _assign_batch(
-    rollout: Rollout, devices: dict[str, RolloutDevice], online: frozenset[str], now_us: int
-) -> tuple[str, ...]:
-    """Assign every box of the current step that is online and not yet updated."""
+def _batch(rollout: Rollout, devices: dict[str, RolloutDevice]) -> list[RolloutDevice]:
+    """The boxes the current step covers (cumulative), in the rollout's order."""
     size = plan.batch_sizes(len(devices), rollout.spec.percents)[rollout.step]
+    return sorted(devices.values(), key=lambda d: d.position)[:size]
+
+
+def _assign_batch(
+    rollout: Rollout,
+    devices: dict[str, RolloutDevice],
+    online: frozenset[str],
+    not_ready: Mapping[str, str],
+    now_us: int,
+) -> tuple[str, ...]:
+    """Assign every box of the current step that is online, ready and not yet updated."""
     assign = []
-    for d in sorted(devices.values(), key=lambda d: d.position)[:size]:
+    for d in _batch(rollout, devices):
         if d.updated or d.verdict != WAITING:
             continue
-        if d.device_id in online:
+        if d.device_id in online and d.device_id not in not_ready:
             devices[d.device_id] = replace(
                 d, verdict=UPDATING, step=rollout.step, assigned_us=now_us, reason=""
             )
             assign.append(d.device_id)
+        elif d.device_id in online:
+            devices[d.device_id] = replace(d, reason=not_ready[d.device_id])
         elif d.skipped_step != rollout.step:
             devices[d.device_id] = replace(
                 d,
@@ -120,10 +131,21 @@ def _assign_batch(
     return tuple(assign)
 
 
-def _step_done(rollout: Rollout, devices: Sequence[RolloutDevice], now_us: int) -> bool:
-    if any(d.verdict == UPDATING for d in devices):
+def _step_done(rollout: Rollout, devices: dict[str, RolloutDevice], now_us: int) -> bool:
+    """Every box it updated decided, the interval passed, and a canary that updated a box.
+
+    A canary whose boxes were all offline (or not ready) has shown nothing: it waits for
+    one of them rather than let the first step update many boxes untested.
+    """
+    if any(d.verdict == UPDATING for d in devices.values()):
         return False
-    return now_us - rollout.step_started_us >= rollout.spec.interval_seconds * _US
+    if now_us - rollout.step_started_us < rollout.spec.interval_seconds * _US:
+        return False
+    if rollout.step == 0:
+        batch = _batch(rollout, devices)
+        waiting = any(d.verdict == WAITING and not d.updated for d in batch)
+        return not waiting or any(d.updated and d.step == 0 for d in batch)
+    return True
 
 
 def _finish(rollout: Rollout, devices: dict[str, RolloutDevice], now_us: int) -> Rollout:
@@ -140,28 +162,41 @@ def _finish(rollout: Rollout, devices: dict[str, RolloutDevice], now_us: int) ->
 
 
 def _advance(
-    rollout: Rollout, devices: dict[str, RolloutDevice], online: frozenset[str], now_us: int
+    rollout: Rollout,
+    devices: dict[str, RolloutDevice],
+    online: frozenset[str],
+    not_ready: Mapping[str, str],
+    now_us: int,
 ) -> tuple[Rollout, tuple[str, ...], list[str]]:
     """Start the canary after the baseline, or the next step once this one is done."""
     if rollout.state == PENDING:
         if now_us - rollout.step_started_us < rollout.spec.baseline_seconds * _US:
             return rollout, (), []
         rollout = replace(rollout, state=CANARY, step=0, step_started_us=now_us, reason="")
-        return rollout, _assign_batch(rollout, devices, online, now_us), ["canary started"]
+        assigned = _assign_batch(rollout, devices, online, not_ready, now_us)
+        return rollout, assigned, ["canary started"]
     notes = []
-    if _step_done(rollout, list(devices.values()), now_us):
+    if _step_done(rollout, devices, now_us):
         if rollout.step == len(rollout.spec.steps):
             return _finish(rollout, devices, now_us), (), ["done"]
         rollout = replace(rollout, state=PROGRESSING, step=rollout.step + 1, step_started_us=now_us)
         percent = rollout.spec.percents[rollout.step]
         notes.append(f"{step_name(rollout.step)} started ({percent:g}%)")
-    return rollout, _assign_batch(rollout, devices, online, now_us), notes
+    return rollout, _assign_batch(rollout, devices, online, not_ready, now_us), notes
 
 
 def decide(
-    rollout: Rollout, devices: Sequence[RolloutDevice], now_us: int, online: Iterable[str]
+    rollout: Rollout,
+    devices: Sequence[RolloutDevice],
+    now_us: int,
+    online: Iterable[str],
+    not_ready: Mapping[str, str] | None = None,
 ) -> Decision:
-    """One tick: roll back failures, stop on a breach, else start or advance steps."""
+    """One tick: roll back failures, stop on a breach, else start or advance steps.
+
+    `online` boxes can be assigned; those in `not_ready` (box -> why) wait, e.g. until
+    their current model has run long enough to be the quality gate's baseline.
+    """
     if rollout.terminal:
         return Decision(rollout, tuple(devices))
     by_id = {d.device_id: d for d in devices}
@@ -178,7 +213,7 @@ def decide(
         return Decision(rollout, tuple(by_id.values()), (), rollback, tuple(notes))
     assign: tuple[str, ...] = ()
     if rollout.state != PAUSED:
-        rollout, assign, more = _advance(rollout, by_id, frozenset(online), now_us)
+        rollout, assign, more = _advance(rollout, by_id, frozenset(online), not_ready or {}, now_us)
         notes += more
     if notes or assign:
         rollout = replace(rollout, updated_us=now_us)

@@ -87,7 +87,7 @@ class RolloutServicer(Guarded, rollouts_pb2_grpc.RolloutServiceServicer):
             {d.device_id: d for d in await self.app.store.list_devices()} if with_devices else {}
         )
         statuses = await delivery.statuses(self.app, ids)
-        online = frozenset(i for i in ids if self.app.sessions.connected(i))
+        online = frozenset(i for i in ids if self.app.replication.connected(i))
         return rollout_wire.rollout_to_proto(
             rollout,
             devices,
@@ -209,9 +209,21 @@ class RolloutServicer(Guarded, rollouts_pb2_grpc.RolloutServiceServicer):
 
 
 async def serve(app: FleetApp, server: grpc.aio.Server) -> RolloutController:
-    """Start the rollout controller and register RolloutService on `server`."""
+    """Register RolloutService on `server`; run the controller while holding its lease.
+
+    With several replicas over one PostgreSQL store exactly one of them (the `rollouts`
+    lease holder) moves rollouts along; every replica serves the RPCs. On SQLite the lease
+    is always held.
+    """
     controller = RolloutController(app, app.settings.rollouts)
     rollouts_pb2_grpc.add_RolloutServiceServicer_to_server(RolloutServicer(app, controller), server)
-    controller.start()
+
+    async def _run(held: bool) -> None:
+        if held:
+            controller.start()
+        else:
+            await controller.stop()
+
     app.closers.append(controller.stop)
+    await app.hold_lease("rollouts", _run)
     return controller

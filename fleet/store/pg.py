@@ -37,6 +37,7 @@ from fleet.store.pg_evidence import EvidenceMixin
 from fleet.store.pg_migrate import head_revision
 from fleet.store.pg_models import ModelMixin
 from fleet.store.pg_registry import RegistryMixin
+from fleet.store.pg_rollouts import RolloutMixin
 from fleet.store.pg_url import redact
 from fleet.store.pg_watchlists import WatchlistMixin
 from fleet.store.records import (
@@ -79,6 +80,7 @@ class PostgresStore(
     DeadLetterMixin,
     EvidenceMixin,
     ModelMixin,
+    RolloutMixin,
     Store,
 ):
     """`fleet.store.base.Store` on PostgreSQL. Create with `await PostgresStore.open(url)`."""

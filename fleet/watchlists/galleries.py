@@ -39,7 +39,7 @@ class AnnPolicy:
     min_templates: int = 200_000
     candidates: int = 64
     build_threads: int = 1
-    search_depth: int = 512
+    search_depth: int = 1024
     max_sync_adds: int = 2_000
 
 

@@ -20,6 +20,23 @@ from models.build.recipes import RECIPES
 app = typer.Typer(add_completion=False, help=__doc__)
 
 
+def resolve_names(only: list[str] | None) -> list[str]:
+    """Recipe names to build, in manifest order: all, or those asked for by name or alias.
+
+    A former name (an alias, e.g. "nanodet-m" for NanoDet-g) builds the model it now names.
+    Raises `typer.BadParameter` naming the unknown ones and what is known.
+    """
+    if not only:
+        return list(RECIPES)
+    aliases = {alias: r.name for r in RECIPES.values() for alias in r.aliases}
+    wanted = {aliases.get(name, name) for name in only}
+    unknown = sorted(wanted - set(RECIPES))
+    if unknown:
+        known = sorted([*RECIPES, *aliases])
+        raise typer.BadParameter(f"unknown models {unknown}; known: {known}", param_hint="--only")
+    return [name for name in RECIPES if name in wanted]
+
+
 @app.command()
 def main(
     only: Annotated[list[str] | None, typer.Option(help="Build only these models.")] = None,
@@ -33,10 +50,7 @@ def main(
         handlers=[RichHandler(show_path=False)],
         format="%(message)s",
     )
-    names = list(only) if only else list(RECIPES)
-    unknown = sorted(set(names) - set(RECIPES))
-    if unknown:
-        raise typer.BadParameter(f"unknown models {unknown}; known: {sorted(RECIPES)}")
+    names = resolve_names(only)
     out.mkdir(parents=True, exist_ok=True)
     columns = (
         SpinnerColumn(),

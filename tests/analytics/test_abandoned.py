@@ -167,3 +167,56 @@ def test_config_rejects_absorbing_before_the_alert_could_fire() -> None:
     with pytest.raises(ValueError, match="shadow_ratio"):
         AbandonedConfig(background={"shadow_ratio": (0.9, 0.5)})
     assert AbandonedConfig(classes=()).classes == ()  # works without a classes list
+
+
+def test_a_walker_crossing_the_bag_neither_attends_nor_hides_it() -> None:
+    """A passer-by walking over the object (60 px/s, his box covering it for ~1 s around
+    the alert time) is someone passing in front of it: the alert comes when it would
+    without him, on the object."""
+
+    def scene(t: float) -> tuple[StaticScene, list]:
+        static, rows = owner_leaves_at(8.0)(t)
+        x = 315 + 60 * (t - 15.0)  # over the bag's centre at 15 s
+        return static, [*rows, (5, "person", foot_box(x, 405, 40, 110))]
+
+    events, _ = play(scene, 30)
+    assert [e.kind for _, e in events] == [EventKind.ABANDONED]
+    assert events[0][0] == pytest.approx(15.42, abs=0.25)  # as with nobody passing
+    assert events[0][1].detail_as(Abandoned).owner_track_id == OWNER
+
+
+def test_someone_who_stops_on_it_is_that_person_until_he_moves_on() -> None:
+    """A person who walks onto the region and stands there (longer than the settle time)
+    is the static region: no alert while he stands; the clock restarts when he leaves."""
+
+    def scene(t: float) -> tuple[StaticScene, list]:
+        static, rows = owner_leaves_at(8.0)(t)
+        if t < 12.0:
+            x = 100 + 60 * (t - 8.5)  # walks in from the left
+        elif t < 25.0:
+            x = 315  # stands on the object
+        else:
+            x = 315 + 60 * (t - 25.0)  # walks on
+        return static, [*rows, (5, "person", foot_box(x, 405, 40, 110))]
+
+    events, _ = play(scene, 45)
+    assert [e.kind for _, e in events] == [EventKind.ABANDONED]
+    # Standing on it from 12 s, known to be still once the settle time (2 s) has passed;
+    # he walks off at 25 s: his box is off the object at 25.6 s, and 5 s later it alerts.
+    assert 30.0 <= events[0][0] <= 31.5
+
+
+def test_the_owner_is_the_one_whose_feet_were_at_it() -> None:
+    """Two people at the object when it appears: a walker passing in front, whose head
+    and shoulders overlap it in the picture (feet 90 px below), and the one who put it
+    down (feet beside it). The second is the owner; the walker's departure starts no
+    clock while the owner stays."""
+
+    def scene(t: float) -> tuple[StaticScene, list]:
+        walker = (5, "person", foot_box(200 + 60 * t, 490, 40, 110))  # at the bag at 1.9 s
+        owner = (OWNER, "person", foot_box(280, 400, 40, 110))
+        return bag(t), [walker, owner]
+
+    events, det = play(scene, 40)
+    assert events == []
+    assert det.owner_of(OBJECT_ID_BASE + 7) == OWNER

@@ -19,6 +19,7 @@ import grpc
 from proto import transport
 from proto.oko.v1 import rollouts_pb2 as pb
 from proto.oko.v1 import rollouts_pb2_grpc
+from tests.fleet.helpers import store_for
 from tests.support import sim_boxes
 from tests.support.fleet import FleetHandle
 from tests.support.model_artifacts import FP32, SigningKey, packaged, push, trust
@@ -39,12 +40,18 @@ def package_versions(key: SigningKey, frames: list[Path], root: Path) -> dict[st
 
 @asynccontextmanager
 async def thread_fleet(
-    data_dir: Path, key: SigningKey, versions: dict[str, Path], tick_s: float = 0.2
+    data_dir: Path,
+    key: SigningKey,
+    versions: dict[str, Path],
+    tick_s: float = 0.2,
+    store: str = "sqlite",
 ) -> AsyncIterator[FleetHandle]:
-    """A real fleet in its own thread, trusting `key`, with `versions` pushed."""
+    """A real fleet in its own thread (on `store`), trusting `key`, with `versions` pushed."""
     server = ThreadFleet(data_dir)
     rollouts = server.settings.rollouts.model_copy(update={"tick_seconds": tick_s})
-    server.settings = server.settings.model_copy(update={"rollouts": rollouts})
+    server.settings = server.settings.model_copy(
+        update={"rollouts": rollouts, "store": store_for(data_dir, store)}
+    )
     handle = await asyncio.to_thread(server.start)
     try:
         await asyncio.to_thread(trust, handle, key, "release")
@@ -130,3 +137,18 @@ async def wait_state(
 
 def code_of(err: grpc.RpcError) -> grpc.StatusCode:
     return err.code()
+
+
+async def wait_canary(handle: FleetHandle, rollout_id: str, timeout: float = 60) -> pb.Rollout:
+    """The rollout once its canary boxes are assigned (they wait for a baseline first)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        r = await asyncio.to_thread(get, handle, rollout_id)
+        if r.state in TERMINAL:
+            raise AssertionError(f"rollout ended {r.state}: {r.reason}")
+        if any(d.step == 0 for d in r.devices):
+            return r
+        if loop.time() > deadline:
+            raise AssertionError(f"no canary box assigned after {timeout:.0f} s: {r}")
+        await asyncio.sleep(0.2)

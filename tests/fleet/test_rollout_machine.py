@@ -292,3 +292,22 @@ def test_the_wire_gate_settings_carry_every_threshold() -> None:
     """Each pydantic threshold has its protobuf field, so no request or view drops one."""
     wire = set(rollouts_pb2.GateSettings.DESCRIPTOR.fields_by_name)
     assert wire == set(GateSettings.model_fields)
+
+
+def test_a_canary_whose_boxes_are_all_away_waits_instead_of_passing_untested() -> None:
+    rollout, devices = new_rollout(10, canary_percent=20, steps=(100,))
+    sim = Sim(rollout, devices)
+    first = [d.device_id for d in sorted(devices, key=lambda d: d.position)]
+    sim.online -= {first[0]}
+    not_ready = {first[1]: "baseline: its model changed 5 s ago, needs 30 s"}
+    sim.now += 31 * S
+    decision = machine.decide(sim.rollout, sim.devices, sim.now, sim.online, not_ready)
+    sim.rollout, sim.devices = decision.rollout, list(decision.devices)
+    assert decision.assign == () and sim.rollout.state == CANARY
+    waiting = {d.device_id: d.reason for d in sim.devices}
+    assert waiting[first[1]] == not_ready[first[1]]
+    assert "offline at canary" in waiting[first[0]]
+    sim.tick(600)  # long past the interval, nobody updated: the canary does not pass
+    assert sim.rollout.state == CANARY and sim.assigned == [first[1]]  # ready now
+    sim.tick(61)
+    assert sim.rollout.state == PROGRESSING

@@ -15,7 +15,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.fleet.rollout_support import GOOD, create, get, package_versions, sim_fleet, wait_state
+from tests.fleet.rollout_support import (
+    GOOD,
+    create,
+    get,
+    package_versions,
+    sim_fleet,
+    wait_canary,
+    wait_state,
+)
 from tests.support import sim_boxes
 from tests.support.fleet import FleetCli
 from tests.support.model_artifacts import SigningKey, make_key, push, reference_frames, trust
@@ -59,7 +67,7 @@ async def test_the_controller_resumes_a_rollout_after_the_fleet_was_killed(
                 interval_seconds=8,
                 gates={"offline_seconds": OFFLINE_S},
             )
-            canary = await wait_state(fleet, r.rollout_id, ["canary"])
+            canary = await wait_canary(fleet, r.rollout_id)
             picked = [d.device_id for d in canary.devices if d.step == 0]
             box = next(b for b in boxes if b.device_id in picked)
             for _ in range(100):

@@ -30,6 +30,7 @@ from tests.fleet.rollout_support import (
     package_versions,
     sim_fleet,
     thread_fleet,
+    wait_canary,
     wait_state,
 )
 from tests.support import sim_boxes
@@ -83,9 +84,9 @@ def _audit(handle) -> list[AuditRow]:
 
 
 async def test_a_good_version_goes_to_done_and_a_blind_one_is_rolled_back(
-    tmp_path: Path, key: SigningKey, versions: dict[str, Path]
+    tmp_path: Path, key: SigningKey, versions: dict[str, Path], store_kind: str
 ) -> None:
-    async with thread_fleet(tmp_path / "fleet", key, versions) as fleet:
+    async with thread_fleet(tmp_path / "fleet", key, versions, store=store_kind) as fleet:
         boxes = await sim_fleet(fleet, ["north"] * 4 + ["south"] * 2, BEHAVIOURS)
         north = {b.device_id for b in boxes[:4]}
         async with sim_boxes.running(boxes):
@@ -162,7 +163,7 @@ async def test_a_box_in_a_crash_loop_fails_its_gate_and_pause_holds_the_next_ste
         async with sim_boxes.running(boxes):
             await asyncio.sleep(2)
             r = await asyncio.to_thread(create, fleet, GOOD, interval_seconds=30)
-            r = await wait_state(fleet, r.rollout_id, ["canary"])
+            r = await wait_canary(fleet, r.rollout_id)
             paused = call(
                 fleet, "PauseRollout", rollouts_pb2.RolloutActionRequest(rollout_id=r.rollout_id)
             )

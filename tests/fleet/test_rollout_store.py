@@ -1,4 +1,5 @@
-"""The rollout tables of the real SQLite store: revisions, exclusivity, bounds, reopening."""
+"""The rollout tables of both real stores (SQLite, PostgreSQL): revisions, exclusivity,
+bounds, reopening."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from fleet.rollouts.records import (
 )
 from fleet.rollouts.settings import RolloutSpec
 from fleet.store import sqlite_rollouts
-from fleet.store.sqlite import SqliteStore
+from tests.fleet.conftest import opened_store
 
 pytestmark = pytest.mark.anyio
 S = 1_000_000
@@ -48,11 +49,9 @@ def _rollout(rollout_id: str) -> Rollout:
 
 
 async def test_rollouts_persist_with_revisions_and_a_box_is_in_one_active_rollout(
-    tmp_path: Path,
+    store_kind: str, tmp_path: Path
 ) -> None:
-    path = tmp_path / "fleet.db"
-    store = await SqliteStore.open(path)
-    try:
+    async with opened_store(store_kind, tmp_path / "store") as store:
         devices = [RolloutDevice("ro-a", f"dev-{i}", i) for i in range(3)]
         await store.create_rollout(_rollout("ro-a"), devices)
         with pytest.raises(VersionConflictError, match="dev-1 is already in active rollout ro-a"):
@@ -77,10 +76,7 @@ async def test_rollouts_persist_with_revisions_and_a_box_is_in_one_active_rollou
         await store.create_rollout(_rollout("ro-b"), [RolloutDevice("ro-b", "dev-1", 0)])
         assert [r.rollout_id for r in await store.list_rollouts((DONE,))] == ["ro-a"]
         assert done.revision == 3
-    finally:
-        await store.close()
-    reopened = await SqliteStore.open(path)
-    try:
+    async with opened_store(store_kind, tmp_path / "store") as reopened:
         again = await reopened.get_rollout("ro-a")
         assert (again.state, again.revision) == (DONE, 3)
         first = (await reopened.rollout_devices("ro-a"))[0]
@@ -89,14 +85,11 @@ async def test_rollouts_persist_with_revisions_and_a_box_is_in_one_active_rollou
         assert await reopened.model_changes(["dev-0"], "ro-a") == {"dev-0": []}
         with pytest.raises(NotFoundError, match="rollout 'ro-x' not found"):
             await reopened.get_rollout("ro-x")
-    finally:
-        await reopened.close()
 
 
-async def test_what_a_box_announces_is_bounded(tmp_path: Path) -> None:
+async def test_what_a_box_announces_is_bounded(store_kind: str, tmp_path: Path) -> None:
     """A box reconnecting with a new process start each time cannot grow the store."""
-    store = await SqliteStore.open(tmp_path / "fleet.db")
-    try:
+    async with opened_store(store_kind, tmp_path / "store") as store:
         for i in range(sqlite_rollouts.MAX_STARTS_PER_DEVICE + 50):
             await store.record_start("dev-0", T0 + i * S, T0 + i * S)
         await store.record_start("dev-0", T0 + 149 * S, T0 + 999 * S)  # the same start again
@@ -109,5 +102,3 @@ async def test_what_a_box_announces_is_bounded(tmp_path: Path) -> None:
         kept = await store.latency_samples("ro-a")
         assert len(kept) == sqlite_rollouts.MAX_SAMPLES_PER_DEVICE
         assert kept[-1].at_us == T0 + 599 * S
-    finally:
-        await store.close()

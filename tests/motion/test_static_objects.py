@@ -74,6 +74,40 @@ def test_a_bag_put_down_is_found_where_it_is_from_when_it_was_put() -> None:
     assert np.mean(np.array(hits) >= 0.3) >= 0.6, hits
 
 
+def test_a_walker_crossing_the_bag_keeps_its_id_and_first_seen() -> None:
+    """A walker whose clothes match the floor crosses the bag from frame 230 to 240 (the
+    floor's own pixels drawn over it: the worst case, the bag seems gone under him). Given
+    his box, the model knows someone is passing: the bag's pixels keep their first-seen
+    time, and after he has passed it is the same object, seen from when it was put down."""
+    source = frames(0, 299)
+    patch, mask = clips.cut_bag(clips.read_frames(160, 160)[160], 1.25)
+    x1, y1, x2, y2 = clips.patch_rect(patch, clips.REST_FOOT)
+    det = StaticObjectDetector(StaticBackgroundConfig())
+    seen: dict[int, tuple[int, float]] = {}
+    for k, image in enumerate(source):
+        out = image if k < 55 else clips.paste(image, patch, mask, clips.REST_FOOT)[0]
+        walker = None
+        if 115 <= k < 120:  # 2 s across the bag, 40 px wide: covers most of it at a time
+            wx = x1 - 20 + (x2 - x1 + 40) * (k - 115) / 5
+            walker = np.array([[wx - 20, y1 - 80, wx + 20, y2 + 4]], np.float32)
+            lo, hi = max(int(wx - 20), x1), min(int(wx + 20), x2)
+            out = out.copy()
+            out[y1 : y2 + 1, lo:hi] = image[y1 : y2 + 1, lo:hi]
+        scene = det.update(out, k / 5.0, walker)
+        for o in scene.objects:
+            if (
+                box_iou(np.array([o.box], np.float32), np.array([[x1, y1, x2, y2]], np.float32))[
+                    0, 0
+                ]
+                >= 0.3
+            ):
+                seen[k] = (o.object_id, o.first_seen)
+    before, after = seen[110], seen[140]
+    assert before == after, (before, after)
+    assert 10.5 <= before[1] <= 13.5  # put down at 11 s
+    assert all(seen.get(k, before) == before for k in range(110, 150))
+
+
 @pytest.mark.parametrize(
     "name, gain",
     [
