@@ -22,6 +22,7 @@ import asyncpg
 import psycopg
 
 from bench.machine import describe
+from fleet.store.pg_events import EVENT_COLUMNS
 from tests.support.pg import PostgresServer
 
 DDL = """
@@ -30,17 +31,7 @@ CREATE TABLE ev (cursor bigint PRIMARY KEY, event_id text NOT NULL UNIQUE, devic
   camera_id text, site text, type text, capture_us bigint, received_us bigint, payload bytea);
 CREATE TABLE ctr (id int PRIMARY KEY, value bigint NOT NULL); INSERT INTO ctr VALUES (1, 0);
 """
-COLUMNS = [
-    "cursor",
-    "event_id",
-    "device_id",
-    "camera_id",
-    "site",
-    "type",
-    "capture_us",
-    "received_us",
-    "payload",
-]
+COLUMNS = list(EVENT_COLUMNS)  # `ev` has the store's events layout
 PAYLOAD = os.urandom(300)
 
 

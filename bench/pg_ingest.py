@@ -22,22 +22,12 @@ import asyncpg
 
 from bench.machine import describe
 from fleet.store.pg import PostgresStore
+from fleet.store.pg_events import EVENT_COLUMNS as COLUMNS
 from fleet.store.pg_migrate import migrate
 from fleet.store.records import NewEvent
 from tests.support.pg import PostgresServer
 
 PAYLOAD = os.urandom(300)
-COLUMNS = (
-    "cursor",
-    "event_id",
-    "device_id",
-    "camera_id",
-    "site",
-    "type",
-    "capture_us",
-    "received_us",
-    "payload",
-)
 
 
 def group(size: int) -> list[list[NewEvent]]:

@@ -33,7 +33,7 @@ from fleet.store.records import (
 
 Conn = asyncpg.Connection
 US_PER_DAY = 86_400_000_000
-_COLUMNS = (
+EVENT_COLUMNS = (  # the events table, in COPY order
     "cursor",
     "event_id",
     "device_id",
@@ -44,7 +44,7 @@ _COLUMNS = (
     "received_us",
     "payload",
 )
-SELECT_COLUMNS = ", ".join(_COLUMNS)
+SELECT_COLUMNS = ", ".join(EVENT_COLUMNS)
 _new_stored = tuple.__new__  # NamedTuple construction without the generated __new__'s cost
 # Serialises partition creation between replicas (CREATE TABLE IF NOT EXISTS can race).
 _PARTITION_LOCK = 0x6F6B6F01
@@ -133,7 +133,7 @@ async def ingest(
                 )
             )
         outcomes.append(BatchOutcome(accepted=accepted, duplicates=len(batch) - accepted))
-    await conn.copy_records_to_table("events", records=stored, columns=_COLUMNS)
+    await conn.copy_records_to_table("events", records=stored, columns=EVENT_COLUMNS)
     return IngestCommit(outcomes=outcomes, stored=stored, last_cursor=top)
 
 
