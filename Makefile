@@ -32,7 +32,9 @@ proto: setup
 	$(BIN)/python -m proto.generate
 
 # Rebuild models/ from upstream weights (needs the build extra in its own venv; see models/README.md).
+# EXTRA=yolov5s also builds that optional model into models/extra/: its weights are
+# GPL-3.0/AGPL-3.0 (Ultralytics), so it is never committed nor put in an image.
 models:
 	$(PYTHON) -m venv .venv-build
 	.venv-build/bin/pip install -q -e '.[build]'
-	.venv-build/bin/python -m models.build
+	.venv-build/bin/python -m models.build $(foreach m,$(EXTRA),--extra $(m))

@@ -208,8 +208,10 @@ stage_source() {
     present+=("$entry")
   done
   mkdir "$STAGE/src"
+  # models/extra: optional GPL/AGPL builds (make models EXTRA=...), never installed.
   tar -C "$SOURCE" --exclude=__pycache__ --exclude='*.pyc' --exclude='*.egg-info' \
-    --exclude=.mypy_cache --exclude=.pytest_cache -cf - "${present[@]}" | tar -C "$STAGE/src" -xf -
+    --exclude=.mypy_cache --exclude=.pytest_cache --exclude=models/extra \
+    -cf - "${present[@]}" | tar -C "$STAGE/src" -xf -
   SOURCE_SHA=$(cd "$STAGE/src" && find . -type f -print0 | LC_ALL=C sort -z \
     | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
 }

@@ -1,6 +1,6 @@
 """Benchmark every shipped model on both backends and both precisions.
 
-    python -m bench.models [--runs 50] [--batch 4] [--threads 2]
+    python -m bench.models [--runs 50] [--batch 4] [--threads 2] [--models nanodet-g yolov5s]
     python -m bench.models --batch-sweep --models nanodet-m [--runs 20]
 
 For each model x backend x precision it prints p50/p95 ms per single-image inference,
@@ -15,6 +15,9 @@ machines are shared, so read them as ratios.
 `--batch-sweep` instead prints images/s at batch 1..8 for each backend x precision (calls
 interleaved over every batch size and configuration), and each batch's gain over batch 1:
 the figure that decides whether the shared worker should form batches on this CPU.
+
+Optional models (yolov5s, built by `make models EXTRA=yolov5s` into models/extra/) are in
+the table when built; otherwise the run says they are absent.
 """
 
 from __future__ import annotations
@@ -164,7 +167,7 @@ def main() -> None:
     import openvino
 
     from agent.inference.backend import available_backends, load_model
-    from agent.inference.manifest import load_manifest
+    from agent.inference.manifest import OPTIONAL_MODELS, load_manifest
     from bench.machine import describe
 
     print(f"machine: {describe()}")
@@ -172,9 +175,13 @@ def main() -> None:
         f"onnxruntime {onnxruntime.__version__}, openvino {openvino.__version__}, "
         f"threads={args.threads}, runs={args.runs} interleaved, batch={args.batch}"
     )
+    manifest = load_manifest()
+    for name in OPTIONAL_MODELS:
+        if name not in manifest.names() and (not args.models or name in args.models):
+            print(f"{name}: not built here (optional; `make models EXTRA={name}`), absent below")
     print()
     keys, configs = [], []
-    for spec in load_manifest().specs:
+    for spec in manifest.specs:
         if args.models and spec.name not in args.models:
             continue
         for backend in available_backends():

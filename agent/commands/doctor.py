@@ -30,7 +30,8 @@ from agent.detect.backend_choice_store import (
 )
 from agent.errors import ConfigError, OkoError
 from agent.inference.backend import available_backends
-from agent.inference.manifest import load_manifest
+from agent.inference.licence import licence_warning
+from agent.inference.manifest import Manifest, load_manifest
 
 
 def _choice_table(choice: BackendChoice) -> Table:
@@ -66,6 +67,21 @@ def _staleness(choice: BackendChoice) -> str:
     return "stale: " + ", ".join(changed) + " changed since" if changed else "current"
 
 
+def _model_lines(manifest: Manifest, model: str) -> list[str]:
+    """The detector's file and licence, then a warning per model not plainly permissive.
+
+    Every model this box could load is listed, optional builds (models/extra/) included.
+    """
+    spec = manifest.best(model)
+    licence = str(spec.upstream.get("licence", "")) or "not recorded"
+    lines = [f"model: {spec.key} ({spec.path}), licence: {licence}"]
+    for other in manifest.specs:
+        warning = licence_warning(other.key, str(other.upstream.get("licence", "")))
+        if warning:
+            lines.append(f"WARNING {warning}")
+    return lines
+
+
 def doctor(
     config: Annotated[
         Path, typer.Option("--config", "-c", help="Box YAML: its data_dir and camera sources.")
@@ -95,6 +111,8 @@ def doctor(
             sources = sources or [c.source for c in box.cameras if c.enabled and c.source]
         console.print(f"cpu: {cpu_model()}, {usable_cores()} usable cores")
         console.print("backends: " + (", ".join(available_backends()) or "none installed"))
+        for line in _model_lines(load_manifest(), model):
+            console.print(line, soft_wrap=True, markup=False)
         store = ChoiceStore(data_dir)
         if measure:
             settings = choose_settings(

@@ -1,19 +1,24 @@
 """`ObjectDetector`: frames in, `Detections` in source pixels out.
 
 Glues preprocessing, one batched backend call, decoding and NMS. Thresholds default to the
-manifest's, so the numbers the accuracy tests were measured with are the ones shipped.
+manifest's, so the numbers the accuracy tests were measured with are the ones shipped. The
+decoder is chosen by the manifest's `decoder.kind` (NanoDet, YOLOv5), so a model is a data
+change: everything after decoding (NMS, classes, back to source pixels) is shared.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from agent.detect.nanodet import decode_nanodet
+from agent.detect.nanodet import RawBoxes, decode_nanodet
 from agent.detect.nms import nms
+from agent.detect.yolov5 import YoloV5Params, decode_yolov5
 from agent.detections import Detections
 from agent.errors import ModelError
 from agent.inference.backend import Model
 from agent.inference.preprocess import preprocess
+
+DECODERS = ("nanodet", "yolov5")
 
 
 class ObjectDetector:
@@ -28,8 +33,14 @@ class ObjectDetector:
     ) -> None:
         spec = model.spec
         kind = spec.decoder.get("kind")
-        if kind != "nanodet":
+        if kind not in DECODERS:
             raise ModelError(f"{spec.key}: ObjectDetector cannot decode {kind!r} outputs")
+        self._yolov5: YoloV5Params | None = None
+        if kind == "yolov5":
+            try:
+                self._yolov5 = YoloV5Params.from_decoder(spec.decoder)
+            except ValueError as err:
+                raise ModelError(f"{spec.key}: {err}") from err
         self.model = model
         self.labels: tuple[str, ...] = spec.labels
         self.score_threshold = float(
@@ -51,15 +62,7 @@ class ObjectDetector:
             return []
         spec = self.model.spec
         batch, transforms = preprocess(images, spec)
-        outputs = self.model.run(batch)
-        raws = decode_nanodet(
-            outputs,
-            self.score_threshold,
-            num_classes=len(self.labels) or 80,
-            reg_max=int(spec.decoder.get("reg_max", 10)),
-            input_size=spec.input_hw[1],
-            center_offset=float(spec.decoder.get("center_offset", 0.5)),
-        )
+        raws = self._decode(self.model.run(batch))
         results = []
         for raw, transform, image in zip(raws, transforms, images, strict=True):
             mask = np.ones(len(raw.scores), bool)
@@ -73,6 +76,25 @@ class ObjectDetector:
             boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)
             results.append(Detections(boxes, scores[keep], cls[keep]))
         return results
+
+    def _decode(self, outputs: list[np.ndarray]) -> list[RawBoxes]:
+        """Candidate boxes per image in model-input pixels, by the manifest's decoder kind."""
+        spec = self.model.spec
+        try:
+            if self._yolov5 is not None:
+                return decode_yolov5(
+                    outputs, self.score_threshold, input_hw=spec.input_hw, params=self._yolov5
+                )
+            return decode_nanodet(
+                outputs,
+                self.score_threshold,
+                num_classes=len(self.labels) or 80,
+                reg_max=int(spec.decoder.get("reg_max", 10)),
+                input_size=spec.input_hw[1],
+                center_offset=float(spec.decoder.get("center_offset", 0.5)),
+            )
+        except ValueError as err:  # outputs not shaped as the manifest says
+            raise ModelError(f"{spec.key}: {err}") from err
 
     def label(self, class_id: int) -> str:
         """Display name of a class id; the id itself when the labels do not cover it."""

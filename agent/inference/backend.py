@@ -19,6 +19,7 @@ import numpy as np
 
 from agent.cpuinfo import cpu_vendor
 from agent.errors import BackendUnavailableError, ModelError
+from agent.inference.licence import licence_warning
 from agent.inference.manifest import Manifest, ModelSpec, load_manifest
 
 logger = logging.getLogger(__name__)
@@ -181,6 +182,9 @@ def load_spec(spec: ModelSpec, backend: str = "auto", threads: int | None = None
     spec.verify()
     chosen = resolve_backend(backend)
     logger.info("loading model %s on %s from %s", spec.key, chosen, spec.path)
+    warning = licence_warning(spec.key, str(spec.upstream.get("licence", "")))
+    if warning:
+        logger.warning("%s", warning)
     if chosen == "openvino":
         return OpenVinoModel(spec, threads)
     return OnnxRuntimeModel(spec, threads)

@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import ModelError, ModelIntegrityError
-from models import MANIFEST_PATH
+from models import EXTRA_MANIFEST_PATH, MANIFEST_PATH
 from models.schema import ManifestEntry, ManifestSchemaError, canonical, parse_entry
 
 PRECISIONS = ("int8", "fp32")
+# Models `make models EXTRA=<name>` can build but Oko never ships (licence of the weights).
+OPTIONAL_MODELS = ("yolov5s",)
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,13 @@ class Manifest:
             if spec.name == name and spec.precision == precision:
                 return spec
         have = ", ".join(s.key for s in self.specs) or "none"
-        raise ModelError(f"no model {name}:{precision} in {self.path} (have: {have})")
+        hint = ""
+        if name in OPTIONAL_MODELS and name not in self.names():
+            hint = (
+                f"; {name} is an optional model that is never shipped (read its licence in "
+                f"models/README.md): build it with `make models EXTRA={name}`"
+            )
+        raise ModelError(f"no model {name}:{precision} in {self.path} (have: {have}){hint}")
 
     def best(self, name: str, precision: str | None = None) -> ModelSpec:
         """The requested precision, else INT8 if shipped, else FP32."""
@@ -149,13 +157,14 @@ class Manifest:
         return self.get(name, "int8")
 
 
-def load_manifest(path: Path | None = None) -> Manifest:
-    """Parse the manifest; a malformed one is a `ModelError` naming the entry."""
-    path = Path(path) if path else MANIFEST_PATH
+def _read_specs(path: Path) -> list[ModelSpec]:
+    """Every entry of one manifest file, validated; a `ModelError` names the bad field."""
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as err:
         raise ModelError(f"cannot read model manifest {path}: {err}") from err
+    if not isinstance(doc, dict) or not isinstance(doc.get("models", []), list):
+        raise ModelError(f"{path}: models: must be a list of entries")
     specs = []
     for i, entry in enumerate(doc.get("models", [])):
         try:
@@ -167,4 +176,21 @@ def load_manifest(path: Path | None = None) -> Manifest:
             raise ModelError(str(err)) from err
         except (KeyError, TypeError, ValueError) as err:
             raise ModelError(f"{path}: models[{i}] is malformed: {err!r}") from err
-    return Manifest(path=path, specs=tuple(specs))
+    return specs
+
+
+def load_manifest(path: Path | None = None, extra: Path | None = EXTRA_MANIFEST_PATH) -> Manifest:
+    """Parse the manifest; a malformed one is a `ModelError` naming the entry.
+
+    With the default path, the optional models built on request (`models/extra/`, never
+    shipped) are added when that folder has a manifest; they may not reuse a shipped name.
+    """
+    main = Path(path) if path else MANIFEST_PATH
+    specs = _read_specs(main)
+    if path is None and extra is not None and extra.is_file():
+        shipped = {n for s in specs for n in (s.name, *s.aliases)}
+        for spec in _read_specs(extra):
+            if spec.name in shipped or set(spec.aliases) & shipped:
+                raise ModelError(f"{extra}: {spec.name} reuses the name of a shipped model")
+            specs.append(spec)
+    return Manifest(path=main, specs=tuple(specs))

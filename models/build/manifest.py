@@ -58,7 +58,7 @@ def entry(
         "upstream": {
             "package": package.spec,
             "package_sha256": package.sha256,
-            "path": f"models/{recipe.upstream_file}.json",
+            "path": f"{package.source.models_subdir}/{recipe.upstream_file}.json",
             "project": recipe.project,
             "licence": recipe.licence,
             "generated_by": upstream_generated_by(package, recipe),

