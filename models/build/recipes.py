@@ -345,8 +345,10 @@ YOLOV5S = Recipe(
         std=(255.0, 255.0, 255.0),
         resize="letterbox",
     ),
-    upstream_input="input_1:0",
-    outputs=(("Identity:0", "detections"),),
+    # tf2onnx names the ONNX input after the placeholder and the output after the graph
+    # signature's key (tf_detect), not the tensor (Identity:0).
+    upstream_input="input_1",
+    outputs=(("tf_detect", "detections"),),
     decoder={
         "kind": "yolov5",
         "num_classes": 80,
