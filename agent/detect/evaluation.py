@@ -52,20 +52,37 @@ def load_labelled_frames(labels_path: Path, video: Path | None = None) -> list[L
 
 
 def shrunk(frames: Sequence[LabelledFrame], factor: float) -> list[LabelledFrame]:
-    """The frames resized by `factor` (area interpolation) with their boxes scaled alike.
+    """The frames scaled by `factor` and centred on a grey canvas of their own size.
 
-    vtest's people are 60-100 px tall; a third of that (~30 px) is what a wider or farther
-    camera sees, where small detectors lose them first.
+    The scene then fills a `factor` share of the view, as with a wider or farther camera:
+    vtest's 60-100 px people become ~30 px at 1/3 **in the frame the model sees**. (Merely
+    shrinking the image would not test that: the model's resize would enlarge it again.)
+    Boxes are scaled and moved alike; the canvas is the letterbox grey (114).
     """
     import cv2
 
     out = []
     for frame in frames:
         h, w = frame.image.shape[:2]
-        size = (max(1, round(w * factor)), max(1, round(h * factor)))
-        image = cv2.resize(frame.image, size, interpolation=cv2.INTER_AREA)
-        objects = [{**o, "box": [v * factor for v in o["box"]]} for o in frame.objects]
-        out.append(LabelledFrame(frame.index, image, objects))
+        nw, nh = max(1, round(w * factor)), max(1, round(h * factor))
+        canvas = np.full_like(frame.image, 114)
+        x0, y0 = (w - nw) // 2, (h - nh) // 2
+        small = cv2.resize(frame.image, (nw, nh), interpolation=cv2.INTER_AREA)
+        canvas[y0 : y0 + nh, x0 : x0 + nw] = small
+        sx, sy = nw / w, nh / h
+        objects = [
+            {
+                **o,
+                "box": [
+                    o["box"][0] * sx + x0,
+                    o["box"][1] * sy + y0,
+                    o["box"][2] * sx + x0,
+                    o["box"][3] * sy + y0,
+                ],
+            }
+            for o in frame.objects
+        ]
+        out.append(LabelledFrame(frame.index, canvas, objects))
     return out
 
 
