@@ -104,6 +104,7 @@ def test_detections_scale_up_and_tracks_scale_back_down() -> None:
     )
     main = to_main(found, (2.0, 2.0))
     np.testing.assert_allclose(main.xyxy, [[20, 40, 100, 240], [0, 0, 768, 576]])
+    assert main.keypoints is not None
     np.testing.assert_allclose(main.keypoints, [[[30, 60]], [[2, 4]]])
     assert (
         main.class_id.tolist() == [0, 2] and main.confidence.tolist() == found.confidence.tolist()
