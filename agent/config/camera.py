@@ -37,7 +37,7 @@ class MotionConfig(Section):
         default=300,
         ge=1,
         le=10_000_000,
-        description="Smallest motion region kept, in source pixels (area of its box).",
+        description="Smallest motion region kept, in main-stream pixels (area of its box).",
     )
     downscale_width: int = Field(
         default=320, ge=64, le=1920, description="Width the frame is shrunk to before differencing."
@@ -90,7 +90,7 @@ MAX_SIDE_PX = 16_384
 class SubstreamConfig(Section):
     """A camera's low-resolution second profile, read for detection instead of `source`.
 
-    The detector, motion gate and tracker work on this stream's frames; detections are
+    The detector and the motion gate work on this stream's frames; detections are
     scaled up to main-stream pixels as they leave the detector, so lines, zones and every
     event stay in the main stream's coordinates. The main stream is never decoded: its size
     is `main_width` x `main_height` if given, else probed once when the camera starts.
