@@ -7,6 +7,7 @@ GStreamer RTSP server on loopback.
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from agent.config.camera import CameraConfig, CameraSpec, MotionConfig
 from agent.detections import Detections
 from agent.errors import ConfigError
 from agent.pipeline.coords import gate_config, to_detect, to_main
+from agent.pipeline.observe import CameraStatus, PipelineCollector, status_dict
 from tests.capture.readers import collect, make_reader, wait_until
 from tests.support.media import VTEST, RtspServer
 from tests.support.net import free_port
@@ -191,3 +193,16 @@ def test_unprobeable_main_stream_says_to_declare_its_size(sub_clip: Path) -> Non
     assert health.last_error is not None
     assert health.last_error.startswith("main stream size unknown (set substream.main_width/")
     assert dead_main in health.last_error and health.frames_delivered == 0
+
+
+def test_substream_camera_is_visible_in_metrics_and_health() -> None:
+    def status(substream: bool) -> CameraStatus:
+        return CameraStatus("cam", "backoff", 0.0, 0, 0, 0, 3, 0, {}, 0.0, "substream x", substream)
+
+    collector = PipelineCollector(
+        lambda: [status(True), dataclasses.replace(status(False), camera_id="b")]
+    )
+    gauges = {m.name: m for m in collector.collect()}
+    samples = {s.labels["camera"]: s.value for s in gauges["oko_agent_camera_substream"].samples}
+    assert samples == {"cam": 1.0, "b": 0.0}
+    assert status_dict(status(True))["substream"] is True
