@@ -168,7 +168,8 @@ def test_declared_main_size_never_opens_the_main_stream(sub_clip: Path) -> None:
 def test_dead_substream_is_retried_and_named_never_replaced_by_main(
     rtsp_server: RtspServer,
 ) -> None:
-    dead = f"rtsp://127.0.0.1:{free_port()}/sub"
+    port = free_port()
+    dead = f"rtsp://admin:s3cret@127.0.0.1:{port}/sub"
     reader = make_reader(rtsp_server.url, substream={"source": dead}).start()
     try:
         wait_until(lambda: reader.health().reconnects >= 2, 20, "retries of the dead substream")
@@ -177,7 +178,9 @@ def test_dead_substream_is_retried_and_named_never_replaced_by_main(
     finally:
         reader.stop(5)
     assert health.state in (ReaderState.BACKOFF, ReaderState.CONNECTING)
-    assert health.last_error == f"substream {dead}: cannot connect or no video"
+    label = f"substream rtsp://admin:***@127.0.0.1:{port}/sub"
+    assert health.last_error == f"{label}: cannot connect or no video"
+    assert health.source == label  # the password never reaches health or logs
     assert health.frames_delivered == 0
 
 
