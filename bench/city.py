@@ -35,7 +35,17 @@ from typing import Any
 
 import grpc
 
-from bench.fleet import SubscriberIpc, _batch_message, _cpu_seconds, _pct, make_bodies, subscriber
+from agent.config.agent import FleetSection
+from bench.city_rate import cached
+from bench.fleet import (
+    CAMERAS_PER_BOX,
+    SubscriberIpc,
+    _batch_message,
+    _cpu_seconds,
+    _pct,
+    make_bodies,
+    subscriber,
+)
 from bench.machine import describe
 from fleet.store.pg_migrate import migrate
 from proto.oko.v1 import admin_pb2, admin_pb2_grpc, agent_pb2
@@ -47,7 +57,9 @@ from tests.support.nats import NatsServer
 from tests.support.pg import PostgresServer
 
 WORKERS = 4
-BATCH_INTERVAL_S = 1.0  # a box's uplink lingers about this long before sending a batch
+# A box's uplink sends a partial batch after lingering this long (the agent's default).
+BATCH_INTERVAL_S = float(FleetSection.model_fields["batch_linger_s"].default)
+RATE_CACHE = Path(tempfile.gettempdir()) / "oko-city-rate.json"
 
 
 def _rss_kib(pid: int) -> int:
@@ -104,6 +116,12 @@ async def _stream(
         welcomed = asyncio.Event()
 
         async def reader() -> None:
+            try:
+                await read_all()
+            except grpc.aio.AioRpcError as err:  # the stream ended: _box retries or reports
+                out["stream_errors"].append(err.code().name)
+
+        async def read_all() -> None:
             while isinstance(msg := await call.read(), agent_pb2.FleetMessage):
                 kind = msg.WhichOneof("body")
                 welcomed.set()
@@ -125,23 +143,39 @@ async def _stream(
         while not go.value:
             await asyncio.sleep(0.1)
         start = go.value
-        bodies: list[bytes] = plan["bodies"]
-        offset, batch_id = 1, 0
-        tick = start + plan["phase"]
         end = start + plan["duration"]
-        while tick < end and offset < len(bodies):
-            await asyncio.sleep(max(0.0, tick - time.time()))
-            second = int(tick - start)
-            bursting = plan["bursty"] and second % plan["burst_every"] == 0 and second > 0
-            n = max(1, round(plan["rate"] * BATCH_INTERVAL_S * (plan["burst"] if bursting else 1)))
-            chunk, offset = bodies[offset : offset + n], offset + n
-            batch_id += 1
-            sent[batch_id] = time.time()
-            await call.write(_batch_message(chunk, batch_id, time.time_ns()))
-            tick += BATCH_INTERVAL_S
+        await _send(call, plan, sent, start, end)
         await asyncio.sleep(max(0.0, end + plan["hold"] - time.time()))  # config push phase
         await call.done_writing()
         read_task.cancel()
+
+
+async def _send(
+    call: Any, plan: dict[str, Any], sent: dict[int, float], start: float, end: float
+) -> None:
+    """One batch per BATCH_INTERVAL_S with the events due in it (none due: nothing sent).
+
+    A bursty box sends `burst`x its rate in the interval that holds each multiple of
+    `burst_every` seconds.
+    """
+    bodies: list[bytes] = plan["bodies"]
+    offset, batch_id, due = 1, 0, 0.0
+    tick = start + plan["phase"]
+    every = plan["burst_every"]
+    while tick < end and offset < len(bodies):
+        await asyncio.sleep(max(0.0, tick - time.time()))
+        at = tick - start
+        bursting = plan["bursty"] and int(at / every) != int((at - BATCH_INTERVAL_S) / every)
+        due += plan["rate"] * BATCH_INTERVAL_S * (plan["burst"] if bursting else 1)
+        tick += BATCH_INTERVAL_S
+        n = int(due)
+        if n == 0:
+            continue
+        due -= n
+        chunk, offset = bodies[offset : offset + n], offset + n
+        batch_id += 1
+        sent[batch_id] = time.time()
+        await call.write(_batch_message(chunk, batch_id, time.time_ns()))
 
 
 def _worker(
@@ -157,6 +191,7 @@ def _worker(
         "connected": [],
         "failed": [],
         "retries": [],
+        "stream_errors": [],
     }
     plans = {index: _plan(index, settings) for index, _, _ in jobs}
 
@@ -180,7 +215,8 @@ def _worker(
 
 def _plan(index: int, settings: dict[str, Any]) -> dict[str, Any]:
     rate, duration = settings["rate_per_box"], settings["duration"]
-    per_box = int(rate * duration * 1.6) + 10
+    peak = 1 + (settings["burst"] - 1) * BATCH_INTERVAL_S / settings["burst_every"]
+    per_box = int(rate * duration * peak * 1.2) + 10
     return {
         "bodies": make_bodies(
             index,
@@ -302,7 +338,9 @@ def run(args: argparse.Namespace, replicas: Replicas, idents: list[Identity], co
         "replicas": count,
         "connected": sum(len(o["connected"]) for o in outs),
         "connect_s": connect_s,
-        "offered": args.boxes * args.rate_per_box * (1 + 0.1 * (args.burst - 1) / args.burst_every),
+        "offered": args.boxes
+        * args.rate_per_box
+        * (1 + 0.1 * (args.burst - 1) * BATCH_INTERVAL_S / args.burst_every),
         "ingest": ingest,
         "ack_p99": _pct([x for o in outs for x in o["ack_latency"]], 99),
         "sub_p99": _pct(latencies, 99),
@@ -324,7 +362,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--boxes", type=int, default=2000)
     parser.add_argument("--replicas", type=int, nargs="+", default=[1, 2, 3])
-    parser.add_argument("--rate-per-box", type=float, default=2.0, help="events/s per box")
+    parser.add_argument(
+        "--rate-per-box",
+        type=float,
+        default=None,
+        help="events/s per box (default: the measured city mix rate x cameras per box)",
+    )
+    parser.add_argument(
+        "--rate-scale",
+        type=float,
+        default=1.0,
+        help="multiply the measured city rate (a capacity run: the city's rate x N)",
+    )
     parser.add_argument("--burst", type=float, default=5.0, help="burst multiplier")
     parser.add_argument("--burst-every", type=int, default=10, help="seconds between bursts")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured window")
@@ -333,6 +382,16 @@ def main() -> None:
     parser.add_argument("--face-share", type=float, default=0.1)
     args = parser.parse_args()
     print(f"machine: {describe()}; load average at start {os.getloadavg()}")
+    if args.rate_per_box is None:
+        rate = cached(RATE_CACHE)
+        print(f"city rate (bench/city_rate.py, cached in {RATE_CACHE}):\n{rate.describe()}")
+        args.rate_per_box = rate.mix_per_second * CAMERAS_PER_BOX * args.rate_scale
+        print(
+            f"rate per box: {rate.mix_per_second:.3f} events/s per camera x {CAMERAS_PER_BOX}"
+            f" cameras per box x {args.rate_scale:g} = {args.rate_per_box:.3f} events/s;"
+            f" one batch per {BATCH_INTERVAL_S:g} s (the agent's batch_linger_s)",
+            flush=True,
+        )
     with tempfile.TemporaryDirectory() as tmp:
         pg = PostgresServer().init()
         nats = NatsServer().start()
