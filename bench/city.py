@@ -58,7 +58,7 @@ from tests.support.pg import PostgresServer
 
 WORKERS = 4
 # A box's uplink sends a partial batch after lingering this long (the agent's default).
-BATCH_INTERVAL_S = float(FleetSection.model_fields["batch_linger_s"].default)
+BATCH_LINGER_S = float(FleetSection.model_fields["batch_linger_s"].default)
 RATE_CACHE = Path(tempfile.gettempdir()) / "oko-city-rate.json"
 
 
@@ -153,7 +153,7 @@ async def _stream(
 async def _send(
     call: Any, plan: dict[str, Any], sent: dict[int, float], start: float, end: float
 ) -> None:
-    """One batch per BATCH_INTERVAL_S with the events due in it (none due: nothing sent).
+    """One batch per `interval` s with the events due in it (none due: nothing sent).
 
     A bursty box sends `burst`x its rate in the interval that holds each multiple of
     `burst_every` seconds.
@@ -161,13 +161,13 @@ async def _send(
     bodies: list[bytes] = plan["bodies"]
     offset, batch_id, due = 1, 0, 0.0
     tick = start + plan["phase"]
-    every = plan["burst_every"]
+    every, interval = plan["burst_every"], plan["interval"]
     while tick < end and offset < len(bodies):
         await asyncio.sleep(max(0.0, tick - time.time()))
         at = tick - start
-        bursting = plan["bursty"] and int(at / every) != int((at - BATCH_INTERVAL_S) / every)
-        due += plan["rate"] * BATCH_INTERVAL_S * (plan["burst"] if bursting else 1)
-        tick += BATCH_INTERVAL_S
+        bursting = plan["bursty"] and int(at / every) != int((at - interval) / every)
+        due += plan["rate"] * interval * (plan["burst"] if bursting else 1)
+        tick += interval
         n = int(due)
         if n == 0:
             continue
@@ -215,7 +215,8 @@ def _worker(
 
 def _plan(index: int, settings: dict[str, Any]) -> dict[str, Any]:
     rate, duration = settings["rate_per_box"], settings["duration"]
-    peak = 1 + (settings["burst"] - 1) * BATCH_INTERVAL_S / settings["burst_every"]
+    interval = settings["interval"]
+    peak = 1 + (settings["burst"] - 1) * interval / settings["burst_every"]
     per_box = int(rate * duration * peak * 1.2) + 10
     return {
         "bodies": make_bodies(
@@ -227,7 +228,8 @@ def _plan(index: int, settings: dict[str, Any]) -> dict[str, Any]:
             start_ns=time.time_ns(),
         ),
         "rate": rate,
-        "phase": (index / settings["boxes"]) * BATCH_INTERVAL_S,
+        "phase": (index / settings["boxes"]) * interval,
+        "interval": interval,
         "duration": duration,
         "bursty": index % 10 == 0,
         "burst": settings["burst"],
@@ -286,6 +288,7 @@ def run(args: argparse.Namespace, replicas: Replicas, idents: list[Identity], co
         "burst": args.burst,
         "burst_every": args.burst_every,
         "hold": args.push_window,
+        "interval": args.batch_interval,
     }
     go, queue = ctx.Value("d", 0.0), ctx.Queue()
     jobs: list[list[tuple[int, Identity, int]]] = [[] for _ in range(WORKERS)]
@@ -340,7 +343,7 @@ def run(args: argparse.Namespace, replicas: Replicas, idents: list[Identity], co
         "connect_s": connect_s,
         "offered": args.boxes
         * args.rate_per_box
-        * (1 + 0.1 * (args.burst - 1) * BATCH_INTERVAL_S / args.burst_every),
+        * (1 + 0.1 * (args.burst - 1) * args.batch_interval / args.burst_every),
         "ingest": ingest,
         "ack_p99": _pct([x for o in outs for x in o["ack_latency"]], 99),
         "sub_p99": _pct(latencies, 99),
@@ -376,20 +379,26 @@ def main() -> None:
     )
     parser.add_argument("--burst", type=float, default=5.0, help="burst multiplier")
     parser.add_argument("--burst-every", type=int, default=10, help="seconds between bursts")
+    parser.add_argument(
+        "--batch-interval",
+        type=float,
+        default=BATCH_LINGER_S,
+        help="seconds between a box's batches (default: the agent's batch_linger_s)",
+    )
     parser.add_argument("--seconds", type=float, default=20.0, help="measured window")
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--push-window", type=float, default=40.0, help="boxes wait this long")
     parser.add_argument("--face-share", type=float, default=0.1)
     args = parser.parse_args()
     print(f"machine: {describe()}; load average at start {os.getloadavg()}")
+    rate = cached(RATE_CACHE)
+    print(f"city rate (bench/city_rate.py, cached in {RATE_CACHE}):\n{rate.describe()}")
     if args.rate_per_box is None:
-        rate = cached(RATE_CACHE)
-        print(f"city rate (bench/city_rate.py, cached in {RATE_CACHE}):\n{rate.describe()}")
         args.rate_per_box = rate.mix_per_second * CAMERAS_PER_BOX * args.rate_scale
         print(
             f"rate per box: {rate.mix_per_second:.3f} events/s per camera x {CAMERAS_PER_BOX}"
             f" cameras per box x {args.rate_scale:g} = {args.rate_per_box:.3f} events/s;"
-            f" one batch per {BATCH_INTERVAL_S:g} s (the agent's batch_linger_s)",
+            f" one batch per {args.batch_interval:g} s",
             flush=True,
         )
     with tempfile.TemporaryDirectory() as tmp:

@@ -28,13 +28,15 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import cv2
+
 from agent.config.camera import load_camera_spec
 from agent.pipeline.detector_setup import make_detector
 from agent.pipeline.offline import analyze_video
 from bench.city_box import CAMERA, CLIP, MIX, build_clips
 from bench.machine import describe
 
-FPS = 10.0  # vtest.avi's frame rate, and the rate build_clips writes
+FPS = 10.0  # vtest.avi's frame rate, and the rate build_clips writes (if a file lacks it)
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,17 @@ def clip_rate(name: str, clip: Path, detector: object) -> ClipRate:
     spec = load_camera_spec(CAMERA, source=str(clip), realtime=False)
     result = analyze_video(clip, spec.model_copy(update={"id": name}), detector).run()  # type: ignore[arg-type]
     kinds = Counter(str(e.WhichOneof("body")) for e in result.events)
-    return ClipRate(name, result.frames / FPS, len(result.events), dict(kinds))
+    return ClipRate(name, _footage_seconds(clip), len(result.events), dict(kinds))
+
+
+def _footage_seconds(clip: Path) -> float:
+    """The clip's length in camera time (its frames at its frame rate, not the detect rate)."""
+    cap = cv2.VideoCapture(str(clip), cv2.CAP_FFMPEG)
+    try:
+        frames, fps = cap.get(cv2.CAP_PROP_FRAME_COUNT), cap.get(cv2.CAP_PROP_FPS) or FPS
+    finally:
+        cap.release()
+    return float(frames) / float(fps)
 
 
 def measure(backend: str = "auto") -> CityRate:
