@@ -7,11 +7,17 @@ Starts its own PostgreSQL (fsync and synchronous_commit on) and NATS JetStream, 
 once, each with its own key and certificate (a real CSR through Enroll); then per replica
 count: the replicas start, box worker processes open one real mutual-TLS `Connect` stream
 per box (boxes spread over the replicas round-robin, as an L4 balancer would) and send
-events in batches at `--rate-per-box` with bursts (every `--burst-every` s a tenth of the
-boxes send `--burst`x their rate for a second), one SubscribeBatches client on replica 0
-measures capture -> subscriber latency, and at the end one config document is pushed to
-every box (SetConfig per device through replica 0, so the boxes on other replicas are
+events in batches, one every `--batch-interval` s (the agent's `batch_linger_s`, 2 s) with
+bursts (a tenth of the boxes send `--burst`x their rate in the interval holding each
+multiple of `--burst-every` s), one SubscribeBatches client on replica 0 measures
+capture -> subscriber latency, and at the end one config document is pushed to every box
+(SetConfig per device through replica 0, 32 at a time; the boxes on other replicas are
 reached through NATS) and timed until the last box has it.
+
+The rate: events per camera-hour measured by running the agent's pipeline on the demo
+clip and on the city mix (bench/city_rate.py, cached in the temp directory), printed
+first; the default rate per box is the mix's rate x the cameras each simulated box has
+(bench.fleet.CAMERAS_PER_BOX), times `--rate-scale` for a capacity run, or `--rate-per-box`.
 
 Printed per replica count: stored events/s (acknowledged), ack p99, capture->subscriber
 p99, replica CPU in cores per 1,000 events/s, memory per connected box at the fleet
