@@ -65,6 +65,7 @@ from tests.support.pg import PostgresServer
 WORKERS = 4
 # A box's uplink sends a partial batch after lingering this long (the agent's default).
 BATCH_LINGER_S = float(FleetSection.model_fields["batch_linger_s"].default)
+DRAIN_TIMEOUT_S = 300.0
 RATE_CACHE = Path(tempfile.gettempdir()) / "oko-city-rate.json"
 
 
@@ -151,7 +152,11 @@ async def _stream(
         start = go.value
         end = start + plan["duration"]
         await _send(call, plan, sent, start, end)
-        await asyncio.sleep(max(0.0, end + plan["hold"] - time.time()))  # config push phase
+        drain_by = time.time() + DRAIN_TIMEOUT_S
+        while sent and time.time() < drain_by:  # every batch acknowledged: backlog gone
+            await asyncio.sleep(0.2)
+        out["drained"].append(time.time())
+        await asyncio.sleep(plan["hold"])  # the config push phase (it starts once all drained)
         await call.done_writing()
         read_task.cancel()
 
@@ -198,6 +203,7 @@ def _worker(
         "failed": [],
         "retries": [],
         "stream_errors": [],
+        "drained": [],
     }
     plans = {index: _plan(index, settings) for index, _, _ in jobs}
 
@@ -206,6 +212,9 @@ def _worker(
             while len(out["connected"]) + len(out["failed"]) < len(jobs):
                 await asyncio.sleep(0.5)
             queue.put(("connected", len(out["connected"])))
+            while len(out["drained"]) + len(out["failed"]) < len(jobs):
+                await asyncio.sleep(0.2)
+            queue.put(("drained", len(out["drained"])))
 
         report = asyncio.create_task(reporter())
         results = await asyncio.gather(
@@ -320,8 +329,15 @@ def run(args: argparse.Namespace, replicas: Replicas, idents: list[Identity], co
     time.sleep(max(0.0, start + args.warmup + args.seconds - time.time()))
     cpu = [_cpu_seconds(p) - c for p, c in zip(pids, cpu0, strict=True)]
     t1 = time.time()
-    time.sleep(3.0)  # the last batches are acknowledged
-    print(f"  {count} replica(s): window done, pushing config to every box", flush=True)
+    for _ in workers:  # every batch sent is acknowledged: the push meets no ingest backlog
+        kind, _n = queue.get(timeout=DRAIN_TIMEOUT_S + 60)
+        assert kind == "drained", kind
+    drain_s = time.time() - t1
+    print(
+        f"  {count} replica(s): window done, backlog acknowledged {drain_s:.0f} s after it;"
+        " pushing config to every box",
+        flush=True,
+    )
     push_start = time.time()
     devices = [i.device_id for i in idents]
     push_errors = asyncio.run(
@@ -329,7 +345,7 @@ def run(args: argparse.Namespace, replicas: Replicas, idents: list[Identity], co
     )
     outs = []
     for _ in workers:
-        kind, out = queue.get(timeout=args.push_window + 600)
+        kind, out = queue.get(timeout=args.push_window + 120)
         assert kind == "done", kind
         outs.append(out)
     for w in workers:
@@ -364,6 +380,7 @@ def run(args: argparse.Namespace, replicas: Replicas, idents: list[Identity], co
         "retries": sum(len(o["retries"]) for o in outs),
         "failed": sum(len(o["failed"]) for o in outs),
         "load": os.getloadavg(),
+        "drain_s": drain_s,
     }
 
 
@@ -434,6 +451,7 @@ def main() -> None:
                     f" cpu/1k ev/s={r['cpu_per_1k']:.2f} cores"
                     f" (per replica {', '.join(f'{c:.2f}' for c in r['cpu_cores'])})"
                     f" mem/box={r['kib_per_box']:.0f} KiB"
+                    f" backlog drained {r['drain_s']:.0f} s after the window"
                     f" config push {r['pushed']}/{args.boxes} boxes in {r['push_s']:.1f} s"
                     f" ({r['push_failed']} SetConfig calls failed)"
                     f" connect retries={r['retries']} failed={r['failed']}"
