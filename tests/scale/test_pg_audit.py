@@ -5,6 +5,7 @@ made, and an entry the database refuses fails alone."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 
 import pytest
@@ -40,7 +41,7 @@ async def test_concurrent_appends_from_two_replicas_make_one_valid_chain() -> No
         for name in ("a", "b"):
             mine = [r.target for r in rows if r.target.startswith(f"{name}-")]
             assert mine == [e.target for e in entries[name]]
-        for before, after in zip(rows, rows[1:], strict=False):
+        for before, after in itertools.pairwise(rows):
             assert after.prev_hash == before.hash
     finally:
         await a.close()
