@@ -23,6 +23,7 @@ photograph at two resolutions, never two photographs taken apart.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 from dataclasses import dataclass
 
@@ -68,8 +69,12 @@ def _versions() -> list[tuple[str, LabelledImage]]:
     return out
 
 
+@functools.cache
 def collect(threads: int = 2) -> tuple[list[Sample], int]:
-    """Every labelled face found and embedded; (samples, labelled faces not found)."""
+    """Every labelled face found and embedded; (samples, labelled faces not found).
+
+    Cached: the identity test and the ANN tests share one run of the face chain.
+    """
     from agent.faces.align import align_face
     from agent.faces.embedding import FaceEmbedder
     from agent.faces.face_detector import FaceDetector
