@@ -147,7 +147,7 @@ def grow(args: argparse.Namespace) -> None:
     )
     heads = ("templates", "search", "p50 ms", "p99 ms", "R@1 gen", "R@1 str", "gen in k")
     print(" ".join(f"{h:>9}" for h in heads))
-    base, built_s = rss_bytes(), 0.0
+    base, built_s, cpu_s = rss_bytes(), 0.0, 0.0
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -158,14 +158,16 @@ def grow(args: argparse.Namespace) -> None:
         task = bar.add_task("building", total=top)
         for start in range(0, top, CHUNK):
             end = min(start + CHUNK, top)
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             index.add(np.arange(start, end, dtype=np.uint64), matrix[start:end])
             built_s += time.perf_counter() - started
+            cpu_s += time.process_time() - cpu
             bar.update(task, completed=end)
             if end in args.sizes:
                 grown = rss_bytes() - base
                 print(
-                    f"{end:>9} built in {built_s:.0f} s ({built_s / end * 1e3:.2f} ms/template); "
+                    f"{end:>9} built in {built_s:.0f} s ({built_s / end * 1e3:.2f} ms/template), "
+                    f"{cpu_s:.0f} s of CPU ({cpu_s / end * 1e3:.2f} ms/template); "
                     f"memory {grown / end:.0f} B/template resident, "
                     f"{index.nbytes / end:.0f} B/template usearch; load {os.getloadavg()[0]:.1f}",
                     flush=True,
