@@ -104,6 +104,7 @@ class CameraStage:
             else None
         )
         self.minter = minter
+        self._reads_pixels = analyzer is not None or spec.abandoned is not None
         self.stats = StageStats()
         self._last_time: float | None = None
 
@@ -141,7 +142,9 @@ class CameraStage:
             # The box swapped its detector: this frame's events carry the model that made
             # its detections (the worker tags every result with the detector that ran).
             self.minter.models = (found.model, *self.minter.models[1:])
-        out = self.analytics.update(found.detections, now, found.frame.image)
+        # Rules that read pixels do so under main-stream boxes (a substream is upscaled).
+        pixels = found.frame.event_image() if self._reads_pixels else found.frame.image
+        out = self.analytics.update(found.detections, now, pixels)
         wire = self.minter.mint_all(out.events)
         if self.shots is not None:
             self.shots.save(out.events, wire)

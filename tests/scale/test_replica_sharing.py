@@ -1,9 +1,10 @@
-"""A live view where the operator's console and the box are on different replicas.
+"""What one replica has, another serves: live views and model files across replicas.
 
 Two real `oko-fleet serve` replicas over one PostgreSQL and one NATS, each with its
-console; the box streams to r1, the operator watches on r0. The request goes through r1
-to the box, the box's frames come back to r0's page, and r0 still checks every frame as
-if the box were connected there.
+console. A live view: the box streams to r1, the operator watches on r0; the request goes
+through r1 to the box, the box's frames come back to r0's page, and r0 still checks every
+frame as if the box were connected there. A model pushed through r0 downloads from r1,
+which copies each file from the shared store with the same checks as an upload.
 """
 
 from __future__ import annotations
@@ -14,15 +15,26 @@ import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import httpx
 import pytest
 
 from fleet.console.live_relay import decode_frame, encode_frame
+from proto.oko.v1 import agent_pb2_grpc, models_pb2
 from tests.console.test_console_server import START, STOP, live_frame, next_request, watch
-from tests.fleet.helpers import AgentStream, api_channel, enroll, enrollment_token
+from tests.fleet.helpers import AgentStream, Identity, api_channel, enroll, enrollment_token
 from tests.fleet.watchlist_helpers import api_token
 from tests.scale.replicas import Replicas
 from tests.support.fleet import FleetCli
+from tests.support.model_artifacts import (
+    INT8,
+    assign,
+    make_key,
+    packaged,
+    push,
+    reference_frames,
+    trust,
+)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(180)]
 OPERATOR = 2
@@ -117,3 +129,46 @@ def test_a_relayed_frame_is_the_box_id_then_the_frame_and_nothing_else_parses() 
     for bad in (b"", b"no-newline", b"\n" + frame.SerializeToString(), b"x" * 200 + b"\nzz"):
         with pytest.raises(ValueError):
             decode_frame(bad)
+
+
+async def _fetch(box: Identity, port: int, version: str, sha256: str = "") -> bytes:
+    async with box.channel(port) as channel:
+        stub = agent_pb2_grpc.AgentServiceStub(channel)
+        request = models_pb2.FetchModelRequest(
+            name="nanodet-g", version=version, file_sha256=sha256
+        )
+        return b"".join([c.data async for c in stub.FetchModel(request, timeout=60)])
+
+
+async def test_a_model_pushed_through_one_replica_downloads_from_another(
+    replicas: Replicas, tmp_path: Path
+) -> None:
+    r0, r1 = replicas.fleets
+    version = "2.0.0-int8"
+    key = make_key(tmp_path / "keys")
+    frames = reference_frames(tmp_path / "frames", (260, 520))
+    model = packaged(INT8, "nanodet-g", version, frames=frames, out=tmp_path / "out", key=key)
+    await asyncio.to_thread(trust, r0.handle(), key)
+    stored = await asyncio.to_thread(push, r0.handle(), model, "nanodet-g", version)
+    async with api_channel(r0.api_port, replicas.ca) as channel:
+        box = await enroll(channel, await enrollment_token(channel, replicas.admin, "city"), "dl")
+    await asyncio.to_thread(assign, r0.handle(), [box.device_id], "nanodet-g", version)
+
+    def on_r1(sha256: str) -> Path:
+        return r1.data_dir / "models" / "blobs" / sha256[:2] / sha256
+
+    assert not on_r1(stored.sha256).exists()  # pushed through r0 only
+    assert await _fetch(box, r1.agent_port, version) == model.read_bytes()
+    assert on_r1(stored.sha256).is_file()  # kept: the next box is served from r1's disk
+    shas = [s for s in replicas.sql("SELECT DISTINCT sha256 FROM model_artifact_chunks").split()]
+    first, second = sorted(set(shas) - {stored.sha256})[:2]
+    assert len(await _fetch(box, r1.agent_port, version, first)) > 1000
+    # A damaged shared copy is refused by the replica filling from it, and never named.
+    replicas.sql(
+        f"UPDATE model_artifact_chunks SET data = decode('00ff', 'hex') || data"
+        f" WHERE sha256 = '{second}' AND seq = 0"
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await _fetch(box, r1.agent_port, version, second)
+    assert "damaged" in (info.value.details() or ""), info.value
+    assert not on_r1(second).exists()
