@@ -120,10 +120,16 @@ class CameraPipeline:
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
-                frame = self.reader.read(timeout=0.05)
-                self._drain()
+                # Wait on what comes next: a result owed by the worker (delivered as soon
+                # as it is there, not at the next frame or poll), else the next frame.
+                if self._outstanding:
+                    self._drain(timeout=0.05)
+                    frame = self.reader.read(timeout=0)
+                else:
+                    frame = self.reader.read(timeout=0.05)
                 if frame is not None:
                     self._submit(frame)
+                    self._drain()  # a frame with nothing to detect is answered at once
                 elif self.reader.finished and not len(self.reader.slot):
                     break
             self._finish_outstanding()
