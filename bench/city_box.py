@@ -151,7 +151,15 @@ def run_box(
         stage = CameraStage(spec, detector.labels, EventMinter(spec.id))  # type: ignore[attr-defined]
         tally = _Tally()
         tallies.append(tally)
-        pipelines.append(CameraPipeline(spec, worker, _sink(stage, tally), tracks=stage.live_boxes))
+        pipelines.append(
+            CameraPipeline(
+                spec,
+                worker,
+                _sink(stage, tally),
+                tracks=stage.live_boxes,
+                settled=stage.tracks_settled,
+            )
+        )
     for p in pipelines:
         p.start()
     time.sleep(3.0)  # warm-up: readers open, the first full-frame passes

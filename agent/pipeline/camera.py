@@ -30,6 +30,7 @@ from agent.motion.windows import merge_window_detections
 log = logging.getLogger(__name__)
 
 TracksFn = Callable[[], np.ndarray]
+SettledFn = Callable[[], bool]
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,9 @@ class CameraPipeline:
     """Reader -> motion gate -> shared inference worker -> `on_detections`, for one camera.
 
     `tracks`, if given, returns the camera's live track boxes (n, 4) so the gate keeps
-    looking at objects that stopped moving; it is called on this camera's thread. A live
+    looking at objects that stopped moving; `settled` whether the tracker's last output
+    holds all of them (then the gate may skip frames where nothing moves, "still"); both
+    are called on this camera's thread. A live
     camera submits every frame and lets the worker shed load; an offline file waits for the
     worker instead, so every decimated frame is detected.
     """
@@ -74,6 +77,7 @@ class CameraPipeline:
         on_detections: Callable[[FrameDetections], None],
         *,
         tracks: TracksFn | None = None,
+        settled: SettledFn | None = None,
         model_input: int = 416,
         reader: CameraReader | None = None,
     ) -> None:
@@ -84,6 +88,7 @@ class CameraPipeline:
         self._worker = worker
         self._on_detections = on_detections
         self._tracks = tracks
+        self._settled = settled
         self._results: queue.SimpleQueue[WorkResult] = queue.SimpleQueue()
         self._outstanding = 0
         self._plans: Counter[str] = Counter()
@@ -144,7 +149,8 @@ class CameraPipeline:
             while self._outstanding >= self._worker.slots_per_camera and not self._stop.is_set():
                 self._drain(timeout=0.1)
         tracks = self._tracks() if self._tracks is not None else None
-        plan = self.gate.update(frame.image, frame.capture_time, tracks)
+        settled = self._settled is not None and self._settled()
+        plan = self.gate.update(frame.image, frame.capture_time, tracks, settled)
         self._plans[plan.reason] += 1
         self._outstanding += 1
         self._worker.submit(
