@@ -33,6 +33,7 @@ SESSION_END = "session_end"  # {device_id, started_us}: that stream ended
 REISSUED = "reissued"  # {device_id, at_us}: end streams opened before with older certificates
 COMMAND = "command"  # {device_id, command}: send this Command (base64 protobuf) if connected here
 MODELS = "models"  # {device_id, slot}: send the device that slot's current model assignment
+LIVE_VIEW = "live_view"  # {device_id, request}: send this LiveViewRequest (base64); relay frames
 KINDS = frozenset(
     {
         CONFIG,
@@ -45,6 +46,7 @@ KINDS = frozenset(
         REISSUED,
         COMMAND,
         MODELS,
+        LIVE_VIEW,
     }
 )
 _MAX_NOTICE_BYTES = 64 * 1024
@@ -82,6 +84,8 @@ class Notice:
 
 Handler = Callable[[Notice], Awaitable[None]]
 EventSink = Callable[[list[StoredEvent]], None]
+#: Takes one message another replica addressed to this one (`Bus.send_to`).
+DirectSink = Callable[[bytes], Awaitable[None]]
 
 
 class Bus(Protocol):
@@ -101,6 +105,12 @@ class Bus(Protocol):
     async def notify(self, notice: Notice) -> None:
         """Send `notice` to every other replica (the caller has already acted here)."""
 
+    def on_direct(self, sink: DirectSink) -> None:
+        """Hand messages addressed to this replica (`send_to`) to `sink`."""
+
+    async def send_to(self, replica_id: str, data: bytes) -> bool:
+        """Best effort, unstored: `data` to one replica (live-view frames); False if not sent."""
+
 
 class LocalBus:
     """One process: there is no other replica to tell anything."""
@@ -119,3 +129,10 @@ class LocalBus:
 
     async def notify(self, notice: Notice) -> None:
         """No other replica to tell."""
+
+    def on_direct(self, sink: DirectSink) -> None:
+        """No other replica sends anything."""
+
+    async def send_to(self, replica_id: str, data: bytes) -> bool:
+        """No other replica to send to."""
+        return False

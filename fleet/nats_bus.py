@@ -7,6 +7,10 @@ Two streams, created by whichever replica starts first (the same config from eac
   connection for a moment to replay what it missed from NATS rather than PostgreSQL.
 * `OKO_CONTROL` (subject `oko.control`): notices (config pushed, device revoked, ...).
 
+Plus one plain (not JetStream) subject per replica, `oko.direct.<replica id>`, for what
+one replica hands another and nobody needs kept: live-view frames a box sends to the
+replica it is connected to, for the console of the replica whose operator watches.
+
 Each replica reads both through ordered push consumers that start at "new" messages: a
 consumer is this process's view, its position needs no durability (the store has every
 event, the sequencer fills any gap from it). Publishing never blocks ingest: frames go
@@ -34,12 +38,13 @@ from nats.js.api import DeliverPolicy, DiscardPolicy, StorageType, StreamConfig
 from nats.js.errors import Error as JetStreamError
 
 from fleet import event_frames
-from fleet.bus import EventSink, Handler, Notice
+from fleet.bus import DirectSink, EventSink, Handler, Notice
 from fleet.store.records import StoredEvent
 
 log = logging.getLogger(__name__)
 EVENTS_STREAM, EVENTS_SUBJECT = "OKO_EVENTS", "oko.events"
 CONTROL_STREAM, CONTROL_SUBJECT = "OKO_CONTROL", "oko.control"
+DIRECT_SUBJECT = "oko.direct."  # + replica id
 _QUEUE_EVENTS = 200_000
 _PUBLISH_TIMEOUT_S = 5.0
 _NATS_ERRORS = (NatsError, JetStreamError, OSError, TimeoutError)
@@ -56,6 +61,7 @@ class NatsBus:
         self._js: JetStreamContext | None = None
         self._on_notice: Handler | None = None
         self._on_events: EventSink | None = None
+        self._on_direct: DirectSink | None = None
         self._frames: asyncio.Queue[tuple[str, bytes, int]] = asyncio.Queue()
         self._queued_events = 0
         self._tasks: list[asyncio.Task[None]] = []
@@ -133,6 +139,7 @@ class NatsBus:
                 ordered_consumer=True,
                 deliver_policy=DeliverPolicy.NEW,
             )
+            await nc.subscribe(DIRECT_SUBJECT + self.replica_id, cb=self._direct_message)
         except BaseException:
             await nc.close()
             raise
@@ -192,6 +199,30 @@ class NatsBus:
             await self._on_notice(notice)
         except Exception:  # one notice's failure must not end the subscription
             log.exception("handling notice %s failed", notice.kind)
+
+    async def _direct_message(self, msg: Msg) -> None:
+        if self._on_direct is None:
+            return
+        try:
+            await self._on_direct(msg.data)
+        except Exception:  # one message's failure must not end the subscription
+            log.exception("handling a direct message failed")
+
+    def on_direct(self, sink: DirectSink) -> None:
+        """Hand messages addressed to this replica (`send_to`) to `sink`."""
+        self._on_direct = sink
+
+    async def send_to(self, replica_id: str, data: bytes) -> bool:
+        """Publish on the replica's own plain subject: no store, no retry (False if not sent)."""
+        nc = self._nc
+        if nc is None or not self.connected.is_set():
+            return False
+        try:
+            await nc.publish(DIRECT_SUBJECT + replica_id, data)
+        except _NATS_ERRORS as err:
+            log.info("direct message to %s not sent: %r", replica_id, err)
+            return False
+        return True
 
     def publish_events(self, events: list[StoredEvent]) -> None:
         """Queue a local commit for the other replicas (drops and counts when over the bound)."""

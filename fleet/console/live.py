@@ -23,6 +23,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
@@ -44,6 +45,18 @@ KEEP_ENDED_S = 120.0
 MAX_REFUSED = 25
 _BURST = 3.0
 _MAX_ERROR_CHARS = 256
+
+
+class Elsewhere(Protocol):
+    """Boxes connected to other replicas (fleet/console/live_relay.py)."""
+
+    def connected(self, device_id: str) -> bool:
+        """Whether the box has a stream on another replica."""
+        ...
+
+    def ask(self, device_id: str, request: console_pb2.LiveViewRequest) -> bool:
+        """Send `request` to the box through its replica; False when it is nowhere."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -120,6 +133,7 @@ class LiveViews:
         self._sessions = sessions
         self.settings = settings
         self._views: dict[str, LiveView] = {}
+        self.elsewhere: Elsewhere | None = None  # set by the relay when there are replicas
         self.frames = Counter(
             "oko_fleet_console_live_frames",
             "Live-view frames from boxes by outcome (accepted, or why refused)",
@@ -134,7 +148,9 @@ class LiveViews:
     def open(self, device_id: str, camera_id: str, owner: Principal) -> LiveView:
         """A new view (not yet streaming: that starts when its page connects to `watch`)."""
         self._prune(time.monotonic())
-        if self._sessions.get(device_id) is None:
+        if self._sessions.get(device_id) is None and not (
+            self.elsewhere is not None and self.elsewhere.connected(device_id)
+        ):
             raise NotFoundError(f"box {device_id!r} is not connected; no live view possible")
         active = [v for v in self._views.values() if not v.ended]
         s = self.settings
@@ -176,9 +192,6 @@ class LiveViews:
 
     def _request(self, view: LiveView, action: int) -> bool:
         """Send START or STOP to the view's box; False when the box is not connected."""
-        session = self._sessions.get(view.device_id)
-        if session is None:
-            return False
         s = self.settings
         request = console_pb2.LiveViewRequest(
             action=action,  # type: ignore[arg-type]
@@ -189,8 +202,11 @@ class LiveViews:
             max_width=s.live_max_width,
             max_bytes=s.live_max_bytes,
         )
-        session.send(agent_pb2.FleetMessage(live_view=request))
-        return True
+        session = self._sessions.get(view.device_id)
+        if session is not None:
+            session.send(agent_pb2.FleetMessage(live_view=request))
+            return True
+        return self.elsewhere is not None and self.elsewhere.ask(view.device_id, request)
 
     def stop(self, view: LiveView, reason: str) -> None:
         """End the view now: the box is told to stop, the page is told why."""

@@ -106,7 +106,7 @@ class CameraPages:
         if site:
             devices = [d for d in devices if d.site == site]
         cameras = await store.list_cameras(site=site)
-        connected = {d.device_id for d in devices if self.c.app.sessions.connected(d.device_id)}
+        connected = {d.device_id for d in devices if self.c.app.replication.connected(d.device_id)}
         rows = camera_rows(devices, cameras, connected)
         for row in rows:
             row.models = await newest_models(store, row)

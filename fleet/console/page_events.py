@@ -11,11 +11,11 @@ from starlette.routing import Route
 from fleet.auth import Role
 from fleet.config import EVENT_TYPES
 from fleet.console.context import Console
-from fleet.console.describe import describe
 from fleet.console.feed import feed, start_cursor
 from fleet.console.filters import EventParams
 from fleet.console.streams import LiveResponse
 from fleet.store.records import EventQuery, StoredEvent
+from proto.event_text import describe
 from proto.oko.v1 import events_pb2
 
 RECENT = 50
@@ -25,7 +25,8 @@ LOOK_BACK = 2000  # cursors searched back for the page's first rows
 def event_row(stored: StoredEvent) -> dict[str, object]:
     """What the row template shows of one stored event."""
     try:
-        sentence = describe(events_pb2.Event.FromString(stored.payload))
+        kind, detail = describe(events_pb2.Event.FromString(stored.payload))
+        sentence = f"{kind.replace('_', ' ')}: {detail}" if detail else kind.replace("_", " ")
     except Exception:  # a stored payload we cannot read still gets its row
         sentence = "unreadable event"
     return {"e": stored, "sentence": sentence}

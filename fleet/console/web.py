@@ -16,6 +16,7 @@ from fleet.app import FleetApp
 from fleet.console.context import Console, ConsoleMetrics
 from fleet.console.guard import Guard, RefusedError
 from fleet.console.live import LiveViews
+from fleet.console.live_relay import LiveRelay
 from fleet.console.page_alerts import AlertPages
 from fleet.console.page_audit import AuditPages
 from fleet.console.page_cameras import CameraPages
@@ -42,8 +43,11 @@ def make_console(app: FleetApp, watchlists: Watchlists) -> Console:
         settings.session_max_s, settings.session_idle_s, settings.max_sessions
     )
     live = LiveViews(app.sessions, settings, registry)
+    relay = LiveRelay(app.replication, app.sessions, live, registry)
 
     async def take(device: Device, frame: console_pb2.LiveFrame) -> None:
+        if live.get(frame.view_id) is None and await relay.forward(device.device_id, frame):
+            return  # a view another replica's operator watches
         live.on_frame(device.device_id, frame)  # checked and counted there; never raises
 
     app.agent_messages["live_frame"] = take

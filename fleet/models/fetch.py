@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from fleet.app import FleetApp
 from fleet.errors import InvalidRequestError, NotFoundError
 from fleet.limits import MAX_ID_CHARS, MAX_VERSION_CHARS
+from fleet.models import share
 from fleet.models.blobs import BlobStore
 from fleet.models.records import ModelVersion
 from proto.oko.v1 import models_pb2
@@ -51,10 +52,9 @@ async def chunks(
         raise NotFoundError(f"{version.name}@{version.version} has no file {wanted[:70]!r}")
     blobs = blob_store(app)
     path = blobs.path(wanted)
-    try:
-        total = path.stat().st_size
-    except FileNotFoundError:
-        raise NotFoundError(f"model file {wanted[:12]} is missing from the store") from None
+    if not path.is_file():  # pushed through another replica: copy it from the shared store
+        await share.fill(app.store, blobs, wanted)
+    total = path.stat().st_size
     if request.offset > total:
         raise InvalidRequestError(f"offset {request.offset} is beyond the file's {total} bytes")
     reader = blobs.read(wanted, request.offset, CHUNK_BYTES)

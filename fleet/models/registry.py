@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from fleet.app import FleetApp, now_us
 from fleet.errors import AlreadyExistsError, FleetError, InvalidRequestError
+from fleet.models import share
 from fleet.models.blobs import BlobStore, BlobWriter
 from fleet.models.fetch import blob_store
 from fleet.models.records import ModelVersion, SigningKeyRecord
@@ -218,6 +219,9 @@ async def push_model(
         pushed_by=actor,
         frames=tuple(f.sha256 for f in entry.warmup.frames),
     )
+    if app.store.shares_artifacts:  # every replica can serve it once the version exists
+        for sha256 in sorted(push.received):
+            await share.upload(app.store, blob_store(app), sha256)
     await app.store.add_model_version(version)
     app.metrics.models.pushed.inc()
     await app.audit(

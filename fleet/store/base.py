@@ -14,7 +14,7 @@ Contract every implementation keeps:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from fleet.models.records import Assignment, ModelReportRecord, ModelVersion, SigningKeyRecord
 from fleet.rollouts.records import LatencySample, Rollout, RolloutDevice
@@ -309,6 +309,21 @@ class Store(Protocol):
 
     async def latest_checkpoint(self) -> Checkpoint | None:
         """The newest signed checkpoint, or None."""
+
+    # Model artifact files shared by replicas (fleet/store/pg_artifacts.py). One process
+    # keeps them on its own disk only (fleet/models/blobs.py): these defaults keep none.
+    shares_artifacts: ClassVar[bool] = False
+
+    async def put_artifact_chunk(self, sha256: str, seq: int, data: bytes) -> None:
+        """Keep chunk `seq` of the file with this digest for the other replicas."""
+
+    async def get_artifact_chunk(self, sha256: str, seq: int) -> bytes | None:
+        """Chunk `seq` of the file, None past the last (or when artifacts are not shared)."""
+        return None
+
+    async def artifact_size(self, sha256: str) -> int | None:
+        """Bytes kept of the file, None when none are."""
+        return None
 
     # Model registry (fleet/store/sqlite_models.py).
     async def add_signing_key(self, key: SigningKeyRecord) -> None:

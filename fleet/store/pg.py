@@ -31,6 +31,7 @@ from fleet.store import pg_events as ev
 from fleet.store import pg_hooks as hooks
 from fleet.store import pg_retention as retention
 from fleet.store.base import Store
+from fleet.store.pg_artifacts import ArtifactMixin
 from fleet.store.pg_certs import CertMixin
 from fleet.store.pg_dead_letters import DeadLetterMixin
 from fleet.store.pg_evidence import EvidenceMixin
@@ -80,6 +81,7 @@ class PostgresStore(
     DeadLetterMixin,
     EvidenceMixin,
     ModelMixin,
+    ArtifactMixin,
     RolloutMixin,
     Store,
 ):

@@ -75,6 +75,7 @@ async def test_migrate_from_empty_then_again_is_a_no_op_and_serve_refuses_an_unm
     await opened.close()
 
 
+@pytest.mark.timeout(360)  # two `oko-fleet migrate` processes per revision
 async def test_migrate_from_every_previous_revision_keeps_the_data() -> None:
     """A database at each older revision, with rows in it, upgraded to the newest."""
     revisions = pg_migrate.revisions()

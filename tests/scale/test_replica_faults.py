@@ -1,8 +1,10 @@
 """Faults with real processes: replicas over one PostgreSQL and one NATS while real agents
 (spool + uplink, through a TCP balancer) produce and a Subscribe client resumes by cursor.
 
-In one run: a replica is SIGKILLed and restarted, NATS is stopped and restarted, and
-PostgreSQL is stopped (immediate: a crash, recovery on start) and restarted. Every
+In one run: a replica is SIGKILLed and restarted, NATS is stopped and restarted, one
+replica is cut off from NATS (its connection goes through a TCP proxy that drops every
+connection and refuses new ones) while the others keep theirs, and PostgreSQL is stopped
+(immediate: a crash, recovery on start) and restarted. Every
 acknowledged event must be stored once and reach the subscriber exactly once, in cursor
 order, each camera's sequence without a hole; the agents spool meanwhile and drain after.
 """
@@ -64,6 +66,10 @@ def test_replica_kill_nats_restart_and_postgres_restart_lose_and_repeat_nothing(
     migrate(pg.dsn)
     nats = NatsServer().start()
     replicas = Replicas(tmp_path / "fleet", count=2, nats=nats, store=pg.dsn)
+    nats_port = int(nats.url.rsplit(":", 1)[1])
+    to_nats = TcpBalancer([nats_port]).start()  # r0's only way to NATS: partitioned below
+    r0_args = replicas.fleets[0].args
+    r0_args[r0_args.index(nats.url)] = f"nats://127.0.0.1:{to_nats.port}"
     balancer = TcpBalancer([f.agent_port for f in replicas.fleets]).start()
     replicas.advertise(f"localhost:{balancer.port}")
     agents: list[AgentProcess] = []
@@ -88,6 +94,10 @@ def test_replica_kill_nats_restart_and_postgres_restart_lose_and_repeat_nothing(
         nats.stop()  # every replica goes on without NATS
         time.sleep(2.0)
         nats.start()
+        reached(6500)
+        to_nats.cut()  # r0 alone loses NATS: it still ingests; r1 reads r0's events from PG
+        time.sleep(3.0)
+        to_nats.heal()
         reached(8000)
         pg.stop("immediate")  # nothing can be acknowledged now; boxes spool
         time.sleep(2.0)
@@ -106,6 +116,7 @@ def test_replica_kill_nats_restart_and_postgres_restart_lose_and_repeat_nothing(
             agent.stop()
         replicas.close()
         balancer.close()
+        to_nats.close()
         nats.close()
         pg.close()
 
@@ -121,3 +132,4 @@ def test_replica_kill_nats_restart_and_postgres_restart_lose_and_repeat_nothing(
     for key, sequences in per_stream.items():
         assert sequences == list(range(1, len(sequences) + 1)), key
     assert len(balancer.connections) == 2  # boxes reached both replicas through it
+    assert to_nats.connections[nats_port] >= 3  # r0 connected, after the restart, after the cut

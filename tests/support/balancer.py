@@ -27,6 +27,8 @@ class TcpBalancer:
         self._server: asyncio.Server | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self.connections: dict[int, int] = {}  # backend -> connections sent there
+        self._open: set[asyncio.StreamWriter] = set()
+        self._cut = False
 
     def start(self) -> TcpBalancer:
         self._thread.start()
@@ -48,11 +50,12 @@ class TcpBalancer:
         return None
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        backend = await self._backend()
+        backend = None if self._cut else await self._backend()
         if backend is None:
             writer.close()
             return
         up_reader, up_writer = backend
+        self._open.update((writer, up_writer))
 
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             with contextlib.suppress(OSError, ConnectionError):
@@ -63,6 +66,22 @@ class TcpBalancer:
                 dst.close()
 
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self._open.difference_update((writer, up_writer))
+
+    def cut(self) -> None:
+        """A partition: every connection through here is closed, new ones are refused."""
+
+        async def _cut() -> None:
+            self._cut = True
+            for writer in list(self._open):
+                with contextlib.suppress(OSError, RuntimeError):
+                    writer.close()
+
+        asyncio.run_coroutine_threadsafe(_cut(), self._loop).result(10)
+
+    def heal(self) -> None:
+        """The partition ends: connections are passed again."""
+        self._cut = False
 
     def close(self) -> None:
         async def _close() -> None:
