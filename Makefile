@@ -18,9 +18,13 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(BIN)/oko-agent demo
 
+# Bytecode is cached even where PYTHONDONTWRITEBYTECODE is set: the suite starts hundreds of
+# real processes (oko-fleet serve, oko-agent run, okoctl) that import the same modules, and
+# compiling them anew in each costs about 0.5 s of CPU per start. --durations: every run's log
+# names its slowest tests (keep the suite under 15 minutes).
 test: setup
 	bash scripts/install-system-deps.sh
-	$(BIN)/pytest
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest --durations=30
 
 lint: setup
 	$(BIN)/ruff check .

@@ -1,6 +1,6 @@
 """Genuine and impostor similarity of the shipped face chain on every real identity we have.
 
-    python -m bench.face_identity [--threads 2]
+    python -m bench.face_identity [--threads 2] [--embedders faceres,dlib-resnet]
 
 Faces: the 29 people of the 1927 Solvay photo (labels: tests/data/labels/faces/solvay.json)
 at its four published resolutions plus the 640 px version downscaled by 0.75 and 0.6 (8-12
@@ -9,9 +9,15 @@ Messi) at full, half and quarter size: 32 identities, 6 or 3 versions each.
 
 Chain, as a box runs it: a head crop 3x the labelled face's width centred on it ->
 CenterFace (the default detector, letterboxed into its 160x160 canvas) -> the detection
-that matches the label (centre inside the label, width within 2x) -> 5-point alignment ->
-FaceRes embedding (FP32, ONNX Runtime). "Box gates" = what a box would send with the
-default faces config: detector score >= 0.75 and face width >= 20 px.
+that matches the label (centre inside the label, width within 2x) -> 5-point alignment on
+each embedder's own template -> embedding (FP32, ONNX Runtime). Every embedder named runs
+on the very same detections in one run (FaceRes on the ArcFace template, dlib's ResNet on
+dlib's 150 px chip), so their figures compare directly. "Box gates" = what a box would
+send with the default faces config: detector score >= 0.75 and face width >= 20 px.
+
+Threshold-free separation per embedder: AUC (share of genuine/impostor pairs ordered
+right), d' (mean gap over pooled standard deviation) and 1:N rank-1 (probes whose own
+template beats every other person's); then rates per threshold.
 
 Pairs: genuine = one person in two different versions; impostor = two different people
 (any versions). 1:N: the gallery holds each person's largest version (what an operator
@@ -35,7 +41,8 @@ from bench.machine import describe
 #: The faces analytic's defaults (agent/config/analytics.py FaceConfig).
 BOX_SCORE = 0.75
 BOX_MIN_PX = 20.0
-THRESHOLDS = (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
+THRESHOLDS = (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.92, 0.94, 0.95, 0.96, 0.965, 0.97)
+EMBEDDERS = ("faceres", "dlib-resnet")
 PORTRAIT_SCALES = (1.0, 0.5, 0.25)
 WIDTH_BINS = ((8, 16), (16, 24), (24, 48), (48, 10_000))
 
@@ -68,21 +75,29 @@ def _versions() -> list[tuple[str, LabelledImage]]:
     return out
 
 
-def collect(threads: int = 2) -> tuple[list[Sample], int]:
-    """Every labelled face found and embedded; (samples, labelled faces not found)."""
-    from agent.faces.align import align_face
+def collect(threads: int = 2, embedder: str = "faceres") -> tuple[list[Sample], int]:
+    """`collect_each` for one embedder: (its samples, labelled faces not found)."""
+    samples, missed = collect_each(threads, (embedder,))
+    return samples[embedder], missed
+
+
+def collect_each(
+    threads: int = 2, embedders: tuple[str, ...] = EMBEDDERS
+) -> tuple[dict[str, list[Sample]], int]:
+    """Every labelled face found, embedded by each embedder; (samples by embedder, missed)."""
     from agent.faces.embedding import FaceEmbedder
     from agent.faces.face_detector import FaceDetector
     from agent.inference.backend import load_model
 
     detector = FaceDetector(load_model("centerface", "fp32", "onnxruntime", threads))
-    embedder = FaceEmbedder(load_model("faceres", "fp32", "onnxruntime", threads))
-    samples, missed = [], 0
+    models = {n: FaceEmbedder(load_model(n, "fp32", "onnxruntime", threads)) for n in embedders}
+    samples: dict[str, list[Sample]] = {n: [] for n in embedders}
+    missed = 0
     for prefix, item in _versions():
         image = item.load()
         crops, offsets = head_crops(image, item.boxes)
         found = detector.detect(crops)
-        aligned, meta = [], []
+        faces_meta, points = [], []
         for i, (crop, faces, offset) in enumerate(zip(crops, found, offsets, strict=True)):
             label = item.boxes[i : i + 1] - np.tile(offset, 2)
             hits = [j for j in range(len(faces)) if match(label, faces.xyxy[j : j + 1])[0][0]]
@@ -90,14 +105,15 @@ def collect(threads: int = 2) -> tuple[list[Sample], int]:
                 missed += 1
                 continue
             j = max(hits, key=lambda h: float(faces.confidence[h]))
-            aligned.append(align_face(crop, faces.keypoints[j], embedder.size))
+            points.append((crop, faces.keypoints[j]))
             who = f"solvay-{i:02d}" if prefix == "solvay" else prefix
-            meta.append((who, float(label[0, 2] - label[0, 0]), float(faces.confidence[j])))
-        if not aligned:
+            faces_meta.append((who, float(label[0, 2] - label[0, 0]), float(faces.confidence[j])))
+        if not points:
             continue
-        vectors = embedder.embed(np.stack(aligned))
-        for (who, width, score), vector in zip(meta, vectors, strict=True):
-            samples.append(Sample(who, item.name, width, score, vector))
+        for name, embedder in models.items():
+            vectors = embedder.embed(np.stack([embedder.align(c, k) for c, k in points]))
+            for (who, width, score), vector in zip(faces_meta, vectors, strict=True):
+                samples[name].append(Sample(who, item.name, width, score, vector))
     return samples, missed
 
 
@@ -139,14 +155,31 @@ def _dist(name: str, values: npt.NDArray[np.float32]) -> str:
     return f"{name:28s} n={len(values):<5d} " + " ".join(f"{v:6.3f}" for v in p)
 
 
-def report(samples: list[Sample], missed: int) -> None:
-    """Print distributions, pairwise rates and 1:N rates per threshold."""
+def separation(samples: list[Sample]) -> tuple[float, float, float]:
+    """(AUC, d', 1:N rank-1) on box-gated faces: threshold-free, so embedders whose
+    scores live on different scales compare fairly."""
+    genuine, impostor = pair_scores([s for s in samples if s.gated])
+    if not len(genuine) or not len(impostor):
+        return float("nan"), float("nan"), float("nan")
+    order = np.searchsorted(np.sort(impostor), genuine, side="left")
+    auc = float(order.mean() / len(impostor))
+    spread = np.sqrt((genuine.var() + impostor.var()) / 2)
+    d_prime = float((genuine.mean() - impostor.mean()) / max(spread, 1e-9))
+    probes = one_to_n(samples)
+    rank1 = float(np.mean([gen > imp for _, gen, imp in probes])) if probes else float("nan")
+    return auc, d_prime, rank1
+
+
+def report(name: str, samples: list[Sample], missed: int) -> None:
+    """Print one embedder's distributions, pairwise rates and 1:N rates per threshold."""
     gated = [s for s in samples if s.gated]
     print(
-        f"{len(samples)} faces embedded ({missed} labelled faces not found), "
+        f"\n== {name}: {len(samples)} faces embedded ({missed} labelled faces not found), "
         f"{len({s.identity for s in samples})} identities; {len(gated)} pass the box gates "
         f"(score >= {BOX_SCORE}, width >= {BOX_MIN_PX:.0f} px)"
     )
+    auc, d_prime, rank1 = separation(samples)
+    print(f"separation (box-gated): AUC {auc:.6f}  d' {d_prime:.2f}  1:N rank-1 {rank1:.3f}")
     print(
         f"{'scores':28s} {'':7s} {'min':>6s} {'p1':>6s} {'p5':>6s} {'p50':>6s} "
         f"{'p95':>6s} {'p99':>6s} {'max':>6s}"
@@ -157,18 +190,29 @@ def report(samples: list[Sample], missed: int) -> None:
         print(_dist(f"{label}: impostor", impostor))
     for low, high in WIDTH_BINS[:-1]:
         print(_dist(f"genuine {low}-{high} px vs >=48 px", _genuine_vs_large(samples, low, high)))
-    genuine, impostor = pair_scores(gated)
+    _rates(samples)
+
+
+def _rates(samples: list[Sample]) -> None:
+    genuine, impostor = pair_scores([s for s in samples if s.gated])
     probes = one_to_n(samples)
     print(
-        f"\n1:N: gallery of {len({s.identity for s in samples})} (largest face each), "
+        f"1:N: gallery of {len({s.identity for s in samples})} (largest face each), "
         f"{len(probes)} box-gated probes"
     )
+    if probes:
+        worst = max(imp for _, _, imp in probes)
+        above = float(np.mean([gen > worst and gen > imp for _, gen, imp in probes]))
+        print(
+            f"no 1:N false alert above {worst:.4f} (best impostor of any probe); "
+            f"1:N hit rate just above it {above:.3f}"
+        )
     print(f"{'threshold':>9s} {'pair FAR':>9s} {'pair TAR':>9s} {'1:N false':>9s} {'1:N hit':>9s}")
     for t in THRESHOLDS:
         false_alert = np.mean([imp >= t for _, _, imp in probes]) if probes else np.nan
         hit = np.mean([gen >= t and gen > imp for _, gen, imp in probes]) if probes else np.nan
         print(
-            f"{t:>9.2f} {np.mean(impostor >= t):>9.4f} {np.mean(genuine >= t):>9.3f} "
+            f"{t:>9.3f} {np.mean(impostor >= t):>9.4f} {np.mean(genuine >= t):>9.3f} "
             f"{false_alert:>9.3f} {hit:>9.3f}"
         )
 
@@ -188,10 +232,15 @@ def _genuine_vs_large(samples: list[Sample], low: float, high: float) -> npt.NDA
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--embedders", default=",".join(EMBEDDERS), help="comma-separated manifest names"
+    )
     args = parser.parse_args()
+    names = tuple(n.strip() for n in args.embedders.split(",") if n.strip())
     print(f"machine: {describe()}; load average {os.getloadavg()[0]:.1f}")
-    samples, missed = collect(args.threads)
-    report(samples, missed)
+    samples, missed = collect_each(args.threads, names)
+    for name in names:
+        report(name, samples[name], missed)
 
 
 if __name__ == "__main__":

@@ -173,14 +173,18 @@ def _raise_fd_limit(settings: FleetSettings) -> None:
 def backup_command(
     directory: Annotated[Path, typer.Argument(help="New (or empty) directory to write.")],
     data_dir: Annotated[Path, typer.Option(help="The fleet's data directory.")],
+    store: Annotated[
+        str, typer.Option(help="The fleet's postgresql://... store, if not SQLite.")
+    ] = "",
 ) -> None:
-    """Back up the store and the CA into DIRECTORY (0700, files 0600), also while serving.
+    """Back up the store, the CA and the keys into DIRECTORY (0700, files 0600), also while serving.
 
-    The store is copied with SQLite's online backup API (a consistent snapshot while
-    boxes keep sending); a manifest of SHA-256 sums lets `restore` refuse a damaged copy.
+    SQLite is copied with its online backup API, PostgreSQL with pg_dump (each a consistent
+    snapshot while boxes keep sending); a manifest of SHA-256 sums lets `restore` refuse a
+    damaged copy.
     """
     try:
-        done = backup.backup(data_dir, directory)
+        done = backup.backup(data_dir, directory, store)
     except FleetError as err:
         fail(err, FAILURE)
     typer.echo(
@@ -193,6 +197,9 @@ def backup_command(
 def restore_command(
     directory: Annotated[Path, typer.Argument(help="A directory `oko-fleet backup` wrote.")],
     data_dir: Annotated[Path, typer.Option(help="New (or empty) data directory to fill.")],
+    store: Annotated[
+        str, typer.Option(help="A new, empty postgresql://... database, for a PostgreSQL backup.")
+    ] = "",
 ) -> None:
     """Restore a backup into a new data directory; then `oko-fleet serve --data-dir` it.
 
@@ -200,12 +207,13 @@ def restore_command(
     directory that already holds anything. Boxes keep working: the CA is the same.
     """
     try:
-        done = backup.restore(directory, data_dir)
+        done = backup.restore(directory, data_dir, store)
     except FleetError as err:
         fail(err, FAILURE)
     typer.echo(
         f"restored {done.events} events, {done.devices} devices and the CA into "
         f"{done.directory}; start it with: oko-fleet serve --data-dir {done.directory}"
+        + (f" --store {redact(store)}" if store else "")
     )
 
 

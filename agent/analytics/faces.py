@@ -227,7 +227,15 @@ class FaceAnalyzer:
         if not better:
             return []
         big = np.stack(
-            [align_face(frame, found.keypoints[keep[i]], self.models.embed_size) for i in better]
+            [
+                align_face(
+                    frame,
+                    found.keypoints[keep[i]],
+                    self.models.embed_size,
+                    self.models.embed_alignment,
+                )
+                for i in better
+            ]
         )
         vectors = self.models.embed(big)
         self.faces_embedded += len(better)

@@ -8,6 +8,7 @@ retrieve only the frames kept), which is most of the decode cost a 2-core box ca
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -20,9 +21,9 @@ import numpy as np
 from agent.capture.frame import Frame
 from agent.capture.pacing import Backoff, Decimator, RateMeter
 from agent.capture.slot import FrameSlot
-from agent.capture.source import open_capture
+from agent.capture.source import open_capture, probe_shape
 from agent.config.camera import CameraConfig
-from agent.config.source import SourceKind, parse_source
+from agent.config.source import SourceKind, SourceSpec, parse_source
 from agent.errors import SourceError
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,11 @@ class ReaderState(StrEnum):
 
 @dataclass(frozen=True)
 class CameraHealth:
-    """What a camera's reader reports; `last_error` says what went wrong, credentials redacted."""
+    """What a camera's reader reports; `last_error` says what went wrong, credentials redacted.
+
+    `source` is the stream read for detection: the substream's label ("substream ...") on a
+    camera that has one; `main_shape` is then the main stream's (height, width), once known.
+    """
 
     camera_id: str
     source: str
@@ -68,6 +73,8 @@ class CameraHealth:
     reconnects: int
     last_error: str | None
     last_frame_time: float | None
+    substream: bool = False
+    main_shape: tuple[int, int] | None = None
 
 
 class _Outcome(StrEnum):
@@ -83,6 +90,11 @@ class CameraReader:
     unreadable) without retry. With `config.realtime` false a file is read as fast as the
     consumer takes frames and nothing is dropped; otherwise the slot keeps the newest
     `slot_capacity` frames and counts the ones it had to drop.
+
+    A camera with a `substream` is read from the substream only (retried, reported and
+    failed exactly like a main stream, its errors saying "substream"; there is no silent
+    fallback to the main stream). The main stream is opened once, before the first
+    connection, to learn its size, unless the config declares it.
     """
 
     def __init__(
@@ -90,7 +102,9 @@ class CameraReader:
     ) -> None:
         self.config = config
         self.camera_id = config.id
-        self.spec = parse_source(config.source)
+        self.spec = _detect_spec(config)
+        self.main_spec = parse_source(config.source)
+        self._main_shape = config.substream.main_shape if config.substream else None
         self._offline = self.spec.kind is SourceKind.FILE and not config.realtime
         self.slot: FrameSlot[Frame] = FrameSlot(slot_capacity, block=self._offline)
         self._backoff = backoff or Backoff(config.reconnect_min_s, config.reconnect_max_s)
@@ -159,6 +173,8 @@ class CameraReader:
                 reconnects=self.reconnects,
                 last_error=error,
                 last_frame_time=self._last_frame_time,
+                substream=self.config.substream is not None,
+                main_shape=self._main_shape,
             )
 
     # ----- reader thread ---------------------------------------------------------------
@@ -192,6 +208,7 @@ class CameraReader:
             first = False
             self._set_state(ReaderState.CONNECTING)
             try:
+                self._learn_main_shape()
                 cap = open_capture(
                     self.spec, self.config.open_timeout_s, self.config.stall_timeout_s
                 )
@@ -212,6 +229,21 @@ class CameraReader:
                 return
             self._set_state(ReaderState.BACKOFF)
             self._stop.wait(self._backoff.next_delay())
+
+    def _learn_main_shape(self) -> None:
+        """Probe the main stream's size once, if this camera detects on a substream."""
+        if self.config.substream is None or self._main_shape is not None:
+            return
+        try:
+            shape = probe_shape(
+                self.main_spec, self.config.open_timeout_s, self.config.stall_timeout_s
+            )
+        except SourceError as err:
+            raise SourceError(
+                f"main stream size unknown (set substream.main_width/height): {err}"
+            ) from err
+        with self._lock:
+            self._main_shape = shape
 
     def _stream(self, cap: cv2.VideoCapture) -> _Outcome:
         """Read one connection until it ends, breaks or we are stopped."""
@@ -255,7 +287,8 @@ class CameraReader:
             good += 1
             if good == 1:
                 self._backoff.reset()
-            self._deliver(Frame(self.camera_id, self._index, capture_time, pts, image))
+            frame = Frame(self.camera_id, self._index, capture_time, pts, image, self._main_shape)
+            self._deliver(frame)
         return _Outcome.STOPPED
 
     def _timeline(
@@ -312,6 +345,14 @@ class CameraReader:
             error = f"{self.spec.label}: stream lost after {good} frames"
         self._set_state(ReaderState.BACKOFF, error)
         return _Outcome.LOST
+
+
+def _detect_spec(config: CameraConfig) -> SourceSpec:
+    """What the reader opens: the substream if the camera has one (labelled so), else `source`."""
+    if config.substream is None:
+        return parse_source(config.source)
+    spec = parse_source(config.substream.source)
+    return dataclasses.replace(spec, label=f"substream {spec.label}")
 
 
 def _pts_seconds(cap: cv2.VideoCapture) -> float | None:

@@ -67,3 +67,25 @@ def open_capture(
         raise SourceError(f"{spec.label}: {what}")
     log.debug("opened %s with %s", spec.label, cap.getBackendName())
     return cap
+
+
+def probe_shape(spec: SourceSpec, open_timeout_s: float, read_timeout_s: float) -> tuple[int, int]:
+    """(height, width) of `spec`'s video, opening it once; `SourceError` if it cannot tell.
+
+    A camera with a detect substream needs its main stream's size to put events in
+    main-stream pixels, and nothing else from it. The size comes from the demuxer's
+    stream header where it has one, else from one decoded frame.
+    """
+    cap = open_capture(spec, open_timeout_s, read_timeout_s)
+    try:
+        width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
+        height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+        if width <= 0 or height <= 0:
+            ok, image = cap.read()
+            if not ok or image is None or image.ndim < 2:
+                raise SourceError(f"{spec.label}: no frame to take the size from")
+            height, width = int(image.shape[0]), int(image.shape[1])
+    finally:
+        cap.release()
+    log.info("%s is %dx%d", spec.label, width, height)
+    return height, width

@@ -99,6 +99,14 @@ def analyze(
             "track continues across it (repeatable).",
         ),
     ] = None,
+    substream: Annotated[
+        Path | None,
+        typer.Option(
+            help="A low-resolution recording of the same scene (frame for frame VIDEO's "
+            "timeline) to detect on, as a camera's detect substream; events stay in VIDEO's "
+            "pixels.",
+        ),
+    ] = None,
     model: Annotated[str, typer.Option(help="Detector from models/manifest.json.")] = "nanodet-g",
     precision: Annotated[
         str | None, typer.Option(help="int8 or fp32 (default: int8 where shipped).")
@@ -113,7 +121,7 @@ def analyze(
         probe_video(video)
         detector = make_detector([spec], model, precision=precision, backend=backend)
         try:
-            analysis = analyze_video(video, spec, detector, cuts=cut or ())
+            analysis = analyze_video(video, spec, detector, cuts=cut or (), substream=substream)
         except ConfigError as err:  # a rule names a class this detector lacks
             raise ConfigError(f"{config}: {err}") from err
         out = events or default_events_path(video)

@@ -429,6 +429,14 @@ class FaceConfig(Section):
         "faces than BlazeFace-back at every face size measured (docs/faces.md). One box loads "
         "one detector: all its face cameras must name the same one.",
     )
+    embedder: Literal["faceres", "dlib-resnet"] = Field(
+        default="faceres",
+        description="Face embedder model. FaceRes is the default (docs/faces.md, 'Embedder "
+        "choice'); dlib-resnet is dlib's public-domain ResNet on dlib's own 150 px chip. "
+        "Events carry the embedder's name and version, and the fleet matches them only "
+        "against a gallery of that embedder (okoctl watchlist reembed). One box loads one "
+        "embedder: all its face cameras must name the same one.",
+    )
     min_face_px: float = Field(
         default=20.0,
         ge=8.0,

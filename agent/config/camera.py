@@ -1,7 +1,7 @@
 """Config sections for one camera, and `CameraSpec`, the whole camera entry.
 
-The sections are its source, capture pacing, reconnects and motion gate; `CameraSpec` adds
-the analytics rules.
+The sections are its source (and optional detect substream), capture pacing, reconnects and
+motion gate; `CameraSpec` adds the analytics rules.
 
 Defaults suit a street camera on a 2-core box: 5 detections a second, retries that back off
 to half a minute so a dead camera costs nothing, and a full-frame pass every few seconds so
@@ -37,7 +37,7 @@ class MotionConfig(Section):
         default=300,
         ge=1,
         le=10_000_000,
-        description="Smallest motion region kept, in source pixels (area of its box).",
+        description="Smallest motion region kept, in main-stream pixels (area of its box).",
     )
     downscale_width: int = Field(
         default=320, ge=64, le=1920, description="Width the frame is shrunk to before differencing."
@@ -92,6 +92,63 @@ class MotionConfig(Section):
     )
 
 
+# Bounds of a declared main-stream size: any sensor a box could be given, and no more.
+MIN_SIDE_PX = 16
+MAX_SIDE_PX = 16_384
+
+
+class SubstreamConfig(Section):
+    """A camera's low-resolution second profile, read for detection instead of `source`.
+
+    The detector and the motion gate work on this stream's frames; detections are
+    scaled up to main-stream pixels as they leave the detector, so lines, zones and every
+    event stay in the main stream's coordinates. The main stream is never decoded: its size
+    is `main_width` x `main_height` if given, else probed once when the camera starts.
+    """
+
+    source: str = Field(
+        min_length=1,
+        max_length=2048,
+        description="The substream: rtsp://, rtsps://, http(s)://, file://, a file path, or "
+        "usb:N (e.g. a camera's 352x288 or 384x288 second RTSP profile).",
+    )
+    main_width: int | None = Field(
+        default=None,
+        ge=MIN_SIDE_PX,
+        le=MAX_SIDE_PX,
+        description="Width of the main stream in pixels; with main_height, skips the probe "
+        "of the main stream at start. Coordinates in rules and events are in these pixels.",
+    )
+    main_height: int | None = Field(
+        default=None,
+        ge=MIN_SIDE_PX,
+        le=MAX_SIDE_PX,
+        description="Height of the main stream in pixels (give both or neither).",
+    )
+
+    @field_validator("source")
+    @classmethod
+    def _source_parses(cls, value: str) -> str:
+        try:
+            parse_source(value)
+        except SourceError as err:
+            raise ValueError(str(err)) from None
+        return value
+
+    @model_validator(mode="after")
+    def _size_whole(self) -> SubstreamConfig:
+        if (self.main_width is None) != (self.main_height is None):
+            raise ValueError("main_width and main_height: give both or neither")
+        return self
+
+    @property
+    def main_shape(self) -> tuple[int, int] | None:
+        """(height, width) of the main stream if declared, else None (probe it)."""
+        if self.main_width is None or self.main_height is None:
+            return None
+        return self.main_height, self.main_width
+
+
 class CameraConfig(Section):
     """One camera of the box."""
 
@@ -105,6 +162,11 @@ class CameraConfig(Section):
         min_length=1,
         max_length=2048,
         description="rtsp://, rtsps://, http(s)://, file://, a file path, or usb:N.",
+    )
+    substream: SubstreamConfig | None = Field(
+        default=None,
+        description="Optional low-resolution stream the detector reads instead of `source`; "
+        "events keep main-stream coordinates (docs/pipeline.md, Detect substream).",
     )
     enabled: bool = Field(default=True, description="Disabled cameras are configured but not read.")
     detect_fps: float = Field(
@@ -148,6 +210,15 @@ class CameraConfig(Section):
         return value
 
     @model_validator(mode="after")
+    def _substream_differs(self) -> CameraConfig:
+        if self.substream is not None and self.substream.source.strip() == self.source.strip():
+            raise ValueError(
+                "substream.source: is the main source itself; leave substream out to "
+                "detect on the main stream"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _backoff_ordered(self) -> CameraConfig:
         if self.reconnect_min_s > self.reconnect_max_s:
             raise ValueError(
@@ -166,6 +237,15 @@ class CameraSpec(CameraAnalyticsConfig, CameraConfig):
     one item of agent.yaml's `cameras:` list unchanged (in that file `source` may be left
     out: the video is the source).
     """
+
+    @model_validator(mode="after")
+    def _faces_need_main(self) -> CameraSpec:
+        if self.substream is not None and self.faces is not None and self.faces.enabled:
+            raise ValueError(
+                "faces: face crops need main-stream pixels, which a camera with a substream "
+                "does not decode; run faces on a camera without `substream`"
+            )
+        return self
 
 
 def load_camera_spec(

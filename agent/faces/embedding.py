@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from agent.errors import ModelError
+from agent.faces.align import DEFAULT_TEMPLATE, TEMPLATES, align_face
 from agent.inference.backend import Model
 from agent.inference.preprocess import normalise
 
@@ -31,7 +32,12 @@ def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 class FaceEmbedder:
-    """Runs a manifest-described embedding model on aligned crops of its input size."""
+    """Runs a manifest-described embedding model on aligned crops of its input size.
+
+    The manifest's ``decoder.alignment`` names the template its crops must be aligned to
+    (`agent.faces.align.TEMPLATES`); `align` makes such a crop, so callers never pair an
+    embedder with another embedder's template.
+    """
 
     def __init__(self, model: Model) -> None:
         spec = model.spec
@@ -42,6 +48,19 @@ class FaceEmbedder:
         self.model = model
         self.size = spec.input_hw[0]
         self.dim = int(spec.decoder.get("dim", 0))
+        self.alignment = str(spec.decoder.get("alignment", DEFAULT_TEMPLATE))
+        if self.alignment not in TEMPLATES:
+            raise ModelError(
+                f"{spec.key}: decoder.alignment {self.alignment!r} is not a known template "
+                f"({sorted(TEMPLATES)})"
+            )
+
+    def align(self, image: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
+        """The crop of one face ``embed`` takes: ``image`` aligned on this model's template.
+
+        Raises `agent.faces.align.AlignmentError` for unusable landmarks.
+        """
+        return align_face(image, keypoints, self.size, self.alignment)
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
         """(n, size, size, 3) BGR uint8 aligned crops -> (n, dim) unit float32 vectors."""

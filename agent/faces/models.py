@@ -30,7 +30,11 @@ from agent.faces.face_detector import FaceDetector
 DETECTOR_MODEL = "centerface"
 #: Face detectors `FaceModelPair.load` accepts (manifest names).
 DETECTOR_MODELS = ("centerface", "blazeface-back")
+#: The default embedder (docs/faces.md "Embedder choice"); dlib's ResNet is selectable.
 EMBEDDER_MODEL = "faceres"
+#: Face embedders `FaceModelPair.load` accepts (manifest names). Each aligns to the template
+#: its manifest entry names, and its name and version go on every face event.
+EMBEDDER_MODELS = ("faceres", "dlib-resnet")
 
 
 class FaceModels(Protocol):
@@ -44,6 +48,11 @@ class FaceModels(Protocol):
     @property
     def embed_size(self) -> int:
         """Side in pixels of the aligned crops `embed` takes."""
+        ...
+
+    @property
+    def embed_alignment(self) -> str:
+        """Alignment template (`agent.faces.align.TEMPLATES`) of the crops `embed` takes."""
         ...
 
     def detect(self, crops: list[np.ndarray]) -> list[Detections]:
@@ -74,19 +83,26 @@ class FaceModelPair:
 
     @classmethod
     def load(
-        cls, backend: str = "auto", threads: int | None = None, detector: str = DETECTOR_MODEL
+        cls,
+        backend: str = "auto",
+        threads: int | None = None,
+        detector: str = DETECTOR_MODEL,
+        embedder: str = EMBEDDER_MODEL,
     ) -> FaceModelPair:
-        """The shipped face models: FP32 ``detector`` (CenterFace by default) and FaceRes.
+        """The shipped FP32 face models: ``detector`` and ``embedder``.
 
-        Raises `ModelError` (unknown detector, model missing, tampered file, backend missing).
+        CenterFace and FaceRes by default. Raises `ModelError` (unknown detector or
+        embedder, model missing, tampered file, backend missing).
         """
         from agent.inference.backend import load_model  # models load only when faces are on
 
         if detector not in DETECTOR_MODELS:
             raise ModelError(f"unknown face detector {detector!r}; known: {list(DETECTOR_MODELS)}")
+        if embedder not in EMBEDDER_MODELS:
+            raise ModelError(f"unknown face embedder {embedder!r}; known: {list(EMBEDDER_MODELS)}")
         return cls(
             FaceDetector(load_model(detector, "fp32", backend, threads)),
-            FaceEmbedder(load_model(EMBEDDER_MODEL, "fp32", backend, threads)),
+            FaceEmbedder(load_model(embedder, "fp32", backend, threads)),
         )
 
     @property
@@ -98,6 +114,11 @@ class FaceModelPair:
     def embed_size(self) -> int:
         """Side of the aligned crops the loaded embedder takes."""
         return self.embedder.size
+
+    @property
+    def embed_alignment(self) -> str:
+        """Template of the aligned crops the loaded embedder takes."""
+        return self.embedder.alignment
 
     def detect(self, crops: list[np.ndarray]) -> list[Detections]:
         """See `FaceModels.detect`; runs on the calling thread."""
@@ -150,6 +171,11 @@ class CameraFaceModels:
     def embed_size(self) -> int:
         """The shared pair's aligned crop side."""
         return self.shared.pair.embed_size
+
+    @property
+    def embed_alignment(self) -> str:
+        """The shared pair's alignment template."""
+        return self.shared.pair.embed_alignment
 
     def detect(self, crops: list[np.ndarray]) -> list[Detections]:
         """See `FaceModels.detect`; blocks until the worker has run this camera's batch."""

@@ -454,6 +454,7 @@ class EdgeBox:
                     events=dict(stats.events),
                     latency_p50_s=inference.latency_p50_s if inference else 0.0,
                     error=health.error or health.camera.last_error,
+                    substream=health.camera.substream,
                 )
             )
         return out

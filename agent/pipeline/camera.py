@@ -5,6 +5,10 @@ gate where to look, hands the crops to the box's single `InferenceWorker`, and t
 worker's answers back into frame-pixel detections for the stages after it (tracking,
 analytics). Everything after the worker runs on this camera's thread, so a slow camera
 consumer delays only itself, and results reach it in frame order.
+
+A camera with a detect substream gates and detects on the substream's frames; detections
+are scaled to main-stream pixels as they come back from the worker (`agent.pipeline.coords`),
+so what this hands on is in main-stream pixels either way.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from agent.detect.worker import CameraStats, InferenceWorker, WorkItem, WorkResu
 from agent.detections import Detections
 from agent.motion.gate import GatePlan, MotionGate
 from agent.motion.windows import merge_window_detections
+from agent.pipeline.coords import IDENTITY, Scale, gate_config, to_detect, to_main
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +40,7 @@ SettledFn = Callable[[], bool]
 
 @dataclass(frozen=True)
 class FrameDetections:
-    """A frame and what was found in it, in frame pixels.
+    """A frame and what was found in it, in main-stream pixels (`frame.event_shape`).
 
     A frame the gate found nothing to look at has `plan.windows` empty and no detections:
     it is still delivered, so trackers age their tracks on every frame.
@@ -84,6 +89,8 @@ class CameraPipeline:
         self.config = config
         self.camera_id = config.id
         self.reader = reader or CameraReader(config)
+        self._model_input = model_input
+        self._gate_scale: Scale = IDENTITY
         self.gate = MotionGate(config.motion, model_input)
         self._worker = worker
         self._on_detections = on_detections
@@ -148,8 +155,16 @@ class CameraPipeline:
             # Offline analysis loses nothing: wait for the worker rather than be shed by it.
             while self._outstanding >= self._worker.slots_per_camera and not self._stop.is_set():
                 self._drain(timeout=0.1)
+        scale = frame.scale
+        if scale != self._gate_scale:
+            # First substream frame, or the stream came back at another size: the gate's
+            # background is of the old size anyway, so a fresh gate loses nothing.
+            self._gate_scale = scale
+            self.gate = MotionGate(gate_config(self.config.motion, scale), self._model_input)
         tracks = self._tracks() if self._tracks is not None else None
         settled = self._settled is not None and self._settled()
+        if tracks is not None and scale != IDENTITY:
+            tracks = to_detect(tracks, scale)
         plan = self.gate.update(frame.image, frame.capture_time, tracks, settled)
         self._plans[plan.reason] += 1
         self._outstanding += 1
@@ -186,7 +201,8 @@ class CameraPipeline:
         frame, plan = result.item.payload
         detections = Detections.empty()
         if result.error is None and len(plan.windows):
-            detections = merge_window_detections(plan.windows, result.detections, frame.shape)
+            found = merge_window_detections(plan.windows, result.detections, frame.shape)
+            detections = to_main(found, frame.scale)
         self._on_detections(
             FrameDetections(frame, plan, detections, result.error, result.latency_s, result.model)
         )

@@ -78,16 +78,22 @@ def load_face_models(
     """The one face model pair for `specs`' cameras, or None if none of them runs faces.
 
     Raises `ModelError` (model missing, tampered file, backend missing), `ConfigError` when
-    the cameras name different face detectors.
+    the cameras name different face detectors or embedders.
     """
-    chosen = sorted({s.faces.detector for s in specs if s.faces is not None and runs_faces(s)})
-    if not chosen:
+    faces = [s.faces for s in specs if s.faces is not None and runs_faces(s)]
+    if not faces:
         return None
-    if len(chosen) > 1:
+    detectors = sorted({f.detector for f in faces})
+    embedders = sorted({f.embedder for f in faces})
+    if len(detectors) > 1:
         raise ConfigError(
-            f"faces.detector: one box loads one face detector, cameras ask for {chosen}"
+            f"faces.detector: one box loads one face detector, cameras ask for {detectors}"
         )
-    return FaceModelPair.load(backend, threads, detector=chosen[0])
+    if len(embedders) > 1:
+        raise ConfigError(
+            f"faces.embedder: one box loads one face embedder, cameras ask for {embedders}"
+        )
+    return FaceModelPair.load(backend, threads, detector=detectors[0], embedder=embedders[0])
 
 
 def worker_face_models(

@@ -3,7 +3,9 @@
 What is drawn is what the rules saw: confirmed tracks with their ids, every counting line
 with its counts and every zone with its occupancy (`agent.annotate`), on the last frame the
 camera's stage processed. Frames are scaled to the width the fleet asked for and encoded
-at the best quality that fits its byte limit.
+at the best quality that fits its byte limit. A camera detecting on a substream shows the
+substream's picture, upscaled to the main stream's size its tracks and rules are drawn in
+(the live view never makes the box decode the main stream).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ def annotated(result: FrameResult, stage: CameraStage) -> np.ndarray:
     the camera's lock, or on its own thread).
     """
     analytics = stage.analytics
-    img = draw_tracks(result.frame.image, result.tracks, analytics.labels)
+    img = draw_tracks(result.frame.event_image(), result.tracks, analytics.labels)
     for zone in analytics.zones.values():
         img = draw_zone(img, zone)
     for line in analytics.lines.values():

@@ -42,6 +42,7 @@ class CameraStatus:
     events: dict[str, int]  # minted events by kind
     latency_p50_s: float  # submit -> detections, median of recent frames
     error: str | None  # last source error or pipeline crash
+    substream: bool = False  # detects on its low-resolution substream, not the main stream
 
 
 StatusFn = Callable[[], list[CameraStatus]]
@@ -79,6 +80,12 @@ class PipelineCollector(Collector):
         events = CounterMetricFamily(
             "oko_agent_events_emitted", "Events minted by kind.", labels=["camera", "kind"]
         )
+        substream = GaugeMetricFamily(
+            "oko_agent_camera_substream",
+            "1 if the camera detects on its substream (its state and errors are then the "
+            "substream's), 0 if on its main stream.",
+            labels=["camera"],
+        )
         for c in cams:
             fps.add_metric([c.camera_id], c.fps)
             up.add_metric([c.camera_id], 1.0 if c.state == "streaming" else 0.0)
@@ -86,9 +93,10 @@ class PipelineCollector(Collector):
             skipped.add_metric([c.camera_id, "inference"], c.skipped_inference)
             skipped.add_metric([c.camera_id, "capture"], c.dropped_capture)
             reconnects.add_metric([c.camera_id], c.reconnects)
+            substream.add_metric([c.camera_id], 1.0 if c.substream else 0.0)
             for kind, n in sorted(c.events.items()):
                 events.add_metric([c.camera_id, kind], n)
-        yield from (fps, up, frames, skipped, reconnects, events)
+        yield from (fps, up, frames, skipped, reconnects, events, substream)
 
 
 def inference_histogram(registry: CollectorRegistry) -> Histogram:

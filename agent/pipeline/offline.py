@@ -22,7 +22,7 @@ from pathlib import Path
 
 from agent.capture.reader import CameraHealth, ReaderState, is_valid_frame
 from agent.capture.source import open_capture
-from agent.config.camera import CameraSpec
+from agent.config.camera import CameraSpec, SubstreamConfig
 from agent.config.source import SourceKind, parse_source
 from agent.detect.object_detector import ObjectDetector
 from agent.detect.worker import InferenceWorker
@@ -66,10 +66,22 @@ class Analysis:
         max_batch: int = 4,
         buffer_frames: int = 8,
         face_models: FaceModelPair | None = None,
+        substream: str | Path | None = None,
     ) -> None:
-        """`face_models`: the face pair to run if the camera runs faces (else loaded here)."""
+        """`face_models`: the face pair to run if the camera runs faces (else loaded here).
+
+        `substream`: a low-resolution recording of the same scene to detect on (frame for
+        frame the same timeline as `video`); events stay in `video`'s pixels. Without it any
+        substream in `spec` is dropped, since its live URL is not this recording.
+        """
         self.video = Path(video)
-        self.spec = spec.model_copy(update={"source": str(video), "realtime": False})
+        self.spec = spec.model_copy(
+            update={
+                "source": str(video),
+                "realtime": False,
+                "substream": _offline_substream(spec, substream),
+            }
+        )
         self.detector = detector
         self.cuts = sorted(set(cuts))
         self.sinks = tuple(sinks)
@@ -190,6 +202,17 @@ class Analysis:
         return AnalysisResult(tuple(self.events), self.summary, self.summary.frames, self._health)
 
 
+def _offline_substream(spec: CameraSpec, video: str | Path | None) -> SubstreamConfig | None:
+    if video is None:
+        return None
+    declared = spec.substream
+    return SubstreamConfig(
+        source=str(video),
+        main_width=declared.main_width if declared else None,
+        main_height=declared.main_height if declared else None,
+    )
+
+
 def probe_video(video: str | Path) -> None:
     """Fail fast, before a model is loaded, if `video` is not a readable video file."""
     spec = parse_source(str(video))
@@ -213,14 +236,25 @@ def analyze_video(
     sinks: Sequence[EventSink] = (),
     max_batch: int = 4,
     face_models: FaceModelPair | None = None,
+    substream: str | Path | None = None,
 ) -> Analysis:
     """Set up the analysis of `video` with camera `spec`'s pacing, gate and rules.
 
     Nothing runs until the result is iterated (or `run()` is called). Raises, while
     iterating: `SourceError` if the file cannot be read, `ConfigError` if a rule names a
     class the detector lacks (at construction), `OkoError` for a sink that cannot write.
+    `substream`: detect on this low-resolution recording of `video` (see `Analysis`).
     """
     probe_video(video)
+    if substream is not None:
+        probe_video(substream)
     return Analysis(
-        video, spec, detector, cuts=cuts, sinks=sinks, max_batch=max_batch, face_models=face_models
+        video,
+        spec,
+        detector,
+        cuts=cuts,
+        sinks=sinks,
+        max_batch=max_batch,
+        face_models=face_models,
+        substream=substream,
     )

@@ -104,6 +104,7 @@ class CameraStage:
             else None
         )
         self.minter = minter
+        self._reads_pixels = analyzer is not None or spec.abandoned is not None
         self.stats = StageStats()
         self._last_time: float | None = None
 
@@ -148,9 +149,9 @@ class CameraStage:
         hold = found.plan.reason == STILL
         # Nothing moved: the gate measured motion (it is on) and found none.
         still = not len(found.plan.motion) and found.plan.reason != "disabled"
-        out = self.analytics.update(
-            found.detections, now, found.frame.image, hold=hold, motion=not still
-        )
+        # Rules that read pixels do so under main-stream boxes (a substream is upscaled).
+        pixels = found.frame.event_image() if self._reads_pixels else found.frame.image
+        out = self.analytics.update(found.detections, now, pixels, hold=hold, motion=not still)
         wire = self.minter.mint_all(out.events)
         if self.shots is not None:
             self.shots.save(out.events, wire)

@@ -112,7 +112,7 @@ class FaceEnroller:
             )
         except OkoError as err:
             raise FleetError(f"cannot load the face models for enrolment: {err}") from err
-        log.info("enrolment face models loaded: %s, %s", DETECTOR_MODEL, EMBEDDER_MODEL)
+        log.info("enrolment face models loaded: %s, %s", DETECTOR_MODEL, embedder_name)
         return cls(detector, embedder)
 
     def enrol(self, data: bytes) -> Enrolled:
@@ -160,7 +160,7 @@ class FaceEnroller:
 
         try:
             shot = align_face(image, points, SHOT_SIZE)
-            crop = align_face(image, points, self._embedder.size)
+            crop = self._embedder.align(image, points)
         except AlignmentError as err:
             raise PhotoRefusedError(f"face cannot be aligned: {err}") from err
         parts = face_quality(box[None], points[None], np.array([score]), sharpness(shot[None]))

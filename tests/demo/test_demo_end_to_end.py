@@ -1,6 +1,8 @@
 """`oko-agent demo` as a new user runs it: real fleet process, enrollment, uplink, OCC stream."""
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -8,8 +10,8 @@ from pathlib import Path
 import pytest
 
 
-def _processes_mentioning(text: str) -> list[str]:
-    found = []
+def _pids_mentioning(text: str) -> dict[int, str]:
+    found = {}
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
@@ -18,19 +20,50 @@ def _processes_mentioning(text: str) -> list[str]:
         except OSError:
             continue
         if text in cmdline and "pytest" not in cmdline:
-            found.append(cmdline)
+            found[int(pid)] = cmdline
     return found
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    return list(_pids_mentioning(text).values())
+
+
+def _run_demo(
+    argv: list[str], data: Path, timeout: float, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """Run the demo; on a timeout kill its process group and every process naming its data
+    dir (its fleet runs in a session of its own): they would otherwise be left running, and
+    loading the machine, after the test failed."""
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        for pid in _pids_mentioning(str(data)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        raise AssertionError(
+            f"oko-agent demo did not finish within {timeout:.0f} s:\n{out[-3000:]}{err[-3000:]}"
+        ) from None
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
 @pytest.mark.slow
 def test_demo_delivers_every_event_and_leaves_nothing_running(tmp_path: Path) -> None:
     data = tmp_path / "demo-data"
-    proc = subprocess.run(
+    proc = _run_demo(
         [sys.executable, "-m", "agent.cli", "demo", "--data-dir", str(data)],
-        capture_output=True,
-        text=True,
+        data,
         timeout=240,
-        check=False,
         env={**os.environ, "COLUMNS": "160"},
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -15,7 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from fleet.ctl import app as ctl_app
 from proto.event_text import describe
 from proto.oko.v1 import admin_pb2, events_pb2, stream_pb2, stream_pb2_grpc
 from proto.transport import bearer_metadata
@@ -53,15 +55,18 @@ def produce(fleet: FleetCli, events: list[events_pb2.Event]) -> None:
     asyncio.run(go())
 
 
-def env(fleet: FleetCli) -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OKO_", "OKOCTL_"))}
+def env_overrides(fleet: FleetCli) -> dict[str, str]:
     return {
-        **clean,
         "OKO_FLEET": fleet.api,
         "OKO_TOKEN": fleet.admin_token,
         "OKO_CA_FILE": str(fleet.ca_file),
         "OKOCTL_CONFIG": "/nonexistent/okoctl.yaml",
     }
+
+
+def env(fleet: FleetCli) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OKO_", "OKOCTL_"))}
+    return {**clean, **env_overrides(fleet)}
 
 
 class Lines:
@@ -132,12 +137,21 @@ def _at(event: events_pb2.Event, seconds_ago: float) -> events_pb2.Event:
     return event
 
 
+def run_ctl(fleet: FleetCli, *args: str) -> tuple[int, str, str]:
+    """okoctl's own app in this process (as the other okoctl tests run it): one-shot commands
+    need no process of their own (each would cost a second of imports); `tail`, which must
+    outlive fleet restarts, runs as the installed `okoctl` above."""
+    unset: dict[str, str | None] = {
+        k: None for k in os.environ if k.startswith(("OKO_", "OKOCTL_"))
+    }
+    result = CliRunner().invoke(ctl_app, list(args), env={**unset, **env_overrides(fleet)})
+    return result.exit_code, result.stdout, result.stderr
+
+
 def okoctl(fleet: FleetCli, *args: str) -> str:
-    done = subprocess.run(
-        [OKOCTL, *args], env=env(fleet), capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    code, out, err = run_ctl(fleet, *args)
+    assert code == 0, err
+    return out
 
 
 def test_query_is_newest_first_between_since_and_until_in_readable_words(
@@ -173,15 +187,8 @@ def test_query_is_newest_first_between_since_and_until_in_readable_words(
     named = okoctl(fleet, "events", "query", "--camera", camera, "-o", "name")
     assert named.split() == [f"event/{e.event_id}" for e in (new, middle, old)]
 
-    done = subprocess.run(
-        [OKOCTL, "events", "query", "--since", "last tuesday"],
-        check=False,
-        env=env(fleet),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 2 and "--since 'last tuesday'" in done.stderr
+    code, _, err = run_ctl(fleet, "events", "query", "--since", "last tuesday")
+    assert code == 2 and "--since 'last tuesday'" in err
 
 
 def test_newest_first_pages_backwards_without_a_gap(fleet: FleetCli) -> None:

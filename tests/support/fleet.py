@@ -173,7 +173,13 @@ class FleetCli:
             cwd=ROOT,
         )
         assert self.proc.stdout is not None
-        banner = read_banner(self.proc.stdout, timeout)
+        try:
+            banner = read_banner(self.proc.stdout, timeout)
+        except BaseException:
+            # A fixture that fails here never reaches its teardown: a fleet still starting
+            # would be left running, and loading the machine, for the rest of the session.
+            self.kill()
+            raise
         self.admin_token = banner.admin_token or self.admin_token
         self.console_port = banner.console_port
         # Keep draining, so warnings logged later can never fill the pipe and block the fleet.
