@@ -54,6 +54,7 @@ CAMERA = ROOT / "docs" / "examples" / "camera.yaml"
 TAKE = 404
 DETECT_FPS = 5.0
 KINDS = ("busy", "moderate", "quiet")
+MIX = (("quiet", 0.6), ("moderate", 0.3), ("busy", 0.1))  # what camera_kinds rounds to
 
 
 def build_clips(out: Path) -> dict[str, Path]:
@@ -97,8 +98,9 @@ def camera_kinds(n: int, only: str = "mix") -> list[str]:
     """
     if only != "mix":
         return [only] * n
-    busy = max(1, round(n * 0.1))
-    moderate = min(n - busy, round(n * 0.3))
+    share = dict(MIX)
+    busy = max(1, round(n * share["busy"]))
+    moderate = min(n - busy, round(n * share["moderate"]))
     return ["busy"] * busy + ["moderate"] * moderate + ["quiet"] * (n - busy - moderate)
 
 
