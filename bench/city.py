@@ -7,11 +7,17 @@ Starts its own PostgreSQL (fsync and synchronous_commit on) and NATS JetStream, 
 once, each with its own key and certificate (a real CSR through Enroll); then per replica
 count: the replicas start, box worker processes open one real mutual-TLS `Connect` stream
 per box (boxes spread over the replicas round-robin, as an L4 balancer would) and send
-events in batches at `--rate-per-box` with bursts (every `--burst-every` s a tenth of the
-boxes send `--burst`x their rate for a second), one SubscribeBatches client on replica 0
-measures capture -> subscriber latency, and at the end one config document is pushed to
-every box (SetConfig per device through replica 0, so the boxes on other replicas are
+events in batches, one every `--batch-interval` s (the agent's `batch_linger_s`, 2 s) with
+bursts (a tenth of the boxes send `--burst`x their rate in the interval holding each
+multiple of `--burst-every` s), one SubscribeBatches client on replica 0 measures
+capture -> subscriber latency, and at the end one config document is pushed to every box
+(SetConfig per device through replica 0, 32 at a time; the boxes on other replicas are
 reached through NATS) and timed until the last box has it.
+
+The rate: events per camera-hour measured by running the agent's pipeline on the demo
+clip and on the city mix (bench/city_rate.py, cached in the temp directory), printed
+first; the default rate per box is the mix's rate x the cameras each simulated box has
+(bench.fleet.CAMERAS_PER_BOX), times `--rate-scale` for a capacity run, or `--rate-per-box`.
 
 Printed per replica count: stored events/s (acknowledged), ack p99, capture->subscriber
 p99, replica CPU in cores per 1,000 events/s, memory per connected box at the fleet
@@ -35,7 +41,17 @@ from typing import Any
 
 import grpc
 
-from bench.fleet import SubscriberIpc, _batch_message, _cpu_seconds, _pct, make_bodies, subscriber
+from agent.config.agent import FleetSection
+from bench.city_rate import cached
+from bench.fleet import (
+    CAMERAS_PER_BOX,
+    SubscriberIpc,
+    _batch_message,
+    _cpu_seconds,
+    _pct,
+    make_bodies,
+    subscriber,
+)
 from bench.machine import describe
 from fleet.store.pg_migrate import migrate
 from proto.oko.v1 import admin_pb2, admin_pb2_grpc, agent_pb2
@@ -47,7 +63,10 @@ from tests.support.nats import NatsServer
 from tests.support.pg import PostgresServer
 
 WORKERS = 4
-BATCH_INTERVAL_S = 1.0  # a box's uplink lingers about this long before sending a batch
+# A box's uplink sends a partial batch after lingering this long (the agent's default).
+BATCH_LINGER_S = float(FleetSection.model_fields["batch_linger_s"].default)
+DRAIN_TIMEOUT_S = 300.0
+RATE_CACHE = Path(tempfile.gettempdir()) / "oko-city-rate.json"
 
 
 def _rss_kib(pid: int) -> int:
@@ -104,6 +123,12 @@ async def _stream(
         welcomed = asyncio.Event()
 
         async def reader() -> None:
+            try:
+                await read_all()
+            except grpc.aio.AioRpcError as err:  # the stream ended: _box retries or reports
+                out["stream_errors"].append(err.code().name)
+
+        async def read_all() -> None:
             while isinstance(msg := await call.read(), agent_pb2.FleetMessage):
                 kind = msg.WhichOneof("body")
                 welcomed.set()
@@ -125,23 +150,43 @@ async def _stream(
         while not go.value:
             await asyncio.sleep(0.1)
         start = go.value
-        bodies: list[bytes] = plan["bodies"]
-        offset, batch_id = 1, 0
-        tick = start + plan["phase"]
         end = start + plan["duration"]
-        while tick < end and offset < len(bodies):
-            await asyncio.sleep(max(0.0, tick - time.time()))
-            second = int(tick - start)
-            bursting = plan["bursty"] and second % plan["burst_every"] == 0 and second > 0
-            n = max(1, round(plan["rate"] * BATCH_INTERVAL_S * (plan["burst"] if bursting else 1)))
-            chunk, offset = bodies[offset : offset + n], offset + n
-            batch_id += 1
-            sent[batch_id] = time.time()
-            await call.write(_batch_message(chunk, batch_id, time.time_ns()))
-            tick += BATCH_INTERVAL_S
-        await asyncio.sleep(max(0.0, end + plan["hold"] - time.time()))  # config push phase
+        await _send(call, plan, sent, start, end)
+        drain_by = time.time() + DRAIN_TIMEOUT_S
+        while sent and time.time() < drain_by:  # every batch acknowledged: backlog gone
+            await asyncio.sleep(0.2)
+        out["drained"].append(time.time())
+        await asyncio.sleep(plan["hold"])  # the config push phase (it starts once all drained)
         await call.done_writing()
         read_task.cancel()
+
+
+async def _send(
+    call: Any, plan: dict[str, Any], sent: dict[int, float], start: float, end: float
+) -> None:
+    """One batch per `interval` s with the events due in it (none due: nothing sent).
+
+    A bursty box sends `burst`x its rate in the interval that holds each multiple of
+    `burst_every` seconds.
+    """
+    bodies: list[bytes] = plan["bodies"]
+    offset, batch_id, due = 1, 0, 0.0
+    tick = start + plan["phase"]
+    every, interval = plan["burst_every"], plan["interval"]
+    while tick < end and offset < len(bodies):
+        await asyncio.sleep(max(0.0, tick - time.time()))
+        at = tick - start
+        bursting = plan["bursty"] and int(at / every) != int((at - interval) / every)
+        due += plan["rate"] * interval * (plan["burst"] if bursting else 1)
+        tick += interval
+        n = int(due)
+        if n == 0:
+            continue
+        due -= n
+        chunk, offset = bodies[offset : offset + n], offset + n
+        batch_id += 1
+        sent[batch_id] = time.time()
+        await call.write(_batch_message(chunk, batch_id, time.time_ns()))
 
 
 def _worker(
@@ -157,6 +202,8 @@ def _worker(
         "connected": [],
         "failed": [],
         "retries": [],
+        "stream_errors": [],
+        "drained": [],
     }
     plans = {index: _plan(index, settings) for index, _, _ in jobs}
 
@@ -165,6 +212,9 @@ def _worker(
             while len(out["connected"]) + len(out["failed"]) < len(jobs):
                 await asyncio.sleep(0.5)
             queue.put(("connected", len(out["connected"])))
+            while len(out["drained"]) + len(out["failed"]) < len(jobs):
+                await asyncio.sleep(0.2)
+            queue.put(("drained", len(out["drained"])))
 
         report = asyncio.create_task(reporter())
         results = await asyncio.gather(
@@ -180,7 +230,9 @@ def _worker(
 
 def _plan(index: int, settings: dict[str, Any]) -> dict[str, Any]:
     rate, duration = settings["rate_per_box"], settings["duration"]
-    per_box = int(rate * duration * 1.6) + 10
+    interval = settings["interval"]
+    peak = 1 + (settings["burst"] - 1) * interval / settings["burst_every"]
+    per_box = int(rate * duration * peak * 1.2) + 10
     return {
         "bodies": make_bodies(
             index,
@@ -191,7 +243,8 @@ def _plan(index: int, settings: dict[str, Any]) -> dict[str, Any]:
             start_ns=time.time_ns(),
         ),
         "rate": rate,
-        "phase": (index / settings["boxes"]) * BATCH_INTERVAL_S,
+        "phase": (index / settings["boxes"]) * interval,
+        "interval": interval,
         "duration": duration,
         "bursty": index % 10 == 0,
         "burst": settings["burst"],
@@ -250,6 +303,7 @@ def run(args: argparse.Namespace, replicas: Replicas, idents: list[Identity], co
         "burst": args.burst,
         "burst_every": args.burst_every,
         "hold": args.push_window,
+        "interval": args.batch_interval,
     }
     go, queue = ctx.Value("d", 0.0), ctx.Queue()
     jobs: list[list[tuple[int, Identity, int]]] = [[] for _ in range(WORKERS)]
@@ -275,8 +329,15 @@ def run(args: argparse.Namespace, replicas: Replicas, idents: list[Identity], co
     time.sleep(max(0.0, start + args.warmup + args.seconds - time.time()))
     cpu = [_cpu_seconds(p) - c for p, c in zip(pids, cpu0, strict=True)]
     t1 = time.time()
-    time.sleep(3.0)  # the last batches are acknowledged
-    print(f"  {count} replica(s): window done, pushing config to every box", flush=True)
+    for _ in workers:  # every batch sent is acknowledged: the push meets no ingest backlog
+        kind, _n = queue.get(timeout=DRAIN_TIMEOUT_S + 60)
+        assert kind == "drained", kind
+    drain_s = time.time() - t1
+    print(
+        f"  {count} replica(s): window done, backlog acknowledged {drain_s:.0f} s after it;"
+        " pushing config to every box",
+        flush=True,
+    )
     push_start = time.time()
     devices = [i.device_id for i in idents]
     push_errors = asyncio.run(
@@ -284,7 +345,7 @@ def run(args: argparse.Namespace, replicas: Replicas, idents: list[Identity], co
     )
     outs = []
     for _ in workers:
-        kind, out = queue.get(timeout=args.push_window + 600)
+        kind, out = queue.get(timeout=args.push_window + 120)
         assert kind == "done", kind
         outs.append(out)
     for w in workers:
@@ -302,7 +363,9 @@ def run(args: argparse.Namespace, replicas: Replicas, idents: list[Identity], co
         "replicas": count,
         "connected": sum(len(o["connected"]) for o in outs),
         "connect_s": connect_s,
-        "offered": args.boxes * args.rate_per_box * (1 + 0.1 * (args.burst - 1) / args.burst_every),
+        "offered": args.boxes
+        * args.rate_per_box
+        * (1 + 0.1 * (args.burst - 1) * args.batch_interval / args.burst_every),
         "ingest": ingest,
         "ack_p99": _pct([x for o in outs for x in o["ack_latency"]], 99),
         "sub_p99": _pct(latencies, 99),
@@ -317,6 +380,7 @@ def run(args: argparse.Namespace, replicas: Replicas, idents: list[Identity], co
         "retries": sum(len(o["retries"]) for o in outs),
         "failed": sum(len(o["failed"]) for o in outs),
         "load": os.getloadavg(),
+        "drain_s": drain_s,
     }
 
 
@@ -324,15 +388,42 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--boxes", type=int, default=2000)
     parser.add_argument("--replicas", type=int, nargs="+", default=[1, 2, 3])
-    parser.add_argument("--rate-per-box", type=float, default=2.0, help="events/s per box")
+    parser.add_argument(
+        "--rate-per-box",
+        type=float,
+        default=None,
+        help="events/s per box (default: the measured city mix rate x cameras per box)",
+    )
+    parser.add_argument(
+        "--rate-scale",
+        type=float,
+        default=1.0,
+        help="multiply the measured city rate (a capacity run: the city's rate x N)",
+    )
     parser.add_argument("--burst", type=float, default=5.0, help="burst multiplier")
     parser.add_argument("--burst-every", type=int, default=10, help="seconds between bursts")
+    parser.add_argument(
+        "--batch-interval",
+        type=float,
+        default=BATCH_LINGER_S,
+        help="seconds between a box's batches (default: the agent's batch_linger_s)",
+    )
     parser.add_argument("--seconds", type=float, default=20.0, help="measured window")
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--push-window", type=float, default=40.0, help="boxes wait this long")
     parser.add_argument("--face-share", type=float, default=0.1)
     args = parser.parse_args()
     print(f"machine: {describe()}; load average at start {os.getloadavg()}")
+    rate = cached(RATE_CACHE)
+    print(f"city rate (bench/city_rate.py, cached in {RATE_CACHE}):\n{rate.describe()}")
+    if args.rate_per_box is None:
+        args.rate_per_box = rate.mix_per_second * CAMERAS_PER_BOX * args.rate_scale
+        print(
+            f"rate per box: {rate.mix_per_second:.3f} events/s per camera x {CAMERAS_PER_BOX}"
+            f" cameras per box x {args.rate_scale:g} = {args.rate_per_box:.3f} events/s;"
+            f" one batch per {args.batch_interval:g} s",
+            flush=True,
+        )
     with tempfile.TemporaryDirectory() as tmp:
         pg = PostgresServer().init()
         nats = NatsServer().start()
@@ -360,6 +451,7 @@ def main() -> None:
                     f" cpu/1k ev/s={r['cpu_per_1k']:.2f} cores"
                     f" (per replica {', '.join(f'{c:.2f}' for c in r['cpu_cores'])})"
                     f" mem/box={r['kib_per_box']:.0f} KiB"
+                    f" backlog drained {r['drain_s']:.0f} s after the window"
                     f" config push {r['pushed']}/{args.boxes} boxes in {r['push_s']:.1f} s"
                     f" ({r['push_failed']} SetConfig calls failed)"
                     f" connect retries={r['retries']} failed={r['failed']}"

@@ -157,7 +157,11 @@ def many_cameras(
     for k in range(cameras):
         spec = _spec(motion, f"cam-{k}")
         stage = CameraStage(spec, detector.labels, EventMinter(spec.id))
-        pipelines.append(CameraPipeline(spec, worker, sink(k, stage), tracks=stage.live_boxes))
+        pipelines.append(
+            CameraPipeline(
+                spec, worker, sink(k, stage), tracks=stage.live_boxes, settled=stage.tracks_settled
+            )
+        )
     t0 = time.perf_counter()
     for p in pipelines:
         p.start()

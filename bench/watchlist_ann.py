@@ -3,7 +3,10 @@
 Run from the repository root:
 ``.venv/bin/python -m bench.watchlist_ann [--sizes 10000 100000 1000000] [--libs usearch faiss]``
 
-Gallery: N random unit templates of FaceRes's dimension (1024). Probes of two kinds:
+Gallery: N random unit templates of FaceRes's dimension (1024): isotropic, the worst case
+for a graph index (real embeddings of different people have cosine ~0.58, random ones ~0);
+bench/watchlist_scale.py measures the fleet's index on templates drawn from the real
+FaceRes distribution, up to 10^6. Probes of two kinds:
 
 - *genuine*: a gallery template mixed with noise to cosine `--genuine-cos` (0.8: just above
   the shipped 0.75 threshold, the hardest case a real match can be) - recall@1 here is the

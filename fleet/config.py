@@ -137,7 +137,10 @@ class WatchlistSettings(Section):
         ge=1,
         le=256,
         description="Threads that build an ANN index (in the background; the gallery is "
-        "searched exactly meanwhile). One keeps a core free for ingest on a small server.",
+        "searched exactly meanwhile). One keeps a core free for ingest on a small server. "
+        "A built index is saved in `<data_dir>/watchlist-ann/` and loaded at the next start "
+        "instead of rebuilt (about 1.5 ms of CPU per template to build, tens of minutes at "
+        "10^6; loading takes seconds).",
     )
     models_manifest: Path | None = Field(
         default=None,

@@ -18,6 +18,7 @@ from google.protobuf.message import DecodeError
 
 from fleet import bus
 from fleet.bus import Bus, Notice
+from fleet.config_refresh import ConfigRefresher
 from fleet.errors import FleetError
 from fleet.services import convert
 from proto.oko.v1 import agent_pb2
@@ -38,6 +39,7 @@ class Replication:
         self._handlers: dict[str, list[Handler]] = {}
         # Boxes connected to other replicas: device -> start of that stream (for `online`).
         self._remote: dict[str, int] = {}
+        self.configs = ConfigRefresher(self._send_desired)
         self.on(bus.CONFIG, self._config)
         self.on(bus.REVOKE, self._revoke)
         self.on(bus.TOKEN_REVOKED, self._token_revoked)
@@ -79,6 +81,10 @@ class Replication:
 
     async def _config(self, notice: Notice) -> None:
         device_id = notice.data.get("device_id", "")
+        if self.app.sessions.get(device_id) is not None:
+            self.configs.notice(device_id)  # the read runs beside the next notices'
+
+    async def _send_desired(self, device_id: str) -> None:
         session = self.app.sessions.get(device_id)
         if session is None:
             return

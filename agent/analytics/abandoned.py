@@ -107,6 +107,9 @@ class AbandonedObjectDetector:
         self._items: dict[int, _Item] = {}
         self._live: set[int] = set()  # ids the static model reports this frame
         self._history: deque[_People] = deque()
+        self._scene: StaticScene | None = None  # the static model's last answer
+        self._scene_t = 0.0
+        self.static_runs = 0  # static-model updates (fewer than frames while nothing moves)
 
     def owner_of(self, object_id: int) -> int | None:
         """Person track remembered as having left the object (NO_TRACK if none)."""
@@ -119,22 +122,43 @@ class AbandonedObjectDetector:
         timestamp: float,
         frame: np.ndarray | None = None,
         raw: Detections | None = None,
+        *,
+        motion: bool = True,
     ) -> list[AnalyticsEvent]:
         """ABANDONED / ABANDONED_CLEARED events for this frame.
 
         `detections` are the confirmed tracks; `frame` (BGR) feeds the static-object model
         (without it no object is seen this frame); `raw`, the detector's output before
         tracking, names objects (bag classes rarely score high enough to become tracks).
+        `motion` false (the gate saw nothing move): the static model runs at most every
+        `background.idle_interval_s` and its last objects stand in between; the rule's
+        own clocks still run on every frame.
         Details: `Abandoned`, `AbandonedCleared` (owner, stationary and unattended seconds;
         how long the alert stood).
         """
         people = self._tracks(detections, timestamp)
         scene = None
         if frame is not None:
-            moving = people.blockers[~people.still]
-            standing = people.blockers[people.still & people.is_person]
-            scene = self.static.update(frame, timestamp, people.blockers, moving, standing)
+            scene = self._static_scene(frame, timestamp, people, motion)
         return self._observe(scene, people, timestamp, raw)
+
+    def _static_scene(
+        self, frame: np.ndarray, timestamp: float, people: _People, motion: bool
+    ) -> StaticScene:
+        idle = self.config.background.idle_interval_s
+        last = self._scene
+        if (
+            not motion
+            and last is not None
+            and 0 <= timestamp - self._scene_t < idle - 1e-3  # slack: frame times jitter
+        ):
+            return StaticScene(last.objects, learning=last.learning)
+        moving = people.blockers[~people.still]
+        standing = people.blockers[people.still & people.is_person]
+        self._scene = self.static.update(frame, timestamp, people.blockers, moving, standing)
+        self._scene_t = timestamp
+        self.static_runs += 1
+        return self._scene
 
     def observe(
         self,

@@ -67,6 +67,7 @@ class CameraAnalytics:
             if config.abandoned is not None
             else None
         )
+        self._held = Detections.empty()  # the tracker's last output, for held frames
         self.rules: tuple[Rule, ...] = (
             *self.lines.values(),
             *self.zones.values(),
@@ -75,20 +76,34 @@ class CameraAnalytics:
         )
 
     def update(
-        self, detections: Detections, timestamp: float, frame: np.ndarray | None = None
+        self,
+        detections: Detections,
+        timestamp: float,
+        frame: np.ndarray | None = None,
+        *,
+        hold: bool = False,
+        motion: bool = True,
     ) -> FrameAnalytics:
         """Track this frame's detections and run every rule on the confirmed tracks.
 
         `frame` (BGR) feeds the rules that look at pixels: faces, abandoned objects.
+        `hold`: the detector skipped this frame because nothing moved and the tracker is
+        `settled`; the tracker's last output stands as this frame's tracks (what a pass
+        would have matched again) instead of an empty frame aging every track. Ignored
+        when the tracker is not settled. `motion` false: the gate saw nothing move, so
+        the static-object model may run at its idle rate.
         """
-        tracks = self.tracker.update(detections, timestamp)
+        if hold and self.tracker.settled:
+            tracks = self._held
+        else:
+            tracks = self._held = self.tracker.update(detections, timestamp)
         events: list[AnalyticsEvent] = []
         for rule in self.rules:
             if rule is not self.abandoned:
                 events += rule.update(tracks, timestamp)
         if self.abandoned is not None:
             # The one rule that finds its objects in pixels; raw detections name them.
-            events += self.abandoned.update(tracks, timestamp, frame, detections)
+            events += self.abandoned.update(tracks, timestamp, frame, detections, motion=motion)
         if self.faces is not None and frame is not None:
             events += self.faces.update(frame, tracks, timestamp)
         return FrameAnalytics(tracks, events)

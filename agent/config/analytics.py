@@ -286,6 +286,15 @@ class StaticBackgroundConfig(Section):
         "background after exposure correction, the scene changed (cut, bumped camera): both "
         "backgrounds are re-learnt and no object is reported.",
     )
+    idle_interval_s: float = Field(
+        default=0.8,
+        ge=0.0,
+        le=1.0,
+        description="While the motion gate sees nothing move anywhere in the picture, the "
+        "model is updated at most this often (its last objects stand in between): "
+        "nothing can arrive unseen, and its clocks are in seconds, not frames. At most "
+        "the 1 s an object may go unseen before it ends; 0 updates on every frame.",
+    )
     shadow_ratio: tuple[float, float] = Field(
         default=(0.55, 0.95),
         description="A pixel darkened to between these fractions of the background, with "

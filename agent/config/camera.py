@@ -74,6 +74,16 @@ class MotionConfig(Section):
         "motion (the tracker predicts them meanwhile); 0 detects every frame with motion. "
         "Experimental: skipped frames report no tracks yet (docs/benchmarks.md).",
     )
+    still_refresh_s: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=2.5,
+        description="With no motion anywhere and every live track confirmed in the last "
+        "detector pass (parked cars, a still scene), the detector is skipped and those "
+        "tracks stand as they were for up to this many seconds; then one pass refreshes "
+        "them. Below the tracker's 3 s buffer so no track is lost meanwhile; 0 detects "
+        "the tracks' windows on every frame.",
+    )
     track_margin: float = Field(
         default=0.2,
         ge=0.0,

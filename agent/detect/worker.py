@@ -128,8 +128,9 @@ class InferenceWorker:
     """One thread that runs `detect` on batches gathered round-robin from all cameras.
 
     `detect(images)` must return one `Detections` per image (e.g. `ObjectDetector.detect`).
-    `on_result` is called on the worker thread for every processed item, in submission order
-    per camera; it should be quick (hand the result to the camera's own thread).
+    `on_result` is called for every processed item, in submission order per camera, on the
+    worker thread (or, for an item with no images and nothing of its camera ahead of it, on
+    the submitting thread); it should be quick (hand the result to the camera's own thread).
     """
 
     def __init__(
@@ -235,7 +236,11 @@ class InferenceWorker:
     def submit(self, item: WorkItem) -> bool:
         """Queue `item`; False if that pushed out an older pending item (counted as skipped).
 
-        Never blocks: a camera's pending work is bounded by `slots_per_camera`.
+        Never blocks: a camera's pending work is bounded by `slots_per_camera`. An item
+        with no images whose camera has nothing pending or in flight is answered at once,
+        on the caller's thread (its order is kept: nothing of that camera is ahead of it):
+        a still camera's frames then neither wait for other cameras' detector batches
+        (they did, ~a batch's time each) nor take its slot and get shed behind them.
         """
         with self._cond:
             if self._stopping:
@@ -248,14 +253,25 @@ class InferenceWorker:
                 lane = self._lanes[key] = _Lane(self.slots_per_camera)
                 self._order.append(key)
             lane.submitted += 1
-            displaced = len(lane.pending) >= lane.capacity
-            if displaced:
-                lane.pending.popleft()
-                lane.skipped += 1
-            lane.pending.append(item)
-            lane.max_pending = max(lane.max_pending, len(lane.pending))
-            self._cond.notify_all()
-            return not displaced
+            if not item.images and not lane.pending and not lane.in_flight:
+                at_once = self._thread.is_alive()
+            else:
+                at_once = False
+            if at_once:
+                lane.in_flight += 1
+                tag = self._tag if item.model == DETECTOR else None
+            else:
+                displaced = len(lane.pending) >= lane.capacity
+                if displaced:
+                    lane.pending.popleft()
+                    lane.skipped += 1
+                lane.pending.append(item)
+                lane.max_pending = max(lane.max_pending, len(lane.pending))
+                self._cond.notify_all()
+        if at_once:
+            self._finish(item, [], None, tag)
+            return True
+        return not displaced
 
     @property
     def alive(self) -> bool:
@@ -331,8 +347,24 @@ class InferenceWorker:
         return batch
 
     def _process(self, batch: list[WorkItem]) -> None:
-        """Detect for a batch; if it fails, retry item by item so one bad frame fails alone."""
+        """Detect for a batch; if it fails, retry item by item so one bad frame fails alone.
+
+        Items with no images that no image item of their camera precedes in the batch are
+        answered before the model runs: they need nothing from it.
+        """
         tag = self._tag if batch[0].model == DETECTOR else None  # swaps run on this thread
+        blocked: set[tuple[str, str]] = set()
+        rest: list[WorkItem] = []
+        for item in batch:
+            key = (item.model, item.camera_id)
+            if item.images or key in blocked:
+                blocked.add(key)
+                rest.append(item)
+            else:
+                self._finish(item, [], None, tag)
+        if not rest:
+            return
+        batch = rest
         try:
             found = self._run_model(batch[0].model, [im for item in batch for im in item.images])
         except Exception as err:  # one bad batch must not end detection for the whole box

@@ -26,6 +26,7 @@ GLOBAL_CHANGE = 0.5
 UNEXPLAINED = 0.3
 # Windows covering this share of the frame cost more than one full-frame pass.
 FULL_FRAME_AREA = 0.7
+STILL = "still"  # plan reason: skipped, nothing moves and the last pass's tracks stand
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,9 @@ class GatePlan:
         full_frame: whether this is a full-frame pass.
         reason: why the plan looks as it does ("motion", "tracks", "motion-merged",
             "tracks-merged", "interval", "start", "global-change", "too-many-windows",
-            "no-motion", "tracked" (skipped: live tracks explain all motion), "disabled"),
-            for metrics.
+            "no-motion", "tracked" (skipped: live tracks explain all motion), "still"
+            (skipped: nothing moves and the tracks of the last pass stand; see
+            `MotionConfig.still_refresh_s`), "disabled"), for metrics.
     """
 
     windows: np.ndarray
@@ -77,6 +79,7 @@ class MotionGate:
         self.model_input = model_input
         self._background: np.ndarray | None = None
         self._last_full: float | None = None
+        self._last_pass: float | None = None  # last plan with detector windows
         self._skipped = 0  # frames skipped in a row because tracks explained all motion
         self._mask: np.ndarray | None = None  # last frame's moving pixels (downscaled)
         self._scale = 1.0  # downscaled / frame pixels
@@ -86,11 +89,22 @@ class MotionGate:
     def reset(self) -> None:
         """Forget the background, e.g. after the camera reconnected or moved."""
         self._background = None
-        self._last_full = None
+        self._last_full = self._last_pass = None
         self._skipped = 0
 
-    def update(self, image: np.ndarray, t: float, tracks: np.ndarray | None = None) -> GatePlan:
-        """Plan detection for `image` captured at `t` seconds, given live track boxes (n, 4)."""
+    def update(
+        self,
+        image: np.ndarray,
+        t: float,
+        tracks: np.ndarray | None = None,
+        settled: bool = False,
+    ) -> GatePlan:
+        """Plan detection for `image` captured at `t` seconds, given live track boxes (n, 4).
+
+        `settled`: every live track was confirmed and matched in the last detector pass,
+        so the tracker's last output can stand in for a pass on a frame where nothing
+        moves ("still" plans, at most `still_refresh_s` since the last pass).
+        """
         h, w = image.shape[:2]
         if not self.config.enabled:
             return self._full((h, w), np.empty((0, 4), np.float32), t, "disabled")
@@ -111,7 +125,27 @@ class MotionGate:
             self._skipped += 1
             return GatePlan(np.empty((0, 4), np.int32), motion, False, "tracked")
         self._skipped = 0
-        return self._windows((h, w), motion, track_boxes, t)
+        return self._look((h, w), motion, track_boxes, settled, t)
+
+    def _look(
+        self, hw: tuple[int, int], motion: np.ndarray, tracks: np.ndarray, settled: bool, t: float
+    ) -> GatePlan:
+        """A "still" skip if it may be one, else the windows to detect in."""
+        if self._still(motion, tracks, settled, t):
+            return GatePlan(np.empty((0, 4), np.int32), motion, False, STILL)
+        plan = self._windows(hw, motion, tracks, t)
+        if len(plan.windows):
+            self._last_pass = t
+        return plan
+
+    def _still(self, motion: np.ndarray, track_boxes: np.ndarray, settled: bool, t: float) -> bool:
+        """Nothing moves, the tracks of a recent pass stand: the detector can skip this frame."""
+        refresh = self.config.still_refresh_s
+        if not (settled and refresh > 0 and len(track_boxes) and not len(motion)):
+            return False
+        # A little slack: frame times jitter, and refresh = k frame periods must not
+        # become k + 1 frames.
+        return self._last_pass is not None and t - self._last_pass < refresh - 1e-3
 
     def _may_skip(self, motion: np.ndarray, track_boxes: np.ndarray) -> bool:
         """Whether live tracks explain the motion, within the skip budget.
@@ -155,7 +189,7 @@ class MotionGate:
         return self._full(hw, motion, t, "too-many-windows")
 
     def _full(self, hw: tuple[int, int], motion: np.ndarray, t: float, reason: str) -> GatePlan:
-        self._last_full = t
+        self._last_full = self._last_pass = t
         return GatePlan(np.array([[0, 0, hw[1], hw[0]]], np.int32), motion, True, reason)
 
     def _motion(self, image: np.ndarray) -> tuple[np.ndarray, float]:

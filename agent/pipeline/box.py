@@ -194,6 +194,7 @@ class EdgeBox:
             self.worker,
             functools.partial(self._on_detections, spec.id),
             tracks=stage.live_boxes,
+            settled=stage.tracks_settled,
             model_input=self.detector.model.spec.input_hw[1],
         )
         return _Camera(spec, stage, pipeline)

@@ -35,6 +35,7 @@ from agent.pipeline.coords import IDENTITY, Scale, gate_config, to_detect, to_ma
 log = logging.getLogger(__name__)
 
 TracksFn = Callable[[], np.ndarray]
+SettledFn = Callable[[], bool]
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,9 @@ class CameraPipeline:
     """Reader -> motion gate -> shared inference worker -> `on_detections`, for one camera.
 
     `tracks`, if given, returns the camera's live track boxes (n, 4) so the gate keeps
-    looking at objects that stopped moving; it is called on this camera's thread. A live
+    looking at objects that stopped moving; `settled` whether the tracker's last output
+    holds all of them (then the gate may skip frames where nothing moves, "still"); both
+    are called on this camera's thread. A live
     camera submits every frame and lets the worker shed load; an offline file waits for the
     worker instead, so every decimated frame is detected.
     """
@@ -79,6 +82,7 @@ class CameraPipeline:
         on_detections: Callable[[FrameDetections], None],
         *,
         tracks: TracksFn | None = None,
+        settled: SettledFn | None = None,
         model_input: int = 416,
         reader: CameraReader | None = None,
     ) -> None:
@@ -91,6 +95,7 @@ class CameraPipeline:
         self._worker = worker
         self._on_detections = on_detections
         self._tracks = tracks
+        self._settled = settled
         self._results: queue.SimpleQueue[WorkResult] = queue.SimpleQueue()
         self._outstanding = 0
         self._plans: Counter[str] = Counter()
@@ -127,10 +132,16 @@ class CameraPipeline:
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
-                frame = self.reader.read(timeout=0.05)
-                self._drain()
+                # Wait on what comes next: a result owed by the worker (delivered as soon
+                # as it is there, not at the next frame or poll), else the next frame.
+                if self._outstanding:
+                    self._drain(timeout=0.05)
+                    frame = self.reader.read(timeout=0)
+                else:
+                    frame = self.reader.read(timeout=0.05)
                 if frame is not None:
                     self._submit(frame)
+                    self._drain()  # a frame with nothing to detect is answered at once
                 elif self.reader.finished and not len(self.reader.slot):
                     break
             self._finish_outstanding()
@@ -151,9 +162,10 @@ class CameraPipeline:
             self._gate_scale = scale
             self.gate = MotionGate(gate_config(self.config.motion, scale), self._model_input)
         tracks = self._tracks() if self._tracks is not None else None
+        settled = self._settled is not None and self._settled()
         if tracks is not None and scale != IDENTITY:
             tracks = to_detect(tracks, scale)
-        plan = self.gate.update(frame.image, frame.capture_time, tracks)
+        plan = self.gate.update(frame.image, frame.capture_time, tracks, settled)
         self._plans[plan.reason] += 1
         self._outstanding += 1
         self._worker.submit(

@@ -147,6 +147,7 @@ class Analysis:
             worker,
             self._on_detections,
             tracks=self.stage.live_boxes,
+            settled=self.stage.tracks_settled,
             model_input=self.detector.model.spec.input_hw[1],
         ).start()
         ender = threading.Thread(target=self._wait_end, args=(pipeline,), daemon=True)

@@ -28,7 +28,7 @@ from agent.events.convert import EventMinter
 from agent.events.types import AnalyticsEvent
 from agent.faces.models import FaceModelSource
 from agent.faces.shots import FaceShotStore
-from agent.motion.gate import GatePlan
+from agent.motion.gate import STILL, GatePlan
 from agent.pipeline.camera import FrameDetections
 from proto.oko.v1 import events_pb2
 
@@ -112,6 +112,10 @@ class CameraStage:
         """Boxes of every live track, for the motion gate (same thread as `process`)."""
         return self.analytics.tracker.live_boxes()
 
+    def tracks_settled(self) -> bool:
+        """Whether the tracker's last output is all it holds (`ByteTrack.settled`), for the gate."""
+        return self.analytics.tracker.settled
+
     def restart(self) -> None:
         """A new recording or a reconnected camera: no track continues across it.
 
@@ -142,9 +146,12 @@ class CameraStage:
             # The box swapped its detector: this frame's events carry the model that made
             # its detections (the worker tags every result with the detector that ran).
             self.minter.models = (found.model, *self.minter.models[1:])
+        hold = found.plan.reason == STILL
+        # Nothing moved: the gate measured motion (it is on) and found none.
+        still = not len(found.plan.motion) and found.plan.reason != "disabled"
         # Rules that read pixels do so under main-stream boxes (a substream is upscaled).
         pixels = found.frame.event_image() if self._reads_pixels else found.frame.image
-        out = self.analytics.update(found.detections, now, pixels)
+        out = self.analytics.update(found.detections, now, pixels, hold=hold, motion=not still)
         wire = self.minter.mint_all(out.events)
         if self.shots is not None:
             self.shots.save(out.events, wire)

@@ -154,6 +154,16 @@ class ByteTrack:
         """Confirmed tracks currently held, including ones lost within the buffer."""
         return int(self._tracks.confirmed.sum())
 
+    @property
+    def settled(self) -> bool:
+        """Every live track is confirmed and was matched by the last update.
+
+        Then the last update's output is the whole of what the tracker holds, and can stand
+        for a frame the detector skipped because nothing moved (`MotionGate` "still").
+        """
+        tr = self._tracks
+        return bool(tr.confirmed.all() and tr.active.all())
+
     def live_boxes(self) -> npt.NDArray[np.float32]:
         """Filtered boxes (n, 4) of every live track, tentative and lost ones included.
 

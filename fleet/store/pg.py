@@ -32,6 +32,7 @@ from fleet.store import pg_hooks as hooks
 from fleet.store import pg_retention as retention
 from fleet.store.base import Store
 from fleet.store.pg_artifacts import ArtifactMixin
+from fleet.store.pg_audit import AuditGroups
 from fleet.store.pg_certs import CertMixin
 from fleet.store.pg_dead_letters import DeadLetterMixin
 from fleet.store.pg_evidence import EvidenceMixin
@@ -92,6 +93,7 @@ class PostgresStore(
         self.description = f"postgresql:{redact(url)}"
         self._pool = pool
         self._partitions: set[int] = set()
+        self._audit = AuditGroups(self._write_audit)
 
     @classmethod
     async def open(cls, url: str, pool_size: int = _POOL_MAX) -> PostgresStore:
@@ -228,7 +230,10 @@ class PostgresStore(
     # Audit.
     @override
     async def audit(self, entry: AuditEntry) -> None:
-        await self._tx(hooks.audit, entry)
+        await self._audit.append(entry)
+
+    async def _write_audit(self, entries: Sequence[AuditEntry]) -> None:
+        await self._tx(hooks.audit, entries)
 
     async def verify_audit(self) -> int:
         """Recompute the audit hash chain: the entry count, or -(seq) of the first broken entry."""

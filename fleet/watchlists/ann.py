@@ -25,6 +25,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -56,8 +57,20 @@ class AnnIndex:
     new index is built on another thread and handed over only when complete.
     """
 
-    def __init__(self, dimensions: int, threads: int = 1, search_depth: int = 1024) -> None:
-        """An empty index for `dimensions`-d rows; `threads` used by `add`."""
+    def __init__(
+        self,
+        dimensions: int,
+        threads: int = 1,
+        search_depth: int = 1024,
+        *,
+        connectivity: int = CONNECTIVITY,
+        expansion_add: int = EXPANSION_ADD,
+    ) -> None:
+        """An empty index for `dimensions`-d rows; `threads` used by `add`.
+
+        `connectivity` and `expansion_add` are for bench/watchlist_scale.py, which
+        measures what cheaper builds cost in recall; the fleet uses the defaults.
+        """
         try:
             from usearch.index import Index
         except ImportError as err:
@@ -68,13 +81,22 @@ class AnnIndex:
             ndim=dimensions,
             metric="ip",
             dtype="f16",
-            connectivity=CONNECTIVITY,
-            expansion_add=EXPANSION_ADD,
+            connectivity=connectivity,
+            expansion_add=expansion_add,
             expansion_search=search_depth,
         )
 
     def __len__(self) -> int:
         return len(self._index)
+
+    @property
+    def search_depth(self) -> int:
+        """Candidates explored per search (`expansion_search`)."""
+        return int(self._index.expansion_search)
+
+    @search_depth.setter
+    def search_depth(self, depth: int) -> None:
+        setattr(self._index, "expansion_search", depth)  # noqa: B010 (a setter the stubs omit)
 
     @property
     def nbytes(self) -> int:
@@ -110,3 +132,24 @@ class AnnIndex:
         counts = counts.reshape(len(vectors), 1)
         keys[np.arange(keys.shape[1])[None] >= counts] = -1
         return keys
+
+    def save(self, path: Path) -> None:
+        """Write the index to `path` (graph and float16 rows; ~2.5 KiB a template at 1024-d)."""
+        try:
+            self._index.save(str(path))
+        except (RuntimeError, ValueError, OSError) as err:
+            raise AnnError(f"ANN index save to {path} failed: {err}") from err
+
+    def load(self, path: Path) -> None:
+        """Replace this index's contents with the one saved in `path` (same dimensions).
+
+        Seconds at 10^6 templates where a rebuild takes tens of minutes
+        (docs/benchmarks.md "Watchlists"); a file of other dimensions or metric is an
+        AnnError, and the caller rebuilds.
+        """
+        try:
+            self._index.load(str(path))
+        except (RuntimeError, ValueError, OSError) as err:
+            raise AnnError(f"ANN index load from {path} failed: {err}") from err
+        if self._index.ndim != self.dimensions:
+            raise AnnError(f"{path}: index of {self._index.ndim}-d rows, not {self.dimensions}")

@@ -21,6 +21,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -41,6 +42,9 @@ class AnnPolicy:
     build_threads: int = 1
     search_depth: int = 1024
     max_sync_adds: int = 2_000
+    #: Where built indexes are saved and loaded at start (fleet.watchlists.ann_files);
+    #: None: rebuilt at every start.
+    index_dir: Path | None = None
 
 
 @dataclass

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from fleet.watchlists import floors
 from fleet.watchlists.ann import AnnError, AnnIndex
 from fleet.watchlists.records import EmbedderKey, GalleryRow, WatchlistRecord
 
@@ -88,7 +89,9 @@ class Gallery:
         self.matrix = matrix
         self.watchlists = list(watchlists)
         self._watchlist_of = watchlist_of
-        self._thresholds = np.array([w.threshold for w in self.watchlists], np.float32)
+        # Never below what the embedder itself calls the same person (fleet/watchlists/floors.py).
+        asked = np.array([w.threshold for w in self.watchlists], np.float32)
+        self._thresholds = np.maximum(asked, np.float32(floors.floor(key)))
         self._expires = expires_us
         self._subjects = list(subjects)
         photos = photo_index if photo_index is not None else [0] * n

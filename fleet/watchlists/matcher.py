@@ -34,7 +34,8 @@ from fleet.errors import FleetError
 from fleet.store.base import Store
 from fleet.store.records import StoredEvent
 from fleet.watchlists.ann import AnnError
-from fleet.watchlists.galleries import AnnPolicy, GalleryBuilder, build_slot
+from fleet.watchlists.ann_files import load_or_build
+from fleet.watchlists.galleries import AnnPolicy, GalleryBuilder
 from fleet.watchlists.gallery import F32, Gallery, Match, decode_embedding
 from fleet.watchlists.metrics import WatchlistMetrics
 from fleet.watchlists.records import CANDIDATE, AlertRecord, EmbedderKey
@@ -136,13 +137,14 @@ class Matcher:
             started = time.perf_counter()
             loop = asyncio.get_running_loop()
             policy = self._builder.policy
-            slot = await loop.run_in_executor(
-                self._index_pool, build_slot, gallery, policy, self._stopping
+            slot, loaded = await loop.run_in_executor(
+                self._index_pool, load_or_build, gallery, policy, self._stopping
             )
             log.info(
-                "gallery %s: ANN index of %d templates built in %.1f s (%.0f MiB)",
+                "gallery %s: ANN index of %d templates %s in %.1f s (%.0f MiB)",
                 key,
                 len(slot.index),
+                "loaded" if loaded else "built",
                 time.perf_counter() - started,
                 slot.index.nbytes / 2**20,
             )

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 ALERT_EVENT = "watchlist_alert"
+#: Saved ANN indexes, under the data directory (fleet.watchlists.ann_files).
+ANN_DIR = "watchlist-ann"
 
 
 class Watchlists:
@@ -50,6 +52,7 @@ class Watchlists:
             cfg.ann_candidates,
             cfg.ann_build_threads,
             max(cfg.ann_search_depth, cfg.ann_candidates),
+            index_dir=app.settings.data_dir / ANN_DIR,
         )
         self.matcher = Matcher(app.store, self.metrics, self.publish_alert, app.audit, policy)
         self.evidence = EvidenceBroker(app, self.publish_alert)

@@ -16,6 +16,7 @@ from fleet.watchlists.ann import AnnError
 from fleet.watchlists.galleries import AnnPolicy, GalleryBuilder, build_slot
 from fleet.watchlists.gallery import AnnView, Gallery, unit_rows
 from fleet.watchlists.records import EmbedderKey, GalleryRow, Template, WatchlistRecord
+from fleet.watchlists.runtime import ANN_DIR
 from proto.oko.v1 import watchlists_pb2 as pb
 from proto.transport import bearer_metadata
 from tests.fleet import watchlist_helpers as wh
@@ -176,6 +177,7 @@ async def test_the_server_searches_a_large_gallery_through_its_index(tmp_path: P
             ids[name] = (await s.AddSubject(request, metadata=admin, timeout=120)).subject_id
         matcher = fleet.server.app.ingestor.on_commit[0].__self__  # type: ignore[attr-defined]
         await matcher.index_ready()
+        assert len(list((tmp_path / "fleet" / ANN_DIR).glob("*.usearch"))) == 1  # kept for restarts
         metrics = fleet.server.app.metrics.registry
         embedder = "{}@{}".format(*wh.embedder_version())
         labels = {"embedder": embedder, "search": "ann"}

@@ -176,3 +176,25 @@ def test_searching_many_faces_at_once_finds_what_one_by_one_finds() -> None:
     assert ids == [[m.subject_id for m in ms] for ms in alone] == [["s3"], ["s7"], [], ["s15"]]
     for many, one in zip(together, alone, strict=True):  # BLAS may round differently
         assert [m.score for m in many] == pytest.approx([m.score for m in one], abs=1e-5)
+
+
+def test_a_gallery_never_matches_below_its_embedders_own_same_person_cosine() -> None:
+    """A watchlist tuned for FaceRes (0.75) must not alert on every face under dlib."""
+    rng = np.random.default_rng(3)
+    probe = rng.normal(size=128).astype(np.float32)
+    probe /= np.linalg.norm(probe)
+    side = rng.normal(size=128).astype(np.float32)
+    side -= side.dot(probe) * probe
+    side /= np.linalg.norm(side)
+
+    def at(cosine: float) -> np.ndarray:  # a template at exactly this cosine to the probe
+        return cosine * probe + np.sqrt(1 - cosine**2) * side
+
+    tuned = WatchlistRecord("tuned", "", 0.75, 5, "", 0, "a")
+    rows = [_row("stranger", at(0.9), tuned), _row("same", at(0.98), tuned)]
+    dlib = Gallery.of_rows(EmbedderKey("dlib-resnet", "1.0.0"), rows)
+    assert [m.subject_id for m in dlib.search(probe, "", 0)] == ["same"]  # floor 0.965
+    faceres = Gallery.of_rows(EmbedderKey("faceres", "1.0.0"), rows)  # floor 0.65 < 0.75
+    assert {m.subject_id for m in faceres.search(probe, "", 0)} == {"stranger", "same"}
+    unknown = Gallery.of_rows(EmbedderKey("pushed-embedder", "9"), rows)  # no floor known
+    assert len(unknown.search(probe, "", 0)) == 2

@@ -91,6 +91,34 @@ def test_live_tracks_are_looked_at_even_without_motion() -> None:
     assert x2 - x1 == y2 - y1 == 416 and x1 <= 615 and x2 >= 648
 
 
+def test_settled_tracks_in_a_still_scene_are_refreshed_not_detected_every_frame() -> None:
+    """A parked car's confirmed track, nothing moving: the detector looks at it once per
+    `still_refresh_s` (its window), the frames between are "still" skips; a track not
+    settled (tentative, or missed by the last pass), motion, or refresh 0 look every frame."""
+    frame = next(_frames())[1]
+    car = np.array([[648.0, 43.0, 726.0, 98.0]])
+    gate = MotionGate(MotionConfig(still_refresh_s=1.0))
+    plans = [gate.update(frame, k * 0.2, tracks=car, settled=True) for k in range(16)]
+    looked = [k for k, p in enumerate(plans) if len(p.windows)]
+    assert looked == [0, 5, 10, 15]  # start, then one refresh a second (the 3 s interval too)
+    assert {plans[k].reason for k in range(16) if k not in looked} == {"still"}
+    assert plans[5].reason == "tracks" and plans[15].reason == "interval"
+    assert all(p.calls == 0 for k, p in enumerate(plans) if k not in looked)
+
+    unsettled = MotionGate(MotionConfig(still_refresh_s=1.0))
+    plans = [unsettled.update(frame, k * 0.2, tracks=car, settled=False) for k in range(6)]
+    assert all(len(p.windows) == 1 for p in plans)
+    off = MotionGate(MotionConfig(still_refresh_s=0.0))
+    plans = [off.update(frame, k * 0.2, tracks=car, settled=True) for k in range(6)]
+    assert all(len(p.windows) == 1 for p in plans)
+
+    moving = MotionGate(MotionConfig(still_refresh_s=1.0))
+    frames = [f for _, f in _frames(limit=40)]
+    plans = [moving.update(f, k * 0.2, tracks=car, settled=True) for k, f in enumerate(frames)]
+    assert all(len(p.windows) for p in plans[1:] if len(p.motion))
+    assert not any(p.reason == "still" for p in plans if len(p.motion))
+
+
 def test_windows_cover_motion_on_an_hd_view() -> None:
     """On a 2x upscaled view (1536x1152) native-scale 416 windows are the common case."""
     gate = MotionGate(MotionConfig(min_area=1200))

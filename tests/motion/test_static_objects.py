@@ -171,3 +171,26 @@ def test_time_going_back_restarts_the_model() -> None:
     image = frames(0, 9)[0]
     det.update(image, 100.0)
     assert det.update(image, 50.0).learning
+
+
+def test_at_the_idle_rate_the_bag_is_still_found_from_when_it_was_put() -> None:
+    """Fed 1.25 frames a second (the rule's idle rate, `idle_interval_s` 0.8 s, applied
+    throughout, walkers and all: harder than the idle case, where nothing moves), the
+    model's clocks are in seconds, so the bag is found where it is, dated as at 5 fps."""
+    source = frames(0, 299)
+    patch, mask = clips.cut_bag(clips.read_frames(160, 160)[160], 1.25)
+    det = StaticObjectDetector(StaticBackgroundConfig())
+    hits, dated = [], []
+    for k in range(0, len(source), 4):
+        image = source[k]
+        rect = None
+        if k >= 55:  # frame 110: 11 s
+            image, rect = clips.paste(image, patch, mask, clips.REST_FOOT)
+        scene = det.update(image, k / 5.0)
+        if k >= 75 and rect is not None:
+            iou = box_iou(boxes(scene), np.array([rect], np.float32))[:, 0]
+            hits.append(iou.max(initial=0.0))
+            if iou.max(initial=0.0) >= 0.3:
+                dated.append(scene.objects[int(iou.argmax())].first_seen)
+    assert np.mean(np.array(hits) >= 0.3) >= 0.6, hits
+    assert dated and max(dated) <= 11.0 + 2.5 + 0.8  # one idle step later at most

@@ -291,3 +291,35 @@ def test_stop_counts_pending_as_skipped_and_refuses_new_work() -> None:
         worker.submit(WorkItem("cam", []))
     with pytest.raises(ValueError, match="max_batch"):
         InferenceWorker(lambda images: [], max_batch=0)
+
+
+def test_a_still_frame_does_not_wait_for_other_cameras_batches(
+    detector: ObjectDetector, vtest_crops: list[np.ndarray]
+) -> None:
+    """An empty item with nothing of its camera ahead is answered at once, on the caller's
+    thread, while the detector is busy with another camera; one behind an image item of its
+    own camera still waits for it (order per camera)."""
+    gate = GatedDetect(detector.detect)
+    sink = Ordered()
+    worker = InferenceWorker(gate, sink, slots_per_camera=2).start()
+    try:
+        worker.submit(WorkItem("busy", [vtest_crops[0]], payload=0))
+        gate.wait_for_call()  # the detector is held inside the busy camera's batch
+        assert worker.submit(WorkItem("still", [], payload=0))
+        assert [(r.item.camera_id, r.item.payload) for r in sink.results] == [("still", 0)]
+        assert sink.results[0].error is None and sink.results[0].detections == []
+        worker.submit(WorkItem("busy", [], payload=1))  # behind its own image item: waits
+        assert len(sink.results) == 1
+        gate.release()
+        deadline = time.monotonic() + 30
+        while len(sink.results) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        gate.release()
+        worker.stop(30)
+    busy = [r.item.payload for r in sink.results if r.item.camera_id == "busy"]
+    assert busy == [0, 1]
+    stats = worker.stats()
+    assert stats["still"].processed == 1 and stats["still"].skipped == 0
+    assert worker.batches == 1
+    _check_accounting(stats, 2)
