@@ -22,9 +22,16 @@ demo: setup
 # real processes (oko-fleet serve, oko-agent run, okoctl) that import the same modules, and
 # compiling them anew in each costs about 0.5 s of CPU per start. --durations: every run's log
 # names its slowest tests (keep the suite under 15 minutes).
+# Two pytest-xdist workers, every file's tests on one worker (conftest.py): the suite mostly
+# waits on real processes. Under xdist a test that crashes its worker is re-run on a fresh
+# one (pytest-rerunfailures) instead of ending the run: grpc.aio on Python 3.11 can segfault
+# at random when a call is cancelled (grpc/grpc#31441). PYTHONFAULTHANDLER: a crash prints
+# every thread's stack.
+PYTEST_WORKERS ?= 2
 test: setup
 	bash scripts/install-system-deps.sh
-	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest --durations=30
+	env -u PYTHONDONTWRITEBYTECODE PYTHONFAULTHANDLER=1 $(BIN)/pytest -n $(PYTEST_WORKERS) \
+		--dist loadgroup --no-loadscope-reorder --durations=30
 
 lint: setup
 	$(BIN)/ruff check .
