@@ -35,7 +35,7 @@ from agent.motion.gate import STILL, MotionGate
 from agent.motion.windows import merge_window_detections
 from agent.pipeline.detector_setup import make_detector
 from agent.pipeline.stage import CameraStage
-from bench.city_box import CAMERA, DETECT_FPS, KINDS, build_clips
+from bench.city_box import CAMERA, DETECT_FPS, KINDS, clips_in
 from bench.machine import describe
 
 STEPS = ("decode", "gate", "detect", "track", "rules", "abandoned", "events")
@@ -125,11 +125,7 @@ def main() -> None:
     print("| kind | " + " | ".join(STEPS) + " | total ms/frame | ms/s at 5 fps | cameras/2 cores |")
     print("|---|" + "---:|" * (len(STEPS) + 4))
     with tempfile.TemporaryDirectory() as tmp:
-        where = args.clips or Path(tmp)
-        where.mkdir(parents=True, exist_ok=True)
-        clips = {k: where / f"{k}.avi" for k in KINDS}
-        if not all(p.is_file() for p in clips.values()):
-            clips = build_clips(where)
+        clips = clips_in(args.clips or Path(tmp))
         for kind in args.kinds:
             costs = kind_costs(detector, clips[kind], args.frames)
             means = [float(np.mean(costs[s])) for s in STEPS]

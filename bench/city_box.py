@@ -80,6 +80,13 @@ def build_clips(out: Path) -> dict[str, Path]:
     return clips
 
 
+def clips_in(where: Path) -> dict[str, Path]:
+    """The clips kept in `where` (`--clips`), built there first if any is missing."""
+    where.mkdir(parents=True, exist_ok=True)
+    clips = {k: where / f"{k}.avi" for k in KINDS}
+    return clips if all(p.is_file() for p in clips.values()) else build_clips(where)
+
+
 def _scene(kind: str, frame: np.ndarray, background: np.ndarray) -> np.ndarray:
     if kind == "quiet":
         return background
@@ -338,11 +345,7 @@ def main() -> None:
     )
     print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
-        where = args.clips or Path(tmp)
-        where.mkdir(parents=True, exist_ok=True)
-        clips = {k: where / f"{k}.avi" for k in KINDS}
-        if not all(p.is_file() for p in clips.values()):
-            clips = build_clips(where)
+        clips = clips_in(args.clips or Path(tmp))
         sustained = _ramp(detector, clips, args)
     print(
         f"cameras sustained (every camera >= {0.9 * DETECT_FPS:g} fps, nothing shed): {sustained}"

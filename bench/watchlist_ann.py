@@ -69,7 +69,7 @@ def templates(n: int, rng: np.random.Generator) -> F32:
 def genuine_probes(matrix: F32, count: int, cos: float, rng: np.random.Generator) -> F32:
     """Gallery rows mixed with orthogonal-ish noise so that probe . row ~= cos."""
     rows = matrix[rng.integers(0, len(matrix), count)]
-    noise = unit_rows(rng.standard_normal((count, DIM), dtype=np.float32))
+    noise = unit_rows(rng.standard_normal(rows.shape, dtype=np.float32))
     noise = unit_rows(noise - (noise * rows).sum(1, keepdims=True) * rows)
     return unit_rows(cos * rows + np.sqrt(1 - cos * cos) * noise)
 

@@ -38,6 +38,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 
 from bench.face_templates import load_or_fit
 from bench.machine import describe
+from bench.watchlist_ann import exact_top1, genuine_probes
 from fleet.watchlists.ann import AnnIndex
 from fleet.watchlists.gallery import unit_rows
 
@@ -49,27 +50,6 @@ def rss_bytes() -> int:
     """Resident set size of this process."""
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def genuine_probes(matrix: F32, count: int, cos: float, rng: np.random.Generator) -> F32:
-    """Templates of `matrix` mixed with orthogonal noise so that probe . template = cos."""
-    rows = matrix[rng.integers(0, len(matrix), count)]
-    noise = unit_rows(rng.standard_normal(rows.shape, dtype=np.float32))
-    noise = unit_rows(noise - (noise * rows).sum(1, keepdims=True) * rows)
-    return unit_rows(cos * rows + np.sqrt(1 - cos * cos) * noise)
-
-
-def exact_top1(matrix: F32, probes: F32) -> npt.NDArray[np.int64]:
-    """The best row per probe, by one product per block of 10^5 rows."""
-    best = np.full(len(probes), -1, np.int64)
-    score = np.full(len(probes), -np.inf, np.float32)
-    for start in range(0, len(matrix), 100_000):
-        s = matrix[start : start + 100_000] @ probes.T
-        i = s.argmax(0)
-        top = s[i, np.arange(len(probes))]
-        better = top > score
-        best[better], score[better] = i[better] + start, top[better]
-    return best
 
 
 def latency_ms(fn: Callable[[F32], Any], probes: F32) -> tuple[float, float]:

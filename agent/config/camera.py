@@ -97,6 +97,15 @@ MIN_SIDE_PX = 16
 MAX_SIDE_PX = 16_384
 
 
+def _parsable_source(value: str) -> str:
+    """`value` if it parses as a camera source (main stream or substream), else ValueError."""
+    try:
+        parse_source(value)
+    except SourceError as err:
+        raise ValueError(str(err)) from None
+    return value
+
+
 class SubstreamConfig(Section):
     """A camera's low-resolution second profile, read for detection instead of `source`.
 
@@ -129,11 +138,7 @@ class SubstreamConfig(Section):
     @field_validator("source")
     @classmethod
     def _source_parses(cls, value: str) -> str:
-        try:
-            parse_source(value)
-        except SourceError as err:
-            raise ValueError(str(err)) from None
-        return value
+        return _parsable_source(value)
 
     @model_validator(mode="after")
     def _size_whole(self) -> SubstreamConfig:
@@ -203,11 +208,7 @@ class CameraConfig(Section):
     @field_validator("source")
     @classmethod
     def _source_parses(cls, value: str) -> str:
-        try:
-            parse_source(value)
-        except SourceError as err:
-            raise ValueError(str(err)) from None
-        return value
+        return _parsable_source(value)
 
     @model_validator(mode="after")
     def _substream_differs(self) -> CameraConfig:
