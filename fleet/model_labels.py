@@ -11,6 +11,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fleet.store.records import StateReportRecord
 from models import MANIFEST_PATH
@@ -26,16 +27,21 @@ class DetectorLabels:
     labels: tuple[str, ...]
 
 
-def manifest_labels(model: str, path: Path = MANIFEST_PATH) -> tuple[str, ...]:
-    """Labels of `model` (name or former name) in the manifest, any precision; () if absent."""
+def manifest_entries(path: Path = MANIFEST_PATH) -> list[dict[str, Any]]:
+    """The shipped manifest's entries as JSON objects; [] (logged) when it cannot be read."""
     try:
         entries = json.loads(path.read_text(encoding="utf-8")).get("models", [])
     except (OSError, ValueError, AttributeError) as err:
-        log.warning("%s: cannot read model labels: %s", path, err)
-        return ()
-    for entry in entries:
+        log.warning("%s: cannot read the model manifest: %s", path, err)
+        return []
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+
+
+def manifest_labels(model: str, path: Path = MANIFEST_PATH) -> tuple[str, ...]:
+    """Labels of `model` (name or former name) in the manifest, any precision; () if absent."""
+    for entry in manifest_entries(path):
         # A box that still runs the detector under a former name (an alias) gets its labels.
-        if isinstance(entry, dict) and model in (entry.get("name"), *entry.get("aliases", ())):
+        if model in (entry.get("name"), *entry.get("aliases", ())):
             return tuple(str(label) for label in entry.get("labels") or ())
     return ()
 

@@ -12,24 +12,15 @@ the manifest does not know keeps the watchlist's threshold as it is.
 from __future__ import annotations
 
 import functools
-import json
-import logging
 
+from fleet.model_labels import manifest_entries
 from fleet.watchlists.records import EmbedderKey
-from models import MODELS_DIR
-
-log = logging.getLogger(__name__)
 
 
 @functools.cache
 def _floors() -> dict[tuple[str, str], float]:
-    try:
-        entries = json.loads((MODELS_DIR / "manifest.json").read_text())["models"]
-    except (OSError, ValueError, KeyError) as err:
-        log.warning("models/manifest.json unreadable; no per-embedder threshold floors: %s", err)
-        return {}
     out = {}
-    for entry in entries:
+    for entry in manifest_entries():  # unreadable: logged there, and no floors
         cosine = entry.get("defaults", {}).get("same_person_cosine")
         if entry.get("task") == "face-embedding" and isinstance(cosine, int | float):
             out[(str(entry["name"]), str(entry["version"]))] = float(cosine)
