@@ -71,33 +71,37 @@ def _run(name: str, args: list[str], url: str) -> None:
         raise PgBackupError(f"{name} on {redact(url)} failed: {detail[0][:300]}")
 
 
-async def _counts(url: str, want_empty: bool) -> tuple[int, int]:
+async def _query(url: str, sql: str) -> int:
+    """One count from the database at `url`; PgBackupError naming what failed."""
     try:
         conn = await asyncpg.connect(url, timeout=10)
     except (OSError, asyncpg.PostgresError, TimeoutError) as err:
         raise PgBackupError(f"cannot reach {redact(url)}: {err}") from err
     try:
-        tables = await conn.fetchval(
-            "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()"
-        )
-        if want_empty:
-            if tables:
-                raise PgBackupError(
-                    f"{redact(url)} already has {tables} tables: restore into a new, empty database"
-                )
-            return 0, 0
-        events = await conn.fetchval("SELECT count(*) FROM events")
-        devices = await conn.fetchval("SELECT count(*) FROM devices")
-        return int(events), int(devices)
+        return int(await conn.fetchval(sql))
     except asyncpg.PostgresError as err:
         raise PgBackupError(f"{redact(url)} is not a fleet store: {err}") from err
     finally:
         await conn.close()
 
 
+async def _counts(url: str) -> tuple[int, int]:
+    """(events, devices) of the store at `url`."""
+    events = await _query(url, "SELECT count(*) FROM events")
+    return events, await _query(url, "SELECT count(*) FROM devices")
+
+
+async def _require_empty(url: str) -> None:
+    tables = await _query(url, "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()")
+    if tables:
+        raise PgBackupError(
+            f"{redact(url)} already has {tables} tables: restore into a new, empty database"
+        )
+
+
 def dump(url: str, target: Path) -> tuple[int, int]:
     """Dump the store at `url` into `target` (created 0600); (events, devices) it holds."""
-    counts = asyncio.run(_counts(url, want_empty=False))
+    counts = asyncio.run(_counts(url))
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     os.close(fd)  # pg_dump writes into the private file that now exists
     _run("pg_dump", ["--format=custom", "--no-owner", "--file", str(target)], url)
@@ -106,6 +110,6 @@ def dump(url: str, target: Path) -> tuple[int, int]:
 
 def load(source: Path, url: str) -> tuple[int, int]:
     """Restore `source` into the empty database at `url`; (events, devices) restored."""
-    asyncio.run(_counts(url, want_empty=True))
+    asyncio.run(_require_empty(url))
     _run("pg_restore", ["--no-owner", "--exit-on-error", str(source)], url)
-    return asyncio.run(_counts(url, want_empty=False))
+    return asyncio.run(_counts(url))
