@@ -62,7 +62,9 @@ def test_the_operator_path_with_okoctl_and_oko_agent(fleet_cli: FleetCli, tmp_pa
     code, out, err = _ctl(fleet_cli, *args, "4.0.0")
     assert code == 0 and "stored nanodet-g@4.0.0" in out, err
     code, _, err = _ctl(fleet_cli, *args, "4.0.0")
-    assert code == 1 and err.startswith("error: ALREADY_EXISTS: model nanodet-g@4.0.0 exists")
+    # The refusal is stderr's last line: a slow push prints its progress lines before it.
+    last = err.splitlines()[-1]
+    assert code == 1 and last.startswith("error: ALREADY_EXISTS: model nanodet-g@4.0.0 exists")
 
     code, out, err = _ctl(fleet_cli, "--json", "model", "list")
     listed = json.loads(out)
