@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 
 import grpc
 
@@ -50,3 +51,18 @@ class ResumingSubscriber:
         if self._call is not None:
             self._call.cancel()
         self._thread.join(timeout=10)
+
+
+def assert_delivered_once_in_order(received: list[stream_pb2.EventEnvelope], total: int) -> None:
+    """Every one of `total` events reached the subscriber once, in cursor order, and each
+    camera's sequence arrived without a hole or a repeat."""
+    ids = [e.event.event_id for e in received]
+    assert len(ids) == total
+    assert not [i for i, n in Counter(ids).items() if n > 1]
+    cursors = [e.cursor for e in received]
+    assert cursors == sorted(set(cursors))
+    per_stream: dict[tuple[str, str], list[int]] = {}
+    for e in received:
+        per_stream.setdefault((e.event.device_id, e.event.camera_id), []).append(e.event.sequence)
+    for key, sequences in per_stream.items():
+        assert sequences == list(range(1, len(sequences) + 1)), key

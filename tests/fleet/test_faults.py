@@ -6,51 +6,24 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
 from pathlib import Path
 
 import grpc
 import pytest
 
-from agent.identity import AgentStore
-from agent.uplink.enroll import enroll
-from proto.oko.v1 import admin_pb2, stream_pb2
+from proto.oko.v1 import stream_pb2
 from proto.transport import MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES, bearer_metadata
 from tests.fleet import helpers
 from tests.fleet.helpers import api_channel
-from tests.fleet.processes import ResumingSubscriber
+from tests.fleet.processes import ResumingSubscriber, assert_delivered_once_in_order
 from tests.support.fleet import FleetCli
 from tests.support.net import free_port, wait_until
-from tests.uplink.processes import AgentProcess
+from tests.uplink.processes import AgentProcess, enrolled_agent
 
 pytestmark = pytest.mark.timeout(150)
 
 EVENTS_PER_AGENT = 3000
 AGENTS = 2
-
-
-def _enroll_agent(fleet: FleetCli, tmp_path: Path, index: int) -> AgentProcess:
-    handle = fleet.handle()
-    data_dir = tmp_path / f"agent-{index}"
-    store = AgentStore(data_dir)
-    token = handle.admin(
-        "CreateEnrollmentToken",
-        admin_pb2.CreateEnrollmentTokenRequest(site="fault-site", ttl_seconds=600),
-    ).token
-    enroll(store, handle.api, token, device_name=f"box-{index}")
-    store.close()
-    handle.close()
-    config = {
-        "data_dir": str(data_dir),
-        "metrics": {"port": 0},
-        "fleet": {
-            "reconnect_min_s": 0.1,
-            "reconnect_max_s": 0.5,
-            "batch_linger_s": 0.05,
-            "batch_max_events": 100,
-        },
-    }
-    return AgentProcess(config, tmp_path / f"agent-{index}.yaml")
 
 
 def test_fleet_sigkill_and_restart_subscriber_sees_every_event_exactly_once(
@@ -61,7 +34,7 @@ def test_fleet_sigkill_and_restart_subscriber_sees_every_event_exactly_once(
     subscriber: ResumingSubscriber | None = None
     try:
         fleet.start()
-        agents = [_enroll_agent(fleet, tmp_path, i) for i in range(AGENTS)]
+        agents = [enrolled_agent(fleet.handle(), tmp_path, i) for i in range(AGENTS)]
         subscriber = ResumingSubscriber(fleet.api, fleet.ca, fleet.admin_token).start()
         for agent in agents:
             agent.start(events=EVENTS_PER_AGENT, per_append=25, interval=0.1)
@@ -90,16 +63,8 @@ def test_fleet_sigkill_and_restart_subscriber_sees_every_event_exactly_once(
             agent.stop()
         fleet.stop()
 
-    ids = [e.event.event_id for e in received]
-    assert len(ids) == total == AGENTS * EVENTS_PER_AGENT
-    assert not [i for i, n in Counter(ids).items() if n > 1]
-    cursors = [e.cursor for e in received]
-    assert cursors == sorted(set(cursors))
-    per_stream: dict[tuple[str, str], list[int]] = {}
-    for e in received:
-        per_stream.setdefault((e.event.device_id, e.event.camera_id), []).append(e.event.sequence)
-    for key, sequences in per_stream.items():
-        assert sequences == list(range(1, len(sequences) + 1)), key
+    assert total == AGENTS * EVENTS_PER_AGENT
+    assert_delivered_once_in_order(received, total)
     assert kills == 2 and reconnects >= 2
 
 

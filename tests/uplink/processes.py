@@ -16,6 +16,10 @@ from typing import Any
 import httpx
 import yaml
 
+from agent.identity import AgentStore
+from agent.uplink.enroll import enroll
+from proto.oko.v1 import admin_pb2
+from tests.support.fleet import FleetHandle
 from tests.support.net import wait_until
 
 HERE = Path(__file__).resolve().parent
@@ -135,3 +139,31 @@ class AgentProcess:
     def stop(self) -> None:
         if self.proc is not None:
             _end(self.proc, signal.SIGTERM)
+
+
+def enrolled_agent(handle: FleetHandle, tmp_path: Path, index: int) -> AgentProcess:
+    """Box `index` enrolled at the fleet behind `handle` (site "fault-site"), not started.
+
+    Reconnects and batches fast, so that fault tests see many small acknowledged batches
+    around every kill and restart. Closes `handle`.
+    """
+    data_dir = tmp_path / f"agent-{index}"
+    store = AgentStore(data_dir)
+    token = handle.admin(
+        "CreateEnrollmentToken",
+        admin_pb2.CreateEnrollmentTokenRequest(site="fault-site", ttl_seconds=600),
+    ).token
+    enroll(store, handle.api, token, device_name=f"box-{index}")
+    store.close()
+    handle.close()
+    config = {
+        "data_dir": str(data_dir),
+        "metrics": {"port": 0},
+        "fleet": {
+            "reconnect_min_s": 0.1,
+            "reconnect_max_s": 0.5,
+            "batch_linger_s": 0.05,
+            "batch_max_events": 100,
+        },
+    }
+    return AgentProcess(config, tmp_path / f"agent-{index}.yaml")
