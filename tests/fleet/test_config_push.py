@@ -15,7 +15,7 @@ import pytest
 from fleet.store.base import Store
 from fleet.store.records import ConfigDoc
 from fleet.watchlists.records import AuditQuery
-from proto.oko.v1 import admin_pb2, admin_pb2_grpc, agent_pb2, agent_pb2_grpc
+from proto.oko.v1 import admin_pb2, agent_pb2, agent_pb2_grpc
 from proto.transport import bearer_metadata
 from tests.fleet.conftest import Fleet
 from tests.fleet.helpers import (
