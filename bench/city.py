@@ -147,8 +147,9 @@ async def _stream(
 
         read_task = asyncio.create_task(reader())
         # Connected = the fleet answered something (a probe batch's Ack): the stream is up.
+        # Not entered in `sent`: its Ack (batch_id 0) is not counted, so it must not be
+        # waited for either (it was, and every run's "drain" waited DRAIN_TIMEOUT_S).
         probe = _batch_message(plan["bodies"][:1], 0, time.time_ns())
-        sent[0] = time.time()
         await call.write(probe)
         await asyncio.wait_for(welcomed.wait(), 60)
         plan["up"] = True
