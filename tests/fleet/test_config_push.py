@@ -53,10 +53,18 @@ async def _enroll(fleet: Fleet, name: str, site: str, **labels: str) -> Identity
 
 
 async def _push(
-    fleet: Fleet, selector: str, document: str = DOC, token: str = "", **fields: object
+    fleet: Fleet,
+    selector: str,
+    document: str = DOC,
+    token: str = "",
+    *,
+    camera_id: str = "",
+    dry_run: bool = False,
 ) -> admin_pb2.SetConfigsResponse:
     return await admin_stub(fleet.api).SetConfigs(
-        admin_pb2.SetConfigsRequest(selector=selector, document=document, **fields),
+        admin_pb2.SetConfigsRequest(
+            selector=selector, document=document, camera_id=camera_id, dry_run=dry_run
+        ),
         metadata=bearer_metadata(token or fleet.admin),
         timeout=20,
     )
