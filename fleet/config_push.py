@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from fleet import bus, redaction
 from fleet.app import FleetApp
 from fleet.errors import InvalidRequestError
-from fleet.limits import MAX_CONFIG_PUSH_DEVICES
+from fleet.limits import ID_RE, MAX_CONFIG_PUSH_DEVICES, MAX_ID_CHARS
 from fleet.model_labels import reported_detector
 from fleet.rollouts.selector import parse_selector
 from fleet.services import convert
@@ -81,6 +81,10 @@ async def push_configs(
     app: FleetApp, actor: str, *, selector_text: str, scope: str, text: str, dry_run: bool
 ) -> PushResult:
     """Validate, store, audit and push; InvalidRequestError / ConfigRejectedError otherwise."""
+    if scope and not (len(scope) <= MAX_ID_CHARS and ID_RE.match(scope)):
+        raise InvalidRequestError(
+            f"camera_id: must be a camera id (1-{MAX_ID_CHARS} of letters, digits, '_', '.', '-')"
+        )
     if redaction.MARKER in text:
         raise InvalidRequestError(
             f"document: contains {redaction.MARKER!r} (a masked secret); a document for many "

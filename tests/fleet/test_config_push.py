@@ -158,6 +158,10 @@ async def test_refusals_store_nothing(fleet: Fleet) -> None:
     assert "detect_fps" in details and "document" in details
     details = await _refused(fleet, grpc.StatusCode.INVALID_ARGUMENT, "site=nowhere")
     assert "'site=nowhere'" in details and "no enrolled device" in details
+    details = await _refused(
+        fleet, grpc.StatusCode.INVALID_ARGUMENT, "site=east", camera_id="../" + "x" * 500
+    )
+    assert details.startswith("camera_id:") and len(details) < 200
     details = await _refused(fleet, grpc.StatusCode.INVALID_ARGUMENT, "site")
     assert "selector term 1" in details
     masked = "cameras:\n  - id: gate\n    source: rtsp://u:***@10.0.0.5/s\n"
