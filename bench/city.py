@@ -11,8 +11,12 @@ events in batches, one every `--batch-interval` s (the agent's `batch_linger_s`,
 bursts (a tenth of the boxes send `--burst`x their rate in the interval holding each
 multiple of `--burst-every` s), one SubscribeBatches client on replica 0 measures
 capture -> subscriber latency, and at the end one config document is pushed to every box
-(SetConfig per device through replica 0, 32 at a time; the boxes on other replicas are
-reached through NATS) and timed until the last box has it.
+through replica 0 and timed until the last box has it: `--push selector` (default) is ONE
+SetConfigs call (`okoctl config set --selector site=city`), `--push per-device` is
+SetConfig per device, 32 at a time (the way before SetConfigs), `--push both` does the
+per-device push, waits PUSH_GAP_S, then the selector push, and prints both (each with its
+own document, so each box records which push reached it). The boxes on other replicas are
+reached through NATS.
 
 The rate: events per camera-hour measured by running the agent's pipeline on the demo
 clip and on the city mix (bench/city_rate.py, cached in the temp directory), printed
@@ -66,6 +70,7 @@ WORKERS = 4
 # A box's uplink sends a partial batch after lingering this long (the agent's default).
 BATCH_LINGER_S = float(FleetSection.model_fields["batch_linger_s"].default)
 DRAIN_TIMEOUT_S = 300.0
+PUSH_GAP_S = 5.0  # `--push both`: after the per-device push, before the selector push
 RATE_CACHE = Path(tempfile.gettempdir()) / "oko-city-rate.json"
 
 
@@ -136,13 +141,15 @@ async def _stream(
                     now = time.time()
                     out["acked"].append((now, msg.ack.accepted))
                     out["ack_latency"].append(now - sent.pop(msg.ack.batch_id, now))
-                elif kind == "desired":
-                    out["desired"].append(time.time())
+                elif kind == "desired":  # which push: the document's run tag
+                    tag = msg.desired.document.partition("city-run-")[2].partition("\n")[0]
+                    out["desired"].append((time.time(), tag))
 
         read_task = asyncio.create_task(reader())
         # Connected = the fleet answered something (a probe batch's Ack): the stream is up.
+        # Not entered in `sent`: its Ack (batch_id 0) is not counted, so it must not be
+        # waited for either (it was, and every run's "drain" waited DRAIN_TIMEOUT_S).
         probe = _batch_message(plan["bodies"][:1], 0, time.time_ns())
-        sent[0] = time.time()
         await call.write(probe)
         await asyncio.wait_for(welcomed.wait(), 60)
         plan["up"] = True
@@ -253,7 +260,13 @@ def _plan(index: int, settings: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _push_config(port: int, ca: bytes, admin: str, devices: list[str], run: int) -> list[str]:
+def _document(tag: str) -> str:
+    return f"device:\n  name: city-run-{tag}\ncameras: []\n"
+
+
+async def _push_per_device(
+    port: int, ca: bytes, admin: str, devices: list[str], tag: str
+) -> list[str]:
     """SetConfig for every device (32 at a time, each retried twice); the errors left."""
     meta = bearer_metadata(admin)
     errors: list[str] = []
@@ -267,8 +280,7 @@ async def _push_config(port: int, ca: bytes, admin: str, devices: list[str], run
                     async with gate:
                         await stub.SetConfig(
                             admin_pb2.SetConfigRequest(
-                                device_id=device_id,
-                                document=f"device:\n  name: city-run-{run}\ncameras: []\n",
+                                device_id=device_id, document=_document(tag)
                             ),
                             metadata=meta,
                             timeout=120,
@@ -281,6 +293,61 @@ async def _push_config(port: int, ca: bytes, admin: str, devices: list[str], run
 
         await asyncio.gather(*(one(d) for d in devices))
     return errors
+
+
+async def _push_selector(
+    port: int, ca: bytes, admin: str, devices: list[str], tag: str
+) -> list[str]:
+    """ONE SetConfigs call for every box (`site=city`); the errors (call or per device)."""
+    async with api_channel(port, ca) as api:
+        try:
+            reply = await admin_pb2_grpc.AdminServiceStub(api).SetConfigs(
+                admin_pb2.SetConfigsRequest(selector="site=city", document=_document(tag)),
+                metadata=bearer_metadata(admin),
+                timeout=300,
+            )
+        except grpc.aio.AioRpcError as err:
+            return [f"{err.code().name}: {err.details()}"[:160]] * len(devices)
+    return [f"{r.device_id}: {r.error}"[:160] for r in reply.devices if r.error]
+
+
+PUSHES = {"per-device": _push_per_device, "selector": _push_selector}
+
+
+def _pushes(
+    args: argparse.Namespace, live: list[FleetCli], admin: str, devices: list[str], count: int
+) -> dict[str, dict[str, Any]]:
+    """Run the push mode(s); per mode its tag, start, call seconds and errors."""
+    modes = ["per-device", "selector"] if args.push == "both" else [args.push]
+    done: dict[str, dict[str, Any]] = {}
+    for mode in modes:
+        if done:
+            time.sleep(PUSH_GAP_S)
+        tag = f"{count}-{mode}"
+        started = time.time()
+        errors = asyncio.run(PUSHES[mode](live[0].api_port, live[0].ca, admin, devices, tag))
+        done[mode] = {
+            "tag": tag,
+            "start": started,
+            "call_s": time.time() - started,
+            "errors": errors,
+        }
+        print(f"  {mode} push: the call(s) returned in {done[mode]['call_s']:.1f} s", flush=True)
+    return done
+
+
+def _push_figures(pushes: dict[str, dict[str, Any]], outs: list[dict]) -> dict[str, Any]:
+    figures = {}
+    for mode, p in pushes.items():
+        times = [t for o in outs for t, tag in o["desired"] if tag == p["tag"]]
+        figures[mode] = {
+            "pushed": len(times),
+            "push_s": (max(times) - p["start"]) if times else float("nan"),
+            "call_s": p["call_s"],
+            "failed": len(p["errors"]),
+            "errors": p["errors"][:2],
+        }
+    return figures
 
 
 def run(args: argparse.Namespace, replicas: Replicas, idents: list[Identity], count: int) -> dict:
@@ -338,11 +405,7 @@ def run(args: argparse.Namespace, replicas: Replicas, idents: list[Identity], co
         " pushing config to every box",
         flush=True,
     )
-    push_start = time.time()
-    devices = [i.device_id for i in idents]
-    push_errors = asyncio.run(
-        _push_config(live[0].api_port, live[0].ca, replicas.admin, devices, count)
-    )
+    pushes = _pushes(args, live, replicas.admin, [i.device_id for i in idents], count)
     outs = []
     for _ in workers:
         kind, out = queue.get(timeout=args.push_window + 120)
@@ -357,7 +420,6 @@ def run(args: argparse.Namespace, replicas: Replicas, idents: list[Identity], co
         fleet.stop()
     acked = [(t, n) for o in outs for t, n in o["acked"]]
     window = sum(n for t, n in acked if t0 <= t < t1)
-    desired = [t for o in outs for t in o["desired"] if t >= push_start]
     ingest = window / (t1 - t0)
     return {
         "replicas": count,
@@ -373,15 +435,21 @@ def run(args: argparse.Namespace, replicas: Replicas, idents: list[Identity], co
         "cpu_per_1k": (sum(cpu) / (t1 - t0)) / max(ingest / 1000, 1e-9),
         "cpu_cores": [c / (t1 - t0) for c in cpu],
         "kib_per_box": (sum(rss1) - sum(rss0)) / max(1, args.boxes),
-        "pushed": len(desired),
-        "push_s": (max(desired) - push_start) if desired else float("nan"),
-        "errors": [e for o in outs for e in o.get("errors", [])][:3] + push_errors[:3],
-        "push_failed": len(push_errors),
+        "pushes": _push_figures(pushes, outs),
+        "errors": [e for o in outs for e in o.get("errors", [])][:3],
         "retries": sum(len(o["retries"]) for o in outs),
         "failed": sum(len(o["failed"]) for o in outs),
         "load": os.getloadavg(),
         "drain_s": drain_s,
     }
+
+
+def _push_text(pushes: dict[str, dict[str, Any]], boxes: int) -> str:
+    return "".join(
+        f" config push ({mode}) {p['pushed']}/{boxes} boxes in {p['push_s']:.1f} s"
+        f" (call {p['call_s']:.1f} s, {p['failed']} failed {p['errors']})"
+        for mode, p in pushes.items()
+    )
 
 
 def main() -> None:
@@ -410,7 +478,18 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=20.0, help="measured window")
     parser.add_argument("--warmup", type=float, default=5.0)
-    parser.add_argument("--push-window", type=float, default=40.0, help="boxes wait this long")
+    parser.add_argument(
+        "--push-window",
+        type=float,
+        default=40.0,
+        help="boxes stay connected this long after the window (cover the push(es))",
+    )
+    parser.add_argument(
+        "--push",
+        choices=["selector", "per-device", "both"],
+        default="selector",
+        help="config push: one SetConfigs call, SetConfig per device, or both in turn",
+    )
     parser.add_argument("--face-share", type=float, default=0.1)
     args = parser.parse_args()
     print(f"machine: {describe()}; load average at start {os.getloadavg()}")
@@ -452,8 +531,7 @@ def main() -> None:
                     f" (per replica {', '.join(f'{c:.2f}' for c in r['cpu_cores'])})"
                     f" mem/box={r['kib_per_box']:.0f} KiB"
                     f" backlog drained {r['drain_s']:.0f} s after the window"
-                    f" config push {r['pushed']}/{args.boxes} boxes in {r['push_s']:.1f} s"
-                    f" ({r['push_failed']} SetConfig calls failed)"
+                    f"{_push_text(r['pushes'], args.boxes)}"
                     f" connect retries={r['retries']} failed={r['failed']}"
                     f" load={r['load'][0]:.1f} errors={r['errors']}",
                     flush=True,

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 # Notice kinds (fleet/replicas.py handles each).
 CONFIG = "config"  # {device_id}: send the device its desired state if connected here
+CONFIGS = "configs"  # {device_ids: "a,b,..."}: CONFIG for each (one notice per batch push)
 REVOKE = "revoke"  # {device_id, serial}: deny the certificate, cut the device's stream
 TOKEN_REVOKED = "token_revoked"  # {token_id, reason}: end that API token's streams
 WATCHLISTS = "watchlists"  # {}: galleries changed, reload them
@@ -37,6 +38,7 @@ LIVE_VIEW = "live_view"  # {device_id, request}: send this LiveViewRequest (base
 KINDS = frozenset(
     {
         CONFIG,
+        CONFIGS,
         REVOKE,
         TOKEN_REVOKED,
         WATCHLISTS,

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from agent.config import ConfigError, Section, parse_document, parse_yaml
+from fleet.connection_settings import ConnectionSettings
 from fleet.console.settings import ConsoleSettings
 from fleet.errors import FleetError
 from fleet.limits import Limits
@@ -294,6 +295,11 @@ class FleetSettings(Section):
     rollouts: RolloutSettings = Field(
         default_factory=RolloutSettings,
         description="How staged model rollouts run (docs/operations.md, Rollouts).",
+    )
+    connections: ConnectionSettings = Field(
+        default_factory=ConnectionSettings,
+        description="gRPC per-connection buffers: memory per connected box "
+        "(docs/benchmarks.md, Memory per connected box).",
     )
 
     @field_validator("store")

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 
+from fleet import ctl_config_push
 from fleet.client import ClientError
 from fleet.ctl_output import Ctl, cli_errors, fields, print_json
 from fleet.exits import FAILURE
@@ -70,9 +71,18 @@ def get(
 @cli_errors
 def set_(
     ctx: typer.Context,
-    device_id: str,
+    device_id: Annotated[
+        str | None, typer.Argument(help="The device (or use --selector for many).")
+    ] = None,
     *,
     file: Annotated[Path, typer.Option("-f", "--file", help="YAML document.")],
+    selector: Annotated[
+        str,
+        typer.Option(
+            help="Every enrolled device this label selector matches (`site=north,role=gate`, "
+            "`key!=value`, `*` for all), in one call."
+        ),
+    ] = "",
     camera: Annotated[str, typer.Option(help="Set this camera's document.")] = "",
     expected_version: Annotated[int, typer.Option(help="Refuse if not at this version.")] = 0,
     dry_run: Annotated[bool, typer.Option(help="Validate only; store and push nothing.")] = False,
@@ -80,8 +90,21 @@ def set_(
     """Validate and store a new document; a connected box gets it at once.
 
     The same content as stored (keys in any order) makes no new version: "unchanged".
+    With `--selector` instead of DEVICE_ID, the document goes to every matching device in
+    one call: validated once, a new version for each device whose content changes, one
+    audit entry, pushed to every connected box. One line per device on stdout, progress
+    and a summary on stderr. Exit code 1 if the fleet refuses the call (an invalid
+    document, a selector that matches nothing) or any one device (the reason is on its
+    line; the others still got the document).
     """
     ctl: Ctl = ctx.obj
+    if (device_id is None) == (not selector):
+        raise ValueError("name a DEVICE_ID or a --selector (exactly one)")
+    if device_id is None:
+        if expected_version:
+            raise ValueError("--expected-version applies to one device, not to --selector")
+        ctl_config_push.set_many(ctl, selector, camera, _read(file), dry_run)
+        return
     request = admin_pb2.SetConfigRequest(
         device_id=device_id,
         camera_id=camera,

@@ -35,6 +35,9 @@ MAX_COUNTER: Final = 2**63 - 1  # uint64 counters must fit SQLite's INTEGER and 
 MAX_PERCENT: Final = 100_000.0  # cpu_percent may exceed 100 on many cores; not by 1000x
 MAX_RATE: Final = 1_000_000.0  # fps, inference ms: anything above is a broken sensor
 MIN_TIME_S: Final = 946_684_800  # 2000-01-01T00:00:00Z: no box captured anything earlier
+# Devices one SetConfigs call (`okoctl config set --selector`) may change: a city's boxes
+# fit, and the reply (one result per device) stays far below one gRPC message.
+MAX_CONFIG_PUSH_DEVICES: Final = 10_000
 # What a page of Query / SubscribeBatches may hold besides events (envelope framing).
 ENVELOPE_OVERHEAD_BYTES: Final = 64
 

@@ -41,6 +41,7 @@ class Replication:
         self._remote: dict[str, int] = {}
         self.configs = ConfigRefresher(self._send_desired)
         self.on(bus.CONFIG, self._config)
+        self.on(bus.CONFIGS, self._configs)
         self.on(bus.REVOKE, self._revoke)
         self.on(bus.TOKEN_REVOKED, self._token_revoked)
         self.on(bus.SESSION, self._session)
@@ -83,6 +84,12 @@ class Replication:
         device_id = notice.data.get("device_id", "")
         if self.app.sessions.get(device_id) is not None:
             self.configs.notice(device_id)  # the read runs beside the next notices'
+
+    async def _configs(self, notice: Notice) -> None:
+        """A push to many boxes: refresh those of them connected here (fleet/config_push)."""
+        for device_id in notice.data.get("device_ids", "").split(","):
+            if device_id and self.app.sessions.get(device_id) is not None:
+                self.configs.notice(device_id)
 
     async def _send_desired(self, device_id: str) -> None:
         session = self.app.sessions.get(device_id)

@@ -23,6 +23,7 @@ from prometheus_client import start_http_server
 
 from fleet.app import FleetApp
 from fleet.config import FleetSettings
+from fleet.connection_settings import connection_options
 from fleet.decode_guard import DecodeGuard
 from fleet.errors import FleetError
 from fleet.retention import RetentionTask
@@ -72,6 +73,7 @@ def server_options(settings: FleetSettings) -> list[tuple[str, int | str]]:
         ("grpc.server_handshake_timeout_ms", int(settings.handshake_timeout_s * 1000)),
         ("grpc.max_allowed_incoming_connections", settings.max_connections),
         ("grpc.max_connection_idle_ms", int(settings.idle_connection_s * 1000)),
+        *connection_options(settings.connections),
     ]
 
 

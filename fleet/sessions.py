@@ -18,6 +18,7 @@ import grpc
 
 from fleet.auth import Principal
 from fleet.errors import UnauthenticatedError
+from fleet.mailbox import Mailbox
 from proto.oko.v1 import agent_pb2
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ class Session:
     """
 
     device_id: str
-    outbox: asyncio.Queue[agent_pb2.FleetMessage | Close] = field(default_factory=asyncio.Queue)
+    outbox: Mailbox[agent_pb2.FleetMessage | Close] = field(default_factory=Mailbox)
     started_us: int = field(default_factory=lambda: time.time_ns() // 1000)
 
     def send(self, message: agent_pb2.FleetMessage) -> None:

@@ -8,7 +8,7 @@ import secrets
 import grpc
 from typing_extensions import override
 
-from fleet import __version__, bus, desired, redaction
+from fleet import __version__, bus, config_push, desired, redaction
 from fleet.app import FleetApp, now_us
 from fleet.auth import MAX_ENROLL_TTL_S, Principal, Role, mint_api_token, mint_enrollment_token
 from fleet.errors import InvalidRequestError, NotFoundError
@@ -44,6 +44,29 @@ def _for_role(view: admin_pb2.ConfigView, who: Principal) -> admin_pb2.ConfigVie
     view.reported_document = redaction.mask_document(view.reported_document)
     view.last_apply_error = redaction.mask_text(view.last_apply_error)
     return view
+
+
+def _push_response(pushed: config_push.PushResult) -> admin_pb2.SetConfigsResponse:
+    outcome = pushed.outcome
+    return admin_pb2.SetConfigsResponse(
+        selector=pushed.selector,
+        matched=len(outcome.outcomes),
+        changed=outcome.count("changed"),
+        unchanged=outcome.count("unchanged"),
+        failed=outcome.count("failed"),
+        delivered=len(pushed.delivered),
+        sha256=outcome.sha256,
+        devices=[
+            admin_pb2.DeviceConfigResult(
+                device_id=o.device_id,
+                version=o.version,
+                unchanged=o.unchanged,
+                error=redaction.mask_text(o.error),
+                delivered=o.device_id in pushed.delivered,
+            )
+            for o in outcome.outcomes
+        ],
+    )
 
 
 class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
@@ -315,6 +338,21 @@ class AdminServicer(Guarded, admin_pb2_grpc.AdminServiceServicer):
         view = convert.config_view(device, request.camera_id, doc, rendered)
         view.unchanged = outcome.unchanged
         return _for_role(view, who)
+
+    @override
+    @guarded(Role.OPERATOR)
+    async def SetConfigs(
+        self, request: admin_pb2.SetConfigsRequest, context: Context, who: Principal
+    ) -> admin_pb2.SetConfigsResponse:
+        pushed = await config_push.push_configs(
+            self.app,
+            who.name,
+            selector_text=request.selector,
+            scope=request.camera_id,
+            text=request.document,
+            dry_run=request.dry_run,
+        )
+        return _push_response(pushed)
 
     @override
     @guarded(Role.OPERATOR)

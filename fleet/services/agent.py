@@ -22,6 +22,7 @@ from fleet.errors import (
     UnauthenticatedError,
 )
 from fleet.ingest import Rejection, admit
+from fleet.mailbox import Mailbox
 from fleet.models import fetch as model_fetch
 from fleet.models import wire as model_wire
 from fleet.redaction import mask_text
@@ -198,10 +199,8 @@ class _Stream:
         self.app = app
         self.device = device
         self.session = session
-        self.acks: asyncio.Queue[
-            tuple[Any, asyncio.Future[BatchOutcome], list[Rejection], float] | None
-        ]
-        self.acks = asyncio.Queue(MAX_IN_FLIGHT)
+        self.acks: Mailbox[tuple[Any, asyncio.Future[BatchOutcome], list[Rejection], float] | None]
+        self.acks = Mailbox(MAX_IN_FLIGHT)
 
     async def read(self, messages: AsyncIterator[agent_pb2.AgentMessage]) -> None:
         acker = asyncio.create_task(self._ack_in_order())

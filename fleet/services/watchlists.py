@@ -22,6 +22,7 @@ from fleet.services.common import Context, Guarded, guarded
 from fleet.services.convert import us_of
 from fleet.watchlists import wire
 from fleet.watchlists.enrol import PhotoRefusedError
+from fleet.watchlists.evidence_records import PRESENT
 from fleet.watchlists.records import (
     AlertQuery,
     AlertRecord,
@@ -268,10 +269,13 @@ class WatchlistServicer(Guarded, watchlists_pb2_grpc.WatchlistServiceServicer):
         """The box's image of an alert's face, if the fleet has it; every call is audited."""
         alert = await self.app.store.get_alert(request.alert_id)  # unknown -> NOT_FOUND
         found = await self.app.store.get_alert_evidence(alert.alert_id)
-        jpeg, meta = found or (
-            b"",
-            (await self.app.store.evidence_meta([alert.alert_id])).get(alert.alert_id),
-        )
+        meta = None
+        if found is None:
+            meta = (await self.app.store.evidence_meta([alert.alert_id])).get(alert.alert_id)
+            if meta is not None and meta.state == PRESENT:
+                # The image landed between the two reads: read it, never "present" without it.
+                found = await self.app.store.get_alert_evidence(alert.alert_id)
+        jpeg, meta = found or (b"", meta)
         state = meta.state if meta is not None else "none"
         detail = f"present sha256 {meta.sha256}" if found and meta else state
         self.wl.evidence.metrics.views.labels(state).inc()

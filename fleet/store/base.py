@@ -211,6 +211,21 @@ class Store(Protocol):
         so two operators editing at once cannot silently overwrite each other.
         """
 
+    # Desired state of many devices at once (fleet/store/sqlite_config_batch.py).
+    async def config_docs_of(self, device_ids: Sequence[str]) -> dict[str, dict[str, ConfigDoc]]:
+        """Per device: its current document per scope, the rendered one under scope '*'.
+
+        One read for a whole batch; a device without documents maps to an empty dict.
+        """
+
+    async def put_configs(self, pairs: Sequence[tuple[ConfigDoc, ConfigDoc]]) -> list[str]:
+        """Store each (scope document, rendered document) pair in ONE transaction.
+
+        A pair is written only if its device is at `doc.version - 1` when the transaction
+        runs; the ids of devices that were not (changed meanwhile) are returned and nothing
+        of theirs is written, so one concurrent edit never overwrites or fails the others.
+        """
+
     # Webhooks.
     async def add_webhook(self, hook: Webhook) -> None:
         """Register a webhook; it starts delivering from `hook.cursor`."""

@@ -34,6 +34,7 @@ from fleet.store.base import Store
 from fleet.store.pg_artifacts import ArtifactMixin
 from fleet.store.pg_audit import AuditGroups
 from fleet.store.pg_certs import CertMixin
+from fleet.store.pg_config_batch import ConfigBatchMixin
 from fleet.store.pg_dead_letters import DeadLetterMixin
 from fleet.store.pg_evidence import EvidenceMixin
 from fleet.store.pg_migrate import head_revision
@@ -84,6 +85,7 @@ class PostgresStore(
     ModelMixin,
     ArtifactMixin,
     RolloutMixin,
+    ConfigBatchMixin,
     Store,
 ):
     """`fleet.store.base.Store` on PostgreSQL. Create with `await PostgresStore.open(url)`."""

@@ -47,6 +47,7 @@ from fleet.store.records import (
     WebhookProgress,
 )
 from fleet.store.sqlite_cert_store import CertStoreMixin
+from fleet.store.sqlite_config_batch import ConfigBatchStoreMixin
 from fleet.store.sqlite_dead_letters import DeadLetterStoreMixin
 from fleet.store.sqlite_evidence import EvidenceStoreMixin
 from fleet.store.sqlite_gallery_store import GalleryStoreMixin
@@ -84,6 +85,7 @@ class SqliteStore(
     DeadLetterStoreMixin,
     ModelStoreMixin,
     RolloutStoreMixin,
+    ConfigBatchStoreMixin,
     Store,
 ):
     """`fleet.store.base.Store` on SQLite. Create with `await SqliteStore.open(path)`.

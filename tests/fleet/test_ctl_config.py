@@ -88,3 +88,27 @@ def test_diff_against_a_file_and_against_what_the_box_reports(
     # The box never reported: everything desired is a difference.
     code, out, _ = ctl(server, "config", "diff", device)
     assert code == 1 and "+  source: rtsp://10.1.1.1/s" in out and "reported v0" in out
+
+
+def test_set_with_a_selector_pushes_to_every_matching_device(
+    server: FleetCli, tmp_path: Path
+) -> None:
+    devices = []
+    for i in range(2):
+        _, token, _ = ctl(server, "token", "create", "--site", "sel-north")
+        store = AgentStore(tmp_path / f"box-{i}")
+        devices.append(enroll(store, server.api, token.strip(), device_name=f"n-{i}").device_id)
+        store.close()
+    box = _file(tmp_path, "box.yaml", BOX)
+    code, out, err = ctl(server, "config", "set", "--selector", "site=sel-north", "-f", box)
+    assert code == 0, err
+    assert sorted(line.split(":")[0] for line in out.splitlines()) == sorted(devices)
+    assert "version 1" in out and "pushing box document" in err
+    assert "site=sel-north: 2 matched, 2 changed, 0 unchanged, 0 refused" in err
+    same = _file(tmp_path, "same.yaml", SAME)
+    code, out, err = ctl(server, "config", "set", "--selector", "site=sel-north", "-f", same)
+    assert code == 0 and out.count("unchanged (version 1)") == 2 and "2 unchanged" in err
+    code, _, err = ctl(server, "config", "set", "--selector", "site=sel-none", "-f", box)
+    assert code == 1 and "no enrolled device matches 'site=sel-none'" in err
+    code, _, err = ctl(server, "config", "set", devices[0], "--selector", "site=x", "-f", box)
+    assert code == 2 and "exactly one" in err

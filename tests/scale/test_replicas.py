@@ -227,3 +227,35 @@ async def test_webhooks_deliver_once_across_replicas_and_move_when_the_holder_di
         assert replicas.lease_holder("webhooks") not in ("", holder.args[-1])
     finally:
         holder.start()
+
+
+async def test_one_setconfigs_reaches_boxes_on_every_replica(replicas: Replicas) -> None:
+    """One SetConfigs on replica 0: its own box at once, the box on replica 1 by notice."""
+    async with api_channel(replicas.fleets[0].api_port, replicas.ca) as api:
+        boxes = [
+            await enroll(api, await enrollment_token(api, replicas.admin, "push-many"), f"pm-{i}")
+            for i in range(3)
+        ]
+        ports = [replicas.fleets[i].agent_port for i in (0, 1, 1)]
+        channels = [b.channel(p) for b, p in zip(boxes, ports, strict=True)]
+        streams = [AgentStream(c) for c in channels]
+        try:
+            for s in streams:
+                await s.next("welcome")
+            started = time.monotonic()
+            reply = await admin_stub(api).SetConfigs(
+                admin_pb2.SetConfigsRequest(selector="site=push-many", document="cameras: []\n"),
+                metadata=bearer_metadata(replicas.admin),
+                timeout=30,
+            )
+            assert (reply.matched, reply.changed, reply.delivered) == (3, 3, 1)
+            for stream in streams:
+                got = (await stream.next("desired", timeout=10)).desired
+                assert got.version == 1 and got.document == "cameras: []\n"
+            pushed_s = time.monotonic() - started
+        finally:
+            for stream in streams:
+                stream.close()
+            for channel in channels:
+                await channel.close()
+    print(f"SetConfigs across replicas {pushed_s * 1000:.0f} ms")

@@ -294,6 +294,52 @@ class SetConfigRequest(_message.Message):
     dry_run: bool
     def __init__(self, device_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., document: _Optional[str] = ..., expected_version: _Optional[int] = ..., dry_run: _Optional[bool] = ...) -> None: ...
 
+class SetConfigsRequest(_message.Message):
+    __slots__ = ("selector", "camera_id", "document", "dry_run")
+    SELECTOR_FIELD_NUMBER: _ClassVar[int]
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    selector: str
+    camera_id: str
+    document: str
+    dry_run: bool
+    def __init__(self, selector: _Optional[str] = ..., camera_id: _Optional[str] = ..., document: _Optional[str] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+
+class DeviceConfigResult(_message.Message):
+    __slots__ = ("device_id", "version", "unchanged", "error", "delivered")
+    DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    UNCHANGED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    device_id: str
+    version: int
+    unchanged: bool
+    error: str
+    delivered: bool
+    def __init__(self, device_id: _Optional[str] = ..., version: _Optional[int] = ..., unchanged: _Optional[bool] = ..., error: _Optional[str] = ..., delivered: _Optional[bool] = ...) -> None: ...
+
+class SetConfigsResponse(_message.Message):
+    __slots__ = ("selector", "matched", "changed", "unchanged", "failed", "delivered", "sha256", "devices")
+    SELECTOR_FIELD_NUMBER: _ClassVar[int]
+    MATCHED_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    UNCHANGED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    DEVICES_FIELD_NUMBER: _ClassVar[int]
+    selector: str
+    matched: int
+    changed: int
+    unchanged: int
+    failed: int
+    delivered: int
+    sha256: str
+    devices: _containers.RepeatedCompositeFieldContainer[DeviceConfigResult]
+    def __init__(self, selector: _Optional[str] = ..., matched: _Optional[int] = ..., changed: _Optional[int] = ..., unchanged: _Optional[int] = ..., failed: _Optional[int] = ..., delivered: _Optional[int] = ..., sha256: _Optional[str] = ..., devices: _Optional[_Iterable[_Union[DeviceConfigResult, _Mapping]]] = ...) -> None: ...
+
 class SendCommandRequest(_message.Message):
     __slots__ = ("device_id", "kind", "args")
     class ArgsEntry(_message.Message):

@@ -84,6 +84,11 @@ class AdminServiceStub:
                 request_serializer=proto_dot_oko_dot_v1_dot_admin__pb2.SetConfigRequest.SerializeToString,
                 response_deserializer=proto_dot_oko_dot_v1_dot_admin__pb2.ConfigView.FromString,
                 _registered_method=True)
+        self.SetConfigs = channel.unary_unary(
+                '/oko.v1.AdminService/SetConfigs',
+                request_serializer=proto_dot_oko_dot_v1_dot_admin__pb2.SetConfigsRequest.SerializeToString,
+                response_deserializer=proto_dot_oko_dot_v1_dot_admin__pb2.SetConfigsResponse.FromString,
+                _registered_method=True)
         self.SendCommand = channel.unary_unary(
                 '/oko.v1.AdminService/SendCommand',
                 request_serializer=proto_dot_oko_dot_v1_dot_admin__pb2.SendCommandRequest.SerializeToString,
@@ -192,6 +197,20 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetConfigs(self, request, context):
+        """One scope document to every device a label selector matches, in one call: validated
+        once (INVALID_ARGUMENT naming the field, nothing stored), rendered per device, every
+        changed device's new version written in one transaction, one audit entry, and pushed
+        to the connected boxes at once (on any replica). A selector that matches no device is
+        INVALID_ARGUMENT naming it; more than the per-call bound too. A device whose own
+        rendered document is refused (e.g. a rule naming a class its detector lacks) is listed
+        under `failed` with the reason; the others still get the new version.
+        operator
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SendCommand(self, request, context):
         """operator
         """
@@ -280,6 +299,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.SetConfig,
                     request_deserializer=proto_dot_oko_dot_v1_dot_admin__pb2.SetConfigRequest.FromString,
                     response_serializer=proto_dot_oko_dot_v1_dot_admin__pb2.ConfigView.SerializeToString,
+            ),
+            'SetConfigs': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetConfigs,
+                    request_deserializer=proto_dot_oko_dot_v1_dot_admin__pb2.SetConfigsRequest.FromString,
+                    response_serializer=proto_dot_oko_dot_v1_dot_admin__pb2.SetConfigsResponse.SerializeToString,
             ),
             'SendCommand': grpc.unary_unary_rpc_method_handler(
                     servicer.SendCommand,
@@ -577,6 +601,33 @@ class AdminService:
             '/oko.v1.AdminService/SetConfig',
             proto_dot_oko_dot_v1_dot_admin__pb2.SetConfigRequest.SerializeToString,
             proto_dot_oko_dot_v1_dot_admin__pb2.ConfigView.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetConfigs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oko.v1.AdminService/SetConfigs',
+            proto_dot_oko_dot_v1_dot_admin__pb2.SetConfigsRequest.SerializeToString,
+            proto_dot_oko_dot_v1_dot_admin__pb2.SetConfigsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -67,6 +67,16 @@ class AdminServiceStub:
     stays in force. expected_version guards against lost updates (FAILED_PRECONDITION).
     operator
     """
+    SetConfigs: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SetConfigsRequest, _admin_pb2.SetConfigsResponse]
+    """One scope document to every device a label selector matches, in one call: validated
+    once (INVALID_ARGUMENT naming the field, nothing stored), rendered per device, every
+    changed device's new version written in one transaction, one audit entry, and pushed
+    to the connected boxes at once (on any replica). A selector that matches no device is
+    INVALID_ARGUMENT naming it; more than the per-call bound too. A device whose own
+    rendered document is refused (e.g. a rule naming a class its detector lacks) is listed
+    under `failed` with the reason; the others still get the new version.
+    operator
+    """
     SendCommand: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SendCommandRequest, _admin_pb2.SendCommandResponse]
     """operator"""
     CreateWebhook: _grpc.UnaryUnaryMultiCallable[_admin_pb2.CreateWebhookRequest, _admin_pb2.Webhook]
@@ -114,6 +124,16 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """Validates, stores a new version and pushes it to the box if connected. A document
     that fails validation is INVALID_ARGUMENT naming the field; the last good version
     stays in force. expected_version guards against lost updates (FAILED_PRECONDITION).
+    operator
+    """
+    SetConfigs: _aio.UnaryUnaryMultiCallable[_admin_pb2.SetConfigsRequest, _admin_pb2.SetConfigsResponse]  # type: ignore[assignment]
+    """One scope document to every device a label selector matches, in one call: validated
+    once (INVALID_ARGUMENT naming the field, nothing stored), rendered per device, every
+    changed device's new version written in one transaction, one audit entry, and pushed
+    to the connected boxes at once (on any replica). A selector that matches no device is
+    INVALID_ARGUMENT naming it; more than the per-call bound too. A device whose own
+    rendered document is refused (e.g. a rule naming a class its detector lacks) is listed
+    under `failed` with the reason; the others still get the new version.
     operator
     """
     SendCommand: _aio.UnaryUnaryMultiCallable[_admin_pb2.SendCommandRequest, _admin_pb2.SendCommandResponse]  # type: ignore[assignment]
@@ -220,6 +240,22 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         """Validates, stores a new version and pushes it to the box if connected. A document
         that fails validation is INVALID_ARGUMENT naming the field; the last good version
         stays in force. expected_version guards against lost updates (FAILED_PRECONDITION).
+        operator
+        """
+
+    @_abc_1.abstractmethod
+    def SetConfigs(
+        self,
+        request: _admin_pb2.SetConfigsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.SetConfigsResponse, _abc.Awaitable[_admin_pb2.SetConfigsResponse]]:
+        """One scope document to every device a label selector matches, in one call: validated
+        once (INVALID_ARGUMENT naming the field, nothing stored), rendered per device, every
+        changed device's new version written in one transaction, one audit entry, and pushed
+        to the connected boxes at once (on any replica). A selector that matches no device is
+        INVALID_ARGUMENT naming it; more than the per-call bound too. A device whose own
+        rendered document is refused (e.g. a rule naming a class its detector lacks) is listed
+        under `failed` with the reason; the others still get the new version.
         operator
         """
 
