@@ -27,6 +27,7 @@ UNEXPLAINED = 0.3
 # Windows covering this share of the frame cost more than one full-frame pass.
 FULL_FRAME_AREA = 0.7
 STILL = "still"  # plan reason: skipped, nothing moves and the last pass's tracks stand
+TRACKED = "tracked"  # plan reason: skipped, live tracks explain the motion (tracker predicts)
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ class MotionGate:
         )
         if self._may_skip(motion, track_boxes):
             self._skipped += 1
-            return GatePlan(np.empty((0, 4), np.int32), motion, False, "tracked")
+            return GatePlan(np.empty((0, 4), np.int32), motion, False, TRACKED)
         self._skipped = 0
         return self._look((h, w), motion, track_boxes, settled, t)
 
