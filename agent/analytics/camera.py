@@ -111,7 +111,9 @@ class CameraAnalytics:
                 events += rule.update(tracks, timestamp, predicted=predict)
         if self.abandoned is not None:
             # The one rule that finds its objects in pixels; raw detections name them.
-            events += self.abandoned.update(tracks, timestamp, frame, detections, motion=motion)
+            events += self.abandoned.update(
+                tracks, timestamp, frame, detections, motion=motion, predicted=predict
+            )
         if self.faces is not None and frame is not None:
             events += self.faces.update(frame, tracks, timestamp)
         return FrameAnalytics(tracks, events)

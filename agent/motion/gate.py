@@ -104,7 +104,11 @@ class MotionGate:
 
         `settled`: every live track was confirmed and matched in the last detector pass,
         so the tracker's last output can stand in for a pass on a frame where nothing
-        moves ("still" plans, at most `still_refresh_s` since the last pass).
+        moves ("still" plans, at most `still_refresh_s` since the last pass), and its
+        predictions for a frame whose motion the tracks explain ("tracked" plans, see
+        `MotionConfig.skip_tracked_frames`). Unsettled, the detector looks: a tentative
+        track is confirmed and a lost one found again only by detections, so skipping
+        then would delay a new person's count rather than save a pass.
         """
         h, w = image.shape[:2]
         if not self.config.enabled:
@@ -122,7 +126,7 @@ class MotionGate:
             if tracks is None
             else grow_boxes(tracks, self.config.track_margin)
         )
-        if self._may_skip(motion, track_boxes):
+        if settled and self._may_skip(motion, track_boxes):
             self._skipped += 1
             return GatePlan(np.empty((0, 4), np.int32), motion, False, TRACKED)
         self._skipped = 0
