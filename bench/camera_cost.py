@@ -90,7 +90,9 @@ def kind_costs(
         dets = merge_window_detections(plan.windows, found, image.shape[:2])
         marks.append(time.process_time())
         predict = plan.reason == TRACKED
-        tracks = analytics.track(dets, t, hold=plan.reason == STILL, predict=predict)
+        tracks = analytics.track(
+            dets, t, hold=plan.reason == STILL, predict=predict, bounds=image.shape[:2]
+        )
         marks.append(time.process_time())
         events = [
             e

@@ -91,6 +91,7 @@ class CameraAnalytics:
         hold: bool = False,
         predict: bool = False,
         motion: bool = True,
+        bounds: tuple[int, int] | None = None,
     ) -> FrameAnalytics:
         """Track this frame's detections and run every rule on the confirmed tracks.
 
@@ -101,10 +102,11 @@ class CameraAnalytics:
         when the tracker is not settled. `predict`: the detector skipped this frame
         because live tracks explain all its motion (`MotionGate` "tracked"); the tracker's
         predicted tracks (`ByteTrack.coast`) are this frame's tracks, and rules are told
-        so. `motion` false: the gate saw nothing move, so the static-object model may run
-        at its idle rate.
+        so; `bounds` (height, width of the frame in the tracks' pixels) clips predicted
+        boxes to the picture. `motion` false: the gate saw nothing move, so the
+        static-object model may run at its idle rate.
         """
-        tracks = self.track(detections, timestamp, hold=hold, predict=predict)
+        tracks = self.track(detections, timestamp, hold=hold, predict=predict, bounds=bounds)
         events: list[AnalyticsEvent] = []
         for rule in self.rules:
             if rule is not self.abandoned:
@@ -119,13 +121,19 @@ class CameraAnalytics:
         return FrameAnalytics(tracks, events)
 
     def track(
-        self, detections: Detections, timestamp: float, *, hold: bool = False, predict: bool = False
+        self,
+        detections: Detections,
+        timestamp: float,
+        *,
+        hold: bool = False,
+        predict: bool = False,
+        bounds: tuple[int, int] | None = None,
     ) -> Detections:
         """This frame's confirmed tracks (the tracking step of `update`, see there)."""
         if hold and self.tracker.settled:
             return self._held
         if predict:
-            self._held = self.tracker.coast(timestamp)
+            self._held = self.tracker.coast(timestamp, bounds)
         else:
             self._held = self.tracker.update(detections, timestamp)
         return self._held

@@ -155,14 +155,17 @@ class MotionGate:
     def _may_skip(self, motion: np.ndarray, track_boxes: np.ndarray) -> bool:
         """Whether live tracks explain the motion, within the skip budget.
 
-        Explained = at most `UNEXPLAINED` of the moving pixels lie outside every grown track
-        box. Then the tracker's prediction stands in for one detector call; motion outside
-        the tracks (a new object) or `skip_tracked_frames` skips in a row end the skipping.
+        Explained = there is motion and at most `UNEXPLAINED` of the moving pixels lie
+        outside every grown track box. Then the tracker's prediction stands in for one
+        detector call; motion outside the tracks (a new object) or `skip_tracked_frames`
+        skips in a row end the skipping.
         """
         if self._skipped >= self.config.skip_tracked_frames or not len(track_boxes):
             return False
         if not len(motion) or self._mask is None:
-            return True
+            # Nothing moves: that is a "still" frame's case (the last output stands, up to
+            # `still_refresh_s`), not one for predictions.
+            return False
         covered = np.zeros_like(self._mask)
         for x1, y1, x2, y2 in np.round(track_boxes * self._scale).astype(int).tolist():
             covered[max(y1, 0) : max(y2, 0), max(x1, 0) : max(x2, 0)] = 1

@@ -154,7 +154,13 @@ class CameraStage:
         # Rules that read pixels do so under main-stream boxes (a substream is upscaled).
         pixels = found.frame.event_image() if self._reads_pixels else found.frame.image
         out = self.analytics.update(
-            found.detections, now, pixels, hold=hold, predict=predict, motion=not still
+            found.detections,
+            now,
+            pixels,
+            hold=hold,
+            predict=predict,
+            motion=not still,
+            bounds=found.frame.event_shape,
         )
         wire = self.minter.mint_all(out.events)
         if self.shots is not None:

@@ -218,7 +218,7 @@ class ByteTrack:
         out = detections[rows]
         return Detections(out.xyxy, out.confidence, out.class_id, ids, out.keypoints)
 
-    def coast(self, timestamp: float) -> Detections:
+    def coast(self, timestamp: float, bounds: tuple[int, int] | None = None) -> Detections:
         """Advance to a frame the detector skipped; return the tracks it would have reported.
 
         For the motion gate's "tracked" frames (skipped because live tracks explain all
@@ -229,12 +229,21 @@ class ByteTrack:
         detections nothing counts as missed: hits, the "matched last update" flags, the
         time each track was last seen and tentative tracks all stay, and lost tracks stay
         lost (not reported). The result has no keypoints.
+
+        `bounds` (height, width): the frame; predicted boxes are clipped to it as detected
+        ones are, and a track predicted wholly out of the picture is not reported (it is
+        kept: the next pass decides whether it left).
         """
         self._advance(timestamp)
         tr = self._tracks
-        rows = np.flatnonzero(tr.confirmed & tr.active)
+        boxes = tr.boxes()
+        if bounds is not None:
+            h, w = bounds
+            boxes = np.clip(boxes, 0.0, [w, h, w, h])
+        inside = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        rows = np.flatnonzero(tr.confirmed & tr.active & inside)
         return Detections(
-            tr.boxes()[rows].astype(np.float32),
+            boxes[rows].astype(np.float32),
             tr.score[rows].astype(np.float32),
             tr.class_id[rows].copy(),
             tr.public_id[rows].copy(),

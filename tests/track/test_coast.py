@@ -106,3 +106,23 @@ def test_coast_checks_time_like_update() -> None:
     with pytest.raises(ValueError, match="non-finite"):
         tracker.coast(float("nan"))
     assert len(tracker.coast(1.0)) == len(tracker.coast(1.2))  # same state, time moved on
+
+
+def test_predicted_boxes_are_clipped_to_the_frame_and_gone_ones_not_reported() -> None:
+    """A walker leaving at the right edge: its prediction is clipped like a detection; once
+    predicted wholly outside it is not reported, but kept for the next pass to decide."""
+    tracker = ByteTrack(TrackerConfig(min_hits=1))
+    for i in range(6):
+        t = i / FPS
+        tracker.update(dets([(*walker(560, 100, 200, 0, t), 0.9, PERSON)]), t)
+    near = tracker.coast(6 / FPS, bounds=(480, 640))  # true box x 800-840: outside
+    assert len(near) == 0 and len(tracker.live_boxes()) == 1
+    edge = ByteTrack(TrackerConfig(min_hits=1))
+    for i in range(6):
+        t = i / FPS
+        edge.update(dets([(*walker(300, 100, 200, 0, t), 0.9, PERSON)]), t)
+    out = edge.coast(6 / FPS, bounds=(480, 640))  # walker at x 540-580: inside
+    assert len(out) == 1 and 0 <= out.xyxy[0, 0] < out.xyxy[0, 2] <= 640
+    late = edge.coast(8 / FPS, bounds=(480, 640))  # walker at x 620-660: cut at the edge
+    assert len(late) == 1 and float(late.xyxy[0, 2]) == 640.0
+    assert 610 < float(late.xyxy[0, 0]) < 630
