@@ -169,6 +169,11 @@ class AgentStream:
                 )
             )
         self.call = agent_pb2_grpc.AgentServiceStub(channel).Connect(self._requests())
+        # When the call ends (refused, revoked, channel closed) the request generator must
+        # end too: left suspended in `get()`, grpc.aio's consumer task outlives the test and
+        # the loop's teardown fails on it ("aclose(): asynchronous generator is already
+        # running").
+        self.call.add_done_callback(lambda _call: self._outbox.put_nowait(None))
         self._next_batch = 1
 
     async def _requests(self) -> AsyncIterator[agent_pb2.AgentMessage]:
