@@ -29,9 +29,8 @@ import numpy as np
 
 from agent.config.camera import load_camera_spec
 from agent.detect.object_detector import ObjectDetector
-from agent.detections import Detections
 from agent.events.convert import EventMinter
-from agent.motion.gate import STILL, MotionGate
+from agent.motion.gate import STILL, TRACKED, MotionGate
 from agent.motion.windows import merge_window_detections
 from agent.pipeline.detector_setup import make_detector
 from agent.pipeline.stage import CameraStage
@@ -63,41 +62,48 @@ def _frames(path: Path, count: int) -> tuple[list[np.ndarray], list[float]]:
     return images, costs
 
 
-def kind_costs(detector: ObjectDetector, clip: Path, frames: int) -> dict[str, list[float]]:
-    """CPU ms per frame of each step for one camera of this clip (see the module docstring)."""
+def kind_costs(
+    detector: ObjectDetector, clip: Path, frames: int, skip_tracked: int | None = None
+) -> dict[str, list[float]]:
+    """CPU ms per frame of each step for one camera of this clip (see the module docstring).
+
+    `skip_tracked`: `motion.skip_tracked_frames` for this run (None: the example camera's).
+    """
     spec = load_camera_spec(CAMERA, source=str(clip), realtime=False)
+    if skip_tracked is not None:
+        motion = spec.motion.model_copy(update={"skip_tracked_frames": skip_tracked})
+        spec = spec.model_copy(update={"motion": motion})
     images, decode = _frames(clip, frames)
     gate = MotionGate(spec.motion, detector.model.spec.input_hw[1])
     stage = CameraStage(spec, detector.labels, EventMinter(spec.id))
     analytics = stage.analytics
     costs: dict[str, list[float]] = defaultdict(list)
     costs["decode"] = decode
-    held = Detections.empty()
     detector.detect(images[:1])  # warm-up: the first call of a shape is not what it costs
     for k, image in enumerate(images):
         t = 1_700_000_000.0 + k / DETECT_FPS
         marks = [time.process_time()]
-        tracker = analytics.tracker
+        tracker = analytics.tracker  # read by the gate, as in CameraPipeline
         plan = gate.update(image, t, tracker.live_boxes(), tracker.settled)
         marks.append(time.process_time())
         found = detector.detect(plan.crops(image)) if len(plan.windows) else []
         dets = merge_window_detections(plan.windows, found, image.shape[:2])
         marks.append(time.process_time())
-        if plan.reason == STILL and tracker.settled:
-            tracks = held  # as CameraAnalytics.update(hold=True)
-        else:
-            tracks = held = tracker.update(dets, t)
+        predict = plan.reason == TRACKED
+        tracks = analytics.track(
+            dets, t, hold=plan.reason == STILL, predict=predict, bounds=image.shape[:2]
+        )
         marks.append(time.process_time())
         events = [
             e
             for rule in analytics.rules
             if rule is not analytics.abandoned
-            for e in rule.update(tracks, t)
+            for e in rule.update(tracks, t, predicted=predict)
         ]
         marks.append(time.process_time())
         if analytics.abandoned is not None:
             events += analytics.abandoned.update(
-                tracks, t, image, dets, motion=bool(len(plan.motion))
+                tracks, t, image, dets, motion=bool(len(plan.motion)), predicted=predict
             )
         marks.append(time.process_time())
         stage.minter.mint_all(events)
@@ -115,6 +121,15 @@ def main() -> None:
     parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS)[::-1])
     parser.add_argument("--clips", type=Path, default=None, help="keep the built clips here")
     parser.add_argument("--threads", type=int, default=None, help="detector threads")
+    parser.add_argument(
+        "--skip-tracked",
+        type=int,
+        nargs="+",
+        default=[None],
+        metavar="N",
+        help="motion.skip_tracked_frames to run each kind with (default: the example "
+        "camera's); several values give one row each, e.g. --skip-tracked 0 1",
+    )
     args = parser.parse_args()
     detector = make_detector([load_camera_spec(CAMERA)], threads=args.threads)
     print(f"machine: {describe()}; load average {os.getloadavg()[0]:.1f}")
@@ -122,22 +137,29 @@ def main() -> None:
         f"detector: {detector.model.spec.key} on {detector.model.backend}; process CPU ms; "
         f"OpenCV threads {cv2.getNumThreads()}"
     )
-    print("| kind | " + " | ".join(STEPS) + " | total ms/frame | ms/s at 5 fps | cameras/2 cores |")
-    print("|---|" + "---:|" * (len(STEPS) + 4))
+    print(
+        "| kind | skip_tracked | " + " | ".join(STEPS) + " | total ms/frame | ms/s at 5 fps "
+        "| cameras/2 cores | detector calls/frame |"
+    )
+    print("|---|---:|" + "---:|" * (len(STEPS) + 4))
     with tempfile.TemporaryDirectory() as tmp:
         clips = clips_in(args.clips or Path(tmp))
         for kind in args.kinds:
-            costs = kind_costs(detector, clips[kind], args.frames)
-            means = [float(np.mean(costs[s])) for s in STEPS]
-            per_s = sum(means) * DETECT_FPS
-            calls = float(np.mean(costs["calls"]))
-            print(
-                f"| {kind} | "
-                + " | ".join(f"{m:.2f}" for m in means)
-                + f" | {sum(means):.2f} | {per_s:.0f} | {2000 / per_s:.0f} | {calls:.2f} |",
-                flush=True,
-            )
+            for skip in args.skip_tracked:
+                _row(kind, skip, kind_costs(detector, clips[kind], args.frames, skip))
     print(f"load average after: {os.getloadavg()[0]:.1f}")
+
+
+def _row(kind: str, skip: int | None, costs: dict[str, list[float]]) -> None:
+    means = [float(np.mean(costs[s])) for s in STEPS]
+    per_s = sum(means) * DETECT_FPS
+    calls = float(np.mean(costs["calls"]))
+    print(
+        f"| {kind} | {'default' if skip is None else skip} | "
+        + " | ".join(f"{m:.2f}" for m in means)
+        + f" | {sum(means):.2f} | {per_s:.0f} | {2000 / per_s:.0f} | {calls:.2f} |",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

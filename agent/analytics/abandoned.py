@@ -124,6 +124,7 @@ class AbandonedObjectDetector:
         raw: Detections | None = None,
         *,
         motion: bool = True,
+        predicted: bool = False,
     ) -> list[AnalyticsEvent]:
         """ABANDONED / ABANDONED_CLEARED events for this frame.
 
@@ -132,7 +133,9 @@ class AbandonedObjectDetector:
         tracking, names objects (bag classes rarely score high enough to become tracks).
         `motion` false (the gate saw nothing move): the static model runs at most every
         `background.idle_interval_s` and its last objects stand in between; the rule's
-        own clocks still run on every frame.
+        own clocks still run on every frame. `predicted` (tracks predicted for a frame the
+        detector skipped) changes nothing here: predicted people stand where they are
+        expected, and objects are found in pixels, not in the tracks.
         Details: `Abandoned`, `AbandonedCleared` (owner, stationary and unattended seconds;
         how long the alert stood).
         """

@@ -27,8 +27,15 @@ from agent.track.bytetrack import ByteTrack
 class Rule(Protocol):
     """What every analytics object offers; the pipeline needs nothing else."""
 
-    def update(self, detections: Detections, timestamp: float) -> list[AnalyticsEvent]:
-        """Events caused by this frame's confirmed tracks; `detections` is left as it was."""
+    def update(
+        self, detections: Detections, timestamp: float, *, predicted: bool = False
+    ) -> list[AnalyticsEvent]:
+        """Events caused by this frame's confirmed tracks; `detections` is left as it was.
+
+        `predicted`: the tracks are the tracker's predictions for a frame the detector
+        skipped (`ByteTrack.coast`); a rule may let them keep what it holds (a visit, a
+        track's side of a line) but must not count or start anything on them alone.
+        """
         ...
 
 
@@ -82,7 +89,9 @@ class CameraAnalytics:
         frame: np.ndarray | None = None,
         *,
         hold: bool = False,
+        predict: bool = False,
         motion: bool = True,
+        bounds: tuple[int, int] | None = None,
     ) -> FrameAnalytics:
         """Track this frame's detections and run every rule on the confirmed tracks.
 
@@ -90,23 +99,44 @@ class CameraAnalytics:
         `hold`: the detector skipped this frame because nothing moved and the tracker is
         `settled`; the tracker's last output stands as this frame's tracks (what a pass
         would have matched again) instead of an empty frame aging every track. Ignored
-        when the tracker is not settled. `motion` false: the gate saw nothing move, so
-        the static-object model may run at its idle rate.
+        when the tracker is not settled. `predict`: the detector skipped this frame
+        because live tracks explain all its motion (`MotionGate` "tracked"); the tracker's
+        predicted tracks (`ByteTrack.coast`) are this frame's tracks, and rules are told
+        so; `bounds` (height, width of the frame in the tracks' pixels) clips predicted
+        boxes to the picture. `motion` false: the gate saw nothing move, so the
+        static-object model may run at its idle rate.
         """
-        if hold and self.tracker.settled:
-            tracks = self._held
-        else:
-            tracks = self._held = self.tracker.update(detections, timestamp)
+        tracks = self.track(detections, timestamp, hold=hold, predict=predict, bounds=bounds)
         events: list[AnalyticsEvent] = []
         for rule in self.rules:
             if rule is not self.abandoned:
-                events += rule.update(tracks, timestamp)
+                events += rule.update(tracks, timestamp, predicted=predict)
         if self.abandoned is not None:
             # The one rule that finds its objects in pixels; raw detections name them.
-            events += self.abandoned.update(tracks, timestamp, frame, detections, motion=motion)
+            events += self.abandoned.update(
+                tracks, timestamp, frame, detections, motion=motion, predicted=predict
+            )
         if self.faces is not None and frame is not None:
             events += self.faces.update(frame, tracks, timestamp)
         return FrameAnalytics(tracks, events)
+
+    def track(
+        self,
+        detections: Detections,
+        timestamp: float,
+        *,
+        hold: bool = False,
+        predict: bool = False,
+        bounds: tuple[int, int] | None = None,
+    ) -> Detections:
+        """This frame's confirmed tracks (the tracking step of `update`, see there)."""
+        if hold and self.tracker.settled:
+            return self._held
+        if predict:
+            self._held = self.tracker.coast(timestamp, bounds)
+        else:
+            self._held = self.tracker.update(detections, timestamp)
+        return self._held
 
     def flush(self, timestamp: float) -> list[AnalyticsEvent]:
         """Report partial traffic intervals and pending face shots, e.g. when the camera stops."""

@@ -92,10 +92,12 @@ class LineCounter:
         """Crossings in the line's "out" direction so far, all labels together."""
         return sum(c.get(OUT, 0) for c in self.counts.values())
 
-    def update(self, detections: Detections, timestamp: float) -> list[AnalyticsEvent]:
-        """Count this frame's crossings, one `LineCrossed` event each."""
+    def update(
+        self, detections: Detections, timestamp: float, *, predicted: bool = False
+    ) -> list[AnalyticsEvent]:
+        """Count this frame's crossings, one `LineCrossed` event each (see `crossings`)."""
         events = []
-        for c in self.crossings(detections, timestamp):
+        for c in self.crossings(detections, timestamp, predicted=predicted):
             name = self.config.in_name if c.direction == IN else self.config.out_name
             events.append(
                 track_event(
@@ -108,8 +110,20 @@ class LineCounter:
             )
         return events
 
-    def crossings(self, detections: Detections, timestamp: float) -> list[Crossing]:
-        """Advance per-track state and return the crossings counted in this frame."""
+    def crossings(
+        self, detections: Detections, timestamp: float, *, predicted: bool = False
+    ) -> list[Crossing]:
+        """Advance per-track state and return the crossings counted in this frame.
+
+        `predicted`: the boxes are the tracker's predictions for a frame the detector
+        skipped. They only keep the tracks' state alive: a side is flipped (and a crossing
+        counted) on detected positions alone, so a prediction that overshoots the line
+        while the person stopped short of it counts nothing, and a crossing made while the
+        detector skipped is counted once, on the next detected frame beyond the band.
+        """
+        if predicted:
+            self._keep_alive(detections, timestamp)
+            return []
         rows = np.flatnonzero(rule_rows(detections, self._classes))
         points = detections.bottom_center[rows].astype(np.float64)
         dist = self.segment.signed_distance(points)
@@ -128,6 +142,15 @@ class LineCounter:
                 log.debug("line %s: track %s crossed %s", self.config.id, tid, direction)
         self._forget(timestamp)
         return found
+
+    def _keep_alive(self, detections: Detections, now: float) -> None:
+        """Predicted rows: tracks this rule already follows were seen now, nothing else."""
+        rows = np.flatnonzero(rule_rows(detections, self._classes))
+        for tid in detections.tracker_id[rows].tolist():
+            st = self._state.get(int(tid))
+            if st is not None:
+                st.last_seen = now
+        self._forget(now)
 
     def _seed(self, track_ids: npt.NDArray[np.int64], now: float) -> None:
         """Give tracks seen for the first time the side they were born on."""

@@ -175,18 +175,26 @@ class TrafficFlow:
             return None
         return math.hypot(x1 - x0, y1 - y0) / (t1 - t0) * MS_TO_KMH
 
-    def update(self, detections: Detections, timestamp: float) -> list[AnalyticsEvent]:
-        """`WrongWay` alerts for this frame, plus a `TrafficInterval` per closed interval."""
+    def update(
+        self, detections: Detections, timestamp: float, *, predicted: bool = False
+    ) -> list[AnalyticsEvent]:
+        """`WrongWay` alerts for this frame, plus a `TrafficInterval` per closed interval.
+
+        `predicted` (tracker predictions for a frame the detector skipped): they count
+        towards occupancy, but speeds are measured and crossings counted on detected
+        positions only (a prediction's position is the track's own extrapolated speed).
+        """
         events = self._roll(timestamp)
         iv = self._interval
         assert iv is not None
         rows = np.flatnonzero(rule_rows(detections, self._classes))
         feet = detections.bottom_center[rows].astype(np.float64)
-        self._remember(detections.tracker_id[rows], self.ground.to_ground(feet), timestamp)
+        if not predicted:
+            self._remember(detections.tracker_id[rows], self.ground.to_ground(feet), timestamp)
         iv.occupancy_sum += float(self.ground.contains(feet).sum())
         iv.frames += 1
         iv.last = timestamp
-        for c in self.counter.crossings(detections, timestamp):
+        for c in self.counter.crossings(detections, timestamp, predicted=predicted):
             foot = self.ground.to_ground(detections.bottom_center[c.row : c.row + 1])[0]
             passage = Passage(c.track_id, c.label, timestamp, c.direction, self.lane_of(foot), None)
             self._count(iv, passage)

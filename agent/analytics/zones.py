@@ -59,16 +59,23 @@ class PolygonZone:
         v = self._visits.get(track_id)
         return None if v is None else now - v.entered
 
-    def update(self, detections: Detections, timestamp: float) -> list[AnalyticsEvent]:
+    def update(
+        self, detections: Detections, timestamp: float, *, predicted: bool = False
+    ) -> list[AnalyticsEvent]:
         """`ZoneEnter`, `ZoneExit` and `Loitering` events (dwell, occupancy of that label).
 
         Exits are reported first, then entries, then loitering, so occupancy in each event
-        is the count right after it.
+        is the count right after it. `predicted`: the boxes are the tracker's predictions
+        for a frame the detector skipped; they keep visits that are open (a prediction
+        inside counts as seen inside) but never open one, so a prediction that strays
+        into the zone cannot make a visit of its own.
         """
         rows = np.flatnonzero(rule_rows(detections, self._classes))
         inside = points_in_polygon(detections.bottom_center[rows], self.polygon)
         rows_in = rows[inside]
         seen = {int(detections.tracker_id[r]): int(r) for r in rows_in}
+        if predicted:
+            seen = {tid: row for tid, row in seen.items() if tid in self._visits}
         events = self._exits(detections, seen, timestamp)
         for tid, row in seen.items():
             visit = self._visits.get(tid)

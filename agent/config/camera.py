@@ -67,12 +67,13 @@ class MotionConfig(Section):
         description="More crops than this in one frame becomes one full-frame pass instead.",
     )
     skip_tracked_frames: int = Field(
-        default=0,
+        default=1,
         ge=0,
         le=10,
-        description="Frames in a row the detector may skip while live tracks explain the "
-        "motion (the tracker predicts them meanwhile); 0 detects every frame with motion. "
-        "Experimental: skipped frames report no tracks yet (docs/benchmarks.md).",
+        description="Frames in a row the detector may skip while every live track is "
+        "confirmed, was matched in the last pass and together they explain the motion; "
+        "on a skipped frame the tracks stand at their predicted boxes (lines and zones "
+        "count on detected positions only). 0 detects every frame with motion.",
     )
     still_refresh_s: float = Field(
         default=1.0,

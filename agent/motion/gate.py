@@ -27,6 +27,7 @@ UNEXPLAINED = 0.3
 # Windows covering this share of the frame cost more than one full-frame pass.
 FULL_FRAME_AREA = 0.7
 STILL = "still"  # plan reason: skipped, nothing moves and the last pass's tracks stand
+TRACKED = "tracked"  # plan reason: skipped, live tracks explain the motion (tracker predicts)
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,11 @@ class MotionGate:
 
         `settled`: every live track was confirmed and matched in the last detector pass,
         so the tracker's last output can stand in for a pass on a frame where nothing
-        moves ("still" plans, at most `still_refresh_s` since the last pass).
+        moves ("still" plans, at most `still_refresh_s` since the last pass), and its
+        predictions for a frame whose motion the tracks explain ("tracked" plans, see
+        `MotionConfig.skip_tracked_frames`). Unsettled, the detector looks: a tentative
+        track is confirmed and a lost one found again only by detections, so skipping
+        then would delay a new person's count rather than save a pass.
         """
         h, w = image.shape[:2]
         if not self.config.enabled:
@@ -121,9 +126,9 @@ class MotionGate:
             if tracks is None
             else grow_boxes(tracks, self.config.track_margin)
         )
-        if self._may_skip(motion, track_boxes):
+        if settled and self._may_skip(motion, track_boxes):
             self._skipped += 1
-            return GatePlan(np.empty((0, 4), np.int32), motion, False, "tracked")
+            return GatePlan(np.empty((0, 4), np.int32), motion, False, TRACKED)
         self._skipped = 0
         return self._look((h, w), motion, track_boxes, settled, t)
 
@@ -150,14 +155,17 @@ class MotionGate:
     def _may_skip(self, motion: np.ndarray, track_boxes: np.ndarray) -> bool:
         """Whether live tracks explain the motion, within the skip budget.
 
-        Explained = at most `UNEXPLAINED` of the moving pixels lie outside every grown track
-        box. Then the tracker's prediction stands in for one detector call; motion outside
-        the tracks (a new object) or `skip_tracked_frames` skips in a row end the skipping.
+        Explained = there is motion and at most `UNEXPLAINED` of the moving pixels lie
+        outside every grown track box. Then the tracker's prediction stands in for one
+        detector call; motion outside the tracks (a new object) or `skip_tracked_frames`
+        skips in a row end the skipping.
         """
         if self._skipped >= self.config.skip_tracked_frames or not len(track_boxes):
             return False
         if not len(motion) or self._mask is None:
-            return True
+            # Nothing moves: that is a "still" frame's case (the last output stands, up to
+            # `still_refresh_s`), not one for predictions.
+            return False
         covered = np.zeros_like(self._mask)
         for x1, y1, x2, y2 in np.round(track_boxes * self._scale).astype(int).tolist():
             covered[max(y1, 0) : max(y2, 0), max(x1, 0) : max(x2, 0)] = 1

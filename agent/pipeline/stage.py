@@ -28,7 +28,7 @@ from agent.events.convert import EventMinter
 from agent.events.types import AnalyticsEvent
 from agent.faces.models import FaceModelSource
 from agent.faces.shots import FaceShotStore
-from agent.motion.gate import STILL, GatePlan
+from agent.motion.gate import STILL, TRACKED, GatePlan
 from agent.pipeline.camera import FrameDetections
 from proto.oko.v1 import events_pb2
 
@@ -147,11 +147,21 @@ class CameraStage:
             # its detections (the worker tags every result with the detector that ran).
             self.minter.models = (found.model, *self.minter.models[1:])
         hold = found.plan.reason == STILL
+        # Skipped because live tracks explain the motion: their predictions stand in.
+        predict = found.plan.reason == TRACKED
         # Nothing moved: the gate measured motion (it is on) and found none.
         still = not len(found.plan.motion) and found.plan.reason != "disabled"
         # Rules that read pixels do so under main-stream boxes (a substream is upscaled).
         pixels = found.frame.event_image() if self._reads_pixels else found.frame.image
-        out = self.analytics.update(found.detections, now, pixels, hold=hold, motion=not still)
+        out = self.analytics.update(
+            found.detections,
+            now,
+            pixels,
+            hold=hold,
+            predict=predict,
+            motion=not still,
+            bounds=found.frame.event_shape,
+        )
         wire = self.minter.mint_all(out.events)
         if self.shots is not None:
             self.shots.save(out.events, wire)

@@ -46,6 +46,7 @@ class _Tracks:
     last_seen: F64 = field(default_factory=lambda: np.zeros(0))
     active: BoolArr = field(default_factory=lambda: np.zeros(0, bool))  # matched last update
     birth: F64 = field(default_factory=lambda: np.zeros((0, 4)))  # first detected box
+    score: F64 = field(default_factory=lambda: np.zeros(0))  # confidence of the last match
 
     def __len__(self) -> int:
         return int(self.class_id.shape[0])
@@ -76,6 +77,7 @@ class _Tracks:
             self.last_seen,
             self.active,
             self.birth,
+            self.score,
         )
 
 
@@ -198,22 +200,13 @@ class ByteTrack:
         with ``tracker_id`` set; the input is not modified. Timestamps are seconds and must
         not go backwards.
         """
-        if self._time is not None and timestamp < self._time:
-            raise ValueError(
-                f"timestamp went backwards: {timestamp} after {self._time}; "
-                "call reset() when a source restarts"
-            )
         bad = ~(np.isfinite(detections.xyxy).all(axis=1) & np.isfinite(detections.confidence))
-        if bad.any() or not np.isfinite(timestamp):
+        if bad.any():
             # Checked before any state changes: one NaN would poison every Kalman state.
             raise ValueError(
                 f"non-finite input at t={timestamp}: detection rows {np.flatnonzero(bad).tolist()}"
             )
-        dt = 0.0 if self._time is None else timestamp - self._time
-        self._time = timestamp
-        tr = self._tracks
-        tr.mean, tr.cov = self.kalman.predict(tr.mean, tr.cov, dt)
-
+        self._advance(timestamp)
         det_track = self._associate(detections)
         self._retire(timestamp, det_track)
         self._spawn(detections, det_track, timestamp)
@@ -224,6 +217,51 @@ class ByteTrack:
         rows, ids = rows[keep], ids[keep]
         out = detections[rows]
         return Detections(out.xyxy, out.confidence, out.class_id, ids, out.keypoints)
+
+    def coast(self, timestamp: float, bounds: tuple[int, int] | None = None) -> Detections:
+        """Advance to a frame the detector skipped; return the tracks it would have reported.
+
+        For the motion gate's "tracked" frames (skipped because live tracks explain all
+        the motion): every track moves on to its Kalman prediction at `timestamp`, and the
+        confirmed tracks matched by the last update (the ones `update` reported) come back
+        at their predicted boxes, with their ids, classes and last matched confidence.
+        A skipped frame is no evidence that anything left, so unlike `update` with no
+        detections nothing counts as missed: hits, the "matched last update" flags, the
+        time each track was last seen and tentative tracks all stay, and lost tracks stay
+        lost (not reported). The result has no keypoints.
+
+        `bounds` (height, width): the frame; predicted boxes are clipped to it as detected
+        ones are, and a track predicted wholly out of the picture is not reported (it is
+        kept: the next pass decides whether it left).
+        """
+        self._advance(timestamp)
+        tr = self._tracks
+        boxes = tr.boxes()
+        if bounds is not None:
+            h, w = bounds
+            boxes = np.clip(boxes, 0.0, [w, h, w, h])
+        inside = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        rows = np.flatnonzero(tr.confirmed & tr.active & inside)
+        return Detections(
+            boxes[rows].astype(np.float32),
+            tr.score[rows].astype(np.float32),
+            tr.class_id[rows].copy(),
+            tr.public_id[rows].copy(),
+        )
+
+    def _advance(self, timestamp: float) -> None:
+        """Check `timestamp` and move every track's Kalman state on to it."""
+        if not np.isfinite(timestamp):
+            raise ValueError(f"non-finite timestamp {timestamp}")
+        if self._time is not None and timestamp < self._time:
+            raise ValueError(
+                f"timestamp went backwards: {timestamp} after {self._time}; "
+                "call reset() when a source restarts"
+            )
+        dt = 0.0 if self._time is None else timestamp - self._time
+        self._time = timestamp
+        tr = self._tracks
+        tr.mean, tr.cov = self.kalman.predict(tr.mean, tr.cov, dt)
 
     def _similarity(
         self, track_idx: IntArr, dets: Detections, det_idx: IntArr, *, fuse: bool, buffer: float
@@ -315,6 +353,7 @@ class ByteTrack:
             mean, cov = self.kalman.update(tr.mean[rows], tr.cov[rows], dets.xyxy[matched_det])
             tr.mean[rows], tr.cov[rows] = mean, cov
             tr.hits[rows] += 1
+            tr.score[rows] = dets.confidence[matched_det]
         tr.hits[~matched] = 0
         # A lost track keeps drifting on its velocity but should not keep growing or shrinking.
         tr.mean[~matched, 6:8] = 0.0
@@ -385,6 +424,7 @@ class ByteTrack:
             np.full(n, timestamp),
             np.ones(n, bool),
             dets.xyxy[new].astype(np.float64),
+            dets.confidence[new].astype(np.float64),
         )
         start = len(self._tracks)
         self._tracks = self._tracks.append(born)

@@ -146,3 +146,39 @@ def test_crossing_made_while_tentative_counts_once_confirmed_from_birth_box() ->
     # Unknown birth (NaN): falls back to first sighting.
     assert lc.update(frame((4, "person", foot_box(300, 350))), 1.0) == []
     assert lc.in_count == 1
+
+
+def _steps(lc: LineCounter, steps: Sequence[tuple[float, bool]], tid: int = 1) -> list:
+    """(foot y, predicted) per frame at 5 fps."""
+    events = []
+    for i, (y, predicted) in enumerate(steps):
+        d = frame((tid, "person", foot_box(300, y)))
+        events += lc.update(d, i * 0.2, predicted=predicted)
+    return events
+
+
+def test_a_prediction_across_the_line_counts_nothing_until_a_detection_confirms_it() -> None:
+    """A skipped frame's predicted position beyond the line, then a detection back short
+    of it (the person stopped): no crossing either way. Then a real crossing made while
+    the detector skipped is counted once, on the detection after it."""
+    lc = counter()
+    events = _steps(lc, [(200, False), (260, False), (330, True), (280, False), (270, False)])
+    assert events == [] and (lc.in_count, lc.out_count) == (0, 0)
+    more = _steps(lc, [(280, False), (340, True), (360, False), (380, True), (400, False)], tid=2)
+    assert [(e.capture_time, e.detail.direction) for e in more] == [(pytest.approx(0.4), "in")]
+    assert (lc.in_count, lc.out_count) == (1, 0)
+
+
+def test_predictions_straddling_the_line_with_detections_never_double_count() -> None:
+    """Predicted and detected positions alternating on either side of the line (the
+    prediction overshooting each step) count the one real crossing once, with min_frames
+    1 and 2."""
+    for min_frames in (1, 2):
+        lc = counter(min_frames=min_frames)
+        ys = [200, 250, 290, 340, 280, 330, 285, 350, 400, 420, 440, 460]
+        steps = [(y, k % 2 == 1) for k, y in enumerate(ys)]  # odd frames predicted
+        events = _steps(lc, steps)
+        # Detected: 200, 290, 280, 285, 400, 440 -> one "in" when 400 (min_frames 1) or
+        # 440 (min_frames 2: two detections beyond the band) is detected.
+        assert [e.detail.direction for e in events] == ["in"], (min_frames, events)
+        assert events[0].capture_time == pytest.approx(1.6 if min_frames == 1 else 2.0)

@@ -114,3 +114,20 @@ def test_degenerate_polygon_is_rejected_naming_field() -> None:
         parse_document(ZoneConfig, {"id": "z", "polygon": [[0, 0], [5, 5], [10, 10]]})
     with pytest.raises(ConfigError, match=r"polygon: .*at least 3"):
         parse_document(ZoneConfig, {"id": "z", "polygon": [[0, 0], [5, 5]]})
+
+
+def test_predicted_positions_keep_a_visit_but_never_open_one() -> None:
+    """A skipped frame's prediction strays into the zone: no visit. A person inside whose
+    skipped frames are predicted inside keeps one visit, and leaves on schedule."""
+    z = zone()
+    stray = [(400, False), (290, True), (400, False), (410, True), (420, False)]
+    events = []
+    for i, (y, predicted) in enumerate(stray):
+        events += z.update(frame((1, "person", foot_box(200, y))), i * 0.2, predicted=predicted)
+    assert events == [] and z.occupancy == {}
+    events = []
+    for i in range(30):  # inside for 3 s, every other frame predicted, then out
+        y = 200 if i < 15 else 400
+        d = frame((2, "person", foot_box(200, y)))
+        events += z.update(d, 10 + i * 0.2, predicted=i % 2 == 1)
+    assert kinds(events) == [("zone_enter", 2), ("zone_exit", 2)]

@@ -176,7 +176,10 @@ def test_skipping_needs_tracks_that_explain_the_motion_and_stops_after_the_budge
     for tracks, expect_skips in ((nowhere, False), (everywhere, True)):
         gate = MotionGate(config)
         gate.update(frames[0], 0.0)
-        reasons = [gate.update(f, 0.2 * k, tracks).reason for k, f in enumerate(frames[1:], 1)]
+        reasons = [
+            gate.update(f, 0.2 * k, tracks, settled=True).reason
+            for k, f in enumerate(frames[1:], 1)
+        ]
         assert ("tracked" in reasons) is expect_skips, reasons
         # never more than `skip_tracked_frames` skips in a row: then the detector runs
         run = longest = 0
@@ -184,8 +187,16 @@ def test_skipping_needs_tracks_that_explain_the_motion_and_stops_after_the_budge
             run = run + 1 if reason == "tracked" else 0
             longest = max(longest, run)
         assert longest <= 2
-    off = MotionGate(MotionConfig(full_frame_interval_s=3600))  # default 0: never skips
+    off = MotionGate(MotionConfig(full_frame_interval_s=3600, skip_tracked_frames=0))
     off.update(frames[0], 0.0)
     assert all(
-        off.update(f, 0.2 * k, everywhere).reason != "tracked" for k, f in enumerate(frames[1:], 1)
+        off.update(f, 0.2 * k, everywhere, settled=True).reason != "tracked"
+        for k, f in enumerate(frames[1:], 1)
+    )
+    # Tracks not settled (one tentative or lost): only detections confirm or find them.
+    unsettled = MotionGate(config)
+    unsettled.update(frames[0], 0.0)
+    assert all(
+        unsettled.update(f, 0.2 * k, everywhere, settled=False).reason != "tracked"
+        for k, f in enumerate(frames[1:], 1)
     )
