@@ -29,7 +29,7 @@ import grpc
 import yaml
 
 from bench.city import _enroll_all, _rss_kib
-from bench.fleet import _batch_message, make_bodies
+from bench.fleet import _batch_message, make_bodies, open_connect
 from bench.machine import describe
 from proto.oko.v1 import agent_pb2
 from proto.transport import CLIENT_OPTIONS
@@ -55,15 +55,7 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
 async def _hold(ident: Identity, port: int, body: bytes, up: list[float], stop: Any) -> None:
     creds = grpc.ssl_channel_credentials(ident.ca_pem, ident.key_pem, ident.cert_pem)
     async with grpc.aio.secure_channel(f"localhost:{port}", creds, options=CLIENT_OPTIONS) as ch:
-        connect: grpc.aio.StreamStreamMultiCallable[bytes, agent_pb2.FleetMessage]
-        connect = ch.stream_stream(
-            "/oko.v1.AgentService/Connect",
-            request_serializer=None,
-            response_deserializer=agent_pb2.FleetMessage.FromString,
-        )
-        call = connect()
-        hello = agent_pb2.AgentMessage(hello=agent_pb2.Hello(agent_version="mem", protocol=1))
-        await call.write(hello.SerializeToString())
+        call = await open_connect(ch, "mem")
         await call.write(_batch_message([body], 1, time.time_ns()))
         while isinstance(msg := await asyncio.wait_for(call.read(), 60), agent_pb2.FleetMessage):
             if msg.WhichOneof("body") == "ack":

@@ -54,6 +54,7 @@ from bench.fleet import (
     _cpu_seconds,
     _pct,
     make_bodies,
+    open_connect,
     subscriber,
 )
 from bench.machine import describe
@@ -115,15 +116,7 @@ async def _stream(
 ) -> None:
     creds = grpc.ssl_channel_credentials(ident.ca_pem, ident.key_pem, ident.cert_pem)
     async with grpc.aio.secure_channel(f"localhost:{port}", creds, options=CLIENT_OPTIONS) as ch:
-        connect: grpc.aio.StreamStreamMultiCallable[bytes, agent_pb2.FleetMessage]
-        connect = ch.stream_stream(
-            "/oko.v1.AgentService/Connect",
-            request_serializer=None,
-            response_deserializer=agent_pb2.FleetMessage.FromString,
-        )
-        call = connect()
-        hello = agent_pb2.AgentMessage(hello=agent_pb2.Hello(agent_version="city", protocol=1))
-        await call.write(hello.SerializeToString())
+        call = await open_connect(ch, "city")
         sent: dict[int, float] = {}
         welcomed = asyncio.Event()
 

@@ -129,19 +129,25 @@ class Schedule:
     start: float
 
 
+async def open_connect(ch: grpc.aio.Channel, agent_version: str) -> Any:
+    """A raw `Connect` call on `ch` (bytes up, FleetMessage down) with its Hello written."""
+    connect: grpc.aio.StreamStreamMultiCallable[bytes, agent_pb2.FleetMessage]
+    connect = ch.stream_stream(
+        "/oko.v1.AgentService/Connect",
+        request_serializer=None,
+        response_deserializer=agent_pb2.FleetMessage.FromString,
+    )
+    call = connect()
+    hello = agent_pb2.AgentMessage(hello=agent_pb2.Hello(agent_version=agent_version, protocol=1))
+    await call.write(hello.SerializeToString())
+    return call
+
+
 async def run_box(ident: Identity, bodies: list[bytes], plan: Schedule, stats: BoxStats) -> None:
     creds = grpc.ssl_channel_credentials(ident.ca_pem, ident.key_pem, ident.cert_pem)
     target = f"localhost:{plan.port}"
     async with grpc.aio.secure_channel(target, creds, options=CLIENT_OPTIONS) as ch:
-        connect: grpc.aio.StreamStreamMultiCallable[bytes, agent_pb2.FleetMessage]
-        connect = ch.stream_stream(
-            "/oko.v1.AgentService/Connect",
-            request_serializer=None,
-            response_deserializer=agent_pb2.FleetMessage.FromString,
-        )
-        call = connect()
-        hello = agent_pb2.AgentMessage(hello=agent_pb2.Hello(agent_version="bench", protocol=1))
-        await call.write(hello.SerializeToString())
+        call = await open_connect(ch, "bench")
         sent: dict[int, float] = {}
         slots = asyncio.Semaphore(MAX_IN_FLIGHT)
 
